@@ -1,0 +1,197 @@
+"""The demo store's catalog, customers, orders, views and reviews."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=140, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("shop:category", args=[self.slug])
+
+
+class ProductQuerySet(models.QuerySet):
+    def available(self) -> ProductQuerySet:
+        """Products a shopper may buy: active and in stock."""
+        return self.filter(is_active=True, stock_quantity__gt=0)
+
+
+class Product(models.Model):
+    sku = models.CharField("SKU", max_length=32, unique=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.00"))]
+    )
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="products", null=True, blank=True
+    )
+    stock_quantity = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["is_active", "category"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(price__gte=0), name="shop_product_price_not_negative"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sku})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("shop:product", args=[self.pk])
+
+    @property
+    def is_available(self) -> bool:
+        return self.is_active and self.stock_quantity > 0
+
+
+class CustomerProfile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    # The CustomerID of the imported data set; empty for customers who signed up.
+    external_id = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    country = models.CharField(max_length=64, blank=True)
+    birth_year = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1900), MaxValueValidator(2100)]
+    )
+    personalisation_consent = models.BooleanField(
+        default=True,
+        help_text="The customer agrees that their history is used to personalise the store.",
+    )
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PLACED = "placed", "Placed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    number = models.CharField(max_length=32, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        related_name="orders",
+        null=True,
+        blank=True,
+    )
+    country = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Order {self.number}"
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.line_total for line in self.lines.all()), Decimal("0.00"))
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    # Copied from the order so purchase events are read without a join.
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["product", "created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="shop_orderline_quantity_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product_id} in {self.order_id}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+class ProductView(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="product_views",
+        null=True,
+        blank=True,
+    )
+    session_key = models.CharField(max_length=40, blank=True, db_index=True)
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="views")
+    viewed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-viewed_at"]
+        indexes = [
+            models.Index(fields=["user", "viewed_at"]),
+            models.Index(fields=["product", "viewed_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"View of {self.product_id} at {self.viewed_at:%Y-%m-%d %H:%M}"
+
+
+class Review(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews"
+    )
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="reviews")
+    rating = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    title = models.CharField(max_length=120)
+    text = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    is_approved = models.BooleanField(
+        default=True, help_text="Unapproved reviews are hidden from the store."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "created_at"]),
+            models.Index(fields=["product", "created_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "product"], name="shop_review_one_per_user"),
+            models.CheckConstraint(
+                condition=models.Q(rating__gte=1, rating__lte=5),
+                name="shop_review_rating_1_to_5",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating}/5 for {self.product_id} by {self.user_id}"
