@@ -94,6 +94,9 @@ SQLITE_PATH = Path(os.environ.get("SQLITE_PATH", VAR_DIR / "db.sqlite3"))
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
 else:
+    # SQLite cannot create the folder of its file (nor of the test database's).
+    SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -102,11 +105,13 @@ else:
                 "timeout": 30,
                 "transaction_mode": "IMMEDIATE",
                 "init_command": (
-                    "PRAGMA journal_mode=WAL;"
-                    "PRAGMA synchronous=NORMAL;"
-                    "PRAGMA busy_timeout=30000;"
+                    "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=30000;"
                 ),
             },
+            # Tests use a file too: in-memory SQLite cannot serve the concurrent
+            # connections of the two-checkouts test. The pid keeps test runs that
+            # share a checkout from deleting each other's database.
+            "TEST": {"NAME": VAR_DIR / f"test-{os.getpid()}.sqlite3"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -199,6 +204,71 @@ CELERY_BEAT_SCHEDULE = {
             minute=int(os.environ.get("RECOMMENDATIONS_TRAIN_MINUTE", "0")),
         ),
     },
+}
+
+# The recommendations app: which models are the catalog and the events, what to train.
+RECOMMENDATIONS = {
+    "CATALOG": {
+        "MODEL": "shop.Product",
+        "AVAILABLE": {"is_active": True, "stock_quantity__gt": 0},
+        "CATEGORY_FIELD": "category",
+        "LABEL_FIELD": "name",
+        "TEXT_FIELDS": ["name", "description"],
+        "PRICE_FIELD": "price",
+    },
+    "USER_FEATURES": {"COUNTRY": "profile__country", "BIRTH_YEAR": "profile__birth_year"},
+    "CONSENT_FIELD": "profile__personalisation_consent",
+    "EVENT_SOURCES": [
+        {
+            "NAME": "purchase",
+            "MODEL": "shop.OrderLine",
+            "USER_FIELD": "order__user",
+            "ITEM_FIELD": "product",
+            "TIME_FIELD": "created_at",
+            "WEIGHT": 1.0,
+            "FILTER": {"order__status": "placed"},
+        },
+        {
+            "NAME": "view",
+            "MODEL": "shop.ProductView",
+            "USER_FIELD": "user",
+            "ITEM_FIELD": "product",
+            "TIME_FIELD": "viewed_at",
+            "WEIGHT": 0.2,
+        },
+        {
+            "NAME": "review",
+            "MODEL": "shop.Review",
+            "USER_FIELD": "user",
+            "ITEM_FIELD": "product",
+            "TIME_FIELD": "created_at",
+            "VALUE_FIELD": "rating",
+            "VALUE_MAP": {"1": -1.0, "2": -0.5, "3": 0.0, "4": 0.5, "5": 1.0},
+            "FILTER": {"is_approved": True},
+        },
+    ],
+    "HALF_LIFE_DAYS": 180,
+    "TRENDING_HALF_LIFE_DAYS": 14,
+    "ALGORITHMS": {
+        "popularity": {},
+        "item_knn": {"k": 100},
+        "svd": {"factors": 128},
+        "ease": {"l2": 500.0},
+    },
+    "SIMILAR_ALGORITHM": "item_knn",
+    "PROMOTION": {
+        "METRIC": "ndcg",
+        "HOLDOUT_DAYS": 30,
+        "MIN_IMPROVEMENT": 0.0,
+        "AUTO_PROMOTE": True,
+    },
+    "REPEAT_PURCHASE_CATEGORIES": [],
+    "MAX_PER_CATEGORY": 3,
+    "CACHE_TIMEOUT": 300,
+    "ADAPTER": "recommendations.adapters.SettingsAdapter",
+    "ARTIFACT_STORAGE": "default",
+    "ARTIFACT_PATH": "recommendations/",
+    "TRAINING_LOCK_TIMEOUT": 3600,
 }
 
 LOGGING = {

@@ -2,8 +2,14 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from config.views import HealthView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/recommendations/", include("recommendations.urls")),
+    path("api/health/", HealthView.as_view(), name="health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("", include("shop.urls")),
 ]

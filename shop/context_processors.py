@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
+from shop.cart import Cart
+
 
 def cart(request: HttpRequest) -> dict[str, int]:
     """The number of items in the session cart, for the header."""
-    items = request.session.get("cart", {}) if hasattr(request, "session") else {}
-    return {"cart_count": sum(int(q) for q in items.values())}
+    if not hasattr(request, "session"):
+        return {"cart_count": 0}
+    return {"cart_count": Cart(request.session).count}

@@ -1,4 +1,31 @@
+"""URLs of the storefront; other apps and templates rely on these names."""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from shop import views
+
 app_name = "shop"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("search/", views.search, name="search"),
+    path("category/<slug:slug>/", views.category, name="category"),
+    path("product/<int:pk>/", views.product, name="product"),
+    path("product/<int:pk>/review/", views.review_create, name="review_create"),
+    path("cart/", views.cart, name="cart"),
+    path("cart/add/<int:pk>/", views.cart_add, name="cart_add"),
+    path("cart/update/<int:pk>/", views.cart_update, name="cart_update"),
+    path("checkout/", views.checkout, name="checkout"),
+    path("account/", views.account, name="account"),
+    path("account/orders/<str:number>/", views.order_detail, name="order_detail"),
+    path("signup/", views.signup, name="signup"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("demo-login/", views.demo_login, name="demo_login"),
+]

@@ -1,0 +1,175 @@
+"""HTTP load benchmark: the signed-in recommendations endpoint against a trivial endpoint.
+
+Serves the project with gunicorn (2 workers) on loopback, signs in as a real customer
+of the demo data, and loads two endpoints in turn with ``wrk`` (Debian package
+``wrk``), same connections and duration:
+
+- baseline: ``GET /api/health/`` (a trivial DRF view);
+- ``GET /api/recommendations/me/?n=20`` (the signed-in user's recommendations).
+
+Prints requests per second and latency percentiles of both and their ratio, and
+checks the targets: p99 under 25 ms and at least half the baseline throughput.
+
+Needs the demo database with a trained model (run ``./bin/demo`` once, or
+``python manage.py setup_demo``). Usage::
+
+    python benchmarks/http_load.py [--duration 15] [--connections 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PORT = 8765
+LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def session_cookie(customer: str | None) -> tuple[str, str]:
+    """Sign a customer in through Django's test client and return (username, cookie)."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db.models import Count
+    from django.test import Client
+
+    users = get_user_model().objects
+    if customer:
+        user = users.get(username=customer)
+    else:
+        user = users.annotate(n=Count("orders")).order_by("-n").first()
+    if user is None:
+        raise SystemExit("No customer in the database: run ./bin/demo (setup_demo) first.")
+    client = Client()
+    client.force_login(user)
+    return user.username, f"sessionid={client.cookies['sessionid'].value}"
+
+
+def run_wrk(url: str, cookie: str, duration: int, connections: int) -> dict[str, float]:
+    """Load ``url`` with wrk and parse throughput and latency percentiles."""
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-H",
+            f"Cookie: {cookie}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    figures = {f"p{p}": float(v) * TO_MS[u] for p, v, u in LATENCY_LINE.findall(out)}
+    figures["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    figures["errors"] = float(errors.group(1)) if errors else 0.0
+    return figures
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer on {url}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--customer", help="username to sign in as (default: most orders)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk).")
+
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-" + "x" * 50),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        # Generous rates: the benchmark measures serving, not the throttle.
+        "THROTTLE_USER": "1000000/min",
+        "THROTTLE_ANON": "1000000/min",
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update({k: env[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")})
+    username, cookie = session_cookie(args.customer)
+
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{PORT}"
+    try:
+        wait_until_up(f"{base}/api/health/")
+        endpoints = {
+            "trivial DRF endpoint (baseline)": f"{base}/api/health/",
+            "signed-in recommendations": f"{base}/api/recommendations/me/?n=20",
+        }
+        for url in endpoints.values():  # warm up: load the model in both workers
+            run_wrk(url, cookie, 2, args.connections)
+        results = {
+            name: run_wrk(url, cookie, args.duration, args.connections)
+            for name, url in endpoints.items()
+        }
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    print(
+        f"\nHTTP load: gunicorn 2 workers, wrk 2 threads x {args.connections} connections, "
+        f"{args.duration} s each, signed in as {username}\n"
+    )
+    print(f"| endpoint | req/s | p50 ms | p90 ms | p99 ms | non-2xx |")
+    print("|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(
+            f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p90']:.2f} | "
+            f"{r['p99']:.2f} | {r['errors']:.0f} |"
+        )
+    baseline, recs = results.values()
+    ratio = recs["rps"] / baseline["rps"]
+    print(f"\nthroughput ratio recommendations / baseline: {ratio:.2f} (target >= 0.50)")
+    print(f"recommendations p99: {recs['p99']:.2f} ms (target < 25 ms)")
+    ok = ratio >= 0.5 and recs["p99"] < 25 and recs["errors"] == 0
+    print("targets met" if ok else "TARGETS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""How the host project's models become items, users and (user, item, time, weight) events.
+
+The app never imports the host's models: it finds them by label from the
+``RECOMMENDATIONS`` setting. A project with needs the setting cannot express subclasses
+:class:`SettingsAdapter` and points ``RECOMMENDATIONS["ADAPTER"]`` at the subclass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.db import models
+from django.utils.module_loading import import_string
+from sklearn.feature_extraction import FeatureHasher
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+
+from recommendations.conf import EventSource, app_settings
+
+# Hashed feature spaces keep the same columns at training and serving time, however
+# many countries or categories appear later.
+USER_FEATURE_DIMENSIONS = 2**8
+ITEM_ATTRIBUTE_DIMENSIONS = 2**10
+ITEM_TEXT_DIMENSIONS = 2**14
+CHUNK_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a user's own history, for serving."""
+
+    item_pk: Any
+    source: str
+    weight: float
+    timestamp: dt.datetime
+
+
+@dataclass(frozen=True)
+class EventArrays:
+    """Every training event as parallel arrays, one entry per event."""
+
+    user_pk: np.ndarray
+    item_pk: np.ndarray
+    weight: np.ndarray  # float64; negative for dislikes (mapped low ratings)
+    time: np.ndarray  # float64 unix seconds
+    source: np.ndarray  # int8 index into ``sources``
+    sources: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.user_pk.size)
+
+
+def _key_array(values: list[Any]) -> np.ndarray:
+    """Primary keys as int64 when they are integers, else as strings (never objects)."""
+    try:
+        return np.asarray(values, dtype=np.int64)
+    except (TypeError, ValueError):
+        return np.asarray([str(v) for v in values], dtype=str)
+
+
+def _unix(times: Iterable[dt.datetime | None]) -> np.ndarray:
+    return np.fromiter(
+        (math.nan if t is None else t.timestamp() for t in times), dtype=np.float64
+    )
+
+
+class SettingsAdapter:
+    """Reads the host's models as described by ``settings.RECOMMENDATIONS``."""
+
+    # -- catalog -------------------------------------------------------------------
+
+    def catalog_model(self) -> type[models.Model]:
+        """The item model (``CATALOG["MODEL"]``)."""
+        return apps.get_model(app_settings.CATALOG_MODEL)
+
+    def available_items(self) -> models.QuerySet:
+        """Items that may be shown to shoppers (``CATALOG["AVAILABLE"]``)."""
+        return self.catalog_model()._default_manager.filter(**app_settings.CATALOG_AVAILABLE)
+
+    def available_item_pks(self) -> set[Any]:
+        """Primary keys of the items that may be shown."""
+        return set(self.available_items().values_list("pk", flat=True))
+
+    def item_category_key(self, item: models.Model) -> str | None:
+        """The category of one item as a string key, or None."""
+        lookup = app_settings.CATEGORY_FIELD
+        if not lookup:
+            return None
+        if "__" not in lookup:
+            # A plain field or foreign key: read the column, no query.
+            field = item._meta.get_field(lookup)
+            value = getattr(item, field.attname)
+            return None if value is None else str(value)
+        return self.category_values([item.pk]).get(item.pk)
+
+    def category_values(self, items: Iterable[Any]) -> dict[Any, str | None]:
+        """Category key of each item (instances or primary keys), by primary key."""
+        pks = [getattr(item, "pk", item) for item in items]
+        lookup = app_settings.CATEGORY_FIELD
+        if not lookup:
+            return dict.fromkeys(pks)
+        rows = (
+            self.catalog_model()
+            ._default_manager.filter(pk__in=pks)
+            .values_list("pk", lookup)
+        )
+        return {pk: None if value is None else str(value) for pk, value in rows}
+
+    def item_label(self, item: models.Model) -> str:
+        """A display name of the item."""
+        lookup = app_settings.LABEL_FIELD
+        if not lookup:
+            return str(item)
+        value: Any = item
+        for part in lookup.split("__"):
+            value = getattr(value, part, None)
+            if value is None:
+                return str(item)
+        return str(value)
+
+    # -- users and consent -------------------------------------------------------------
+
+    def user_consents(self, user: Any) -> bool:
+        """Whether this user's history may personalise the store (False for anonymous)."""
+        if user is None or not getattr(user, "is_authenticated", False):
+            return False
+        lookup = app_settings.CONSENT_FIELD
+        if not lookup:
+            return True
+        return (
+            get_user_model()._default_manager.filter(pk=user.pk, **{lookup: True}).exists()
+        )
+
+    def consenting_user_ids(self) -> set[Any] | None:
+        """Primary keys of the users who consent, or None when everyone does."""
+        lookup = app_settings.CONSENT_FIELD
+        if not lookup:
+            return None
+        return set(
+            get_user_model()
+            ._default_manager.filter(**{lookup: True})
+            .values_list("pk", flat=True)
+        )
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _source_queryset(self, source: EventSource) -> models.QuerySet:
+        model = apps.get_model(source.model)
+        return model._default_manager.filter(**source.filter).filter(
+            **{f"{source.user_field}__isnull": False, f"{source.item_field}__isnull": False}
+        )
+
+    def _source_weights(self, source: EventSource, values: list[Any] | None, n: int) -> np.ndarray:
+        base = float(source.weight)
+        if values is None:
+            return np.full(n, base, dtype=np.float64)
+        if source.value_map is not None:
+            # Values missing from the map carry no signal (NaN, dropped by the caller).
+            mapping = source.value_map
+            return np.fromiter(
+                (base * float(mapping[str(v)]) if str(v) in mapping else math.nan for v in values),
+                dtype=np.float64,
+                count=n,
+            )
+        return base * np.fromiter(
+            (math.nan if v is None else float(v) for v in values), dtype=np.float64, count=n
+        )
+
+    def training_events(self) -> EventArrays:
+        """Every event of every source of consenting users, as numpy arrays."""
+        sources = app_settings.EVENT_SOURCES
+        consenting = self.consenting_user_ids()
+        parts: list[tuple[list[Any], list[Any], np.ndarray, np.ndarray, int]] = []
+        for code, source in enumerate(sources):
+            fields = [source.user_field, source.item_field, source.time_field]
+            if source.value_field:
+                fields.append(source.value_field)
+            rows = list(
+                self._source_queryset(source)
+                .values_list(*fields)
+                .order_by()
+                .iterator(chunk_size=CHUNK_SIZE)
+            )
+            columns = list(zip(*rows, strict=True)) if rows else [[] for _ in fields]
+            del rows
+            weights = self._source_weights(
+                source, list(columns[3]) if source.value_field else None, len(columns[0])
+            )
+            parts.append(
+                (list(columns[0]), list(columns[1]), weights, _unix(columns[2]), code)
+            )
+        user_pk = _key_array([pk for part in parts for pk in part[0]])
+        item_pk = _key_array([pk for part in parts for pk in part[1]])
+        weight = np.concatenate([part[2] for part in parts])
+        time = np.concatenate([part[3] for part in parts])
+        source = np.concatenate(
+            [np.full(len(part[0]), part[4], dtype=np.int8) for part in parts]
+        )
+        keep = np.isfinite(weight) & np.isfinite(time) & (weight != 0)
+        if consenting is not None:
+            keep &= np.isin(user_pk, _key_array(sorted(consenting, key=str)))
+        return EventArrays(
+            user_pk=user_pk[keep],
+            item_pk=item_pk[keep],
+            weight=weight[keep],
+            time=time[keep],
+            source=source[keep],
+            sources=tuple(s.name for s in sources),
+        )
+
+    def user_events(self, user_pk: Any, *, limit: int = 200) -> list[Event]:
+        """The user's own recent events, newest first (empty without consent)."""
+        lookup = app_settings.CONSENT_FIELD
+        if lookup and not (
+            get_user_model()._default_manager.filter(pk=user_pk, **{lookup: True}).exists()
+        ):
+            return []
+        events: list[Event] = []
+        for source in app_settings.EVENT_SOURCES:
+            fields = [source.item_field, source.time_field]
+            if source.value_field:
+                fields.append(source.value_field)
+            rows = list(
+                self._source_queryset(source)
+                .filter(**{source.user_field: user_pk})
+                .order_by(f"-{source.time_field}")
+                .values_list(*fields)[:limit]
+            )
+            if not rows:
+                continue
+            weights = self._source_weights(
+                source, [row[2] for row in rows] if source.value_field else None, len(rows)
+            )
+            events.extend(
+                Event(item_pk=row[0], source=source.name, weight=float(w), timestamp=row[1])
+                for row, w in zip(rows, weights, strict=True)
+                if math.isfinite(w) and w != 0
+            )
+        events.sort(key=lambda event: event.timestamp, reverse=True)
+        return events[:limit]
+
+    # -- features ---------------------------------------------------------------------------
+
+    def item_features(self, item_pks: Any) -> sp.csr_matrix:
+        """Content features of the items, one row per key (zeros for unknown items).
+
+        Category and price band are hashed attributes; text is TF-IDF over hashed terms.
+        """
+        keys = list(np.asarray(item_pks).tolist())
+        lookups = ["pk"]
+        category, price, texts = (
+            app_settings.CATEGORY_FIELD,
+            app_settings.PRICE_FIELD,
+            app_settings.TEXT_FIELDS,
+        )
+        lookups += [f for f in (category, price) if f] + list(texts)
+        rows = {
+            row[0]: row
+            for row in self.catalog_model()
+            ._default_manager.filter(pk__in=keys)
+            .values_list(*lookups)
+            .iterator(chunk_size=CHUNK_SIZE)
+        }
+        attributes: list[dict[str, float]] = []
+        documents: list[str] = []
+        for key in keys:
+            row = rows.get(key)
+            if row is None:
+                attributes.append({})
+                documents.append("")
+                continue
+            values = iter(row[1:])
+            features: dict[str, float] = {}
+            if category:
+                value = next(values)
+                if value is not None:
+                    features[f"category={value}"] = 1.0
+            if price:
+                value = next(values)
+                if value is not None and float(value) > 0:
+                    # Price bands on a log scale: 1-2, 2-4, 4-8, ... currency units.
+                    features[f"price={math.floor(math.log2(float(value)))}"] = 0.5
+            attributes.append(features)
+            documents.append(" ".join(str(v) for v in values if v))
+        hashed = FeatureHasher(
+            n_features=ITEM_ATTRIBUTE_DIMENSIONS, alternate_sign=False
+        ).transform(attributes)
+        text = HashingVectorizer(
+            n_features=ITEM_TEXT_DIMENSIONS, alternate_sign=False, norm=None, stop_words="english"
+        ).transform(documents)
+        if text.nnz:
+            text = TfidfTransformer().fit_transform(text)
+        return sp.hstack([hashed, text], format="csr", dtype=np.float32)
+
+    def user_features(self, user_pks: Any) -> sp.csr_matrix:
+        """Hashed user attributes (``USER_FEATURES``), one row per key; numbers bin by decade."""
+        keys = list(np.asarray(user_pks).tolist())
+        features = app_settings.USER_FEATURES
+        names, lookups = list(features), list(features.values())
+        rows: dict[Any, tuple[Any, ...]] = {}
+        if lookups:
+            rows = {
+                row[0]: row[1:]
+                for row in get_user_model()
+                ._default_manager.filter(pk__in=keys)
+                .values_list("pk", *lookups)
+                .iterator(chunk_size=CHUNK_SIZE)
+            }
+        tokens = []
+        for key in keys:
+            row = rows.get(key, ())
+            user: dict[str, float] = {}
+            for name, value in zip(names, row, strict=False):
+                if value is None or value == "":
+                    continue
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    value = f"{int(value) // 10 * 10}s"
+                user[f"{name.lower()}={value}"] = 1.0
+            tokens.append(user)
+        hashed = FeatureHasher(n_features=USER_FEATURE_DIMENSIONS, alternate_sign=False)
+        return sp.csr_matrix(hashed.transform(tokens), dtype=np.float32)
+
+
+@cache
+def _adapter_class(path: str) -> type[SettingsAdapter]:
+    return import_string(path)
+
+
+def get_adapter() -> SettingsAdapter:
+    """An instance of the configured adapter class (``RECOMMENDATIONS["ADAPTER"]``)."""
+    return _adapter_class(app_settings.ADAPTER)()

@@ -1,0 +1,76 @@
+"""Serializers of the recommendations API: query parameters in, lists out."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from recommendations.models import ItemRule, TrainingRun
+from recommendations.selectors import DEFAULT_N, MAX_N
+
+
+class ListQuerySerializer(serializers.Serializer):
+    """``?n=`` of every list endpoint."""
+
+    n = serializers.IntegerField(min_value=1, max_value=MAX_N, default=DEFAULT_N)
+
+
+class TrendingQuerySerializer(ListQuerySerializer):
+    """``?n=&category=`` of the trending list."""
+
+    category = serializers.CharField(required=False, max_length=64)
+
+
+class RecommendationSerializer(serializers.Serializer):
+    """One recommended item with the reason it is shown."""
+
+    item_id = serializers.CharField(source="item.pk")
+    label = serializers.CharField()
+    url = serializers.CharField(allow_null=True)
+    price = serializers.CharField(allow_null=True)
+    score = serializers.FloatField()
+    reason = serializers.CharField()
+    source = serializers.CharField()
+
+
+class EventSerializer(serializers.Serializer):
+    """A view or a click on a recommended item, posted by the storefront."""
+
+    class Kind:
+        VIEW = "view"
+        CLICK = "click"
+
+    product = serializers.CharField(max_length=64)
+    kind = serializers.ChoiceField(choices=[Kind.VIEW, Kind.CLICK])
+    block = serializers.ChoiceField(
+        choices=[*ItemRule.Block.values, "recently_viewed"], required=False, default=""
+    )
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    """A training run as staff see it."""
+
+    created_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "algorithm",
+            "params",
+            "batch",
+            "status",
+            "is_active",
+            "metrics",
+            "n_users",
+            "n_items",
+            "n_events",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "error",
+            "data_cutoff",
+            "created_by",
+            "promoted_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,26 @@
+"""Routes of the recommendations API (included by :mod:`recommendations.urls`)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from recommendations.api import views
+
+urlpatterns = [
+    path("me/", views.MyRecommendationsView.as_view(), name="me"),
+    path("users/<int:pk>/", views.UserRecommendationsView.as_view(), name="user"),
+    path("products/<str:pk>/similar/", views.SimilarProductsView.as_view(), name="similar"),
+    path(
+        "products/<str:pk>/bought-together/",
+        views.BoughtTogetherView.as_view(),
+        name="bought-together",
+    ),
+    path("trending/", views.TrendingView.as_view(), name="trending"),
+    path("events/", views.EventView.as_view(), name="events"),
+    path("training-runs/", views.TrainingRunListView.as_view(), name="training-runs"),
+    path(
+        "training-runs/<int:pk>/",
+        views.TrainingRunDetailView.as_view(),
+        name="training-run",
+    ),
+]

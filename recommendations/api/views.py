@@ -1,0 +1,219 @@
+"""The recommendations API: thin views over the selectors.
+
+Reads of lists are public except the shopper's own list (signed-in only) and another
+user's list (staff only); training runs are staff only. Every list view validates its
+query parameters and answers 400 naming the field, 404 for an unknown product.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, permissions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
+
+from recommendations import selectors
+from recommendations.adapters import get_adapter
+from recommendations.api.serializers import (
+    EventSerializer,
+    ListQuerySerializer,
+    RecommendationSerializer,
+    TrainingRunSerializer,
+    TrendingQuerySerializer,
+)
+from recommendations.models import TrainingRun
+from recommendations.session import session_cart_pks, session_view_record, session_viewed_pks
+
+logger = logging.getLogger(__name__)
+
+
+class _LiveRates:
+    """Read the rate on each request, so a changed REST_FRAMEWORK setting applies at once."""
+
+    scope: str
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class AnonThrottle(_LiveRates, AnonRateThrottle):
+    """Anonymous requests per IP (the ``anon`` rate)."""
+
+
+class UserThrottle(_LiveRates, UserRateThrottle):
+    """Signed-in requests per user (the ``user`` rate)."""
+
+
+def _catalog_item(pk: str) -> Any:
+    """The catalog item with key ``pk`` (available or not), or 404."""
+    model = get_adapter().catalog_model()
+    try:
+        return model._default_manager.get(pk=pk)
+    except (model.DoesNotExist, ValueError, TypeError, ValidationError):
+        raise Http404("Unknown product.") from None
+
+
+class _ListView(APIView):
+    """A GET that validates ``query_serializer`` and returns a list of recommendations."""
+
+    throttle_classes = [AnonThrottle, UserThrottle]
+    query_serializer: type[serializers.Serializer] = ListQuerySerializer
+
+    def query(self, request: Request) -> dict[str, Any]:
+        serializer = self.query_serializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def respond(self, recommendations: list[selectors.Recommendation]) -> Response:
+        return Response({"results": RecommendationSerializer(recommendations, many=True).data})
+
+
+_N = OpenApiParameter("n", int, description=f"How many items, 1 to {selectors.MAX_N}.")
+_LIST = {200: RecommendationSerializer(many=True)}
+
+
+class MyRecommendationsView(_ListView):
+    """The signed-in shopper's own personal list."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(parameters=[_N], responses=_LIST)
+    def get(self, request: Request) -> Response:
+        query = self.query(request)
+        return self.respond(
+            selectors.recommendations_for_user(
+                user=request.user,
+                n=query["n"],
+                exclude=session_cart_pks(request),
+                session_item_pks=session_viewed_pks(request),
+            )
+        )
+
+
+class UserRecommendationsView(_ListView):
+    """Any user's personal list, for staff checking what a customer sees."""
+
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(parameters=[_N], responses=_LIST)
+    def get(self, request: Request, pk: int) -> Response:
+        query = self.query(request)
+        user = get_user_model()._default_manager.filter(pk=pk).first()
+        if user is None:
+            raise Http404("Unknown user.")
+        return self.respond(selectors.recommendations_for_user(user=user, n=query["n"]))
+
+
+class SimilarProductsView(_ListView):
+    """Items bought by the customers who bought this product."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=[_N], responses=_LIST)
+    def get(self, request: Request, pk: str) -> Response:
+        query = self.query(request)
+        return self.respond(
+            selectors.similar_products(
+                item=_catalog_item(pk),
+                n=query["n"],
+                user=request.user,
+                exclude=session_cart_pks(request),
+            )
+        )
+
+
+class BoughtTogetherView(_ListView):
+    """Items frequently bought together with this product."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=[_N], responses=_LIST)
+    def get(self, request: Request, pk: str) -> Response:
+        query = self.query(request)
+        return self.respond(
+            selectors.bought_together(
+                item=_catalog_item(pk),
+                n=query["n"],
+                user=request.user,
+                exclude=session_cart_pks(request),
+            )
+        )
+
+
+class TrendingView(_ListView):
+    """What is selling now, optionally in one category."""
+
+    permission_classes = [permissions.AllowAny]
+    query_serializer = TrendingQuerySerializer
+
+    @extend_schema(
+        parameters=[_N, OpenApiParameter("category", str, description="A category key.")],
+        responses=_LIST,
+    )
+    def get(self, request: Request) -> Response:
+        query = self.query(request)
+        return self.respond(
+            selectors.trending_products(
+                n=query["n"], category=query.get("category"), user=request.user
+            )
+        )
+
+
+class EventView(APIView):
+    """Record that the shopper viewed or clicked an item (anonymous: in the session)."""
+
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [AnonThrottle, UserThrottle]
+
+    @extend_schema(request=EventSerializer, responses={202: None})
+    def post(self, request: Request) -> Response:
+        serializer = EventSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            item = _catalog_item(data["product"])
+        except Http404:
+            raise serializers.ValidationError({"product": ["Unknown product."]}) from None
+        if data["kind"] == EventSerializer.Kind.VIEW:
+            session_view_record(request, item.pk)
+            record_view = getattr(get_adapter(), "record_view", None)
+            if record_view is not None:
+                if not request.session.session_key:
+                    request.session.save()
+                user = request.user if request.user.is_authenticated else None
+                record_view(user, request.session.session_key, item.pk)
+        else:
+            logger.info(
+                "Recommendation click: item=%s block=%s user=%s",
+                item.pk,
+                data["block"] or "-",
+                request.user.pk if request.user.is_authenticated else "anonymous",
+            )
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunListView(generics.ListAPIView):
+    """Every training run, newest first (staff only)."""
+
+    permission_classes = [permissions.IsAdminUser]
+    throttle_classes = [AnonThrottle, UserThrottle]
+    serializer_class = TrainingRunSerializer
+    queryset = TrainingRun.objects.select_related("created_by").order_by("-created_at", "-pk")
+
+
+class TrainingRunDetailView(generics.RetrieveAPIView):
+    """One training run (staff only)."""
+
+    permission_classes = [permissions.IsAdminUser]
+    throttle_classes = [AnonThrottle, UserThrottle]
+    serializer_class = TrainingRunSerializer
+    queryset = TrainingRun.objects.select_related("created_by")

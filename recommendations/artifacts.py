@@ -1,0 +1,123 @@
+"""Trained artifacts in Django's storage: one ``.npz`` per training run, never pickled.
+
+An artifact holds the personal recommender of a run, the item-to-item, trending and
+popularity recommenders trained on the same data, and the mapping of matrix rows and
+columns to database keys. Each recommender is the engine's own ``.npz`` archive,
+nested as a byte array. Writing goes to a fresh unique name; the database pointer
+(``TrainingRun.artifact``) is only set afterwards, so a crash mid-write never exposes a
+half-written file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+
+from recommendations import engine
+from recommendations.conf import app_settings
+from recommendations.engine.base import Recommender
+
+ARTIFACT_FORMAT = 1
+RECOMMENDER_KEYS = ("recommender", "similar", "trending", "popularity")
+
+
+class ArtifactError(ValueError):
+    """The artifact is missing, unreadable or not one of ours."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """The contents of one artifact file."""
+
+    algorithm: str
+    recommender: Recommender
+    similar: Recommender
+    trending: Recommender
+    popularity: Recommender
+    user_pks: np.ndarray
+    item_pks: np.ndarray
+
+
+def artifact_storage() -> Storage:
+    """The storage configured by ``RECOMMENDATIONS["ARTIFACT_STORAGE"]``."""
+    return storages[app_settings.ARTIFACT_STORAGE]
+
+
+def _as_bytes(recommender: Recommender | bytes) -> np.ndarray:
+    raw = recommender if isinstance(recommender, bytes) else recommender.to_bytes()
+    return np.frombuffer(raw, dtype=np.uint8)
+
+
+def artifact_write(
+    *,
+    run_id: int,
+    algorithm: str,
+    recommender: Recommender | bytes,
+    similar: Recommender | bytes,
+    trending: Recommender | bytes,
+    popularity: Recommender | bytes,
+    user_pks: np.ndarray,
+    item_pks: np.ndarray,
+) -> str:
+    """Save an artifact under a new unique name and return the name the storage chose."""
+    manifest = {"format": ARTIFACT_FORMAT, "algorithm": algorithm, "run_id": run_id}
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        manifest=np.array(json.dumps(manifest)),
+        recommender=_as_bytes(recommender),
+        similar=_as_bytes(similar),
+        trending=_as_bytes(trending),
+        popularity=_as_bytes(popularity),
+        user_pks=np.asarray(user_pks),
+        item_pks=np.asarray(item_pks),
+    )
+    folder = app_settings.ARTIFACT_PATH.strip("/")
+    name = f"run-{run_id}-{uuid.uuid4().hex}.npz"
+    if folder:
+        name = f"{folder}/{name}"
+    return artifact_storage().save(name, ContentFile(buffer.getvalue()))
+
+
+def artifact_read(name: str) -> Artifact:
+    """Load an artifact; raise ArtifactError when it is missing or corrupt."""
+    if not name:
+        raise ArtifactError("The training run has no artifact.")
+    storage = artifact_storage()
+    try:
+        with storage.open(name, "rb") as handle:
+            raw = handle.read()
+    except (OSError, FileNotFoundError) as exc:
+        raise ArtifactError(f"Cannot read artifact {name!r}: {exc}") from exc
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        manifest = json.loads(str(arrays["manifest"]))
+        if manifest.get("format") != ARTIFACT_FORMAT:
+            raise ArtifactError(f"Artifact {name!r} has unknown format {manifest.get('format')!r}.")
+        recommenders = {key: engine.load(arrays[key].tobytes()) for key in RECOMMENDER_KEYS}
+        return Artifact(
+            algorithm=str(manifest["algorithm"]),
+            user_pks=arrays["user_pks"],
+            item_pks=arrays["item_pks"],
+            **recommenders,
+        )
+    except ArtifactError:
+        raise
+    except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ArtifactError(f"Artifact {name!r} is corrupt: {exc}") from exc
+
+
+def artifact_delete(name: str) -> None:
+    """Remove an artifact file if it exists."""
+    if name:
+        storage = artifact_storage()
+        if storage.exists(name):
+            storage.delete(name)

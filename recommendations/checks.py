@@ -1,0 +1,271 @@
+"""System checks of the ``RECOMMENDATIONS`` setting: a wrong configuration fails at startup.
+
+recommendations.E001  unknown or missing model label
+recommendations.E002  a field lookup that does not exist (or points at the wrong model)
+recommendations.E003  unknown algorithm name or bad algorithm parameters
+recommendations.E004  an event weight or value map that is not a finite number
+recommendations.E005  a half-life that is not a positive number
+recommendations.E006  an adapter path that cannot be imported
+recommendations.E007  EVENT_SOURCES missing or malformed
+recommendations.E008  bad PROMOTION values (metric, holdout days, minimum improvement)
+recommendations.E009  ARTIFACT_STORAGE not in settings.STORAGES
+recommendations.E010  training time limits longer than the lock
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import checks
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import models
+from django.utils.module_loading import import_string
+
+from recommendations.conf import METRICS, EventSource, app_settings
+
+ID = "recommendations.{}"
+
+
+def _error(code: str, msg: str, hint: str | None = None) -> checks.Error:
+    return checks.Error(msg, hint=hint, id=ID.format(code))
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def resolve_lookup(
+    model: type[models.Model], lookup: str, *, allow_lookup: bool = False
+) -> models.Field | models.ForeignObjectRel:
+    """The field a ``__`` lookup path ends on; raise FieldDoesNotExist when it does not exist.
+
+    With ``allow_lookup`` a final query lookup (``stock_quantity__gt``) is accepted.
+    """
+    current: type[models.Model] | None = model
+    field: Any = None
+    parts = lookup.split("__")
+    for position, part in enumerate(parts):
+        last = position == len(parts) - 1
+        if current is None:
+            if allow_lookup and last and field.get_lookup(part) is not None:
+                return field
+            raise FieldDoesNotExist(f"{field.name!r} is not a relation, cannot follow {part!r}")
+        try:
+            field = current._meta.pk if part == "pk" else current._meta.get_field(part)
+        except FieldDoesNotExist:
+            if allow_lookup and last and field is not None and field.get_lookup(part):
+                return field
+            raise FieldDoesNotExist(
+                f"{current._meta.label} has no field {part!r}"
+            ) from None
+        current = field.related_model if field.is_relation else None
+    return field
+
+
+def _model(label: Any, where: str) -> tuple[type[models.Model] | None, list[checks.Error]]:
+    if not label:
+        return None, [_error("E001", f"{where} is not set.", hint='e.g. "shop.Product"')]
+    try:
+        return apps.get_model(label), []
+    except (LookupError, ValueError) as exc:
+        return None, [_error("E001", f"{where} = {label!r} is not an installed model: {exc}")]
+
+
+def _field(
+    model: type[models.Model],
+    lookup: Any,
+    where: str,
+    *,
+    allow_lookup: bool = False,
+    target: type[models.Model] | None = None,
+) -> list[checks.Error]:
+    if not isinstance(lookup, str) or not lookup:
+        return [_error("E002", f"{where} must be a field lookup string, got {lookup!r}.")]
+    try:
+        field = resolve_lookup(model, lookup, allow_lookup=allow_lookup)
+    except FieldDoesNotExist as exc:
+        return [_error("E002", f"{where} = {lookup!r} does not exist: {exc}.")]
+    if target is not None:
+        related = field.related_model if field.is_relation else None
+        if related is None or not issubclass(related, target):
+            return [
+                _error(
+                    "E002",
+                    f"{where} = {lookup!r} must lead to {target._meta.label}, "
+                    f"not {related._meta.label if related else 'a plain field'}.",
+                )
+            ]
+    return []
+
+
+def _check_catalog() -> tuple[type[models.Model] | None, list[checks.Error]]:
+    catalog = getattr(settings, "RECOMMENDATIONS", {}).get("CATALOG") or {}
+    model, errors = _model(catalog.get("MODEL"), "RECOMMENDATIONS['CATALOG']['MODEL']")
+    if model is None:
+        return None, errors
+    for key in ("CATEGORY_FIELD", "LABEL_FIELD", "PRICE_FIELD"):
+        if catalog.get(key):
+            errors += _field(model, catalog[key], f"RECOMMENDATIONS['CATALOG'][{key!r}]")
+    for lookup in app_settings.TEXT_FIELDS:
+        errors += _field(model, lookup, "RECOMMENDATIONS['CATALOG']['TEXT_FIELDS']")
+    for lookup in app_settings.CATALOG_AVAILABLE:
+        errors += _field(
+            model, lookup, "RECOMMENDATIONS['CATALOG']['AVAILABLE']", allow_lookup=True
+        )
+    return model, errors
+
+
+def _check_source(
+    position: int, source: EventSource, catalog: type[models.Model] | None
+) -> list[checks.Error]:
+    where = f"RECOMMENDATIONS['EVENT_SOURCES'][{position}]"
+    model, errors = _model(source.model, f"{where}['MODEL']")
+    if model is None:
+        return errors
+    user_model = get_user_model()
+    errors += _field(model, source.user_field, f"{where}['USER_FIELD']", target=user_model)
+    errors += _field(model, source.item_field, f"{where}['ITEM_FIELD']", target=catalog)
+    errors += _field(model, source.time_field, f"{where}['TIME_FIELD']")
+    if source.value_field:
+        errors += _field(model, source.value_field, f"{where}['VALUE_FIELD']")
+    for lookup in source.filter:
+        errors += _field(model, lookup, f"{where}['FILTER']", allow_lookup=True)
+    if not _is_number(source.weight):
+        errors.append(_error("E004", f"{where}['WEIGHT'] must be a finite number."))
+    if source.value_map is not None:
+        if source.value_field is None:
+            errors.append(_error("E004", f"{where} has a VALUE_MAP but no VALUE_FIELD."))
+        bad = {k: v for k, v in source.value_map.items() if not _is_number(v)}
+        if bad:
+            errors.append(_error("E004", f"{where}['VALUE_MAP'] has non-numeric weights {bad}."))
+    return errors
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]:
+    """Validate ``settings.RECOMMENDATIONS``."""
+    if not hasattr(settings, "RECOMMENDATIONS"):
+        return [_error("E001", "settings.RECOMMENDATIONS is not defined.")]
+    catalog, errors = _check_catalog()
+
+    try:
+        sources = app_settings.EVENT_SOURCES
+    except ImproperlyConfigured as exc:
+        errors.append(_error("E007", str(exc)))
+        sources = []
+    for position, source in enumerate(sources):
+        errors += _check_source(position, source, catalog)
+
+    user_model = get_user_model()
+    if app_settings.CONSENT_FIELD:
+        errors += _field(user_model, app_settings.CONSENT_FIELD, "RECOMMENDATIONS['CONSENT_FIELD']")
+    for name, lookup in app_settings.USER_FEATURES.items():
+        errors += _field(user_model, lookup, f"RECOMMENDATIONS['USER_FEATURES'][{name!r}]")
+
+    errors += _check_algorithms()
+
+    for key in ("HALF_LIFE_DAYS", "TRENDING_HALF_LIFE_DAYS"):
+        value = getattr(app_settings, key)
+        if key == "HALF_LIFE_DAYS" and value is None:
+            continue
+        if not _is_number(value) or value <= 0:
+            errors.append(
+                _error("E005", f"RECOMMENDATIONS[{key!r}] must be a positive number, got {value!r}.")
+            )
+
+    try:
+        adapter = import_string(app_settings.ADAPTER)
+        if not isinstance(adapter, type):
+            raise ImportError(f"{app_settings.ADAPTER} is not a class")
+    except ImportError as exc:
+        errors.append(_error("E006", f"RECOMMENDATIONS['ADAPTER'] cannot be imported: {exc}."))
+
+    errors += _check_promotion()
+    if app_settings.ARTIFACT_STORAGE not in settings.STORAGES:
+        errors.append(
+            _error(
+                "E009",
+                f"RECOMMENDATIONS['ARTIFACT_STORAGE'] = {app_settings.ARTIFACT_STORAGE!r} "
+                "is not a key of settings.STORAGES.",
+            )
+        )
+    limits = (
+        app_settings.TRAINING_SOFT_TIME_LIMIT,
+        app_settings.TRAINING_TIME_LIMIT,
+        app_settings.TRAINING_LOCK_TIMEOUT,
+    )
+    if not all(_is_number(v) and v > 0 for v in limits) or not limits[0] <= limits[1] <= limits[2]:
+        errors.append(
+            _error(
+                "E010",
+                "Training limits must be positive with TRAINING_SOFT_TIME_LIMIT <= "
+                f"TRAINING_TIME_LIMIT <= TRAINING_LOCK_TIMEOUT, got {limits}.",
+                hint="Otherwise the lock of a running training could expire under it.",
+            )
+        )
+    return errors
+
+
+def _check_algorithms() -> list[checks.Error]:
+    from recommendations.training import registered_algorithms
+
+    known = registered_algorithms()
+    errors = []
+    algorithms = getattr(settings, "RECOMMENDATIONS", {}).get("ALGORITHMS", {})
+    if not isinstance(algorithms, dict) or not algorithms:
+        return [_error("E003", "RECOMMENDATIONS['ALGORITHMS'] must be a non-empty dict.")]
+    names = [*algorithms, app_settings.SIMILAR_ALGORITHM, "popularity"]
+    for name in dict.fromkeys(names):
+        if name not in known:
+            errors.append(
+                _error(
+                    "E003",
+                    f"Unknown recommendation algorithm {name!r}.",
+                    hint=f"Known: {', '.join(sorted(known))}.",
+                )
+            )
+    for name, params in algorithms.items():
+        if not isinstance(params, dict):
+            errors.append(_error("E003", f"RECOMMENDATIONS['ALGORITHMS'][{name!r}] must be a dict."))
+        elif name in known:
+            unknown = set(params) - set(known[name]._param_names())
+            if unknown:
+                errors.append(
+                    _error(
+                        "E003",
+                        f"Algorithm {name!r} has no parameter(s) {', '.join(sorted(unknown))}.",
+                    )
+                )
+    return errors
+
+
+def _check_promotion() -> list[checks.Error]:
+    errors = []
+    if app_settings.PROMOTION_METRIC not in METRICS:
+        errors.append(
+            _error(
+                "E008",
+                f"RECOMMENDATIONS['PROMOTION']['METRIC'] must be one of {', '.join(METRICS)}.",
+            )
+        )
+    if not _is_number(app_settings.HOLDOUT_DAYS) or app_settings.HOLDOUT_DAYS <= 0:
+        errors.append(_error("E008", "RECOMMENDATIONS['PROMOTION']['HOLDOUT_DAYS'] must be > 0."))
+    if not _is_number(app_settings.MIN_IMPROVEMENT):
+        errors.append(
+            _error("E008", "RECOMMENDATIONS['PROMOTION']['MIN_IMPROVEMENT'] must be a number.")
+        )
+    if not isinstance(app_settings.EVALUATION_K, int) or app_settings.EVALUATION_K < 1:
+        errors.append(_error("E008", "RECOMMENDATIONS['EVALUATION_K'] must be a positive integer."))
+    return errors
+
+
+def register() -> None:
+    """Register the checks with Django (called from ``AppConfig.ready``)."""
+    checks.register(check_settings)

@@ -1,0 +1,253 @@
+"""The settings of the recommendations app, read from one ``RECOMMENDATIONS`` dict.
+
+Every key is a typed property with a default, re-read from ``django.conf.settings``
+on each access so ``override_settings`` works in tests. Only ``CATALOG["MODEL"]`` and
+``EVENT_SOURCES`` have no default: they tie the app to the host project's models.
+
+Example (the demo store)::
+
+    RECOMMENDATIONS = {
+        "CATALOG": {"MODEL": "shop.Product", "AVAILABLE": {"is_active": True}},
+        "EVENT_SOURCES": [
+            {"NAME": "purchase", "MODEL": "shop.OrderLine", "USER_FIELD": "order__user",
+             "ITEM_FIELD": "product", "TIME_FIELD": "created_at", "WEIGHT": 1.0},
+        ],
+        "ALGORITHMS": {"popularity": {}, "item_knn": {"k": 50}},
+    }
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULT_ALGORITHMS: dict[str, dict[str, Any]] = {"popularity": {}, "item_knn": {}}
+METRICS = ("ndcg", "recall", "coverage")
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """One host model whose rows are (user, item, time, weight) events."""
+
+    name: str
+    model: str
+    user_field: str
+    item_field: str
+    time_field: str
+    weight: float = 1.0
+    value_field: str | None = None
+    value_map: dict[str, float] | None = None
+    filter: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_setting(cls, position: int, raw: dict[str, Any]) -> EventSource:
+        """Build a source from one ``EVENT_SOURCES`` entry; raise ImproperlyConfigured if bad."""
+        if not isinstance(raw, dict):
+            raise ImproperlyConfigured(
+                f"RECOMMENDATIONS['EVENT_SOURCES'][{position}] must be a dict, got {raw!r}."
+            )
+        missing = [key for key in ("MODEL", "USER_FIELD", "ITEM_FIELD", "TIME_FIELD") if key not in raw]
+        if missing:
+            raise ImproperlyConfigured(
+                f"RECOMMENDATIONS['EVENT_SOURCES'][{position}] lacks {', '.join(missing)}."
+            )
+        value_map = raw.get("VALUE_MAP")
+        return cls(
+            name=str(raw.get("NAME") or raw["MODEL"]),
+            model=raw["MODEL"],
+            user_field=raw["USER_FIELD"],
+            item_field=raw["ITEM_FIELD"],
+            time_field=raw["TIME_FIELD"],
+            weight=raw.get("WEIGHT", 1.0),
+            value_field=raw.get("VALUE_FIELD"),
+            value_map=None if value_map is None else {str(k): v for k, v in value_map.items()},
+            filter=dict(raw.get("FILTER") or {}),
+        )
+
+
+class AppSettings:
+    """Typed accessors for ``settings.RECOMMENDATIONS``."""
+
+    def _setting(self, name: str, default: Any) -> Any:
+        return getattr(settings, "RECOMMENDATIONS", {}).get(name, default)
+
+    def _catalog(self, name: str, default: Any) -> Any:
+        return (self._setting("CATALOG", {}) or {}).get(name, default)
+
+    # -- the catalog ------------------------------------------------------------
+
+    @property
+    def CATALOG_MODEL(self) -> str:
+        """App label of the item model, e.g. ``"shop.Product"`` (required)."""
+        label = self._catalog("MODEL", None)
+        if not label:
+            raise ImproperlyConfigured("RECOMMENDATIONS['CATALOG']['MODEL'] is not set.")
+        return label
+
+    @property
+    def CATALOG_AVAILABLE(self) -> dict[str, Any]:
+        """Filter kwargs selecting the items that may be shown (default: all)."""
+        return dict(self._catalog("AVAILABLE", {}) or {})
+
+    @property
+    def CATEGORY_FIELD(self) -> str | None:
+        """Lookup of the item's category, used for diversity and repeat purchases."""
+        return self._catalog("CATEGORY_FIELD", None)
+
+    @property
+    def LABEL_FIELD(self) -> str | None:
+        """Lookup of the item's display name; ``None`` uses ``str(item)``."""
+        return self._catalog("LABEL_FIELD", None)
+
+    @property
+    def TEXT_FIELDS(self) -> list[str]:
+        """Lookups whose text describes an item (content features)."""
+        return list(self._catalog("TEXT_FIELDS", []) or [])
+
+    @property
+    def PRICE_FIELD(self) -> str | None:
+        """Lookup of the item's price (a content feature); ``None`` to ignore prices."""
+        return self._catalog("PRICE_FIELD", None)
+
+    # -- users and events ---------------------------------------------------------
+
+    @property
+    def USER_FEATURES(self) -> dict[str, str]:
+        """Feature name -> user lookup (``"COUNTRY": "profile__country"``); birth years bin."""
+        return dict(self._setting("USER_FEATURES", {}) or {})
+
+    @property
+    def CONSENT_FIELD(self) -> str | None:
+        """User lookup of a boolean consent to personalisation; ``None``: everyone consents."""
+        return self._setting("CONSENT_FIELD", None)
+
+    @property
+    def EVENT_SOURCES(self) -> list[EventSource]:
+        """The host models read as events (required, at least one)."""
+        raw = self._setting("EVENT_SOURCES", None)
+        if not raw:
+            raise ImproperlyConfigured("RECOMMENDATIONS['EVENT_SOURCES'] is not set or empty.")
+        if not isinstance(raw, list | tuple):
+            raise ImproperlyConfigured("RECOMMENDATIONS['EVENT_SOURCES'] must be a list.")
+        return [EventSource.from_setting(i, entry) for i, entry in enumerate(raw)]
+
+    @property
+    def HALF_LIFE_DAYS(self) -> float | None:
+        """Age in days at which an event counts half when training; ``None``: no decay."""
+        return self._setting("HALF_LIFE_DAYS", 180)
+
+    @property
+    def TRENDING_HALF_LIFE_DAYS(self) -> float:
+        """Half-life of the decay behind the trending list."""
+        return self._setting("TRENDING_HALF_LIFE_DAYS", 14)
+
+    # -- training -------------------------------------------------------------------
+
+    @property
+    def ALGORITHMS(self) -> dict[str, dict[str, Any]]:
+        """Registry name of each personal recommender trained -> its hyper-parameters."""
+        return dict(self._setting("ALGORITHMS", DEFAULT_ALGORITHMS) or {})
+
+    @property
+    def SIMILAR_ALGORITHM(self) -> str:
+        """Registry name of the item-to-item recommender behind "similar products"."""
+        return self._setting("SIMILAR_ALGORITHM", "item_knn")
+
+    @property
+    def SIMILAR_PARAMS(self) -> dict[str, Any]:
+        """Hyper-parameters of the similar-items recommender."""
+        return dict(self._setting("SIMILAR_PARAMS", {}) or {})
+
+    def _promotion(self, name: str, default: Any) -> Any:
+        return (self._setting("PROMOTION", {}) or {}).get(name, default)
+
+    @property
+    def PROMOTION_METRIC(self) -> str:
+        """Holdout metric that picks the version to serve: ndcg, recall or coverage."""
+        return self._promotion("METRIC", "ndcg")
+
+    @property
+    def HOLDOUT_DAYS(self) -> float:
+        """The last days of events held out to evaluate each algorithm."""
+        return self._promotion("HOLDOUT_DAYS", 30)
+
+    @property
+    def MIN_IMPROVEMENT(self) -> float:
+        """How much a new version must beat the active one on the metric to replace it."""
+        return self._promotion("MIN_IMPROVEMENT", 0.0)
+
+    @property
+    def AUTO_PROMOTE(self) -> bool:
+        """Promote the best new version automatically after training."""
+        return self._promotion("AUTO_PROMOTE", True)
+
+    @property
+    def EVALUATION_SOURCES(self) -> list[str]:
+        """Event sources whose holdout items count as hits (default: the first source)."""
+        names = self._promotion("EVALUATION_SOURCES", None)
+        if names is None:
+            return [self.EVENT_SOURCES[0].name]
+        return list(names)
+
+    @property
+    def EVALUATION_K(self) -> int:
+        """Length of the ranked lists the holdout metrics are computed on."""
+        return self._setting("EVALUATION_K", 20)
+
+    # -- serving ----------------------------------------------------------------------
+
+    @property
+    def REPEAT_PURCHASE_CATEGORIES(self) -> list[str]:
+        """Category keys whose items may be recommended again after a purchase."""
+        return [str(key) for key in self._setting("REPEAT_PURCHASE_CATEGORIES", []) or []]
+
+    @property
+    def MAX_PER_CATEGORY(self) -> int | None:
+        """At most this many items of one category in a list; ``None``: no limit."""
+        return self._setting("MAX_PER_CATEGORY", 3)
+
+    @property
+    def CACHE_TIMEOUT(self) -> int:
+        """Seconds a computed recommendation list stays in the cache."""
+        return self._setting("CACHE_TIMEOUT", 300)
+
+    @property
+    def RELOAD_INTERVAL(self) -> float:
+        """Seconds between two checks of each process for a newly promoted version."""
+        return self._setting("RELOAD_INTERVAL", 5)
+
+    @property
+    def ADAPTER(self) -> str:
+        """Dotted path of the adapter class that reads the host project's models."""
+        return self._setting("ADAPTER", "recommendations.adapters.SettingsAdapter")
+
+    @property
+    def ARTIFACT_STORAGE(self) -> str:
+        """Alias in ``settings.STORAGES`` where trained artifacts are written."""
+        return self._setting("ARTIFACT_STORAGE", "default")
+
+    @property
+    def ARTIFACT_PATH(self) -> str:
+        """Folder of the artifacts inside that storage."""
+        return self._setting("ARTIFACT_PATH", "recommendations/")
+
+    @property
+    def TRAINING_LOCK_TIMEOUT(self) -> int:
+        """Seconds after which the lock of a crashed training expires."""
+        return self._setting("TRAINING_LOCK_TIMEOUT", 3600)
+
+    @property
+    def TRAINING_SOFT_TIME_LIMIT(self) -> int:
+        """Seconds after which the Celery task is asked to stop (the run is then failed)."""
+        return self._setting("TRAINING_SOFT_TIME_LIMIT", 3000)
+
+    @property
+    def TRAINING_TIME_LIMIT(self) -> int:
+        """Seconds after which the Celery worker kills the training task."""
+        return self._setting("TRAINING_TIME_LIMIT", 3300)
+
+
+app_settings = AppSettings()

@@ -1,0 +1,79 @@
+"""EASE: a closed-form linear item-to-item model (Steck, 2019)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from recommendations.engine.base import Recommender
+from recommendations.engine.interactions import apply_weighting
+from recommendations.engine.itemknn import check_non_negative, check_positive_int
+
+# Above this many items the Gram matrix is inverted in float32 to halve its memory.
+FLOAT64_MAX_ITEMS = 10_000
+
+
+class EASERecommender(Recommender, name="ease"):
+    """Score items with a dense item x item weight matrix learned in closed form.
+
+    ``B = I - P / diag(P)`` with ``P = (X^T X + l2 I)^-1``, so each item is predicted
+    from every other item the user has, never from itself. Memory and time grow with
+    the square and cube of the catalog, hence ``max_items``.
+
+    Parameters
+    ----------
+    l2 : float
+        Ridge penalty on the diagonal of the Gram matrix; larger is smoother.
+    weighting : {"raw", "binary", "log"}
+        Transform applied to the weights before anything else.
+    max_items : int
+        Refuse to fit larger catalogs (the dense matrices need about
+        ``12 * n_items ** 2`` bytes); use ``item_knn`` or ``svd`` there.
+    """
+
+    def __init__(
+        self, *, l2: float = 500.0, weighting: str = "binary", max_items: int = 20_000
+    ) -> None:
+        self.l2 = l2
+        self.weighting = weighting
+        self.max_items = max_items
+
+    def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
+        l2 = check_non_negative(self.l2, "l2")
+        max_items = check_positive_int(self.max_items, "max_items")
+        if l2 == 0:
+            raise ValueError("l2 must be positive: the Gram matrix may be singular without it.")
+        n_items = interactions.shape[1]
+        if n_items > max_items:
+            raise ValueError(
+                f"EASE needs a dense {n_items} x {n_items} matrix; the catalog has more than "
+                f"max_items={max_items} items. Raise max_items if memory allows "
+                "(about 12 * n_items ** 2 bytes) or use item_knn or svd."
+            )
+        weighted = apply_weighting(interactions, self.weighting)
+        dtype = np.float64 if n_items <= FLOAT64_MAX_ITEMS else np.float32
+        gram = np.asarray((weighted.T @ weighted).toarray(), dtype=dtype)
+        gram[np.diag_indices(n_items)] += l2
+        # Cholesky inverse of the symmetric positive definite Gram matrix, in place.
+        precision = scipy.linalg.cho_solve(
+            scipy.linalg.cho_factor(gram, overwrite_a=True, check_finite=False),
+            np.eye(n_items, dtype=dtype),
+            overwrite_b=True,
+            check_finite=False,
+        )
+        del gram
+        weights = precision / -np.diag(precision)[None, :]
+        weights[np.diag_indices(n_items)] = 0.0
+        self.weights_ = np.ascontiguousarray(weights, dtype=np.float32)
+
+    def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
+        weighted = apply_weighting(rows, self.weighting)
+        return np.asarray(weighted @ self.weights_, dtype=np.float32)
+
+    def _item_similarities(self, item_id: int) -> np.ndarray:
+        return self.weights_[item_id]
+
+    def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
+        weighted = apply_weighting(row, self.weighting)
+        return weighted.data * self.weights_[weighted.indices, item_id]

@@ -1,0 +1,120 @@
+"""User-based nearest neighbours: users get what similar users have."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommendations.engine.base import Recommender
+from recommendations.engine.interactions import apply_weighting
+from recommendations.engine.itemknn import (
+    BLOCK_CELLS,
+    check_non_negative,
+    check_positive_int,
+    top_k_per_row,
+)
+
+
+class UserKNNRecommender(Recommender, name="user_knn"):
+    """Score items by the weighted votes of the ``k`` most similar training users.
+
+    Neighbours are found at query time, a block of users at a time, by cosine
+    similarity with shrinkage, ``dot(x, y) / (|x| |y| + shrinkage)`` raised to
+    ``exponent``; a known user is never their own neighbour. No users x users matrix
+    is ever built, so memory stays linear in the number of interactions.
+
+    Parameters
+    ----------
+    k : int
+        Neighbours per user.
+    shrinkage : float
+        Added to the denominator, so neighbours sharing few items count less.
+    exponent : float
+        Similarities are raised to this power; above 1 favours the closest neighbours.
+    weighting : {"raw", "binary", "log"}
+        Transform applied to the weights before anything else.
+    """
+
+    def __init__(
+        self,
+        *,
+        k: int = 50,
+        shrinkage: float = 0.0,
+        exponent: float = 2.0,
+        weighting: str = "binary",
+    ) -> None:
+        self.k = k
+        self.shrinkage = shrinkage
+        self.exponent = exponent
+        self.weighting = weighting
+
+    def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
+        check_positive_int(self.k, "k")
+        check_non_negative(self.shrinkage, "shrinkage")
+        check_non_negative(self.exponent, "exponent")
+        weighted = apply_weighting(interactions, self.weighting)
+        self.user_norms_ = np.sqrt(
+            np.asarray(weighted.multiply(weighted).sum(axis=1), dtype=np.float32).ravel()
+        )
+        self._after_load()
+
+    def _after_load(self) -> None:
+        # Both orientations of the weighted matrix: items x users finds neighbours,
+        # users x items sums their votes. Rebuilt from interactions_, never saved twice.
+        self._weighted = apply_weighting(self.interactions_, self.weighting)
+        self._by_item = self._weighted.T.tocsr()
+
+    def _neighbours(self, rows: sp.csr_matrix, exclude: np.ndarray | None = None) -> sp.csr_matrix:
+        """Top-``k`` similarity of each row to the training users: (n_rows, n_users) CSR."""
+        weighted = apply_weighting(rows, self.weighting)
+        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+        n_users = self._by_item.shape[1]
+        block = max(1, BLOCK_CELLS // max(n_users, 1))
+        parts = []
+        for start in range(0, rows.shape[0], block):
+            stop = min(start + block, rows.shape[0])
+            dots = sp.csr_matrix(weighted[start:stop] @ self._by_item, dtype=np.float32)
+            local = np.repeat(np.arange(stop - start), np.diff(dots.indptr))
+            denominator = (
+                norms[start:stop][local] * self.user_norms_[dots.indices] + self.shrinkage
+            )
+            data = np.divide(
+                dots.data, denominator, out=np.zeros_like(dots.data), where=denominator > 0
+            )
+            if exclude is not None:
+                data[dots.indices == exclude[start:stop][local]] = 0.0
+            if self.exponent != 1.0:
+                np.power(data, self.exponent, out=data)
+            dots.data = data
+            parts.append(top_k_per_row(dots, int(self.k)))
+        return sp.csr_matrix(sp.vstack(parts, format="csr"))
+
+    def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
+        neighbours = self._neighbours(rows)
+        return np.asarray((neighbours @ self._weighted).toarray(), dtype=np.float32)
+
+    def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
+        neighbours = self._neighbours(self.interactions_[user_ids], exclude=user_ids)
+        return np.asarray((neighbours @ self._weighted).toarray(), dtype=np.float32)
+
+    def _item_similarities(self, item_id: int) -> np.ndarray:
+        # Items bought by the same users: cosine between item columns.
+        column = self._by_item[item_id]
+        overlap = np.asarray((column @ self._weighted).toarray(), np.float64).ravel()
+        item_norms = np.sqrt(np.asarray(self._by_item.multiply(self._by_item).sum(axis=1)).ravel())
+        denominator = item_norms * item_norms[item_id]
+        return np.divide(
+            overlap, denominator, out=np.zeros_like(overlap), where=denominator > 0
+        ).astype(np.float32)
+
+    def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
+        # Each neighbour's vote for item_id is shared among the history items that made
+        # them a neighbour, in proportion to each item's part of the dot product.
+        weighted = apply_weighting(row, self.weighting)
+        neighbours = self._neighbours(row)
+        users = neighbours.indices
+        votes = neighbours.data * self._weighted[users, item_id].toarray().ravel()
+        overlap = self._weighted[users][:, weighted.indices].toarray()
+        dots = overlap @ weighted.data
+        share = np.divide(votes, dots, out=np.zeros_like(votes), where=dots > 0)
+        return weighted.data * (share @ overlap)

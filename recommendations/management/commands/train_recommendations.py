@@ -1,0 +1,59 @@
+"""Train the recommenders now, from the shell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from recommendations.models import TrainingRun
+from recommendations.services import TrainingLocked, training_run_start
+
+
+class Command(BaseCommand):
+    help = "Train every configured algorithm, evaluate them and promote the best."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--algorithms",
+            help="Comma-separated registry names to train instead of RECOMMENDATIONS['ALGORITHMS'].",
+        )
+        parser.add_argument(
+            "--no-promote",
+            action="store_true",
+            help="Record and keep the runs, but leave the active version serving.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        algorithms = (
+            [name.strip() for name in options["algorithms"].split(",") if name.strip()]
+            if options["algorithms"]
+            else None
+        )
+        promote = False if options["no_promote"] else None
+        try:
+            run = training_run_start(
+                algorithms=algorithms,
+                promote=promote,
+                progress=lambda message: self.stdout.write(message),
+            )
+        except (TrainingLocked, ValueError, ValidationError) as exc:
+            raise CommandError(str(exc)) from exc
+        batch = TrainingRun.objects.filter(batch=run.batch).order_by("pk")
+        for item in batch:
+            line = f"#{item.pk} {item.algorithm}: {item.status}"
+            if item.status == TrainingRun.Status.FAILED:
+                self.stderr.write(f"{line}: {item.error}")
+            else:
+                self.stdout.write(f"{line}{' (serving)' if item.is_active else ''}")
+        if run.status != TrainingRun.Status.SUCCEEDED:
+            raise CommandError(f"Training failed: {run.error}")
+        active = TrainingRun.objects.filter(is_active=True).first()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Serving run #{active.pk} ({active.algorithm})."
+                if active
+                else "No version is serving."
+            )
+        )

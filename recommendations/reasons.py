@@ -1,0 +1,73 @@
+"""Why an item is shown, in words a shopper understands.
+
+A reason is built only from the shopper's own history or from the rule that put the
+item in the list, never from another customer's data: "Customers who bought X also
+bought" names the product on screen (or in the shopper's own cart), not a person.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from recommendations.adapters import Event
+from recommendations.conf import app_settings
+
+PINNED = "Picked by our team"
+POPULAR = "Popular right now"
+TRENDING = "Trending now"
+RECENTLY_VIEWED = "You viewed this recently"
+CATALOG = "From our catalogue"
+
+# How an event source reads in "Because you <verb> X"; unknown sources read as "liked".
+SOURCE_VERBS = {
+    "purchase": "bought",
+    "view": "viewed",
+    "review": "reviewed",
+    "rating": "rated",
+    "wishlist": "saved",
+}
+PURCHASE_SOURCE = "purchase"
+
+
+def because_you(*, source: str, label: str) -> str:
+    """ "Because you bought X" for an item of the shopper's own history."""
+    return f"Because you {SOURCE_VERBS.get(source, 'liked')} {label}"
+
+
+def customers_also_bought(*, label: str) -> str:
+    """The reason of an item bought with the product on screen or in the cart."""
+    return f"Customers who bought {label} also bought"
+
+
+def trending_in(*, category_label: str | None) -> str:
+    """ "Trending in <Category>", or "Trending now" for an item without a category."""
+    return f"Trending in {category_label}" if category_label else TRENDING
+
+
+def category_label(item: Any) -> str | None:
+    """The display name of an item's category (no query once it is select_related)."""
+    lookup = app_settings.CATEGORY_FIELD
+    if not lookup:
+        return None
+    value: Any = item
+    for part in lookup.split("__"):
+        value = getattr(value, part, None)
+        if value is None:
+            return None
+    text = str(value)
+    return text or None
+
+
+def strongest_sources(events: Iterable[Event]) -> dict[Any, str]:
+    """For each item of a history, the source that gave it the most weight."""
+    totals: dict[Any, dict[str, float]] = defaultdict(dict)
+    for event in events:
+        by_source = totals[event.item_pk]
+        by_source[event.source] = by_source.get(event.source, 0.0) + event.weight
+    # A purchase outranks views of the same item: "bought" is the truer reason.
+    return {
+        pk: max(by_source, key=lambda s: (s == PURCHASE_SOURCE, by_source[s]))
+        for pk, by_source in totals.items()
+    }

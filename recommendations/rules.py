@@ -1,0 +1,116 @@
+"""Business rules applied to every list at serve time, whatever ranked the items.
+
+Never an unavailable item, never an item in the cart, never an item already bought
+(unless its category is in ``REPEAT_PURCHASE_CATEGORIES``), an optional category
+filter, at most ``MAX_PER_CATEGORY`` items of one category, and the merchandisers'
+:class:`~recommendations.models.ItemRule` pins and excludes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from recommendations.conf import app_settings
+from recommendations.models import ItemRule
+
+
+@dataclass(frozen=True)
+class BlockRules:
+    """The active pins and excludes of one block, item keys as strings."""
+
+    pins: tuple[tuple[int, str], ...] = ()
+    excluded: frozenset[str] = frozenset()
+
+
+def block_rules(*, block: str) -> BlockRules:
+    """The active rules of ``block`` and of all blocks, in one query."""
+    pins: list[tuple[int, str]] = []
+    excluded: set[str] = set()
+    rows = (
+        ItemRule.objects.filter(active=True, block__in=("", block))
+        .order_by("position", "pk")
+        .values_list("kind", "item_pk", "position")
+    )
+    for kind, item_pk, position in rows:
+        if kind == ItemRule.Kind.EXCLUDE:
+            excluded.add(item_pk)
+        else:
+            pins.append((position, item_pk))
+    # An item both pinned and excluded stays out: excluding is the safer reading.
+    return BlockRules(
+        pins=tuple(pin for pin in pins if pin[1] not in excluded), excluded=frozenset(excluded)
+    )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An item proposed for a list, before the rules pick the final ones."""
+
+    pk: Any
+    score: float
+    source: str
+
+
+@dataclass
+class Filters:
+    """What a list must leave out; keys are compared as strings."""
+
+    blocked: set[str] = field(default_factory=set)  # cart, excludes, the product on screen
+    bought: set[str] = field(default_factory=set)
+    category: str | None = None
+    max_per_category: int | None = None
+
+    def block(self, pks: Iterable[Any]) -> None:
+        """Never show these items."""
+        self.blocked.update(str(pk) for pk in pks)
+
+
+def apply_rules(
+    candidates: Iterable[Candidate],
+    *,
+    items: Mapping[str, Any],
+    filters: Filters,
+    rules: BlockRules,
+    category_of: Callable[[Any], str | None],
+    n: int,
+) -> list[Candidate]:
+    """The first ``n`` candidates the rules allow, with pins inserted at their positions.
+
+    ``items`` holds the available items by string key: a candidate missing from it is
+    unavailable (or unknown) and is skipped.
+    """
+    repeatable = set(app_settings.REPEAT_PURCHASE_CATEGORIES)
+
+    def allowed(pk: str) -> bool:
+        item = items.get(pk)
+        if item is None or pk in filters.blocked or pk in rules.excluded:
+            return False
+        category = category_of(item)
+        if filters.category is not None and category != filters.category:
+            return False
+        return pk not in filters.bought or category in repeatable
+
+    pins = [(position, pk) for position, pk in rules.pins if allowed(pk)][:n]
+    pinned = {pk for _, pk in pins}
+    chosen: list[Candidate] = []
+    seen: set[str] = set(pinned)
+    per_category: Counter[str | None] = Counter()
+    limit = filters.max_per_category
+    for candidate in candidates:
+        if len(chosen) + len(pins) >= n:
+            break
+        pk = str(candidate.pk)
+        if pk in seen or not allowed(pk):
+            continue
+        category = category_of(items[pk])
+        if limit is not None and category is not None and per_category[category] >= limit:
+            continue
+        seen.add(pk)
+        per_category[category] += 1
+        chosen.append(candidate)
+    for position, pk in pins:
+        chosen.insert(min(position, len(chosen)), Candidate(items[pk].pk, 0.0, "pinned"))
+    return chosen

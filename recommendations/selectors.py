@@ -1,0 +1,607 @@
+"""Reads of the recommendations app: the lists the template tags and the API show.
+
+Every list is built the same way: ranked candidates from the layers that apply
+(personal -> session -> trending -> popular), then the business rules of
+:mod:`recommendations.rules`, then the catalog instances of the survivors and the
+items named in reasons, fetched together in one query. Popularity comes from the
+database when no model was ever trained, and the available catalog itself is the
+last resort, so no list is empty while the catalog has an available item.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from django.apps import apps
+from django.core.cache import cache
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.models import Count, Exists, F, OuterRef
+from django.utils import timezone
+
+from recommendations import reasons
+from recommendations.adapters import Event, SettingsAdapter, get_adapter
+from recommendations.conf import app_settings
+from recommendations.engine.base import Recommender
+from recommendations.rules import BlockRules, Candidate, Filters, apply_rules, block_rules
+from recommendations.serving import ServingModel, active_model
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_N = 8
+MAX_N = 100
+# Candidates asked from each layer: enough to survive the rules without a second pass.
+OVERFETCH_FACTOR = 3
+OVERFETCH_EXTRA = 10
+VIEW_SOURCE = "view"
+
+PERSONAL = "personal"
+SESSION = "session"
+SIMILAR = "similar"
+BOUGHT_TOGETHER = "bought_together"
+TRENDING = "trending"
+POPULAR = "popular"
+PINNED = "pinned"
+RECENTLY_VIEWED = "recently_viewed"
+CATALOG = "catalog"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One item of a list with the reason it is shown and the layer that chose it."""
+
+    item: Any
+    score: float
+    reason: str
+    source: str
+
+    @property
+    def label(self) -> str:
+        """The item's display name."""
+        return get_adapter().item_label(self.item)
+
+    @property
+    def url(self) -> str | None:
+        """The item's page, when the catalog model has ``get_absolute_url``."""
+        get_absolute_url = getattr(self.item, "get_absolute_url", None)
+        return get_absolute_url() if callable(get_absolute_url) else None
+
+    @property
+    def price(self) -> Any:
+        """The item's price (``CATALOG["PRICE_FIELD"]``), or None."""
+        lookup = app_settings.PRICE_FIELD
+        return getattr(self.item, lookup, None) if lookup and "__" not in lookup else None
+
+
+@dataclass
+class _Layer:
+    """Ranked candidates of one source, and what explains them."""
+
+    source: str
+    ranked: list[tuple[Any, float]]
+    # Personal and session layers: the recommender and history row behind ``explain``.
+    recommender: Recommender | None = None
+    row: sp.csr_matrix | None = None
+    anchor_pks: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _History:
+    """A shopper's own events (empty for anonymous or non-consenting shoppers)."""
+
+    events: list[Event]
+
+    @classmethod
+    def of(cls, adapter: SettingsAdapter, user: Any) -> _History:
+        if user is None or not getattr(user, "is_authenticated", False):
+            return cls([])
+        return cls(adapter.user_events(user.pk))
+
+    def weights(self) -> dict[Any, float]:
+        """Decayed weight per item, as training weighs events (negatives subtract)."""
+        half_life = app_settings.HALF_LIFE_DAYS
+        now = timezone.now()
+        totals: dict[Any, float] = {}
+        for event in self.events:
+            weight = event.weight
+            if half_life:
+                age_days = max((now - event.timestamp).total_seconds(), 0.0) / 86400
+                weight *= 0.5 ** (age_days / half_life)
+            totals[event.item_pk] = totals.get(event.item_pk, 0.0) + weight
+        return totals
+
+    def bought(self) -> set[str]:
+        return {str(e.item_pk) for e in self.events if e.source == reasons.PURCHASE_SOURCE}
+
+    def viewed(self) -> list[Any]:
+        """Viewed items, newest first, each once."""
+        return list(dict.fromkeys(e.item_pk for e in self.events if e.source == VIEW_SOURCE))
+
+
+def _overfetch(n: int, filters: Filters) -> int:
+    return OVERFETCH_FACTOR * n + OVERFETCH_EXTRA + len(filters.blocked) + len(filters.bought)
+
+
+def _row(model: ServingModel, weights: dict[Any, float]) -> sp.csr_matrix | None:
+    """The 1 x n_items interaction row of a history, or None when nothing is known."""
+    cols, data = [], []
+    for pk, weight in weights.items():
+        col = model.item_col(pk)
+        if col is not None and weight > 0 and math.isfinite(weight):
+            cols.append(col)
+            data.append(weight)
+    if not cols:
+        return None
+    return sp.csr_matrix(
+        (np.asarray(data, dtype=np.float32), (np.zeros(len(cols), dtype=np.int64), cols)),
+        shape=(1, model.item_pks.size),
+    )
+
+
+def _cols(model: ServingModel, pks: Iterable[Any]) -> list[int]:
+    return [col for col in (model.item_col(pk) for pk in pks) if col is not None]
+
+
+def _ranked(
+    model: ServingModel,
+    recommender: Recommender,
+    *,
+    k: int,
+    row: sp.csr_matrix | None = None,
+    blocked: Iterable[Any] = (),
+    allowed: Iterable[Any] | None = None,
+    user_features: Any = None,
+) -> list[tuple[Any, float]]:
+    """Top ``k`` (item key, score) of a recommender; an engine error yields nothing."""
+    if row is None:
+        row = sp.csr_matrix((1, model.item_pks.size), dtype=np.float32)
+    allowed_cols = None if allowed is None else _cols(model, allowed)
+    if allowed_cols == []:
+        return []
+    try:
+        cols, scores = recommender.recommend_interactions(
+            row,
+            k,
+            user_features=user_features,
+            exclude_seen=False,
+            blocked=_cols(model, blocked),
+            allowed=allowed_cols,
+        )
+    except (ValueError, IndexError) as exc:
+        # A list falls back to the next layer rather than failing the page.
+        logger.warning("%s could not rank (run %s): %s", recommender, model.run_id, exc)
+        return []
+    return _positive(model, cols, scores)
+
+
+def _positive(
+    model: ServingModel, cols: np.ndarray, scores: np.ndarray
+) -> list[tuple[Any, float]]:
+    """(item key, score) pairs, dropping zero scores: no signal is not a recommendation."""
+    keep = scores > 0
+    return list(zip(model.item_pks_of(cols[keep]), scores[keep].tolist(), strict=True))
+
+
+def _similar(
+    model: ServingModel, item_pk: Any, *, k: int, blocked: Iterable[Any]
+) -> list[tuple[Any, float]]:
+    col = model.item_col(item_pk)
+    if col is None:
+        return []
+    try:
+        cols, scores = model.similar.similar_items(col, k, blocked=_cols(model, blocked))
+    except (ValueError, IndexError) as exc:
+        logger.warning("No similar items for %s (run %s): %s", item_pk, model.run_id, exc)
+        return []
+    return _positive(model, cols, scores)
+
+
+def _popular_from_db(k: int) -> list[tuple[Any, float]]:
+    """Most frequent items of the positive event sources, when no model exists yet."""
+    key = f"recommendations:popular-db:{k}"
+    ranked = cache.get(key)
+    if ranked is None:
+        totals: dict[Any, float] = {}
+        for source in app_settings.EVENT_SOURCES:
+            if source.value_field or source.weight <= 0:
+                continue
+            rows = (
+                apps.get_model(source.model)
+                ._default_manager.filter(**source.filter)
+                .values_list(source.item_field)
+                .annotate(events=Count("pk"))
+                .order_by("-events")[:k]
+            )
+            for pk, events in rows:
+                totals[pk] = totals.get(pk, 0.0) + source.weight * events
+        ranked = sorted(totals.items(), key=lambda pair: (-pair[1], str(pair[0])))[:k]
+        cache.set(key, ranked, app_settings.CACHE_TIMEOUT)
+    return ranked
+
+
+def _fallback_layers(
+    model: ServingModel | None, *, k: int, filters: Filters, category_pks: list[Any] | None
+) -> list[_Layer]:
+    """Trending then popular: the same for every shopper."""
+    if model is None:
+        return [_Layer(POPULAR, _popular_from_db(k))]
+    return [
+        _Layer(
+            TRENDING,
+            _ranked(model, model.trending, k=k, blocked=filters.blocked, allowed=category_pks),
+        ),
+        _Layer(
+            POPULAR,
+            _ranked(model, model.popularity, k=k, blocked=filters.blocked, allowed=category_pks),
+        ),
+    ]
+
+
+def _related_paths(model: type[models.Model], lookups: Iterable[str | None]) -> list[str]:
+    """The forward relations crossed by ``lookups``, for select_related."""
+    paths = []
+    for lookup in lookups:
+        current, path = model, []
+        for part in (lookup or "").split("__"):
+            try:
+                related = current._meta.get_field(part)
+            except FieldDoesNotExist:
+                break
+            if not (related.many_to_one or related.one_to_one):
+                break
+            path.append(part)
+            current = related.related_model
+        if path:
+            paths.append("__".join(path))
+    return paths
+
+
+def _fetch(adapter: SettingsAdapter, pks: Iterable[Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Available items by key, and the label of every item asked for, in one query."""
+    pks = list(dict.fromkeys(pks))
+    if not pks:
+        return {}, {}
+    catalog = adapter.catalog_model()
+    queryset = (
+        catalog._default_manager.filter(pk__in=pks)
+        .annotate(rec_available=Exists(adapter.available_items().filter(pk=OuterRef("pk"))))
+        .select_related(
+            *_related_paths(catalog, (app_settings.CATEGORY_FIELD, app_settings.LABEL_FIELD))
+        )
+    )
+    if app_settings.CATEGORY_FIELD:
+        queryset = queryset.annotate(rec_category=F(app_settings.CATEGORY_FIELD))
+    available, labels = {}, {}
+    for item in queryset:
+        key = str(item.pk)
+        labels[key] = adapter.item_label(item)
+        if item.rec_available:
+            available[key] = item
+    return available, labels
+
+
+def _category_key(item: Any) -> str | None:
+    value = getattr(item, "rec_category", None)
+    return None if value is None else str(value)
+
+
+def _category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | None:
+    """Keys of the available items of a category (None: no category filter)."""
+    if category is None or not app_settings.CATEGORY_FIELD:
+        return None
+    return list(
+        adapter.available_items()
+        .filter(**{app_settings.CATEGORY_FIELD: category})
+        .values_list("pk", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class _Explainer:
+    """Turns a chosen candidate into its reason, from the shopper's own data only."""
+
+    model: ServingModel | None
+    labels: dict[str, str]
+    sources: dict[Any, str]
+
+    def _explained(self, layer: _Layer, pk: Any, n: int) -> list[Any]:
+        """History items (keys) that contributed most to ``pk`` in ``layer``."""
+        if self.model is None or layer.recommender is None or layer.row is None:
+            return []
+        col = self.model.item_col(pk)
+        if col is None:
+            return []
+        try:
+            explained = layer.recommender.explain(col, interactions=layer.row, n=n)
+        except (ValueError, IndexError, NotImplementedError):
+            return []
+        return [self.model.item_pk(history_col) for history_col, _share in explained]
+
+    def reason(self, candidate: Candidate, item: Any, layer: _Layer | None) -> str:
+        """Why ``item`` is shown."""
+        if layer is None:
+            return reasons.PINNED
+        if layer.source in (PERSONAL, SESSION):
+            for pk in self._explained(layer, item.pk, 3):
+                if str(pk) in self.labels:
+                    source = self.sources.get(pk, VIEW_SOURCE)
+                    return reasons.because_you(source=source, label=self.labels[str(pk)])
+            # A personal model that cannot point at the history (popularity) says so.
+            return reasons.POPULAR
+        if layer.source in (SIMILAR, BOUGHT_TOGETHER):
+            anchors = self._explained(layer, item.pk, 1) + layer.anchor_pks
+            if anchors and str(anchors[0]) in self.labels:
+                return reasons.customers_also_bought(label=self.labels[str(anchors[0])])
+            return reasons.POPULAR
+        if layer.source == TRENDING:
+            return reasons.trending_in(category_label=reasons.category_label(item))
+        return {RECENTLY_VIEWED: reasons.RECENTLY_VIEWED, CATALOG: reasons.CATALOG}.get(
+            layer.source, reasons.POPULAR
+        )
+
+
+def _assemble(
+    *,
+    adapter: SettingsAdapter,
+    model: ServingModel | None,
+    layers: list[_Layer],
+    rules: BlockRules,
+    filters: Filters,
+    n: int,
+    history: _History,
+) -> list[Recommendation]:
+    """Apply the rules across the layers in order and attach instances and reasons."""
+    candidates: list[Candidate] = []
+    layer_of: dict[str, _Layer] = {}
+    label_pks: list[Any] = [e.item_pk for e in history.events]
+    for layer in layers:
+        label_pks.extend(layer.anchor_pks)
+        for pk, score in layer.ranked:
+            layer_of.setdefault(str(pk), layer)
+            candidates.append(Candidate(pk, float(score), layer.source))
+    pin_pks = [pk for _, pk in rules.pins]
+    items, labels = _fetch(adapter, [c.pk for c in candidates] + pin_pks + label_pks)
+    chosen = apply_rules(
+        candidates, items=items, filters=filters, rules=rules, category_of=_category_key, n=n
+    )
+    if len(chosen) < n:
+        # Starved (a new store, or a list eaten by the rules): top up from the catalog.
+        extra = adapter.available_items().exclude(
+            pk__in=[*(str(c.pk) for c in chosen), *filters.blocked]
+        )
+        if filters.category is not None and app_settings.CATEGORY_FIELD:
+            extra = extra.filter(**{app_settings.CATEGORY_FIELD: filters.category})
+        limit = _overfetch(n, filters)
+        extra_pks = list(extra.order_by("pk").values_list("pk", flat=True)[:limit])
+        more, _ = _fetch(adapter, extra_pks)
+        items.update(more)
+        catalog = _Layer(CATALOG, [(pk, 0.0) for pk in extra_pks])
+        layers = [*layers, catalog]
+        for pk in extra_pks:
+            layer_of.setdefault(str(pk), catalog)
+        candidates += [Candidate(pk, 0.0, CATALOG) for pk in extra_pks]
+        chosen = apply_rules(
+            candidates, items=items, filters=filters, rules=rules, category_of=_category_key, n=n
+        )
+    explainer = _Explainer(model, labels, reasons.strongest_sources(history.events))
+    result = []
+    for candidate in chosen:
+        item = items[str(candidate.pk)]
+        layer = None if candidate.source == PINNED else layer_of[str(candidate.pk)]
+        result.append(
+            Recommendation(
+                item=item,
+                score=candidate.score,
+                reason=explainer.reason(candidate, item, layer),
+                source=candidate.source,
+            )
+        )
+    return result
+
+
+# -- public selectors -----------------------------------------------------------------
+
+
+def check_n(n: Any) -> int:
+    """``n`` as an int in 1..MAX_N, or a ValueError."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
+        raise ValueError(f"n must be an integer from 1 to {MAX_N}, got {n!r}.")
+    return n
+
+
+def _filters(
+    history: _History, *, exclude: Iterable[Any], category: Any, rules: BlockRules
+) -> Filters:
+    filters = Filters(
+        bought=history.bought(),
+        category=None if category is None else str(category),
+        # A category list is one category by definition: variety does not apply.
+        max_per_category=None if category is not None else app_settings.MAX_PER_CATEGORY,
+    )
+    filters.block(exclude)
+    filters.block(rules.excluded)
+    return filters
+
+
+def _user_features(adapter: SettingsAdapter, user: Any) -> Any:
+    if not app_settings.USER_FEATURES or not getattr(user, "is_authenticated", False):
+        return None
+    return adapter.user_features([user.pk])
+
+
+def recommendations_for_user(
+    *,
+    user: Any,
+    n: int = DEFAULT_N,
+    exclude: Iterable[Any] = (),
+    category: Any = None,
+    session_item_pks: Sequence[Any] = (),
+) -> list[Recommendation]:
+    """A shopper's personal list: own history, then this session's views, then trending."""
+    n = check_n(n)
+    adapter, model = get_adapter(), active_model()
+    history = _History.of(adapter, user)
+    rules = block_rules(block="for_you")
+    filters = _filters(history, exclude=exclude, category=category, rules=rules)
+    k = _overfetch(n, filters)
+    category_pks = _category_pks(adapter, filters.category)
+    layers: list[_Layer] = []
+    if model is not None:
+        personal = [
+            (PERSONAL, _row(model, history.weights()), _user_features(adapter, user)),
+            (SESSION, _row(model, dict.fromkeys(session_item_pks, 1.0)), None),
+        ]
+        for source, row, features in personal:
+            if row is None:
+                continue
+            ranked = _ranked(
+                model,
+                model.recommender,
+                k=k,
+                row=row,
+                blocked=filters.blocked,
+                allowed=category_pks,
+                user_features=features,
+            )
+            layers.append(_Layer(source, ranked, recommender=model.recommender, row=row))
+    layers += _fallback_layers(model, k=k, filters=filters, category_pks=category_pks)
+    return _assemble(
+        adapter=adapter,
+        model=model,
+        layers=layers,
+        rules=rules,
+        filters=filters,
+        n=n,
+        history=history,
+    )
+
+
+def recommendations_for_session(
+    *, item_pks: Sequence[Any], n: int = DEFAULT_N, exclude: Iterable[Any] = ()
+) -> list[Recommendation]:
+    """An anonymous shopper's list from the items viewed in this session."""
+    return recommendations_for_user(user=None, n=n, exclude=exclude, session_item_pks=item_pks)
+
+
+def similar_products(
+    *, item: Any, n: int = DEFAULT_N, user: Any = None, exclude: Iterable[Any] = ()
+) -> list[Recommendation]:
+    """Items bought by the customers who bought ``item`` (never ``item`` itself)."""
+    return _item_to_item(
+        block="similar", source=SIMILAR, anchors=[item.pk], n=n, user=user, exclude=exclude
+    )
+
+
+def bought_together(
+    *,
+    item: Any = None,
+    cart_item_pks: Sequence[Any] | None = None,
+    n: int = DEFAULT_N,
+    user: Any = None,
+    exclude: Iterable[Any] = (),
+) -> list[Recommendation]:
+    """Items bought with ``item``, or with the items of a cart when no item is given."""
+    anchors = [item.pk] if item is not None else list(dict.fromkeys(cart_item_pks or ()))
+    return _item_to_item(
+        block="bought_together",
+        source=BOUGHT_TOGETHER,
+        anchors=anchors,
+        n=n,
+        user=user,
+        exclude=exclude,
+    )
+
+
+def _item_to_item(
+    *,
+    block: str,
+    source: str,
+    anchors: list[Any],
+    n: int,
+    user: Any,
+    exclude: Iterable[Any],
+) -> list[Recommendation]:
+    n = check_n(n)
+    adapter, model = get_adapter(), active_model()
+    history = _History.of(adapter, user)
+    rules = block_rules(block=block)
+    filters = _filters(history, exclude=[*exclude, *anchors], category=None, rules=rules)
+    k = _overfetch(n, filters)
+    layers: list[_Layer] = []
+    if model is not None and len(anchors) == 1:
+        ranked = _similar(model, anchors[0], k=k, blocked=filters.blocked)
+        layers.append(_Layer(source, ranked, anchor_pks=anchors))
+    elif model is not None and anchors:
+        row = _row(model, dict.fromkeys(anchors, 1.0))
+        if row is not None:
+            ranked = _ranked(model, model.similar, k=k, row=row, blocked=filters.blocked)
+            layers.append(
+                _Layer(source, ranked, recommender=model.similar, row=row, anchor_pks=anchors)
+            )
+    layers += _fallback_layers(model, k=k, filters=filters, category_pks=None)
+    return _assemble(
+        adapter=adapter,
+        model=model,
+        layers=layers,
+        rules=rules,
+        filters=filters,
+        n=n,
+        history=history,
+    )
+
+
+def trending_products(
+    *, n: int = DEFAULT_N, category: Any = None, user: Any = None, exclude: Iterable[Any] = ()
+) -> list[Recommendation]:
+    """What is selling now, optionally in one category (a category key)."""
+    n = check_n(n)
+    adapter, model = get_adapter(), active_model()
+    history = _History.of(adapter, user)
+    rules = block_rules(block="trending")
+    filters = _filters(history, exclude=exclude, category=category, rules=rules)
+    k = _overfetch(n, filters)
+    layers = _fallback_layers(
+        model, k=k, filters=filters, category_pks=_category_pks(adapter, filters.category)
+    )
+    return _assemble(
+        adapter=adapter,
+        model=model,
+        layers=layers,
+        rules=rules,
+        filters=filters,
+        n=n,
+        history=history,
+    )
+
+
+def recently_viewed(
+    *,
+    user: Any = None,
+    session_item_pks: Sequence[Any] | None = None,
+    n: int = DEFAULT_N,
+    exclude: Iterable[Any] = (),
+) -> list[Recommendation]:
+    """The shopper's own recently viewed items, newest first, then trending to fill."""
+    n = check_n(n)
+    adapter, model = get_adapter(), active_model()
+    history = _History.of(adapter, user)
+    rules = block_rules(block="recently_viewed")
+    filters = _filters(history, exclude=exclude, category=None, rules=rules)
+    viewed = list(dict.fromkeys([*(session_item_pks or ()), *history.viewed()]))
+    layers = [_Layer(RECENTLY_VIEWED, [(pk, 1.0 / (i + 1)) for i, pk in enumerate(viewed)])]
+    layers += _fallback_layers(model, k=_overfetch(n, filters), filters=filters, category_pks=None)
+    return _assemble(
+        adapter=adapter,
+        model=model,
+        layers=layers,
+        rules=rules,
+        filters=filters,
+        n=n,
+        history=history,
+    )

@@ -1,0 +1,188 @@
+"""Writes of the recommendations app: train, promote, roll back, queue a training."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from recommendations.artifacts import ArtifactError, artifact_read
+from recommendations.conf import app_settings
+from recommendations.models import TrainingLock, TrainingRun
+from recommendations.training import Progress, registered_algorithms, training_batch_run
+
+LOCK_NAME = "training"
+STALE_ERROR = (
+    "Interrupted: the training process stopped before finishing "
+    "(killed, timed out or crashed); the previous version kept serving."
+)
+
+
+class TrainingLocked(RuntimeError):
+    """Another training holds the lock."""
+
+
+@contextmanager
+def training_lock(*, timeout: float | None = None) -> Iterator[str]:
+    """Hold the one training lock (a database row with an expiry) or raise TrainingLocked.
+
+    The row outlives a killed worker until it expires, so a redelivered task cannot train
+    beside a training that is still running.
+    """
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    seconds = app_settings.TRAINING_LOCK_TIMEOUT if timeout is None else timeout
+    with transaction.atomic():
+        TrainingLock.objects.filter(name=LOCK_NAME, expires_at__lte=now).delete()
+        try:
+            with transaction.atomic():
+                TrainingLock.objects.create(
+                    name=LOCK_NAME,
+                    token=token,
+                    acquired_at=now,
+                    expires_at=now + dt.timedelta(seconds=seconds),
+                )
+        except IntegrityError:
+            holder = TrainingLock.objects.filter(name=LOCK_NAME).first()
+            until = f" until {holder.expires_at:%Y-%m-%d %H:%M:%S %Z}" if holder else ""
+            raise TrainingLocked(f"Another training is running (lock held{until}).") from None
+    try:
+        yield token
+    finally:
+        TrainingLock.objects.filter(name=LOCK_NAME, token=token).delete()
+
+
+def training_run_mark_stale() -> int:
+    """Fail the runs a killed training left queued or running; call while holding the lock."""
+    return TrainingRun.objects.filter(
+        status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
+    ).update(status=TrainingRun.Status.FAILED, error=STALE_ERROR, finished_at=timezone.now())
+
+
+def _algorithms(names: list[str] | None) -> dict[str, dict[str, Any]]:
+    configured = app_settings.ALGORITHMS
+    if not names:
+        return configured
+    known = registered_algorithms()
+    unknown = [name for name in names if name not in configured and name not in known]
+    if unknown:
+        raise ValueError(
+            f"Unknown algorithm(s) {', '.join(unknown)}; configured: {', '.join(configured)}."
+        )
+    return {name: configured.get(name, {}) for name in dict.fromkeys(names)}
+
+
+def training_run_start(
+    *,
+    algorithms: list[str] | None = None,
+    user: Any = None,
+    promote: bool | None = None,
+    progress: Progress | None = None,
+) -> TrainingRun:
+    """Train the configured (or given) algorithms now, one TrainingRun each.
+
+    Promotes the best succeeded run when it beats the active version by
+    ``MIN_IMPROVEMENT`` (``promote`` defaults to ``AUTO_PROMOTE``). Returns the promoted
+    run, else the best succeeded run, else the first failed one. Raises TrainingLocked
+    when another training is running and ValueError for an unknown algorithm.
+    """
+    selected = _algorithms(algorithms)
+    promote = app_settings.AUTO_PROMOTE if promote is None else promote
+    creator = user if getattr(user, "is_authenticated", False) else None
+    with training_lock():
+        training_run_mark_stale()
+        batch = uuid.uuid4().hex
+        runs = [
+            TrainingRun.objects.create(
+                algorithm=name, params=params, batch=batch, created_by=creator
+            )
+            for name, params in selected.items()
+        ]
+        training_batch_run(runs, progress=progress)
+    for run in runs:
+        run.refresh_from_db()
+    succeeded = [run for run in runs if run.status == TrainingRun.Status.SUCCEEDED]
+    if not succeeded:
+        return runs[0]
+    best = max(succeeded, key=_score)
+    if promote and _beats_active(best):
+        try:
+            return training_run_promote(run=best, user=creator)
+        except ValidationError:
+            # An unreadable artifact is never promoted; the run stays for inspection.
+            return best
+    return best
+
+
+def _score(run: TrainingRun) -> float:
+    value = run.metric(app_settings.PROMOTION_METRIC)
+    return -1.0 if value is None else value
+
+
+def _beats_active(run: TrainingRun) -> bool:
+    active = TrainingRun.objects.filter(is_active=True).first()
+    if active is None:
+        return True
+    new, old = run.metric(app_settings.PROMOTION_METRIC), active.metric(
+        app_settings.PROMOTION_METRIC
+    )
+    if new is None:
+        return False
+    if old is None:
+        return True
+    return new > old + app_settings.MIN_IMPROVEMENT
+
+
+def training_run_promote(*, run: TrainingRun, user: Any = None) -> TrainingRun:
+    """Make a succeeded run the version that serves; the previous one stays for rollback."""
+    if run.status != TrainingRun.Status.SUCCEEDED or not run.artifact:
+        raise ValidationError(f"Run #{run.pk} did not succeed; only succeeded runs can serve.")
+    try:
+        artifact_read(run.artifact)
+    except ArtifactError as exc:
+        raise ValidationError(f"Run #{run.pk} cannot be promoted: {exc}") from exc
+    with transaction.atomic():
+        TrainingRun.objects.select_for_update().filter(is_active=True).exclude(pk=run.pk).update(
+            is_active=False
+        )
+        run.is_active = True
+        run.promoted_at = timezone.now()
+        run.save(update_fields=["is_active", "promoted_at"])
+    return run
+
+
+def training_run_rollback(*, user: Any = None) -> TrainingRun:
+    """Serve again the version promoted before the active one."""
+    with transaction.atomic():
+        active = TrainingRun.objects.select_for_update().filter(is_active=True).first()
+        previous = TrainingRun.objects.filter(
+            status=TrainingRun.Status.SUCCEEDED, promoted_at__isnull=False
+        ).exclude(artifact="")
+        if active is not None:
+            previous = previous.exclude(pk=active.pk).filter(promoted_at__lt=active.promoted_at)
+        target = previous.order_by("-promoted_at", "-pk").first()
+        if target is None:
+            raise ValidationError("There is no earlier version to roll back to.")
+        if active is not None:
+            active.is_active = False
+            active.save(update_fields=["is_active"])
+        # promoted_at is kept, so a second rollback goes one version further back.
+        target.is_active = True
+        target.save(update_fields=["is_active"])
+    return target
+
+
+def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = None) -> None:
+    """Queue a training on the Celery worker once the current transaction commits."""
+    from recommendations.tasks import training_run_task
+
+    user_id = user.pk if getattr(user, "is_authenticated", False) else None
+    transaction.on_commit(
+        lambda: training_run_task.delay(algorithms=algorithms, user_id=user_id)
+    )

@@ -1,0 +1,145 @@
+"""The active version, loaded once per process and swapped when staff promote another.
+
+Each process keeps the loaded :class:`ServingModel` in memory. At most every
+``RELOAD_INTERVAL`` seconds it asks the database which run is active (one indexed
+query); when that changed it loads the new artifact. A missing or corrupt artifact is
+logged and the model already loaded keeps serving, so a bad file never takes the
+store down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.db import DatabaseError
+
+from recommendations.artifacts import ArtifactError, artifact_read
+from recommendations.conf import app_settings
+from recommendations.engine.base import Recommender
+from recommendations.models import TrainingRun
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """A promoted training run ready to rank: recommenders plus key mappings."""
+
+    run_id: int
+    algorithm: str
+    recommender: Recommender
+    similar: Recommender
+    trending: Recommender
+    popularity: Recommender
+    user_pks: np.ndarray
+    item_pks: np.ndarray
+    _user_rows: dict[Any, int] = field(default_factory=dict, repr=False, compare=False)
+    _item_cols: dict[Any, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._user_rows.update({pk: row for row, pk in enumerate(self.user_pks.tolist())})
+        self._item_cols.update({pk: col for col, pk in enumerate(self.item_pks.tolist())})
+
+    @staticmethod
+    def _key(pk: Any, keys: np.ndarray) -> Any:
+        # Keys come from URLs, rules and the database as str or int: match the artifact.
+        if np.issubdtype(keys.dtype, np.integer):
+            try:
+                return int(pk)
+            except (TypeError, ValueError):
+                return None
+        return str(pk)
+
+    def user_row(self, pk: Any) -> int | None:
+        """Matrix row of a user seen in training, or None."""
+        return self._user_rows.get(self._key(pk, self.user_pks))
+
+    def item_col(self, pk: Any) -> int | None:
+        """Matrix column of an item known to the model, or None."""
+        return self._item_cols.get(self._key(pk, self.item_pks))
+
+    def item_pk(self, col: int) -> Any:
+        """Primary key of the item in a matrix column."""
+        return self.item_pks[int(col)].item()
+
+    def item_pks_of(self, cols: Any) -> list[Any]:
+        """Primary keys of many columns (-1 padding is skipped)."""
+        return [self.item_pks[int(c)].item() for c in np.asarray(cols).ravel() if c >= 0]
+
+
+class _Loader:
+    """Process-wide state of the loaded version; thread-safe."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.model: ServingModel | None = None
+        self.checked_at = -float("inf")
+        self.failed_run_id: int | None = None
+
+    def get(self) -> ServingModel | None:
+        now = time.monotonic()
+        if now - self.checked_at < app_settings.RELOAD_INTERVAL:
+            return self.model
+        with self.lock:
+            if now - self.checked_at < app_settings.RELOAD_INTERVAL:
+                return self.model
+            self.checked_at = now
+            try:
+                active = (
+                    TrainingRun.objects.filter(is_active=True)
+                    .values_list("pk", "artifact")
+                    .first()
+                )
+            except DatabaseError as exc:
+                logger.error("Cannot look up the active recommendations run: %s", exc)
+                return self.model
+            if active is None:
+                self.model = None
+                return None
+            run_id, name = active
+            if (self.model is not None and self.model.run_id == run_id) or (
+                self.failed_run_id == run_id
+            ):
+                return self.model
+            try:
+                artifact = artifact_read(name)
+            except ArtifactError as exc:
+                # Keep serving what we have; log once per bad version, not every check.
+                self.failed_run_id = run_id
+                logger.error("Cannot load recommendations run %s, keeping the old one: %s", run_id, exc)
+                return self.model
+            self.failed_run_id = None
+            self.model = ServingModel(
+                run_id=run_id,
+                algorithm=artifact.algorithm,
+                recommender=artifact.recommender,
+                similar=artifact.similar,
+                trending=artifact.trending,
+                popularity=artifact.popularity,
+                user_pks=artifact.user_pks,
+                item_pks=artifact.item_pks,
+            )
+            logger.info("Serving recommendations run %s (%s).", run_id, artifact.algorithm)
+            return self.model
+
+
+_loader = _Loader()
+
+
+def active_model() -> ServingModel | None:
+    """The promoted model of this process, reloaded when another version is promoted."""
+    return _loader.get()
+
+
+def reset() -> None:
+    """Forget the loaded model, so the next call loads again (for tests)."""
+    with _loader.lock:
+        _loader.reset()

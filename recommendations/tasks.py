@@ -1,0 +1,32 @@
+"""Celery tasks of the recommendations app: thin wrappers around services."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+
+from recommendations.conf import app_settings
+from recommendations.services import TrainingLocked, training_run_start
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="recommendations.tasks.training_run_task",
+    acks_late=True,
+    soft_time_limit=app_settings.TRAINING_SOFT_TIME_LIMIT,
+    time_limit=app_settings.TRAINING_TIME_LIMIT,
+)
+def training_run_task(algorithms: list[str] | None = None, user_id: int | None = None) -> int | None:
+    """Train and maybe promote; returns the resulting run id, None if another training runs."""
+    user = get_user_model()._default_manager.filter(pk=user_id).first() if user_id else None
+    try:
+        run = training_run_start(algorithms=algorithms, user=user)
+    except TrainingLocked as exc:
+        # A duplicate (beat overlap or redelivery) while a training runs: nothing to do.
+        logger.info("Skipping training: %s", exc)
+        return None
+    logger.info("Training finished: run %s %s (%s).", run.pk, run.algorithm, run.status)
+    return run.pk

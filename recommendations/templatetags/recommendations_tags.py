@@ -1,0 +1,154 @@
+"""Inclusion tags that render the recommendation blocks of a storefront.
+
+Each tag only asks a selector for its list and renders
+``recommendations/<block>.html`` (override it in the host project's templates).
+They need ``request`` in the context (the ``request`` context processor).
+
+    {% load recommendations_tags %}
+    {% recommended_for_you n=8 %}
+    {% similar_products product n=4 %}
+    {% bought_together product=product %}  {% bought_together items=cart_lines %}
+    {% trending_products n=8 category=category.pk %}
+    {% recently_viewed %}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django import template
+
+from recommendations import selectors
+from recommendations.adapters import get_adapter
+from recommendations.session import session_cart_pks, session_viewed_pks
+
+register = template.Library()
+
+
+def _n(n: Any) -> int:
+    """A template's ``n`` clamped to 1..MAX_N: a typo must not break the page."""
+    try:
+        value = int(n)
+    except (TypeError, ValueError):
+        value = selectors.DEFAULT_N
+    return min(max(value, 1), selectors.MAX_N)
+
+
+def _block(
+    context: template.Context, block: str, title: str, recommendations: list[Any]
+) -> dict[str, Any]:
+    return {
+        "block": block,
+        "title": title,
+        "recommendations": recommendations,
+        "request": context.get("request"),
+    }
+
+
+def _shopper(context: template.Context) -> tuple[Any, Any]:
+    request = context.get("request")
+    return request, getattr(request, "user", None)
+
+
+def _item_pks(items: Iterable[Any]) -> list[Any]:
+    """Keys of catalog items given as instances, keys, or wrappers of an item (cart lines)."""
+    catalog = get_adapter().catalog_model()
+    pks = []
+    for element in items or ():
+        if isinstance(element, catalog):
+            pks.append(element.pk)
+        elif isinstance(element, int | str):
+            pks.append(element)
+        else:
+            wrapped = [v for v in vars(element).values() if isinstance(v, catalog)]
+            pks.extend(item.pk for item in wrapped[:1])
+    return pks
+
+
+@register.inclusion_tag("recommendations/recommended_for_you.html", takes_context=True)
+def recommended_for_you(
+    context: template.Context, n: Any = selectors.DEFAULT_N, title: str = "Recommended for you"
+) -> dict[str, Any]:
+    """The shopper's personal list (this session's views for anonymous shoppers)."""
+    request, user = _shopper(context)
+    recommendations = selectors.recommendations_for_user(
+        user=user,
+        n=_n(n),
+        exclude=session_cart_pks(request),
+        session_item_pks=session_viewed_pks(request),
+    )
+    return _block(context, "for_you", title, recommendations)
+
+
+@register.inclusion_tag("recommendations/similar_products.html", takes_context=True)
+def similar_products(
+    context: template.Context,
+    product: Any = None,
+    n: Any = 4,
+    title: str = "Customers also bought",
+) -> dict[str, Any]:
+    """Items bought by the customers who bought ``product`` (default: ``product`` in context)."""
+    request, user = _shopper(context)
+    product = product if product is not None else context.get("product")
+    recommendations = (
+        []
+        if product is None
+        else selectors.similar_products(
+            item=product, n=_n(n), user=user, exclude=session_cart_pks(request)
+        )
+    )
+    return _block(context, "similar", title, recommendations)
+
+
+@register.inclusion_tag("recommendations/bought_together.html", takes_context=True)
+def bought_together(
+    context: template.Context,
+    product: Any = None,
+    items: Iterable[Any] | None = None,
+    n: Any = 4,
+    title: str = "Frequently bought together",
+) -> dict[str, Any]:
+    """Items bought with ``product``, or with ``items`` (e.g. cart lines), or with the cart."""
+    request, user = _shopper(context)
+    cart = session_cart_pks(request)
+    if product is None and items is None:
+        product = context.get("product")
+    if product is not None:
+        recommendations = selectors.bought_together(item=product, n=_n(n), user=user, exclude=cart)
+    else:
+        anchors = _item_pks(items) if items is not None else cart
+        recommendations = selectors.bought_together(
+            cart_item_pks=anchors, n=_n(n), user=user, exclude=[*cart, *anchors]
+        )
+    return _block(context, "bought_together", title, recommendations)
+
+
+@register.inclusion_tag("recommendations/trending_products.html", takes_context=True)
+def trending_products(
+    context: template.Context,
+    n: Any = selectors.DEFAULT_N,
+    category: Any = None,
+    title: str = "Trending now",
+) -> dict[str, Any]:
+    """What is selling now, optionally in one category (its key)."""
+    request, user = _shopper(context)
+    recommendations = selectors.trending_products(
+        n=_n(n), category=category, user=user, exclude=session_cart_pks(request)
+    )
+    return _block(context, "trending", title, recommendations)
+
+
+@register.inclusion_tag("recommendations/recently_viewed.html", takes_context=True)
+def recently_viewed(
+    context: template.Context, n: Any = selectors.DEFAULT_N, title: str = "Recently viewed"
+) -> dict[str, Any]:
+    """The shopper's own recently viewed items, newest first."""
+    request, user = _shopper(context)
+    recommendations = selectors.recently_viewed(
+        user=user,
+        session_item_pks=session_viewed_pks(request),
+        n=_n(n),
+        exclude=session_cart_pks(request),
+    )
+    return _block(context, "recently_viewed", title, recommendations)

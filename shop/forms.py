@@ -1,0 +1,91 @@
+"""Forms of the storefront; each one turns bad input into a form error, never a 500."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.core.validators import MaxValueValidator, MinValueValidator
+
+from shop.models import CustomerProfile, Review
+
+# Imported customers are named "customer-<CustomerID>" and reached through the demo sign-in.
+RESERVED_USERNAME_PREFIX = "customer-"
+MAX_CART_QUANTITY = 9999
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(
+        label="Search",
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Search by name, word or SKU"}
+        ),
+    )
+
+
+class CartAddForm(forms.Form):
+    quantity = forms.IntegerField(min_value=1, max_value=MAX_CART_QUANTITY, initial=1)
+
+
+class CartUpdateForm(forms.Form):
+    quantity = forms.IntegerField(
+        min_value=0, max_value=MAX_CART_QUANTITY, help_text="Zero removes the product."
+    )
+
+
+class ReviewForm(forms.ModelForm):
+    class Meta:
+        model = Review
+        fields = ["rating", "title", "text"]
+        widgets = {
+            "rating": forms.NumberInput(attrs={"min": 1, "max": 5}),
+            "text": forms.Textarea(attrs={"rows": 4}),
+        }
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField()
+    country = forms.CharField(max_length=64)
+    birth_year = forms.IntegerField(
+        required=False,
+        validators=[MinValueValidator(1900), MaxValueValidator(2100)],
+        help_text="Optional.",
+    )
+    personalisation_consent = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Use my shopping history to personalise the store",
+    )
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_username(self) -> str:
+        """Refuse the names reserved for imported customers."""
+        username = super().clean_username()
+        if username and username.lower().startswith(RESERVED_USERNAME_PREFIX):
+            raise forms.ValidationError(
+                "Names starting with “customer-” are reserved for imported customers."
+            )
+        return username
+
+
+class ConsentForm(forms.ModelForm):
+    class Meta:
+        model = CustomerProfile
+        fields = ["personalisation_consent"]
+
+
+class DemoLoginForm(forms.Form):
+    customer_number = forms.RegexField(
+        regex=r"^\d{1,10}$",
+        label="Customer number",
+        error_messages={"invalid": "Type the customer number as digits, e.g. 17850."},
+    )
+
+    def clean_customer_number(self) -> str:
+        """Drop leading zeros, as the importer does for CustomerIDs."""
+        return str(int(self.cleaned_data["customer_number"]))

@@ -1,0 +1,729 @@
+"""Import the UCI Online Retail transactions (CSV, plain or gzipped) into the demo store.
+
+The file is read once with the ``csv`` module and aggregated in memory; only then is the
+database written, in phases (categories and products, customers, orders with their
+lines), each with ``bulk_create`` in batches inside transactions. A file that cannot be
+read therefore writes nothing, and an order is always written together with its lines.
+If a later phase fails, what the earlier phases committed is complete and a second run
+carries on from there.
+
+Every row is checked in a fixed order and a row that fails is counted under the first
+reason that applies (see ``SKIP_REASONS``); a dirty row never stops the import.
+
+Decisions worth knowing:
+
+* Cancellations (invoices starting with "C") are skipped: they carry no reference to the
+  invoice they cancel, and one product is often bought several times by a customer, so
+  they cannot be matched reliably to an original line. The purchases stay as placed.
+* Several rows of one invoice for the same stock code at the same unit price are merged
+  into one order line (quantities summed), as a cart holds one line per product; rows at
+  different unit prices stay separate lines so the order total is exactly the file's.
+* Existing rows are never modified: customers are matched by ``external_id``, products
+  by ``sku`` and orders by ``number``; an order that already exists is skipped whole,
+  so running the import twice creates nothing the second time.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+import statistics
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any, NamedTuple, TypeVar
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils.text import slugify
+from tqdm import tqdm
+
+from shop.models import Category, CustomerProfile, Order, OrderLine, Product
+
+REQUIRED_COLUMNS = (
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
+)
+# The shop sold from the UK: timestamps in the file are London wall-clock time.
+DATA_TIMEZONE = ZoneInfo("Europe/London")
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+BATCH_SIZE = 2000
+# The data set records sales, not stock: every imported product starts with this many.
+INITIAL_STOCK = 100
+USERNAME_PREFIX = "customer-"
+# How many line numbers the report keeps per skip reason.
+FIRST_LINES_KEPT = 5
+
+# Skip reasons, in the order rows are checked.
+SKIP_MALFORMED = "malformed CSV"
+SKIP_COLUMNS = "wrong number of columns"
+SKIP_INVOICE = "missing invoice number"
+SKIP_CANCELLATION = "cancellation"
+SKIP_NON_PRODUCT = "non-product code"
+SKIP_QUANTITY = "unparsable quantity"
+SKIP_PRICE = "unparsable unit price"
+SKIP_DATE = "unparsable invoice date"
+SKIP_CUSTOMER = "unparsable customer id"
+SKIP_NON_POSITIVE_QUANTITY = "quantity <= 0"
+SKIP_NON_POSITIVE_PRICE = "unit price <= 0"
+SKIP_NO_DESCRIPTION = "missing description of unknown product"
+SKIP_REASONS = (
+    SKIP_MALFORMED,
+    SKIP_COLUMNS,
+    SKIP_INVOICE,
+    SKIP_CANCELLATION,
+    SKIP_NON_PRODUCT,
+    SKIP_QUANTITY,
+    SKIP_PRICE,
+    SKIP_DATE,
+    SKIP_CUSTOMER,
+    SKIP_NON_POSITIVE_QUANTITY,
+    SKIP_NON_POSITIVE_PRICE,
+    SKIP_NO_DESCRIPTION,
+)
+
+# A product code is five digits with an optional letter suffix (85123A, 15056BL); the
+# others are postage, fees, discounts, adjustments, gift vouchers and samples.
+PRODUCT_CODE = re.compile(r"\d{5}[A-Z]{0,3}")
+# The data set's known non-product codes, listed as well so that widening the pattern
+# can never turn them into products.
+NON_PRODUCT_CODES = frozenset(
+    {"POST", "DOT", "M", "D", "C2", "CRUK", "BANK CHARGES", "AMAZONFEE", "S", "B", "PADS"}
+)
+
+# Keyword table for categories: the first category with a keyword among the words of
+# the (upper-case) description wins, so the order matters (a "CHRISTMAS CANDLE" is
+# Christmas, a "LUNCH BAG" is a bag). A keyword also matches its plural (+S, +ES).
+CATEGORY_KEYWORDS: tuple[tuple[str, str], ...] = (
+    ("Christmas", "CHRISTMAS XMAS ADVENT SANTA REINDEER SNOWMAN NATIVITY"),
+    ("Bags", "BAG TOTE SHOPPER PURSE RUCKSACK BACKPACK HANDBAG"),
+    ("Candles & Lights", "CANDLE T-LIGHT TLIGHT LANTERN LIGHT LAMP NIGHTLIGHT INCENSE"),
+    ("Cards & Wrap", "CARD WRAP WRAPPING TAG RIBBON ENVELOPE TISSUE"),
+    (
+        "Jewellery & Accessories",
+        "NECKLACE BRACELET EARRING BROOCH HAIR CLIP HAIRCLIP SLIDE UMBRELLA SCARF GLOVE HAT"
+        " WALLET KEYRING CHARM BEAD JEWELLERY DIAMANTE",
+    ),
+    (
+        "Kitchen & Dining",
+        "MUG CUP TEACUP SAUCER PLATE BOWL TEAPOT JUG SPOON CUTLERY NAPKIN APRON BAKING CAKE"
+        " CAKESTAND CUPCAKE LUNCH TEA COFFEE GLASS TUMBLER BEAKER TRAY JAR KITCHEN PANTRY"
+        " TIN MOULD RECIPE STRAW COASTER TOWEL DISH SCALES",
+    ),
+    (
+        "Stationery",
+        "NOTEBOOK PEN PENCIL ERASER RULER STICKER JOURNAL NOTEPAD DIARY CALENDAR STATIONERY"
+        " CRAYON CHALK SHARPENER MEMO",
+    ),
+    (
+        "Toys & Games",
+        "TOY GAME PUZZLE JIGSAW DOLL DOLLY SKIPPING SPINNING PLAYHOUSE DOMINOES BINGO BALL"
+        " TEDDY COLOURING FELTCRAFT SOLDIER KIDS CHILDS CHILDRENS",
+    ),
+    ("Garden", "GARDEN PLANT PLANTER WATERING BIRD BIRDHOUSE FEEDER GNOME"),
+    (
+        "Home Decor",
+        "FRAME CLOCK CUSHION SIGN HOOK HANGER MIRROR WREATH DOORSTOP DOORMAT VASE ORNAMENT"
+        " DECORATION GARLAND BUNTING HEART STORAGE BASKET DRAWER CABINET SHELF CHIME THROW"
+        " BLANKET BOTTLE PLAQUE CHANDELIER BOX MAGNET TRINKET",
+    ),
+)
+OTHER_CATEGORY = "Other"
+_CATEGORY_OF_WORD: dict[str, str] = {}
+for _category, _keywords in reversed(CATEGORY_KEYWORDS):
+    for _keyword in _keywords.split():
+        for _form in (_keyword, _keyword + "S", _keyword + "ES"):
+            _CATEGORY_OF_WORD[_form] = _category
+_CATEGORY_RANK = {name: rank for rank, (name, _) in enumerate(CATEGORY_KEYWORDS)}
+_WORD = re.compile(r"[A-Z0-9]+(?:[-'][A-Z0-9]+)*")
+# Runs of two or more capitals (with an inner apostrophe: PINK'S) are title-cased; short
+# runs (T-LIGHT's T, 3D) and mixed-case text (40x40cm) are left as they are.
+_UPPER_RUN = re.compile(r"[A-Z]{2,}(?:'[A-Z]+)?|[A-Z]'[A-Z]+")
+_KEEP_UPPER = frozenset({"LED", "USB", "UK", "DIY", "XL", "OK"})
+_MAX_QUANTITY = 2**31 - 1
+_MAX_PRICE = Decimal("100000000")  # Product.price and OrderLine.unit_price hold 10 digits.
+_CENT = Decimal("0.01")
+
+T = TypeVar("T")
+
+
+class OnlineRetailImportError(Exception):
+    """The file as a whole cannot be imported (missing, unreadable, missing columns)."""
+
+
+@dataclass
+class OnlineRetailImportReport:
+    """What an import read, created and skipped."""
+
+    rows_read: int = 0
+    rows_valid: int = 0
+    categories_created: int = 0
+    products_created: int = 0
+    inactive_products_created: int = 0
+    customers_created: int = 0
+    orders_created: int = 0
+    order_lines_created: int = 0
+    guest_orders_created: int = 0
+    orders_existing: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    skipped_lines: dict[str, list[int]] = field(default_factory=dict)
+
+    def skip(self, reason: str, line: int) -> None:
+        """Count a skipped row under ``reason``, keeping its line if among the first."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        lines = self.skipped_lines.setdefault(reason, [])
+        if len(lines) < FIRST_LINES_KEPT:
+            lines.append(line)
+
+    @property
+    def rows_skipped(self) -> int:
+        """How many rows were skipped, for any reason."""
+        return sum(self.skipped.values())
+
+
+class _Row(NamedTuple):
+    line: int
+    invoice: str
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    invoiced_at: datetime
+    customer: str  # external id, "" for a guest
+    country: str
+    has_description: bool
+
+
+@dataclass
+class _Catalog:
+    """Per stock code: descriptions seen on sale rows, split by whether priced."""
+
+    priced: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    unpriced: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def name_of(self, sku: str) -> str:
+        """The most frequent description of priced sales, else of unpriced ones, or ""."""
+        for counter in (self.priced.get(sku), self.unpriced.get(sku)):
+            if counter:
+                return counter.most_common(1)[0][0]
+        return ""
+
+
+def online_retail_import(
+    *, path: Path | str, limit: int | None = None, progress: bool = False
+) -> OnlineRetailImportReport:
+    """Import an Online Retail CSV file into the store and report what happened."""
+    report = OnlineRetailImportReport()
+    catalog = _Catalog()
+    rows = _rows_read(
+        path=Path(path), report=report, catalog=catalog, limit=limit, progress=progress
+    )
+    rows = _rows_described(
+        rows=rows,
+        report=report,
+        catalog=catalog,
+        known_skus=set(Product.objects.values_list("sku", flat=True)),
+    )
+    report.rows_valid = len(rows)
+    customers = _customers_aggregate(rows)
+    user_ids = dict(
+        _in_chunks(
+            customers,
+            lambda chunk: CustomerProfile.objects.filter(external_id__in=chunk).values_list(
+                "external_id", "user_id"
+            ),
+        )
+    )
+    new_customers = {eid: customer for eid, customer in customers.items() if eid not in user_ids}
+    # Checked before anything is written, so a clash leaves the store untouched.
+    _usernames_check_free(external_ids=new_customers)
+
+    product_ids = _products_create(rows=rows, report=report, catalog=catalog)
+    user_ids |= _customers_create(customers=new_customers, report=report)
+    _orders_create(
+        rows=rows,
+        report=report,
+        product_ids=product_ids,
+        user_ids=user_ids,
+        progress=progress,
+    )
+    return report
+
+
+def product_name_format(description: str) -> str:
+    """Turn a catalogue description (mostly capitals) into a product name."""
+
+    def title(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return word if word in _KEEP_UPPER else word.capitalize()
+
+    return _UPPER_RUN.sub(title, description)[:255]
+
+
+def category_for_description(description: str) -> str:
+    """The category of a product description according to ``CATEGORY_KEYWORDS``."""
+    found = {
+        _CATEGORY_OF_WORD[word]
+        for word in _WORD.findall(description.upper())
+        if word in _CATEGORY_OF_WORD
+    }
+    return min(found, key=_CATEGORY_RANK.__getitem__) if found else OTHER_CATEGORY
+
+
+def is_product_code(code: str) -> bool:
+    """Whether a (stripped, upper-cased) stock code names a product."""
+    return code not in NON_PRODUCT_CODES and PRODUCT_CODE.fullmatch(code) is not None
+
+
+def _usernames_check_free(*, external_ids: Iterable[str]) -> None:
+    """Fail if the username of a new customer is already someone else's."""
+    taken = _in_chunks(
+        [USERNAME_PREFIX + external_id for external_id in external_ids],
+        lambda chunk: (
+            get_user_model().objects.filter(username__in=chunk).values_list("username", flat=True)
+        ),
+    )
+    if taken:
+        raise OnlineRetailImportError(
+            f"username(s) already used by users who are not these customers: "
+            f"{', '.join(sorted(taken)[:5])}"
+        )
+
+
+def _rows_read(
+    *,
+    path: Path,
+    report: OnlineRetailImportReport,
+    catalog: _Catalog,
+    limit: int | None,
+    progress: bool,
+) -> list[_Row]:
+    """Parse and check the file's rows; return the good ones, count the others."""
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise OnlineRetailImportError(f"cannot open {path}: {exc.strerror or exc}") from exc
+    with (
+        raw,
+        tqdm(
+            total=path.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            desc="Reading",
+            disable=not progress,
+        ) as bar,
+    ):
+        compressed = raw.read(2) == b"\x1f\x8b" or path.suffix.lower() == ".gz"
+        raw.seek(0)
+        binary: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        # A stray byte that is not UTF-8 only spoils a description: replace it, do not fail.
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+        try:
+            return list(
+                _rows_checked(
+                    reader=csv.reader(text),
+                    report=report,
+                    catalog=catalog,
+                    limit=limit,
+                    on_progress=lambda: bar.update(raw.tell() - bar.n),
+                )
+            )
+        except (OSError, EOFError, zlib.error) as exc:
+            kind = "gzip " if compressed else ""
+            raise OnlineRetailImportError(f"cannot read {kind}file {path}: {exc}") from exc
+
+
+def _rows_checked(
+    *,
+    reader: Iterator[list[str]],
+    report: OnlineRetailImportReport,
+    catalog: _Catalog,
+    limit: int | None,
+    on_progress: Callable[[], None],
+) -> Iterator[_Row]:
+    """Check each CSV record; yield the good rows and count each bad one by reason."""
+    header = next(reader, None)
+    if header is None:
+        raise OnlineRetailImportError("the file is empty: no header row")
+    header = [name.strip() for name in header]
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        raise OnlineRetailImportError(f"missing required column(s): {', '.join(missing)}")
+    width = len(header)
+    columns = {name: header.index(name) for name in REQUIRED_COLUMNS}
+    i_invoice, i_description, i_country = (
+        columns[name] for name in ("InvoiceNo", "Description", "Country")
+    )
+
+    # One string object per invoice and per country instead of one per row.
+    shared: dict[str, str] = {}
+    end_of_previous = reader.line_num
+    while limit is None or report.rows_read < limit:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            report.rows_read += 1
+            report.skip(SKIP_MALFORMED, end_of_previous + 1)
+            end_of_previous = reader.line_num
+            continue
+        # CSV line numbers, the header being line 1: where the record starts.
+        line, end_of_previous = end_of_previous + 1, reader.line_num
+        if not record:
+            continue  # a blank line is no row
+        report.rows_read += 1
+        if report.rows_read % 10_000 == 0:
+            on_progress()
+        if len(record) != width:
+            report.skip(SKIP_COLUMNS, line)
+            continue
+        invoice = record[i_invoice].strip()
+        if not invoice or len(invoice) > 32:
+            report.skip(SKIP_INVOICE, line)
+            continue
+        if invoice[0] in "cC":
+            report.skip(SKIP_CANCELLATION, line)
+            continue
+        fields = _fields_parse(record, columns, report=report, line=line)
+        if fields is None:
+            continue
+        sku, quantity, price, invoiced_at, customer = fields
+        if quantity <= 0:
+            report.skip(SKIP_NON_POSITIVE_QUANTITY, line)
+            continue
+        description = " ".join(record[i_description].split())
+        if price <= 0:
+            # A code only ever "sold" for nothing still becomes an (inactive) product.
+            if description:
+                catalog.unpriced[sku][description] += 1
+            report.skip(SKIP_NON_POSITIVE_PRICE, line)
+            continue
+        if description:
+            catalog.priced[sku][description] += 1
+        country = record[i_country].strip()[:64]
+        yield _Row(
+            line=line,
+            invoice=shared.setdefault(invoice, invoice),
+            sku=sku,
+            quantity=quantity,
+            unit_price=price,
+            invoiced_at=invoiced_at,
+            customer=customer,
+            country=shared.setdefault(country, country),
+            has_description=bool(description),
+        )
+    on_progress()
+
+
+def _rows_described(
+    *,
+    rows: list[_Row],
+    report: OnlineRetailImportReport,
+    catalog: _Catalog,
+    known_skus: set[str],
+) -> list[_Row]:
+    """Drop rows without a description whose code is named nowhere else."""
+    kept = []
+    for row in rows:
+        if row.has_description or row.sku in known_skus or catalog.name_of(row.sku):
+            kept.append(row)
+        else:
+            report.skip(SKIP_NO_DESCRIPTION, row.line)
+    return kept
+
+
+# The parsers cache their answers: the same codes, prices, dates and customer ids repeat
+# on many rows (the data set has under 25,000 distinct values of each).
+@lru_cache(maxsize=65536)
+def _sku_parse(value: str) -> str | None:
+    code = value.strip().upper()
+    return code if is_product_code(code) else None
+
+
+def _quantity_parse(value: str) -> int | None:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    # "6" and "6.0" are six; "6.5" is no quantity.
+    if not number.is_finite() or number != number.to_integral_value():
+        return None
+    quantity = int(number)
+    return quantity if abs(quantity) <= _MAX_QUANTITY else None
+
+
+@lru_cache(maxsize=65536)
+def _price_parse(value: str) -> Decimal | None:
+    try:
+        price = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    if not price.is_finite() or abs(price) >= _MAX_PRICE:
+        return None
+    return price.quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+@lru_cache(maxsize=65536)
+def _date_parse(value: str) -> datetime | None:
+    try:
+        return datetime.strptime(value.strip(), DATE_FORMAT).replace(tzinfo=DATA_TIMEZONE)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=65536)
+def _customer_parse(value: str) -> str | None:
+    """The external id of a CustomerID ("17850.0" or "17850" -> "17850"), "" for none."""
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number < 0 or number != number.to_integral_value():
+        return None
+    external_id = str(int(number))
+    return external_id if len(external_id) <= 32 else None
+
+
+# Checks of single fields, in the order they run: skip reason, column, parser (None = bad).
+_FIELD_CHECKS: tuple[tuple[str, str, Callable[[str], object]], ...] = (
+    (SKIP_NON_PRODUCT, "StockCode", _sku_parse),
+    (SKIP_QUANTITY, "Quantity", _quantity_parse),
+    (SKIP_PRICE, "UnitPrice", _price_parse),
+    (SKIP_DATE, "InvoiceDate", _date_parse),
+    (SKIP_CUSTOMER, "CustomerID", _customer_parse),
+)
+
+
+def _fields_parse(
+    record: list[str], columns: dict[str, int], *, report: OnlineRetailImportReport, line: int
+) -> list[Any] | None:
+    """Parse the checked fields of a record, or count the first bad one and return None."""
+    values = []
+    for reason, column, parse in _FIELD_CHECKS:
+        value = parse(record[columns[column]])
+        if value is None:
+            report.skip(reason, line)
+            return None
+        values.append(value)
+    return values
+
+
+def _in_chunks(items: Iterable[str], query: Callable[[list[str]], Iterable[T]]) -> list[T]:
+    """Run ``query`` on chunks of ``items`` so no query has too many parameters."""
+    items = list(items)
+    results: list[T] = []
+    for start in range(0, len(items), BATCH_SIZE):
+        results.extend(query(items[start : start + BATCH_SIZE]))
+    return results
+
+
+def _products_create(
+    *, rows: list[_Row], report: OnlineRetailImportReport, catalog: _Catalog
+) -> dict[str, int]:
+    """Create the products (and categories) not yet in the store; return sku -> id."""
+    prices: defaultdict[str, list[Decimal]] = defaultdict(list)
+    for row in rows:
+        prices[row.sku].append(row.unit_price)
+    wanted = set(prices) | set(catalog.unpriced)
+    product_ids = dict(
+        _in_chunks(
+            wanted,
+            lambda chunk: Product.objects.filter(sku__in=chunk).values_list("sku", "pk"),
+        )
+    )
+    new_products: list[tuple[Product, str]] = []
+    for sku in sorted(wanted - product_ids.keys()):
+        description = catalog.name_of(sku)
+        if not description:
+            continue  # only ever seen without a description and at no price
+        name = product_name_format(description)
+        category = category_for_description(description)
+        sku_prices = prices.get(sku)
+        product = Product(
+            sku=sku,
+            name=name,
+            description=f"{name}, from the {category.lower()} range (stock code {sku}).",
+            # median_low picks a price that was actually charged.
+            price=statistics.median_low(sku_prices) if sku_prices else Decimal("0.00"),
+            stock_quantity=INITIAL_STOCK,
+            # No positive price means nothing to sell at.
+            is_active=bool(sku_prices),
+        )
+        new_products.append((product, category))
+    with transaction.atomic():
+        categories = _categories_get_or_create(
+            names={category for _, category in new_products}, report=report
+        )
+        for product, category in new_products:
+            product.category = categories[category]
+        products = [product for product, _ in new_products]
+        for start in range(0, len(products), BATCH_SIZE):
+            batch = Product.objects.bulk_create(products[start : start + BATCH_SIZE])
+            product_ids.update((product.sku, product.pk) for product in batch)
+    report.products_created = len(products)
+    report.inactive_products_created = sum(not product.is_active for product in products)
+    return product_ids
+
+
+def _categories_get_or_create(
+    *, names: set[str], report: OnlineRetailImportReport
+) -> dict[str, Category]:
+    categories = {}
+    for name in sorted(names):
+        category, created = Category.objects.get_or_create(
+            name=name, defaults={"slug": slugify(name)}
+        )
+        categories[name] = category
+        report.categories_created += created
+    return categories
+
+
+class _Customer(NamedTuple):
+    country: str
+    first_order_at: datetime
+
+
+def _customers_aggregate(rows: list[_Row]) -> dict[str, _Customer]:
+    """Per external id: the most frequent country (of equals, the last seen), first order."""
+    countries: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    last_seen: dict[tuple[str, str], int] = {}
+    first_order_at: dict[str, datetime] = {}
+    for position, row in enumerate(rows):
+        if not row.customer:
+            continue
+        countries[row.customer][row.country] += 1
+        last_seen[row.customer, row.country] = position
+        if row.customer not in first_order_at or row.invoiced_at < first_order_at[row.customer]:
+            first_order_at[row.customer] = row.invoiced_at
+    return {
+        external_id: _Customer(
+            country=max(counts, key=lambda c, e=external_id: (counts[c], last_seen[e, c])),
+            first_order_at=first_order_at[external_id],
+        )
+        for external_id, counts in countries.items()
+    }
+
+
+def _customers_create(
+    *, customers: dict[str, _Customer], report: OnlineRetailImportReport
+) -> dict[str, int]:
+    """Create a user and a profile per customer; return external id -> user id."""
+    user_model = get_user_model()
+    user_ids: dict[str, int] = {}
+    external_ids = sorted(customers, key=int)
+    for start in range(0, len(external_ids), BATCH_SIZE):
+        batch = external_ids[start : start + BATCH_SIZE]
+        with transaction.atomic():
+            users = user_model.objects.bulk_create(
+                [
+                    user_model(
+                        username=USERNAME_PREFIX + external_id,
+                        # Imported customers sign in through the demo sign-in only.
+                        password=make_password(None),
+                        date_joined=customers[external_id].first_order_at,
+                    )
+                    for external_id in batch
+                ]
+            )
+            batch_ids = {eid: user.pk for eid, user in zip(batch, users, strict=True)}
+            CustomerProfile.objects.bulk_create(
+                [
+                    CustomerProfile(
+                        user_id=user_id,
+                        external_id=external_id,
+                        country=customers[external_id].country,
+                    )
+                    for external_id, user_id in batch_ids.items()
+                ]
+            )
+        user_ids |= batch_ids
+        report.customers_created += len(users)
+    return user_ids
+
+
+def _orders_create(
+    *,
+    rows: list[_Row],
+    report: OnlineRetailImportReport,
+    product_ids: dict[str, int],
+    user_ids: dict[str, int],
+    progress: bool,
+) -> None:
+    """Create the orders not yet in the store, each in one transaction with its lines."""
+    invoices: dict[str, list[_Row]] = defaultdict(list)
+    for row in rows:
+        invoices[row.invoice].append(row)
+    existing = set(
+        _in_chunks(
+            invoices,
+            lambda chunk: Order.objects.filter(number__in=chunk).values_list("number", flat=True),
+        )
+    )
+    report.orders_existing = len(existing)
+    numbers = [number for number in invoices if number not in existing]
+    with tqdm(total=len(numbers), unit="order", desc="Orders", disable=not progress) as bar:
+        for start in range(0, len(numbers), BATCH_SIZE):
+            batch = numbers[start : start + BATCH_SIZE]
+            with transaction.atomic():
+                orders = Order.objects.bulk_create(
+                    [_order_build(invoices[number], user_ids) for number in batch]
+                )
+                lines = [
+                    line
+                    for order in orders
+                    for line in _order_lines_build(order, invoices[order.number], product_ids)
+                ]
+                OrderLine.objects.bulk_create(lines, batch_size=BATCH_SIZE)
+            report.orders_created += len(orders)
+            report.guest_orders_created += sum(order.user_id is None for order in orders)
+            report.order_lines_created += len(lines)
+            bar.update(len(batch))
+
+
+def _order_build(rows: list[_Row], user_ids: dict[str, int]) -> Order:
+    first = rows[0]
+    return Order(
+        number=first.invoice,
+        user_id=user_ids[first.customer] if first.customer else None,
+        country=first.country,
+        status=Order.Status.PLACED,
+        # Rows of one invoice may straddle a minute: the invoice is as old as its first.
+        created_at=min(row.invoiced_at for row in rows),
+    )
+
+
+def _order_lines_build(
+    order: Order, rows: list[_Row], product_ids: dict[str, int]
+) -> list[OrderLine]:
+    quantities: dict[tuple[str, Decimal], int] = {}
+    for row in rows:
+        key = (row.sku, row.unit_price)
+        quantities[key] = quantities.get(key, 0) + row.quantity
+    return [
+        OrderLine(
+            order_id=order.pk,
+            product_id=product_ids[sku],
+            quantity=quantity,
+            unit_price=unit_price,
+            created_at=order.created_at,
+        )
+        for (sku, unit_price), quantity in quantities.items()
+    ]

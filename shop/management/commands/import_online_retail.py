@@ -1,0 +1,76 @@
+"""``manage.py import_online_retail PATH``: load the UCI Online Retail data into the store."""
+
+from __future__ import annotations
+
+import sys
+from argparse import ArgumentParser, ArgumentTypeError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from shop.importer import (
+    SKIP_REASONS,
+    OnlineRetailImportError,
+    OnlineRetailImportReport,
+    online_retail_import,
+)
+
+
+def positive_int(value: str) -> int:
+    """Parse a strictly positive integer option."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+class Command(BaseCommand):
+    help = (
+        "Import the UCI Online Retail CSV (plain or gzipped) as customers, products and "
+        "orders. Safe to run again: existing customers, products and orders are kept."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("path", help="the CSV file (.csv or .csv.gz)")
+        parser.add_argument(
+            "--limit",
+            type=positive_int,
+            help="import only the first N data rows (a quick demo; the last order may be cut)",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        progress = not options["no_progress"] and options["verbosity"] > 0 and sys.stderr.isatty()
+        try:
+            report = online_retail_import(
+                path=options["path"], limit=options["limit"], progress=progress
+            )
+        except OnlineRetailImportError as exc:
+            raise CommandError(str(exc)) from exc
+        if options["verbosity"] > 0:
+            self.stdout.write(report_format(report))
+
+
+def report_format(report: OnlineRetailImportReport) -> str:
+    """The summary printed after an import."""
+    lines = [
+        f"Rows read: {report.rows_read} ({report.rows_valid} valid, "
+        f"{report.rows_skipped} skipped)",
+        f"Orders created: {report.orders_created} ({report.guest_orders_created} guest); "
+        f"already present: {report.orders_existing}",
+        f"Order lines created: {report.order_lines_created}",
+        f"Products created: {report.products_created} "
+        f"({report.inactive_products_created} inactive, no positive price)",
+        f"Categories created: {report.categories_created}",
+        f"Customers created: {report.customers_created}",
+    ]
+    if report.skipped:
+        lines.append("Skipped rows (first line numbers, header = line 1):")
+        for reason in SKIP_REASONS:
+            if reason in report.skipped:
+                first = ", ".join(map(str, report.skipped_lines[reason]))
+                lines.append(f"  {reason}: {report.skipped[reason]} (lines {first})")
+    return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""Reads of the storefront: catalog lists, product pages, reviews and order history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
+from django.db.models import Avg, Count, DecimalField, F, Max, Q, QuerySet, Sum
+from django.shortcuts import get_object_or_404
+
+from shop.models import Category, CustomerProfile, Order, OrderLine, Product, Review
+
+POPULAR_CACHE_KEY = "shop:popular-products"
+DEMO_CUSTOMERS_CACHE_KEY = "shop:demo-customers"
+
+
+def categories_list() -> QuerySet[Category]:
+    """All categories with the number of active products in each."""
+    return Category.objects.annotate(
+        product_count=Count("products", filter=Q(products__is_active=True))
+    ).order_by("name")
+
+
+def products_active() -> QuerySet[Product]:
+    """Products shown in lists: active ones, in or out of stock."""
+    return Product.objects.filter(is_active=True).select_related("category")
+
+
+def products_for_category(*, category: Category) -> QuerySet[Product]:
+    """Active products of ``category``, by name."""
+    return products_active().filter(category=category).order_by("name", "pk")
+
+
+def products_search(*, query: str) -> QuerySet[Product]:
+    """Active products whose name, SKU or description contains ``query``."""
+    query = query.strip()
+    if not query:
+        return Product.objects.none()
+    return (
+        products_active()
+        .filter(
+            Q(name__icontains=query) | Q(sku__icontains=query) | Q(description__icontains=query)
+        )
+        .order_by("name", "pk")
+    )
+
+
+def products_popular(*, limit: int = 8, days: int = 90) -> list[Product]:
+    """The active products most ordered in the last ``days`` days of order data.
+
+    The window ends at the newest order line rather than today, so the demo on
+    2010-2011 data still has a "recent" period. Cached for ten minutes because
+    it aggregates many order lines.
+    """
+    cached = cache.get(POPULAR_CACHE_KEY)
+    if cached is not None:
+        pks = cached[:limit]
+    else:
+        newest = OrderLine.objects.aggregate(newest=Max("created_at"))["newest"]
+        if newest is None:
+            pks = []
+        else:
+            pks = list(
+                OrderLine.objects.filter(
+                    created_at__gt=newest - timedelta(days=days),
+                    order__status=Order.Status.PLACED,
+                    product__is_active=True,
+                )
+                .values("product")
+                .annotate(units=Sum("quantity"))
+                .order_by("-units", "product")
+                .values_list("product", flat=True)[:limit]
+            )
+        cache.set(POPULAR_CACHE_KEY, pks, 600)
+    products = products_active().in_bulk(pks)
+    return [products[pk] for pk in pks if pk in products]
+
+
+def product_detail(*, pk: int) -> Product:
+    """An active product, or 404."""
+    return get_object_or_404(products_active(), pk=pk)
+
+
+def product_reviews(*, product: Product) -> QuerySet[Review]:
+    """Approved reviews of ``product``, newest first."""
+    return (
+        Review.objects.filter(product=product, is_approved=True)
+        .select_related("user")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def product_rating_summary(*, product: Product) -> dict[str, Any]:
+    """Average rating and number of approved reviews of ``product``."""
+    return Review.objects.filter(product=product, is_approved=True).aggregate(
+        average=Avg("rating"), count=Count("pk")
+    )
+
+
+def product_bought_by(*, user: AbstractBaseUser | AnonymousUser, product: Product) -> bool:
+    """Whether ``user`` has a placed order containing ``product``."""
+    if not user.is_authenticated:
+        return False
+    return OrderLine.objects.filter(
+        order__user=user, order__status=Order.Status.PLACED, product=product
+    ).exists()
+
+
+def review_allowed(*, user: AbstractBaseUser | AnonymousUser, product: Product) -> bool:
+    """Whether ``user`` may review ``product``: a buyer who has not reviewed it yet."""
+    return (
+        product_bought_by(user=user, product=product)
+        and not Review.objects.filter(user=user, product=product).exists()
+    )
+
+
+def orders_for_user(*, user: AbstractBaseUser) -> QuerySet[Order]:
+    """The orders of ``user``, newest first, with totals computed in the database."""
+    return (
+        Order.objects.filter(user=user)
+        .annotate(
+            total_amount=Sum(
+                F("lines__quantity") * F("lines__unit_price"),
+                output_field=DecimalField(max_digits=14, decimal_places=2),
+            ),
+            item_count=Sum("lines__quantity"),
+        )
+        .order_by("-created_at", "-pk")
+    )
+
+
+def order_for_user(*, user: AbstractBaseUser, number: str) -> Order:
+    """One order of ``user`` with its lines, or 404 (also for other users' orders)."""
+    return get_object_or_404(
+        Order.objects.filter(user=user).prefetch_related("lines__product"), number=number
+    )
+
+
+def profile_for_user(*, user: AbstractBaseUser) -> CustomerProfile | None:
+    """The profile of ``user``, if one exists."""
+    return CustomerProfile.objects.filter(user=user).first()
+
+
+def demo_customers_sample(*, limit: int = 5) -> list[dict[str, Any]]:
+    """Imported customers with the most orders, to suggest on the demo sign-in page."""
+    cached = cache.get(DEMO_CUSTOMERS_CACHE_KEY)
+    if cached is None:
+        cached = list(
+            CustomerProfile.objects.filter(external_id__isnull=False)
+            .annotate(order_count=Count("user__orders"))
+            .order_by("-order_count", "external_id")
+            .values("external_id", "country", "order_count")[:limit]
+        )
+        cache.set(DEMO_CUSTOMERS_CACHE_KEY, cached, 600)
+    return cached[:limit]
+
+
+def demo_customer_user(*, number: str) -> AbstractBaseUser | None:
+    """The active imported customer with CustomerID ``number``, or None."""
+    return (
+        get_user_model()
+        .objects.filter(username=f"customer-{number}", profile__external_id=number, is_active=True)
+        .first()
+    )

@@ -1,0 +1,162 @@
+"""Writes of the storefront: orders, reviews, product views and sign-ups."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from shop import selectors
+from shop.models import CustomerProfile, Order, OrderLine, Product, ProductView, Review
+
+
+class CheckoutError(ValidationError):
+    """The cart cannot be ordered as it is; nothing was written."""
+
+
+def _order_number() -> str:
+    # Random rather than sequential so the number does not reveal the order volume;
+    # "W" tells web orders apart from the imported invoice numbers.
+    return "W" + uuid.uuid4().hex[:11].upper()
+
+
+def checkout_create_order(*, user: AbstractBaseUser, items: dict[int, int]) -> Order:
+    """Place an order for ``items`` ({product_pk: quantity}) and take the units from stock.
+
+    Everything happens in one transaction: product rows are locked (PostgreSQL;
+    SQLite takes the write lock at BEGIN IMMEDIATE) and each stock decrement is a
+    conditional UPDATE, so two checkouts of the last unit cannot both succeed.
+    Raises CheckoutError, leaving the database unchanged, when a product is
+    unavailable or short of stock.
+    """
+    if not items:
+        raise CheckoutError("Your cart is empty.", code="empty")
+    if any(quantity < 1 for quantity in items.values()):
+        raise CheckoutError("Every quantity must be at least 1.", code="quantity")
+    profile = selectors.profile_for_user(user=user)
+    with transaction.atomic():
+        # Locking in primary-key order keeps concurrent checkouts from deadlocking.
+        products = {
+            product.pk: product
+            for product in Product.objects.select_for_update().filter(pk__in=items).order_by("pk")
+        }
+        for pk, quantity in sorted(items.items()):
+            product = products.get(pk)
+            if product is None or not product.is_active:
+                raise CheckoutError(
+                    "A product in your cart is no longer sold.", code="unavailable"
+                )
+            if product.stock_quantity == 0:
+                raise CheckoutError(
+                    "%(name)s is sold out.", code="stock", params={"name": product.name}
+                )
+            if quantity > product.stock_quantity:
+                raise CheckoutError(
+                    "Only %(stock)d of %(name)s left in stock.",
+                    code="stock",
+                    params={"stock": product.stock_quantity, "name": product.name},
+                )
+        now = timezone.now()
+        order = Order.objects.create(
+            number=_order_number(),
+            user=user,
+            country=profile.country if profile else "",
+            created_at=now,
+        )
+        lines = []
+        for pk, quantity in sorted(items.items()):
+            product = products[pk]
+            taken = Product.objects.filter(pk=pk, stock_quantity__gte=quantity).update(
+                stock_quantity=F("stock_quantity") - quantity
+            )
+            if taken != 1:
+                # Raising inside atomic() rolls back the order and earlier decrements.
+                raise CheckoutError(
+                    "%(name)s sold out while you were checking out.",
+                    code="stock",
+                    params={"name": product.name},
+                )
+            lines.append(
+                OrderLine(
+                    order=order,
+                    product=product,
+                    quantity=quantity,
+                    unit_price=product.price,
+                    created_at=now,
+                )
+            )
+        OrderLine.objects.bulk_create(lines)
+    return order
+
+
+def review_create(
+    *,
+    user: AbstractBaseUser,
+    product: Product,
+    rating: int,
+    title: str,
+    text: str = "",
+) -> Review:
+    """Create a review by a buyer of ``product``; raise ValidationError otherwise."""
+    if not selectors.product_bought_by(user=user, product=product):
+        raise ValidationError(
+            "Only customers who bought this product can review it.", code="not_buyer"
+        )
+    if Review.objects.filter(user=user, product=product).exists():
+        raise ValidationError("You have already reviewed this product.", code="duplicate")
+    review = Review(user=user, product=product, rating=rating, title=title, text=text)
+    review.full_clean(exclude=["user", "product"], validate_unique=False)
+    try:
+        with transaction.atomic():
+            review.save()
+    except IntegrityError as exc:
+        # A second submit raced past the check above; the unique constraint caught it.
+        raise ValidationError("You have already reviewed this product.", code="duplicate") from exc
+    return review
+
+
+def product_view_record(
+    *, product: Product, user: AbstractBaseUser | None, session_key: str
+) -> ProductView:
+    """Remember that a shopper looked at ``product``."""
+    return ProductView.objects.create(
+        product=product,
+        user=user if user is not None and user.is_authenticated else None,
+        session_key=session_key or "",
+    )
+
+
+def signup(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    country: str = "",
+    birth_year: int | None = None,
+    personalisation_consent: bool = False,
+) -> AbstractBaseUser:
+    """Create a customer account and its profile together."""
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(
+            username=username, email=email, password=password
+        )
+        CustomerProfile.objects.create(
+            user=user,
+            country=country,
+            birth_year=birth_year,
+            personalisation_consent=personalisation_consent,
+        )
+    return user
+
+
+def profile_consent_set(*, user: AbstractBaseUser, consent: bool) -> CustomerProfile:
+    """Record whether ``user`` allows their history to personalise the store."""
+    profile, _ = CustomerProfile.objects.update_or_create(
+        user=user, defaults={"personalisation_consent": consent}
+    )
+    return profile

@@ -1,0 +1,292 @@
+"""Storefront views: thin wrappers that parse input, call a selector or service, render."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from shop import selectors, services
+from shop.cart import Cart
+from shop.forms import (
+    CartAddForm,
+    CartUpdateForm,
+    ConsentForm,
+    DemoLoginForm,
+    ReviewForm,
+    SearchForm,
+    SignupForm,
+)
+from shop.models import Category, Product
+from shop.signals import product_viewed
+
+PRODUCTS_PER_PAGE = 24
+ORDERS_PER_PAGE = 10
+
+
+def _page(request: HttpRequest, queryset: QuerySet, per_page: int) -> Page:
+    # get_page() turns a missing or non-numeric page into the first page and one
+    # past the end into the last page, so a bad ?page= never raises.
+    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+
+
+def _form_errors_as_text(form) -> str:
+    return " ".join(str(error) for errors in form.errors.values() for error in errors)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The front page: categories, popular products and the search box."""
+    return render(
+        request,
+        "shop/home.html",
+        {
+            "categories": selectors.categories_list(),
+            "popular_products": selectors.products_popular(limit=8),
+            "search_form": SearchForm(),
+        },
+    )
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    """Active products matching ``?q=`` in name, SKU or description."""
+    form = SearchForm(request.GET)
+    query = form.cleaned_data["q"] if form.is_valid() else ""
+    products = selectors.products_search(query=query)
+    return render(
+        request,
+        "shop/search.html",
+        {"search_form": form, "query": query, "page": _page(request, products, PRODUCTS_PER_PAGE)},
+    )
+
+
+@require_GET
+def category(request: HttpRequest, slug: str) -> HttpResponse:
+    """The active products of one category."""
+    category = get_object_or_404(Category, slug=slug)
+    products = selectors.products_for_category(category=category)
+    return render(
+        request,
+        "shop/category.html",
+        {"category": category, "page": _page(request, products, PRODUCTS_PER_PAGE)},
+    )
+
+
+def _product_page(
+    request: HttpRequest, product: Product, review_form: ReviewForm | None, status: int = 200
+) -> HttpResponse:
+    can_review = selectors.review_allowed(user=request.user, product=product)
+    if review_form is None and can_review:
+        review_form = ReviewForm()
+    return render(
+        request,
+        "shop/product_detail.html",
+        {
+            "product": product,
+            "cart_form": CartAddForm(),
+            "in_cart": Cart(request.session).quantity_of(product),
+            "reviews": selectors.product_reviews(product=product),
+            "rating": selectors.product_rating_summary(product=product),
+            "review_form": review_form,
+        },
+        status=status,
+    )
+
+
+@require_GET
+def product(request: HttpRequest, pk: int) -> HttpResponse:
+    """A product page; every visit is recorded and announced with ``product_viewed``."""
+    product = selectors.product_detail(pk=pk)
+    # Anonymous views are keyed by session, so make sure there is one.
+    if not request.session.session_key:
+        request.session.create()
+    services.product_view_record(
+        product=product, user=request.user, session_key=request.session.session_key
+    )
+    product_viewed.send(sender=Product, product=product, user=request.user, request=request)
+    return _product_page(request, product, review_form=None)
+
+
+@require_POST
+def review_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Post a review; errors are shown on the product page under the form."""
+    product = selectors.product_detail(pk=pk)
+    if not request.user.is_authenticated:
+        # Back to the product page after signing in, not to this POST-only URL.
+        return redirect_to_login(product.get_absolute_url())
+    form = ReviewForm(request.POST)
+    if form.is_valid():
+        try:
+            services.review_create(user=request.user, product=product, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Thank you for your review.")
+            return redirect(product)
+    return _product_page(request, product, review_form=form, status=400)
+
+
+@require_POST
+def cart_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a product to the session cart."""
+    product = get_object_or_404(Product, pk=pk)
+    form = CartAddForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors_as_text(form))
+        return redirect(product if product.is_active else "shop:cart")
+    try:
+        Cart(request.session).add(product, form.cleaned_data["quantity"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(product if product.is_active else "shop:cart")
+    quantity = form.cleaned_data["quantity"]
+    messages.success(request, f"Added {quantity} of {product.name} to your cart.")
+    return redirect("shop:cart")
+
+
+@require_POST
+def cart_update(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a cart line's quantity; zero removes it."""
+    product = get_object_or_404(Product, pk=pk)
+    form = CartUpdateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors_as_text(form))
+        return redirect("shop:cart")
+    try:
+        Cart(request.session).set(product, form.cleaned_data["quantity"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Updated {product.name}.")
+    return redirect("shop:cart")
+
+
+@require_GET
+def cart(request: HttpRequest) -> HttpResponse:
+    """The cart with a line per product and the total."""
+    cart = Cart(request.session)
+    lines = cart.lines()
+    return render(
+        request,
+        "shop/cart.html",
+        {
+            "lines": lines,
+            "total": cart.total(lines),
+            "has_unavailable": any(
+                not line.product.is_available or line.quantity > line.product.stock_quantity
+                for line in lines
+            ),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest) -> HttpResponse:
+    """GET shows the order summary; POST places the order and empties the cart."""
+    cart = Cart(request.session)
+    if not cart.items():
+        messages.info(request, "Your cart is empty.")
+        return redirect("shop:cart")
+    if request.method == "POST":
+        try:
+            order = services.checkout_create_order(user=request.user, items=cart.items())
+        except services.CheckoutError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("shop:cart")
+        cart.clear()
+        messages.success(request, f"Thank you! Your order {order.number} is placed.")
+        return redirect("shop:order_detail", number=order.number)
+    lines = cart.lines()
+    return render(request, "shop/checkout.html", {"lines": lines, "total": cart.total(lines)})
+
+
+@login_required
+@require_GET
+def order_detail(request: HttpRequest, number: str) -> HttpResponse:
+    """One of the signed-in customer's orders; other customers get a 404."""
+    order = selectors.order_for_user(user=request.user, number=number)
+    return render(request, "shop/order_detail.html", {"order": order})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    """Order history and the personalisation consent of the signed-in customer."""
+    profile = selectors.profile_for_user(user=request.user)
+    if request.method == "POST":
+        form = ConsentForm(request.POST)
+        if form.is_valid():
+            services.profile_consent_set(
+                user=request.user, consent=form.cleaned_data["personalisation_consent"]
+            )
+            messages.success(request, "Your preferences are saved.")
+            return redirect("shop:account")
+    else:
+        form = ConsentForm(instance=profile)
+    return render(
+        request,
+        "shop/account.html",
+        {
+            "profile": profile,
+            "consent_form": form,
+            "page": _page(request, selectors.orders_for_user(user=request.user), ORDERS_PER_PAGE),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account with its profile and sign the new customer in."""
+    if request.user.is_authenticated:
+        return redirect("shop:account")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        user = services.signup(
+            username=data["username"],
+            email=data["email"],
+            password=data["password1"],
+            country=data["country"],
+            birth_year=data["birth_year"],
+            personalisation_consent=data["personalisation_consent"],
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.get_username()}!")
+        return redirect("shop:home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+def _demo_login_enabled() -> bool:
+    return bool(settings.DEBUG or getattr(settings, "DEMO_LOGIN_ENABLED", False))
+
+
+@require_http_methods(["GET", "POST"])
+def demo_login(request: HttpRequest) -> HttpResponse:
+    """Sign in as an imported customer by number; only with DEBUG or DEMO_LOGIN_ENABLED."""
+    if not _demo_login_enabled():
+        raise Http404("The demo sign-in is disabled.")
+    form = DemoLoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        number = form.cleaned_data["customer_number"]
+        user = selectors.demo_customer_user(number=number)
+        if user is None:
+            form.add_error("customer_number", f"There is no imported customer {number}.")
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"You are signed in as imported customer {number}.")
+            return redirect("shop:account")
+    return render(
+        request,
+        "registration/demo_login.html",
+        {"form": form, "sample": selectors.demo_customers_sample(limit=5)},
+    )

@@ -1,0 +1,80 @@
+"""A small, deterministic store for the serving tests (selectors, tags, API).
+
+Eight categories of five products. Every "pair" customer buys the first product of
+category ``c`` together with the first product of category ``c + 1``, so an
+item-to-item model learns that ``A0`` goes with ``B0``; busier customers buy the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from recommendations import serving
+from recommendations.models import TrainingRun
+from recommendations.services import training_run_start
+from tests.factories import (
+    CategoryFactory,
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+    UserFactory,
+)
+
+N_CATEGORIES = 8
+PER_CATEGORY = 5
+
+
+@dataclass
+class Store:
+    categories: list[Any]
+    products: list[list[Any]]  # products[category][rank]
+
+    def product(self, category: int, rank: int) -> Any:
+        return self.products[category][rank]
+
+    def all_products(self) -> list[Any]:
+        return [p for row in self.products for p in row]
+
+
+def store_build() -> Store:
+    """Create the catalog and a purchase history with clear co-purchases."""
+    categories = [
+        CategoryFactory(name=f"Cat {chr(65 + c)}", slug=f"cat-{c}") for c in range(N_CATEGORIES)
+    ]
+    products = [
+        [
+            ProductFactory(name=f"{chr(65 + c)}{r}", sku=f"S{c}{r}", category=categories[c])
+            for r in range(PER_CATEGORY)
+        ]
+        for c in range(N_CATEGORIES)
+    ]
+    now = timezone.now()
+    for c in range(N_CATEGORIES):
+        pair = (products[c][0], products[(c + 1) % N_CATEGORIES][0])
+        for i in range(4):
+            order = OrderFactory(
+                user=UserFactory(username=f"pair{c}-{i}"), created_at=now - dt.timedelta(days=i)
+            )
+            for product in pair:
+                OrderLineFactory(order=order, product=product)
+    # Busy customers make every product known to the model, later ranks less popular.
+    for r in range(PER_CATEGORY):
+        for i in range(PER_CATEGORY - r):
+            order = OrderFactory(
+                user=UserFactory(username=f"busy{r}-{i}"), created_at=now - dt.timedelta(days=2)
+            )
+            for c in range(N_CATEGORIES):
+                OrderLineFactory(order=order, product=products[c][r])
+    return Store(categories=categories, products=products)
+
+
+def store_train(algorithms: list[str] | None = None) -> TrainingRun:
+    """Train and promote, then make this process load the new version."""
+    run = training_run_start(algorithms=algorithms or ["item_knn"], promote=True)
+    assert run.is_active, run.error
+    serving.reset()
+    return run

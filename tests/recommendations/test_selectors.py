@@ -1,0 +1,192 @@
+"""The reads behind every block: layers, fallbacks, one query for the items."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from recommendations import selectors, serving
+from recommendations.models import TrainingRun
+from tests.factories import (
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+    ProductViewFactory,
+    UserFactory,
+)
+from tests.recommendations.store import store_build, store_train
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    # The store has dozens of customers: a slow password hash would dominate the run.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+    serving.reset()
+    yield
+    serving.reset()
+
+
+@pytest.fixture
+def store(db):
+    return store_build()
+
+
+@pytest.fixture
+def trained(store):
+    store_train()
+    return store
+
+
+def _buyer(*products, username="alice"):
+    user = UserFactory(username=username)
+    order = OrderFactory(user=user)
+    for product in products:
+        OrderLineFactory(order=order, product=product)
+    return user
+
+
+def _names(recommendations):
+    return [r.item.name for r in recommendations]
+
+
+def test_personal_list_follows_co_purchases_and_explains_with_own_purchase(trained):
+    alice = _buyer(trained.product(0, 0))
+
+    recommendations = selectors.recommendations_for_user(user=alice, n=4)
+
+    assert recommendations[0].source == selectors.PERSONAL
+    # A0 was bought with B0 and with H0 by the pair customers.
+    assert set(_names(recommendations[:2])) == {"B0", "H0"}
+    assert recommendations[0].reason == "Because you bought A0"
+    assert "A0" not in _names(recommendations)
+
+
+def test_purchases_since_training_change_the_list_without_retraining(trained):
+    alice = _buyer(trained.product(0, 0))
+    before = selectors.recommendations_for_user(user=alice, n=4)
+    OrderLineFactory(order=OrderFactory(user=alice), product=trained.product(3, 0))
+
+    after = selectors.recommendations_for_user(user=alice, n=4)
+
+    # D0 was bought with C0 and E0; bought items themselves are never shown again.
+    assert "D0" in _names(before)
+    assert "D0" not in _names(after)
+    assert {"C0", "E0"} <= set(_names(after))
+    assert any(r.reason == "Because you bought D0" for r in after)
+
+
+def test_views_explain_with_because_you_viewed(trained):
+    viewer = UserFactory(username="viewer")
+    ProductViewFactory(user=viewer, product=trained.product(2, 0))
+
+    recommendations = selectors.recommendations_for_user(user=viewer, n=3)
+
+    assert recommendations[0].reason == "Because you viewed C0"
+
+
+def test_anonymous_user_gets_trending_then_popular_never_an_empty_list(trained):
+    recommendations = selectors.recommendations_for_user(user=AnonymousUser(), n=6)
+
+    assert len(recommendations) == 6
+    assert {r.source for r in recommendations} <= {selectors.TRENDING, selectors.POPULAR}
+    assert all(r.reason.startswith("Trending in Cat ") for r in recommendations)
+
+
+def test_session_views_personalise_an_anonymous_list(trained):
+    recommendations = selectors.recommendations_for_session(
+        item_pks=[trained.product(1, 0).pk], n=3
+    )
+
+    assert recommendations[0].source == selectors.SESSION
+    assert set(_names(recommendations[:2])) == {"A0", "C0"}
+    assert recommendations[0].reason == "Because you viewed B0"
+
+
+def test_similar_products_never_include_the_product_itself(trained):
+    product = trained.product(4, 0)
+
+    recommendations = selectors.similar_products(item=product, n=4)
+
+    assert "E0" not in _names(recommendations)
+    assert set(_names(recommendations[:2])) == {"D0", "F0"}
+    assert recommendations[0].reason == "Customers who bought E0 also bought"
+
+
+def test_bought_together_for_a_cart_names_the_cart_item_that_explains_it(trained):
+    cart = [trained.product(0, 0).pk, trained.product(4, 0).pk]
+
+    recommendations = selectors.bought_together(cart_item_pks=cart, n=4)
+
+    names = _names(recommendations)
+    assert not {"A0", "E0"} & set(names)
+    by_name = {r.item.name: r.reason for r in recommendations}
+    assert by_name["B0"] == "Customers who bought A0 also bought"
+    assert by_name["F0"] == "Customers who bought E0 also bought"
+
+
+def test_trending_in_a_category_only_lists_that_category(trained):
+    category = trained.categories[5]
+
+    recommendations = selectors.trending_products(n=5, category=category.pk)
+
+    assert len(recommendations) == 5
+    assert {r.item.category_id for r in recommendations} == {category.pk}
+    assert {r.reason for r in recommendations} == {"Trending in Cat F"}
+
+
+def test_recently_viewed_lists_own_views_newest_first(trained):
+    viewer = UserFactory(username="viewer")
+    for category in (1, 6, 3):
+        ProductViewFactory(user=viewer, product=trained.product(category, 2))
+
+    recommendations = selectors.recently_viewed(user=viewer, n=5)
+
+    assert _names(recommendations)[:3] == ["D2", "G2", "B2"]
+    assert recommendations[0].reason == "You viewed this recently"
+    assert len(recommendations) == 5
+
+
+def test_without_a_trained_model_the_popular_list_comes_from_the_database(store):
+    assert not TrainingRun.objects.exists()
+
+    recommendations = selectors.recommendations_for_user(user=AnonymousUser(), n=4)
+
+    assert [r.source for r in recommendations] == [selectors.POPULAR] * 4
+    # The rank-0 products were bought by the pair and the busy customers: the most.
+    assert all(name.endswith("0") for name in _names(recommendations))
+    assert {r.reason for r in recommendations} == {"Popular right now"}
+
+
+def test_an_empty_store_still_fills_lists_from_the_catalog(db):
+    for _ in range(3):
+        ProductFactory()
+
+    recommendations = selectors.trending_products(n=3)
+
+    assert len(recommendations) == 3
+    assert {r.source for r in recommendations} == {selectors.CATALOG}
+
+
+@pytest.mark.parametrize("n", [4, 12])
+def test_catalog_items_are_fetched_in_one_query(trained, n):
+    alice = _buyer(trained.product(0, 0))
+    selectors.recommendations_for_user(user=alice, n=n)  # load the model first
+
+    with CaptureQueriesContext(connection) as queries:
+        recommendations = selectors.recommendations_for_user(user=alice, n=n)
+
+    catalog_table = trained.product(0, 0)._meta.db_table
+    item_queries = [q for q in queries if f'FROM "{catalog_table}"' in q["sql"]]
+    assert len(recommendations) == n
+    assert len(item_queries) == 1
+
+
+@pytest.mark.parametrize("n", [0, 101, "3", True])
+def test_bad_n_is_refused(trained, n):
+    with pytest.raises(ValueError, match="n must be an integer from 1 to 100"):
+        selectors.trending_products(n=n)

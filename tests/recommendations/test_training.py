@@ -1,0 +1,240 @@
+"""The training pipeline and its services: runs, metrics, promotion, rollback, failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from recommendations import services
+from recommendations.engine.itemknn import ItemKNNRecommender
+from recommendations.models import TrainingRun
+from recommendations.services import (
+    training_run_promote,
+    training_run_rollback,
+    training_run_start,
+)
+from recommendations.training import training_data_prepare
+from tests.factories import (
+    CategoryFactory,
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+FAST_ALGORITHMS = {"popularity": {}, "item_knn": {"k": 20}}
+
+
+@dataclass
+class SmallShop:
+    products: list
+    users: list
+    now: dt.datetime
+
+
+def make_small_shop(*, n_users: int = 24, now: dt.datetime | None = None) -> SmallShop:
+    """Three groups of four products; each user buys three of their group's products
+    before the last 30 days and the fourth inside them, so co-purchases predict the holdout."""
+    now = now or timezone.now()
+    categories = [CategoryFactory() for _ in range(3)]
+    products = [ProductFactory(category=categories[i // 4]) for i in range(12)]
+    users = [UserFactory() for _ in range(n_users)]
+    for position, user in enumerate(users):
+        group = products[(position % 3) * 4 : (position % 3) * 4 + 4]
+        shift = (position // 3) % 4
+        ordered = group[shift:] + group[:shift]
+        for step, product in enumerate(ordered):
+            days_ago = 100 - 20 * step if step < 3 else 5
+            order = OrderFactory(user=user, created_at=now - dt.timedelta(days=days_ago))
+            OrderLineFactory(order=order, product=product)
+    # The first product of every group also sells to everyone, so popularity alone
+    # ranks it first and misses the group structure.
+    return SmallShop(products=products, users=users, now=now)
+
+
+@pytest.fixture(autouse=True)
+def artifact_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def fast_algorithms(settings):
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "ALGORITHMS": FAST_ALGORITHMS}
+
+
+@pytest.fixture
+def shop(fast_algorithms):
+    return make_small_shop()
+
+
+def test_training_records_one_succeeded_run_per_algorithm_with_metrics(shop, artifact_root):
+    result = training_run_start()
+
+    runs = {run.algorithm: run for run in TrainingRun.objects.filter(batch=result.batch)}
+    assert set(runs) == {"popularity", "item_knn"}
+    for run in runs.values():
+        assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+        assert run.n_users == 24
+        assert run.n_items == 12
+        assert run.n_events == 24 * 4
+        assert run.duration_seconds is not None and run.duration_seconds >= 0
+        assert 0.0 <= run.metrics["ndcg"] <= 1.0
+        assert run.metrics["users"] == 24
+        assert (artifact_root / run.artifact).is_file()
+    # Co-purchases predict the held-out item; popularity cannot.
+    assert runs["item_knn"].metrics["ndcg"] > runs["popularity"].metrics["ndcg"]
+
+
+def test_training_promotes_the_best_run_when_nothing_serves(shop):
+    result = training_run_start()
+
+    active = TrainingRun.objects.get(is_active=True)
+    assert active == result
+    assert active.algorithm == "item_knn"
+    assert active.promoted_at is not None
+
+
+def test_a_worse_version_is_not_promoted(shop):
+    best = training_run_start(algorithms=["item_knn"])
+    worse = training_run_start(algorithms=["popularity"])
+
+    assert worse.metrics["ndcg"] < best.metrics["ndcg"]
+    assert TrainingRun.objects.get(is_active=True) == best
+
+
+def test_an_equal_version_needs_the_minimum_improvement(shop, settings):
+    first = training_run_start(algorithms=["item_knn"])
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "PROMOTION": {**settings.RECOMMENDATIONS["PROMOTION"], "MIN_IMPROVEMENT": 0.01},
+    }
+    second = training_run_start(algorithms=["item_knn"])
+
+    assert second.metrics["ndcg"] == pytest.approx(first.metrics["ndcg"])
+    assert TrainingRun.objects.get(is_active=True) == first
+
+
+def test_no_promote_keeps_the_runs_but_nothing_serves(shop):
+    run = training_run_start(promote=False)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert not TrainingRun.objects.filter(is_active=True).exists()
+
+
+def test_manual_promote_and_rollback(shop):
+    first = training_run_start(algorithms=["item_knn"])
+    second = training_run_start(algorithms=["popularity"], promote=False)
+
+    training_run_promote(run=second)
+    assert TrainingRun.objects.get(is_active=True) == second
+
+    rolled_back = training_run_rollback()
+    assert rolled_back == first
+    assert TrainingRun.objects.get(is_active=True) == first
+    with pytest.raises(ValidationError, match="no earlier version"):
+        training_run_rollback()
+    assert TrainingRun.objects.get(is_active=True) == first
+
+
+def test_a_failed_run_cannot_be_promoted(shop, monkeypatch):
+    def explode(self, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ItemKNNRecommender, "_fit", explode)
+    run = training_run_start(algorithms=["item_knn"])
+
+    with pytest.raises(ValidationError, match="did not succeed"):
+        training_run_promote(run=run)
+
+
+def test_a_crash_mid_training_fails_that_run_and_keeps_the_previous_version(shop, monkeypatch):
+    previous = training_run_start(algorithms=["popularity"])
+
+    def explode(self, *args, **kwargs):
+        raise RuntimeError("similarity matrix exploded")
+
+    monkeypatch.setattr(ItemKNNRecommender, "_fit", explode)
+    # item_knn is also the similar-items model, so the whole batch fails before fitting.
+    training_run_start(algorithms=["item_knn", "popularity"])
+
+    failed = TrainingRun.objects.exclude(pk=previous.pk)
+    assert {run.status for run in failed} == {TrainingRun.Status.FAILED}
+    assert all("similarity matrix exploded" in run.error for run in failed)
+    assert all(run.artifact == "" for run in failed)
+    assert TrainingRun.objects.get(is_active=True) == previous
+
+
+def test_one_algorithm_failing_leaves_the_others_trained(shop, settings, monkeypatch):
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "SIMILAR_ALGORITHM": "popularity"}
+    real_fit = ItemKNNRecommender._fit
+
+    def explode(self, *args, **kwargs):
+        raise MemoryError("out of memory in item_knn")
+
+    monkeypatch.setattr(ItemKNNRecommender, "_fit", explode)
+    result = training_run_start(algorithms=["item_knn", "popularity"])
+    monkeypatch.setattr(ItemKNNRecommender, "_fit", real_fit)
+
+    runs = {run.algorithm: run for run in TrainingRun.objects.filter(batch=result.batch)}
+    assert runs["item_knn"].status == TrainingRun.Status.FAILED
+    assert "MemoryError: out of memory in item_knn" in runs["item_knn"].error
+    assert runs["popularity"].status == TrainingRun.Status.SUCCEEDED
+    assert result == runs["popularity"] and result.is_active
+
+
+def test_unknown_algorithm_is_refused_before_any_run(shop):
+    with pytest.raises(ValueError, match="Unknown algorithm"):
+        training_run_start(algorithms=["no_such_thing"])
+    assert not TrainingRun.objects.exists()
+
+
+def test_no_data_fails_with_a_clear_message(fast_algorithms):
+    ProductFactory()
+    run = training_run_start()
+
+    assert run.status == TrainingRun.Status.FAILED
+    assert "No events to train on" in run.error
+    assert not TrainingRun.objects.filter(is_active=True).exists()
+
+
+def test_tiny_data_trains_without_holdout_metrics(fast_algorithms):
+    products = ProductFactory.create_batch(3)
+    for user in UserFactory.create_batch(2):
+        for product in products[:2]:
+            OrderLineFactory(order=OrderFactory(user=user), product=product)
+
+    run = training_run_start()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.metrics["ndcg"] is None and run.metrics["users"] == 0
+    assert run.is_active
+    assert (run.n_users, run.n_items, run.n_events) == (2, 3, 4)
+
+
+def test_users_without_consent_are_left_out_of_training(shop):
+    refuser = shop.users[0]
+    refuser.profile.personalisation_consent = False
+    refuser.profile.save()
+
+    data = training_data_prepare()
+
+    assert refuser.pk not in data.user_pks.tolist()
+    assert data.matrix.shape[0] == 23
+    assert data.n_events == 23 * 4
+
+
+def test_stale_runs_of_a_killed_training_are_failed_by_the_next_one(shop):
+    stale = TrainingRun.objects.create(algorithm="ease", status=TrainingRun.Status.RUNNING)
+
+    training_run_start(algorithms=["popularity"])
+
+    stale.refresh_from_db()
+    assert stale.status == TrainingRun.Status.FAILED
+    assert stale.error == services.STALE_ERROR

@@ -1,0 +1,292 @@
+"""The session cart and checkout: validation, stock, ownership and concurrency."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from shop.models import Order, OrderLine, Product
+from tests.factories import OrderFactory, OrderLineFactory, ProductFactory, UserFactory
+
+PASSWORD = "correct-horse-battery"
+
+
+def add_to_cart(client: Client, product: Product, quantity: int | str = 1):
+    return client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": quantity})
+
+
+def message_texts(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+# The cart
+
+
+@pytest.mark.django_db
+def test_anonymous_visitor_can_fill_a_cart(client):
+    product = ProductFactory(price=Decimal("2.50"))
+
+    add_to_cart(client, product, 2)
+    add_to_cart(client, product, 1)
+    response = client.get(reverse("shop:cart"))
+
+    assert client.session["cart"] == {str(product.pk): 3}
+    assert response.context["total"] == Decimal("7.50")
+    assert response.context["cart_count"] == 3
+
+
+@pytest.mark.django_db
+def test_signed_in_user_has_a_cart_too(user_client):
+    product = ProductFactory()
+
+    add_to_cart(user_client, product, 4)
+
+    assert user_client.session["cart"] == {str(product.pk): 4}
+
+
+@pytest.mark.django_db
+def test_anonymous_cart_is_kept_when_signing_in(client, user):
+    product = ProductFactory()
+    add_to_cart(client, product, 2)
+    key_before = client.session.session_key
+
+    response = client.post(
+        reverse("shop:login"), {"username": user.username, "password": PASSWORD}
+    )
+
+    assert response.status_code == 302
+    assert client.session.session_key != key_before
+    assert int(client.session["_auth_user_id"]) == user.pk
+    assert client.session["cart"] == {str(product.pk): 2}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("quantity", ["0", "-3", "abc", "", "1.5"])
+def test_bad_cart_quantities_are_refused_with_a_message(client, quantity):
+    product = ProductFactory()
+
+    response = add_to_cart(client, product, quantity)
+
+    assert response.status_code == 302
+    assert "cart" not in client.session
+    assert message_texts(response)
+
+
+@pytest.mark.django_db
+def test_cart_refuses_more_than_the_stock(client):
+    product = ProductFactory(name="Tea Set", stock_quantity=3)
+    add_to_cart(client, product, 2)
+
+    response = add_to_cart(client, product, 2)
+
+    assert client.session["cart"] == {str(product.pk): 2}
+    assert "Only 3 of Tea Set in stock." in message_texts(response)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("changes", [{"is_active": False}, {"stock_quantity": 0}])
+def test_cart_refuses_unavailable_products(client, changes):
+    product = ProductFactory(name="Gone", **changes)
+
+    response = add_to_cart(client, product)
+
+    assert "cart" not in client.session
+    assert "Gone is not available at the moment." in message_texts(response)
+
+
+@pytest.mark.django_db
+def test_cart_add_of_unknown_product_is_404(client):
+    assert client.post(reverse("shop:cart_add", args=[999999]), {"quantity": 1}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_cart_update_changes_and_removes_lines(client):
+    kept, removed = ProductFactory(stock_quantity=10), ProductFactory()
+    add_to_cart(client, kept)
+    add_to_cart(client, removed)
+
+    client.post(reverse("shop:cart_update", args=[kept.pk]), {"quantity": 5})
+    client.post(reverse("shop:cart_update", args=[removed.pk]), {"quantity": 0})
+    response = client.post(reverse("shop:cart_update", args=[kept.pk]), {"quantity": 11})
+
+    assert client.session["cart"] == {str(kept.pk): 5}
+    assert any("Only 10" in text for text in message_texts(response))
+
+
+@pytest.mark.django_db
+def test_cart_add_and_update_only_accept_post(client):
+    product = ProductFactory()
+
+    assert client.get(reverse("shop:cart_add", args=[product.pk])).status_code == 405
+    assert client.get(reverse("shop:cart_update", args=[product.pk])).status_code == 405
+
+
+# Checkout
+
+
+@pytest.mark.django_db
+def test_checkout_requires_sign_in(client):
+    product = ProductFactory(stock_quantity=5)
+    add_to_cart(client, product)
+
+    get = client.get(reverse("shop:checkout"))
+    post = client.post(reverse("shop:checkout"))
+
+    assert get.status_code == post.status_code == 302
+    assert get.url.startswith(reverse("shop:login"))
+    assert not Order.objects.exists()
+    assert Product.objects.get(pk=product.pk).stock_quantity == 5
+
+
+@pytest.mark.django_db
+def test_checkout_page_summarises_the_cart(user_client):
+    product = ProductFactory(price=Decimal("1.25"))
+    add_to_cart(user_client, product, 4)
+
+    response = user_client.get(reverse("shop:checkout"))
+
+    assert response.status_code == 200
+    assert response.context["total"] == Decimal("5.00")
+    assert "Place order" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_checkout_creates_order_with_prices_decrements_stock_and_empties_cart(user_client, user):
+    mug = ProductFactory(price=Decimal("2.55"), stock_quantity=10)
+    lamp = ProductFactory(price=Decimal("12.00"), stock_quantity=3)
+    add_to_cart(user_client, mug, 4)
+    add_to_cart(user_client, lamp, 3)
+
+    response = user_client.post(reverse("shop:checkout"))
+
+    order = Order.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("shop:order_detail", args=[order.number])
+    assert order.user == user
+    assert order.number.startswith("W")
+    assert order.status == Order.Status.PLACED
+    assert order.country == "United Kingdom"
+    lines = {line.product_id: line for line in order.lines.all()}
+    assert (lines[mug.pk].quantity, lines[mug.pk].unit_price) == (4, Decimal("2.55"))
+    assert (lines[lamp.pk].quantity, lines[lamp.pk].unit_price) == (3, Decimal("12.00"))
+    assert all(line.created_at == order.created_at for line in lines.values())
+    assert order.total == Decimal("46.20")
+    assert Product.objects.get(pk=mug.pk).stock_quantity == 6
+    assert Product.objects.get(pk=lamp.pk).stock_quantity == 0
+    assert "cart" not in user_client.session
+    page = user_client.get(response.url)
+    assert page.status_code == 200
+    assert "£46.20" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_order_price_is_the_price_at_checkout_not_later(user_client):
+    product = ProductFactory(price=Decimal("3.00"))
+    add_to_cart(user_client, product, 1)
+    user_client.post(reverse("shop:checkout"))
+
+    Product.objects.filter(pk=product.pk).update(price=Decimal("9.00"))
+
+    assert OrderLine.objects.get().unit_price == Decimal("3.00")
+
+
+@pytest.mark.django_db
+def test_checkout_refuses_quantity_above_stock_and_changes_nothing(user_client):
+    plenty = ProductFactory(name="Plenty", stock_quantity=50)
+    scarce = ProductFactory(name="Scarce Teapot", stock_quantity=5)
+    add_to_cart(user_client, plenty, 10)
+    add_to_cart(user_client, scarce, 5)
+    # Someone else bought most of the teapots after they went into this cart.
+    Product.objects.filter(pk=scarce.pk).update(stock_quantity=2)
+
+    response = user_client.post(reverse("shop:checkout"))
+
+    assert response.status_code == 302
+    assert response.url == reverse("shop:cart")
+    assert "Only 2 of Scarce Teapot left in stock." in message_texts(response)
+    assert not Order.objects.exists()
+    assert not OrderLine.objects.exists()
+    assert Product.objects.get(pk=plenty.pk).stock_quantity == 50
+    assert Product.objects.get(pk=scarce.pk).stock_quantity == 2
+    assert user_client.session["cart"] == {str(plenty.pk): 10, str(scarce.pk): 5}
+
+
+@pytest.mark.django_db
+def test_checkout_refuses_a_product_deactivated_since_it_was_added(user_client):
+    product = ProductFactory(stock_quantity=5)
+    add_to_cart(user_client, product, 1)
+    Product.objects.filter(pk=product.pk).update(is_active=False)
+
+    response = user_client.post(reverse("shop:checkout"))
+
+    assert not Order.objects.exists()
+    assert "A product in your cart is no longer sold." in message_texts(response)
+
+
+@pytest.mark.django_db
+def test_checkout_with_an_empty_cart_goes_back_to_the_cart(user_client):
+    response = user_client.post(reverse("shop:checkout"))
+
+    assert response.url == reverse("shop:cart")
+    assert not Order.objects.exists()
+
+
+@pytest.mark.django_db
+def test_order_page_is_404_for_other_users_and_login_for_anonymous(client):
+    owner, other = UserFactory(), UserFactory()
+    order = OrderFactory(user=owner)
+    OrderLineFactory(order=order)
+    url = reverse("shop:order_detail", args=[order.number])
+
+    assert client.get(url).status_code == 302
+    client.force_login(other)
+    assert client.get(url).status_code == 404
+    client.force_login(owner)
+    assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_checkouts_of_the_last_unit_sell_it_once():
+    product = ProductFactory(name="Last Lantern", stock_quantity=1)
+    clients = []
+    for _ in range(2):
+        client = Client()
+        client.force_login(UserFactory())
+        add_to_cart(client, product, 1)
+        clients.append(client)
+    barrier = threading.Barrier(2)
+    responses: list = []
+    errors: list[BaseException] = []
+
+    def checkout(client: Client) -> None:
+        try:
+            barrier.wait(timeout=10)
+            responses.append(client.post(reverse("shop:checkout")))
+        except BaseException as exc:  # reported by the main thread below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=checkout, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors, errors
+    assert sorted(response.status_code for response in responses) == [302, 302]
+    assert sorted(response.url == reverse("shop:cart") for response in responses) == [
+        False,
+        True,
+    ]
+    loser = next(response for response in responses if response.url == reverse("shop:cart"))
+    assert f"{product.name} is sold out." in message_texts(loser)
+    assert Order.objects.count() == 1
+    assert OrderLine.objects.get().quantity == 1
+    assert Product.objects.get(pk=product.pk).stock_quantity == 0

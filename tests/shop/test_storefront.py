@@ -1,0 +1,207 @@
+"""Browsing the store: home, categories, search, product pages and recorded views."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from shop.models import Order, ProductView
+from shop.signals import product_viewed
+from tests.factories import (
+    CategoryFactory,
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # The popular products are cached; each test starts from its own data.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_home_shows_categories_search_box_and_most_ordered_products(client):
+    mugs = CategoryFactory(name="Mugs", slug="mugs")
+    bestseller = ProductFactory(name="Bestseller Mug", category=mugs)
+    runner_up = ProductFactory(name="Runner Up Mug", category=mugs)
+    never_ordered = ProductFactory(name="Lonely Mug", category=mugs)
+    OrderLineFactory(product=bestseller, quantity=30)
+    OrderLineFactory(product=runner_up, quantity=3)
+
+    response = client.get(reverse("shop:home"))
+
+    assert response.status_code == 200
+    assert list(response.context["popular_products"]) == [bestseller, runner_up]
+    assert never_ordered not in response.context["popular_products"]
+    content = response.content.decode()
+    assert 'href="/category/mugs/"' in content
+    assert 'action="/search/"' in content
+    assert "UCI Online Retail, Daqing Chen, CC BY 4.0" in content
+
+
+def test_popular_products_ignore_orders_outside_the_window_and_cancelled_orders(client):
+    now = timezone.now()
+    recent = ProductFactory(name="Recent")
+    old = ProductFactory(name="Old")
+    cancelled = ProductFactory(name="Cancelled")
+    OrderLineFactory(product=recent, quantity=1, order=OrderFactory(created_at=now))
+    OrderLineFactory(
+        product=old, quantity=500, order=OrderFactory(created_at=now - timedelta(days=200))
+    )
+    OrderLineFactory(
+        product=cancelled,
+        quantity=500,
+        order=OrderFactory(created_at=now, status=Order.Status.CANCELLED),
+    )
+
+    response = client.get(reverse("shop:home"))
+
+    assert list(response.context["popular_products"]) == [recent]
+
+
+def test_category_lists_only_active_products_24_per_page(client):
+    category = CategoryFactory(slug="lights")
+    ProductFactory.create_batch(30, category=category)
+    hidden = ProductFactory(category=category, name="Zz Hidden", is_active=False)
+    ProductFactory(name="Elsewhere")
+
+    first = client.get(reverse("shop:category", args=["lights"]))
+    second = client.get(reverse("shop:category", args=["lights"]), {"page": 2})
+
+    assert first.status_code == second.status_code == 200
+    assert first.context["page"].paginator.count == 30
+    assert len(first.context["page"].object_list) == 24
+    assert len(second.context["page"].object_list) == 6
+    shown = set(first.context["page"].object_list) | set(second.context["page"].object_list)
+    assert hidden not in shown
+    assert 'href="?page=2"' in first.content.decode()
+
+
+@pytest.mark.parametrize(("page", "expected"), [("999", 2), ("abc", 1), ("-1", 2), ("", 1)])
+def test_bad_page_numbers_fall_back_instead_of_failing(client, page, expected):
+    category = CategoryFactory(slug="bags")
+    ProductFactory.create_batch(25, category=category)
+
+    response = client.get(reverse("shop:category", args=["bags"]), {"page": page})
+
+    assert response.status_code == 200
+    assert response.context["page"].number == expected
+
+
+def test_unknown_category_is_404(client):
+    assert client.get(reverse("shop:category", args=["nope"])).status_code == 404
+
+
+def test_search_matches_name_sku_and_description_of_active_products_only(client):
+    by_name = ProductFactory(name="Red Retrospot Cake Stand")
+    by_sku = ProductFactory(sku="RETRO99", name="Something")
+    by_description = ProductFactory(name="Other", description="In the retrospot style.")
+    ProductFactory(name="Retrospot Inactive", is_active=False)
+    ProductFactory(name="Blue Bunting")
+
+    response = client.get(reverse("shop:search"), {"q": "  retro "})
+
+    assert response.status_code == 200
+    assert set(response.context["page"].object_list) == {by_name, by_sku, by_description}
+    assert response.context["query"] == "retro"
+
+
+def test_search_paginates_and_keeps_the_query_in_page_links(client):
+    ProductFactory.create_batch(26, description="heart shaped")
+
+    response = client.get(reverse("shop:search"), {"q": "heart", "page": 2})
+
+    assert len(response.context["page"].object_list) == 2
+    assert "q=heart&amp;page=1" in response.content.decode()
+
+
+def test_empty_or_overlong_search_shows_no_results_and_no_error(client):
+    ProductFactory(name="Anything")
+
+    empty = client.get(reverse("shop:search"), {"q": ""})
+    too_long = client.get(reverse("shop:search"), {"q": "x" * 500})
+
+    assert empty.status_code == too_long.status_code == 200
+    assert empty.context["page"].paginator.count == 0
+    assert too_long.context["page"].paginator.count == 0
+    assert too_long.context["search_form"].errors["q"]
+
+
+def test_product_page_shows_price_stock_and_cart_form(client):
+    product = ProductFactory(name="Jumbo Bag", price="2.08", stock_quantity=7)
+
+    response = client.get(reverse("shop:product", args=[product.pk]))
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "£2.08" in content
+    assert "7 available" in content
+    assert reverse("shop:cart_add", args=[product.pk]) in content
+
+
+def test_sold_out_product_page_has_no_cart_form(client):
+    product = ProductFactory(stock_quantity=0)
+
+    response = client.get(reverse("shop:product", args=[product.pk]))
+
+    assert "Sold out" in response.content.decode()
+    assert reverse("shop:cart_add", args=[product.pk]) not in response.content.decode()
+
+
+def test_inactive_product_page_is_404(client):
+    product = ProductFactory(is_active=False)
+
+    assert client.get(reverse("shop:product", args=[product.pk])).status_code == 404
+    assert not ProductView.objects.exists()
+
+
+def test_product_view_is_recorded_for_signed_in_user(user_client, user):
+    product = ProductFactory()
+
+    user_client.get(reverse("shop:product", args=[product.pk]))
+    user_client.get(reverse("shop:product", args=[product.pk]))
+
+    views = ProductView.objects.filter(product=product)
+    assert views.count() == 2
+    assert {view.user for view in views} == {user}
+
+
+def test_product_view_of_anonymous_visitor_creates_a_session_and_keys_the_view_by_it(client):
+    product = ProductFactory()
+
+    response = client.get(reverse("shop:product", args=[product.pk]))
+
+    view = ProductView.objects.get(product=product)
+    assert view.user is None
+    assert view.session_key
+    assert response.cookies["sessionid"].value == view.session_key
+
+
+def test_product_viewed_signal_is_sent_with_product_user_and_request(user_client, user):
+    product = ProductFactory()
+    received = []
+
+    def receiver(sender, **kwargs):
+        received.append((sender, kwargs))
+
+    product_viewed.connect(receiver)
+    try:
+        user_client.get(reverse("shop:product", args=[product.pk]))
+    finally:
+        product_viewed.disconnect(receiver)
+
+    assert len(received) == 1
+    sender, kwargs = received[0]
+    assert sender is type(product)
+    assert kwargs["product"] == product
+    assert kwargs["user"] == user
+    assert kwargs["request"].path == reverse("shop:product", args=[product.pk])
