@@ -155,7 +155,7 @@ def main() -> int:
         f"\nHTTP load: gunicorn 2 workers, wrk 2 threads x {args.connections} connections, "
         f"{args.duration} s each, signed in as {username}\n"
     )
-    print(f"| endpoint | req/s | p50 ms | p90 ms | p99 ms | non-2xx |")
+    print("| endpoint | req/s | p50 ms | p90 ms | p99 ms | non-2xx |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
         print(

@@ -31,6 +31,7 @@ class RetailSplit:
     test: sp.csr_matrix
     item_features: sp.csr_matrix
     user_features: sp.csr_matrix
+    train_orders: np.ndarray
     n_events: int
 
 
@@ -48,6 +49,7 @@ def load_split(path: Path = DATA) -> RetailSplit:
     descriptions: dict[int, Counter[str]] = {}
     prices: dict[int, list[float]] = {}
     countries: dict[int, Counter[str]] = {}
+    orders: dict[int, set[str]] = {}
     with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             if not row["CustomerID"] or row["InvoiceNo"].startswith("C"):
@@ -64,6 +66,7 @@ def load_split(path: Path = DATA) -> RetailSplit:
             prices.setdefault(item, []).append(float(row["UnitPrice"]))
             if stamp < CUTOFF:
                 countries.setdefault(user, Counter())[row["Country"]] += 1
+                orders.setdefault(user, set()).add(row["InvoiceNo"])
     users_a, items_a = np.asarray(user_idx), np.asarray(item_idx)
     times_a = np.asarray(times)
     n_users, n_items = len(users), len(items)
@@ -95,5 +98,6 @@ def load_split(path: Path = DATA) -> RetailSplit:
         test=holdout_new_items(train, test),
         item_features=items_x,
         user_features=users_x,
+        train_orders=np.asarray([len(orders.get(u, ())) for u in range(n_users)]),
         n_events=int(users_a.size),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,5 +16,8 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
+    @extend_schema(
+        responses=inline_serializer("Health", {"status": serializers.CharField()}),
+    )
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})

@@ -18,8 +18,10 @@ from recommendations.services import (
 
 
 def _metric(name: str, label: str) -> Any:
+    """A list column showing one holdout metric of a run."""
+
     @admin.display(description=label)
-    def show(run: TrainingRun) -> str:
+    def show(model_admin: admin.ModelAdmin, run: TrainingRun) -> str:
         value = run.metric(name)
         return "—" if value is None else f"{value:.4f}"
 
@@ -94,12 +96,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         # Rollback and train-now act on the whole history, not on a selection: run them
         # even when nothing is ticked (or no run exists yet), as "select all".
-        if request.method == "POST" and request.POST.get("action") in {"rollback", "train_now"}:
-            if not request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME):
-                post = request.POST.copy()
-                post.setlist(admin.helpers.ACTION_CHECKBOX_NAME, ["0"])
-                post["select_across"] = "1"
-                request.POST = post
+        if (
+            request.method == "POST"
+            and request.POST.get("action") in {"rollback", "train_now"}
+            and not request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        ):
+            post = request.POST.copy()
+            post.setlist(admin.helpers.ACTION_CHECKBOX_NAME, ["0"])
+            post["select_across"] = "1"
+            request.POST = post
         return super().changelist_view(request, extra_context)
 
 

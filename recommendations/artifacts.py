@@ -101,7 +101,9 @@ def artifact_read(name: str) -> Artifact:
             arrays = {key: archive[key] for key in archive.files}
         manifest = json.loads(str(arrays["manifest"]))
         if manifest.get("format") != ARTIFACT_FORMAT:
-            raise ArtifactError(f"Artifact {name!r} has unknown format {manifest.get('format')!r}.")
+            raise ArtifactError(
+                f"Artifact {name!r} has unknown format {manifest.get('format')!r}."
+            )
         recommenders = {key: engine.load(arrays[key].tobytes()) for key in RECOMMENDER_KEYS}
         return Artifact(
             algorithm=str(manifest["algorithm"]),

@@ -35,11 +35,7 @@ def _error(code: str, msg: str, hint: str | None = None) -> checks.Error:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def resolve_lookup(
@@ -63,9 +59,7 @@ def resolve_lookup(
         except FieldDoesNotExist:
             if allow_lookup and last and field is not None and field.get_lookup(part):
                 return field
-            raise FieldDoesNotExist(
-                f"{current._meta.label} has no field {part!r}"
-            ) from None
+            raise FieldDoesNotExist(f"{current._meta.label} has no field {part!r}") from None
         current = field.related_model if field.is_relation else None
     return field
 
@@ -165,7 +159,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
 
     user_model = get_user_model()
     if app_settings.CONSENT_FIELD:
-        errors += _field(user_model, app_settings.CONSENT_FIELD, "RECOMMENDATIONS['CONSENT_FIELD']")
+        errors += _field(
+            user_model, app_settings.CONSENT_FIELD, "RECOMMENDATIONS['CONSENT_FIELD']"
+        )
     for name, lookup in app_settings.USER_FEATURES.items():
         errors += _field(user_model, lookup, f"RECOMMENDATIONS['USER_FEATURES'][{name!r}]")
 
@@ -177,7 +173,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
             continue
         if not _is_number(value) or value <= 0:
             errors.append(
-                _error("E005", f"RECOMMENDATIONS[{key!r}] must be a positive number, got {value!r}.")
+                _error(
+                    "E005", f"RECOMMENDATIONS[{key!r}] must be a positive number, got {value!r}."
+                )
             )
 
     try:
@@ -233,7 +231,9 @@ def _check_algorithms() -> list[checks.Error]:
             )
     for name, params in algorithms.items():
         if not isinstance(params, dict):
-            errors.append(_error("E003", f"RECOMMENDATIONS['ALGORITHMS'][{name!r}] must be a dict."))
+            errors.append(
+                _error("E003", f"RECOMMENDATIONS['ALGORITHMS'][{name!r}] must be a dict.")
+            )
         elif name in known:
             unknown = set(params) - set(known[name]._param_names())
             if unknown:
@@ -262,7 +262,9 @@ def _check_promotion() -> list[checks.Error]:
             _error("E008", "RECOMMENDATIONS['PROMOTION']['MIN_IMPROVEMENT'] must be a number.")
         )
     if not isinstance(app_settings.EVALUATION_K, int) or app_settings.EVALUATION_K < 1:
-        errors.append(_error("E008", "RECOMMENDATIONS['EVALUATION_K'] must be a positive integer."))
+        errors.append(
+            _error("E008", "RECOMMENDATIONS['EVALUATION_K'] must be a positive integer.")
+        )
     return errors
 
 

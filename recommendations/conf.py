@@ -49,7 +49,9 @@ class EventSource:
             raise ImproperlyConfigured(
                 f"RECOMMENDATIONS['EVENT_SOURCES'][{position}] must be a dict, got {raw!r}."
             )
-        missing = [key for key in ("MODEL", "USER_FIELD", "ITEM_FIELD", "TIME_FIELD") if key not in raw]
+        missing = [
+            key for key in ("MODEL", "USER_FIELD", "ITEM_FIELD", "TIME_FIELD") if key not in raw
+        ]
         if missing:
             raise ImproperlyConfigured(
                 f"RECOMMENDATIONS['EVENT_SOURCES'][{position}] lacks {', '.join(missing)}."

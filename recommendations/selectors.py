@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from django.apps import apps
 from django.core.cache import cache
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
@@ -262,12 +262,24 @@ def _related_paths(model: type[models.Model], lookups: Iterable[str | None]) -> 
     return paths
 
 
+def _valid_pks(catalog: type[models.Model], pks: Iterable[Any]) -> list[Any]:
+    """Keys the catalog's primary key accepts, each once; a mistyped rule key is skipped."""
+    field_ = catalog._meta.pk
+    valid = []
+    for pk in pks:
+        try:
+            valid.append(field_.to_python(pk))
+        except ValidationError:
+            continue
+    return list(dict.fromkeys(valid))
+
+
 def _fetch(adapter: SettingsAdapter, pks: Iterable[Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Available items by key, and the label of every item asked for, in one query."""
-    pks = list(dict.fromkeys(pks))
+    catalog = adapter.catalog_model()
+    pks = _valid_pks(catalog, pks)
     if not pks:
         return {}, {}
-    catalog = adapter.catalog_model()
     queryset = (
         catalog._default_manager.filter(pk__in=pks)
         .annotate(rec_available=Exists(adapter.available_items().filter(pk=OuterRef("pk"))))
@@ -295,11 +307,14 @@ def _category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] |
     """Keys of the available items of a category (None: no category filter)."""
     if category is None or not app_settings.CATEGORY_FIELD:
         return None
-    return list(
-        adapter.available_items()
-        .filter(**{app_settings.CATEGORY_FIELD: category})
-        .values_list("pk", flat=True)
-    )
+    try:
+        return list(
+            adapter.available_items()
+            .filter(**{app_settings.CATEGORY_FIELD: category})
+            .values_list("pk", flat=True)
+        )
+    except (ValueError, TypeError, ValidationError):
+        raise ValueError(f"{category!r} is not a valid category key.") from None
 
 
 @dataclass(frozen=True)
@@ -372,9 +387,8 @@ def _assemble(
     )
     if len(chosen) < n:
         # Starved (a new store, or a list eaten by the rules): top up from the catalog.
-        extra = adapter.available_items().exclude(
-            pk__in=[*(str(c.pk) for c in chosen), *filters.blocked]
-        )
+        used = [*(c.pk for c in chosen), *filters.blocked]
+        extra = adapter.available_items().exclude(pk__in=_valid_pks(adapter.catalog_model(), used))
         if filters.category is not None and app_settings.CATEGORY_FIELD:
             extra = extra.filter(**{app_settings.CATEGORY_FIELD: filters.category})
         limit = _overfetch(n, filters)
@@ -382,7 +396,6 @@ def _assemble(
         more, _ = _fetch(adapter, extra_pks)
         items.update(more)
         catalog = _Layer(CATALOG, [(pk, 0.0) for pk in extra_pks])
-        layers = [*layers, catalog]
         for pk in extra_pks:
             layer_of.setdefault(str(pk), catalog)
         candidates += [Candidate(pk, 0.0, CATALOG) for pk in extra_pks]

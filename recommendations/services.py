@@ -129,8 +129,9 @@ def _beats_active(run: TrainingRun) -> bool:
     active = TrainingRun.objects.filter(is_active=True).first()
     if active is None:
         return True
-    new, old = run.metric(app_settings.PROMOTION_METRIC), active.metric(
-        app_settings.PROMOTION_METRIC
+    new, old = (
+        run.metric(app_settings.PROMOTION_METRIC),
+        active.metric(app_settings.PROMOTION_METRIC),
     )
     if new is None:
         return False
@@ -183,6 +184,4 @@ def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = Non
     from recommendations.tasks import training_run_task
 
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
-    transaction.on_commit(
-        lambda: training_run_task.delay(algorithms=algorithms, user_id=user_id)
-    )
+    transaction.on_commit(lambda: training_run_task.delay(algorithms=algorithms, user_id=user_id))

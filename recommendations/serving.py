@@ -114,7 +114,9 @@ class _Loader:
             except ArtifactError as exc:
                 # Keep serving what we have; log once per bad version, not every check.
                 self.failed_run_id = run_id
-                logger.error("Cannot load recommendations run %s, keeping the old one: %s", run_id, exc)
+                logger.error(
+                    "Cannot load recommendations run %s, keeping the old one: %s", run_id, exc
+                )
                 return self.model
             self.failed_run_id = None
             self.model = ServingModel(

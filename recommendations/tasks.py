@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
     soft_time_limit=app_settings.TRAINING_SOFT_TIME_LIMIT,
     time_limit=app_settings.TRAINING_TIME_LIMIT,
 )
-def training_run_task(algorithms: list[str] | None = None, user_id: int | None = None) -> int | None:
+def training_run_task(
+    algorithms: list[str] | None = None, user_id: int | None = None
+) -> int | None:
     """Train and maybe promote; returns the resulting run id, None if another training runs."""
     user = get_user_model()._default_manager.filter(pk=user_id).first() if user_id else None
     try:

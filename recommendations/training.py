@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
 from recommendations import engine
@@ -134,13 +135,20 @@ def training_data_prepare(*, adapter: SettingsAdapter | None = None) -> Training
     # Every catalog item gets a column, so content models can rank items nobody bought yet.
     catalog_pks = np.asarray(
         list(adapter.catalog_model()._default_manager.values_list("pk", flat=True)),
-        dtype=events.item_pk.dtype if events.item_pk.size else None,
+        dtype=events.item_pk.dtype,
     )
     item_pks = np.union1d(events.item_pk, catalog_pks)
     item_idx = np.searchsorted(item_pks, events.item_pk)
     shape = (int(user_pks.size), int(item_pks.size))
     newest = float(events.time.max())
-    holdout_start = newest - float(app_settings.HOLDOUT_DAYS) * SECONDS_PER_DAY
+    target_codes = [
+        code for code, name in enumerate(events.sources) if name in app_settings.EVALUATION_SOURCES
+    ]
+    is_target = np.isin(events.source, target_codes) & (events.weight > 0)
+    # The holdout ends at the newest target event (purchase): fresher views alone would
+    # otherwise leave a holdout without anything to hit.
+    holdout_end = float(events.time[is_target].max()) if is_target.any() else newest
+    holdout_start = holdout_end - float(app_settings.HOLDOUT_DAYS) * SECONDS_PER_DAY
     half_life = app_settings.HALF_LIFE_DAYS
 
     matrix, times = _weights(
@@ -154,12 +162,7 @@ def training_data_prepare(*, adapter: SettingsAdapter | None = None) -> Training
     )  # fmt: skip
     test = None
     if train.nnz:
-        target_codes = [
-            code
-            for code, name in enumerate(events.sources)
-            if name in app_settings.EVALUATION_SOURCES
-        ]
-        target = test_mask & np.isin(events.source, target_codes) & (events.weight > 0)
+        target = test_mask & is_target
         relevant, _ = build_interactions(
             user_idx[target], item_idx[target], np.ones(int(target.sum())),
             n_users=shape[0], n_items=shape[1],
@@ -253,7 +256,7 @@ def _fail(runs: Sequence[TrainingRun], exc: BaseException, started: float) -> No
 
 
 def training_batch_run(runs: Sequence[TrainingRun], *, progress: Progress | None = None) -> None:
-    """Train every run of a batch; each ends succeeded with an artifact or failed with its error."""
+    """Train every run of a batch: each ends succeeded with an artifact, or failed."""
     say = progress or (lambda message: logger.info("%s", message))
     started = time.perf_counter()
     TrainingRun.objects.filter(pk__in=[run.pk for run in runs]).update(
@@ -272,7 +275,7 @@ def training_batch_run(runs: Sequence[TrainingRun], *, progress: Progress | None
     except BaseException as exc:
         logger.exception("Training batch failed before any algorithm ran.")
         _fail(runs, exc, started)
-        if not isinstance(exc, Exception):
+        if isinstance(exc, SoftTimeLimitExceeded) or not isinstance(exc, Exception):
             raise
         return
     for run in runs:
@@ -306,7 +309,8 @@ def training_batch_run(runs: Sequence[TrainingRun], *, progress: Progress | None
             artifact_delete(artifact)
             _fail([run], exc, run_started)
             say(f"{run.algorithm}: FAILED: {_error_text(exc)}")
-            if not isinstance(exc, Exception):
+            # Out of time or interrupted: the remaining algorithms must not start.
+            if isinstance(exc, SoftTimeLimitExceeded) or not isinstance(exc, Exception):
                 _fail(runs, exc, started)
                 raise
 
@@ -315,6 +319,7 @@ def _summary(metrics: dict[str, Any]) -> str:
     if metrics.get("ndcg") is None:
         return "no holdout to evaluate on"
     k = metrics["k"]
-    return ", ".join(
-        f"{name}@{k} {metrics[name]:.4f}" for name in ("ndcg", "recall", "coverage")
-    ) + f" over {metrics['users']} users"
+    return (
+        ", ".join(f"{name}@{k} {metrics[name]:.4f}" for name in ("ndcg", "recall", "coverage"))
+        + f" over {metrics['users']} users"
+    )

@@ -161,11 +161,13 @@ class TrendingView(_ListView):
     )
     def get(self, request: Request) -> Response:
         query = self.query(request)
-        return self.respond(
-            selectors.trending_products(
+        try:
+            recommendations = selectors.trending_products(
                 n=query["n"], category=query.get("category"), user=request.user
             )
-        )
+        except ValueError as exc:
+            raise serializers.ValidationError({"category": [str(exc)]}) from None
+        return self.respond(recommendations)
 
 
 class EventView(APIView):

@@ -1,6 +1,7 @@
 """The recommendation algorithms: numpy, scipy and scikit-learn, never Django."""
 
 from recommendations.engine.base import NotFittedError, Recommender, load, registered
+from recommendations.engine.blend import BlendRecommender
 from recommendations.engine.content import ContentRecommender
 from recommendations.engine.ease import EASERecommender
 from recommendations.engine.interactions import apply_weighting, build_interactions
@@ -18,6 +19,7 @@ from recommendations.engine.svd import SVDRecommender
 from recommendations.engine.userknn import UserKNNRecommender
 
 __all__ = [
+    "BlendRecommender",
     "ContentRecommender",
     "EASERecommender",
     "ItemKNNRecommender",

@@ -29,7 +29,7 @@ DEFAULT_COMPONENTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("svd", {}),
     ("trending", {}),
 )
-DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def standardise_rows(scores: np.ndarray) -> np.ndarray:
@@ -53,6 +53,16 @@ def _top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)
+
+
+def _fit_component(
+    klass: type[Recommender], params: dict[str, Any], interactions: sp.csr_matrix, **kwargs: Any
+) -> Recommender:
+    """A component fitted on ``interactions``; its errors say which component failed."""
+    try:
+        return klass(**params).fit(interactions, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"blend component {klass.name!r}: {exc}") from exc
 
 
 class BlendRecommender(Recommender, name="blend"):
@@ -154,7 +164,9 @@ class BlendRecommender(Recommender, name="blend"):
         for (klass, params), weight in zip(specs, weights, strict=True):
             if weight > 0:
                 components.append(
-                    klass(**params).fit(
+                    _fit_component(
+                        klass,
+                        params,
                         interactions,
                         user_features=user_features,
                         item_features=item_features,
@@ -206,7 +218,9 @@ class BlendRecommender(Recommender, name="blend"):
         seen = earlier[users]
         standardised = []
         for klass, params in specs:
-            component = klass(**params).fit(
+            component = _fit_component(
+                klass,
+                params,
                 earlier,
                 user_features=user_features,
                 item_features=item_features,
@@ -266,11 +280,11 @@ class BlendRecommender(Recommender, name="blend"):
                 similarities = np.asarray(component._item_similarities(item_id), np.float32)
             except NotImplementedError:
                 continue
+            found = True
             # Scale each component's similarities to a maximum of 1 before weighting.
             peak = np.abs(similarities).max()
             if peak > 0:
                 total += weight * similarities / peak
-                found = True
         if not found:
             raise NotImplementedError("No blend component has item similarities.")
         return total

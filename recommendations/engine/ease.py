@@ -10,8 +10,9 @@ from recommendations.engine.base import Recommender
 from recommendations.engine.interactions import apply_weighting
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
 
-# Above this many items the Gram matrix is inverted in float32 to halve its memory.
-FLOAT64_MAX_ITEMS = 10_000
+# Small catalogs are inverted in float64 (cheap, most precise); above this many items
+# float32 halves memory and nearly halves time, with identical rankings on the benchmark.
+FLOAT64_MAX_ITEMS = 2_000
 
 
 class EASERecommender(Recommender, name="ease"):
@@ -28,8 +29,8 @@ class EASERecommender(Recommender, name="ease"):
     weighting : {"raw", "binary", "log"}
         Transform applied to the weights before anything else.
     max_items : int
-        Refuse to fit larger catalogs (the dense matrices need about
-        ``12 * n_items ** 2`` bytes); use ``item_knn`` or ``svd`` there.
+        Refuse to fit larger catalogs: two dense float32 matrices are needed at once,
+        about ``8 * n_items ** 2`` bytes. Use ``item_knn`` or ``svd`` there.
     """
 
     def __init__(
@@ -49,7 +50,7 @@ class EASERecommender(Recommender, name="ease"):
             raise ValueError(
                 f"EASE needs a dense {n_items} x {n_items} matrix; the catalog has more than "
                 f"max_items={max_items} items. Raise max_items if memory allows "
-                "(about 12 * n_items ** 2 bytes) or use item_knn or svd."
+                "(about 8 * n_items ** 2 bytes) or use item_knn or svd."
             )
         weighted = apply_weighting(interactions, self.weighting)
         dtype = np.float64 if n_items <= FLOAT64_MAX_ITEMS else np.float32
@@ -63,9 +64,10 @@ class EASERecommender(Recommender, name="ease"):
             check_finite=False,
         )
         del gram
-        weights = precision / -np.diag(precision)[None, :]
-        weights[np.diag_indices(n_items)] = 0.0
-        self.weights_ = np.ascontiguousarray(weights, dtype=np.float32)
+        # In place: a second n_items x n_items matrix would double the peak memory.
+        precision /= -np.diag(precision).copy()[None, :]
+        precision[np.diag_indices(n_items)] = 0.0
+        self.weights_ = np.ascontiguousarray(precision, dtype=np.float32)
 
     def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
         weighted = apply_weighting(rows, self.weighting)

@@ -128,15 +128,22 @@ def build_interactions(
     return matrix, latest_matrix
 
 
-def apply_weighting(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
-    """Rescale positive weights: ``raw`` keeps them, ``binary`` sets 1, ``log`` uses log1p."""
+def weight_values(values: np.ndarray, weighting: str) -> np.ndarray:
+    """Rescale an array of positive weights: ``raw`` keeps, ``binary`` sets 1, ``log`` log1p."""
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}; got {weighting!r}.")
-    if weighting == "raw":
+    if weighting == "binary":
+        return np.ones_like(values)
+    if weighting == "log":
+        return np.log1p(values)
+    return values
+
+
+def apply_weighting(matrix: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
+    """Rescale the stored weights of a matrix with :func:`weight_values` (``raw`` is a no-op)."""
+    values = weight_values(matrix.data, weighting)
+    if values is matrix.data:
         return matrix
     result = matrix.copy()
-    if weighting == "binary":
-        result.data = np.ones_like(result.data)
-    else:
-        result.data = np.log1p(result.data)
+    result.data = values
     return result

@@ -35,25 +35,24 @@ def top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
     ``matrix`` must have no duplicate entries, as a sparse product never has.
     """
-    matrix = sp.csr_matrix(matrix, copy=True)
-    matrix.data[matrix.data < 0] = 0.0
-    matrix.eliminate_zeros()
-    counts = np.diff(matrix.indptr)
-    keep = np.ones(matrix.data.size, dtype=bool)
+    data, indices, indptr = matrix.data, matrix.indices, matrix.indptr
+    keep = data > 0
+    kept_before = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
+    counts = kept_before[indptr[1:]] - kept_before[indptr[:-1]]
     # Only rows with more than k entries need a selection; a loop over them is cheap
-    # next to sorting every entry, and argpartition is linear in the row length.
+    # next to sorting every entry, and partition is linear in the row length.
     for row in np.flatnonzero(counts > k):
-        start, stop = matrix.indptr[row], matrix.indptr[row + 1]
-        values = matrix.data[start:stop]
+        start, stop = indptr[row], indptr[row + 1]
+        values = np.where(keep[start:stop], data[start:stop], -np.inf)
         kth = -np.partition(-values, k - 1)[k - 1]
         chosen = values > kth
         ties = np.flatnonzero(values == kth)
-        ties = ties[np.argsort(matrix.indices[start:stop][ties], kind="stable")]
+        ties = ties[np.argsort(indices[start:stop][ties], kind="stable")]
         chosen[ties[: k - np.count_nonzero(chosen)]] = True
         keep[start:stop] = chosen
-    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.minimum(counts, k), out=indptr[1:])
-    result = sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+    new_indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.minimum(counts, k), out=new_indptr[1:])
+    result = sp.csr_matrix((data[keep], indices[keep], new_indptr), shape=matrix.shape)
     result.sort_indices()
     return result
 

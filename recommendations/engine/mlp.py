@@ -11,7 +11,11 @@ Each (user, item) pair is described by
 Items nobody has bought get collaborative factors predicted from their content, so
 they are ranked by what they are. Training uses sampled negatives; some pairs are
 shown with the item's purchase history hidden ("cold dropout") so the network learns to
-rank cold items too. Serving never touches scikit-learn: the weights are plain arrays
+rank cold items too. Popularity helps warm ranking but is zero for every cold item, so
+it is handled with care: each purchase is described leave-one-out (the user's own
+purchase counts neither in their profile nor in the item's popularity), negatives are
+drawn among bought items only (else "never bought" would simply mean "negative"), and
+hidden pairs carry the cold flag with both labels. Serving never touches scikit-learn: the weights are plain arrays
 and the forward pass is a few numpy products, vectorised over the whole catalog.
 """
 
@@ -167,7 +171,7 @@ class MLPRecommender(Recommender, name="mlp"):
             hidden_layer_sizes=layers,
             activation="relu",
             alpha=float(self.alpha),
-            batch_size=256,
+            batch_size=min(256, labels.size),
             learning_rate_init=1e-3,
             max_iter=int(self.max_iter),
             shuffle=True,
@@ -196,7 +200,7 @@ class MLPRecommender(Recommender, name="mlp"):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Feature rows and labels of sampled purchases and non-purchases."""
         rng = np.random.default_rng(self.random_state)
-        n_users, n_items = weighted.shape
+        n_items = weighted.shape[1]
         coo = weighted.tocoo()
         per_positive = 1 + int(self.negatives)
         n_positive = min(coo.nnz, max(1, int(self.max_pairs) // per_positive))

@@ -54,7 +54,7 @@ class TrendingRecommender(PopularityRecommender, name="trending"):
         Reference unix time; defaults to the latest timestamp seen in training.
     """
 
-    def __init__(self, *, half_life_days: float = 14.0, now: float | None = None) -> None:
+    def __init__(self, *, half_life_days: float = 7.0, now: float | None = None) -> None:
         self.half_life_days = half_life_days
         self.now = now
 

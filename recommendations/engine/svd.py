@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
 from recommendations.engine.base import Recommender
-from recommendations.engine.interactions import apply_weighting
+from recommendations.engine.interactions import apply_weighting, weight_values
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
 
 
@@ -24,9 +24,6 @@ class SVDRecommender(Recommender, name="svd"):
         Rank of the decomposition; capped at min(n_users, n_items) - 1.
     beta : float
         Popularity debiasing exponent: 0 is plain PureSVD, higher values lift niche items.
-    user_exponent : float
-        Each training row is divided by (number of items) ** user_exponent before the
-        decomposition, so heavy buyers do not dominate the factors.
     weighting : {"raw", "binary", "log"}
         Transform applied to the weights before anything else.
     n_iter : int
@@ -40,14 +37,12 @@ class SVDRecommender(Recommender, name="svd"):
         *,
         factors: int = 48,
         beta: float = 0.0,
-        user_exponent: float = 0.0,
         weighting: str = "binary",
         n_iter: int = 7,
         random_state: int = 0,
     ) -> None:
         self.factors = factors
         self.beta = beta
-        self.user_exponent = user_exponent
         self.weighting = weighting
         self.n_iter = n_iter
         self.random_state = random_state
@@ -62,11 +57,6 @@ class SVDRecommender(Recommender, name="svd"):
         popularity = np.diff(weighted.tocsc().indptr).astype(np.float64)
         scale = np.power(np.maximum(popularity, 1.0), -beta).astype(np.float32)
         scaled = sp.csr_matrix(weighted @ sp.diags(scale))
-        user_exponent = check_non_negative(self.user_exponent, "user_exponent")
-        if user_exponent:
-            # Heavy buyers would otherwise dominate the leading factors.
-            degree = np.maximum(np.diff(scaled.indptr), 1).astype(np.float32)
-            scaled = sp.csr_matrix(sp.diags(degree**-user_exponent) @ scaled)
         rank = max(1, min(factors, min(scaled.shape) - 1))
         _, _, vt = randomized_svd(
             scaled.astype(np.float64),
@@ -76,18 +66,29 @@ class SVDRecommender(Recommender, name="svd"):
         )
         self.column_scale_ = scale
         self.item_factors_ = np.ascontiguousarray(vt.T, dtype=np.float32)
+        self._after_load()
 
-    def _scaled(self, rows: sp.csr_matrix) -> sp.csr_matrix:
-        return sp.csr_matrix(apply_weighting(rows, self.weighting) @ sp.diags(self.column_scale_))
+    def _after_load(self) -> None:
+        # Folding a user in is x (D V): keep the column scaling folded into the factors.
+        self._scaled_factors = self.item_factors_ * self.column_scale_[:, None]
+
+    def _user_factors(self, rows: sp.csr_matrix) -> np.ndarray:
+        if rows.shape[0] == 1:
+            # One user (the serving case): plain numpy is cheaper than a sparse product.
+            values = weight_values(rows.data, self.weighting)
+            return (values @ self._scaled_factors[rows.indices])[None, :]
+        return apply_weighting(rows, self.weighting) @ self._scaled_factors
 
     def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
-        users = self._scaled(rows) @ self.item_factors_
+        users = self._user_factors(rows)
+        if users.shape[0] == 1:
+            # A matrix-vector product over the contiguous factors is the fastest path.
+            return np.asarray(self.item_factors_ @ users[0], dtype=np.float32)[None, :]
         return np.asarray(users @ self.item_factors_.T, dtype=np.float32)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:
         return self.item_factors_ @ self.item_factors_[item_id]
 
     def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
-        scaled = self._scaled(row)
-        similarities = self._item_similarities(item_id)
-        return scaled.data * similarities[scaled.indices]
+        values = weight_values(row.data, self.weighting) * self.column_scale_[row.indices]
+        return values * self._item_similarities(item_id)[row.indices]

@@ -63,17 +63,24 @@ class UserKNNRecommender(Recommender, name="user_knn"):
         # users x items sums their votes. Rebuilt from interactions_, never saved twice.
         self._weighted = apply_weighting(self.interactions_, self.weighting)
         self._by_item = self._weighted.T.tocsr()
+        self._item_norms = np.sqrt(
+            np.asarray(self._by_item.multiply(self._by_item).sum(axis=1), np.float64).ravel()
+        )
 
     def _neighbours(self, rows: sp.csr_matrix, exclude: np.ndarray | None = None) -> sp.csr_matrix:
         """Top-``k`` similarity of each row to the training users: (n_rows, n_users) CSR."""
         weighted = apply_weighting(rows, self.weighting)
-        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+        row_of_entry = np.repeat(np.arange(rows.shape[0]), np.diff(weighted.indptr))
+        norms = np.sqrt(
+            np.bincount(row_of_entry, weights=weighted.data**2, minlength=rows.shape[0])
+        ).astype(np.float32)
         n_users = self._by_item.shape[1]
         block = max(1, BLOCK_CELLS // max(n_users, 1))
         parts = []
         for start in range(0, rows.shape[0], block):
             stop = min(start + block, rows.shape[0])
-            dots = sp.csr_matrix(weighted[start:stop] @ self._by_item, dtype=np.float32)
+            block_rows = weighted if stop - start == rows.shape[0] else weighted[start:stop]
+            dots = (block_rows @ self._by_item).astype(np.float32, copy=False)
             local = np.repeat(np.arange(stop - start), np.diff(dots.indptr))
             denominator = (
                 norms[start:stop][local] * self.user_norms_[dots.indices] + self.shrinkage
@@ -87,7 +94,7 @@ class UserKNNRecommender(Recommender, name="user_knn"):
                 np.power(data, self.exponent, out=data)
             dots.data = data
             parts.append(top_k_per_row(dots, int(self.k)))
-        return sp.csr_matrix(sp.vstack(parts, format="csr"))
+        return parts[0] if len(parts) == 1 else sp.csr_matrix(sp.vstack(parts, format="csr"))
 
     def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
         neighbours = self._neighbours(rows)
@@ -101,8 +108,7 @@ class UserKNNRecommender(Recommender, name="user_knn"):
         # Items bought by the same users: cosine between item columns.
         column = self._by_item[item_id]
         overlap = np.asarray((column @ self._weighted).toarray(), np.float64).ravel()
-        item_norms = np.sqrt(np.asarray(self._by_item.multiply(self._by_item).sum(axis=1)).ravel())
-        denominator = item_norms * item_norms[item_id]
+        denominator = self._item_norms * self._item_norms[item_id]
         return np.divide(
             overlap, denominator, out=np.zeros_like(overlap), where=denominator > 0
         ).astype(np.float32)

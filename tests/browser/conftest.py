@@ -13,10 +13,6 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests
-# make around it are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -33,13 +29,17 @@ CHROMIUM_FLAGS = [
 
 def chromium_path() -> str | None:
     """The system Chromium, or None when it is not installed."""
-    return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which(
-        "chromium-browser"
+    return (
+        os.environ.get("CHROMIUM_PATH")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator:
+    # Per test, not per session: Playwright's event loop must not outlive the test,
+    # or every later ORM call in this thread counts as async.
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
@@ -49,6 +49,13 @@ def browser() -> Iterator:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def allow_orm_beside_playwright(monkeypatch) -> None:
+    """Playwright's sync API runs an event loop in this thread; the ORM calls the
+    tests make around it are still plain synchronous code."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from tests.factories import (
     OrderFactory,
     OrderLineFactory,
     ProductFactory,
+    ProductViewFactory,
     UserFactory,
 )
 
@@ -53,14 +54,14 @@ def make_small_shop(*, n_users: int = 24, now: dt.datetime | None = None) -> Sma
             days_ago = 100 - 20 * step if step < 3 else 5
             order = OrderFactory(user=user, created_at=now - dt.timedelta(days=days_ago))
             OrderLineFactory(order=order, product=product)
-    # The first product of every group also sells to everyone, so popularity alone
-    # ranks it first and misses the group structure.
     return SmallShop(products=products, users=users, now=now)
 
 
 @pytest.fixture(autouse=True)
 def artifact_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    # The factories set a password for every user; the real hasher takes most of the run.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return settings.MEDIA_ROOT
 
 
@@ -238,3 +239,13 @@ def test_stale_runs_of_a_killed_training_are_failed_by_the_next_one(shop):
     stale.refresh_from_db()
     assert stale.status == TrainingRun.Status.FAILED
     assert stale.error == services.STALE_ERROR
+
+
+def test_the_holdout_ends_at_the_newest_purchase_not_at_fresher_views(fast_algorithms):
+    old = make_small_shop(now=timezone.now() - dt.timedelta(days=365))
+    ProductViewFactory(user=old.users[0], product=old.products[0], viewed_at=timezone.now())
+
+    run = training_run_start(algorithms=["item_knn"])
+
+    assert run.metrics["users"] == 24
+    assert run.metrics["ndcg"] is not None

@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--algorithms",
-            help="Comma-separated registry names to train instead of RECOMMENDATIONS['ALGORITHMS'].",
+            help="Comma-separated registry names to train instead of the configured ALGORITHMS.",
         )
         parser.add_argument(
             "--no-promote",

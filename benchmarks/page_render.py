@@ -1,0 +1,103 @@
+"""Product page with recommendation blocks against the same page without them.
+
+Renders the demo store's product page in process (Django's test client, signed in as
+a real customer) for a set of popular products, once as shipped (similar products,
+bought together and recommended-for-you blocks) and once with the page's
+``recommendations`` block emptied by a template override, alternating the two so
+machine noise hits both alike. Prints the median time per page, the ratio, and the
+number of SQL queries of each (target: ratio <= 2, a bounded number of queries).
+
+Needs the demo database with a trained model (``./bin/demo`` once). Usage::
+
+    python benchmarks/page_render.py [--rounds 5] [--products 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NO_BLOCKS = '{% extends "shop/product_detail.html" %}{% block recommendations %}{% endblock %}'
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--products", type=int, default=40)
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+    from django.db.models import Count
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext, setup_test_environment
+
+    from shop.models import Product
+
+    setup_test_environment()
+    user_model = django.contrib.auth.get_user_model()
+    customer = user_model.objects.annotate(n=Count("orders")).order_by("-n").first()
+    if customer is None:
+        raise SystemExit("No customer in the database: run ./bin/demo (setup_demo) first.")
+    products = list(
+        Product.objects.available()
+        .annotate(n=Count("order_lines"))
+        .order_by("-n")
+        .values_list("pk", flat=True)[: args.products]
+    )
+    client = Client()
+    client.force_login(customer)
+
+    override_dir = Path(tempfile.mkdtemp())
+    (override_dir / "shop").mkdir()
+    (override_dir / "shop" / "product_detail.html").write_text(NO_BLOCKS)
+    templates = [dict(settings.TEMPLATES[0], DIRS=[override_dir, *settings.TEMPLATES[0]["DIRS"]])]
+
+    def render_all() -> tuple[float, int]:
+        """Seconds per page (median) and the most queries any page made."""
+        times, queries = [], 0
+        for pk in products:
+            with CaptureQueriesContext(connection) as captured:
+                start = time.perf_counter()
+                response = client.get(f"/product/{pk}/")
+                times.append(time.perf_counter() - start)
+            assert response.status_code == 200, response.status_code
+            queries = max(queries, len(captured))
+        return statistics.median(times), queries
+
+    render_all()  # warm up: load the model, fill caches
+    with_blocks, without_blocks = [], []
+    for _ in range(args.rounds):
+        with_blocks.append(render_all())
+        with override_settings(TEMPLATES=templates):
+            without_blocks.append(render_all())
+    blocks_s = statistics.median(t for t, _ in with_blocks)
+    plain_s = statistics.median(t for t, _ in without_blocks)
+    blocks_q = max(q for _, q in with_blocks)
+    plain_q = max(q for _, q in without_blocks)
+    ratio = blocks_s / plain_s
+
+    print(f"\nProduct page, {len(products)} products x {args.rounds} rounds, as {customer}\n")
+    print("| page | median ms | max queries |")
+    print("|---|---|---|")
+    print(f"| without recommendation blocks (baseline) | {plain_s * 1000:.1f} | {plain_q} |")
+    print(f"| with three recommendation blocks | {blocks_s * 1000:.1f} | {blocks_q} |")
+    print(f"\ntime ratio with / without blocks: {ratio:.2f} (target <= 2.0)")
+    ok = ratio <= 2.0
+    print("target met" if ok else "TARGET MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

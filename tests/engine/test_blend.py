@@ -1,0 +1,93 @@
+"""Blend: weights searched on a validation period, nested components, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommendations.engine import load
+from recommendations.engine.blend import BlendRecommender, standardise_rows
+from recommendations.engine.itemknn import ItemKNNRecommender
+from tests.engine.test_content import grouped_purchases
+
+COMPONENTS = [("popularity", {}), ("item_knn", {"k": 10})]
+
+
+@pytest.fixture(scope="module")
+def data() -> dict:
+    return grouped_purchases(n_users=120)
+
+
+def test_standardise_rows_gives_zero_mean_unit_spread_and_floors_infinities():
+    scores = np.array([[1.0, 2.0, 3.0, -np.inf], [5.0, 5.0, 5.0, 5.0]])
+    result = standardise_rows(scores)
+    assert np.all(np.isfinite(result))
+    np.testing.assert_allclose(result.mean(axis=1), 0.0, atol=1e-6)
+    np.testing.assert_allclose(result[0].std(), 1.0, rtol=1e-5)
+    assert result[0, 3] == result[0, 0]
+    assert np.all(result[1] == 0)
+
+
+def test_blend_weighs_the_component_that_predicts_the_validation_period(data):
+    model = BlendRecommender(components=COMPONENTS, validation_days=30).fit(
+        data["interactions"], timestamps=data["timestamps"]
+    )
+    # Users buy inside their group, which item-kNN sees and popularity does not.
+    names = [component.name for component in model.components_]
+    assert "item_knn" in names
+    weights = dict(zip(names, model.weights_, strict=True))
+    assert weights["item_knn"] > weights.get("popularity", 0.0)
+    assert 0 < model.validation_ndcg_ <= 1
+
+
+def test_blend_with_one_fixed_component_ranks_like_that_component(data):
+    blend = BlendRecommender(components=[("item_knn", {"k": 10})], weights=[2.0]).fit(
+        data["interactions"]
+    )
+    alone = ItemKNNRecommender(k=10).fit(data["interactions"])
+    users = np.arange(30)
+    np.testing.assert_array_equal(
+        blend.recommend_batch(users, 5)[0], alone.recommend_batch(users, 5)[0]
+    )
+    assert blend.validation_ndcg_ is None
+
+
+def test_blend_round_trips_with_its_nested_components(data):
+    model = BlendRecommender(components=COMPONENTS, weights=[0.5, 1.0]).fit(data["interactions"])
+    restored = load(model.to_bytes())
+    assert [c.name for c in restored.components_] == ["popularity", "item_knn"]
+    users = np.arange(40)
+    np.testing.assert_allclose(restored._score_users(users), model._score_users(users))
+    assert restored.similar_items(3, n=4)[0].tolist() == model.similar_items(3, n=4)[0].tolist()
+    assert restored.explain(int(model.recommend(0, n=1)[0][0]), user_id=0)
+
+
+@pytest.mark.parametrize(
+    ("params", "fit_kwargs", "message"),
+    [
+        ({"components": COMPONENTS}, {}, "blend needs timestamps"),
+        ({"components": [("nope", {})], "weights": [1.0]}, {}, "Unknown blend component 'nope'"),
+        ({"components": [("blend", {})], "weights": [1.0]}, {}, "Unknown blend component"),
+        ({"components": COMPONENTS, "weights": [1.0]}, {}, "weights has 1 values for 2"),
+        ({"components": COMPONENTS, "weights": [0, 0]}, {}, "must not all be zero"),
+        ({"components": [("content", {})], "weights": [1.0]}, {}, "content needs item_features"),
+        (
+            {"components": COMPONENTS, "validation_days": 1000},
+            {"timestamps": True},
+            "No user bought new items in the last 1000 days",
+        ),
+    ],
+)
+def test_blend_rejects_bad_configuration_with_a_clear_message(data, params, fit_kwargs, message):
+    kwargs = {"timestamps": data["timestamps"]} if fit_kwargs else {}
+    with pytest.raises(ValueError, match=message):
+        BlendRecommender(**params).fit(data["interactions"], **kwargs)
+
+
+def test_blend_similar_items_of_an_unsold_item_is_empty_not_an_error(data):
+    # Item-kNN knows nothing about an item nobody bought: no similar item, no error.
+    model = BlendRecommender(components=[("item_knn", {"k": 10})], weights=[1.0]).fit(
+        data["interactions"]
+    )
+    items, scores = model.similar_items(int(data["cold"][0]), n=5)
+    assert items.size == 0 and scores.size == 0

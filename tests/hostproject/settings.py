@@ -1,0 +1,53 @@
+"""A second host project: the demo settings without the shop, plus a lending library.
+
+Used by tests/recommendations/test_drop_in_host.py, which runs
+tests/hostproject/host_checks.py in a subprocess with these settings.
+"""
+
+from __future__ import annotations
+
+from config.settings import *  # noqa: F403
+from config.settings import DATABASES, INSTALLED_APPS, TEMPLATES
+
+INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "shop"] + [
+    "tests.hostproject.library.apps.LibraryConfig"
+]
+ROOT_URLCONF = "tests.hostproject.urls"
+TEMPLATES = [
+    {
+        **TEMPLATES[0],
+        "DIRS": [],
+        "OPTIONS": {
+            "context_processors": [
+                p for p in TEMPLATES[0]["OPTIONS"]["context_processors"] if "shop" not in p
+            ]
+        },
+    }
+]
+# Never share a test database with a suite running at the same time.
+DATABASES = {"default": {**DATABASES["default"], "TEST": {"NAME": "test_recommendations_host"}}}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {"NAME": ""}  # in memory
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+RECOMMENDATIONS = {
+    "CATALOG": {
+        "MODEL": "library.Book",
+        "AVAILABLE": {"is_available": True},
+        "CATEGORY_FIELD": "genre",
+        "LABEL_FIELD": "title",
+        "TEXT_FIELDS": ["title"],
+    },
+    "CONSENT_FIELD": None,
+    # The source named "purchase" is the one whose items count as already had.
+    "EVENT_SOURCES": [
+        {
+            "NAME": "purchase",
+            "MODEL": "library.Loan",
+            "USER_FIELD": "reader",
+            "ITEM_FIELD": "book",
+            "TIME_FIELD": "borrowed_on",
+        }
+    ],
+    "ALGORITHMS": {"item_knn": {}},
+    "MAX_PER_CATEGORY": 2,
+}

@@ -1,0 +1,128 @@
+"""The admin of training runs and item rules."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from recommendations.models import ItemRule, TrainingRun
+from recommendations.services import training_run_start
+from tests.factories import UserFactory
+from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = reverse("admin:recommendations_trainingrun_changelist")
+
+
+@pytest.fixture(autouse=True)
+def small_settings(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "ALGORITHMS": FAST_ALGORITHMS}
+
+
+@pytest.fixture
+def two_versions():
+    make_small_shop()
+    first = training_run_start(algorithms=["item_knn"])
+    second = training_run_start(algorithms=["popularity"], promote=False)
+    return first, second
+
+
+def _action(client, action: str, *runs: TrainingRun):
+    return client.post(
+        CHANGELIST,
+        {"action": action, "index": 0, ACTION_CHECKBOX_NAME: [run.pk for run in runs]},
+        follow=True,
+    )
+
+
+def test_the_changelist_shows_runs_with_their_metrics(staff_client, two_versions):
+    first, _ = two_versions
+
+    response = staff_client.get(CHANGELIST)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "NDCG@20" in html and "Recall@20" in html and "Coverage@20" in html
+    assert f"{first.metrics['ndcg']:.4f}" in html
+    assert "item_knn" in html and "popularity" in html
+
+
+def test_runs_are_read_only(staff_client, two_versions):
+    first, _ = two_versions
+    change_url = reverse("admin:recommendations_trainingrun_change", args=[first.pk])
+
+    staff_client.post(change_url, {"algorithm": "hacked", "is_active": ""})
+
+    first.refresh_from_db()
+    assert first.algorithm == "item_knn" and first.is_active
+    assert staff_client.get(reverse("admin:recommendations_trainingrun_add")).status_code == 403
+
+
+def test_staff_promote_and_roll_back(staff_client, two_versions):
+    first, second = two_versions
+
+    response = _action(staff_client, "promote", second)
+    assert f"Run #{second.pk} (popularity) now serves." in response.content.decode()
+    assert TrainingRun.objects.get(is_active=True) == second
+
+    response = _action(staff_client, "rollback")
+    assert f"run #{first.pk} (item_knn) serves again" in response.content.decode()
+    assert TrainingRun.objects.get(is_active=True) == first
+
+
+def test_promote_refuses_a_failed_run_with_a_message(staff_client, two_versions):
+    failed = TrainingRun.objects.create(algorithm="ease", status=TrainingRun.Status.FAILED)
+
+    response = _action(staff_client, "promote", failed)
+
+    assert "did not succeed" in response.content.decode()
+    assert TrainingRun.objects.get(is_active=True) == two_versions[0]
+
+
+def test_train_now_queues_the_task_on_commit(staff_client, django_capture_on_commit_callbacks):
+    make_small_shop()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _action(staff_client, "train_now")
+
+    assert "Training queued" in response.content.decode()
+    run = TrainingRun.objects.get(is_active=True)
+    assert run.status == TrainingRun.Status.SUCCEEDED
+
+
+def test_non_staff_cannot_reach_or_run_actions(client, two_versions):
+    first, second = two_versions
+    client.force_login(UserFactory())
+
+    assert client.get(CHANGELIST).status_code == 302
+    response = client.post(
+        CHANGELIST, {"action": "promote", "index": 0, ACTION_CHECKBOX_NAME: [second.pk]}
+    )
+
+    assert response.status_code == 302
+    assert TrainingRun.objects.get(is_active=True) == first
+
+
+def test_staff_manage_item_rules(staff_client):
+    response = staff_client.post(
+        reverse("admin:recommendations_itemrule_add"),
+        {
+            "item_pk": "42",
+            "kind": "pin",
+            "block": "for_you",
+            "position": 1,
+            "active": "on",
+            "note": "Summer sale",
+            "created_at_0": "2024-06-01",
+            "created_at_1": "10:00:00",
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rule = ItemRule.objects.get()
+    assert (rule.item_pk, rule.kind, rule.block, rule.position) == ("42", "pin", "for_you", 1)
+    assert (
+        staff_client.get(reverse("admin:recommendations_itemrule_changelist")).status_code == 200
+    )

@@ -1,0 +1,237 @@
+"""The recommendations API: validation, permissions on every route, throttling, schema."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from recommendations import serving
+from recommendations.models import TrainingRun
+from recommendations.session import SESSION_KEY
+from recommendations.urls import urlpatterns
+from tests.factories import OrderFactory, OrderLineFactory, StaffFactory, UserFactory
+from tests.recommendations.store import store_build, store_train
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()  # throttle counters live in the cache too
+    serving.reset()
+    yield
+    serving.reset()
+
+
+@pytest.fixture
+def store(db):
+    store = store_build()
+    store.run = store_train()
+    return store
+
+
+@pytest.fixture
+def users(store):
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    OrderLineFactory(order=OrderFactory(user=alice), product=store.product(0, 0))
+    OrderLineFactory(order=OrderFactory(user=bob), product=store.product(6, 3))
+    return {"alice": alice, "bob": bob, "staff": StaffFactory(username="boss")}
+
+
+def _url(name, **kwargs):
+    return reverse(f"recommendations:{name}", kwargs=kwargs or None)
+
+
+# Every route of recommendations.urls with who may call it: a new route must be added
+# here, or test_every_route_has_a_permission_entry fails.
+ROUTES = {
+    "me": ("get", {"anonymous": 403, "alice": 200, "staff": 200}),
+    "user": ("get", {"anonymous": 403, "alice": 403, "staff": 200}),
+    "similar": ("get", {"anonymous": 200, "alice": 200, "staff": 200}),
+    "bought-together": ("get", {"anonymous": 200, "alice": 200, "staff": 200}),
+    "trending": ("get", {"anonymous": 200, "alice": 200, "staff": 200}),
+    "events": ("post", {"anonymous": 202, "alice": 202, "staff": 202}),
+    "training-runs": ("get", {"anonymous": 403, "alice": 403, "staff": 200}),
+    "training-run": ("get", {"anonymous": 403, "alice": 403, "staff": 200}),
+}
+
+
+def test_every_route_has_a_permission_entry():
+    assert {pattern.name for pattern in urlpatterns} == set(ROUTES)
+
+
+def _route_kwargs(name, store, users):
+    pattern = next(p for p in urlpatterns if p.name == name)
+    kwargs = {}
+    if "pk" in pattern.pattern.converters:
+        kwargs["pk"] = {
+            "user": users["bob"].pk,  # alice asks for bob's list
+            "training-run": store.run.pk,
+        }.get(name, store.product(0, 0).pk)
+    return kwargs
+
+
+@pytest.mark.parametrize("who", ["anonymous", "alice", "staff"])
+@pytest.mark.parametrize("name", [pattern.name for pattern in urlpatterns])
+def test_who_may_call_each_route(client, store, users, name, who):
+    method, expected = ROUTES[name]
+    if who != "anonymous":
+        client.force_login(users[who])
+    url = _url(name, **_route_kwargs(name, store, users))
+
+    if method == "post":
+        response = client.post(
+            url,
+            {"product": store.product(0, 0).pk, "kind": "click"},
+            content_type="application/json",
+        )
+    else:
+        response = client.get(url)
+
+    assert response.status_code == expected[who], response.content
+
+
+def test_me_lists_only_the_signed_in_shoppers_own_reasons(client, store, users):
+    client.force_login(users["alice"])
+
+    results = client.get(_url("me"), {"n": 10}).json()["results"]
+
+    assert len(results) == 10
+    assert results[0]["reason"] == "Because you bought A0"
+    assert not [r for r in results if "G3" in r["reason"]]  # bob's purchase
+    assert str(store.product(0, 0).pk) not in {r["item_id"] for r in results}
+    assert set(results[0]) == {"item_id", "label", "url", "price", "score", "reason", "source"}
+
+
+def test_staff_see_a_customers_list(client, store, users):
+    client.force_login(users["staff"])
+
+    results = client.get(_url("user", pk=users["bob"].pk), {"n": 3}).json()["results"]
+
+    assert results[0]["reason"] == "Because you bought G3"
+
+
+def test_similar_and_bought_together_exclude_the_product(client, store):
+    product = store.product(4, 0)
+    for name in ("similar", "bought-together"):
+        results = client.get(_url(name, pk=product.pk), {"n": 4}).json()["results"]
+        assert len(results) == 4
+        assert str(product.pk) not in {r["item_id"] for r in results}
+        assert results[0]["reason"] == "Customers who bought E0 also bought"
+
+
+def test_trending_filters_by_category(client, store):
+    category = store.categories[1]
+
+    results = client.get(_url("trending"), {"n": 3, "category": category.pk}).json()["results"]
+
+    assert [r["reason"] for r in results] == ["Trending in Cat B"] * 3
+
+
+@pytest.mark.parametrize("n", ["0", "101", "abc", "2.5", "-3"])
+@pytest.mark.parametrize("name", ["me", "similar", "trending"])
+def test_n_outside_1_to_100_is_a_400_naming_the_field(client, store, users, name, n):
+    client.force_login(users["alice"])
+    url = _url(name, **({"pk": store.product(0, 0).pk} if name == "similar" else {}))
+
+    response = client.get(url, {"n": n})
+
+    assert response.status_code == 400
+    assert "n" in response.json()
+
+
+def test_a_too_long_category_is_a_400_naming_the_field(client, store):
+    response = client.get(_url("trending"), {"category": "x" * 65})
+
+    assert response.status_code == 400
+    assert "category" in response.json()
+
+
+@pytest.mark.parametrize("pk", ["999999", "not-a-number"])
+@pytest.mark.parametrize("name", ["similar", "bought-together"])
+def test_an_unknown_product_is_a_404(client, store, name, pk):
+    assert client.get(_url(name, pk=pk)).status_code == 404
+
+
+def test_unknown_user_and_training_run_are_404_for_staff(client, store, users):
+    client.force_login(users["staff"])
+
+    assert client.get(_url("user", pk=999999)).status_code == 404
+    assert client.get(_url("training-run", pk=999999)).status_code == 404
+
+
+def test_staff_list_and_read_training_runs(client, store, users):
+    client.force_login(users["staff"])
+
+    runs = client.get(_url("training-runs")).json()
+    detail = client.get(_url("training-run", pk=store.run.pk)).json()
+
+    assert [run["id"] for run in runs] == list(TrainingRun.objects.values_list("pk", flat=True))
+    assert detail["algorithm"] == "item_knn"
+    assert detail["is_active"] is True
+    assert "artifact" not in detail
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "view"}, "product"),
+        ({"product": "999999", "kind": "view"}, "product"),
+        ({"product": "1", "kind": "purchase"}, "kind"),
+        ({"product": "1", "kind": "click", "block": "nowhere"}, "block"),
+    ],
+)
+def test_bad_events_are_a_400_naming_the_field(client, store, body, field):
+    response = client.post(_url("events"), body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_an_anonymous_view_event_feeds_the_session_lists(client, store):
+    product = store.product(1, 0)
+
+    response = client.post(
+        _url("events"), {"product": product.pk, "kind": "view"}, content_type="application/json"
+    )
+
+    assert response.status_code == 202
+    assert client.session[SESSION_KEY] == [str(product.pk)]
+
+
+def test_requests_over_the_rate_are_throttled(client, store, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "2/min", "user": "2/min"},
+    }
+
+    codes = [client.get(_url("trending"), {"n": 1}).status_code for _ in range(3)]
+
+    assert codes == [200, 200, 429]
+
+
+def test_the_openapi_schema_lists_every_route(client, store):
+    response = client.get("/api/schema/", {"format": "json"})
+
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    assert schema["openapi"].startswith("3.")
+    paths = schema["paths"]
+    for pattern in urlpatterns:
+        # drf-spectacular names primary-key path parameters "id".
+        route = "/api/recommendations/" + re.sub(r"<\w+:pk>", "{id}", str(pattern.pattern))
+        assert route in paths, route
+    me = paths["/api/recommendations/me/"]["get"]
+    assert {p["name"] for p in me["parameters"]} == {"n"}
+    assert "200" in me["responses"]
+
+
+def test_a_category_key_of_the_wrong_type_is_a_400_naming_the_field(client, store):
+    response = client.get(_url("trending"), {"category": "not-a-number"})
+
+    assert response.status_code == 400
+    assert "category" in response.json()

@@ -1,0 +1,101 @@
+"""A real Celery worker on Redis trains from the test database and promotes a version."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from django.db import connection
+
+from recommendations.models import TrainingLock, TrainingRun
+from tests.recommendations.test_training import make_small_shop
+
+BROKER = "redis://127.0.0.1:6379/15"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_environment() -> dict[str, str]:
+    """Point the worker at the database this test process uses."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        name = str(db["NAME"])
+        assert "memory" not in name, "the worker needs a file-based SQLite test database"
+        return {"SQLITE_PATH": name}
+    assert connection.vendor == "postgresql", connection.vendor
+    user, password = db.get("USER") or "", db.get("PASSWORD") or ""
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    return {"DATABASE_URL": f"postgres://{credentials}{host}:{port}/{db['NAME']}"}
+
+
+@pytest.fixture
+def worker(transactional_db, settings, tmp_path):
+    """A Celery worker subprocess on its own queue, stopped at the end."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    queue = f"test-training-{uuid.uuid4().hex[:8]}"
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SQLITE_PATH"}},
+        **_database_environment(),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "CELERY_BROKER_URL": BROKER,
+        "CELERY_RESULT_BACKEND": BROKER,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "PYTHONPATH": str(ROOT),
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker",
+                "--pool=solo", "--queues", queue, "--loglevel=INFO",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "--hostname", f"{queue}@%h",
+            ],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield queue, process, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_trains_and_promotes_through_the_broker(worker, settings, tmp_path):
+    queue, process, log = worker
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    make_small_shop()
+    client = Celery("test-client", broker=BROKER, backend=BROKER)
+
+    try:
+        result = client.send_task("recommendations.tasks.training_run_task", queue=queue)
+        run_id = result.get(timeout=120)
+    except Exception as exc:
+        raise AssertionError(
+            f"worker exit code {process.poll()}; log:\n{log.read_text()[-4000:]}"
+        ) from exc
+    finally:
+        client.close()
+
+    run = TrainingRun.objects.get(pk=run_id)
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.is_active and run.n_users == 24 and run.n_items == 12
+    assert (Path(settings.MEDIA_ROOT) / run.artifact).is_file()
+    assert not TrainingLock.objects.exists()
+    # The worker logs the task outcome just after storing the result: give it a moment.
+    expected = f"Task recommendations.tasks.training_run_task[{result.id}] succeeded"
+    deadline = time.monotonic() + 10
+    while expected not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert expected in log.read_text()

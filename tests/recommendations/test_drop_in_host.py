@@ -1,0 +1,63 @@
+"""The app is a drop-in: it works in a host project without the shop, on other models."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import recommendations
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = Path(recommendations.__file__).resolve().parent
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+def test_no_module_of_the_app_imports_shop():
+    sources = sorted(APP.rglob("*.py"))
+    assert len(sources) > 10
+    offenders = {
+        str(path.relative_to(APP)): module
+        for path in sources
+        for module in _imported_modules(path)
+        if module == "shop" or module.startswith("shop.")
+    }
+    assert offenders == {}
+
+
+def test_a_library_project_trains_and_serves_through_the_same_tags_and_api():
+    # A separate process: the library app and settings without the shop must be set up
+    # before Django starts, and its migrations run on a fresh test database.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "--noconftest",
+            "--ds=tests.hostproject.settings",
+            "-q",
+            "tests/hostproject/host_checks.py",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "5 passed" in result.stdout

@@ -1,0 +1,114 @@
+"""Reasons come from the shopper's own history or the rule that chose the item."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from recommendations import reasons, selectors, serving
+from recommendations.adapters import Event
+from tests.factories import (
+    CategoryFactory,
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+    ProductViewFactory,
+    UserFactory,
+)
+from tests.recommendations.store import store_build, store_train
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+    serving.reset()
+    yield
+    serving.reset()
+
+
+def test_because_you_uses_the_verb_of_the_event_source():
+    assert reasons.because_you(source="purchase", label="Mug") == "Because you bought Mug"
+    assert reasons.because_you(source="view", label="Mug") == "Because you viewed Mug"
+    assert reasons.because_you(source="loan", label="Mug") == "Because you liked Mug"
+
+
+def test_trending_names_the_category_when_there_is_one():
+    assert reasons.trending_in(category_label="Kitchen") == "Trending in Kitchen"
+    assert reasons.trending_in(category_label=None) == "Trending now"
+
+
+@pytest.mark.django_db
+def test_category_label_reads_the_related_category():
+    product = ProductFactory(category=CategoryFactory(name="Garden", slug="garden"))
+    assert reasons.category_label(product) == "Garden"
+    product.category = None
+    assert reasons.category_label(product) is None
+
+
+def test_a_purchase_outranks_heavier_views_of_the_same_item():
+    now = timezone.now()
+    events = [
+        Event(item_pk=1, source="view", weight=0.2, timestamp=now),
+        Event(item_pk=1, source="view", weight=5.0, timestamp=now),
+        Event(item_pk=1, source="purchase", weight=1.0, timestamp=now - dt.timedelta(days=1)),
+        Event(item_pk=2, source="view", weight=0.2, timestamp=now),
+    ]
+    assert reasons.strongest_sources(events) == {1: "purchase", 2: "view"}
+
+
+@pytest.mark.django_db
+def test_reasons_never_name_what_other_customers_did():
+    store = store_build()
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    OrderLineFactory(order=OrderFactory(user=alice), product=store.product(0, 0))
+    ProductViewFactory(user=alice, product=store.product(2, 3))
+    # Bob's history is close to Alice's and is in the training data.
+    bob_order = OrderFactory(user=bob)
+    for product in (store.product(0, 0), store.product(5, 2), store.product(6, 4)):
+        OrderLineFactory(order=bob_order, product=product)
+    store_train()
+    own_labels = {"A0", "C3"}
+    allowed = {"Picked by our team", "Popular right now", "Trending now"}
+
+    lists = [
+        selectors.recommendations_for_user(user=alice, n=20),
+        selectors.trending_products(n=20, user=alice),
+        selectors.recently_viewed(user=alice, n=20),
+    ]
+
+    for recommendations in lists:
+        assert recommendations
+        for recommendation in recommendations:
+            reason = recommendation.reason
+            if reason.startswith("Because you "):
+                assert reason.split(" ", 3)[3] in own_labels, reason
+            else:
+                assert (
+                    reason in allowed
+                    or reason.startswith("Trending in Cat ")
+                    or reason == "You viewed this recently"
+                ), reason
+            assert "bob" not in reason.lower()
+    personal = lists[0]
+    assert {r.reason for r in personal} & {"Because you bought A0", "Because you viewed C3"}
+
+
+@pytest.mark.django_db
+def test_a_shopper_without_consent_gets_no_personal_reasons():
+    store = store_build()
+    alice = UserFactory(username="alice")
+    alice.profile.personalisation_consent = False
+    alice.profile.save()
+    OrderLineFactory(order=OrderFactory(user=alice), product=store.product(0, 0))
+    store_train()
+
+    recommendations = selectors.recommendations_for_user(user=alice, n=8)
+
+    assert recommendations
+    assert not any(r.reason.startswith("Because you") for r in recommendations)
+    assert {r.source for r in recommendations} <= {selectors.TRENDING, selectors.POPULAR}
