@@ -41,6 +41,11 @@ def peak_growth_mb(baseline_kb: int) -> float:
     return (_status_kb("VmHWM") - baseline_kb) / 1024
 
 
+def peak_rss_mb() -> float:
+    """Peak resident set of this process since :func:`start_memory`, data included, in MB."""
+    return _status_kb("VmHWM") / 1024
+
+
 def _child(connection: Any, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
         connection.send(("ok", func(*args)))

@@ -30,7 +30,6 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from benchmarks.measure import in_child, peak_growth_mb, start_memory  # noqa: E402
 from benchmarks.retail import RetailSplit, load_split  # noqa: E402
 from recommendations.engine import registered  # noqa: E402
-from recommendations.engine.blend import BlendRecommender  # noqa: E402, F401  (registers)
 from recommendations.engine.interactions import apply_weighting  # noqa: E402
 from recommendations.engine.metrics import evaluate, ndcg_at_k, recall_at_k  # noqa: E402
 

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db import connections, models
+from django.http import HttpRequest
 from django.utils.module_loading import import_string
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
@@ -31,6 +32,13 @@ USER_FEATURE_DIMENSIONS = 2**8
 ITEM_ATTRIBUTE_DIMENSIONS = 2**10
 ITEM_TEXT_DIMENSIONS = 2**14
 CHUNK_SIZE = 20_000
+# The event source whose rows are product views, and the field that ties an anonymous
+# view to its session (Django's name for the session key).
+VIEW_SOURCE = "view"
+SESSION_FIELD = "session_key"
+# The app's own list of views posted to the events API, in the session.
+SESSION_VIEWS_KEY = "recommendations_viewed"
+MAX_SESSION_ITEMS = 50
 
 
 @dataclass(frozen=True)
@@ -264,6 +272,51 @@ class SettingsAdapter:
             )
         events.sort(key=lambda event: event.timestamp, reverse=True)
         return events[:limit]
+
+    # -- the shopper's session (serving hooks) --------------------------------------------
+
+    def cart_item_pks(self, request: HttpRequest) -> list[Any]:
+        """Keys of the items in the shopper's cart; never recommended. Default: none.
+
+        The app cannot know where a host keeps its cart: override this to read it.
+        """
+        return []
+
+    def session_item_pks(self, request: HttpRequest) -> list[Any]:
+        """Keys of the items viewed in this session, newest first, each once.
+
+        Read from the event source named ``view`` when its model has a ``session_key``
+        field (views the host records itself), followed by the views posted to the
+        events API, which the app keeps in the session.
+        """
+        session = getattr(request, "session", None)
+        if session is None:
+            return []
+        viewed: list[Any] = []
+        source = next((s for s in app_settings.EVENT_SOURCES if s.name == VIEW_SOURCE), None)
+        if source is not None and session.session_key:
+            model = apps.get_model(source.model)
+            if any(f.name == SESSION_FIELD for f in model._meta.get_fields()):
+                viewed = list(
+                    model._default_manager.filter(**source.filter)
+                    .filter(**{SESSION_FIELD: session.session_key})
+                    .order_by(f"-{source.time_field}")
+                    .values_list(source.item_field, flat=True)[:MAX_SESSION_ITEMS]
+                )
+        viewed += session.get(SESSION_VIEWS_KEY, [])
+        # The database gives typed keys, the session strings: one entry per item.
+        unique: dict[str, Any] = {}
+        for pk in viewed:
+            unique.setdefault(str(pk), pk)
+        return list(unique.values())[:MAX_SESSION_ITEMS]
+
+    def record_view(self, user: Any, session_key: str, item_pk: Any) -> None:
+        """Store a view posted to the events API in the host's models. Default: nothing.
+
+        The app keeps such views in the session anyway; override this to write them
+        where the ``view`` event source reads, so they also train the next model.
+        ``user`` is None for an anonymous shopper.
+        """
 
     # -- features ---------------------------------------------------------------------------
 

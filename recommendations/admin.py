@@ -1,20 +1,105 @@
-"""Staff screens: training runs (read-only, with promote/rollback/train actions) and item rules."""
+"""Staff screens: training runs with a quality chart and promote/rollback/train actions,
+a preview of what any customer is shown, click-through per block and version, live
+experiments, and item rules."""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
 
-from recommendations.models import ItemRule, TrainingRun
+from recommendations import experiments, selectors, tracking
+from recommendations.adapters import get_adapter
+from recommendations.conf import METRICS, app_settings
+from recommendations.models import Click, Experiment, Impression, ItemRule, TrainingRun
 from recommendations.services import (
     training_run_enqueue,
     training_run_promote,
     training_run_rollback,
 )
+
+METRIC_LABELS = {"ndcg": "NDCG", "recall": "Recall", "coverage": "Coverage"}
+# Colour-blind-safe palette (Okabe-Ito); algorithms beyond it reuse the colours.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 220, 40
+REPORT_PERIODS = {"1": 1, "7": 7, "30": 30, "90": 90, "all": None}
+
+
+@dataclass(frozen=True)
+class _Series:
+    algorithm: str
+    colour: str
+    points: str  # an SVG polyline's "x,y x,y"
+    dots: list[tuple[float, float, str]]
+
+
+def quality_chart(metric: str) -> dict[str, Any]:
+    """One line per algorithm of a holdout metric over the succeeded runs, as SVG geometry."""
+    runs = list(
+        TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED)
+        .order_by("created_at", "pk")
+        .values_list("pk", "algorithm", "created_at", "metrics")
+    )
+    measured = [
+        (pk, algorithm, created, float(metrics[metric]))
+        for pk, algorithm, created, metrics in runs
+        if isinstance(metrics, dict) and isinstance(metrics.get(metric), int | float)
+    ]
+    label = f"{METRIC_LABELS.get(metric, metric)}@{app_settings.EVALUATION_K}"
+    if not measured:
+        return {"metric": metric, "label": label, "series": []}
+    first, last = measured[0][2], measured[-1][2]
+    span = (last - first).total_seconds()
+    top = max(value for *_, value in measured) or 1.0
+    inner_w, inner_h = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
+
+    def xy(created: dt.datetime, value: float) -> tuple[float, float]:
+        fraction = (created - first).total_seconds() / span if span else 0.5
+        return (
+            round(CHART_PAD + fraction * inner_w, 1),
+            round(CHART_PAD + (1 - value / top) * inner_h, 1),
+        )
+
+    by_algorithm: dict[str, list[tuple[float, float, str]]] = {}
+    for pk, algorithm, created, value in measured:
+        x, y = xy(created, value)
+        by_algorithm.setdefault(algorithm, []).append(
+            (x, y, f"{algorithm} #{pk}: {value:.4f} ({created:%Y-%m-%d %H:%M})")
+        )
+    series = [
+        _Series(
+            algorithm=algorithm,
+            colour=PALETTE[i % len(PALETTE)],
+            points=" ".join(f"{x},{y}" for x, y, _ in dots),
+            dots=dots,
+        )
+        for i, (algorithm, dots) in enumerate(sorted(by_algorithm.items()))
+    ]
+    ticks = [(round(CHART_PAD + (1 - f) * inner_h, 1), f"{top * f:.3f}") for f in (0, 0.5, 1.0)]
+    return {
+        "metric": metric,
+        "label": label,
+        "series": series,
+        "ticks": ticks,
+        "first": first,
+        "last": last,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "left": CHART_PAD,
+        "right": CHART_WIDTH - CHART_PAD,
+        "bottom": CHART_HEIGHT - CHART_PAD,
+        "top": CHART_PAD,
+    }
 
 
 def _metric(name: str, label: str) -> Any:
@@ -105,7 +190,58 @@ class TrainingRunAdmin(admin.ModelAdmin):
             post.setlist(admin.helpers.ACTION_CHECKBOX_NAME, ["0"])
             post["select_across"] = "1"
             request.POST = post
+        charts = [quality_chart(metric) for metric in METRICS]
+        extra_context = {**(extra_context or {}), "charts": charts}
         return super().changelist_view(request, extra_context)
+
+    def get_urls(self) -> list:
+        view = self.admin_site.admin_view
+        return [
+            path("preview/", view(self.preview_view), name="recommendations_preview"),
+            path(
+                "click-through/",
+                view(self.click_through_view),
+                name="recommendations_click_through",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _context(self, request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            **extra,
+        }
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """What each block shows a customer, built by the storefront's own selectors."""
+        form = PreviewForm(request.GET or None)
+        context = self._context(request, "Preview a customer's recommendations", form=form)
+        if form.is_valid():
+            context.update(form.preview())
+        return TemplateResponse(request, "admin/recommendations/preview.html", context)
+
+    def click_through_view(self, request: HttpRequest) -> HttpResponse:
+        """Impressions, clicks, CTR and conversions per block and per version."""
+        period = request.GET.get("days", "30")
+        if period not in REPORT_PERIODS:
+            period = "30"
+        days = REPORT_PERIODS[period]
+        since = None if days is None else timezone.now() - dt.timedelta(days=days)
+        context = self._context(
+            request,
+            "Click-through and conversion",
+            period=period,
+            periods=list(REPORT_PERIODS),
+            conversion_days=app_settings.CONVERSION_DAYS,
+            by_block_and_run=tracking.click_through_report(by=("block", "run"), since=since),
+            by_run=tracking.click_through_report(by=("run",), since=since),
+            by_block=tracking.click_through_report(by=("block",), since=since),
+        )
+        return TemplateResponse(request, "admin/recommendations/click_through.html", context)
 
 
 @admin.register(ItemRule)
@@ -114,3 +250,214 @@ class ItemRuleAdmin(admin.ModelAdmin):
     list_filter = ["kind", "block", "active"]
     list_editable = ["position", "active"]
     search_fields = ["item_pk", "note"]
+
+
+PREVIEW_BLOCKS = [
+    ("for_you", "Recommended for you"),
+    ("trending", "Trending now"),
+    ("recently_viewed", "Recently viewed"),
+    ("similar", "Customers also bought"),
+    ("bought_together", "Frequently bought together"),
+]
+
+
+class PreviewForm(forms.Form):
+    """Which customer (id, username or e-mail) and, optionally, which product to preview."""
+
+    customer = forms.CharField(max_length=150, help_text="User id, username or e-mail.")
+    product = forms.CharField(
+        max_length=64, required=False, help_text="Product key for the product-page blocks."
+    )
+    n = forms.IntegerField(min_value=1, max_value=selectors.MAX_N, initial=8, required=False)
+
+    def clean_customer(self) -> Any:
+        query = self.cleaned_data["customer"].strip()
+        users = get_user_model()._default_manager.all()
+        match = Q(username__iexact=query) | Q(email__iexact=query)
+        if query.isdigit():
+            match |= Q(pk=int(query))
+        found = list(users.filter(match)[:2])
+        if len(found) != 1:
+            self.matches = list(
+                users.filter(Q(username__icontains=query) | Q(email__icontains=query)).order_by(
+                    "username"
+                )[:20]
+            )
+            raise ValidationError("No single customer matches; pick one below.")
+        return found[0]
+
+    def clean_product(self) -> Any:
+        key = self.cleaned_data["product"].strip()
+        if not key:
+            return None
+        model = get_adapter().catalog_model()
+        try:
+            return model._default_manager.get(pk=key)
+        except (model.DoesNotExist, ValueError, TypeError, ValidationError):
+            raise ValidationError(f"No product with key {key!r}.") from None
+
+    def preview(self) -> dict[str, Any]:
+        """The blocks of the chosen customer, with who serves them and why."""
+        user, product = self.cleaned_data["customer"], self.cleaned_data["product"]
+        n = self.cleaned_data["n"] or 8
+        adapter = get_adapter()
+        history = adapter.user_events(user.pk, limit=10)
+        if product is None and history:
+            product = (
+                adapter.catalog_model()._default_manager.filter(pk=history[0].item_pk).first()
+            )
+        blocks = preview_blocks(user=user, product=product, n=n)
+        assignment = experiments.assignment_for(user)
+        model = experiments.model_for_user(user)
+        labels = dict(
+            (str(item.pk), adapter.item_label(item))
+            for item in adapter.catalog_model()._default_manager.filter(
+                pk__in=[event.item_pk for event in history]
+            )
+        )
+        return {
+            "customer": user,
+            "product": product,
+            "consents": adapter.user_consents(user),
+            "assignment": assignment,
+            "serving_run": model.run_id if model else None,
+            "serving_algorithm": model.algorithm if model else None,
+            "history": [
+                (event, labels.get(str(event.item_pk), event.item_pk)) for event in history
+            ],
+            "blocks": [
+                (name, title, blocks[name]) for name, title in PREVIEW_BLOCKS if name in blocks
+            ],
+        }
+
+
+def preview_blocks(*, user: Any, product: Any = None, n: int = 8) -> dict[str, list[Any]]:
+    """Each block as the storefront's selectors build it for ``user`` (empty session and cart)."""
+    blocks = {
+        "for_you": selectors.recommendations_for_user(user=user, n=n),
+        "trending": selectors.trending_products(n=n, user=user),
+        "recently_viewed": selectors.recently_viewed(user=user, n=n),
+    }
+    if product is not None:
+        blocks["similar"] = selectors.similar_products(item=product, n=n, user=user)
+        blocks["bought_together"] = selectors.bought_together(item=product, n=n, user=user)
+    return blocks
+
+
+class ExperimentForm(forms.ModelForm):
+    class Meta:
+        model = Experiment
+        fields = ["name", "control_run", "challenger_run", "share", "active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        succeeded = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED).exclude(
+            artifact=""
+        )
+        for name in ("control_run", "challenger_run"):
+            self.fields[name].queryset = succeeded
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        experiments.experiment_validate(
+            challenger_run=data.get("challenger_run"), control_run=data.get("control_run")
+        )
+        return data
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    form = ExperimentForm
+    list_display = ["name", "control", "challenger_run", "share", "active", "created_at"]
+    list_filter = ["active"]
+    actions = ["promote_challenger", "keep_control"]
+
+    @admin.display(description="Control")
+    def control(self, experiment: Experiment) -> str:
+        return str(experiment.control_run) if experiment.control_run else "the active version"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Experiment]:
+        return super().get_queryset(request).select_related("control_run", "challenger_run")
+
+    def save_model(self, request: HttpRequest, obj: Experiment, form: Any, change: bool) -> None:
+        if not obj.active and obj.ended_at is None and change:
+            obj.ended_at = timezone.now()
+        super().save_model(request, obj, form, change)
+        # This process sees the change at once; the others within RELOAD_INTERVAL.
+        experiments.reset()
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        experiment = self.get_object(request, object_id)
+        if experiment is not None:
+            extra_context = {**(extra_context or {}), **experiment_comparison(experiment)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _conclude(self, request: HttpRequest, queryset: QuerySet[Experiment], winner: str) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one experiment.", messages.ERROR)
+            return
+        try:
+            run = experiments.experiment_conclude(
+                experiment=queryset.get(), winner=winner, user=request.user
+            )
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return
+        self.message_user(request, f"Experiment ended: run #{run.pk} ({run.algorithm}) serves.")
+
+    @admin.action(description="Promote the challenger and end the experiment")
+    def promote_challenger(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
+        self._conclude(request, queryset, experiments.CHALLENGER)
+
+    @admin.action(description="Keep the control and end the experiment")
+    def keep_control(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
+        self._conclude(request, queryset, experiments.CONTROL)
+
+
+def experiment_comparison(experiment: Experiment) -> dict[str, Any]:
+    """Control and challenger side by side: their runs and their click-through counts."""
+    rows = {
+        row.bucket: row
+        for row in tracking.click_through_report(by=("bucket",), experiment=experiment)
+    }
+    return {
+        "comparison": [
+            (
+                "Control",
+                experiment.control_run or "the active version",
+                rows.get(experiments.CONTROL),
+            ),
+            ("Challenger", experiment.challenger_run, rows.get(experiments.CHALLENGER)),
+        ],
+        "conversion_days": app_settings.CONVERSION_DAYS,
+    }
+
+
+@admin.register(Impression)
+class ImpressionAdmin(admin.ModelAdmin):
+    list_display = ["token", "block", "run", "bucket", "created_at"]
+    list_filter = ["block", "bucket"]
+    date_hierarchy = "created_at"
+    list_select_related = ["run"]
+    # A record of what was shown: never edited by hand.
+    readonly_fields = ["token", "block", "run", "experiment", "bucket", "user", "item_pks"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Click)
+class ClickAdmin(admin.ModelAdmin):
+    list_display = ["impression", "position", "item_pk", "created_at"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -221,6 +221,24 @@ class AppSettings:
         """Seconds between two checks of each process for a newly promoted version."""
         return self._setting("RELOAD_INTERVAL", 5)
 
+    # -- click-through and experiments ---------------------------------------------------
+
+    @property
+    def TRACK_IMPRESSIONS(self) -> bool:
+        """Record what each rendered block showed (one insert per block) and the clicks."""
+        return self._setting("TRACK_IMPRESSIONS", True)
+
+    @property
+    def CONVERSION_DAYS(self) -> float:
+        """Days after a click within which buying the clicked item counts as a conversion."""
+        return self._setting("CONVERSION_DAYS", 7)
+
+    @property
+    def CONVERSION_SOURCES(self) -> list[str]:
+        """Event sources that are purchases, for conversions (default: EVALUATION_SOURCES)."""
+        names = self._setting("CONVERSION_SOURCES", None)
+        return self.EVALUATION_SOURCES if names is None else list(names)
+
     @property
     def ADAPTER(self) -> str:
         """Dotted path of the adapter class that reads the host project's models."""

@@ -1,8 +1,12 @@
-"""What Django must remember: training runs, the active version, item rules, the lock."""
+"""What Django must remember: training runs, the active version, item rules, the lock,
+live experiments, and the impressions and clicks of the blocks."""
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -112,3 +116,110 @@ class TrainingLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class Experiment(models.Model):
+    """A live A/B test: a share of the signed-in users is served by a challenger run."""
+
+    name = models.CharField(max_length=100)
+    control_run = models.ForeignKey(
+        TrainingRun,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Blank: whichever version is active serves the control group.",
+    )
+    challenger_run = models.ForeignKey(TrainingRun, on_delete=models.PROTECT, related_name="+")
+    share = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Fraction of the signed-in users served by the challenger (0 to 1).",
+    )
+    active = models.BooleanField(default=True, help_text="At most one experiment runs at a time.")
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"],
+                condition=models.Q(active=True),
+                name="recommendations_one_active_experiment",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(share__gte=0.0, share__lte=1.0),
+                name="recommendations_experiment_share_0_1",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def impression_token() -> str:
+    """A short random id of an impression, safe in a URL."""
+    return secrets.token_urlsafe(9)
+
+
+class Impression(models.Model):
+    """One rendered block: which items it showed, in order, and which version chose them."""
+
+    CONTROL = "control"
+    CHALLENGER = "challenger"
+
+    token = models.CharField(
+        max_length=16, primary_key=True, default=impression_token, editable=False
+    )
+    block = models.CharField(max_length=32)
+    run = models.ForeignKey(
+        TrainingRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    bucket = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=[("", "-"), (CONTROL, "Control"), (CHALLENGER, "Challenger")],
+    )
+    # Only a consenting user is remembered; deleting the account deletes the rows.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    item_pks = models.JSONField(default=list, help_text="Keys of the items shown, in order.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["block", "run"])]
+
+    def __str__(self) -> str:
+        return f"{self.block} {self.token}"
+
+
+class Click(models.Model):
+    """A shopper followed an item of an impression."""
+
+    impression = models.ForeignKey(Impression, on_delete=models.CASCADE, related_name="clicks")
+    position = models.PositiveSmallIntegerField()
+    item_pk = models.CharField("item key", max_length=64)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"click on {self.item_pk} in {self.impression_id}"

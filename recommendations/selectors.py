@@ -22,15 +22,16 @@ from django.apps import apps
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count
 from django.utils import timezone
 
 from recommendations import reasons
 from recommendations.adapters import Event, SettingsAdapter, get_adapter
 from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
+from recommendations.experiments import model_for_user
 from recommendations.rules import BlockRules, Candidate, Filters, apply_rules, block_rules
-from recommendations.serving import ServingModel, active_model
+from recommendations.serving import ServingModel
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class Recommendation:
     score: float
     reason: str
     source: str
+    # The training run that chose it (None before any training): impressions record it.
+    run_id: int | None = None
 
     @property
     def label(self) -> str:
@@ -124,8 +127,22 @@ class _History:
         return list(dict.fromkeys(e.item_pk for e in self.events if e.source == VIEW_SOURCE))
 
 
+def shopper_history(*, user: Any) -> _History:
+    """The shopper's own recent events, read once and shared by the blocks of a page."""
+    return _History.of(get_adapter(), user)
+
+
 def _overfetch(n: int, filters: Filters) -> int:
-    return OVERFETCH_FACTOR * n + OVERFETCH_EXTRA + len(filters.blocked) + len(filters.bought)
+    # Items the engine skips (``_engine_blocked``) cost nothing; the rest may be dropped.
+    bought = len(filters.bought) if app_settings.REPEAT_PURCHASE_CATEGORIES else 0
+    return OVERFETCH_FACTOR * n + OVERFETCH_EXTRA + len(filters.blocked) + bought
+
+
+def _engine_blocked(filters: Filters) -> set[str]:
+    """Items the engine need not rank: blocked ones, and bought ones unless a category repeats."""
+    if app_settings.REPEAT_PURCHASE_CATEGORIES:
+        return filters.blocked
+    return filters.blocked | filters.bought
 
 
 def _row(model: ServingModel, weights: dict[Any, float]) -> sp.csr_matrix | None:
@@ -225,6 +242,35 @@ def _popular_from_db(k: int) -> list[tuple[Any, float]]:
     return ranked
 
 
+# -- per-user cache -----------------------------------------------------------------------
+# Anything cached about one user goes through these, so deleting the account can find
+# and delete it at once (recommendations.privacy.user_forget); a cache cannot list keys.
+
+
+def user_cache_key(user_pk: Any, name: str) -> str:
+    """The cache key of ``name`` computed for one user."""
+    return f"recommendations:user:{user_pk}:{name}"
+
+
+def user_cache_index_key(user_pk: Any) -> str:
+    """The cache key listing the names cached for one user."""
+    return f"recommendations:user:{user_pk}"
+
+
+def user_cache_get(user_pk: Any, name: str, default: Any = None) -> Any:
+    """A value cached for one user, or ``default``."""
+    return cache.get(user_cache_key(user_pk, name), default)
+
+
+def user_cache_set(user_pk: Any, name: str, value: Any) -> None:
+    """Cache a value computed for one user for ``CACHE_TIMEOUT`` seconds."""
+    index = user_cache_index_key(user_pk)
+    names = cache.get(index) or []
+    if name not in names:
+        cache.set(index, [*names, name], None)
+    cache.set(user_cache_key(user_pk, name), value, app_settings.CACHE_TIMEOUT)
+
+
 def _fallback_layers(
     model: ServingModel | None, *, k: int, filters: Filters, category_pks: list[Any] | None
 ) -> list[_Layer]:
@@ -234,11 +280,19 @@ def _fallback_layers(
     return [
         _Layer(
             TRENDING,
-            _ranked(model, model.trending, k=k, blocked=filters.blocked, allowed=category_pks),
+            _ranked(
+                model, model.trending, k=k, blocked=_engine_blocked(filters), allowed=category_pks
+            ),
         ),
         _Layer(
             POPULAR,
-            _ranked(model, model.popularity, k=k, blocked=filters.blocked, allowed=category_pks),
+            _ranked(
+                model,
+                model.popularity,
+                k=k,
+                blocked=_engine_blocked(filters),
+                allowed=category_pks,
+            ),
         ),
     ]
 
@@ -274,33 +328,45 @@ def _valid_pks(catalog: type[models.Model], pks: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(valid))
 
 
-def _fetch(adapter: SettingsAdapter, pks: Iterable[Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Available items by key, and the label of every item asked for, in one query."""
+@dataclass(frozen=True)
+class _Row:
+    """An available item as the rules see it: its key and category, no model instance."""
+
+    pk: Any
+    category: str | None
+
+
+def _row_category(row: _Row) -> str | None:
+    return row.category
+
+
+def _available_rows(queryset: models.QuerySet, *, limit: int | None = None) -> dict[str, _Row]:
+    """Key and category of the items of ``queryset`` by string key, in one query."""
+    category = app_settings.CATEGORY_FIELD
+    rows = queryset.values_list("pk", category) if category else queryset.values_list("pk", "pk")
+    if limit is not None:
+        rows = rows.order_by("pk")[:limit]
+    return {
+        str(pk): _Row(pk, None if not category or value is None else str(value))
+        for pk, value in rows
+    }
+
+
+def _available(adapter: SettingsAdapter, pks: Iterable[Any]) -> dict[str, _Row]:
+    """The available items among ``pks``."""
+    pks = _valid_pks(adapter.catalog_model(), pks)
+    return _available_rows(adapter.available_items().filter(pk__in=pks)) if pks else {}
+
+
+def _instances(adapter: SettingsAdapter, pks: Iterable[Any]) -> dict[str, Any]:
+    """Catalog instances by string key, with the relations labels and reasons read."""
     catalog = adapter.catalog_model()
     pks = _valid_pks(catalog, pks)
     if not pks:
-        return {}, {}
-    queryset = (
-        catalog._default_manager.filter(pk__in=pks)
-        .annotate(rec_available=Exists(adapter.available_items().filter(pk=OuterRef("pk"))))
-        .select_related(
-            *_related_paths(catalog, (app_settings.CATEGORY_FIELD, app_settings.LABEL_FIELD))
-        )
-    )
-    if app_settings.CATEGORY_FIELD:
-        queryset = queryset.annotate(rec_category=F(app_settings.CATEGORY_FIELD))
-    available, labels = {}, {}
-    for item in queryset:
-        key = str(item.pk)
-        labels[key] = adapter.item_label(item)
-        if item.rec_available:
-            available[key] = item
-    return available, labels
-
-
-def _category_key(item: Any) -> str | None:
-    value = getattr(item, "rec_category", None)
-    return None if value is None else str(value)
+        return {}
+    related = _related_paths(catalog, (app_settings.CATEGORY_FIELD, app_settings.LABEL_FIELD))
+    items = catalog._default_manager.select_related(*related).in_bulk(pks)
+    return {str(pk): item for pk, item in items.items()}
 
 
 def _category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | None:
@@ -321,8 +387,8 @@ def _category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] |
 class _Explainer:
     """Turns a chosen candidate into its reason, from the shopper's own data only."""
 
+    adapter: SettingsAdapter
     model: ServingModel | None
-    labels: dict[str, str]
     sources: dict[Any, str]
 
     def _explained(self, layer: _Layer, pk: Any, n: int) -> list[Any]:
@@ -338,21 +404,35 @@ class _Explainer:
             return []
         return [self.model.item_pk(history_col) for history_col, _share in explained]
 
-    def reason(self, candidate: Candidate, item: Any, layer: _Layer | None) -> str:
-        """Why ``item`` is shown."""
+    def named(self, candidate: Candidate, layer: _Layer | None) -> list[Any]:
+        """Keys of the items the reason of ``candidate`` may name, best first."""
+        if layer is None:
+            return []
+        if layer.source in (PERSONAL, SESSION):
+            return self._explained(layer, candidate.pk, 3)
+        if layer.source in (SIMILAR, BOUGHT_TOGETHER):
+            return (self._explained(layer, candidate.pk, 1) + layer.anchor_pks)[:1]
+        return []
+
+    def reason(
+        self, item: Any, layer: _Layer | None, named: list[Any], items: dict[str, Any]
+    ) -> str:
+        """Why ``item`` is shown; ``items`` holds the instances of the ``named`` keys."""
         if layer is None:
             return reasons.PINNED
         if layer.source in (PERSONAL, SESSION):
-            for pk in self._explained(layer, item.pk, 3):
-                if str(pk) in self.labels:
-                    source = self.sources.get(pk, VIEW_SOURCE)
-                    return reasons.because_you(source=source, label=self.labels[str(pk)])
+            for pk in named:
+                if str(pk) in items:
+                    label = self.adapter.item_label(items[str(pk)])
+                    return reasons.because_you(
+                        source=self.sources.get(pk, VIEW_SOURCE), label=label
+                    )
             # A personal model that cannot point at the history (popularity) says so.
             return reasons.POPULAR
         if layer.source in (SIMILAR, BOUGHT_TOGETHER):
-            anchors = self._explained(layer, item.pk, 1) + layer.anchor_pks
-            if anchors and str(anchors[0]) in self.labels:
-                return reasons.customers_also_bought(label=self.labels[str(anchors[0])])
+            if named and str(named[0]) in items:
+                label = self.adapter.item_label(items[str(named[0])])
+                return reasons.customers_also_bought(label=label)
             return reasons.POPULAR
         if layer.source == TRENDING:
             return reasons.trending_in(category_label=reasons.category_label(item))
@@ -371,48 +451,54 @@ def _assemble(
     n: int,
     history: _History,
 ) -> list[Recommendation]:
-    """Apply the rules across the layers in order and attach instances and reasons."""
+    """Apply the rules across the layers in order and attach instances and reasons.
+
+    Two queries whatever ``n``: keys and categories of the available candidates (no
+    model instances) for the rules, then the instances of the chosen items and of the
+    items their reasons name.
+    """
     candidates: list[Candidate] = []
     layer_of: dict[str, _Layer] = {}
-    label_pks: list[Any] = [e.item_pk for e in history.events]
     for layer in layers:
-        label_pks.extend(layer.anchor_pks)
         for pk, score in layer.ranked:
             layer_of.setdefault(str(pk), layer)
             candidates.append(Candidate(pk, float(score), layer.source))
     pin_pks = [pk for _, pk in rules.pins]
-    items, labels = _fetch(adapter, [c.pk for c in candidates] + pin_pks + label_pks)
+    rows = _available(adapter, [c.pk for c in candidates] + pin_pks)
     chosen = apply_rules(
-        candidates, items=items, filters=filters, rules=rules, category_of=_category_key, n=n
+        candidates, items=rows, filters=filters, rules=rules, category_of=_row_category, n=n
     )
     if len(chosen) < n:
         # Starved (a new store, or a list eaten by the rules): top up from the catalog.
-        used = [*(c.pk for c in chosen), *filters.blocked]
+        used = [*(c.pk for c in chosen), *_engine_blocked(filters)]
         extra = adapter.available_items().exclude(pk__in=_valid_pks(adapter.catalog_model(), used))
         if filters.category is not None and app_settings.CATEGORY_FIELD:
             extra = extra.filter(**{app_settings.CATEGORY_FIELD: filters.category})
-        limit = _overfetch(n, filters)
-        extra_pks = list(extra.order_by("pk").values_list("pk", flat=True)[:limit])
-        more, _ = _fetch(adapter, extra_pks)
-        items.update(more)
-        catalog = _Layer(CATALOG, [(pk, 0.0) for pk in extra_pks])
-        for pk in extra_pks:
-            layer_of.setdefault(str(pk), catalog)
-        candidates += [Candidate(pk, 0.0, CATALOG) for pk in extra_pks]
+        more = _available_rows(extra, limit=_overfetch(n, filters))
+        rows.update(more)
+        catalog = _Layer(CATALOG, [(row.pk, 0.0) for row in more.values()])
+        for key in more:
+            layer_of.setdefault(key, catalog)
+        candidates += [Candidate(row.pk, 0.0, CATALOG) for row in more.values()]
         chosen = apply_rules(
-            candidates, items=items, filters=filters, rules=rules, category_of=_category_key, n=n
+            candidates, items=rows, filters=filters, rules=rules, category_of=_row_category, n=n
         )
-    explainer = _Explainer(model, labels, reasons.strongest_sources(history.events))
+    explainer = _Explainer(adapter, model, reasons.strongest_sources(history.events))
+    chosen_layers = [None if c.source == PINNED else layer_of[str(c.pk)] for c in chosen]
+    named = [explainer.named(c, layer) for c, layer in zip(chosen, chosen_layers, strict=True)]
+    items = _instances(adapter, [c.pk for c in chosen] + [pk for pks in named for pk in pks])
     result = []
-    for candidate in chosen:
-        item = items[str(candidate.pk)]
-        layer = None if candidate.source == PINNED else layer_of[str(candidate.pk)]
+    for candidate, layer, names in zip(chosen, chosen_layers, named, strict=True):
+        item = items.get(str(candidate.pk))
+        if item is None:
+            continue  # deleted since the first query
         result.append(
             Recommendation(
                 item=item,
                 score=candidate.score,
-                reason=explainer.reason(candidate, item, layer),
+                reason=explainer.reason(item, layer, names, items),
                 source=candidate.source,
+                run_id=None if model is None else model.run_id,
             )
         )
     return result
@@ -442,6 +528,17 @@ def _filters(
     return filters
 
 
+def _session_allowed(adapter: SettingsAdapter, user: Any, history: _History) -> bool:
+    """Whether this session's views may personalise: anonymous or consenting shoppers.
+
+    A signed-in shopper who turned personalisation off gets non-personal lists; the
+    consent query runs only when a history is empty (a history implies consent).
+    """
+    if user is None or not getattr(user, "is_authenticated", False):
+        return True
+    return bool(history.events) or adapter.user_consents(user)
+
+
 def _user_features(adapter: SettingsAdapter, user: Any) -> Any:
     if not app_settings.USER_FEATURES or not getattr(user, "is_authenticated", False):
         return None
@@ -455,11 +552,17 @@ def recommendations_for_user(
     exclude: Iterable[Any] = (),
     category: Any = None,
     session_item_pks: Sequence[Any] = (),
+    history: _History | None = None,
 ) -> list[Recommendation]:
-    """A shopper's personal list: own history, then this session's views, then trending."""
+    """A shopper's personal list: own history, then this session's views, then trending.
+
+    ``history`` is the shopper's :func:`shopper_history`, when the caller read it already.
+    """
     n = check_n(n)
-    adapter, model = get_adapter(), active_model()
-    history = _History.of(adapter, user)
+    adapter, model = get_adapter(), model_for_user(user)
+    history = _History.of(adapter, user) if history is None else history
+    if session_item_pks and not _session_allowed(adapter, user, history):
+        session_item_pks = ()
     rules = block_rules(block="for_you")
     filters = _filters(history, exclude=exclude, category=category, rules=rules)
     k = _overfetch(n, filters)
@@ -478,7 +581,7 @@ def recommendations_for_user(
                 model.recommender,
                 k=k,
                 row=row,
-                blocked=filters.blocked,
+                blocked=_engine_blocked(filters),
                 allowed=category_pks,
                 user_features=features,
             )
@@ -503,11 +606,22 @@ def recommendations_for_session(
 
 
 def similar_products(
-    *, item: Any, n: int = DEFAULT_N, user: Any = None, exclude: Iterable[Any] = ()
+    *,
+    item: Any,
+    n: int = DEFAULT_N,
+    user: Any = None,
+    exclude: Iterable[Any] = (),
+    history: _History | None = None,
 ) -> list[Recommendation]:
     """Items bought by the customers who bought ``item`` (never ``item`` itself)."""
     return _item_to_item(
-        block="similar", source=SIMILAR, anchors=[item.pk], n=n, user=user, exclude=exclude
+        block="similar",
+        source=SIMILAR,
+        anchors=[item.pk],
+        n=n,
+        user=user,
+        exclude=exclude,
+        history=history,
     )
 
 
@@ -518,6 +632,7 @@ def bought_together(
     n: int = DEFAULT_N,
     user: Any = None,
     exclude: Iterable[Any] = (),
+    history: _History | None = None,
 ) -> list[Recommendation]:
     """Items bought with ``item``, or with the items of a cart when no item is given."""
     anchors = [item.pk] if item is not None else list(dict.fromkeys(cart_item_pks or ()))
@@ -528,6 +643,7 @@ def bought_together(
         n=n,
         user=user,
         exclude=exclude,
+        history=history,
     )
 
 
@@ -539,21 +655,22 @@ def _item_to_item(
     n: int,
     user: Any,
     exclude: Iterable[Any],
+    history: _History | None,
 ) -> list[Recommendation]:
     n = check_n(n)
-    adapter, model = get_adapter(), active_model()
-    history = _History.of(adapter, user)
+    adapter, model = get_adapter(), model_for_user(user)
+    history = _History.of(adapter, user) if history is None else history
     rules = block_rules(block=block)
     filters = _filters(history, exclude=[*exclude, *anchors], category=None, rules=rules)
     k = _overfetch(n, filters)
     layers: list[_Layer] = []
     if model is not None and len(anchors) == 1:
-        ranked = _similar(model, anchors[0], k=k, blocked=filters.blocked)
+        ranked = _similar(model, anchors[0], k=k, blocked=_engine_blocked(filters))
         layers.append(_Layer(source, ranked, anchor_pks=anchors))
     elif model is not None and anchors:
         row = _row(model, dict.fromkeys(anchors, 1.0))
         if row is not None:
-            ranked = _ranked(model, model.similar, k=k, row=row, blocked=filters.blocked)
+            ranked = _ranked(model, model.similar, k=k, row=row, blocked=_engine_blocked(filters))
             layers.append(
                 _Layer(source, ranked, recommender=model.similar, row=row, anchor_pks=anchors)
             )
@@ -570,12 +687,17 @@ def _item_to_item(
 
 
 def trending_products(
-    *, n: int = DEFAULT_N, category: Any = None, user: Any = None, exclude: Iterable[Any] = ()
+    *,
+    n: int = DEFAULT_N,
+    category: Any = None,
+    user: Any = None,
+    exclude: Iterable[Any] = (),
+    history: _History | None = None,
 ) -> list[Recommendation]:
     """What is selling now, optionally in one category (a category key)."""
     n = check_n(n)
-    adapter, model = get_adapter(), active_model()
-    history = _History.of(adapter, user)
+    adapter, model = get_adapter(), model_for_user(user)
+    history = _History.of(adapter, user) if history is None else history
     rules = block_rules(block="trending")
     filters = _filters(history, exclude=exclude, category=category, rules=rules)
     k = _overfetch(n, filters)
@@ -599,13 +721,16 @@ def recently_viewed(
     session_item_pks: Sequence[Any] | None = None,
     n: int = DEFAULT_N,
     exclude: Iterable[Any] = (),
+    history: _History | None = None,
 ) -> list[Recommendation]:
     """The shopper's own recently viewed items, newest first, then trending to fill."""
     n = check_n(n)
-    adapter, model = get_adapter(), active_model()
-    history = _History.of(adapter, user)
+    adapter, model = get_adapter(), model_for_user(user)
+    history = _History.of(adapter, user) if history is None else history
     rules = block_rules(block="recently_viewed")
     filters = _filters(history, exclude=exclude, category=None, rules=rules)
+    if session_item_pks and not _session_allowed(adapter, user, history):
+        session_item_pks = None
     viewed = list(dict.fromkeys([*(session_item_pks or ()), *history.viewed()]))
     layers = [_Layer(RECENTLY_VIEWED, [(pk, 1.0 / (i + 1)) for i, pk in enumerate(viewed)])]
     layers += _fallback_layers(model, k=_overfetch(n, filters), filters=filters, category_pks=None)

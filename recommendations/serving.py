@@ -82,7 +82,10 @@ class _Loader:
     def reset(self) -> None:
         self.model: ServingModel | None = None
         self.checked_at = -float("inf")
-        self.failed_run_id: int | None = None
+        # The loaded (or failed) version is the run and its artifact name: forgetting a
+        # user rewrites the active run's artifact under a new name (recommendations.privacy).
+        self.loaded: tuple[int, str] | None = None
+        self.failed: tuple[int, str] | None = None
 
     def get(self) -> ServingModel | None:
         now = time.monotonic()
@@ -105,20 +108,18 @@ class _Loader:
                 self.model = None
                 return None
             run_id, name = active
-            if (self.model is not None and self.model.run_id == run_id) or (
-                self.failed_run_id == run_id
-            ):
+            if (self.model is not None and self.loaded == active) or self.failed == active:
                 return self.model
             try:
                 artifact = artifact_read(name)
             except ArtifactError as exc:
                 # Keep serving what we have; log once per bad version, not every check.
-                self.failed_run_id = run_id
+                self.failed = active
                 logger.error(
                     "Cannot load recommendations run %s, keeping the old one: %s", run_id, exc
                 )
                 return self.model
-            self.failed_run_id = None
+            self.failed, self.loaded = None, active
             self.model = ServingModel(
                 run_id=run_id,
                 algorithm=artifact.algorithm,
@@ -145,3 +146,51 @@ def reset() -> None:
     """Forget the loaded model, so the next call loads again (for tests)."""
     with _loader.lock:
         _loader.reset()
+
+
+def expire() -> None:
+    """Make the next call check the active version now, not after ``RELOAD_INTERVAL``."""
+    with _loader.lock:
+        _loader.checked_at = -float("inf")
+
+
+# -- other versions, for live experiments -------------------------------------------------
+
+MAX_OTHER_RUNS = 4
+_other_runs: dict[tuple[int, str], ServingModel | None] = {}
+_other_runs_lock = threading.Lock()
+
+
+def run_model(run: TrainingRun) -> ServingModel | None:
+    """The model of a given succeeded run (an experiment's arm), or None when unloadable.
+
+    Artifacts never change once written, so a loaded run is kept by (id, artifact name)
+    for the life of the process; only a few are kept, the oldest dropped first.
+    """
+    active = active_model()
+    if active is not None and active.run_id == run.pk:
+        return active
+    key = (run.pk, run.artifact)
+    with _other_runs_lock:
+        if key in _other_runs:
+            return _other_runs[key]
+        try:
+            artifact = artifact_read(run.artifact)
+        except ArtifactError as exc:
+            logger.error("Cannot load recommendations run %s for an experiment: %s", run.pk, exc)
+            model = None
+        else:
+            model = ServingModel(
+                run_id=run.pk,
+                algorithm=artifact.algorithm,
+                recommender=artifact.recommender,
+                similar=artifact.similar,
+                trending=artifact.trending,
+                popularity=artifact.popularity,
+                user_pks=artifact.user_pks,
+                item_pks=artifact.item_pks,
+            )
+        while len(_other_runs) >= MAX_OTHER_RUNS:
+            del _other_runs[next(iter(_other_runs))]
+        _other_runs[key] = model
+        return model

@@ -1,39 +1,50 @@
 """What the app reads from and keeps in the shopper's session.
 
-Two optional adapter hooks let a host project say what is in its cart and what an
-anonymous shopper viewed: ``cart_item_pks(request)`` and ``session_item_pks(request)``.
-Without the second, the app remembers the views posted to its events API itself.
+The adapter says what is in the cart and what this session viewed
+(``cart_item_pks(request)``, ``session_item_pks(request)``); the app keeps the views
+posted to its events API in the session itself. Each is read once per request: a page
+with several blocks asks the adapter once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest
 
-from recommendations.adapters import get_adapter
+from recommendations.adapters import MAX_SESSION_ITEMS, SESSION_VIEWS_KEY, get_adapter
 
-SESSION_KEY = "recommendations_viewed"
-MAX_SESSION_ITEMS = 50
+SESSION_KEY = SESSION_VIEWS_KEY
+# Where a request keeps what was read for it; dropped with the request.
+MEMO_ATTRIBUTE = "_recommendations_memo"
+
+
+def request_memo(request: Any, name: str, compute: Callable[[], Any]) -> Any:
+    """``compute()`` once per request and ``name``; computed every time without a request."""
+    if request is None:
+        return compute()
+    memo = getattr(request, MEMO_ATTRIBUTE, None)
+    if memo is None:
+        memo = {}
+        setattr(request, MEMO_ATTRIBUTE, memo)
+    if name not in memo:
+        memo[name] = compute()
+    return memo[name]
 
 
 def session_cart_pks(request: HttpRequest | None) -> list[Any]:
-    """Keys of the items in the shopper's cart (empty without the adapter hook)."""
-    hook = getattr(get_adapter(), "cart_item_pks", None)
-    if request is None or hook is None:
+    """Keys of the items in the shopper's cart."""
+    if request is None:
         return []
-    return list(hook(request))
+    return request_memo(request, "cart", lambda: list(get_adapter().cart_item_pks(request)))
 
 
 def session_viewed_pks(request: HttpRequest | None) -> list[Any]:
     """Keys of the items viewed in this session, newest first."""
     if request is None:
         return []
-    hook = getattr(get_adapter(), "session_item_pks", None)
-    if hook is not None:
-        return list(hook(request))
-    session = getattr(request, "session", None)
-    return list(session.get(SESSION_KEY, [])) if session is not None else []
+    return request_memo(request, "viewed", lambda: list(get_adapter().session_item_pks(request)))
 
 
 def session_view_record(request: HttpRequest, item_pk: Any) -> None:
@@ -41,3 +52,4 @@ def session_view_record(request: HttpRequest, item_pk: Any) -> None:
     key = str(item_pk)
     viewed = [pk for pk in request.session.get(SESSION_KEY, []) if pk != key]
     request.session[SESSION_KEY] = [key, *viewed][:MAX_SESSION_ITEMS]
+    getattr(request, MEMO_ATTRIBUTE, {}).pop("viewed", None)

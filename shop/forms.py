@@ -89,3 +89,31 @@ class DemoLoginForm(forms.Form):
     def clean_customer_number(self) -> str:
         """Drop leading zeros, as the importer does for CustomerIDs."""
         return str(int(self.cleaned_data["customer_number"]))
+
+
+class AccountDeleteForm(forms.Form):
+    """Confirm deleting the account: the password, or the username without a password."""
+
+    confirmation = forms.CharField(strip=False, max_length=128)
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        field = self.fields["confirmation"]
+        if user.has_usable_password():
+            field.label = "Your password"
+            field.widget = forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        else:
+            # Imported customers sign in without a password: they type their name instead.
+            field.label = f"Type your username ({user.get_username()}) to confirm"
+            field.widget = forms.TextInput(attrs={"autocomplete": "off"})
+
+    def clean_confirmation(self) -> str:
+        """Refuse a wrong password or username."""
+        value = self.cleaned_data["confirmation"]
+        if self.user.has_usable_password():
+            if not self.user.check_password(value):
+                raise forms.ValidationError("That is not your password.")
+        elif value.strip() != self.user.get_username():
+            raise forms.ValidationError("Type your username exactly as shown.")
+        return value

@@ -20,6 +20,8 @@ urlpatterns = [
     path("checkout/", views.checkout, name="checkout"),
     path("account/", views.account, name="account"),
     path("account/orders/<str:number>/", views.order_detail, name="order_detail"),
+    path("account/data/", views.account_export, name="account_export"),
+    path("account/delete/", views.account_delete, name="account_delete"),
     path("signup/", views.signup, name="signup"),
     path(
         "login/",

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from shop import selectors, services
+from recommendations.session import SESSION_KEY as RECOMMENDATIONS_SESSION_KEY
+from shop import privacy, selectors, services
 from shop.cart import Cart
 from shop.forms import (
+    AccountDeleteForm,
     CartAddForm,
     CartUpdateForm,
     ConsentForm,
@@ -109,8 +111,12 @@ def product(request: HttpRequest, pk: int) -> HttpResponse:
     # Anonymous views are keyed by session, so make sure there is one.
     if not request.session.session_key:
         request.session.create()
+    # A customer who turned personalisation off is not tracked: the view counts, anonymously.
+    tracked = not privacy.personalisation_refused(user=request.user)
     services.product_view_record(
-        product=product, user=request.user, session_key=request.session.session_key
+        product=product,
+        user=request.user if tracked else None,
+        session_key=request.session.session_key if tracked else "",
     )
     product_viewed.send(sender=Product, product=product, user=request.user, request=request)
     return _product_page(request, product, review_form=None)
@@ -226,9 +232,11 @@ def account(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ConsentForm(request.POST)
         if form.is_valid():
-            services.profile_consent_set(
-                user=request.user, consent=form.cleaned_data["personalisation_consent"]
-            )
+            consent = form.cleaned_data["personalisation_consent"]
+            privacy.personalisation_set(user=request.user, consent=consent)
+            if not consent:
+                # What this session viewed would otherwise personalise it again later.
+                request.session.pop(RECOMMENDATIONS_SESSION_KEY, None)
             messages.success(request, "Your preferences are saved.")
             return redirect("shop:account")
     else:
@@ -241,6 +249,39 @@ def account(request: HttpRequest) -> HttpResponse:
             "consent_form": form,
             "page": _page(request, selectors.orders_for_user(user=request.user), ORDERS_PER_PAGE),
         },
+    )
+
+
+@login_required
+@require_GET
+def account_export(request: HttpRequest) -> HttpResponse:
+    """The signed-in customer's own data as a JSON download."""
+    data = privacy.account_data_export(user=request.user)
+    response = JsonResponse(data, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = 'attachment; filename="my-data.json"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request: HttpRequest) -> HttpResponse:
+    """Confirm, then delete the signed-in customer's account and sign them out."""
+    form = AccountDeleteForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            privacy.account_delete(user=request.user)
+        except privacy.AccountDeleteError as exc:
+            form.add_error(None, str(exc))
+        else:
+            logout(request)
+            messages.success(request, "Your account and your personal data are deleted.")
+            return redirect("shop:home")
+    return render(
+        request,
+        "shop/account_delete.html",
+        {"form": form},
+        status=400 if form.is_bound else 200,
     )
 
 

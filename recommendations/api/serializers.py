@@ -44,6 +44,15 @@ class EventSerializer(serializers.Serializer):
     block = serializers.ChoiceField(
         choices=[*ItemRule.Block.values, "recently_viewed"], required=False, default=""
     )
+    # A click names what was shown: the impression of the block and the item's position.
+    impression = serializers.CharField(max_length=16, required=False)
+    position = serializers.IntegerField(min_value=0, max_value=1000, required=False)
+
+    def validate(self, data: dict) -> dict:
+        if ("impression" in data) != ("position" in data):
+            field = "position" if "impression" in data else "impression"
+            raise serializers.ValidationError({field: ["Give both impression and position."]})
+        return data
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):

@@ -21,7 +21,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
-from recommendations import selectors
+from recommendations import selectors, tracking
 from recommendations.adapters import get_adapter
 from recommendations.api.serializers import (
     EventSerializer,
@@ -193,6 +193,16 @@ class EventView(APIView):
                     request.session.save()
                 user = request.user if request.user.is_authenticated else None
                 record_view(user, request.session.session_key, item.pk)
+        elif "impression" in data:
+            try:
+                tracking.click_record(
+                    token=data["impression"],
+                    position=data["position"],
+                    item_pk=item.pk,
+                    user=request.user,
+                )
+            except ValidationError as exc:
+                raise serializers.ValidationError(exc.message_dict) from None
         else:
             logger.info(
                 "Recommendation click: item=%s block=%s user=%s",

@@ -29,6 +29,8 @@ DEFAULT_COMPONENTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("svd", {}),
     ("trending", {}),
 )
+# Validation scores are dense users x items matrices: cap their cells on large catalogs.
+VALIDATION_CELLS = 20_000_000
 DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
@@ -85,7 +87,8 @@ class BlendRecommender(Recommender, name="blend"):
     k : int
         Cut-off of the NDCG the weights maximise.
     max_validation_users : int
-        Validation users scored at most (a deterministic subset beyond it).
+        Validation users scored at most (a deterministic subset beyond it); fewer on
+        catalogs so large that their dense scores would exceed ``VALIDATION_CELLS``.
     random_state : int
         Seed of the validation subset.
     """
@@ -212,9 +215,12 @@ class BlendRecommender(Recommender, name="blend"):
                 f"No user bought new items in the last {days:g} days of training after "
                 "buying before them: lower validation_days or give fixed weights."
             )
-        if users.size > self.max_validation_users:
+        limit = min(
+            int(self.max_validation_users), max(100, VALIDATION_CELLS // interactions.shape[1])
+        )
+        if users.size > limit:
             rng = np.random.default_rng(self.random_state)
-            users = np.sort(rng.choice(users, size=self.max_validation_users, replace=False))
+            users = np.sort(rng.choice(users, size=limit, replace=False))
         seen = earlier[users]
         standardised = []
         for klass, params in specs:

@@ -15,8 +15,10 @@ rank cold items too. Popularity helps warm ranking but is zero for every cold it
 it is handled with care: each purchase is described leave-one-out (the user's own
 purchase counts neither in their profile nor in the item's popularity), negatives are
 drawn among bought items only (else "never bought" would simply mean "negative"), and
-hidden pairs carry the cold flag with both labels. Serving never touches scikit-learn: the weights are plain arrays
-and the forward pass is a few numpy products, vectorised over the whole catalog.
+hidden pairs carry the cold flag with both labels.
+
+Serving never touches scikit-learn: the weights are plain arrays and the forward pass
+is a few numpy products, vectorised over the whole catalog.
 """
 
 from __future__ import annotations
@@ -164,6 +166,11 @@ class MLPRecommender(Recommender, name="mlp"):
         self.n_user_features_ = 0 if user_features is None else int(user_features.shape[1])
 
         inputs, labels = self._training_pairs(weighted, user_features, predicted, warm)
+        if labels.min() == labels.max():
+            raise ValueError(
+                "mlp found no item a user has not bought to learn from: it needs a catalog "
+                "larger than every user's history."
+            )
         mean = inputs.mean(axis=0)
         scale = inputs.std(axis=0)
         scale[scale < 1e-6] = 1.0

@@ -4,6 +4,10 @@ Each tag only asks a selector for its list and renders
 ``recommendations/<block>.html`` (override it in the host project's templates).
 They need ``request`` in the context (the ``request`` context processor).
 
+The blocks of one page share what they read: the shopper's history, cart and session
+views are read once per request. A block never repeats an item an earlier block of
+the page showed, nor the product on screen (``product`` in the context).
+
     {% load recommendations_tags %}
     {% recommended_for_you n=8 %}
     {% similar_products product n=4 %}
@@ -19,9 +23,9 @@ from typing import Any
 
 from django import template
 
-from recommendations import selectors
+from recommendations import selectors, tracking
 from recommendations.adapters import get_adapter
-from recommendations.session import session_cart_pks, session_viewed_pks
+from recommendations.session import request_memo, session_cart_pks, session_viewed_pks
 
 register = template.Library()
 
@@ -38,17 +42,47 @@ def _n(n: Any) -> int:
 def _block(
     context: template.Context, block: str, title: str, recommendations: list[Any]
 ) -> dict[str, Any]:
+    request, user = _shopper(context)
     return {
         "block": block,
         "title": title,
         "recommendations": recommendations,
-        "request": context.get("request"),
+        "request": request,
+        # One INSERT per rendered block; its token lets a click name what was shown.
+        "impression": tracking.impression_record(
+            block=block, recommendations=recommendations, user=user, request=request
+        ),
     }
 
 
 def _shopper(context: template.Context) -> tuple[Any, Any]:
     request = context.get("request")
     return request, getattr(request, "user", None)
+
+
+def _history(request: Any, user: Any) -> Any:
+    """The shopper's history, read once per request whatever the number of blocks."""
+    return request_memo(request, "history", lambda: selectors.shopper_history(user=user))
+
+
+def _shown_pks(request: Any) -> set[str]:
+    """Keys of the items the blocks of this page showed so far."""
+    return request_memo(request, "shown", set)
+
+
+def _excluded(context: template.Context, request: Any) -> list[Any]:
+    """What a block leaves out: the cart, earlier blocks' items, the product on screen."""
+    excluded = [*session_cart_pks(request), *_shown_pks(request)]
+    product = context.get("product")
+    if isinstance(product, get_adapter().catalog_model()):
+        excluded.append(product.pk)
+    return excluded
+
+
+def _shown(request: Any, recommendations: list[Any]) -> list[Any]:
+    """Remember what a block shows, so later blocks of the page do not repeat it."""
+    _shown_pks(request).update(str(rec.item.pk) for rec in recommendations)
+    return recommendations
 
 
 def _item_pks(items: Iterable[Any]) -> list[Any]:
@@ -75,10 +109,11 @@ def recommended_for_you(
     recommendations = selectors.recommendations_for_user(
         user=user,
         n=_n(n),
-        exclude=session_cart_pks(request),
+        exclude=_excluded(context, request),
         session_item_pks=session_viewed_pks(request),
+        history=_history(request, user),
     )
-    return _block(context, "for_you", title, recommendations)
+    return _block(context, "for_you", title, _shown(request, recommendations))
 
 
 @register.inclusion_tag("recommendations/similar_products.html", takes_context=True)
@@ -95,10 +130,14 @@ def similar_products(
         []
         if product is None
         else selectors.similar_products(
-            item=product, n=_n(n), user=user, exclude=session_cart_pks(request)
+            item=product,
+            n=_n(n),
+            user=user,
+            exclude=_excluded(context, request),
+            history=_history(request, user),
         )
     )
-    return _block(context, "similar", title, recommendations)
+    return _block(context, "similar", title, _shown(request, recommendations))
 
 
 @register.inclusion_tag("recommendations/bought_together.html", takes_context=True)
@@ -111,17 +150,23 @@ def bought_together(
 ) -> dict[str, Any]:
     """Items bought with ``product``, or with ``items`` (e.g. cart lines), or with the cart."""
     request, user = _shopper(context)
-    cart = session_cart_pks(request)
+    excluded, history = _excluded(context, request), _history(request, user)
     if product is None and items is None:
         product = context.get("product")
     if product is not None:
-        recommendations = selectors.bought_together(item=product, n=_n(n), user=user, exclude=cart)
-    else:
-        anchors = _item_pks(items) if items is not None else cart
         recommendations = selectors.bought_together(
-            cart_item_pks=anchors, n=_n(n), user=user, exclude=[*cart, *anchors]
+            item=product, n=_n(n), user=user, exclude=excluded, history=history
         )
-    return _block(context, "bought_together", title, recommendations)
+    else:
+        anchors = _item_pks(items) if items is not None else session_cart_pks(request)
+        recommendations = selectors.bought_together(
+            cart_item_pks=anchors,
+            n=_n(n),
+            user=user,
+            exclude=[*excluded, *anchors],
+            history=history,
+        )
+    return _block(context, "bought_together", title, _shown(request, recommendations))
 
 
 @register.inclusion_tag("recommendations/trending_products.html", takes_context=True)
@@ -134,9 +179,13 @@ def trending_products(
     """What is selling now, optionally in one category (its key)."""
     request, user = _shopper(context)
     recommendations = selectors.trending_products(
-        n=_n(n), category=category, user=user, exclude=session_cart_pks(request)
+        n=_n(n),
+        category=category,
+        user=user,
+        exclude=_excluded(context, request),
+        history=_history(request, user),
     )
-    return _block(context, "trending", title, recommendations)
+    return _block(context, "trending", title, _shown(request, recommendations))
 
 
 @register.inclusion_tag("recommendations/recently_viewed.html", takes_context=True)
@@ -145,10 +194,12 @@ def recently_viewed(
 ) -> dict[str, Any]:
     """The shopper's own recently viewed items, newest first."""
     request, user = _shopper(context)
+    # The shopper's own items: shown even when another block listed them too.
     recommendations = selectors.recently_viewed(
         user=user,
         session_item_pks=session_viewed_pks(request),
         n=_n(n),
         exclude=session_cart_pks(request),
+        history=_history(request, user),
     )
     return _block(context, "recently_viewed", title, recommendations)

@@ -119,3 +119,9 @@ def test_mlp_without_item_features_raises_a_clear_error(data):
 def test_mlp_rejects_bad_parameters_at_fit(data, params, message):
     with pytest.raises(ValueError, match=message):
         MLPRecommender(**params).fit(data["interactions"], item_features=data["item_features"])
+
+
+def test_mlp_needs_items_a_user_has_not_bought(data):
+    everything = np.ones((4, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="no item a user has not bought"):
+        MLPRecommender(**SMALL).fit(everything, item_features=np.eye(3))

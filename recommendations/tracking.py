@@ -1,0 +1,212 @@
+"""Impressions and clicks of the recommendation blocks, and the click-through they add up to.
+
+Recording is cheap: a rendered block is one INSERT of one row holding the shown item
+keys in order, whatever the length of the list; a click is one lookup and one INSERT.
+Rows are only ever inserted, never updated, so concurrent requests cannot lose one.
+A user who did not consent to personalisation is not remembered: their impressions
+and clicks are stored without the user (so they count, but never convert).
+
+Click-through and conversion are computed with a few aggregate queries, grouped by
+block, training run (the algorithm version) or experiment group.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q
+from django.db.models.functions import Cast
+
+from recommendations.adapters import get_adapter
+from recommendations.conf import app_settings
+from recommendations.experiments import assignment_for
+from recommendations.models import Click, Experiment, Impression, TrainingRun
+
+# Where a request remembers its user's consent, so a page of blocks asks once.
+_CONSENT_ATTRIBUTE = "_recommendations_consents"
+GROUPINGS = {"block", "run", "bucket"}
+
+
+def _consenting_user(user: Any, request: Any = None) -> Any:
+    """``user`` when they may be remembered, else None."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    consents = getattr(request, _CONSENT_ATTRIBUTE, None) if request is not None else None
+    if consents is None:
+        consents = get_adapter().user_consents(user)
+        if request is not None:
+            setattr(request, _CONSENT_ATTRIBUTE, consents)
+    return user if consents else None
+
+
+def impression_record(
+    *, block: str, recommendations: Sequence[Any], user: Any = None, request: Any = None
+) -> str | None:
+    """Store what a block showed (one INSERT) and return the impression's token.
+
+    Returns None when nothing was shown or tracking is off. The run is the one that
+    chose the items (``Recommendation.run_id``); the experiment group is the user's.
+    """
+    if not recommendations or not app_settings.TRACK_IMPRESSIONS:
+        return None
+    assignment = assignment_for(user)
+    impression = Impression.objects.create(
+        block=block,
+        run_id=getattr(recommendations[0], "run_id", None),
+        experiment=assignment.experiment,
+        bucket=assignment.bucket,
+        user=_consenting_user(user, request),
+        item_pks=[str(rec.item.pk) for rec in recommendations],
+    )
+    return impression.token
+
+
+def parse_rec(value: str) -> tuple[str, int]:
+    """Split a ``<token>.<position>`` link parameter; ValidationError when malformed."""
+    token, _, position = (value or "").rpartition(".")
+    if not token or not position.isdigit():
+        raise ValidationError({"rec": "Expected <impression>.<position>."})
+    return token, int(position)
+
+
+def click_record(*, token: str, position: int, item_pk: Any, user: Any = None) -> Click:
+    """Store a click on the item at ``position`` of impression ``token``.
+
+    Raises ValidationError naming the field when the impression is unknown or did not
+    show ``item_pk`` at ``position``: a forged click is refused, not counted.
+    """
+    shown = Impression.objects.filter(pk=token).values_list("item_pks", flat=True).first()
+    if shown is None:
+        raise ValidationError({"impression": "Unknown impression."})
+    if not 0 <= position < len(shown) or shown[position] != str(item_pk):
+        raise ValidationError({"position": "The impression did not show this item there."})
+    return Click.objects.create(
+        impression_id=token,
+        position=position,
+        item_pk=str(item_pk),
+        user=_consenting_user(user),
+    )
+
+
+@dataclass(frozen=True)
+class ClickThrough:
+    """Counts of one group (a block, a run, an experiment group, or a combination)."""
+
+    block: str | None
+    run_id: int | None
+    algorithm: str | None
+    bucket: str | None
+    impressions: int
+    clicked_impressions: int
+    clicks: int
+    conversions: int
+
+    @property
+    def ctr(self) -> float | None:
+        """Share of impressions that got at least one click."""
+        return self.clicked_impressions / self.impressions if self.impressions else None
+
+    @property
+    def conversion_rate(self) -> float | None:
+        """Share of clicks followed by a purchase of the clicked item."""
+        return self.conversions / self.clicks if self.clicks else None
+
+
+def _catalog_key_field() -> models.Field:
+    """A field to cast stored item keys (text) to the catalog's key type."""
+    internal = get_adapter().catalog_model()._meta.pk.get_internal_type()
+    if "Integer" in internal or "AutoField" in internal:
+        return models.BigIntegerField()
+    if internal == "UUIDField":
+        return models.UUIDField()
+    return models.CharField()
+
+
+def _converted() -> Q:
+    """Clicks followed, within ``CONVERSION_DAYS``, by the same user buying the item."""
+    names = set(app_settings.CONVERSION_SOURCES)
+    window = dt.timedelta(days=app_settings.CONVERSION_DAYS)
+    until = ExpressionWrapper(OuterRef("created_at") + window, output_field=models.DateTimeField())
+    key_field = _catalog_key_field()
+    condition = Q(pk__in=[])
+    for source in app_settings.EVENT_SOURCES:
+        if source.name not in names:
+            continue
+        purchases = (
+            apps.get_model(source.model)
+            ._default_manager.filter(**source.filter)
+            .filter(
+                **{
+                    source.user_field: OuterRef("user_id"),
+                    source.item_field: Cast(OuterRef("item_pk"), output_field=key_field),
+                    f"{source.time_field}__gte": OuterRef("created_at"),
+                    f"{source.time_field}__lte": until,
+                }
+            )
+        )
+        condition |= Q(Exists(purchases))
+    return condition
+
+
+def click_through_report(
+    *,
+    by: Sequence[str] = ("block", "run"),
+    since: dt.datetime | None = None,
+    experiment: Experiment | None = None,
+) -> list[ClickThrough]:
+    """Impressions, clicks, CTR and conversions grouped by ``by`` (block, run, bucket)."""
+    unknown = set(by) - GROUPINGS
+    if unknown or not by:
+        raise ValueError(f"Group by some of {sorted(GROUPINGS)}, got {list(by)!r}.")
+    keys = [f"{name}_id" if name == "run" else name for name in by]
+    impressions = Impression.objects.all()
+    if since is not None:
+        impressions = impressions.filter(created_at__gte=since)
+    if experiment is not None:
+        impressions = impressions.filter(experiment=experiment)
+    clicks = Click.objects.filter(impression__in=impressions.values("pk"))
+    clicked_keys = {key: F(f"impression__{key}") for key in keys}
+
+    def grouped(queryset: models.QuerySet, **aggregates: Any) -> dict[tuple, dict[str, Any]]:
+        rows = queryset.annotate(**aggregates).order_by()
+        return {tuple(row[key] for key in keys): row for row in rows}
+
+    shown = grouped(impressions.values(*keys), n=Count("pk"))
+    clicked = grouped(
+        clicks.values(**clicked_keys),
+        n=Count("pk"),
+        impressions=Count("impression", distinct=True),
+    )
+    converted = grouped(
+        clicks.filter(user__isnull=False).filter(_converted()).values(**clicked_keys),
+        n=Count("pk"),
+    )
+    run_ids = {group[keys.index("run_id")] for group in shown} if "run_id" in keys else set()
+    algorithms = dict(
+        TrainingRun.objects.filter(pk__in=[pk for pk in run_ids if pk is not None]).values_list(
+            "pk", "algorithm"
+        )
+    )
+    report = []
+    for group in sorted(shown, key=lambda g: tuple("" if v is None else str(v) for v in g)):
+        values = dict(zip(keys, group, strict=True))
+        run_id = values.get("run_id")
+        report.append(
+            ClickThrough(
+                block=values.get("block"),
+                run_id=run_id,
+                algorithm=algorithms.get(run_id),
+                bucket=values.get("bucket"),
+                impressions=shown[group]["n"],
+                clicked_impressions=clicked.get(group, {}).get("impressions", 0),
+                clicks=clicked.get(group, {}).get("n", 0),
+                conversions=converted.get(group, {}).get("n", 0),
+            )
+        )
+    return report

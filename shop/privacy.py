@@ -1,0 +1,121 @@
+"""A customer's privacy controls: personalisation consent, data export, account deletion.
+
+Deleting an account removes the user, their profile, product views and reviews
+(CASCADE) and detaches their orders (``Order.user`` is SET_NULL): the shop keeps its
+sales for accounting, but nothing links them to a person any more, so no training
+reads them as anyone's history. The recommendations app forgets the user in the same
+transaction (:func:`recommendations.privacy.user_forget`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.utils import timezone
+
+from recommendations.artifacts import ArtifactError
+from recommendations.privacy import user_cache_delete, user_data_export, user_forget
+from shop import services
+from shop.models import CustomerProfile, Order, ProductView, Review
+
+
+class AccountDeleteError(RuntimeError):
+    """The account could not be deleted; nothing was changed."""
+
+
+def personalisation_refused(*, user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether a signed-in customer turned personalisation off (or has no profile)."""
+    if not user.is_authenticated:
+        return False
+    return not CustomerProfile.objects.filter(user=user, personalisation_consent=True).exists()
+
+
+def personalisation_set(*, user: AbstractBaseUser, consent: bool) -> CustomerProfile:
+    """Turn personalisation on or off; lists cached for the customer are dropped."""
+    profile = services.profile_consent_set(user=user, consent=consent)
+    user_cache_delete(user_pk=user.pk)
+    return profile
+
+
+def _orders(user: AbstractBaseUser) -> list[dict[str, Any]]:
+    orders = Order.objects.filter(user=user).prefetch_related("lines__product").order_by("pk")
+    return [
+        {
+            "number": order.number,
+            "status": order.status,
+            "country": order.country,
+            "created_at": order.created_at,
+            "total": order.total,
+            "lines": [
+                {
+                    "product_id": line.product_id,
+                    "sku": line.product.sku,
+                    "name": line.product.name,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "line_total": line.line_total,
+                }
+                for line in order.lines.all()
+            ],
+        }
+        for order in orders
+    ]
+
+
+def account_data_export(*, user: AbstractBaseUser) -> dict[str, Any]:
+    """Everything the shop and its recommendations hold about ``user``, JSON-ready."""
+    profile = (
+        CustomerProfile.objects.filter(user=user)
+        .values("external_id", "country", "birth_year", "personalisation_consent")
+        .first()
+    )
+    views = (
+        ProductView.objects.filter(user=user)
+        .order_by("viewed_at", "pk")
+        .values("product_id", "product__sku", "product__name", "viewed_at")
+    )
+    reviews = (
+        Review.objects.filter(user=user)
+        .order_by("created_at", "pk")
+        .values(
+            "product_id", "product__name", "rating", "title", "text", "created_at", "is_approved"
+        )
+    )
+    return {
+        "exported_at": timezone.now(),
+        "account": {
+            "username": user.get_username(),
+            "email": getattr(user, "email", ""),
+            "first_name": getattr(user, "first_name", ""),
+            "last_name": getattr(user, "last_name", ""),
+            "date_joined": getattr(user, "date_joined", None),
+            "last_login": user.last_login,
+        },
+        "profile": profile,
+        "orders": _orders(user),
+        "product_views": list(views),
+        "reviews": list(reviews),
+        "recommendations": user_data_export(user=user),
+    }
+
+
+def account_delete(*, user: AbstractBaseUser) -> None:
+    """Delete the account and everything personal; orders stay, detached. All or nothing.
+
+    Raises AccountDeleteError, leaving the account as it was, when the serving model
+    cannot be rewritten without the user (unreadable artifact, storage failure).
+    """
+    user_pk = user.pk
+    try:
+        with transaction.atomic():
+            # Deleting first takes SQLite's write lock before the serving runs are read.
+            user.delete()
+            user_forget(user_pk=user_pk)
+    except (ArtifactError, OSError) as exc:
+        user.pk = user_pk
+        raise AccountDeleteError(
+            "Your account could not be deleted just now; nothing was changed. "
+            "Please try again later."
+        ) from exc

@@ -1,0 +1,336 @@
+"""Privacy of the recommendations app: opt-out, export, and forgetting a user at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from django.db import DatabaseError
+from rest_framework.test import APIClient
+
+from recommendations import privacy, selectors, serving
+from recommendations.artifacts import artifact_read
+from recommendations.engine.base import Recommender
+from recommendations.models import Click, Impression, TrainingRun
+from recommendations.services import training_run_start
+from recommendations.training import registered_algorithms
+from tests.factories import OrderFactory, OrderLineFactory, UserFactory
+from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_loader(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "ALGORITHMS": FAST_ALGORITHMS,
+        "RELOAD_INTERVAL": 60,
+    }
+    serving.reset()
+    yield
+    serving.reset()
+
+
+@pytest.fixture
+def shop():
+    return make_small_shop()
+
+
+@pytest.fixture
+def trained(shop):
+    run = training_run_start(algorithms=["item_knn"], promote=True)
+    assert run.is_active, run.error
+    serving.reset()
+    return run
+
+
+def _consent(user: Any, value: bool) -> None:
+    user.profile.personalisation_consent = value
+    user.profile.save()
+
+
+# -- the engine contract: every user-indexed state is dropped ---------------------------
+
+BLEND_PARAMS = {"components": [["item_knn", {}], ["popularity", {}]], "weights": [1.0, 0.5]}
+
+
+def _user_sized(recommender: Recommender, n_users: int) -> dict[str, tuple[int, ...]]:
+    """Every attribute (nested recommenders included) with ``n_users`` rows."""
+    found = {}
+    for key, value in vars(recommender).items():
+        parts = value if isinstance(value, list | tuple) else [value]
+        for i, part in enumerate(parts):
+            if isinstance(part, Recommender):
+                nested = _user_sized(part, n_users)
+                found.update({f"{key}.{i}/{k}": v for k, v in nested.items()})
+        shape = getattr(value, "shape", None)
+        if shape and shape[0] == n_users:
+            found[key] = shape
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(registered_algorithms()))
+def test_forgetting_rows_drops_every_user_indexed_state_of_every_algorithm(name):
+    n_users, n_items = 30, 17
+    matrix = sp.random(n_users, n_items, density=0.3, format="csr", random_state=1, dtype=np.float32)
+    times = matrix.copy()
+    times.data[:] = 1.6e9
+    params = BLEND_PARAMS if name == "blend" else {}
+    recommender = registered_algorithms()[name](**params).fit(
+        matrix,
+        user_features=sp.random(n_users, 5, density=0.5, format="csr", random_state=2),
+        item_features=sp.random(n_items, 6, density=0.5, format="csr", random_state=3),
+        timestamps=times,
+    )
+    before = _user_sized(recommender, n_users)
+    assert "interactions_" in before
+    keep = np.ones(n_users, dtype=bool)
+    keep[[0, 7]] = False
+
+    privacy.recommender_without_rows(recommender, keep)
+
+    assert _user_sized(recommender, n_users) == {}
+    assert set(_user_sized(recommender, n_users - 2)) == set(before)
+    expected = matrix[np.flatnonzero(keep)].toarray()
+    assert np.allclose(recommender.interactions_.toarray(), expected)
+    items, _ = recommender.recommend_interactions(matrix[0], 5, exclude_seen=False)
+    assert items.size > 0
+
+
+# -- forgetting a user ------------------------------------------------------------------
+
+
+def test_forget_removes_the_user_from_the_active_model_here_and_in_storage(
+    trained, shop, django_capture_on_commit_callbacks
+):
+    gone, kept = shop.users[0], shop.users[1]
+    before = serving.active_model()
+    assert before.user_row(gone.pk) is not None
+    old_artifact = trained.artifact
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rewritten = privacy.user_forget(user_pk=gone.pk)
+
+    trained.refresh_from_db()
+    assert [run.pk for run in rewritten] == [trained.pk]
+    assert trained.artifact != old_artifact
+    # This process serves the new version at once, although RELOAD_INTERVAL is 60 s.
+    model = serving.active_model()
+    assert model.user_row(gone.pk) is None
+    assert model.user_row(kept.pk) is not None
+    assert model.user_pks.size == before.user_pks.size - 1
+    assert model.recommender.interactions_.shape[0] == model.user_pks.size
+    # A fresh load from storage, as any other process makes, does not know the user.
+    stored = artifact_read(trained.artifact)
+    assert gone.pk not in stored.user_pks.tolist()
+    assert kept.pk in stored.user_pks.tolist()
+    for name in ("recommender", "similar", "trending", "popularity"):
+        assert getattr(stored, name).interactions_.shape[0] == stored.user_pks.size
+
+
+def test_the_old_artifact_file_is_deleted_after_commit(
+    trained, shop, settings, django_capture_on_commit_callbacks
+):
+    old = Path(settings.MEDIA_ROOT) / trained.artifact
+    assert old.is_file()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        privacy.user_forget(user_pk=shop.users[0].pk)
+
+    trained.refresh_from_db()
+    assert not old.exists()
+    assert (Path(settings.MEDIA_ROOT) / trained.artifact).is_file()
+
+
+def test_another_process_reloads_when_the_artifact_changes_under_the_same_run(
+    trained, shop, settings, django_capture_on_commit_callbacks
+):
+    gone = shop.users[0]
+    other = serving._Loader()  # the loaded state of another worker process
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 0}
+    assert other.get().user_row(gone.pk) is not None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        privacy.user_forget(user_pk=gone.pk)
+
+    reloaded = other.get()
+    assert reloaded.run_id == trained.pk
+    assert reloaded.user_row(gone.pk) is None
+
+
+def test_forget_deletes_the_users_cache_and_no_one_elses(trained, shop, django_capture_on_commit_callbacks):
+    gone, kept = shop.users[0], shop.users[1]
+    for user in (gone, kept):
+        selectors.user_cache_set(user.pk, "for_you", [1, 2, 3])
+        selectors.user_cache_set(user.pk, "assignment", "challenger")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        privacy.user_forget(user_pk=gone.pk)
+
+    assert selectors.user_cache_get(gone.pk, "for_you") is None
+    assert selectors.user_cache_get(gone.pk, "assignment") is None
+    assert privacy.cache.get(selectors.user_cache_index_key(gone.pk)) is None
+    assert selectors.user_cache_get(kept.pk, "for_you") == [1, 2, 3]
+
+
+def test_a_user_the_model_never_saw_leaves_the_artifact_alone(
+    trained, django_capture_on_commit_callbacks
+):
+    newcomer = UserFactory()
+    artifact = trained.artifact
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert privacy.user_forget(user_pk=newcomer.pk) == []
+
+    trained.refresh_from_db()
+    assert trained.artifact == artifact
+
+
+def test_a_failed_forget_changes_nothing_and_leaves_no_file(
+    trained, shop, settings, monkeypatch
+):
+    media = Path(settings.MEDIA_ROOT)
+    files = set(media.rglob("*.npz"))
+
+    def fail(*args, **kwargs):
+        raise DatabaseError("connection lost")
+
+    # The new artifact is written, then pointing the run at it fails.
+    monkeypatch.setattr(TrainingRun, "save", fail)
+
+    with pytest.raises(DatabaseError, match="connection lost"):
+        privacy.user_forget(user_pk=shop.users[0].pk)
+
+    monkeypatch.undo()
+    trained.refresh_from_db()
+    assert set(media.rglob("*.npz")) == files
+    assert artifact_read(trained.artifact).user_pks.size == len(shop.users)
+
+
+def test_a_training_after_forgetting_never_sees_the_deleted_user(trained, shop):
+    gone = shop.users[0]
+    gone_pk = gone.pk
+    gone.delete()  # CASCADE/SET_NULL: the orders stay, unattributed
+
+    run = training_run_start(algorithms=["item_knn"], promote=False)
+
+    assert run.n_users == trained.n_users - 1
+    assert gone_pk not in artifact_read(run.artifact).user_pks.tolist()
+
+
+# -- export -----------------------------------------------------------------------------
+
+
+def test_export_holds_the_users_model_row_records_and_cache_only(trained, shop):
+    alice, bob = shop.users[0], shop.users[1]
+    for user in (alice, bob):
+        impression = Impression.objects.create(block="for_you", user=user, item_pks=[1, 2])
+        Click.objects.create(impression=impression, position=0, item_pk="1", user=user)
+    selectors.user_cache_set(alice.pk, "for_you", [1])
+
+    data = privacy.user_data_export(user=alice)
+
+    bought = sorted(
+        OrderLineFactory._meta.model.objects.filter(order__user=alice).values_list(
+            "product_id", flat=True
+        )
+    )
+    row = data["active_model"]
+    assert row["run"] == trained.pk and row["knows_user"] is True
+    assert sorted(entry["item"] for entry in row["interactions"]) == bought
+    assert all(entry["weight"] > 0 for entry in row["interactions"])
+    assert data["personalisation_consent"] is True
+    impressions = data["records"]["recommendations.impression.user"]
+    clicks = data["records"]["recommendations.click.user"]
+    assert [r["user_id"] for r in impressions] == [alice.pk]
+    assert [r["user_id"] for r in clicks] == [alice.pk]
+    assert data["records"]["recommendations.trainingrun.created_by"] == []
+    assert data["cached"] == ["for_you"]
+
+
+def test_export_of_a_user_the_model_does_not_know(trained):
+    data = privacy.user_data_export(user=UserFactory())
+
+    assert data["active_model"]["knows_user"] is False
+    assert data["active_model"]["interactions"] == []
+
+
+# -- opt-out ----------------------------------------------------------------------------
+
+
+def test_an_opted_out_user_gets_only_non_personal_lists_and_reasons(trained, shop):
+    alice = shop.users[0]
+    viewed = [shop.products[5].pk, shop.products[6].pk]
+    personal = selectors.recommendations_for_user(user=alice, n=4, session_item_pks=viewed)
+    assert {r.source for r in personal} & {selectors.PERSONAL}
+
+    _consent(alice, False)
+    lists = [
+        selectors.recommendations_for_user(user=alice, n=4, session_item_pks=viewed),
+        selectors.recently_viewed(user=alice, session_item_pks=viewed, n=4),
+        selectors.similar_products(item=shop.products[0], user=alice, n=4),
+    ]
+
+    for recommendations in lists:
+        assert recommendations
+        assert not {r.source for r in recommendations} & {
+            selectors.PERSONAL,
+            selectors.SESSION,
+            selectors.RECENTLY_VIEWED,
+        }
+        assert not any(r.reason.startswith("Because you") for r in recommendations)
+
+    _consent(alice, True)
+    again = selectors.recommendations_for_user(user=alice, n=4, session_item_pks=viewed)
+    assert selectors.PERSONAL in {r.source for r in again}
+
+
+def test_the_me_endpoint_is_non_personal_for_an_opted_out_user(trained, shop):
+    alice = shop.users[0]
+    client = APIClient()
+    client.force_authenticate(alice)
+    personal = client.get("/api/recommendations/me/", {"n": 4}).json()["results"]
+    assert any(r["reason"].startswith("Because you") for r in personal)
+
+    _consent(alice, False)
+    response = client.get("/api/recommendations/me/", {"n": 4})
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert results and not any(r["reason"].startswith("Because you") for r in results)
+
+
+def test_an_opted_out_users_events_are_left_out_of_the_next_training(trained, shop):
+    alice = shop.users[0]
+    _consent(alice, False)
+
+    run = training_run_start(algorithms=["item_knn"], promote=False)
+
+    assert run.n_users == trained.n_users - 1
+    assert alice.pk not in artifact_read(run.artifact).user_pks.tolist()
+    assert run.n_events == trained.n_events - OrderFactory._meta.model.objects.filter(
+        user=alice
+    ).count()
+
+
+def test_runs_of_a_live_experiment_forget_the_user_too(
+    trained, shop, django_capture_on_commit_callbacks
+):
+    from recommendations.models import Experiment
+
+    challenger = training_run_start(algorithms=["popularity"], promote=False)
+    assert challenger.status == TrainingRun.Status.SUCCEEDED
+    Experiment.objects.create(name="test", challenger_run=challenger, share=0.5)
+    gone = shop.users[0]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        rewritten = privacy.user_forget(user_pk=gone.pk)
+
+    assert {run.pk for run in rewritten} == {trained.pk, challenger.pk}
+    challenger.refresh_from_db()
+    assert gone.pk not in artifact_read(challenger.artifact).user_pks.tolist()
