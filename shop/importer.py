@@ -372,7 +372,8 @@ def _rows_checked(
     # One string object per invoice and per country instead of one per row.
     shared: dict[str, str] = {}
     end_of_previous = reader.line_num
-    while limit is None or report.rows_read < limit:
+    last_invoice = ""
+    while True:
         try:
             record = next(reader)
         except StopIteration:
@@ -386,13 +387,19 @@ def _rows_checked(
         line, end_of_previous = end_of_previous + 1, reader.line_num
         if not record:
             continue  # a blank line is no row
+        if (
+            limit is not None
+            and report.rows_read >= limit
+            and (len(record) != width or record[i_invoice].strip() != last_invoice)
+        ):
+            break  # --limit stops at an invoice boundary: no order is cut in half
         report.rows_read += 1
         if report.rows_read % 10_000 == 0:
             on_progress()
         if len(record) != width:
             report.skip(SKIP_COLUMNS, line)
             continue
-        invoice = record[i_invoice].strip()
+        invoice = last_invoice = record[i_invoice].strip()
         if not invoice or len(invoice) > 32:
             report.skip(SKIP_INVOICE, line)
             continue

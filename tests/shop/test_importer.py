@@ -242,12 +242,14 @@ def test_command_prints_the_summary_with_reasons_and_line_numbers(gzipped_fixtur
 
 
 @pytest.mark.django_db
-def test_limit_reads_only_the_first_rows():
-    output = run_command(str(FIXTURE), "--limit", "3")
+def test_limit_stops_at_the_end_of_the_invoice_it_reaches():
+    output = run_command(str(FIXTURE), "--limit", "1")
 
-    assert "Rows read: 3 (3 valid, 0 skipped)" in output
+    # Rows 2-4 of invoice 536365 are read too, so its order is whole; 536366 is not.
+    assert "Rows read: 4 (3 valid, 1 skipped)" in output
     assert list(Order.objects.values_list("number", flat=True)) == ["536365"]
     assert OrderLine.objects.get(product__sku="85123A").quantity == 8
+    assert OrderLine.objects.filter(order__number="536365").count() == 2
 
 
 @pytest.mark.django_db

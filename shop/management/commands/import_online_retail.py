@@ -38,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--limit",
             type=positive_int,
-            help="import only the first N data rows (a quick demo; the last order may be cut)",
+            help="import the first N data rows and the rest of their last invoice (a demo)",
         )
         parser.add_argument("--no-progress", action="store_true", help="do not show progress bars")
 
