@@ -42,6 +42,7 @@ ENGINE_ORDER = (
     "user_knn",
     "svd",
     "ease",
+    "rp3beta",
     "content",
     "mlp",
     "blend",

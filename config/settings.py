@@ -265,7 +265,7 @@ RECOMMENDATIONS = {
     "REPEAT_PURCHASE_CATEGORIES": [],
     "MAX_PER_CATEGORY": 3,
     "CACHE_TIMEOUT": 300,
-    "ADAPTER": "recommendations.adapters.SettingsAdapter",
+    "ADAPTER": "shop.recommendations_adapter.ShopAdapter",
     "ARTIFACT_STORAGE": "default",
     "ARTIFACT_PATH": "recommendations/",
     "TRAINING_LOCK_TIMEOUT": 3600,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
-from django import forms
+from django import forms, template
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,7 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from recommendations import experiments, selectors, tracking
+from recommendations import experiments, tracking
 from recommendations.adapters import get_adapter
 from recommendations.conf import METRICS, app_settings
 from recommendations.models import Click, Experiment, Impression, ItemRule, TrainingRun
@@ -252,15 +254,6 @@ class ItemRuleAdmin(admin.ModelAdmin):
     search_fields = ["item_pk", "note"]
 
 
-PREVIEW_BLOCKS = [
-    ("for_you", "Recommended for you"),
-    ("trending", "Trending now"),
-    ("recently_viewed", "Recently viewed"),
-    ("similar", "Customers also bought"),
-    ("bought_together", "Frequently bought together"),
-]
-
-
 class PreviewForm(forms.Form):
     """Which customer (id, username or e-mail) and, optionally, which product to preview."""
 
@@ -268,7 +261,6 @@ class PreviewForm(forms.Form):
     product = forms.CharField(
         max_length=64, required=False, help_text="Product key for the product-page blocks."
     )
-    n = forms.IntegerField(min_value=1, max_value=selectors.MAX_N, initial=8, required=False)
 
     def clean_customer(self) -> Any:
         query = self.cleaned_data["customer"].strip()
@@ -299,14 +291,13 @@ class PreviewForm(forms.Form):
     def preview(self) -> dict[str, Any]:
         """The blocks of the chosen customer, with who serves them and why."""
         user, product = self.cleaned_data["customer"], self.cleaned_data["product"]
-        n = self.cleaned_data["n"] or 8
         adapter = get_adapter()
         history = adapter.user_events(user.pk, limit=10)
         if product is None and history:
             product = (
                 adapter.catalog_model()._default_manager.filter(pk=history[0].item_pk).first()
             )
-        blocks = preview_blocks(user=user, product=product, n=n)
+        pages = preview_pages(user=user, product=product)
         assignment = experiments.assignment_for(user)
         model = experiments.model_for_user(user)
         labels = dict(
@@ -325,23 +316,38 @@ class PreviewForm(forms.Form):
             "history": [
                 (event, labels.get(str(event.item_pk), event.item_pk)) for event in history
             ],
-            "blocks": [
-                (name, title, blocks[name]) for name, title in PREVIEW_BLOCKS if name in blocks
-            ],
+            "pages": pages,
         }
 
 
-def preview_blocks(*, user: Any, product: Any = None, n: int = 8) -> dict[str, list[Any]]:
-    """Each block as the storefront's selectors build it for ``user`` (empty session and cart)."""
-    blocks = {
-        "for_you": selectors.recommendations_for_user(user=user, n=n),
-        "trending": selectors.trending_products(n=n, user=user),
-        "recently_viewed": selectors.recently_viewed(user=user, n=n),
-    }
-    if product is not None:
-        blocks["similar"] = selectors.similar_products(item=product, n=n, user=user)
-        blocks["bought_together"] = selectors.bought_together(item=product, n=n, user=user)
-    return blocks
+PRODUCT_TAGS = {"similar_products", "bought_together"}
+
+
+def preview_pages(*, user: Any, product: Any = None) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The storefront's own template tags run for ``user`` (empty session and cart).
+
+    Each page of ``PREVIEW_PAGES`` calls its tags in order on one request, so later
+    blocks leave out what earlier ones showed, exactly as on the storefront. The
+    request is marked as a preview: nothing is recorded as an impression.
+    """
+    from recommendations.templatetags import recommendations_tags
+
+    pages = []
+    for title, tags in app_settings.PREVIEW_PAGES.items():
+        on_product_page = any(tag in PRODUCT_TAGS for tag, _ in tags)
+        if product is None and on_product_page:
+            continue
+        request = HttpRequest()
+        request.user = user
+        request.session = import_module(settings.SESSION_ENGINE).SessionStore()
+        setattr(request, tracking.PREVIEW_ATTRIBUTE, True)
+        context = template.Context(
+            {"request": request, "product": product if on_product_page else None}
+        )
+        pages.append(
+            (title, [getattr(recommendations_tags, tag)(context, **kw) for tag, kw in tags])
+        )
+    return pages
 
 
 class ExperimentForm(forms.ModelForm):

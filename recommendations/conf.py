@@ -240,6 +240,30 @@ class AppSettings:
         return self.EVALUATION_SOURCES if names is None else list(names)
 
     @property
+    def PREVIEW_PAGES(self) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """Pages the admin preview composes: title -> (template tag name, its kwargs) in order.
+
+        Blocks of a page leave out what earlier blocks showed, so the preview renders them
+        in the storefront's order. Pages with a product-page tag need a product.
+        """
+        default = {
+            "Home page": [
+                ("recommended_for_you", {"n": 8}),
+                ("trending_products", {"n": 8}),
+                ("recently_viewed", {"n": 4}),
+            ],
+            "Product page": [
+                ("similar_products", {"n": 4}),
+                ("bought_together", {"n": 4}),
+                ("recommended_for_you", {"n": 4}),
+            ],
+        }
+        pages = self._setting("PREVIEW_PAGES", default) or {}
+        return {
+            title: [(tag, dict(kwargs)) for tag, kwargs in tags] for title, tags in pages.items()
+        }
+
+    @property
     def ADAPTER(self) -> str:
         """Dotted path of the adapter class that reads the host project's models."""
         return self._setting("ADAPTER", "recommendations.adapters.SettingsAdapter")

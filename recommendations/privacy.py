@@ -112,7 +112,9 @@ def recommender_without_rows(recommender: Recommender, keep: np.ndarray) -> Reco
             for part in value:
                 recommender_without_rows(part, keep)
         elif key in USER_STATE and getattr(value, "shape", (None,))[0] == keep.size:
-            setattr(recommender, key, sp.csr_matrix(value[rows]) if sp.issparse(value) else value[rows])
+            setattr(
+                recommender, key, sp.csr_matrix(value[rows]) if sp.issparse(value) else value[rows]
+            )
     if hasattr(recommender, "n_users_"):
         recommender.n_users_ = int(rows.size)
     # Derived caches (user-kNN's weighted matrix) are rebuilt from the new state.

@@ -13,8 +13,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+
 from recommendations.conf import app_settings
 from recommendations.models import ItemRule
+
+# Every block of every page reads the rules: they are cached for RELOAD_INTERVAL
+# seconds and dropped whenever staff save or delete one.
+RULES_CACHE_KEY = "recommendations:item-rules"
 
 
 @dataclass(frozen=True)
@@ -25,16 +32,37 @@ class BlockRules:
     excluded: frozenset[str] = frozenset()
 
 
+def _active_rules() -> list[tuple[str, str, str, int]]:
+    """(block, kind, item key, position) of every active rule, by position."""
+    rows = cache.get(RULES_CACHE_KEY)
+    if rows is None:
+        rows = list(
+            ItemRule.objects.filter(active=True)
+            .order_by("position", "pk")
+            .values_list("block", "kind", "item_pk", "position")
+        )
+        cache.set(RULES_CACHE_KEY, rows, app_settings.RELOAD_INTERVAL)
+    return rows
+
+
+def rules_cache_clear(**kwargs: Any) -> None:
+    """Forget the cached rules (connected to ItemRule's save and delete)."""
+    cache.delete(RULES_CACHE_KEY)
+
+
+post_save.connect(rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules-save")
+post_delete.connect(
+    rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules-delete"
+)
+
+
 def block_rules(*, block: str) -> BlockRules:
-    """The active rules of ``block`` and of all blocks, in one query."""
+    """The active rules of ``block`` and of all blocks (one query per RELOAD_INTERVAL)."""
     pins: list[tuple[int, str]] = []
     excluded: set[str] = set()
-    rows = (
-        ItemRule.objects.filter(active=True, block__in=("", block))
-        .order_by("position", "pk")
-        .values_list("kind", "item_pk", "position")
-    )
-    for kind, item_pk, position in rows:
+    for rule_block, kind, item_pk, position in _active_rules():
+        if rule_block not in ("", block):
+            continue
         if kind == ItemRule.Kind.EXCLUDE:
             excluded.add(item_pk)
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +20,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import Count
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from recommendations import reasons
@@ -36,6 +39,9 @@ from recommendations.serving import ServingModel
 logger = logging.getLogger(__name__)
 
 DEFAULT_N = 8
+HISTORY_CACHE_NAME = "history"
+# Events of a shopper's own history used at serve time, newest first.
+HISTORY_LIMIT = 200
 MAX_N = 100
 # Candidates asked from each layer: enough to survive the rules without a second pass.
 OVERFETCH_FACTOR = 3
@@ -104,7 +110,19 @@ class _History:
     def of(cls, adapter: SettingsAdapter, user: Any) -> _History:
         if user is None or not getattr(user, "is_authenticated", False):
             return cls([])
-        return cls(adapter.user_events(user.pk))
+        cached = user_cache_get(user.pk, HISTORY_CACHE_NAME)
+        if cached is not None:
+            return cls([Event(*row) for row in cached[1]])
+        _history_signals_connect()
+        events = adapter.user_events(user.pk, limit=HISTORY_LIMIT)
+        # Read by every block of every page, yet rarely changed: kept RELOAD_INTERVAL
+        # seconds, and kept current by the event sources' signals meanwhile.
+        expires = time.time() + app_settings.RELOAD_INTERVAL
+        rows = [(e.item_pk, e.source, e.weight, e.timestamp) for e in events]
+        user_cache_set(
+            user.pk, HISTORY_CACHE_NAME, (expires, rows), timeout=app_settings.RELOAD_INTERVAL
+        )
+        return cls(events)
 
     def weights(self) -> dict[Any, float]:
         """Decayed weight per item, as training weighs events (negatives subtract)."""
@@ -197,6 +215,40 @@ def _ranked(
     return _positive(model, cols, scores)
 
 
+# Trending and popularity rank every shopper alike: a model's whole order is computed
+# once per process and walked per request, skipping what the shopper may not see.
+_GLOBAL_ORDERS: dict[int, tuple[Recommender, list[tuple[Any, str, float]]]] = {}
+MAX_GLOBAL_ORDERS = 8
+
+
+def _global_ranked(
+    model: ServingModel,
+    recommender: Recommender,
+    *,
+    k: int,
+    blocked: set[str],
+    allowed: Iterable[Any] | None = None,
+) -> list[tuple[Any, float]]:
+    """Top ``k`` (item key, score) of a recommender that ranks everyone the same."""
+    entry = _GLOBAL_ORDERS.get(id(recommender))
+    if entry is None or entry[0] is not recommender:
+        ranked = _ranked(model, recommender, k=int(model.item_pks.size))
+        while len(_GLOBAL_ORDERS) >= MAX_GLOBAL_ORDERS:
+            del _GLOBAL_ORDERS[next(iter(_GLOBAL_ORDERS))]
+        # Holding the recommender keeps its id from being reused by another one.
+        entry = (recommender, [(pk, str(pk), score) for pk, score in ranked])
+        _GLOBAL_ORDERS[id(recommender)] = entry
+    allowed_keys = None if allowed is None else {str(pk) for pk in allowed}
+    result = []
+    for pk, key, score in entry[1]:
+        if key in blocked or (allowed_keys is not None and key not in allowed_keys):
+            continue
+        result.append((pk, score))
+        if len(result) >= k:
+            break
+    return result
+
+
 def _positive(
     model: ServingModel, cols: np.ndarray, scores: np.ndarray
 ) -> list[tuple[Any, float]]:
@@ -262,13 +314,91 @@ def user_cache_get(user_pk: Any, name: str, default: Any = None) -> Any:
     return cache.get(user_cache_key(user_pk, name), default)
 
 
-def user_cache_set(user_pk: Any, name: str, value: Any) -> None:
-    """Cache a value computed for one user for ``CACHE_TIMEOUT`` seconds."""
+def user_cache_set(user_pk: Any, name: str, value: Any, *, timeout: float | None = None) -> None:
+    """Cache a value computed for one user for ``timeout`` (default ``CACHE_TIMEOUT``) seconds."""
     index = user_cache_index_key(user_pk)
     names = cache.get(index) or []
     if name not in names:
         cache.set(index, [*names, name], None)
-    cache.set(user_cache_key(user_pk, name), value, app_settings.CACHE_TIMEOUT)
+    timeout = app_settings.CACHE_TIMEOUT if timeout is None else timeout
+    cache.set(user_cache_key(user_pk, name), value, timeout)
+
+
+def _lookup_value(instance: models.Model, lookup: str) -> Any:
+    """The value at the end of ``lookup`` (``order__user``) from one row, or None."""
+    *relations, last = lookup.split("__")
+    target: Any = instance
+    for relation in relations:
+        target = getattr(target, relation, None)
+        if target is None:
+            return None
+    try:
+        # The column (``user_id``), not the related row: no query for the last step.
+        return getattr(target, target._meta.get_field(last).attname, None)
+    except (AttributeError, FieldDoesNotExist):
+        return None
+
+
+def _history_changed(
+    sender: type[models.Model], instance: models.Model, created: bool = False, **kwargs: Any
+) -> None:
+    """Keep the cached history of an event row's user current, or drop it.
+
+    A new row of a source without FILTER or VALUE_FIELD (a product view) is added to
+    the cached history, so a page view does not cost the next page a fresh read; any
+    other change drops it. An empty history is dropped too: it may mean no consent.
+    """
+    for source in app_settings.EVENT_SOURCES:
+        if apps.get_model(source.model) is not sender:
+            continue
+        user_pk = _lookup_value(instance, source.user_field)
+        if user_pk is None:
+            continue
+        key = user_cache_key(user_pk, HISTORY_CACHE_NAME)
+        simple = created and not source.filter and not source.value_field and source.weight
+        cached = cache.get(key) if simple else None
+        item_pk = _lookup_value(instance, source.item_field)
+        timestamp = _lookup_value(instance, source.time_field)
+        remaining = 0.0 if not cached else cached[0] - time.time()
+        if remaining > 0 and cached[1] and item_pk is not None and timestamp is not None:
+            event = (item_pk, source.name, float(source.weight), timestamp)
+            rows = [event, *cached[1]][:HISTORY_LIMIT]
+            cache.set(key, (cached[0], rows), remaining)
+        else:
+            cache.delete(key)
+
+
+def _consent_changed(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """Drop the cached history when the row holding a user's consent changes."""
+    user_pk = instance.pk if sender is get_user_model() else _consent_holder(sender, instance)
+    if user_pk is not None:
+        cache.delete(user_cache_key(user_pk, HISTORY_CACHE_NAME))
+
+
+def _consent_holder(sender: type[models.Model], instance: models.Model) -> Any:
+    """The user of a row that holds a consent one relation away from the user."""
+    relation = get_user_model()._meta.get_field(app_settings.CONSENT_FIELD.split("__")[0])
+    if relation.related_model is not sender or not hasattr(relation, "field"):
+        return None
+    return getattr(instance, relation.field.attname, None)
+
+
+def _history_signals_connect() -> None:
+    """Listen to saves and deletes of the event sources and of the consent (once each)."""
+    for source in app_settings.EVENT_SOURCES:
+        model = apps.get_model(source.model)
+        uid = f"recommendations-history-{model._meta.label_lower}"
+        post_save.connect(_history_changed, sender=model, dispatch_uid=uid)
+        post_delete.connect(_history_changed, sender=model, dispatch_uid=uid)
+    lookup = app_settings.CONSENT_FIELD
+    if lookup and lookup.count("__") <= 1:
+        # The consent is on the user or one relation away (a profile); further away,
+        # a change shows after RELOAD_INTERVAL seconds.
+        holder = get_user_model()
+        if "__" in lookup:
+            holder = holder._meta.get_field(lookup.split("__")[0]).related_model
+        uid = f"recommendations-consent-{holder._meta.label_lower}"
+        post_save.connect(_consent_changed, sender=holder, dispatch_uid=uid)
 
 
 def _fallback_layers(
@@ -280,13 +410,13 @@ def _fallback_layers(
     return [
         _Layer(
             TRENDING,
-            _ranked(
+            _global_ranked(
                 model, model.trending, k=k, blocked=_engine_blocked(filters), allowed=category_pks
             ),
         ),
         _Layer(
             POPULAR,
-            _ranked(
+            _global_ranked(
                 model,
                 model.popularity,
                 k=k,
@@ -352,10 +482,12 @@ def _available_rows(queryset: models.QuerySet, *, limit: int | None = None) -> d
     }
 
 
-def _available(adapter: SettingsAdapter, pks: Iterable[Any]) -> dict[str, _Row]:
-    """The available items among ``pks``."""
-    pks = _valid_pks(adapter.catalog_model(), pks)
-    return _available_rows(adapter.available_items().filter(pk__in=pks)) if pks else {}
+def _available(
+    adapter: SettingsAdapter, pks: Iterable[Any], *, rule_pks: Iterable[Any] = ()
+) -> dict[str, _Row]:
+    """The available items among ``pks`` (typed keys) and ``rule_pks`` (staff-typed text)."""
+    keys = list(dict.fromkeys([*pks, *_valid_pks(adapter.catalog_model(), rule_pks)]))
+    return _available_rows(adapter.available_items().filter(pk__in=keys)) if keys else {}
 
 
 def _instances(adapter: SettingsAdapter, pks: Iterable[Any]) -> dict[str, Any]:
@@ -464,7 +596,7 @@ def _assemble(
             layer_of.setdefault(str(pk), layer)
             candidates.append(Candidate(pk, float(score), layer.source))
     pin_pks = [pk for _, pk in rules.pins]
-    rows = _available(adapter, [c.pk for c in candidates] + pin_pks)
+    rows = _available(adapter, [c.pk for c in candidates], rule_pks=pin_pks)
     chosen = apply_rules(
         candidates, items=rows, filters=filters, rules=rules, category_of=_row_category, n=n
     )
@@ -542,7 +674,12 @@ def _session_allowed(adapter: SettingsAdapter, user: Any, history: _History) -> 
 def _user_features(adapter: SettingsAdapter, user: Any) -> Any:
     if not app_settings.USER_FEATURES or not getattr(user, "is_authenticated", False):
         return None
-    return adapter.user_features([user.pk])
+    # A profile rarely changes: one query per CACHE_TIMEOUT, not one per page.
+    features = user_cache_get(user.pk, "features")
+    if features is None:
+        features = adapter.user_features([user.pk])
+        user_cache_set(user.pk, "features", features)
+    return features
 
 
 def recommendations_for_user(

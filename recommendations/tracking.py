@@ -31,6 +31,8 @@ from recommendations.models import Click, Experiment, Impression, TrainingRun
 # Where a request remembers its user's consent, so a page of blocks asks once.
 _CONSENT_ATTRIBUTE = "_recommendations_consents"
 GROUPINGS = {"block", "run", "bucket"}
+# Set on the request of the admin preview: what staff look at is not an impression.
+PREVIEW_ATTRIBUTE = "recommendations_preview"
 
 
 def _consenting_user(user: Any, request: Any = None) -> Any:
@@ -53,7 +55,11 @@ def impression_record(
     Returns None when nothing was shown or tracking is off. The run is the one that
     chose the items (``Recommendation.run_id``); the experiment group is the user's.
     """
-    if not recommendations or not app_settings.TRACK_IMPRESSIONS:
+    if (
+        not recommendations
+        or not app_settings.TRACK_IMPRESSIONS
+        or getattr(request, PREVIEW_ATTRIBUTE, False)
+    ):
         return None
     assignment = assignment_for(user)
     impression = Impression.objects.create(

@@ -113,9 +113,12 @@ def account_delete(*, user: AbstractBaseUser) -> None:
             # Deleting first takes SQLite's write lock before the serving runs are read.
             user.delete()
             user_forget(user_pk=user_pk)
-    except (ArtifactError, OSError) as exc:
+    except BaseException as exc:
+        # The rollback restored the rows; the instance must say so too.
         user.pk = user_pk
-        raise AccountDeleteError(
-            "Your account could not be deleted just now; nothing was changed. "
-            "Please try again later."
-        ) from exc
+        if isinstance(exc, ArtifactError | OSError):
+            raise AccountDeleteError(
+                "Your account could not be deleted just now; nothing was changed. "
+                "Please try again later."
+            ) from exc
+        raise

@@ -14,6 +14,7 @@ from recommendations.engine.metrics import (
 )
 from recommendations.engine.mlp import MLPRecommender
 from recommendations.engine.popularity import PopularityRecommender, TrendingRecommender
+from recommendations.engine.rp3beta import RP3betaRecommender
 from recommendations.engine.split import holdout_new_items, temporal_split
 from recommendations.engine.svd import SVDRecommender
 from recommendations.engine.userknn import UserKNNRecommender
@@ -26,6 +27,7 @@ __all__ = [
     "MLPRecommender",
     "NotFittedError",
     "PopularityRecommender",
+    "RP3betaRecommender",
     "Recommender",
     "SVDRecommender",
     "TrendingRecommender",

@@ -1,10 +1,13 @@
 """A weighted blend of several recommenders, weights chosen on a validation period.
 
-The last ``validation_days`` of the training events are held out; every component is
-fitted on the rest, and the weights that give the best NDCG@k on the held-out new items
-are found by coordinate search over a grid. The components are then fitted again on
-all the events. Scores are standardised per user before mixing (z-score over the
-catalog), so components on different scales mix fairly.
+The last ``validation_days`` of the training events are held out (or several such
+periods, one before the other, with ``validation_folds``); every component is fitted on
+the earlier pairs, and the weights that give the best mean NDCG@k on the held-out new
+items are found by coordinate search over a grid. As in the test protocol, repeat
+purchases are not new items: a pair heavier than one event whose latest time falls in
+a validation period stays in the history. The components are then fitted again on all
+the events. Scores are normalised per user before mixing (z-score over the catalog, or
+reciprocal rank), so components on different scales mix fairly.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ DEFAULT_COMPONENTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("item_knn", {}),
     ("svd", {}),
     ("trending", {}),
+    ("rp3beta", {}),
 )
 # Validation scores are dense users x items matrices: cap their cells on large catalogs.
 VALIDATION_CELLS = 20_000_000
 DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+NORMALISATIONS = ("zscore", "rank")
 
 
 def standardise_rows(scores: np.ndarray) -> np.ndarray:
@@ -47,6 +52,16 @@ def standardise_rows(scores: np.ndarray) -> np.ndarray:
     scores -= mean
     scores /= spread
     return scores
+
+
+def rank_rows(scores: np.ndarray, offset: float = 20.0) -> np.ndarray:
+    """Reciprocal rank of each entry in its row, ``1 / (offset + rank)`` (rank 1 is best)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    safe = np.where(np.isfinite(scores), scores, -np.inf)
+    order = np.argsort(-safe, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(1, scores.shape[1] + 1)[None, :], axis=1)
+    return (1.0 / (offset + ranks)).astype(np.float32)
 
 
 def _top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
@@ -74,7 +89,7 @@ class BlendRecommender(Recommender, name="blend"):
     ----------
     components : sequence of (name, params) pairs, optional
         Registered recommender names and their keyword arguments; by default
-        :data:`DEFAULT_COMPONENTS` (EASE, item-kNN, SVD and trending).
+        :data:`DEFAULT_COMPONENTS` (EASE, item-kNN, SVD, trending and RP3beta).
     weights : sequence of float, optional
         Fixed weights, one per component: no validation period is carved and
         ``timestamps`` are not needed.
@@ -89,6 +104,15 @@ class BlendRecommender(Recommender, name="blend"):
     max_validation_users : int
         Validation users scored at most (a deterministic subset beyond it); fewer on
         catalogs so large that their dense scores would exceed ``VALIDATION_CELLS``.
+    validation_folds : int
+        Consecutive validation periods of ``validation_days`` each; the weights
+        maximise their mean NDCG (each one costs a fit of every component).
+    normalisation : {"zscore", "rank"}
+        Per-user score normalisation before mixing: z-score over the catalog, or the
+        reciprocal rank ``1 / (20 + rank)``.
+    new_items_only : bool
+        Treat a pair whose latest time is in a validation period but whose weight is
+        above the lightest pair's (several events) as history, not as a new item.
     random_state : int
         Seed of the validation subset.
     """
@@ -103,6 +127,9 @@ class BlendRecommender(Recommender, name="blend"):
         passes: int = 2,
         k: int = 20,
         max_validation_users: int = 3000,
+        validation_folds: int = 1,
+        normalisation: str = "zscore",
+        new_items_only: bool = True,
         random_state: int = 0,
     ) -> None:
         self.components = components
@@ -112,6 +139,9 @@ class BlendRecommender(Recommender, name="blend"):
         self.passes = passes
         self.k = k
         self.max_validation_users = max_validation_users
+        self.validation_folds = validation_folds
+        self.normalisation = normalisation
+        self.new_items_only = new_items_only
         self.random_state = random_state
 
     # -- fitting --------------------------------------------------------------
@@ -152,6 +182,13 @@ class BlendRecommender(Recommender, name="blend"):
         check_positive_int(self.k, "k")
         check_positive_int(self.passes, "passes")
         check_positive_int(self.max_validation_users, "max_validation_users")
+        if not isinstance(self.new_items_only, bool):
+            raise ValueError(f"new_items_only must be True or False, got {self.new_items_only!r}.")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(
+                f"normalisation must be one of {', '.join(NORMALISATIONS)}; "
+                f"got {self.normalisation!r}."
+            )
         for value in self.grid:
             check_non_negative(value, "grid")
         self.validation_ndcg_ = None
@@ -188,63 +225,45 @@ class BlendRecommender(Recommender, name="blend"):
         item_features: sp.csr_matrix | None,
         timestamps: sp.csr_matrix | None,
     ) -> np.ndarray:
-        """Weights maximising NDCG@k on the last ``validation_days`` of the events."""
+        """Weights maximising the mean NDCG@k over the last validation periods."""
         if timestamps is None:
             raise ValueError(
                 "blend needs timestamps (latest unix time of each pair) to carve its "
                 "validation period, or fixed weights."
             )
         days = check_non_negative(self.validation_days, "validation_days")
+        n_folds = check_positive_int(self.validation_folds, "validation_folds")
         if days == 0:
             raise ValueError("validation_days must be positive when weights are not given.")
         if timestamps.nnz == 0:
             raise ValueError("timestamps is empty: no event time to carve validation from.")
-        cutoff = timestamps.data.max() - days * SECONDS_PER_DAY
-        late = timestamps.copy()
-        late.data = (late.data >= cutoff).astype(np.float32)
-        late.eliminate_zeros()
-        validation = sp.csr_matrix(interactions.multiply(late), dtype=np.float32)
-        earlier = sp.csr_matrix(interactions - validation, dtype=np.float32)
-        earlier.eliminate_zeros()
-        earlier_times = sp.csr_matrix(timestamps - timestamps.multiply(late))
-        earlier_times.eliminate_zeros()
-        target = holdout_new_items(earlier, validation)
-        users = np.flatnonzero(np.diff(target.indptr) > 0)
-        if users.size == 0:
-            raise ValueError(
-                f"No user bought new items in the last {days:g} days of training after "
-                "buying before them: lower validation_days or give fixed weights."
+        latest = timestamps.data.max()
+        folds = []
+        for fold in range(n_folds):
+            end = latest - fold * days * SECONDS_PER_DAY
+            folds.append(
+                self._validation_fold(
+                    specs,
+                    interactions,
+                    timestamps,
+                    start=end - days * SECONDS_PER_DAY,
+                    # The last fold ends after the latest event, so that event counts.
+                    end=np.inf if fold == 0 else end,
+                    user_features=user_features,
+                    item_features=item_features,
+                )
             )
-        limit = min(
-            int(self.max_validation_users), max(100, VALIDATION_CELLS // interactions.shape[1])
-        )
-        if users.size > limit:
-            rng = np.random.default_rng(self.random_state)
-            users = np.sort(rng.choice(users, size=limit, replace=False))
-        seen = earlier[users]
-        standardised = []
-        for klass, params in specs:
-            component = _fit_component(
-                klass,
-                params,
-                earlier,
-                user_features=user_features,
-                item_features=item_features,
-                timestamps=earlier_times,
-            )
-            scores = standardise_rows(component._score_users(users))
-            # Items already bought are never recommended: take them out of the ranking.
-            scores[seen.nonzero()] = -np.inf
-            standardised.append(scores)
-        relevant = target[users]
         k = int(self.k)
 
         def quality(weights: np.ndarray) -> float:
-            mixed = np.zeros_like(standardised[0])
-            for weight, scores in zip(weights, standardised, strict=True):
-                if weight:
-                    mixed += weight * scores
-            return ndcg_at_k(_top_k_rows(mixed, k), relevant, k)
+            total = 0.0
+            for scores, relevant in folds:
+                mixed = np.zeros_like(scores[0])
+                for weight, part in zip(weights, scores, strict=True):
+                    if weight:
+                        mixed += weight * part
+                total += ndcg_at_k(_top_k_rows(mixed, k), relevant, k)
+            return total / len(folds)
 
         weights = np.ones(len(specs), dtype=np.float64)
         best = quality(weights)
@@ -264,12 +283,84 @@ class BlendRecommender(Recommender, name="blend"):
         self.validation_ndcg_ = float(best)
         return weights.astype(np.float32)
 
+    def _validation_fold(
+        self,
+        specs: list[tuple[type[Recommender], dict[str, Any]]],
+        interactions: sp.csr_matrix,
+        timestamps: sp.csr_matrix,
+        *,
+        start: float,
+        end: float,
+        user_features: sp.csr_matrix | None,
+        item_features: sp.csr_matrix | None,
+    ) -> tuple[list[np.ndarray], sp.csr_matrix]:
+        """Normalised component scores and new items of the pairs last bought in [start, end).
+
+        Components are fitted on the pairs last bought before ``start``; pairs last bought
+        after ``end`` are left out of both, since their earlier events are not known.
+        """
+        window = timestamps.copy()
+        window.data = ((window.data >= start) & (window.data < end)).astype(np.float32)
+        window.eliminate_zeros()
+        before = timestamps.copy()
+        before.data = (before.data < start).astype(np.float32)
+        before.eliminate_zeros()
+        if self.new_items_only:
+            # Only the latest time of a pair is known. A pair weighing more than the
+            # lightest pair of all had several events, likely one before the window: it is
+            # history, not a new item, as in the test protocol, where repeats never count.
+            repeated = sp.csr_matrix(window.multiply(interactions > interactions.data.min()))
+            window = sp.csr_matrix(window - repeated)
+            window.eliminate_zeros()
+            before = sp.csr_matrix(before + repeated)
+        earlier = sp.csr_matrix(interactions.multiply(before), dtype=np.float32)
+        # Repeats keep a time just before the window, so time-aware components see no future.
+        earlier_times = timestamps.copy()
+        earlier_times.data = np.minimum(earlier_times.data, start - 1.0)
+        earlier_times = sp.csr_matrix(earlier_times.multiply(before))
+        validation = sp.csr_matrix(interactions.multiply(window), dtype=np.float32)
+        target = holdout_new_items(earlier, validation)
+        users = np.flatnonzero(np.diff(target.indptr) > 0)
+        if users.size == 0:
+            raise ValueError(
+                f"No user bought new items in the last {self.validation_days:g} days of "
+                "a validation period after buying before it: lower validation_days or "
+                "validation_folds, or give fixed weights."
+            )
+        limit = min(
+            int(self.max_validation_users), max(100, VALIDATION_CELLS // interactions.shape[1])
+        )
+        if users.size > limit:
+            rng = np.random.default_rng(self.random_state)
+            users = np.sort(rng.choice(users, size=limit, replace=False))
+        seen = earlier[users].nonzero()
+        scores = []
+        for klass, params in specs:
+            component = _fit_component(
+                klass,
+                params,
+                earlier,
+                user_features=user_features,
+                item_features=item_features,
+                timestamps=earlier_times,
+            )
+            part = self._normalise(component._score_users(users))
+            # Items already bought are never recommended: take them out of the ranking.
+            part[seen] = -np.inf
+            scores.append(part)
+        return scores, target[users]
+
     # -- scoring --------------------------------------------------------------
+
+    def _normalise(self, scores: np.ndarray) -> np.ndarray:
+        if self.normalisation == "rank":
+            return rank_rows(scores)
+        return standardise_rows(scores)
 
     def _mix(self, parts: list[np.ndarray]) -> np.ndarray:
         mixed = np.zeros_like(parts[0], dtype=np.float32)
         for weight, scores in zip(self.weights_, parts, strict=True):
-            mixed += weight * standardise_rows(scores)
+            mixed += weight * self._normalise(scores)
         return mixed
 
     def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:

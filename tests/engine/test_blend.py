@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from recommendations.engine import load
-from recommendations.engine.blend import BlendRecommender, standardise_rows
+from recommendations.engine.blend import (
+    DEFAULT_COMPONENTS,
+    BlendRecommender,
+    rank_rows,
+    standardise_rows,
+)
 from recommendations.engine.itemknn import ItemKNNRecommender
 from tests.engine.test_content import grouped_purchases
 
@@ -26,6 +31,43 @@ def test_standardise_rows_gives_zero_mean_unit_spread_and_floors_infinities():
     np.testing.assert_allclose(result[0].std(), 1.0, rtol=1e-5)
     assert result[0, 3] == result[0, 0]
     assert np.all(result[1] == 0)
+
+
+def test_rank_rows_gives_reciprocal_ranks_and_puts_infinities_last():
+    scores = np.array([[0.5, 3.0, -np.inf, 1.0]])
+    np.testing.assert_allclose(rank_rows(scores, offset=0.0), [[1 / 3, 1.0, 1 / 4, 1 / 2]])
+
+
+def test_default_blend_includes_rp3beta_and_keeps_only_weighted_components(data):
+    model = BlendRecommender(max_validation_users=50).fit(
+        data["interactions"], timestamps=data["timestamps"]
+    )
+    assert model.weights_.size == len(model.components_) >= 1
+    assert np.all(model.weights_ > 0)
+    assert "rp3beta" in [name for name, _ in DEFAULT_COMPONENTS]
+
+
+def test_repeat_purchases_in_the_validation_period_are_history_not_new_items(data):
+    interactions = data["interactions"].copy()
+    stamps = data["timestamps"].copy()
+    # Every pair bought in the last 10 days was bought more than once: all repeats.
+    late = stamps.data >= stamps.data.max() - 10 * 86_400
+    interactions.data[late] = 2.0
+    interactions.data[~late] = 1.0
+    params = {"components": COMPONENTS, "validation_days": 10}
+    with pytest.raises(ValueError, match="No user bought new items"):
+        BlendRecommender(**params).fit(interactions, timestamps=stamps)
+    model = BlendRecommender(**params, new_items_only=False).fit(interactions, timestamps=stamps)
+    assert model.validation_ndcg_ > 0
+
+
+@pytest.mark.parametrize("normalisation", ["zscore", "rank"])
+def test_two_validation_folds_give_a_mean_ndcg(data, normalisation):
+    model = BlendRecommender(
+        components=COMPONENTS, validation_folds=2, normalisation=normalisation
+    ).fit(data["interactions"], timestamps=data["timestamps"])
+    assert 0 < model.validation_ndcg_ <= 1
+    assert "item_knn" in [component.name for component in model.components_]
 
 
 def test_blend_weighs_the_component_that_predicts_the_validation_period(data):
@@ -71,8 +113,11 @@ def test_blend_round_trips_with_its_nested_components(data):
         ({"components": COMPONENTS, "weights": [1.0]}, {}, "weights has 1 values for 2"),
         ({"components": COMPONENTS, "weights": [0, 0]}, {}, "must not all be zero"),
         ({"components": [("content", {})], "weights": [1.0]}, {}, "content needs item_features"),
+        ({"components": COMPONENTS, "normalisation": "max"}, {}, "normalisation must be one"),
+        ({"components": COMPONENTS, "new_items_only": 1}, {}, "new_items_only must be"),
+        ({"components": COMPONENTS, "validation_folds": 0}, {"timestamps": True}, "validation_f"),
         (
-            {"components": COMPONENTS, "validation_days": 1000},
+            {"components": COMPONENTS, "validation_days": 1000, "new_items_only": False},
             {"timestamps": True},
             "No user bought new items in the last 1000 days",
         ),

@@ -19,6 +19,7 @@ TEST_PARAMS: dict[str, dict[str, Any]] = {
     "user_knn": {"k": 5},
     "svd": {"factors": 4},
     "ease": {"l2": 1.0},
+    "rp3beta": {"k": 5},
     "content": {"k": 5},
     # Fixed weights: the weight search needs timestamps, which not every test gives.
     "blend": {

@@ -49,6 +49,13 @@ def trained(shop):
     return run
 
 
+def _one_time_buyer(product: Any) -> Any:
+    """A customer whose one purchase leaves the rest of its group to recommend."""
+    user = UserFactory()
+    OrderLineFactory(order=OrderFactory(user=user), product=product)
+    return user
+
+
 def _consent(user: Any, value: bool) -> None:
     user.profile.personalisation_consent = value
     user.profile.save()
@@ -77,7 +84,9 @@ def _user_sized(recommender: Recommender, n_users: int) -> dict[str, tuple[int, 
 @pytest.mark.parametrize("name", sorted(registered_algorithms()))
 def test_forgetting_rows_drops_every_user_indexed_state_of_every_algorithm(name):
     n_users, n_items = 30, 17
-    matrix = sp.random(n_users, n_items, density=0.3, format="csr", random_state=1, dtype=np.float32)
+    matrix = sp.random(
+        n_users, n_items, density=0.3, format="csr", random_state=1, dtype=np.float32
+    )
     times = matrix.copy()
     times.data[:] = 1.6e9
     params = BLEND_PARAMS if name == "blend" else {}
@@ -163,7 +172,9 @@ def test_another_process_reloads_when_the_artifact_changes_under_the_same_run(
     assert reloaded.user_row(gone.pk) is None
 
 
-def test_forget_deletes_the_users_cache_and_no_one_elses(trained, shop, django_capture_on_commit_callbacks):
+def test_forget_deletes_the_users_cache_and_no_one_elses(
+    trained, shop, django_capture_on_commit_callbacks
+):
     gone, kept = shop.users[0], shop.users[1]
     for user in (gone, kept):
         selectors.user_cache_set(user.pk, "for_you", [1, 2, 3])
@@ -191,9 +202,7 @@ def test_a_user_the_model_never_saw_leaves_the_artifact_alone(
     assert trained.artifact == artifact
 
 
-def test_a_failed_forget_changes_nothing_and_leaves_no_file(
-    trained, shop, settings, monkeypatch
-):
+def test_a_failed_forget_changes_nothing_and_leaves_no_file(trained, shop, settings, monkeypatch):
     media = Path(settings.MEDIA_ROOT)
     files = set(media.rglob("*.npz"))
 
@@ -264,7 +273,7 @@ def test_export_of_a_user_the_model_does_not_know(trained):
 
 
 def test_an_opted_out_user_gets_only_non_personal_lists_and_reasons(trained, shop):
-    alice = shop.users[0]
+    alice = _one_time_buyer(shop.products[0])
     viewed = [shop.products[5].pk, shop.products[6].pk]
     personal = selectors.recommendations_for_user(user=alice, n=4, session_item_pks=viewed)
     assert {r.source for r in personal} & {selectors.PERSONAL}
@@ -291,7 +300,7 @@ def test_an_opted_out_user_gets_only_non_personal_lists_and_reasons(trained, sho
 
 
 def test_the_me_endpoint_is_non_personal_for_an_opted_out_user(trained, shop):
-    alice = shop.users[0]
+    alice = _one_time_buyer(shop.products[0])
     client = APIClient()
     client.force_authenticate(alice)
     personal = client.get("/api/recommendations/me/", {"n": 4}).json()["results"]
@@ -313,9 +322,10 @@ def test_an_opted_out_users_events_are_left_out_of_the_next_training(trained, sh
 
     assert run.n_users == trained.n_users - 1
     assert alice.pk not in artifact_read(run.artifact).user_pks.tolist()
-    assert run.n_events == trained.n_events - OrderFactory._meta.model.objects.filter(
-        user=alice
-    ).count()
+    assert (
+        run.n_events
+        == trained.n_events - OrderFactory._meta.model.objects.filter(user=alice).count()
+    )
 
 
 def test_runs_of_a_live_experiment_forget_the_user_too(

@@ -173,7 +173,7 @@ def test_an_empty_store_still_fills_lists_from_the_catalog(db):
 
 
 @pytest.mark.parametrize("n", [4, 12])
-def test_catalog_items_are_fetched_in_one_query(trained, n):
+def test_catalog_items_are_fetched_in_two_queries_whatever_n(trained, n):
     alice = _buyer(trained.product(0, 0))
     selectors.recommendations_for_user(user=alice, n=n)  # load the model first
 
@@ -183,10 +183,23 @@ def test_catalog_items_are_fetched_in_one_query(trained, n):
     catalog_table = trained.product(0, 0)._meta.db_table
     item_queries = [q for q in queries if f'FROM "{catalog_table}"' in q["sql"]]
     assert len(recommendations) == n
-    assert len(item_queries) == 1
+    # The keys and categories of the available candidates, then the chosen instances.
+    assert len(item_queries) == 2
 
 
 @pytest.mark.parametrize("n", [0, 101, "3", True])
 def test_bad_n_is_refused(trained, n):
     with pytest.raises(ValueError, match="n must be an integer from 1 to 100"):
         selectors.trending_products(n=n)
+
+
+def test_a_new_view_joins_the_cached_history_without_reading_it_again(trained):
+    alice = _buyer(trained.product(0, 0))
+    selectors.recommendations_for_user(user=alice, n=4)  # reads and caches the history
+    ProductViewFactory(user=alice, product=trained.product(6, 2))
+
+    with CaptureQueriesContext(connection) as queries:
+        viewed = selectors.recently_viewed(user=alice, n=1)
+
+    assert not [q for q in queries if '"shop_orderline"' in q["sql"]]
+    assert _names(viewed) == ["G2"]

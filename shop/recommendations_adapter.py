@@ -1,0 +1,43 @@
+"""How the demo store tells the recommendations app about its cart and product views.
+
+Configured with ``RECOMMENDATIONS["ADAPTER"] = "shop.recommendations_adapter.ShopAdapter"``.
+Everything else (catalog, events, features) comes from the setting.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from recommendations.adapters import SESSION_VIEWS_KEY, SettingsAdapter
+from shop import services
+from shop.cart import Cart
+from shop.models import Product
+
+
+class ShopAdapter(SettingsAdapter):
+    """The settings adapter plus the shop's session cart and session-keyed product views."""
+
+    def cart_item_pks(self, request: HttpRequest) -> list[Any]:
+        """The products in the session cart."""
+        session = getattr(request, "session", None)
+        return [] if session is None else list(Cart(session).items())
+
+    def session_item_pks(self, request: HttpRequest) -> list[Any]:
+        """Products viewed in this session, newest first (ProductView rows by session key).
+
+        A signed-in customer's views are recorded with the user, so they are part of
+        the history the app reads anyway: only anonymous sessions need the query.
+        """
+        if getattr(getattr(request, "user", None), "is_authenticated", False):
+            session = getattr(request, "session", None)
+            return [] if session is None else list(session.get(SESSION_VIEWS_KEY, []))
+        return super().session_item_pks(request)
+
+    def record_view(self, user: Any, session_key: str, item_pk: Any) -> None:
+        """Record a view posted to the events API as a ProductView, like a page visit."""
+        product = Product.objects.filter(pk=item_pk).first()
+        if product is None:
+            return
+        services.product_view_record(product=product, user=user, session_key=session_key)
