@@ -151,10 +151,12 @@ def main() -> int:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
 
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
         f"\nHTTP load: gunicorn 2 workers, wrk 2 threads x {args.connections} connections, "
-        f"{args.duration} s each, signed in as {username}\n"
+        f"{args.duration} s each, signed in as {username}"
     )
+    print(f"load average (1, 5, 15 min) after the run: {load}\n")
     print("| endpoint | req/s | p50 ms | p90 ms | p99 ms | non-2xx |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():

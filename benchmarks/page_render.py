@@ -88,7 +88,9 @@ def main() -> int:
     plain_q = max(q for _, q in without_blocks)
     ratio = blocks_s / plain_s
 
-    print(f"\nProduct page, {len(products)} products x {args.rounds} rounds, as {customer}\n")
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"\nProduct page, {len(products)} products x {args.rounds} rounds, as {customer}")
+    print(f"load average (1, 5, 15 min) after the run: {load}\n")
     print("| page | median ms | max queries |")
     print("|---|---|---|")
     print(f"| without recommendation blocks (baseline) | {plain_s * 1000:.1f} | {plain_q} |")

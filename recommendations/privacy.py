@@ -36,7 +36,7 @@ from recommendations.artifacts import (
     artifact_write,
 )
 from recommendations.engine.base import Recommender
-from recommendations.models import Experiment, TrainingRun
+from recommendations.models import Click, Experiment, Impression, TrainingRun
 from recommendations.selectors import user_cache_index_key, user_cache_key
 from recommendations.serving import ServingModel, active_model
 
@@ -51,13 +51,59 @@ USER_STATE = ("interactions_", "user_features_", "user_norms_")
 
 
 def _user_foreign_keys() -> list[tuple[type[models.Model], models.Field]]:
-    """Every (model, field) of this app that points at the user model."""
+    """Every (model, field) of this app that points at the user, but the tracking models."""
     user_model = get_user_model()
     return [
         (model, field)
         for model in apps.get_app_config("recommendations").get_models()
+        if model not in (Impression, Click)
         for field in model._meta.get_fields()
         if field.concrete and field.is_relation and field.related_model is user_model
+    ]
+
+
+def _impressions(user_pk: Any) -> list[dict[str, Any]]:
+    """Every block shown to the user while they consented, with the version that chose it."""
+    rows = (
+        Impression.objects.filter(user=user_pk)
+        .order_by("created_at", "pk")
+        .values(
+            "token", "block", "item_pks", "run_id", "run__algorithm", "experiment_id", "bucket",
+            "created_at",
+        )
+    )  # fmt: skip
+    return [
+        {
+            "impression": row["token"],
+            "block": row["block"],
+            "items_shown": row["item_pks"],
+            "run": row["run_id"],
+            "algorithm": row["run__algorithm"],
+            "experiment": row["experiment_id"],
+            "experiment_group": row["bucket"],
+            "shown_at": row["created_at"],
+        }
+        for row in rows
+    ]
+
+
+def _clicks(user_pk: Any) -> list[dict[str, Any]]:
+    """Every recommended item the user followed, with the block it was shown in."""
+    rows = (
+        Click.objects.filter(user=user_pk)
+        .order_by("created_at", "pk")
+        .values("pk", "impression_id", "impression__block", "position", "item_pk", "created_at")
+    )
+    return [
+        {
+            "click": row["pk"],
+            "impression": row["impression_id"],
+            "block": row["impression__block"],
+            "position": row["position"],
+            "item": row["item_pk"],
+            "clicked_at": row["created_at"],
+        }
+        for row in rows
     ]
 
 
@@ -94,6 +140,8 @@ def user_data_export(*, user: Any) -> dict[str, Any]:
     return {
         "personalisation_consent": get_adapter().user_consents(user),
         "active_model": _model_row(active_model(), user.pk),
+        "impressions": _impressions(user.pk),
+        "clicks": _clicks(user.pk),
         "records": records,
         "cached": sorted(cache.get(user_cache_index_key(user.pk)) or []),
     }

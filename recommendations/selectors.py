@@ -10,16 +10,19 @@ last resort, so no list is empty while the catalog has an available item.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import FieldDoesNotExist, ValidationError
@@ -40,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_N = 8
 HISTORY_CACHE_NAME = "history"
+# Computed lists are cached per user under names with this prefix, a few per user.
+LIST_CACHE_PREFIX = "list:"
+MAX_CACHED_LISTS = 256
 # Events of a shopper's own history used at serve time, newest first.
 HISTORY_LIMIT = 200
 MAX_N = 100
@@ -69,15 +75,19 @@ class Recommendation:
     source: str
     # The training run that chose it (None before any training): impressions record it.
     run_id: int | None = None
+    # Label and page as computed when the list was, kept with a cached list.
+    known: tuple[str, str | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
         """The item's display name."""
-        return get_adapter().item_label(self.item)
+        return self.known[0] if self.known else get_adapter().item_label(self.item)
 
     @property
     def url(self) -> str | None:
         """The item's page, when the catalog model has ``get_absolute_url``."""
+        if self.known:
+            return self.known[1]
         get_absolute_url = getattr(self.item, "get_absolute_url", None)
         return get_absolute_url() if callable(get_absolute_url) else None
 
@@ -139,6 +149,21 @@ class _History:
 
     def bought(self) -> set[str]:
         return {str(e.item_pk) for e in self.events if e.source == reasons.PURCHASE_SOURCE}
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of what the shopper interacted with and how, for the personal list.
+
+        Each distinct (item, source, weight) counts once: a new item, a purchase or a
+        changed rating changes it, a repeat view of an item does not (it would change
+        every product page); repeats and time decay apply when the list expires.
+        """
+        return _digest(sorted({(str(e.item_pk), e.source, e.weight) for e in self.events}))
+
+    @cached_property
+    def bought_fingerprint(self) -> str:
+        """A digest of the bought items, all that lists other than the personal one use."""
+        return _digest(sorted(self.bought()))
 
     def viewed(self) -> list[Any]:
         """Viewed items, newest first, each once."""
@@ -324,6 +349,28 @@ def user_cache_set(user_pk: Any, name: str, value: Any, *, timeout: float | None
     cache.set(user_cache_key(user_pk, name), value, timeout)
 
 
+def _digest(value: Any) -> str:
+    """A short stable digest of a value made of str, numbers, datetimes and lists."""
+    return hashlib.blake2b(repr(value).encode(), digest_size=12).hexdigest()
+
+
+def _user_list_set(user_pk: Any, name: str, value: Any) -> None:
+    """Cache a computed list for one user, keeping at most ``MAX_CACHED_LISTS`` of them.
+
+    Each list has its own key (a hit reads only its list) named in the user's index,
+    so :func:`recommendations.privacy.user_cache_delete` still finds every one; the
+    oldest lists are deleted, not just forgotten by the index.
+    """
+    index = user_cache_index_key(user_pk)
+    names = cache.get(index) or []
+    lists = [other for other in names if other.startswith(LIST_CACHE_PREFIX) and other != name]
+    stale = set(lists[: max(len(lists) - MAX_CACHED_LISTS + 1, 0)])
+    if stale:
+        cache.delete_many([user_cache_key(user_pk, other) for other in stale])
+        cache.set(index, [other for other in names if other not in stale], None)
+    user_cache_set(user_pk, name, value)
+
+
 def _lookup_value(instance: models.Model, lookup: str) -> Any:
     """The value at the end of ``lookup`` (``order__user``) from one row, or None."""
     *relations, last = lookup.split("__")
@@ -377,6 +424,8 @@ def _consent_changed(sender: type[models.Model], instance: models.Model, **kwarg
 
 def _consent_holder(sender: type[models.Model], instance: models.Model) -> Any:
     """The user of a row that holds a consent one relation away from the user."""
+    if not app_settings.CONSENT_FIELD:
+        return None  # the setting changed since the signal was connected (tests do)
     relation = get_user_model()._meta.get_field(app_settings.CONSENT_FIELD.split("__")[0])
     if relation.related_model is not sender or not hasattr(relation, "field"):
         return None
@@ -523,28 +572,40 @@ class _Explainer:
     model: ServingModel | None
     sources: dict[Any, str]
 
-    def _explained(self, layer: _Layer, pk: Any, n: int) -> list[Any]:
-        """History items (keys) that contributed most to ``pk`` in ``layer``."""
+    def _explained(self, layer: _Layer, pks: list[Any], n: int) -> list[list[Any]]:
+        """History items (keys) that contributed most to each of ``pks`` in ``layer``."""
         if self.model is None or layer.recommender is None or layer.row is None:
-            return []
-        col = self.model.item_col(pk)
-        if col is None:
-            return []
+            return [[] for _ in pks]
+        cols = [self.model.item_col(pk) for pk in pks]
+        known = [col for col in cols if col is not None]
         try:
-            explained = layer.recommender.explain(col, interactions=layer.row, n=n)
+            # One vectorised call for the whole list, not one per item.
+            explained = iter(layer.recommender.explain_batch(known, interactions=layer.row, n=n))
         except (ValueError, IndexError, NotImplementedError):
-            return []
-        return [self.model.item_pk(history_col) for history_col, _share in explained]
+            return [[] for _ in pks]
+        return [
+            []
+            if col is None
+            else [self.model.item_pk(history_col) for history_col, _share in next(explained)]
+            for col in cols
+        ]
 
-    def named(self, candidate: Candidate, layer: _Layer | None) -> list[Any]:
-        """Keys of the items the reason of ``candidate`` may name, best first."""
-        if layer is None:
-            return []
-        if layer.source in (PERSONAL, SESSION):
-            return self._explained(layer, candidate.pk, 3)
-        if layer.source in (SIMILAR, BOUGHT_TOGETHER):
-            return (self._explained(layer, candidate.pk, 1) + layer.anchor_pks)[:1]
-        return []
+    def named(self, chosen: list[Candidate], layers: list[_Layer | None]) -> list[list[Any]]:
+        """Keys of the items the reason of each chosen candidate may name, best first."""
+        named: list[list[Any]] = [[] for _ in chosen]
+        by_layer: dict[int, tuple[_Layer, list[int]]] = {}
+        for position, layer in enumerate(layers):
+            if layer is not None:
+                by_layer.setdefault(id(layer), (layer, []))[1].append(position)
+        for layer, positions in by_layer.values():
+            if layer.source not in (PERSONAL, SESSION, SIMILAR, BOUGHT_TOGETHER):
+                continue
+            personal = layer.source in (PERSONAL, SESSION)
+            pks = [chosen[position].pk for position in positions]
+            explained = self._explained(layer, pks, 3 if personal else 1)
+            for position, names in zip(positions, explained, strict=True):
+                named[position] = names if personal else (names + layer.anchor_pks)[:1]
+        return named
 
     def reason(
         self, item: Any, layer: _Layer | None, named: list[Any], items: dict[str, Any]
@@ -617,7 +678,7 @@ def _assemble(
         )
     explainer = _Explainer(adapter, model, reasons.strongest_sources(history.events))
     chosen_layers = [None if c.source == PINNED else layer_of[str(c.pk)] for c in chosen]
-    named = [explainer.named(c, layer) for c, layer in zip(chosen, chosen_layers, strict=True)]
+    named = explainer.named(chosen, chosen_layers)
     items = _instances(adapter, [c.pk for c in chosen] + [pk for pks in named for pk in pks])
     result = []
     for candidate, layer, names in zip(chosen, chosen_layers, named, strict=True):
@@ -633,6 +694,69 @@ def _assemble(
                 run_id=None if model is None else model.run_id,
             )
         )
+    return result
+
+
+# -- cached lists ---------------------------------------------------------------------
+# A list is cached whole (keys, scores, reasons), keyed by everything it was computed
+# from, so a repeat request does no engine work. Availability is checked again on every
+# hit, in the same query that reads the instances to show.
+
+
+def _list_name(
+    block: str, model: ServingModel | None, rules: BlockRules, history: str, *parts: Any
+) -> str:
+    """The cache name of a list: its block, model run, rules, history digest and inputs."""
+    rules_key = (sorted(rules.pins), sorted(rules.excluded))
+    run_id = None if model is None else model.run_id
+    # The setting too: a changed business rule (MAX_PER_CATEGORY ...) applies at once.
+    configuration = repr(getattr(settings, "RECOMMENDATIONS", None))
+    return LIST_CACHE_PREFIX + _digest((block, run_id, rules_key, history, configuration, parts))
+
+
+def _keys(pks: Iterable[Any]) -> list[str]:
+    return sorted({str(pk) for pk in pks})
+
+
+def _is_user(user: Any) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False)
+
+
+def _list_get(adapter: SettingsAdapter, user: Any, name: str) -> list[Recommendation] | None:
+    """A cached list whose items are all still available, or None.
+
+    One query, for the keys of the listed items that are still available; the items
+    themselves come from the cache (a changed label or price shows within
+    ``CACHE_TIMEOUT`` seconds, a sold-out item at once).
+    """
+    if _is_user(user):
+        rows = user_cache_get(user.pk, name)
+    else:
+        rows = cache.get(f"recommendations:{name}")
+    if not rows:
+        return None
+    pks = [row[0].pk for row in rows]
+    available = adapter.available_items().filter(pk__in=pks).values_list("pk", flat=True)
+    if len(set(available)) < len(pks):
+        return None  # sold out or withdrawn since: compute the list afresh
+    return [
+        Recommendation(
+            item=item, score=score, reason=reason, source=source, run_id=run_id, known=known
+        )
+        for item, score, reason, source, run_id, known in rows
+    ]
+
+
+def _list_set(user: Any, name: str, result: list[Recommendation]) -> list[Recommendation]:
+    """Cache a computed list (per user, or shared for anonymous shoppers) and return it."""
+    rows = [
+        (rec.item, rec.score, rec.reason, rec.source, rec.run_id, (rec.label, rec.url))
+        for rec in result
+    ]
+    if rows and _is_user(user):
+        _user_list_set(user.pk, name, rows)
+    elif rows:
+        cache.set(f"recommendations:{name}", rows, app_settings.CACHE_TIMEOUT)
     return result
 
 
@@ -701,6 +825,19 @@ def recommendations_for_user(
     if session_item_pks and not _session_allowed(adapter, user, history):
         session_item_pks = ()
     rules = block_rules(block="for_you")
+    name = _list_name(
+        "for_you",
+        model,
+        rules,
+        history.fingerprint,
+        n,
+        _keys(exclude),
+        None if category is None else str(category),
+        _keys(session_item_pks),
+    )
+    cached = _list_get(adapter, user, name)
+    if cached is not None:
+        return cached
     filters = _filters(history, exclude=exclude, category=category, rules=rules)
     k = _overfetch(n, filters)
     category_pks = _category_pks(adapter, filters.category)
@@ -724,14 +861,18 @@ def recommendations_for_user(
             )
             layers.append(_Layer(source, ranked, recommender=model.recommender, row=row))
     layers += _fallback_layers(model, k=k, filters=filters, category_pks=category_pks)
-    return _assemble(
-        adapter=adapter,
-        model=model,
-        layers=layers,
-        rules=rules,
-        filters=filters,
-        n=n,
-        history=history,
+    return _list_set(
+        user,
+        name,
+        _assemble(
+            adapter=adapter,
+            model=model,
+            layers=layers,
+            rules=rules,
+            filters=filters,
+            n=n,
+            history=history,
+        ),
     )
 
 
@@ -798,6 +939,18 @@ def _item_to_item(
     adapter, model = get_adapter(), model_for_user(user)
     history = _History.of(adapter, user) if history is None else history
     rules = block_rules(block=block)
+    name = _list_name(
+        block,
+        model,
+        rules,
+        history.bought_fingerprint,
+        n,
+        _keys(exclude),
+        [str(pk) for pk in anchors],
+    )
+    cached = _list_get(adapter, user, name)
+    if cached is not None:
+        return cached
     filters = _filters(history, exclude=[*exclude, *anchors], category=None, rules=rules)
     k = _overfetch(n, filters)
     layers: list[_Layer] = []
@@ -812,14 +965,18 @@ def _item_to_item(
                 _Layer(source, ranked, recommender=model.similar, row=row, anchor_pks=anchors)
             )
     layers += _fallback_layers(model, k=k, filters=filters, category_pks=None)
-    return _assemble(
-        adapter=adapter,
-        model=model,
-        layers=layers,
-        rules=rules,
-        filters=filters,
-        n=n,
-        history=history,
+    return _list_set(
+        user,
+        name,
+        _assemble(
+            adapter=adapter,
+            model=model,
+            layers=layers,
+            rules=rules,
+            filters=filters,
+            n=n,
+            history=history,
+        ),
     )
 
 
@@ -836,19 +993,35 @@ def trending_products(
     adapter, model = get_adapter(), model_for_user(user)
     history = _History.of(adapter, user) if history is None else history
     rules = block_rules(block="trending")
+    name = _list_name(
+        "trending",
+        model,
+        rules,
+        history.bought_fingerprint,
+        n,
+        _keys(exclude),
+        None if category is None else str(category),
+    )
+    cached = _list_get(adapter, user, name)
+    if cached is not None:
+        return cached
     filters = _filters(history, exclude=exclude, category=category, rules=rules)
     k = _overfetch(n, filters)
     layers = _fallback_layers(
         model, k=k, filters=filters, category_pks=_category_pks(adapter, filters.category)
     )
-    return _assemble(
-        adapter=adapter,
-        model=model,
-        layers=layers,
-        rules=rules,
-        filters=filters,
-        n=n,
-        history=history,
+    return _list_set(
+        user,
+        name,
+        _assemble(
+            adapter=adapter,
+            model=model,
+            layers=layers,
+            rules=rules,
+            filters=filters,
+            n=n,
+            history=history,
+        ),
     )
 
 
@@ -869,14 +1042,30 @@ def recently_viewed(
     if session_item_pks and not _session_allowed(adapter, user, history):
         session_item_pks = None
     viewed = list(dict.fromkeys([*(session_item_pks or ()), *history.viewed()]))
+    name = _list_name(
+        "recently_viewed",
+        model,
+        rules,
+        history.bought_fingerprint,
+        n,
+        _keys(exclude),
+        [str(pk) for pk in viewed],
+    )
+    cached = _list_get(adapter, user, name)
+    if cached is not None:
+        return cached
     layers = [_Layer(RECENTLY_VIEWED, [(pk, 1.0 / (i + 1)) for i, pk in enumerate(viewed)])]
     layers += _fallback_layers(model, k=_overfetch(n, filters), filters=filters, category_pks=None)
-    return _assemble(
-        adapter=adapter,
-        model=model,
-        layers=layers,
-        rules=rules,
-        filters=filters,
-        n=n,
-        history=history,
+    return _list_set(
+        user,
+        name,
+        _assemble(
+            adapter=adapter,
+            model=model,
+            layers=layers,
+            rules=rules,
+            filters=filters,
+            n=n,
+            history=history,
+        ),
     )

@@ -1,7 +1,9 @@
 """Impressions and clicks of the recommendation blocks, and the click-through they add up to.
 
-Recording is cheap: a rendered block is one INSERT of one row holding the shown item
-keys in order, whatever the length of the list; a click is one lookup and one INSERT.
+Recording is cheap: a rendered block is one row holding the shown item keys in order,
+whatever the length of the list. With :class:`recommendations.middleware.ImpressionMiddleware`
+the rows of a whole page are stored in one INSERT once the response is rendered, else
+each block is one INSERT; a click is one lookup and one INSERT.
 Rows are only ever inserted, never updated, so concurrent requests cannot lose one.
 A user who did not consent to personalisation is not remembered: their impressions
 and clicks are stored without the user (so they count, but never convert).
@@ -33,6 +35,8 @@ _CONSENT_ATTRIBUTE = "_recommendations_consents"
 GROUPINGS = {"block", "run", "bucket"}
 # Set on the request of the admin preview: what staff look at is not an impression.
 PREVIEW_ATTRIBUTE = "recommendations_preview"
+# Where a request collects its impressions until the middleware stores them.
+PENDING_ATTRIBUTE = "_recommendations_impressions"
 
 
 def _consenting_user(user: Any, request: Any = None) -> Any:
@@ -50,8 +54,10 @@ def _consenting_user(user: Any, request: Any = None) -> Any:
 def impression_record(
     *, block: str, recommendations: Sequence[Any], user: Any = None, request: Any = None
 ) -> str | None:
-    """Store what a block showed (one INSERT) and return the impression's token.
+    """Store what a block showed and return the impression's token.
 
+    One INSERT, or none while the request collects its impressions
+    (:func:`impressions_collect`): then the row is stored by :func:`impressions_flush`.
     Returns None when nothing was shown or tracking is off. The run is the one that
     chose the items (``Recommendation.run_id``); the experiment group is the user's.
     """
@@ -62,7 +68,7 @@ def impression_record(
     ):
         return None
     assignment = assignment_for(user)
-    impression = Impression.objects.create(
+    impression = Impression(
         block=block,
         run_id=getattr(recommendations[0], "run_id", None),
         experiment=assignment.experiment,
@@ -70,7 +76,32 @@ def impression_record(
         user=_consenting_user(user, request),
         item_pks=[str(rec.item.pk) for rec in recommendations],
     )
+    pending = getattr(request, PENDING_ATTRIBUTE, None)
+    if pending is not None:
+        # The token is chosen now, so the page can link clicks to the row stored later.
+        pending.append(impression)
+    else:
+        impression.save(force_insert=True)
     return impression.token
+
+
+def impressions_collect(request: Any) -> None:
+    """Collect the impressions recorded for ``request`` until :func:`impressions_flush`."""
+    setattr(request, PENDING_ATTRIBUTE, [])
+
+
+def impressions_flush(request: Any) -> int:
+    """Store the impressions collected for ``request`` in one INSERT; return how many.
+
+    Impressions recorded afterwards (a streamed response) are stored one by one.
+    """
+    pending = getattr(request, PENDING_ATTRIBUTE, None)
+    if pending is None:
+        return 0
+    delattr(request, PENDING_ATTRIBUTE)
+    if pending:
+        Impression.objects.bulk_create(pending)
+    return len(pending)
 
 
 def parse_rec(value: str) -> tuple[str, int]:

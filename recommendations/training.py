@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from celery.exceptions import SoftTimeLimitExceeded
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from recommendations import engine
-from recommendations.adapters import EventArrays, SettingsAdapter, get_adapter
+from recommendations.adapters import EventArrays, SettingsAdapter, _key_array, get_adapter
 from recommendations.artifacts import artifact_delete, artifact_write
 from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
@@ -240,6 +241,39 @@ def auxiliary_fit(data: TrainingData) -> dict[str, bytes]:
     }
 
 
+def _without_departed_users(
+    user_pks: np.ndarray, recommenders: dict[str, Recommender | bytes]
+) -> tuple[np.ndarray, dict[str, Recommender | bytes]]:
+    """Drop the rows of users deleted, or no longer consenting, since the events were read.
+
+    A training reads its events long before it writes its artifacts; an account deleted
+    meanwhile was removed from the serving runs only, so a new artifact must not bring
+    it back. Returns the remaining user keys and the recommenders (unchanged when
+    everyone is still there).
+    """
+    # Deferred: privacy imports the serving side, which imports this module.
+    from recommendations.privacy import recommender_without_rows
+
+    # One query over the users table rather than ``pk__in`` the batch's keys, which
+    # would exceed SQLite's limit on query parameters for a large shop.
+    allowed = get_adapter().consenting_user_ids()
+    if allowed is None:
+        allowed = get_user_model()._default_manager.values_list("pk", flat=True)
+    keep = np.isin(user_pks, _key_array(list(allowed)))
+    if keep.all():
+        return user_pks, recommenders
+    logger.info(
+        "Leaving out %d user(s) deleted or opted out during the training.", int((~keep).sum())
+    )
+    return user_pks[keep], {
+        name: recommender_without_rows(
+            recommender if isinstance(recommender, Recommender) else engine.load(recommender),
+            keep,
+        )
+        for name, recommender in recommenders.items()
+    }
+
+
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000] or type(exc).__name__
 
@@ -286,18 +320,20 @@ def training_batch_run(runs: Sequence[TrainingRun], *, progress: Progress | None
             metrics = holdout_metrics(run.algorithm, run.params, data)
             say(f"{run.algorithm}: fitting on all events…")
             recommender = _fit(run.algorithm, run.params, data, full=True)
+            user_pks, recommenders = _without_departed_users(
+                data.user_pks, {"recommender": recommender, **auxiliary}
+            )
             artifact = artifact_write(
                 run_id=run.pk,
                 algorithm=run.algorithm,
-                recommender=recommender,
-                user_pks=data.user_pks,
+                user_pks=user_pks,
                 item_pks=data.item_pks,
-                **auxiliary,
+                **recommenders,
             )
             run.status = TrainingRun.Status.SUCCEEDED
             run.metrics = metrics
             run.artifact = artifact
-            run.n_users, run.n_items = data.matrix.shape
+            run.n_users, run.n_items = int(user_pks.size), data.matrix.shape[1]
             run.n_events = data.n_events
             run.data_cutoff = data.data_cutoff
             run.finished_at = timezone.now()

@@ -20,6 +20,16 @@ from recommendations.privacy import user_cache_delete, user_data_export, user_fo
 from shop import services
 from shop.models import CustomerProfile, Order, ProductView, Review
 
+# Said in every download, as the account pages say it: what outlives a deleted account.
+KEPT_AFTER_DELETION = (
+    "If you delete your account, everything in this file is deleted at once except your "
+    "orders: their number, date, country, products, quantities and prices are kept for "
+    "the shop's accounting, detached from the account, so they are no longer linked to "
+    "you and our recommendations never learn from them as anyone's history. Figures over "
+    "all shoppers that your purchases counted in (such as products bought together) keep "
+    "that unattributed contribution until the recommendations are next trained."
+)
+
 
 class AccountDeleteError(RuntimeError):
     """The account could not be deleted; nothing was changed."""
@@ -85,6 +95,7 @@ def account_data_export(*, user: AbstractBaseUser) -> dict[str, Any]:
     )
     return {
         "exported_at": timezone.now(),
+        "kept_after_account_deletion": KEPT_AFTER_DELETION,
         "account": {
             "username": user.get_username(),
             "email": getattr(user, "email", ""),

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from recommendations.privacy import user_cache_delete
 from shop import selectors
 from shop.models import CustomerProfile, Order, OrderLine, Product, ProductView, Review
 
@@ -91,6 +92,10 @@ def checkout_create_order(*, user: AbstractBaseUser, items: dict[int, int]) -> O
                 )
             )
         OrderLine.objects.bulk_create(lines)
+        # bulk_create sends no signals, so the buyer's cached history would still say
+        # they never bought these items: drop it, and their cached lists, once committed.
+        user_pk = user.pk
+        transaction.on_commit(lambda: user_cache_delete(user_pk=user_pk))
     return order
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from recommendations.models import ItemRule, TrainingRun
@@ -30,6 +32,20 @@ class RecommendationSerializer(serializers.Serializer):
     score = serializers.FloatField()
     reason = serializers.CharField()
     source = serializers.CharField()
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        # The same output as the declared fields, without their per-field machinery:
+        # this runs for every item of every list the API serves.
+        url, price = instance.url, instance.price
+        return {
+            "item_id": str(instance.item.pk),
+            "label": str(instance.label),
+            "url": None if url is None else str(url),
+            "price": None if price is None else str(price),
+            "score": float(instance.score),
+            "reason": str(instance.reason),
+            "source": str(instance.source),
+        }
 
 
 class EventSerializer(serializers.Serializer):

@@ -207,9 +207,7 @@ class Recommender:
 
     # -- scoring (implemented by subclasses) ----------------------------------
 
-    def _score_rows(
-        self, rows: sp.csr_matrix, user_features: sp.csr_matrix | None
-    ) -> np.ndarray:
+    def _score_rows(self, rows: sp.csr_matrix, user_features: sp.csr_matrix | None) -> np.ndarray:
         """Scores of every item for ad-hoc interaction rows: (n_rows, n_items) float32."""
         raise NotImplementedError
 
@@ -245,9 +243,7 @@ class Recommender:
         scores[blocked] = -np.inf
         return top_n(scores, n)
 
-    def _filters(
-        self, blocked: Any, allowed: Any
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    def _filters(self, blocked: Any, allowed: Any) -> tuple[np.ndarray, np.ndarray | None]:
         blocked_ids = _index_array(blocked, self.n_items_, name="blocked")
         allowed_ids = (
             None if allowed is None else _index_array(allowed, self.n_items_, name="allowed")
@@ -444,9 +440,7 @@ class Recommender:
             elif isinstance(value, Recommender):
                 meta[key] = {"kind": "recommender"}
                 arrays.update(value._arrays(prefix=f"{name}/"))
-            elif isinstance(value, list | tuple) and all(
-                isinstance(v, np.ndarray) for v in value
-            ):
+            elif isinstance(value, list | tuple) and all(isinstance(v, np.ndarray) for v in value):
                 meta[key] = {"kind": "array_list", "length": len(value)}
                 for i, v in enumerate(value):
                     arrays[f"{name}.{i}"] = v
@@ -536,6 +530,59 @@ class Recommender:
         buffer = io.BytesIO()
         self.save(buffer)
         return buffer.getvalue()
+
+    # -- explaining many items at once ------------------------------------------
+
+    def _contributions_batch(self, row: sp.csr_matrix, item_ids: np.ndarray) -> np.ndarray:
+        """Contributions of ``row.indices`` to each item: (len(item_ids), row.nnz).
+
+        Loops over ``_contributions``; a model whose contributions are a matrix slice
+        may override it with one vectorised product.
+        """
+        return np.stack(
+            [np.asarray(self._contributions(row, int(i)), dtype=np.float64) for i in item_ids]
+        ).reshape(len(item_ids), row.nnz)
+
+    def explain_batch(
+        self,
+        item_ids: Any,
+        *,
+        user_id: int | None = None,
+        interactions: Any = None,
+        n: int = 1,
+    ) -> list[list[tuple[int, float]]]:
+        """:meth:`explain` for several items, one list per item, in the order given.
+
+        The history is validated once and the contributions of all items are computed
+        together, so explaining a whole recommendation list costs about one ``explain``.
+        """
+        self._check_fitted()
+        n = _check_n(n)
+        items = _index_array(item_ids, self.n_items_, name="item_ids")
+        if (user_id is None) == (interactions is None):
+            raise ValueError("Give exactly one of user_id or interactions.")
+        if user_id is not None:
+            (user,) = _index_array([user_id], self.n_users_, name="user_id")
+            row = self.interactions_[int(user)]
+        else:
+            row = self._as_row(interactions)
+        if row.nnz == 0 or items.size == 0:
+            return [[] for _ in range(items.size)]
+        contributions = np.asarray(self._contributions_batch(row, items), dtype=np.float64)
+        # An item never explains itself.
+        contributions[row.indices[None, :] == items[:, None]] = 0.0
+        positive = np.clip(contributions, 0.0, None)
+        result = []
+        for shares in positive:
+            total = shares.sum()
+            if total <= 0:
+                result.append([])
+                continue
+            order = np.lexsort((row.indices, -shares))[:n]
+            result.append(
+                [(int(row.indices[i]), float(shares[i] / total)) for i in order if shares[i] > 0]
+            )
+        return result
 
 
 def load(file: FileLike | bytes) -> Recommender:

@@ -25,13 +25,15 @@ from recommendations.engine.split import holdout_new_items
 
 SECONDS_PER_DAY = 86_400.0
 
-#: Components of the default blend: none of them needs item or user features.
+#: Components of the default blend: none of them needs item or user features. The
+#: history of known users decays with a 120-day half-life (chosen on validation folds of
+#: Online Retail, see benchmarks/README.md); RP3beta got no weight in any good mix there.
+RECENCY_HALF_LIFE_DAYS = 120.0
 DEFAULT_COMPONENTS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("ease", {}),
-    ("item_knn", {}),
-    ("svd", {}),
+    ("ease", {"recency_half_life_days": RECENCY_HALF_LIFE_DAYS}),
+    ("item_knn", {"recency_half_life_days": RECENCY_HALF_LIFE_DAYS}),
+    ("svd", {"recency_half_life_days": RECENCY_HALF_LIFE_DAYS}),
     ("trending", {}),
-    ("rp3beta", {}),
 )
 # Validation scores are dense users x items matrices: cap their cells on large catalogs.
 VALIDATION_CELLS = 20_000_000
@@ -89,7 +91,8 @@ class BlendRecommender(Recommender, name="blend"):
     ----------
     components : sequence of (name, params) pairs, optional
         Registered recommender names and their keyword arguments; by default
-        :data:`DEFAULT_COMPONENTS` (EASE, item-kNN, SVD, trending and RP3beta).
+        :data:`DEFAULT_COMPONENTS` (EASE, item-kNN and SVD with time-decayed
+        histories, and trending).
     weights : sequence of float, optional
         Fixed weights, one per component: no validation period is carved and
         ``timestamps`` are not needed.

@@ -6,16 +6,19 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from recommendations.engine.base import Recommender
 from recommendations.engine.interactions import apply_weighting
-from recommendations.engine.itemknn import check_non_negative, check_positive_int
+from recommendations.engine.itemknn import (
+    HistoryRecommender,
+    check_non_negative,
+    check_positive_int,
+)
 
 # Small catalogs are inverted in float64 (cheap, most precise); above this many items
 # float32 halves memory and nearly halves time, with identical rankings on the benchmark.
 FLOAT64_MAX_ITEMS = 2_000
 
 
-class EASERecommender(Recommender, name="ease"):
+class EASERecommender(HistoryRecommender, name="ease"):
     """Score items with a dense item x item weight matrix learned in closed form.
 
     ``B = I - P / diag(P)`` with ``P = (X^T X + l2 I)^-1``, so each item is predicted
@@ -31,14 +34,23 @@ class EASERecommender(Recommender, name="ease"):
     max_items : int
         Refuse to fit larger catalogs: two dense float32 matrices are needed at once,
         about ``8 * n_items ** 2`` bytes. Use ``item_knn`` or ``svd`` there.
+    recency_half_life_days : float, optional
+        Score known users with their history decayed by this half-life (needs
+        ``timestamps`` at fit); see :class:`~recommendations.engine.itemknn.HistoryRecommender`.
     """
 
     def __init__(
-        self, *, l2: float = 500.0, weighting: str = "binary", max_items: int = 20_000
+        self,
+        *,
+        l2: float = 500.0,
+        weighting: str = "binary",
+        max_items: int = 20_000,
+        recency_half_life_days: float | None = None,
     ) -> None:
         self.l2 = l2
         self.weighting = weighting
         self.max_items = max_items
+        self.recency_half_life_days = recency_half_life_days
 
     def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
         l2 = check_non_negative(self.l2, "l2")
@@ -52,6 +64,7 @@ class EASERecommender(Recommender, name="ease"):
                 f"max_items={max_items} items. Raise max_items if memory allows "
                 "(about 8 * n_items ** 2 bytes) or use item_knn or svd."
             )
+        self._fit_recency(interactions, timestamps)
         weighted = apply_weighting(interactions, self.weighting)
         dtype = np.float64 if n_items <= FLOAT64_MAX_ITEMS else np.float32
         gram = np.asarray((weighted.T @ weighted).toarray(), dtype=dtype)
@@ -69,9 +82,8 @@ class EASERecommender(Recommender, name="ease"):
         precision[np.diag_indices(n_items)] = 0.0
         self.weights_ = np.ascontiguousarray(precision, dtype=np.float32)
 
-    def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
-        weighted = apply_weighting(rows, self.weighting)
-        return np.asarray(weighted @ self.weights_, dtype=np.float32)
+    def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(rows @ self.weights_, dtype=np.float32)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:
         return self.weights_[item_id]

@@ -11,6 +11,7 @@ from recommendations.engine.interactions import apply_weighting
 # Products are computed in blocks of rows so that a block holds at most this many
 # dense cells: memory stays bounded on catalogs of tens of thousands of items.
 BLOCK_CELLS = 16_000_000
+SECONDS_PER_DAY = 86_400.0
 
 
 def top_k_dense(block: np.ndarray, k: int) -> sp.csr_matrix:
@@ -73,7 +74,68 @@ def check_non_negative(value: object, name: str) -> float:
     return float(value)
 
 
-class ItemKNNRecommender(Recommender, name="item_knn"):
+class HistoryRecommender(Recommender):
+    """Base of the models that score a user as ``history_row @ item_weights``.
+
+    Subclasses implement ``_score_weighted(rows)`` for rows already transformed by their
+    ``weighting``. With ``recency_half_life_days`` set, known users score with a
+    time-decayed history: each weight is multiplied by ``0.5 ** (age / half_life)``,
+    the age measured from the user's own latest event, so recent purchases count more
+    while the item weights are still learned from every event; without ``timestamps``
+    at fit nothing is decayed. Ad-hoc rows (``recommend_interactions``) are scored as
+    given: the caller decays those.
+    """
+
+    weighting: str
+    recency_half_life_days: float | None
+
+    def _fit_recency(self, interactions: sp.csr_matrix, timestamps: sp.csr_matrix | None) -> None:
+        """Keep the latest time of every pair when recency weighting is asked for."""
+        self.timestamps_ = None
+        if self.recency_half_life_days is None:
+            return
+        half_life = check_non_negative(self.recency_half_life_days, "recency_half_life_days")
+        if half_life == 0:
+            raise ValueError("recency_half_life_days must be positive (or None for no decay).")
+        if timestamps is None:
+            # Like trending without times: nothing to decay by, every event counts fully.
+            return
+        rows, columns = interactions.nonzero()
+        times = np.asarray(timestamps[rows, columns], dtype=np.float64).ravel()
+        if not np.all(np.isfinite(times)) or np.any(times == 0):
+            raise ValueError("timestamps must hold a finite time for every interaction pair.")
+        self.timestamps_ = sp.csr_matrix(
+            (times, interactions.indices.copy(), interactions.indptr.copy()),
+            shape=interactions.shape,
+        )
+
+    def _history(self, user_ids: np.ndarray) -> sp.csr_matrix:
+        """Weighted (and, with recency, time-decayed) training rows of known users."""
+        rows = apply_weighting(self.interactions_[user_ids], self.weighting)
+        if getattr(self, "timestamps_", None) is None:
+            return rows
+        times = self.timestamps_[user_ids]
+        lengths = np.diff(times.indptr)
+        latest = np.zeros(lengths.size)
+        filled = lengths > 0
+        latest[filled] = np.maximum.reduceat(times.data, times.indptr[:-1][filled])
+        age_days = (np.repeat(latest, lengths) - times.data) / SECONDS_PER_DAY
+        decay = np.power(0.5, age_days / float(self.recency_half_life_days))
+        rows = rows.copy()
+        rows.data = (rows.data * decay).astype(np.float32)
+        return rows
+
+    def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
+        raise NotImplementedError
+
+    def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
+        return self._score_weighted(apply_weighting(rows, self.weighting))
+
+    def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
+        return self._score_weighted(self._history(user_ids))
+
+
+class ItemKNNRecommender(HistoryRecommender, name="item_knn"):
     """Score items by their similarity to the items in the user's history.
 
     The similarity of item ``i`` to item ``j`` is an asymmetric cosine with shrinkage,
@@ -96,6 +158,9 @@ class ItemKNNRecommender(Recommender, name="item_knn"):
         similarities are computed, so heavy buyers weigh less.
     weighting : {"raw", "binary", "log"}
         Transform applied to the weights before anything else.
+    recency_half_life_days : float, optional
+        Score known users with their history decayed by this half-life (needs
+        ``timestamps`` at fit); see :class:`HistoryRecommender`.
     """
 
     def __init__(
@@ -107,6 +172,7 @@ class ItemKNNRecommender(Recommender, name="item_knn"):
         exponent: float = 1.5,
         user_exponent: float = 0.5,
         weighting: str = "binary",
+        recency_half_life_days: float | None = None,
     ) -> None:
         self.k = k
         self.shrinkage = shrinkage
@@ -114,6 +180,7 @@ class ItemKNNRecommender(Recommender, name="item_knn"):
         self.exponent = exponent
         self.user_exponent = user_exponent
         self.weighting = weighting
+        self.recency_half_life_days = recency_half_life_days
 
     def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
         k = check_positive_int(self.k, "k")
@@ -123,6 +190,7 @@ class ItemKNNRecommender(Recommender, name="item_knn"):
         if alpha > 1:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}.")
         user_exponent = check_non_negative(self.user_exponent, "user_exponent")
+        self._fit_recency(interactions, timestamps)
         weighted = apply_weighting(interactions, self.weighting)
         if user_exponent:
             # Someone who bought hundreds of items says little about any one pair of them.
@@ -156,9 +224,8 @@ class ItemKNNRecommender(Recommender, name="item_knn"):
         # Scores sum similarity columns; a CSC copy makes one column cheap for explain().
         self._similarity_csc = self.similarity_.tocsc()
 
-    def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
-        weighted = apply_weighting(rows, self.weighting)
-        return np.asarray((weighted @ self.similarity_).toarray(), dtype=np.float32)
+    def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
+        return np.asarray((rows @ self.similarity_).toarray(), dtype=np.float32)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:
         return self.similarity_[item_id].toarray().ravel()

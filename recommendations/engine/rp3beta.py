@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.engine.base import Recommender
 from recommendations.engine.interactions import apply_weighting
 from recommendations.engine.itemknn import (
     BLOCK_CELLS,
+    HistoryRecommender,
     check_non_negative,
     check_positive_int,
     top_k_per_row,
@@ -25,7 +25,7 @@ def _row_stochastic(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
     return result
 
 
-class RP3betaRecommender(Recommender, name="rp3beta"):
+class RP3betaRecommender(HistoryRecommender, name="rp3beta"):
     """Score items by the probability of a walk item -> user -> item reaching them.
 
     With ``P_ui`` the users x items transition matrix (rows of the weighted interactions
@@ -46,6 +46,9 @@ class RP3betaRecommender(Recommender, name="rp3beta"):
         Scale each item's kept neighbours to sum to 1, so no source item dominates.
     weighting : {"raw", "binary", "log"}
         Transform applied to the weights before anything else.
+    recency_half_life_days : float, optional
+        Score known users with their history decayed by this half-life (needs
+        ``timestamps`` at fit); see :class:`~recommendations.engine.itemknn.HistoryRecommender`.
     """
 
     def __init__(
@@ -56,12 +59,14 @@ class RP3betaRecommender(Recommender, name="rp3beta"):
         k: int = 200,
         normalise: bool = True,
         weighting: str = "binary",
+        recency_half_life_days: float | None = None,
     ) -> None:
         self.alpha = alpha
         self.beta = beta
         self.k = k
         self.normalise = normalise
         self.weighting = weighting
+        self.recency_half_life_days = recency_half_life_days
 
     def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
         alpha = check_non_negative(self.alpha, "alpha")
@@ -71,6 +76,7 @@ class RP3betaRecommender(Recommender, name="rp3beta"):
             raise ValueError("alpha must be positive: alpha 0 makes every walk equally likely.")
         if not isinstance(self.normalise, bool):
             raise ValueError(f"normalise must be True or False, got {self.normalise!r}.")
+        self._fit_recency(interactions, timestamps)
         weighted = apply_weighting(interactions, self.weighting)
         user_to_item = _row_stochastic(weighted, alpha)
         item_to_user = _row_stochastic(weighted.T.tocsr(), alpha)
@@ -100,9 +106,8 @@ class RP3betaRecommender(Recommender, name="rp3beta"):
         # Scores sum similarity columns; a CSC copy makes one column cheap for explain().
         self._similarity_csc = self.similarity_.tocsc()
 
-    def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
-        weighted = apply_weighting(rows, self.weighting)
-        return np.asarray((weighted @ self.similarity_).toarray(), dtype=np.float32)
+    def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
+        return np.asarray((rows @ self.similarity_).toarray(), dtype=np.float32)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:
         return self.similarity_[item_id].toarray().ravel()

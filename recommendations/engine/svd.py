@@ -6,12 +6,15 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
-from recommendations.engine.base import Recommender
 from recommendations.engine.interactions import apply_weighting, weight_values
-from recommendations.engine.itemknn import check_non_negative, check_positive_int
+from recommendations.engine.itemknn import (
+    HistoryRecommender,
+    check_non_negative,
+    check_positive_int,
+)
 
 
-class SVDRecommender(Recommender, name="svd"):
+class SVDRecommender(HistoryRecommender, name="svd"):
     """Rank items by the rank-``factors`` reconstruction of the user's row.
 
     The weighted matrix has each item column divided by its popularity ** ``beta``
@@ -30,6 +33,9 @@ class SVDRecommender(Recommender, name="svd"):
         Power iterations of the randomized SVD; more is slower and more precise.
     random_state : int
         Seed of the randomized SVD, so fits are reproducible.
+    recency_half_life_days : float, optional
+        Score known users with their history decayed by this half-life (needs
+        ``timestamps`` at fit); see :class:`~recommendations.engine.itemknn.HistoryRecommender`.
     """
 
     def __init__(
@@ -40,12 +46,14 @@ class SVDRecommender(Recommender, name="svd"):
         weighting: str = "binary",
         n_iter: int = 7,
         random_state: int = 0,
+        recency_half_life_days: float | None = None,
     ) -> None:
         self.factors = factors
         self.beta = beta
         self.weighting = weighting
         self.n_iter = n_iter
         self.random_state = random_state
+        self.recency_half_life_days = recency_half_life_days
 
     def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
         factors = check_positive_int(self.factors, "factors")
@@ -53,6 +61,7 @@ class SVDRecommender(Recommender, name="svd"):
         n_iter = check_positive_int(self.n_iter, "n_iter")
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, int):
             raise ValueError(f"random_state must be an integer, got {self.random_state!r}.")
+        self._fit_recency(interactions, timestamps)
         weighted = apply_weighting(interactions, self.weighting)
         popularity = np.diff(weighted.tocsc().indptr).astype(np.float64)
         scale = np.power(np.maximum(popularity, 1.0), -beta).astype(np.float32)
@@ -72,18 +81,13 @@ class SVDRecommender(Recommender, name="svd"):
         # Folding a user in is x (D V): keep the column scaling folded into the factors.
         self._scaled_factors = self.item_factors_ * self.column_scale_[:, None]
 
-    def _user_factors(self, rows: sp.csr_matrix) -> np.ndarray:
+    def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
         if rows.shape[0] == 1:
-            # One user (the serving case): plain numpy is cheaper than a sparse product.
-            values = weight_values(rows.data, self.weighting)
-            return (values @ self._scaled_factors[rows.indices])[None, :]
-        return apply_weighting(rows, self.weighting) @ self._scaled_factors
-
-    def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
-        users = self._user_factors(rows)
-        if users.shape[0] == 1:
-            # A matrix-vector product over the contiguous factors is the fastest path.
-            return np.asarray(self.item_factors_ @ users[0], dtype=np.float32)[None, :]
+            # One user (the serving case): plain numpy is cheaper than sparse products,
+            # and a matrix-vector product over the contiguous factors is the fastest.
+            user = rows.data @ self._scaled_factors[rows.indices]
+            return np.asarray(self.item_factors_ @ user, dtype=np.float32)[None, :]
+        users = rows @ self._scaled_factors
         return np.asarray(users @ self.item_factors_.T, dtype=np.float32)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:

@@ -48,7 +48,8 @@ def _block(
         "title": title,
         "recommendations": recommendations,
         "request": request,
-        # One INSERT per rendered block; its token lets a click name what was shown.
+        # One row per rendered block (one INSERT per page with ImpressionMiddleware);
+        # its token lets a click name what was shown.
         "impression": tracking.impression_record(
             block=block, recommendations=recommendations, user=user, request=request
         ),

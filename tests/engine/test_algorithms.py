@@ -10,9 +10,11 @@ from recommendations.engine import (
     EASERecommender,
     ItemKNNRecommender,
     PopularityRecommender,
+    RP3betaRecommender,
     SVDRecommender,
     TrendingRecommender,
     UserKNNRecommender,
+    load,
 )
 from recommendations.engine.itemknn import top_k_per_row
 
@@ -81,6 +83,9 @@ def test_trending_without_timestamps_is_popularity():
         (SVDRecommender(random_state=None), "random_state"),
         (EASERecommender(l2=0), "l2"),
         (EASERecommender(max_items=2), "max_items=2"),
+        (EASERecommender(recency_half_life_days=0), "recency_half_life_days must be positive"),
+        (ItemKNNRecommender(recency_half_life_days=-1), "recency_half_life_days must be a"),
+        (SVDRecommender(recency_half_life_days="30"), "recency_half_life_days must be a"),
     ],
 )
 def test_bad_hyper_parameters_raise_a_clear_value_error(recommender, message):
@@ -149,3 +154,86 @@ def test_top_k_per_row_keeps_the_largest_positive_entries_ties_to_the_lower_colu
     matrix = sp.csr_matrix(np.array([[3, 1, 3, 3, -2], [0, -1, 2, 0, 0], [1, 1, 1, 1, 1.0]]))
     kept = top_k_per_row(matrix, 2).toarray()
     np.testing.assert_array_equal(kept, [[3, 0, 3, 0, 0], [0, 0, 2, 0, 0], [1, 1, 0, 0, 0]])
+
+
+def recency_data() -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Item 2 goes with item 0 (4 buyers), item 3 with item 1 (2 buyers).
+
+    The last user bought item 0 300 days ago and item 1 today: without decay item 0's
+    stronger partner (2) comes first, with decay the partner of the recent item (3).
+    """
+    dense = np.zeros((7, 4), dtype=np.float32)
+    dense[:4, [0, 2]] = 1.0
+    dense[4:6, [1, 3]] = 1.0
+    dense[6, [0, 1]] = 1.0
+    interactions = sp.csr_matrix(dense)
+    stamps = interactions.astype(np.float64)
+    stamps.data[:] = NOW - 10 * DAY
+    stamps[6, 0] = NOW - 300 * DAY
+    stamps[6, 1] = NOW
+    return interactions, sp.csr_matrix(stamps)
+
+
+RECENCY_MODELS = {
+    "item_knn": lambda days: ItemKNNRecommender(k=5, recency_half_life_days=days),
+    "svd": lambda days: SVDRecommender(factors=2, recency_half_life_days=days),
+    "ease": lambda days: EASERecommender(l2=1.0, recency_half_life_days=days),
+    "rp3beta": lambda days: RP3betaRecommender(k=5, recency_half_life_days=days),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECENCY_MODELS))
+def test_recency_ranks_the_partner_of_the_recent_purchase_first(name):
+    interactions, stamps = recency_data()
+    plain = RECENCY_MODELS[name](None).fit(interactions, timestamps=stamps)
+    recent = RECENCY_MODELS[name](30).fit(interactions, timestamps=stamps)
+    assert recent.recommend(6, 2)[0].tolist() == [3, 2]
+    if name != "svd":
+        # SVD's two factors already mix the two groups: it may rank item 3 first anyway.
+        assert plain.recommend(6, 2)[0].tolist() == [2, 3]
+    plain_scores, recent_scores = plain._score_users([6])[0], recent._score_users([6])[0]
+    margin = (recent_scores[3] - recent_scores[2]) / np.abs(recent_scores).max()
+    assert margin > (plain_scores[3] - plain_scores[2]) / np.abs(plain_scores).max()
+    # The item weights are learned from every event alike: only the history decays.
+    np.testing.assert_array_equal(plain.similar_items(0, 3)[0], recent.similar_items(0, 3)[0])
+    # An ad-hoc row is scored as given (the caller decays it).
+    ad_hoc = recent.recommend_interactions(interactions[6], 2)[0]
+    assert ad_hoc.tolist() == plain.recommend(6, 2)[0].tolist()
+
+
+@pytest.mark.parametrize("name", sorted(RECENCY_MODELS))
+def test_recency_state_survives_a_round_trip_and_is_absent_without_decay(name):
+    interactions, stamps = recency_data()
+    recent = RECENCY_MODELS[name](30).fit(interactions, timestamps=stamps)
+    restored = load(recent.to_bytes())
+    np.testing.assert_array_equal(restored.timestamps_.toarray(), stamps.toarray())
+    np.testing.assert_allclose(
+        restored._score_users(np.arange(7)), recent._score_users(np.arange(7))
+    )
+    assert restored.recommend(6, 2)[0].tolist() == [3, 2]
+    assert RECENCY_MODELS[name](None).fit(interactions, timestamps=stamps).timestamps_ is None
+
+
+def test_recency_decays_each_user_from_their_own_latest_event():
+    interactions, stamps = recency_data()
+    model = EASERecommender(l2=1.0, recency_half_life_days=30).fit(interactions, timestamps=stamps)
+    history = model._history(np.array([0, 6])).toarray()
+    # User 0's events are all 10 days old, yet none is decayed: age counts from their last.
+    np.testing.assert_allclose(history[0], [1, 0, 1, 0])
+    np.testing.assert_allclose(history[1], [0.5**10, 1, 0, 0], rtol=1e-5)
+
+
+def test_recency_without_timestamps_decays_nothing():
+    interactions, _ = recency_data()
+    plain = EASERecommender(l2=1.0).fit(interactions)
+    recent = EASERecommender(l2=1.0, recency_half_life_days=30).fit(interactions)
+    assert recent.timestamps_ is None
+    np.testing.assert_allclose(recent._score_users(np.arange(7)), plain._score_users(np.arange(7)))
+
+
+def test_recency_rejects_interactions_without_a_time():
+    interactions, stamps = recency_data()
+    stamps = stamps.tolil()
+    stamps[6, 0] = 0.0
+    with pytest.raises(ValueError, match="finite time for every interaction"):
+        ItemKNNRecommender(recency_half_life_days=30).fit(interactions, timestamps=stamps)

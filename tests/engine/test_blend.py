@@ -8,6 +8,7 @@ import pytest
 from recommendations.engine import load
 from recommendations.engine.blend import (
     DEFAULT_COMPONENTS,
+    RECENCY_HALF_LIFE_DAYS,
     BlendRecommender,
     rank_rows,
     standardise_rows,
@@ -38,13 +39,35 @@ def test_rank_rows_gives_reciprocal_ranks_and_puts_infinities_last():
     np.testing.assert_allclose(rank_rows(scores, offset=0.0), [[1 / 3, 1.0, 1 / 4, 1 / 2]])
 
 
-def test_default_blend_includes_rp3beta_and_keeps_only_weighted_components(data):
+def test_default_blend_decays_histories_and_keeps_only_weighted_components(data):
     model = BlendRecommender(max_validation_users=50).fit(
         data["interactions"], timestamps=data["timestamps"]
     )
     assert model.weights_.size == len(model.components_) >= 1
     assert np.all(model.weights_ > 0)
-    assert "rp3beta" in [name for name, _ in DEFAULT_COMPONENTS]
+    assert [name for name, _ in DEFAULT_COMPONENTS] == ["ease", "item_knn", "svd", "trending"]
+    for component in model.components_:
+        if component.name != "trending":
+            assert component.recency_half_life_days == RECENCY_HALF_LIFE_DAYS
+            assert component.timestamps_.nnz == data["interactions"].nnz
+
+
+def test_blend_round_trips_the_decayed_histories_of_its_components(data):
+    components = [("item_knn", {"k": 10, "recency_half_life_days": 7.0}), ("svd", {})]
+    model = BlendRecommender(components=components, weights=[1.0, 1.0]).fit(
+        data["interactions"], timestamps=data["timestamps"]
+    )
+    restored = load(model.to_bytes())
+    assert restored.components_[0].timestamps_.nnz == data["interactions"].nnz
+    assert restored.components_[1].timestamps_ is None
+    users = np.arange(40)
+    np.testing.assert_allclose(restored._score_users(users), model._score_users(users))
+    plain = BlendRecommender(components=[("item_knn", {"k": 10}), ("svd", {})], weights=[1, 1])
+    plain.fit(data["interactions"], timestamps=data["timestamps"])
+    # Decay changes the ranking of known users, not of the same rows given ad hoc.
+    assert not np.allclose(plain._score_users(users), model._score_users(users))
+    rows = data["interactions"][users]
+    np.testing.assert_allclose(plain._score_rows(rows, None), model._score_rows(rows, None))
 
 
 def test_repeat_purchases_in_the_validation_period_are_history_not_new_items(data):

@@ -237,9 +237,17 @@ def test_a_training_after_forgetting_never_sees_the_deleted_user(trained, shop):
 
 def test_export_holds_the_users_model_row_records_and_cache_only(trained, shop):
     alice, bob = shop.users[0], shop.users[1]
-    for user in (alice, bob):
-        impression = Impression.objects.create(block="for_you", user=user, item_pks=[1, 2])
-        Click.objects.create(impression=impression, position=0, item_pk="1", user=user)
+    mine, theirs = [], []
+    for user, kept in ((alice, mine), (bob, theirs)):
+        for block in ("for_you", "similar"):
+            impression = Impression.objects.create(
+                block=block, user=user, item_pks=["1", "2"], run=trained, bucket="control"
+            )
+            click = Click.objects.create(impression=impression, position=1, item_pk="2", user=user)
+            kept.append((impression, click))
+    # Shown before signing in, followed after: the click is Alice's, the impression nobody's.
+    anonymous = Impression.objects.create(block="trending", item_pks=["3", "4"])
+    late_click = Click.objects.create(impression=anonymous, position=0, item_pk="3", user=alice)
     selectors.user_cache_set(alice.pk, "for_you", [1])
 
     data = privacy.user_data_export(user=alice)
@@ -254,10 +262,24 @@ def test_export_holds_the_users_model_row_records_and_cache_only(trained, shop):
     assert sorted(entry["item"] for entry in row["interactions"]) == bought
     assert all(entry["weight"] > 0 for entry in row["interactions"])
     assert data["personalisation_consent"] is True
-    impressions = data["records"]["recommendations.impression.user"]
-    clicks = data["records"]["recommendations.click.user"]
-    assert [r["user_id"] for r in impressions] == [alice.pk]
-    assert [r["user_id"] for r in clicks] == [alice.pk]
+    assert [i["impression"] for i in data["impressions"]] == [imp.token for imp, _ in mine]
+    assert data["impressions"][0] == {
+        "impression": mine[0][0].token,
+        "block": "for_you",
+        "items_shown": ["1", "2"],
+        "run": trained.pk,
+        "algorithm": "item_knn",
+        "experiment": None,
+        "experiment_group": "control",
+        "shown_at": mine[0][0].created_at,
+    }
+    assert [c["click"] for c in data["clicks"]] == [c.pk for _, c in mine] + [late_click.pk]
+    assert [c["block"] for c in data["clicks"]] == ["for_you", "similar", "trending"]
+    assert data["clicks"][0]["item"] == "2" and data["clicks"][0]["position"] == 1
+    dumped = str(data)
+    assert not any(imp.token in dumped for imp, _ in theirs)
+    assert anonymous.token in dumped  # only as the impression of Alice's own click
+    assert "recommendations.impression.user" not in data["records"]
     assert data["records"]["recommendations.trainingrun.created_by"] == []
     assert data["cached"] == ["for_you"]
 

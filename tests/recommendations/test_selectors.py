@@ -176,15 +176,22 @@ def test_an_empty_store_still_fills_lists_from_the_catalog(db):
 def test_catalog_items_are_fetched_in_two_queries_whatever_n(trained, n):
     alice = _buyer(trained.product(0, 0))
     selectors.recommendations_for_user(user=alice, n=n)  # load the model first
+    cache.clear()
 
     with CaptureQueriesContext(connection) as queries:
         recommendations = selectors.recommendations_for_user(user=alice, n=n)
+    with CaptureQueriesContext(connection) as repeat_queries:
+        repeated = selectors.recommendations_for_user(user=alice, n=n)
 
     catalog_table = trained.product(0, 0)._meta.db_table
     item_queries = [q for q in queries if f'FROM "{catalog_table}"' in q["sql"]]
     assert len(recommendations) == n
     # The keys and categories of the available candidates, then the chosen instances.
     assert len(item_queries) == 2
+    # A repeat is the cached list: one query checks its items are still available.
+    assert _names(repeated) == _names(recommendations)
+    assert len(repeat_queries) == 1
+    assert f'FROM "{catalog_table}"' in repeat_queries[0]["sql"]
 
 
 @pytest.mark.parametrize("n", [0, 101, "3", True])

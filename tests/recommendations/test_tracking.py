@@ -75,6 +75,7 @@ def test_recording_costs_one_insert_per_block_whatever_its_length(store):
 
     inserts = {}
     for n in (2, 20):
+        cache.clear()  # both lists computed, not one of them served from the cache
         with CaptureQueriesContext(connection) as queries:
             _render(f"{{% trending_products n={n} %}}", _request())
         inserts[n] = [q["sql"] for q in queries if q["sql"].startswith("INSERT")]
@@ -83,6 +84,29 @@ def test_recording_costs_one_insert_per_block_whatever_its_length(store):
     assert len(inserts[2]) == len(inserts[20]) == 1
     assert "recommendations_impression" in inserts[20][0]
     assert inserts[2, "all"] == inserts[20, "all"]
+
+
+def test_a_page_stores_the_impressions_of_all_its_blocks_in_one_insert(store, settings):
+    assert "recommendations.middleware.ImpressionMiddleware" in settings.MIDDLEWARE
+    client = Client()
+    client.force_login(UserFactory(username="alice"))
+    url = store.product(4, 0).get_absolute_url()
+    client.get(url)  # load the model once
+    Impression.objects.all().delete()
+
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(url).content.decode()
+
+    inserts = [q["sql"] for q in queries if "INSERT" in q["sql"] and "_impression" in q["sql"]]
+    tokens = re.findall(r'data-rec-impression="([^"]+)"', html)
+    assert len(inserts) == 1
+    assert len(tokens) == 3  # similar products, bought together, recommended for you
+    stored = {i.token: i for i in Impression.objects.all()}
+    assert set(stored) == set(tokens)
+    assert {i.block for i in stored.values()} == {"similar", "bought_together", "for_you"}
+    for token in tokens:
+        section = html[html.index(f'data-rec-impression="{token}"') :].split("</section>")[0]
+        assert stored[token].item_pks == re.findall(r'data-rec-item="([^"]+)"', section)
 
 
 def test_a_user_without_consent_is_not_remembered(store):
@@ -214,7 +238,12 @@ def test_concurrent_impressions_and_clicks_lose_nothing(settings, tmp_path):
 
     def render(i):
         for _ in range(rounds):
-            _render("{% trending_products n=4 %}{% recommended_for_you n=4 %}", _request(users[i]))
+            request = _request(users[i])
+            # Half the threads store a page's impressions at once, as the middleware does.
+            if i % 2:
+                tracking.impressions_collect(request)
+            _render("{% trending_products n=4 %}{% recommended_for_you n=4 %}", request)
+            assert tracking.impressions_flush(request) == (2 if i % 2 else 0)
 
     _in_threads(len(users), render)
     assert Impression.objects.count() == len(users) * rounds * 2

@@ -9,7 +9,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from recommendations import services
+from recommendations import services, training
+from recommendations.artifacts import artifact_read
 from recommendations.engine.itemknn import ItemKNNRecommender
 from recommendations.models import TrainingRun
 from recommendations.services import (
@@ -18,6 +19,7 @@ from recommendations.services import (
     training_run_start,
 )
 from recommendations.training import training_data_prepare
+from shop.models import OrderLine
 from tests.factories import (
     CategoryFactory,
     OrderFactory,
@@ -249,3 +251,40 @@ def test_the_holdout_ends_at_the_newest_purchase_not_at_fresher_views(fast_algor
 
     assert run.metrics["users"] == 24
     assert run.metrics["ndcg"] is not None
+
+
+@pytest.mark.parametrize("consent_field", ["profile__personalisation_consent", None])
+def test_an_account_deleted_during_training_is_not_in_the_artifact(
+    shop, settings, monkeypatch, consent_field
+):
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "CONSENT_FIELD": consent_field}
+    gone, withdrawn = shop.users[0], shop.users[1]
+    gone_pk = gone.pk
+    evaluate = training.holdout_metrics
+
+    def delete_then_evaluate(*args, **kwargs):
+        # The events were read already; the deletion forgot the serving runs only.
+        gone.delete()
+        if consent_field:
+            withdrawn.profile.personalisation_consent = False
+            withdrawn.profile.save()
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(training, "holdout_metrics", delete_then_evaluate)
+
+    run = training_run_start(algorithms=["item_knn"], promote=False)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    artifact = artifact_read(run.artifact)
+    users = artifact.user_pks.tolist()
+    assert gone_pk not in users
+    # Consent withdrawn meanwhile counts too.
+    assert (withdrawn.pk in users) is (consent_field is None)
+    assert run.n_users == len(users) == len(shop.users) - (2 if consent_field else 1)
+    for name in ("recommender", "similar", "trending", "popularity"):
+        assert getattr(artifact, name).interactions_.shape[0] == len(users)
+    kept = shop.users[2]
+    row = artifact.user_pks.tolist().index(kept.pk)
+    bought = set(OrderLine.objects.filter(order__user=kept).values_list("product", flat=True))
+    stored = artifact.recommender.interactions_[row].indices
+    assert {artifact.item_pks[col] for col in stored} == bought

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from decimal import Decimal
 
@@ -11,8 +12,11 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from recommendations import serving
+from recommendations.services import training_run_start
 from shop.models import Order, OrderLine, Product
 from tests.factories import OrderFactory, OrderLineFactory, ProductFactory, UserFactory
+from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
 
 PASSWORD = "correct-horse-battery"
 
@@ -290,3 +294,48 @@ def test_two_concurrent_checkouts_of_the_last_unit_sell_it_once():
     assert Order.objects.count() == 1
     assert OrderLine.objects.get().quantity == 1
     assert Product.objects.get(pk=product.pk).stock_quantity == 0
+
+
+@pytest.fixture
+def trained_store(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "ALGORITHMS": FAST_ALGORITHMS,
+        "RELOAD_INTERVAL": 60,
+    }
+    serving.reset()
+    store = make_small_shop()
+    run = training_run_start(algorithms=["item_knn"], promote=True)
+    assert run.is_active, run.error
+    serving.reset()
+    yield store
+    serving.reset()
+
+
+def _recommended_for_you(client: Client) -> list[str]:
+    html = client.get(reverse("shop:home")).content.decode()
+    block = re.search(r'data-rec-block="for_you"(.*?)</section>', html, flags=re.S)
+    assert block, "no Recommended for you block"
+    return re.findall(r'data-rec-item="(\d+)"', block.group(1))
+
+
+@pytest.mark.django_db
+def test_an_item_just_bought_leaves_recommended_for_you_at_once(
+    client, trained_store, django_capture_on_commit_callbacks
+):
+    buyer = UserFactory()
+    OrderLineFactory(order=OrderFactory(user=buyer), product=trained_store.products[0])
+    client.force_login(buyer)
+    before = _recommended_for_you(client)  # also caches the buyer's history
+    bought = Product.objects.get(pk=before[0])
+    add_to_cart(client, bought)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("shop:checkout"))
+
+    assert response.status_code == 302
+    assert OrderLine.objects.filter(order__user=buyer, product=bought).exists()
+    after = _recommended_for_you(client)
+    assert after
+    assert str(bought.pk) not in after

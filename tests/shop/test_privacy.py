@@ -68,6 +68,56 @@ def test_views_of_an_opted_out_customer_are_not_recorded_against_them(user_clien
     assert anonymous.count() == 1 and anonymous.get().session_key == ""
 
 
+def _post_view(client, product):
+    return client.post(
+        reverse("recommendations:events"),
+        {"kind": "view", "product": product.pk},
+        content_type="application/json",
+    )
+
+
+def test_views_posted_to_the_api_by_an_opted_out_customer_are_anonymous(user_client, user):
+    product = ProductFactory()
+    assert _post_view(user_client, product).status_code == 202
+    assert ProductView.objects.filter(user=user).count() == 1
+    assert user_client.session["recommendations_viewed"] == [str(product.pk)]
+
+    user_client.post(reverse("shop:account"), {})  # unticked: personalisation off
+    other = ProductFactory()
+    response = _post_view(user_client, other)
+
+    assert response.status_code == 202
+    assert not ProductView.objects.filter(user=user, product=other).exists()
+    anonymous = ProductView.objects.filter(user=None, product=other)
+    assert anonymous.count() == 1 and anonymous.get().session_key == ""
+    assert "recommendations_viewed" not in user_client.session
+
+
+def test_views_posted_to_the_api_by_a_consenting_customer_are_theirs(user_client, user):
+    product = ProductFactory()
+
+    _post_view(user_client, product)
+
+    view = ProductView.objects.get(product=product)
+    assert view.user == user
+    assert view.session_key == user_client.session.session_key
+
+
+def test_a_click_without_an_impression_is_logged_without_the_user(user_client, user, caplog):
+    product = ProductFactory()
+
+    with caplog.at_level("INFO", logger="recommendations.api.views"):
+        response = user_client.post(
+            reverse("recommendations:events"),
+            {"kind": "click", "product": product.pk, "block": "trending"},
+            content_type="application/json",
+        )
+
+    assert response.status_code == 202
+    logged = [r.getMessage() for r in caplog.records if r.name == "recommendations.api.views"]
+    assert logged == [f"Recommendation click: item={product.pk} block=trending"]
+
+
 def test_turning_personalisation_off_forgets_cached_lists_and_session_views(user_client, user):
     selectors.user_cache_set(user.pk, "for_you", [1, 2])
     session = user_client.session
@@ -87,6 +137,9 @@ def test_the_account_page_offers_the_privacy_controls(user_client):
     assert reverse("shop:account_export") in html
     assert reverse("shop:account_delete") in html
     assert "personalise" in html
+    # What outlives a deleted account is said before anyone asks.
+    assert "orders (number, date, country, products, quantities and prices)" in html
+    assert "kept for the shop's accounting, detached from the account" in html
 
 
 # -- export -----------------------------------------------------------------------------
@@ -106,14 +159,16 @@ def test_download_holds_all_and_only_the_customers_own_data(user_client, user):
     assert response["Cache-Control"] == "no-store"
     data = json.loads(response.content)
     assert data["account"]["username"] == user.username
+    kept = data["kept_after_account_deletion"]
+    assert "orders" in kept and "kept for the shop's accounting, detached" in kept
     assert data["profile"]["country"] == "United Kingdom"
     assert [o["number"] for o in data["orders"]] == [mine.number]
     assert data["orders"][0]["lines"][0]["quantity"] == 2
     assert data["orders"][0]["total"] == str(mine.total)
     assert [v["product_id"] for v in data["product_views"]] == [product.pk]
     assert [r["title"] for r in data["reviews"]] == [f"by {user.username}"]
-    impressions = data["recommendations"]["records"]["recommendations.impression.user"]
-    assert [i["user_id"] for i in impressions] == [user.pk]
+    impressions = data["recommendations"]["impressions"]
+    assert [i["items_shown"] for i in impressions] == [[product.pk]]
     assert other.username not in response.content.decode()
     assert other.email not in response.content.decode()
 
@@ -216,7 +271,9 @@ def test_deletion_by_get_only_asks(user_client, user):
     response = user_client.get(reverse("shop:account_delete"))
 
     assert response.status_code == 200
-    assert "no longer linked to you" in response.content.decode()
+    page = response.content.decode()
+    assert "no longer linked to you" in page
+    assert "kept for the shop's accounting" in page
     assert get_user_model().objects.filter(pk=user.pk).exists()
 
 

@@ -1,0 +1,144 @@
+"""Computed lists are cached per user: repeats do no engine work, privacy still reaches them."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from recommendations import selectors, serving
+from recommendations.privacy import user_cache_delete
+from recommendations.selectors import LIST_CACHE_PREFIX, user_cache_index_key, user_cache_key
+from shop.models import Product
+from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory, UserFactory
+from tests.recommendations.store import store_build, store_train
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    cache.clear()
+    serving.reset()
+    yield
+    serving.reset()
+
+
+@pytest.fixture
+def store(db):
+    store = store_build()
+    store_train()
+    return store
+
+
+def _buyer(*products, username="alice"):
+    user = UserFactory(username=username)
+    order = OrderFactory(user=user)
+    for product in products:
+        OrderLineFactory(order=order, product=product)
+    return user
+
+
+def _names(recommendations):
+    return [r.item.name for r in recommendations]
+
+
+def _cached_lists(user):
+    names = cache.get(user_cache_index_key(user.pk)) or []
+    return [name for name in names if name.startswith(LIST_CACHE_PREFIX)]
+
+
+def _explain_calls(monkeypatch):
+    calls = []
+    recommender = serving.active_model().recommender
+    original = recommender.explain_batch
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(recommender, "explain_batch", counting)
+    return calls
+
+
+def test_a_repeat_request_is_served_from_the_cache_without_engine_work(store, monkeypatch):
+    alice = _buyer(store.product(0, 0))
+    first = selectors.recommendations_for_user(user=alice, n=4)
+    calls = _explain_calls(monkeypatch)
+
+    again = selectors.recommendations_for_user(user=alice, n=4)
+
+    assert _names(again) == _names(first)
+    assert [r.reason for r in again] == [r.reason for r in first]
+    assert calls == []
+    cache.clear()
+    selectors.recommendations_for_user(user=alice, n=4)
+    assert len(calls) == 1  # computed again: the whole list explained in one call
+
+
+def test_a_sold_out_item_is_never_served_from_the_cache(store):
+    alice = _buyer(store.product(0, 0))
+    first = selectors.recommendations_for_user(user=alice, n=4)
+    Product.objects.filter(pk=first[0].item.pk).update(stock_quantity=0)
+
+    again = selectors.recommendations_for_user(user=alice, n=4)
+
+    assert first[0].item.name not in _names(again)
+    assert len(again) == 4
+
+
+def test_a_purchase_changes_the_list_at_once_but_a_repeat_view_reuses_it(store):
+    alice = _buyer(store.product(0, 0))
+    ProductViewFactory(user=alice, product=store.product(6, 2))
+    first = selectors.recommendations_for_user(user=alice, n=4)
+
+    ProductViewFactory(user=alice, product=store.product(6, 2))
+    with CaptureQueriesContext(connection) as queries:
+        selectors.recommendations_for_user(user=alice, n=4)
+    assert len(queries) == 1  # the availability of the cached items
+
+    bought = first[0].item
+    OrderLineFactory(order=OrderFactory(user=alice), product=bought)
+    assert bought.name not in _names(selectors.recommendations_for_user(user=alice, n=4))
+
+
+def test_forgetting_a_user_deletes_every_cached_list(store):
+    alice = _buyer(store.product(0, 0))
+    selectors.recommendations_for_user(user=alice, n=4)
+    selectors.trending_products(n=4, user=alice)
+    selectors.similar_products(item=store.product(0, 0), n=4, user=alice)
+    lists = _cached_lists(alice)
+    assert len(lists) == 3
+    assert all(cache.get(user_cache_key(alice.pk, name)) for name in lists)
+
+    user_cache_delete(user_pk=alice.pk)
+
+    assert all(cache.get(user_cache_key(alice.pk, name)) is None for name in lists)
+    assert cache.get(user_cache_index_key(alice.pk)) is None
+
+
+def test_the_oldest_lists_of_a_user_are_deleted_beyond_the_limit(store, monkeypatch):
+    monkeypatch.setattr(selectors, "MAX_CACHED_LISTS", 2)
+    alice = _buyer(store.product(0, 0))
+    for n in (2, 3, 4):
+        selectors.recommendations_for_user(user=alice, n=n)
+    names = cache.get(user_cache_index_key(alice.pk))
+
+    lists = _cached_lists(alice)
+    assert len(lists) == 2
+    assert "history" in names  # other values of the user are kept
+    assert selectors.shopper_history(user=alice).events
+    # The dropped list is deleted, not only forgotten by the index.
+    with CaptureQueriesContext(connection) as queries:
+        selectors.recommendations_for_user(user=alice, n=2)
+    assert len(queries) > 1
+
+
+def test_lists_of_different_users_or_inputs_never_mix(store):
+    alice = _buyer(store.product(0, 0))
+    bob = _buyer(store.product(2, 0), username="bob")
+    for_alice = selectors.recommendations_for_user(user=alice, n=4)
+    for_bob = selectors.recommendations_for_user(user=bob, n=4)
+    assert _names(for_alice) != _names(for_bob)
+    excluded = selectors.recommendations_for_user(user=alice, n=4, exclude=[for_alice[0].item.pk])
+    assert for_alice[0].item.name not in _names(excluded)
