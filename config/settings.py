@@ -154,9 +154,16 @@ CACHES = {
             "LOCATION": os.environ["CACHE_URL"],
         }
         if os.environ.get("CACHE_URL")
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            # Cached recommendation lists are per user: the default 300 entries is too few.
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        }
     )
 }
+
+# Sessions read from the cache, written through to the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Security: strict by default whenever DEBUG is off.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)

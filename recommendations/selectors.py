@@ -37,6 +37,7 @@ from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
 from recommendations.experiments import model_for_user
 from recommendations.rules import BlockRules, Candidate, Filters, apply_rules, block_rules
+from recommendations.services import CATALOG_CHANGED_KEY, catalog_changed
 from recommendations.serving import ServingModel
 
 logger = logging.getLogger(__name__)
@@ -354,7 +355,7 @@ def _digest(value: Any) -> str:
     return hashlib.blake2b(repr(value).encode(), digest_size=12).hexdigest()
 
 
-def _user_list_set(user_pk: Any, name: str, value: Any) -> None:
+def _user_list_set(user_pk: Any, name: str, value: Any, *, timeout: float) -> None:
     """Cache a computed list for one user, keeping at most ``MAX_CACHED_LISTS`` of them.
 
     Each list has its own key (a hit reads only its list) named in the user's index,
@@ -368,7 +369,7 @@ def _user_list_set(user_pk: Any, name: str, value: Any) -> None:
     if stale:
         cache.delete_many([user_cache_key(user_pk, other) for other in stale])
         cache.set(index, [other for other in names if other not in stale], None)
-    user_cache_set(user_pk, name, value)
+    user_cache_set(user_pk, name, value, timeout=timeout)
 
 
 def _lookup_value(instance: models.Model, lookup: str) -> Any:
@@ -432,8 +433,16 @@ def _consent_holder(sender: type[models.Model], instance: models.Model) -> Any:
     return getattr(instance, relation.field.attname, None)
 
 
+def _catalog_changed(**kwargs: Any) -> None:
+    catalog_changed()
+
+
 def _history_signals_connect() -> None:
-    """Listen to saves and deletes of the event sources and of the consent (once each)."""
+    """Listen to saves and deletes of the event sources, the catalog and the consent."""
+    catalog = get_adapter().catalog_model()
+    uid = f"recommendations-catalog-{catalog._meta.label_lower}"
+    post_save.connect(_catalog_changed, sender=catalog, dispatch_uid=uid)
+    post_delete.connect(_catalog_changed, sender=catalog, dispatch_uid=uid)
     for source in app_settings.EVENT_SOURCES:
         model = apps.get_model(source.model)
         uid = f"recommendations-history-{model._meta.label_lower}"
@@ -722,23 +731,38 @@ def _is_user(user: Any) -> bool:
     return user is not None and getattr(user, "is_authenticated", False)
 
 
-def _list_get(adapter: SettingsAdapter, user: Any, name: str) -> list[Recommendation] | None:
-    """A cached list whose items are all still available, or None.
+def _list_store(user: Any, name: str, entry: tuple, *, timeout: float) -> None:
+    if _is_user(user):
+        _user_list_set(user.pk, name, entry, timeout=timeout)
+    else:
+        cache.set(f"recommendations:{name}", entry, timeout)
 
-    One query, for the keys of the listed items that are still available; the items
-    themselves come from the cache (a changed label or price shows within
-    ``CACHE_TIMEOUT`` seconds, a sold-out item at once).
+
+def _list_get(adapter: SettingsAdapter, user: Any, name: str) -> list[Recommendation] | None:
+    """A cached list whose items are still available, or None.
+
+    The availability of the listed items is checked again (one query) when the catalog
+    changed since the last check (``services.catalog_changed``) or, as a safety net for
+    changes made without telling, when the last check is older than ``RELOAD_INTERVAL``;
+    the items themselves come from the cache (a changed label or price shows within
+    ``CACHE_TIMEOUT`` seconds).
     """
     if _is_user(user):
-        rows = user_cache_get(user.pk, name)
+        entry = user_cache_get(user.pk, name)
     else:
-        rows = cache.get(f"recommendations:{name}")
-    if not rows:
+        entry = cache.get(f"recommendations:{name}")
+    if not entry:
         return None
-    pks = [row[0].pk for row in rows]
-    available = adapter.available_items().filter(pk__in=pks).values_list("pk", flat=True)
-    if len(set(available)) < len(pks):
-        return None  # sold out or withdrawn since: compute the list afresh
+    computed_at, checked_at, rows = entry
+    now = time.time()
+    catalog_changed_at = cache.get(CATALOG_CHANGED_KEY, 0.0)
+    if now - checked_at >= app_settings.RELOAD_INTERVAL or checked_at <= catalog_changed_at:
+        pks = [row[0].pk for row in rows]
+        available = adapter.available_items().filter(pk__in=pks).values_list("pk", flat=True)
+        remaining = computed_at + app_settings.CACHE_TIMEOUT - now
+        if len(set(available)) < len(pks) or remaining <= 0:
+            return None  # sold out or withdrawn since: compute the list afresh
+        _list_store(user, name, (computed_at, now, rows), timeout=remaining)
     return [
         Recommendation(
             item=item, score=score, reason=reason, source=source, run_id=run_id, known=known
@@ -753,10 +777,10 @@ def _list_set(user: Any, name: str, result: list[Recommendation]) -> list[Recomm
         (rec.item, rec.score, rec.reason, rec.source, rec.run_id, (rec.label, rec.url))
         for rec in result
     ]
-    if rows and _is_user(user):
-        _user_list_set(user.pk, name, rows)
-    elif rows:
-        cache.set(f"recommendations:{name}", rows, app_settings.CACHE_TIMEOUT)
+    if rows:
+        _history_signals_connect()  # so catalog saves reach the cached lists
+        now = time.time()
+        _list_store(user, name, (now, now, rows), timeout=app_settings.CACHE_TIMEOUT)
     return result
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -185,3 +187,17 @@ def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = Non
 
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
     transaction.on_commit(lambda: training_run_task.delay(algorithms=algorithms, user_id=user_id))
+
+
+CATALOG_CHANGED_KEY = "recommendations:catalog-changed-at"
+
+
+def catalog_changed() -> None:
+    """Tell serving that items may have become unavailable (sold out, withdrawn).
+
+    Cached lists check their items' availability again on their next read. Saves and
+    deletes of catalog rows call this through a signal; call it yourself after
+    ``QuerySet.update()`` of stock or flags, which sends no signal. With a per-process
+    cache, other processes notice within ``RELOAD_INTERVAL`` seconds.
+    """
+    cache.set(CATALOG_CHANGED_KEY, time.time(), None)

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from recommendations.privacy import user_cache_delete
+from recommendations.services import catalog_changed
 from shop import selectors
 from shop.models import CustomerProfile, Order, OrderLine, Product, ProductView, Review
 
@@ -96,6 +97,9 @@ def checkout_create_order(*, user: AbstractBaseUser, items: dict[int, int]) -> O
         # they never bought these items: drop it, and their cached lists, once committed.
         user_pk = user.pk
         transaction.on_commit(lambda: user_cache_delete(user_pk=user_pk))
+        # Stock went down with update(), which sends no signal: an item may have sold
+        # out, so cached recommendation lists must check availability again.
+        transaction.on_commit(catalog_changed)
     return order
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -76,15 +79,78 @@ def test_a_repeat_request_is_served_from_the_cache_without_engine_work(store, mo
     assert len(calls) == 1  # computed again: the whole list explained in one call
 
 
-def test_a_sold_out_item_is_never_served_from_the_cache(store):
+def _later(monkeypatch, seconds):
+    """Move the clock the list cache reads ``seconds`` ahead."""
+    now = time.time()
+    monkeypatch.setattr(selectors, "time", SimpleNamespace(time=lambda: now + seconds))
+
+
+def test_availability_is_checked_again_once_per_reload_interval(store, settings, monkeypatch):
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 60}
+    alice = _buyer(store.product(0, 0))
+    first = selectors.recommendations_for_user(user=alice, n=4)
+    calls = _explain_calls(monkeypatch)
+
+    # Within the interval a repeat costs no query at all.
+    with CaptureQueriesContext(connection) as queries:
+        selectors.recommendations_for_user(user=alice, n=4)
+    assert len(queries) == 0
+
+    _later(monkeypatch, 61)
+    with CaptureQueriesContext(connection) as queries:
+        again = selectors.recommendations_for_user(user=alice, n=4)
+    assert len(queries) == 1  # the availability of the cached items, nothing else
+    assert f'FROM "{Product._meta.db_table}"' in queries[0]["sql"]
+    assert _names(again) == _names(first) and calls == []
+    _later(monkeypatch, 62)
+    with CaptureQueriesContext(connection) as queries:
+        selectors.recommendations_for_user(user=alice, n=4)
+    assert len(queries) == 0  # checked a second ago
+
+
+def test_a_sold_out_item_is_not_served_from_the_cache_once_checked(store, monkeypatch):
     alice = _buyer(store.product(0, 0))
     first = selectors.recommendations_for_user(user=alice, n=4)
     Product.objects.filter(pk=first[0].item.pk).update(stock_quantity=0)
 
+    _later(monkeypatch, 3600)
     again = selectors.recommendations_for_user(user=alice, n=4)
 
     assert first[0].item.name not in _names(again)
     assert len(again) == 4
+
+
+def test_an_item_sold_out_by_checkout_leaves_cached_lists_at_once(
+    store, client, django_capture_on_commit_callbacks
+):
+    alice = _buyer(store.product(0, 0))
+    bob = _buyer(username="bob")
+    first = selectors.recommendations_for_user(user=alice, n=4)
+    sold = first[0].item
+    Product.objects.filter(pk=sold.pk).update(stock_quantity=1)
+    client.force_login(bob)
+    client.post(f"/cart/add/{sold.pk}/", {"quantity": 1})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/checkout/")
+
+    assert response.status_code == 302
+    assert Product.objects.get(pk=sold.pk).stock_quantity == 0
+    again = selectors.recommendations_for_user(user=alice, n=4)  # no waiting
+    assert sold.name not in _names(again)
+    assert len(again) == 4
+
+
+def test_a_catalog_save_leaves_cached_lists_at_once(store):
+    alice = _buyer(store.product(0, 0))
+    first = selectors.recommendations_for_user(user=alice, n=4)
+    withdrawn = Product.objects.get(pk=first[0].item.pk)
+    withdrawn.is_active = False
+    withdrawn.save()
+
+    again = selectors.recommendations_for_user(user=alice, n=4)
+
+    assert withdrawn.name not in _names(again)
 
 
 def test_a_purchase_changes_the_list_at_once_but_a_repeat_view_reuses_it(store):
@@ -94,8 +160,9 @@ def test_a_purchase_changes_the_list_at_once_but_a_repeat_view_reuses_it(store):
 
     ProductViewFactory(user=alice, product=store.product(6, 2))
     with CaptureQueriesContext(connection) as queries:
-        selectors.recommendations_for_user(user=alice, n=4)
-    assert len(queries) == 1  # the availability of the cached items
+        again = selectors.recommendations_for_user(user=alice, n=4)
+    assert len(queries) == 0  # served from the cache
+    assert _names(again) == _names(first)
 
     bought = first[0].item
     OrderLineFactory(order=OrderFactory(user=alice), product=bought)
@@ -128,10 +195,13 @@ def test_the_oldest_lists_of_a_user_are_deleted_beyond_the_limit(store, monkeypa
     assert len(lists) == 2
     assert "history" in names  # other values of the user are kept
     assert selectors.shopper_history(user=alice).events
-    # The dropped list is deleted, not only forgotten by the index.
+    # The dropped list is deleted, not only forgotten by the index: it is computed again.
     with CaptureQueriesContext(connection) as queries:
         selectors.recommendations_for_user(user=alice, n=2)
-    assert len(queries) > 1
+    assert len(queries) >= 2
+    with CaptureQueriesContext(connection) as queries:
+        selectors.recommendations_for_user(user=alice, n=4)
+    assert len(queries) == 0  # a kept one is not
 
 
 def test_lists_of_different_users_or_inputs_never_mix(store):
