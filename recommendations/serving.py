@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from django.db import DatabaseError
 
-from recommendations.artifacts import ArtifactError, artifact_read
+from recommendations.artifacts import Artifact, ArtifactError, artifact_read
 from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
 from recommendations.models import TrainingRun
@@ -44,6 +44,20 @@ class ServingModel:
     def __post_init__(self) -> None:
         self._user_rows.update({pk: row for row, pk in enumerate(self.user_pks.tolist())})
         self._item_cols.update({pk: col for col, pk in enumerate(self.item_pks.tolist())})
+
+    @classmethod
+    def from_artifact(cls, run_id: int, artifact: Artifact) -> ServingModel:
+        """The serving model of a run, from its loaded artifact."""
+        return cls(
+            run_id=run_id,
+            algorithm=artifact.algorithm,
+            recommender=artifact.recommender,
+            similar=artifact.similar,
+            trending=artifact.trending,
+            popularity=artifact.popularity,
+            user_pks=artifact.user_pks,
+            item_pks=artifact.item_pks,
+        )
 
     @staticmethod
     def _key(pk: Any, keys: np.ndarray) -> Any:
@@ -120,16 +134,7 @@ class _Loader:
                 )
                 return self.model
             self.failed, self.loaded = None, active
-            self.model = ServingModel(
-                run_id=run_id,
-                algorithm=artifact.algorithm,
-                recommender=artifact.recommender,
-                similar=artifact.similar,
-                trending=artifact.trending,
-                popularity=artifact.popularity,
-                user_pks=artifact.user_pks,
-                item_pks=artifact.item_pks,
-            )
+            self.model = ServingModel.from_artifact(run_id, artifact)
             logger.info("Serving recommendations run %s (%s).", run_id, artifact.algorithm)
             return self.model
 
@@ -180,16 +185,7 @@ def run_model(run: TrainingRun) -> ServingModel | None:
             logger.error("Cannot load recommendations run %s for an experiment: %s", run.pk, exc)
             model = None
         else:
-            model = ServingModel(
-                run_id=run.pk,
-                algorithm=artifact.algorithm,
-                recommender=artifact.recommender,
-                similar=artifact.similar,
-                trending=artifact.trending,
-                popularity=artifact.popularity,
-                user_pks=artifact.user_pks,
-                item_pks=artifact.item_pks,
-            )
+            model = ServingModel.from_artifact(run.pk, artifact)
         while len(_other_runs) >= MAX_OTHER_RUNS:
             del _other_runs[next(iter(_other_runs))]
         _other_runs[key] = model

@@ -135,7 +135,32 @@ class HistoryRecommender(Recommender):
         return self._score_weighted(self._history(user_ids))
 
 
-class ItemKNNRecommender(HistoryRecommender, name="item_knn"):
+class SimilarityRecommender(HistoryRecommender):
+    """Base of the models that score a history with a sparse item x item ``similarity_``.
+
+    Subclasses learn ``similarity_`` (CSR, float32) in ``_fit`` and then call
+    ``_after_load``; scoring, similar items and explanations are shared.
+    """
+
+    similarity_: sp.csr_matrix
+
+    def _after_load(self) -> None:
+        # Scores sum similarity columns; a CSC copy makes one column cheap for explain().
+        self._similarity_csc = self.similarity_.tocsc()
+
+    def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
+        return np.asarray((rows @ self.similarity_).toarray(), dtype=np.float32)
+
+    def _item_similarities(self, item_id: int) -> np.ndarray:
+        return self.similarity_[item_id].toarray().ravel()
+
+    def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
+        weighted = apply_weighting(row, self.weighting)
+        column = self._similarity_csc[:, item_id].toarray().ravel()
+        return weighted.data * column[weighted.indices]
+
+
+class ItemKNNRecommender(SimilarityRecommender, name="item_knn"):
     """Score items by their similarity to the items in the user's history.
 
     The similarity of item ``i`` to item ``j`` is an asymmetric cosine with shrinkage,
@@ -219,18 +244,3 @@ class ItemKNNRecommender(HistoryRecommender, name="item_knn"):
             blocks.append(top_k_per_row(counts, k))
         self.similarity_ = sp.csr_matrix(sp.vstack(blocks, format="csr"), dtype=np.float32)
         self._after_load()
-
-    def _after_load(self) -> None:
-        # Scores sum similarity columns; a CSC copy makes one column cheap for explain().
-        self._similarity_csc = self.similarity_.tocsc()
-
-    def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
-        return np.asarray((rows @ self.similarity_).toarray(), dtype=np.float32)
-
-    def _item_similarities(self, item_id: int) -> np.ndarray:
-        return self.similarity_[item_id].toarray().ravel()
-
-    def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
-        weighted = apply_weighting(row, self.weighting)
-        column = self._similarity_csc[:, item_id].toarray().ravel()
-        return weighted.data * column[weighted.indices]

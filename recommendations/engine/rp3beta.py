@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from recommendations.engine.interactions import apply_weighting
 from recommendations.engine.itemknn import (
     BLOCK_CELLS,
-    HistoryRecommender,
+    SimilarityRecommender,
     check_non_negative,
     check_positive_int,
     top_k_per_row,
@@ -25,7 +25,7 @@ def _row_stochastic(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
     return result
 
 
-class RP3betaRecommender(HistoryRecommender, name="rp3beta"):
+class RP3betaRecommender(SimilarityRecommender, name="rp3beta"):
     """Score items by the probability of a walk item -> user -> item reaching them.
 
     With ``P_ui`` the users x items transition matrix (rows of the weighted interactions
@@ -101,18 +101,3 @@ class RP3betaRecommender(HistoryRecommender, name="rp3beta"):
         similarity.sort_indices()
         self.similarity_ = similarity
         self._after_load()
-
-    def _after_load(self) -> None:
-        # Scores sum similarity columns; a CSC copy makes one column cheap for explain().
-        self._similarity_csc = self.similarity_.tocsc()
-
-    def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
-        return np.asarray((rows @ self.similarity_).toarray(), dtype=np.float32)
-
-    def _item_similarities(self, item_id: int) -> np.ndarray:
-        return self.similarity_[item_id].toarray().ravel()
-
-    def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
-        weighted = apply_weighting(row, self.weighting)
-        column = self._similarity_csc[:, item_id].toarray().ravel()
-        return weighted.data * column[weighted.indices]

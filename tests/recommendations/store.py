@@ -1,4 +1,4 @@
-"""A small, deterministic store for the serving tests (selectors, tags, API).
+"""A small, deterministic store for the serving tests (selectors, tags, API), and helpers.
 
 Eight categories of five products. Every "pair" customer buys the first product of
 category ``c`` together with the first product of category ``c + 1``, so an
@@ -11,6 +11,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.backends.db import SessionStore
+from django.http import HttpRequest
+from django.template import Context, Template
+from django.test import RequestFactory
 from django.utils import timezone
 
 from recommendations import serving
@@ -78,3 +83,31 @@ def store_train(algorithms: list[str] | None = None) -> TrainingRun:
     assert run.is_active, run.error
     serving.reset()
     return run
+
+
+def buyer(*products: Any, username: str = "alice") -> Any:
+    """A customer with one order of ``products``."""
+    user = UserFactory(username=username)
+    order = OrderFactory(user=user)
+    for product in products:
+        OrderLineFactory(order=order, product=product)
+    return user
+
+
+def item_names(recommendations: list[Any]) -> list[str]:
+    """The names of the recommended items, in order."""
+    return [r.item.name for r in recommendations]
+
+
+def page_request(user: Any = None) -> HttpRequest:
+    """A GET request of ``user`` (anonymous by default) with an empty session."""
+    request = RequestFactory().get("/")
+    request.user = user or AnonymousUser()
+    request.session = SessionStore()
+    return request
+
+
+def tag_render(source: str, request: HttpRequest, **context: Any) -> str:
+    """Render a template snippet with the recommendations tags loaded."""
+    template = Template("{% load recommendations_tags %}" + source)
+    return template.render(Context({"request": request, **context}))

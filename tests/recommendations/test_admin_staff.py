@@ -6,11 +6,9 @@ import re
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from recommendations import experiments, serving
 from recommendations.models import Experiment, Impression, TrainingRun
 from recommendations.services import training_run_start
 from recommendations.tracking import click_record
@@ -18,7 +16,7 @@ from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory, 
 from tests.recommendations.store import store_build, store_train
 from tests.recommendations.test_training import make_small_shop
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_experiments")]
 CHANGELIST = reverse("admin:recommendations_trainingrun_changelist")
 PREVIEW = reverse("admin:recommendations_preview")
 CLICK_THROUGH = reverse("admin:recommendations_click_through")
@@ -26,19 +24,13 @@ EXPERIMENTS = reverse("admin:recommendations_experiment_changelist")
 
 
 @pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def _reload_check_every_time(settings):
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 0}
-    cache.clear()
-    serving.reset()
-    experiments.reset()
-    yield
-    serving.reset()
-    experiments.reset()
 
 
 @pytest.fixture
-def store():
+def store(isolated_experiments):
+    """Overrides the shared store: two runs, trained on the store and a small shop."""
     store = store_build()
     # Customers with purchases before and inside the holdout, so runs have metrics.
     make_small_shop()

@@ -6,32 +6,15 @@ import json
 import re
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
-from recommendations import serving
 from recommendations.models import TrainingRun
 from recommendations.session import SESSION_KEY
 from recommendations.urls import urlpatterns
 from tests.factories import OrderFactory, OrderLineFactory, StaffFactory, UserFactory
-from tests.recommendations.store import store_build, store_train
 
-
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    cache.clear()  # throttle counters live in the cache too
-    serving.reset()
-    yield
-    serving.reset()
-
-
-@pytest.fixture
-def store(db):
-    store = store_build()
-    store.run = store_train()
-    return store
+# The throttle counters live in the cache too: isolated_serving clears it.
+pytestmark = pytest.mark.usefixtures("isolated_serving")
 
 
 @pytest.fixture

@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 from rest_framework import serializers
 
-from recommendations import selectors, serving
+from recommendations import selectors
 from recommendations.api.serializers import RecommendationSerializer
 from tests.factories import UserFactory
-from tests.recommendations.store import store_build, store_train
 
-
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    cache.clear()
-    serving.reset()
-    yield
-    serving.reset()
-
-
-@pytest.fixture
-def store(db):
-    store = store_build()
-    store_train()
-    return store
+pytestmark = pytest.mark.usefixtures("isolated_serving")
 
 
 def _same_as_declared_fields(recommendation):

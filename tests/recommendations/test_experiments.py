@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 
-from recommendations import experiments, selectors, serving
+from recommendations import experiments, selectors
 from recommendations.experiments import CHALLENGER, CONTROL, bucket_of
 from recommendations.models import Experiment, TrainingRun
 from recommendations.services import training_run_start
 from tests.factories import UserFactory
 from tests.recommendations.store import store_build, store_train
 
-
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    cache.clear()
-    serving.reset()
-    experiments.reset()
-    yield
-    serving.reset()
-    experiments.reset()
+pytestmark = pytest.mark.usefixtures("isolated_experiments")
 
 
 @pytest.mark.parametrize("share", [0.1, 0.5, 0.8])

@@ -14,36 +14,10 @@ from recommendations import selectors, serving
 from recommendations.privacy import user_cache_delete
 from recommendations.selectors import LIST_CACHE_PREFIX, user_cache_index_key, user_cache_key
 from shop.models import Product
-from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory, UserFactory
-from tests.recommendations.store import store_build, store_train
+from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory
+from tests.recommendations.store import buyer, item_names
 
-
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    cache.clear()
-    serving.reset()
-    yield
-    serving.reset()
-
-
-@pytest.fixture
-def store(db):
-    store = store_build()
-    store_train()
-    return store
-
-
-def _buyer(*products, username="alice"):
-    user = UserFactory(username=username)
-    order = OrderFactory(user=user)
-    for product in products:
-        OrderLineFactory(order=order, product=product)
-    return user
-
-
-def _names(recommendations):
-    return [r.item.name for r in recommendations]
+pytestmark = pytest.mark.usefixtures("isolated_serving")
 
 
 def _cached_lists(user):
@@ -65,13 +39,13 @@ def _explain_calls(monkeypatch):
 
 
 def test_a_repeat_request_is_served_from_the_cache_without_engine_work(store, monkeypatch):
-    alice = _buyer(store.product(0, 0))
+    alice = buyer(store.product(0, 0))
     first = selectors.recommendations_for_user(user=alice, n=4)
     calls = _explain_calls(monkeypatch)
 
     again = selectors.recommendations_for_user(user=alice, n=4)
 
-    assert _names(again) == _names(first)
+    assert item_names(again) == item_names(first)
     assert [r.reason for r in again] == [r.reason for r in first]
     assert calls == []
     cache.clear()
@@ -87,7 +61,7 @@ def _later(monkeypatch, seconds):
 
 def test_availability_is_checked_again_once_per_reload_interval(store, settings, monkeypatch):
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 60}
-    alice = _buyer(store.product(0, 0))
+    alice = buyer(store.product(0, 0))
     first = selectors.recommendations_for_user(user=alice, n=4)
     calls = _explain_calls(monkeypatch)
 
@@ -101,7 +75,7 @@ def test_availability_is_checked_again_once_per_reload_interval(store, settings,
         again = selectors.recommendations_for_user(user=alice, n=4)
     assert len(queries) == 1  # the availability of the cached items, nothing else
     assert f'FROM "{Product._meta.db_table}"' in queries[0]["sql"]
-    assert _names(again) == _names(first) and calls == []
+    assert item_names(again) == item_names(first) and calls == []
     _later(monkeypatch, 62)
     with CaptureQueriesContext(connection) as queries:
         selectors.recommendations_for_user(user=alice, n=4)
@@ -109,22 +83,22 @@ def test_availability_is_checked_again_once_per_reload_interval(store, settings,
 
 
 def test_a_sold_out_item_is_not_served_from_the_cache_once_checked(store, monkeypatch):
-    alice = _buyer(store.product(0, 0))
+    alice = buyer(store.product(0, 0))
     first = selectors.recommendations_for_user(user=alice, n=4)
     Product.objects.filter(pk=first[0].item.pk).update(stock_quantity=0)
 
     _later(monkeypatch, 3600)
     again = selectors.recommendations_for_user(user=alice, n=4)
 
-    assert first[0].item.name not in _names(again)
+    assert first[0].item.name not in item_names(again)
     assert len(again) == 4
 
 
 def test_an_item_sold_out_by_checkout_leaves_cached_lists_at_once(
     store, client, django_capture_on_commit_callbacks
 ):
-    alice = _buyer(store.product(0, 0))
-    bob = _buyer(username="bob")
+    alice = buyer(store.product(0, 0))
+    bob = buyer(username="bob")
     first = selectors.recommendations_for_user(user=alice, n=4)
     sold = first[0].item
     Product.objects.filter(pk=sold.pk).update(stock_quantity=1)
@@ -137,12 +111,12 @@ def test_an_item_sold_out_by_checkout_leaves_cached_lists_at_once(
     assert response.status_code == 302
     assert Product.objects.get(pk=sold.pk).stock_quantity == 0
     again = selectors.recommendations_for_user(user=alice, n=4)  # no waiting
-    assert sold.name not in _names(again)
+    assert sold.name not in item_names(again)
     assert len(again) == 4
 
 
 def test_a_catalog_save_leaves_cached_lists_at_once(store):
-    alice = _buyer(store.product(0, 0))
+    alice = buyer(store.product(0, 0))
     first = selectors.recommendations_for_user(user=alice, n=4)
     withdrawn = Product.objects.get(pk=first[0].item.pk)
     withdrawn.is_active = False
@@ -150,11 +124,11 @@ def test_a_catalog_save_leaves_cached_lists_at_once(store):
 
     again = selectors.recommendations_for_user(user=alice, n=4)
 
-    assert withdrawn.name not in _names(again)
+    assert withdrawn.name not in item_names(again)
 
 
 def test_a_purchase_changes_the_list_at_once_but_a_repeat_view_reuses_it(store):
-    alice = _buyer(store.product(0, 0))
+    alice = buyer(store.product(0, 0))
     ProductViewFactory(user=alice, product=store.product(6, 2))
     first = selectors.recommendations_for_user(user=alice, n=4)
 
@@ -162,15 +136,15 @@ def test_a_purchase_changes_the_list_at_once_but_a_repeat_view_reuses_it(store):
     with CaptureQueriesContext(connection) as queries:
         again = selectors.recommendations_for_user(user=alice, n=4)
     assert len(queries) == 0  # served from the cache
-    assert _names(again) == _names(first)
+    assert item_names(again) == item_names(first)
 
     bought = first[0].item
     OrderLineFactory(order=OrderFactory(user=alice), product=bought)
-    assert bought.name not in _names(selectors.recommendations_for_user(user=alice, n=4))
+    assert bought.name not in item_names(selectors.recommendations_for_user(user=alice, n=4))
 
 
 def test_forgetting_a_user_deletes_every_cached_list(store):
-    alice = _buyer(store.product(0, 0))
+    alice = buyer(store.product(0, 0))
     selectors.recommendations_for_user(user=alice, n=4)
     selectors.trending_products(n=4, user=alice)
     selectors.similar_products(item=store.product(0, 0), n=4, user=alice)
@@ -186,7 +160,7 @@ def test_forgetting_a_user_deletes_every_cached_list(store):
 
 def test_the_oldest_lists_of_a_user_are_deleted_beyond_the_limit(store, monkeypatch):
     monkeypatch.setattr(selectors, "MAX_CACHED_LISTS", 2)
-    alice = _buyer(store.product(0, 0))
+    alice = buyer(store.product(0, 0))
     for n in (2, 3, 4):
         selectors.recommendations_for_user(user=alice, n=n)
     names = cache.get(user_cache_index_key(alice.pk))
@@ -205,10 +179,10 @@ def test_the_oldest_lists_of_a_user_are_deleted_beyond_the_limit(store, monkeypa
 
 
 def test_lists_of_different_users_or_inputs_never_mix(store):
-    alice = _buyer(store.product(0, 0))
-    bob = _buyer(store.product(2, 0), username="bob")
+    alice = buyer(store.product(0, 0))
+    bob = buyer(store.product(2, 0), username="bob")
     for_alice = selectors.recommendations_for_user(user=alice, n=4)
     for_bob = selectors.recommendations_for_user(user=bob, n=4)
-    assert _names(for_alice) != _names(for_bob)
+    assert item_names(for_alice) != item_names(for_bob)
     excluded = selectors.recommendations_for_user(user=alice, n=4, exclude=[for_alice[0].item.pk])
-    assert for_alice[0].item.name not in _names(excluded)
+    assert for_alice[0].item.name not in item_names(excluded)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
-from recommendations import reasons, selectors, serving
+from recommendations import reasons, selectors
 from recommendations.adapters import Event
 from tests.factories import (
     CategoryFactory,
@@ -20,15 +19,7 @@ from tests.factories import (
 )
 from tests.recommendations.store import store_build, store_train
 
-
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    cache.clear()
-    serving.reset()
-    yield
-    serving.reset()
+pytestmark = pytest.mark.usefixtures("isolated_serving")
 
 
 def test_because_you_uses_the_verb_of_the_event_source():

@@ -6,29 +6,12 @@ from collections import Counter
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 
-from recommendations import selectors, serving
+from recommendations import selectors
 from recommendations.models import ItemRule
 from tests.factories import OrderFactory, OrderLineFactory, UserFactory
-from tests.recommendations.store import store_build, store_train
 
-
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    cache.clear()
-    serving.reset()
-    yield
-    serving.reset()
-
-
-@pytest.fixture
-def store(db):
-    store = store_build()
-    store_train()
-    return store
+pytestmark = pytest.mark.usefixtures("isolated_serving")
 
 
 def _pks(recommendations):

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from recommendations import selectors, serving
+from recommendations import selectors
 from recommendations.models import TrainingRun
 from tests.factories import (
     OrderFactory,
@@ -17,79 +17,52 @@ from tests.factories import (
     ProductViewFactory,
     UserFactory,
 )
-from tests.recommendations.store import store_build, store_train
+from tests.recommendations.store import buyer, item_names, store_build
 
-
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    # The store has dozens of customers: a slow password hash would dominate the run.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    cache.clear()
-    serving.reset()
-    yield
-    serving.reset()
+pytestmark = pytest.mark.usefixtures("isolated_serving")
 
 
 @pytest.fixture
-def store(db):
+def untrained_store(db):
     return store_build()
 
 
-@pytest.fixture
-def trained(store):
-    store_train()
-    return store
-
-
-def _buyer(*products, username="alice"):
-    user = UserFactory(username=username)
-    order = OrderFactory(user=user)
-    for product in products:
-        OrderLineFactory(order=order, product=product)
-    return user
-
-
-def _names(recommendations):
-    return [r.item.name for r in recommendations]
-
-
-def test_personal_list_follows_co_purchases_and_explains_with_own_purchase(trained):
-    alice = _buyer(trained.product(0, 0))
+def test_personal_list_follows_co_purchases_and_explains_with_own_purchase(store):
+    alice = buyer(store.product(0, 0))
 
     recommendations = selectors.recommendations_for_user(user=alice, n=4)
 
     assert recommendations[0].source == selectors.PERSONAL
     # A0 was bought with B0 and with H0 by the pair customers.
-    assert set(_names(recommendations[:2])) == {"B0", "H0"}
+    assert set(item_names(recommendations[:2])) == {"B0", "H0"}
     assert recommendations[0].reason == "Because you bought A0"
-    assert "A0" not in _names(recommendations)
+    assert "A0" not in item_names(recommendations)
 
 
-def test_purchases_since_training_change_the_list_without_retraining(trained):
-    alice = _buyer(trained.product(0, 0))
+def test_purchases_since_training_change_the_list_without_retraining(store):
+    alice = buyer(store.product(0, 0))
     before = selectors.recommendations_for_user(user=alice, n=4)
-    OrderLineFactory(order=OrderFactory(user=alice), product=trained.product(3, 0))
+    OrderLineFactory(order=OrderFactory(user=alice), product=store.product(3, 0))
 
     after = selectors.recommendations_for_user(user=alice, n=4)
 
     # D0 was bought with C0 and E0; bought items themselves are never shown again.
-    assert "D0" in _names(before)
-    assert "D0" not in _names(after)
-    assert {"C0", "E0"} <= set(_names(after))
+    assert "D0" in item_names(before)
+    assert "D0" not in item_names(after)
+    assert {"C0", "E0"} <= set(item_names(after))
     assert any(r.reason == "Because you bought D0" for r in after)
 
 
-def test_views_explain_with_because_you_viewed(trained):
+def test_views_explain_with_because_you_viewed(store):
     viewer = UserFactory(username="viewer")
-    ProductViewFactory(user=viewer, product=trained.product(2, 0))
+    ProductViewFactory(user=viewer, product=store.product(2, 0))
 
     recommendations = selectors.recommendations_for_user(user=viewer, n=3)
 
     assert recommendations[0].reason == "Because you viewed C0"
 
 
-def test_anonymous_user_gets_trending_then_popular_never_an_empty_list(trained):
+def test_anonymous_user_gets_trending_then_popular_never_an_empty_list(store):
     recommendations = selectors.recommendations_for_user(user=AnonymousUser(), n=6)
 
     assert len(recommendations) == 6
@@ -97,40 +70,38 @@ def test_anonymous_user_gets_trending_then_popular_never_an_empty_list(trained):
     assert all(r.reason.startswith("Trending in Cat ") for r in recommendations)
 
 
-def test_session_views_personalise_an_anonymous_list(trained):
-    recommendations = selectors.recommendations_for_session(
-        item_pks=[trained.product(1, 0).pk], n=3
-    )
+def test_session_views_personalise_an_anonymous_list(store):
+    recommendations = selectors.recommendations_for_session(item_pks=[store.product(1, 0).pk], n=3)
 
     assert recommendations[0].source == selectors.SESSION
-    assert set(_names(recommendations[:2])) == {"A0", "C0"}
+    assert set(item_names(recommendations[:2])) == {"A0", "C0"}
     assert recommendations[0].reason == "Because you viewed B0"
 
 
-def test_similar_products_never_include_the_product_itself(trained):
-    product = trained.product(4, 0)
+def test_similar_products_never_include_the_product_itself(store):
+    product = store.product(4, 0)
 
     recommendations = selectors.similar_products(item=product, n=4)
 
-    assert "E0" not in _names(recommendations)
-    assert set(_names(recommendations[:2])) == {"D0", "F0"}
+    assert "E0" not in item_names(recommendations)
+    assert set(item_names(recommendations[:2])) == {"D0", "F0"}
     assert recommendations[0].reason == "Customers who bought E0 also bought"
 
 
-def test_bought_together_for_a_cart_names_the_cart_item_that_explains_it(trained):
-    cart = [trained.product(0, 0).pk, trained.product(4, 0).pk]
+def test_bought_together_for_a_cart_names_the_cart_item_that_explains_it(store):
+    cart = [store.product(0, 0).pk, store.product(4, 0).pk]
 
     recommendations = selectors.bought_together(cart_item_pks=cart, n=4)
 
-    names = _names(recommendations)
+    names = item_names(recommendations)
     assert not {"A0", "E0"} & set(names)
     by_name = {r.item.name: r.reason for r in recommendations}
     assert by_name["B0"] == "Customers who bought A0 also bought"
     assert by_name["F0"] == "Customers who bought E0 also bought"
 
 
-def test_trending_in_a_category_only_lists_that_category(trained):
-    category = trained.categories[5]
+def test_trending_in_a_category_only_lists_that_category(store):
+    category = store.categories[5]
 
     recommendations = selectors.trending_products(n=5, category=category.pk)
 
@@ -139,26 +110,26 @@ def test_trending_in_a_category_only_lists_that_category(trained):
     assert {r.reason for r in recommendations} == {"Trending in Cat F"}
 
 
-def test_recently_viewed_lists_own_views_newest_first(trained):
+def test_recently_viewed_lists_own_views_newest_first(store):
     viewer = UserFactory(username="viewer")
     for category in (1, 6, 3):
-        ProductViewFactory(user=viewer, product=trained.product(category, 2))
+        ProductViewFactory(user=viewer, product=store.product(category, 2))
 
     recommendations = selectors.recently_viewed(user=viewer, n=5)
 
-    assert _names(recommendations)[:3] == ["D2", "G2", "B2"]
+    assert item_names(recommendations)[:3] == ["D2", "G2", "B2"]
     assert recommendations[0].reason == "You viewed this recently"
     assert len(recommendations) == 5
 
 
-def test_without_a_trained_model_the_popular_list_comes_from_the_database(store):
+def test_without_a_trained_model_the_popular_list_comes_from_the_database(untrained_store):
     assert not TrainingRun.objects.exists()
 
     recommendations = selectors.recommendations_for_user(user=AnonymousUser(), n=4)
 
     assert [r.source for r in recommendations] == [selectors.POPULAR] * 4
     # The rank-0 products were bought by the pair and the busy customers: the most.
-    assert all(name.endswith("0") for name in _names(recommendations))
+    assert all(name.endswith("0") for name in item_names(recommendations))
     assert {r.reason for r in recommendations} == {"Popular right now"}
 
 
@@ -173,8 +144,8 @@ def test_an_empty_store_still_fills_lists_from_the_catalog(db):
 
 
 @pytest.mark.parametrize("n", [4, 12])
-def test_catalog_items_are_fetched_in_two_queries_whatever_n(trained, n):
-    alice = _buyer(trained.product(0, 0))
+def test_catalog_items_are_fetched_in_two_queries_whatever_n(store, n):
+    alice = buyer(store.product(0, 0))
     selectors.recommendations_for_user(user=alice, n=n)  # load the model first
     cache.clear()
 
@@ -183,29 +154,29 @@ def test_catalog_items_are_fetched_in_two_queries_whatever_n(trained, n):
     with CaptureQueriesContext(connection) as repeat_queries:
         repeated = selectors.recommendations_for_user(user=alice, n=n)
 
-    catalog_table = trained.product(0, 0)._meta.db_table
+    catalog_table = store.product(0, 0)._meta.db_table
     item_queries = [q for q in queries if f'FROM "{catalog_table}"' in q["sql"]]
     assert len(recommendations) == n
     # The keys and categories of the available candidates, then the chosen instances.
     assert len(item_queries) == 2
     # A repeat within RELOAD_INTERVAL is the cached list, its availability just checked.
-    assert _names(repeated) == _names(recommendations)
+    assert item_names(repeated) == item_names(recommendations)
     assert len(repeat_queries) == 0
 
 
 @pytest.mark.parametrize("n", [0, 101, "3", True])
-def test_bad_n_is_refused(trained, n):
+def test_bad_n_is_refused(store, n):
     with pytest.raises(ValueError, match="n must be an integer from 1 to 100"):
         selectors.trending_products(n=n)
 
 
-def test_a_new_view_joins_the_cached_history_without_reading_it_again(trained):
-    alice = _buyer(trained.product(0, 0))
+def test_a_new_view_joins_the_cached_history_without_reading_it_again(store):
+    alice = buyer(store.product(0, 0))
     selectors.recommendations_for_user(user=alice, n=4)  # reads and caches the history
-    ProductViewFactory(user=alice, product=trained.product(6, 2))
+    ProductViewFactory(user=alice, product=store.product(6, 2))
 
     with CaptureQueriesContext(connection) as queries:
         viewed = selectors.recently_viewed(user=alice, n=1)
 
     assert not [q for q in queries if '"shop_orderline"' in q["sql"]]
-    assert _names(viewed) == ["G2"]
+    assert item_names(viewed) == ["G2"]

@@ -6,33 +6,17 @@ import re
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from recommendations import selectors, serving
+from recommendations import selectors
 from recommendations.adapters import SettingsAdapter, get_adapter
 from shop.models import ProductView
 from shop.recommendations_adapter import ShopAdapter
 from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory, UserFactory
-from tests.recommendations.store import store_build, store_train
 
-
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    cache.clear()
-    serving.reset()
-    yield
-    serving.reset()
-
-
-@pytest.fixture
-def store(db):
-    store = store_build()
-    store_train()
-    return store
+pytestmark = pytest.mark.usefixtures("isolated_serving")
 
 
 def _blocks(html: str) -> dict[str, list[str]]:

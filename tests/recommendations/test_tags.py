@@ -5,37 +5,21 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import AnonymousUser
-from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.db import connection
-from django.template import Context, Template
-from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
-from recommendations import serving
 from recommendations.session import session_view_record
 from tests.factories import OrderFactory, OrderLineFactory, UserFactory
-from tests.recommendations.store import store_build, store_train
+from tests.recommendations.store import page_request, tag_render
+
+pytestmark = pytest.mark.usefixtures("isolated_serving")
 
 
 @pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _no_reload_check(settings):
     # No reload check in the middle of a counted render.
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 3600}
-    cache.clear()
-    serving.reset()
-    yield
-    serving.reset()
-
-
-@pytest.fixture
-def store(db):
-    store = store_build()
-    store_train()
-    return store
 
 
 @pytest.fixture
@@ -45,20 +29,8 @@ def alice(store):
     return alice
 
 
-def _request(user=None):
-    request = RequestFactory().get("/")
-    request.user = user or AnonymousUser()
-    request.session = SessionStore()
-    return request
-
-
-def _render(source, request, **context):
-    template = Template("{% load recommendations_tags %}" + source)
-    return template.render(Context({"request": request, **context}))
-
-
 def test_recommended_for_you_shows_each_item_with_its_reason(alice, store):
-    html = _render("{% recommended_for_you n=3 %}", _request(alice))
+    html = tag_render("{% recommended_for_you n=3 %}", page_request(alice))
 
     assert "Recommended for you" in html
     assert html.count('class="rec-item"') == 3
@@ -68,9 +40,9 @@ def test_recommended_for_you_shows_each_item_with_its_reason(alice, store):
 
 
 def test_similar_products_defaults_to_the_product_in_context(store):
-    html = _render(
+    html = tag_render(
         '{% similar_products n=2 title="You may also like" %}',
-        _request(),
+        page_request(),
         product=store.product(4, 0),
     )
 
@@ -86,24 +58,24 @@ def test_bought_together_for_cart_lines_unwraps_the_items(store):
             self.quantity = 1
 
     lines = [Line(store.product(0, 0))]
-    html = _render("{% bought_together items=lines n=2 %}", _request(), lines=lines)
+    html = tag_render("{% bought_together items=lines n=2 %}", page_request(), lines=lines)
 
     assert "Customers who bought A0 also bought" in html
     assert ">A0<" not in html
 
 
 def test_recently_viewed_reads_the_session_for_anonymous_shoppers(store):
-    request = _request()
+    request = page_request()
     session_view_record(request, store.product(5, 3).pk)
 
-    html = _render("{% recently_viewed n=2 %}", request)
+    html = tag_render("{% recently_viewed n=2 %}", request)
 
     assert ">F3<" in html
     assert "You viewed this recently" in html
 
 
 def test_a_bad_n_in_a_template_is_clamped_not_an_error(store):
-    html = _render('{% trending_products n="lots" %}', _request())
+    html = tag_render('{% trending_products n="lots" %}', page_request())
 
     assert html.count('class="rec-item"') == 8
 
@@ -118,7 +90,7 @@ def test_the_host_project_can_override_a_block_template(store, settings, tmp_pat
         {**settings.TEMPLATES[0], "DIRS": [tmp_path / "templates", *settings.TEMPLATES[0]["DIRS"]]}
     ]
 
-    html = _render("{% trending_products n=2 %}", _request())
+    html = tag_render("{% trending_products n=2 %}", page_request())
 
     assert html.startswith("[") and html.count("|Trending in Cat ") == 2
 
@@ -148,7 +120,7 @@ def test_a_block_takes_a_constant_number_of_queries(
 ):
     source = source.replace("N", str(n))
     product = store.product(4, 0)
-    _render(source, _request(alice), product=product)  # load the model once
+    tag_render(source, page_request(alice), product=product)  # load the model once
 
     for user, cold, warm in (
         (alice, signed_in, WARM_QUERIES["signed_in"]),
@@ -156,10 +128,10 @@ def test_a_block_takes_a_constant_number_of_queries(
     ):
         cache.clear()
         with django_assert_num_queries(cold):
-            html = _render(source, _request(user), product=product)
+            html = tag_render(source, page_request(user), product=product)
         assert html.count('class="rec-item"') == n
         with django_assert_num_queries(warm):
-            html = _render(source, _request(user), product=product)
+            html = tag_render(source, page_request(user), product=product)
         assert html.count('class="rec-item"') == n
 
 
@@ -169,11 +141,11 @@ def test_the_blocks_of_a_page_read_the_history_once_and_never_repeat_an_item(ali
         "{% recommended_for_you n=4 %}{% trending_products n=4 %}"
     )
     product = store.product(4, 0)
-    _render(page, _request(alice), product=product)  # load the model once
+    tag_render(page, page_request(alice), product=product)  # load the model once
     cache.clear()
 
     with CaptureQueriesContext(connection) as queries:
-        html = _render(page, _request(alice), product=product)
+        html = tag_render(page, page_request(alice), product=product)
 
     order_lines = [q for q in queries if 'FROM "shop_orderline"' in q["sql"]]
     assert len(order_lines) == 1
@@ -185,7 +157,7 @@ def test_the_blocks_of_a_page_read_the_history_once_and_never_repeat_an_item(ali
 
 def test_a_block_leaves_out_the_product_on_screen(alice, store):
     product = store.product(1, 0)  # what alice's purchase of A0 recommends first
-    html = _render("{% recommended_for_you n=8 %}", _request(alice), product=product)
+    html = tag_render("{% recommended_for_you n=8 %}", page_request(alice), product=product)
 
     assert html.count('class="rec-item"') == 8
     assert f'data-rec-item="{product.pk}"' not in html

@@ -7,59 +7,33 @@ import re
 import threading
 
 import pytest
-from django.contrib.auth.models import AnonymousUser
-from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.db import connection
-from django.template import Context, Template
-from django.test import Client, RequestFactory
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from recommendations import experiments, serving, tracking
+from recommendations import tracking
 from recommendations.models import Click, Impression
 from shop.models import CustomerProfile
 from tests.factories import OrderFactory, OrderLineFactory, UserFactory
-from tests.recommendations.store import store_build, store_train
+from tests.recommendations.store import page_request, store_build, store_train, tag_render
 
 EVENTS = reverse("recommendations:events")
 
 
+pytestmark = pytest.mark.usefixtures("isolated_experiments")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def _no_reload_check(settings):
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 3600}
-    cache.clear()
-    serving.reset()
-    experiments.reset()
-    yield
-    serving.reset()
-    experiments.reset()
-
-
-@pytest.fixture
-def store(db):
-    store = store_build()
-    store.run = store_train()
-    return store
-
-
-def _request(user=None):
-    request = RequestFactory().get("/")
-    request.user = user or AnonymousUser()
-    request.session = SessionStore()
-    return request
-
-
-def _render(source, request, **context):
-    template = Template("{% load recommendations_tags %}" + source)
-    return template.render(Context({"request": request, **context}))
 
 
 def test_a_rendered_block_is_one_impression_with_its_items_in_order(store):
     alice = UserFactory(username="alice")
-    html = _render("{% trending_products n=6 %}", _request(alice))
+    html = tag_render("{% trending_products n=6 %}", page_request(alice))
 
     impression = Impression.objects.get()
     shown = re.findall(r'data-rec-item="([^"]+)"', html)
@@ -71,13 +45,13 @@ def test_a_rendered_block_is_one_impression_with_its_items_in_order(store):
 
 
 def test_recording_costs_one_insert_per_block_whatever_its_length(store):
-    _render("{% trending_products n=2 %}", _request())  # load the model once
+    tag_render("{% trending_products n=2 %}", page_request())  # load the model once
 
     inserts = {}
     for n in (2, 20):
         cache.clear()  # both lists computed, not one of them served from the cache
         with CaptureQueriesContext(connection) as queries:
-            _render(f"{{% trending_products n={n} %}}", _request())
+            tag_render(f"{{% trending_products n={n} %}}", page_request())
         inserts[n] = [q["sql"] for q in queries if q["sql"].startswith("INSERT")]
         inserts[n, "all"] = len(queries)
 
@@ -112,7 +86,7 @@ def test_a_page_stores_the_impressions_of_all_its_blocks_in_one_insert(store, se
 def test_a_user_without_consent_is_not_remembered(store):
     bob = UserFactory(username="bob")
     CustomerProfile.objects.filter(user=bob).update(personalisation_consent=False)
-    html = _render("{% trending_products n=3 %}", _request(bob))
+    html = tag_render("{% trending_products n=3 %}", page_request(bob))
     impression = Impression.objects.get()
     assert impression.user is None
 
@@ -232,17 +206,17 @@ def test_concurrent_impressions_and_clicks_lose_nothing(settings, tmp_path):
     store = store_build()
     store_train()
     users = [UserFactory(username=f"concurrent{i}") for i in range(8)]
-    _render("{% trending_products n=4 %}", _request())  # warm the model
+    tag_render("{% trending_products n=4 %}", page_request())  # warm the model
     Impression.objects.all().delete()
     rounds = 5
 
     def render(i):
         for _ in range(rounds):
-            request = _request(users[i])
+            request = page_request(users[i])
             # Half the threads store a page's impressions at once, as the middleware does.
             if i % 2:
                 tracking.impressions_collect(request)
-            _render("{% trending_products n=4 %}{% recommended_for_you n=4 %}", request)
+            tag_render("{% trending_products n=4 %}{% recommended_for_you n=4 %}", request)
             assert tracking.impressions_flush(request) == (2 if i % 2 else 0)
 
     _in_threads(len(users), render)
