@@ -389,27 +389,11 @@ class Recommender:
         largest first; an empty list when nothing in the history explains the item.
         """
         self._check_fitted()
-        n = _check_n(n)
-        (item,) = _index_array([item_id], self.n_items_, name="item_id")
-        if (user_id is None) == (interactions is None):
-            raise ValueError("Give exactly one of user_id or interactions.")
-        if user_id is not None:
-            (user,) = _index_array([user_id], self.n_users_, name="user_id")
-            row = self.interactions_[int(user)]
-        else:
-            row = self._as_row(interactions)
-        if row.nnz == 0:
-            return []
-        contributions = np.asarray(self._contributions(row, int(item)), dtype=np.float64)
-        contributions[row.indices == item] = 0.0
-        positive = np.clip(contributions, 0.0, None)
-        total = positive.sum()
-        if total <= 0:
-            return []
-        order = np.lexsort((row.indices, -positive))[:n]
-        return [
-            (int(row.indices[i]), float(positive[i] / total)) for i in order if positive[i] > 0
-        ]
+        _index_array([item_id], self.n_items_, name="item_id")  # names the argument
+        (explanation,) = self.explain_batch(
+            [item_id], user_id=user_id, interactions=interactions, n=n
+        )
+        return explanation
 
     # -- persistence ----------------------------------------------------------
 
