@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 
+from recommendations import experiments, serving
 from tests.factories import StaffFactory, UserFactory
 
 
@@ -33,3 +35,21 @@ def user_client(client, user):
 def staff_client(client, staff):
     client.force_login(staff)
     return client
+
+
+@pytest.fixture
+def isolated_serving(settings, tmp_path):
+    """Artifacts under ``tmp_path``, an empty cache, no model loaded before or after."""
+    settings.MEDIA_ROOT = tmp_path
+    cache.clear()  # cached lists and throttle counters live there
+    serving.reset()
+    yield
+    serving.reset()
+
+
+@pytest.fixture
+def isolated_experiments(isolated_serving):
+    """As ``isolated_serving``, and no live experiment remembered before or after."""
+    experiments.reset()
+    yield
+    experiments.reset()

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from recommendations import experiments, serving
 from recommendations.services import training_run_start
 from tests.factories import OrderFactory, OrderLineFactory, StaffFactory, UserFactory
 from tests.recommendations.store import store_build, store_train
 from tests.recommendations.test_training import make_small_shop
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    serving.reset()
-    experiments.reset()
-    yield
-    serving.reset()
-    experiments.reset()
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("isolated_experiments"),
+]
 
 
 def test_staff_see_the_quality_chart_and_preview_a_customer(live_server, page, screenshot):

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 
-from recommendations import serving
 from tests.factories import OrderFactory, OrderLineFactory, UserFactory
 from tests.recommendations.store import store_build, store_train
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    cache.clear()
-    serving.reset()
-    yield
-    serving.reset()
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("isolated_serving"),
+]
 
 
 def test_customer_sees_reasons_on_the_home_page_and_similar_products(
