@@ -53,6 +53,13 @@ def test_a_repeat_request_is_served_from_the_cache_without_engine_work(store, mo
     assert len(calls) == 1  # computed again: the whole list explained in one call
 
 
+@pytest.fixture(autouse=True)
+def _no_periodic_rereads(settings):
+    """Query counts must not catch a periodic re-read (active version, experiment,
+    rules: every RELOAD_INTERVAL seconds, timed from earlier tests too)."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 3600}
+
+
 def _later(monkeypatch, seconds):
     """Move the clock the list cache reads ``seconds`` ahead."""
     now = time.time()
