@@ -24,7 +24,7 @@ from django.utils.module_loading import import_string
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
-from recommendations.conf import EventSource, app_settings
+from recommendations.conf import VIEW, EventSource, app_settings
 
 # Hashed feature spaces keep the same columns at training and serving time, however
 # many countries or categories appear later.
@@ -32,9 +32,8 @@ USER_FEATURE_DIMENSIONS = 2**8
 ITEM_ATTRIBUTE_DIMENSIONS = 2**10
 ITEM_TEXT_DIMENSIONS = 2**14
 CHUNK_SIZE = 20_000
-# The event source whose rows are product views, and the field that ties an anonymous
-# view to its session (Django's name for the session key).
-VIEW_SOURCE = "view"
+# The field that ties an anonymous view (a row of the ``ROLE`` "view" source) to its
+# session: Django's name for the session key.
 SESSION_FIELD = "session_key"
 # The app's own list of views posted to the events API, in the session.
 SESSION_VIEWS_KEY = "recommendations_viewed"
@@ -285,15 +284,15 @@ class SettingsAdapter:
     def session_item_pks(self, request: HttpRequest) -> list[Any]:
         """Keys of the items viewed in this session, newest first, each once.
 
-        Read from the event source named ``view`` when its model has a ``session_key``
-        field (views the host records itself), followed by the views posted to the
-        events API, which the app keeps in the session.
+        Read from the event source whose ``ROLE`` is ``view`` when its model has a
+        ``session_key`` field (views the host records itself), followed by the views
+        posted to the events API, which the app keeps in the session.
         """
         session = getattr(request, "session", None)
         if session is None:
             return []
         viewed: list[Any] = []
-        source = next((s for s in app_settings.EVENT_SOURCES if s.name == VIEW_SOURCE), None)
+        source = next((s for s in app_settings.EVENT_SOURCES if s.role == VIEW), None)
         if source is not None and session.session_key:
             model = apps.get_model(source.model)
             if any(f.name == SESSION_FIELD for f in model._meta.get_fields()):

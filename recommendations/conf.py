@@ -27,10 +27,21 @@ from django.core.exceptions import ImproperlyConfigured
 DEFAULT_ALGORITHMS: dict[str, dict[str, Any]] = {"popularity": {}, "item_knn": {}}
 METRICS = ("ndcg", "recall", "coverage")
 
+#: What an event source means to serving. ``purchase``: its items count as already had
+#: (not recommended again, outside repeat-purchase categories) and as conversions;
+#: ``view``: its items are the shopper's recently viewed ones. Other sources are signal.
+PURCHASE = "purchase"
+VIEW = "view"
+ROLES = (PURCHASE, VIEW)
+
 
 @dataclass(frozen=True)
 class EventSource:
-    """One host model whose rows are (user, item, time, weight) events."""
+    """One host model whose rows are (user, item, time, weight) events.
+
+    ``role`` (``ROLE``) is ``"purchase"``, ``"view"`` or None (see :data:`ROLES`);
+    ``verb`` (``VERB``) words its reasons, "Because you <verb> X".
+    """
 
     name: str
     model: str
@@ -41,6 +52,8 @@ class EventSource:
     value_field: str | None = None
     value_map: dict[str, float] | None = None
     filter: dict[str, Any] = field(default_factory=dict)
+    role: str | None = None
+    verb: str | None = None
 
     @classmethod
     def from_setting(cls, position: int, raw: dict[str, Any]) -> EventSource:
@@ -57,8 +70,22 @@ class EventSource:
                 f"RECOMMENDATIONS['EVENT_SOURCES'][{position}] lacks {', '.join(missing)}."
             )
         value_map = raw.get("VALUE_MAP")
+        name = str(raw.get("NAME") or raw["MODEL"])
+        # Without a ROLE, a source named "purchase" or "view" plays that role.
+        role = raw.get("ROLE", name if name in ROLES else None)
+        if role is not None and role not in ROLES:
+            raise ImproperlyConfigured(
+                f"RECOMMENDATIONS['EVENT_SOURCES'][{position}]['ROLE'] must be one of "
+                f"{', '.join(map(repr, ROLES))} or None, got {role!r}."
+            )
+        verb = raw.get("VERB")
+        if verb is not None and (not isinstance(verb, str) or not verb.strip()):
+            raise ImproperlyConfigured(
+                f"RECOMMENDATIONS['EVENT_SOURCES'][{position}]['VERB'] must be a non-empty "
+                f"string, got {verb!r}."
+            )
         return cls(
-            name=str(raw.get("NAME") or raw["MODEL"]),
+            name=name,
             model=raw["MODEL"],
             user_field=raw["USER_FIELD"],
             item_field=raw["ITEM_FIELD"],
@@ -67,6 +94,8 @@ class EventSource:
             value_field=raw.get("VALUE_FIELD"),
             value_map=None if value_map is None else {str(k): v for k, v in value_map.items()},
             filter=dict(raw.get("FILTER") or {}),
+            role=role,
+            verb=verb,
         )
 
 
@@ -136,6 +165,10 @@ class AppSettings:
             raise ImproperlyConfigured("RECOMMENDATIONS['EVENT_SOURCES'] must be a list.")
         return [EventSource.from_setting(i, entry) for i, entry in enumerate(raw)]
 
+    def source_names(self, role: str) -> list[str]:
+        """Names of the event sources that play ``role`` (``PURCHASE`` or ``VIEW``)."""
+        return [source.name for source in self.EVENT_SOURCES if source.role == role]
+
     @property
     def HALF_LIFE_DAYS(self) -> float | None:
         """Age in days at which an event counts half when training; ``None``: no decay."""
@@ -188,10 +221,13 @@ class AppSettings:
 
     @property
     def EVALUATION_SOURCES(self) -> list[str]:
-        """Event sources whose holdout items count as hits (default: the first source)."""
+        """Event sources whose holdout items count as hits.
+
+        Default: the purchase sources (``ROLE`` ``"purchase"``), else the first source.
+        """
         names = self._promotion("EVALUATION_SOURCES", None)
         if names is None:
-            return [self.EVENT_SOURCES[0].name]
+            return self.source_names(PURCHASE) or [self.EVENT_SOURCES[0].name]
         return list(names)
 
     @property
@@ -277,6 +313,15 @@ class AppSettings:
     def ARTIFACT_PATH(self) -> str:
         """Folder of the artifacts inside that storage."""
         return self._setting("ARTIFACT_PATH", "recommendations/")
+
+    @property
+    def ARTIFACT_KEEP(self) -> int | None:
+        """Succeeded runs, besides the serving ones, whose artifacts are kept for rollback.
+
+        After each training the artifacts of older runs are deleted (their rows, metrics
+        and charts stay); ``None`` keeps every artifact.
+        """
+        return self._setting("ARTIFACT_KEEP", 10)
 
     @property
     def TRAINING_LOCK_TIMEOUT(self) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from recommendations.adapters import Event
-from recommendations.conf import app_settings
+from recommendations.conf import PURCHASE, app_settings
 
 PINNED = "Picked by our team"
 POPULAR = "Popular right now"
@@ -20,7 +20,8 @@ TRENDING = "Trending now"
 RECENTLY_VIEWED = "You viewed this recently"
 CATALOG = "From our catalogue"
 
-# How an event source reads in "Because you <verb> X"; unknown sources read as "liked".
+# How an event source reads in "Because you <verb> X" when it sets no VERB: by its
+# name, else by its role; anything else reads as "liked".
 SOURCE_VERBS = {
     "purchase": "bought",
     "view": "viewed",
@@ -28,12 +29,21 @@ SOURCE_VERBS = {
     "rating": "rated",
     "wishlist": "saved",
 }
-PURCHASE_SOURCE = "purchase"
+DEFAULT_VERB = "liked"
+
+
+def source_verb(source: str) -> str:
+    """The verb of the event source named ``source`` ("bought", "viewed", ...)."""
+    for configured in app_settings.EVENT_SOURCES:
+        if configured.name == source:
+            by_role = SOURCE_VERBS.get(configured.role or "", DEFAULT_VERB)
+            return configured.verb or SOURCE_VERBS.get(source) or by_role
+    return SOURCE_VERBS.get(source, DEFAULT_VERB)
 
 
 def because_you(*, source: str, label: str) -> str:
     """ "Because you bought X" for an item of the shopper's own history."""
-    return f"Because you {SOURCE_VERBS.get(source, 'liked')} {label}"
+    return f"Because you {source_verb(source)} {label}"
 
 
 def customers_also_bought(*, label: str) -> str:
@@ -62,12 +72,13 @@ def category_label(item: Any) -> str | None:
 
 def strongest_sources(events: Iterable[Event]) -> dict[Any, str]:
     """For each item of a history, the source that gave it the most weight."""
+    purchases = set(app_settings.source_names(PURCHASE))
     totals: dict[Any, dict[str, float]] = defaultdict(dict)
     for event in events:
         by_source = totals[event.item_pk]
         by_source[event.source] = by_source.get(event.source, 0.0) + event.weight
     # A purchase outranks views of the same item: "bought" is the truer reason.
     return {
-        pk: max(by_source, key=lambda s: (s == PURCHASE_SOURCE, by_source[s]))
+        pk: max(by_source, key=lambda s: (s in purchases, by_source[s]))
         for pk, by_source in totals.items()
     }

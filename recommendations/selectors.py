@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from recommendations import reasons
 from recommendations.adapters import Event, SettingsAdapter, get_adapter
-from recommendations.conf import app_settings
+from recommendations.conf import PURCHASE, VIEW, app_settings
 from recommendations.engine.base import Recommender
 from recommendations.experiments import model_for_user
 from recommendations.rules import BlockRules, Candidate, Filters, apply_rules, block_rules
@@ -53,6 +53,7 @@ MAX_N = 100
 # Candidates asked from each layer: enough to survive the rules without a second pass.
 OVERFETCH_FACTOR = 3
 OVERFETCH_EXTRA = 10
+# The source a reason names for an item viewed in this session but not in the history.
 VIEW_SOURCE = "view"
 
 PERSONAL = "personal"
@@ -149,7 +150,9 @@ class _History:
         return totals
 
     def bought(self) -> set[str]:
-        return {str(e.item_pk) for e in self.events if e.source == reasons.PURCHASE_SOURCE}
+        """Keys of the items of the purchase sources (``ROLE`` ``"purchase"``)."""
+        purchases = set(app_settings.source_names(PURCHASE))
+        return {str(e.item_pk) for e in self.events if e.source in purchases}
 
     @cached_property
     def fingerprint(self) -> str:
@@ -167,8 +170,9 @@ class _History:
         return _digest(sorted(self.bought()))
 
     def viewed(self) -> list[Any]:
-        """Viewed items, newest first, each once."""
-        return list(dict.fromkeys(e.item_pk for e in self.events if e.source == VIEW_SOURCE))
+        """Viewed items (of the ``ROLE`` ``"view"`` sources), newest first, each once."""
+        views = set(app_settings.source_names(VIEW))
+        return list(dict.fromkeys(e.item_pk for e in self.events if e.source in views))
 
 
 def shopper_history(*, user: Any) -> _History:
@@ -626,9 +630,10 @@ class _Explainer:
             for pk in named:
                 if str(pk) in items:
                     label = self.adapter.item_label(items[str(pk)])
-                    return reasons.because_you(
-                        source=self.sources.get(pk, VIEW_SOURCE), label=label
+                    source = self.sources.get(pk) or next(
+                        iter(app_settings.source_names(VIEW)), VIEW_SOURCE
                     )
+                    return reasons.because_you(source=source, label=label)
             # A personal model that cannot point at the history (popularity) says so.
             return reasons.POPULAR
         if layer.source in (SIMILAR, BOUGHT_TOGETHER):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,10 +16,17 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from recommendations.artifacts import ArtifactError, artifact_read
+from recommendations.artifacts import (
+    ArtifactError,
+    artifact_delete,
+    artifact_read,
+    artifact_storage,
+)
 from recommendations.conf import app_settings
-from recommendations.models import TrainingLock, TrainingRun
+from recommendations.models import Experiment, TrainingLock, TrainingRun
 from recommendations.training import Progress, registered_algorithms, training_batch_run
+
+logger = logging.getLogger(__name__)
 
 LOCK_NAME = "training"
 STALE_ERROR = (
@@ -114,12 +123,19 @@ def training_run_start(
         return runs[0]
     best = max(succeeded, key=_score)
     if promote and _beats_active(best):
-        try:
-            return training_run_promote(run=best, user=creator)
-        except ValidationError:
-            # An unreadable artifact is never promoted; the run stays for inspection.
-            return best
+        # An unreadable artifact is never promoted; the run stays for inspection.
+        with contextlib.suppress(ValidationError):
+            best = training_run_promote(run=best, user=creator)
+    _prune_quietly()
     return best
+
+
+def _prune_quietly() -> None:
+    # Housekeeping must never fail a training that succeeded.
+    try:
+        training_artifacts_prune()
+    except Exception:  # any storage error: the next training tries again
+        logger.exception("Could not delete old recommendation artifacts.")
 
 
 def _score(run: TrainingRun) -> float:
@@ -144,13 +160,25 @@ def _beats_active(run: TrainingRun) -> bool:
 
 def training_run_promote(*, run: TrainingRun, user: Any = None) -> TrainingRun:
     """Make a succeeded run the version that serves; the previous one stays for rollback."""
-    if run.status != TrainingRun.Status.SUCCEEDED or not run.artifact:
+    if run.status != TrainingRun.Status.SUCCEEDED:
         raise ValidationError(f"Run #{run.pk} did not succeed; only succeeded runs can serve.")
+    if not run.artifact:
+        raise ValidationError(
+            f"Run #{run.pk} has no artifact any more (older artifacts are deleted, see "
+            "ARTIFACT_KEEP); train again."
+        )
     try:
         artifact_read(run.artifact)
     except ArtifactError as exc:
         raise ValidationError(f"Run #{run.pk} cannot be promoted: {exc}") from exc
     with transaction.atomic():
+        # The artifact read above must still be the run's: pruning may have taken it.
+        if (
+            not TrainingRun.objects.select_for_update()
+            .filter(pk=run.pk, artifact=run.artifact)
+            .exists()
+        ):
+            raise ValidationError(f"Run #{run.pk} changed while promoting it; try again.")
         TrainingRun.objects.select_for_update().filter(is_active=True).exclude(pk=run.pk).update(
             is_active=False
         )
@@ -179,6 +207,73 @@ def training_run_rollback(*, user: Any = None) -> TrainingRun:
         target.is_active = True
         target.save(update_fields=["is_active"])
     return target
+
+
+def training_artifacts_prune(*, keep: int | None = None) -> list[str]:
+    """Delete the artifacts no version needs any more, and return their names.
+
+    Kept: the active run's, those of the runs in a live experiment and of the latest
+    training (promoted or not, staff may still compare and promote them), and those of
+    the ``keep`` (default ``ARTIFACT_KEEP``) newest other succeeded runs, for rollback.
+    Older runs keep their row, metrics and chart point; only the file goes, and the
+    cleared ``artifact`` tells the admin they can no longer serve. Files of the artifact
+    folder that no run names (a write interrupted before its run was saved) go once
+    older than ``TRAINING_LOCK_TIMEOUT``.
+    """
+    keep = app_settings.ARTIFACT_KEEP if keep is None else keep
+    if keep is None:
+        return []
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+        raise ValueError(f"keep must be a non-negative integer or None, got {keep!r}.")
+    serving = {
+        pk
+        for pair in Experiment.objects.filter(active=True).values_list(
+            "control_run_id", "challenger_run_id"
+        )
+        for pk in pair
+        if pk is not None
+    }
+    latest = TrainingRun.objects.order_by("-created_at", "-pk").values("batch")[:1]
+    spare = (
+        TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED, is_active=False)
+        .exclude(artifact="")
+        .exclude(pk__in=serving)
+        .exclude(batch__in=latest)
+        .order_by("-created_at", "-pk")
+        .values_list("pk", "artifact")
+    )
+    deleted = []
+    for pk, name in spare[keep:]:
+        # Cleared only if still inactive and unchanged: a concurrent promotion wins.
+        if TrainingRun.objects.filter(pk=pk, is_active=False, artifact=name).update(artifact=""):
+            artifact_delete(name)
+            deleted.append(name)
+    return deleted + _orphans_delete()
+
+
+def _orphans_delete() -> list[str]:
+    storage = artifact_storage()
+    folder = app_settings.ARTIFACT_PATH.strip("/")
+    try:
+        _dirs, files = storage.listdir(folder)
+    except (FileNotFoundError, NotImplementedError):
+        return []
+    names = {f"{folder}/{file}" if folder else file for file in files}
+    candidates = {
+        n for n in names if n.rsplit("/", 1)[-1].startswith("run-") and n.endswith(".npz")
+    }
+    candidates -= set(TrainingRun.objects.exclude(artifact="").values_list("artifact", flat=True))
+    cutoff = timezone.now() - dt.timedelta(seconds=app_settings.TRAINING_LOCK_TIMEOUT)
+    deleted = []
+    for name in sorted(candidates):
+        try:
+            old = storage.get_modified_time(name) < cutoff
+        except (NotImplementedError, FileNotFoundError):
+            continue
+        if old:
+            artifact_delete(name)
+            deleted.append(name)
+    return deleted
 
 
 def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = None) -> None:

@@ -71,7 +71,7 @@ def test_selectors_recommend_books_with_reasons(library):
     similar = selectors.similar_products(item=library["crime0"], n=3)
 
     assert personal[0].item == library["poetry0"]
-    assert personal[0].reason == "Because you bought Crime 0"
+    assert personal[0].reason == "Because you borrowed Crime 0"
     assert library["crime0"] not in [r.item for r in personal]
     assert similar[0].item == library["poetry0"]
     assert similar[0].reason == "Customers who bought Crime 0 also bought"

@@ -38,10 +38,12 @@ RECOMMENDATIONS = {
         "TEXT_FIELDS": ["title"],
     },
     "CONSENT_FIELD": None,
-    # The source named "purchase" is the one whose items count as already had.
+    # ROLE "purchase": a book already borrowed is not recommended again; VERB words reasons.
     "EVENT_SOURCES": [
         {
-            "NAME": "purchase",
+            "NAME": "loan",
+            "ROLE": "purchase",
+            "VERB": "borrowed",
             "MODEL": "library.Loan",
             "USER_FIELD": "reader",
             "ITEM_FIELD": "book",

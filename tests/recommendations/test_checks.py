@@ -67,6 +67,8 @@ def _edit(settings, change) -> None:
         (lambda s: s.update(ADAPTER="no.such.module.Adapter"), "E006", "ADAPTER"),
         (lambda s: s.update(EVENT_SOURCES=[]), "E007", "EVENT_SOURCES"),
         (lambda s: s.update(EVENT_SOURCES=[{"MODEL": "shop.Review"}]), "E007", "lacks"),
+        (lambda s: s["EVENT_SOURCES"][0].update(ROLE="sale"), "E007", "ROLE"),
+        (lambda s: s["EVENT_SOURCES"][2].update(VERB=3), "E007", "VERB"),
         (lambda s: s["PROMOTION"].update(METRIC="accuracy"), "E008", "METRIC"),
         (lambda s: s["PROMOTION"].update(HOLDOUT_DAYS=0), "E008", "HOLDOUT_DAYS"),
         (lambda s: s.update(ARTIFACT_STORAGE="s3"), "E009", "'s3'"),

@@ -72,6 +72,43 @@ def test_the_demo_setting_reads_through(settings):
     assert sources[0].filter == {"order__status": "placed"}
     assert app_settings.CONSENT_FIELD == "profile__personalisation_consent"
     assert app_settings.EVALUATION_SOURCES == ["purchase"]
+    assert [s.role for s in sources] == ["purchase", "view", None]
+
+
+def _source(**extra):
+    return {**MINIMAL["EVENT_SOURCES"][0], **extra}
+
+
+def test_a_role_is_set_explicitly_or_taken_from_the_name(settings):
+    settings.RECOMMENDATIONS = {
+        **MINIMAL,
+        "EVENT_SOURCES": [
+            _source(NAME="sale", ROLE="purchase", VERB="ordered"),
+            _source(NAME="purchase"),
+            _source(NAME="visit", ROLE="view"),
+            _source(NAME="view", ROLE=None),
+            _source(NAME="wish"),
+        ],
+    }
+    sources = app_settings.EVENT_SOURCES
+    assert [s.role for s in sources] == ["purchase", "purchase", "view", None, None]
+    assert sources[0].verb == "ordered" and sources[1].verb is None
+    assert app_settings.source_names("purchase") == ["sale", "purchase"]
+    assert app_settings.source_names("view") == ["visit"]
+    # Holdout hits and conversions default to the purchase sources, wherever they are.
+    settings.RECOMMENDATIONS["EVENT_SOURCES"].insert(0, _source(NAME="click"))
+    assert app_settings.EVALUATION_SOURCES == ["sale", "purchase"]
+    assert app_settings.CONVERSION_SOURCES == ["sale", "purchase"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [({"ROLE": "sale"}, r"\['ROLE'\] must be one of"), ({"VERB": " "}, r"\['VERB'\] must be")],
+)
+def test_a_bad_role_or_verb_is_refused(settings, extra, message):
+    settings.RECOMMENDATIONS = {**MINIMAL, "EVENT_SOURCES": [_source(**extra)]}
+    with pytest.raises(ImproperlyConfigured, match=message):
+        app_settings.EVENT_SOURCES  # noqa: B018
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,32 @@ def test_because_you_uses_the_verb_of_the_event_source():
     assert reasons.because_you(source="loan", label="Mug") == "Because you liked Mug"
 
 
+def test_a_configured_verb_or_role_words_the_reason(settings):
+    sources = settings.RECOMMENDATIONS["EVENT_SOURCES"]
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "EVENT_SOURCES": [
+            {**sources[0], "NAME": "sale", "ROLE": "purchase"},
+            {**sources[1], "NAME": "visit", "ROLE": "view"},
+            {**sources[2], "VERB": "gave stars to"},
+        ],
+    }
+    assert reasons.because_you(source="sale", label="Mug") == "Because you bought Mug"
+    assert reasons.because_you(source="visit", label="Mug") == "Because you viewed Mug"
+    assert reasons.because_you(source="review", label="Mug") == "Because you gave stars to Mug"
+
+
+def test_a_purchase_outranks_a_heavier_view_whatever_the_source_names(settings):
+    sources = settings.RECOMMENDATIONS["EVENT_SOURCES"]
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "EVENT_SOURCES": [{**sources[0], "NAME": "sale", "ROLE": "purchase"}, *sources[1:]],
+    }
+    now = timezone.now()
+    events = [Event("1", "view", 5.0, now), Event("1", "sale", 1.0, now)]
+    assert reasons.strongest_sources(events) == {"1": "sale"}
+
+
 def test_trending_names_the_category_when_there_is_one():
     assert reasons.trending_in(category_label="Kitchen") == "Trending in Kitchen"
     assert reasons.trending_in(category_label=None) == "Trending now"
