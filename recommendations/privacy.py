@@ -37,7 +37,7 @@ from recommendations.artifacts import (
 )
 from recommendations.engine.base import Recommender
 from recommendations.models import Click, Experiment, Impression, TrainingRun
-from recommendations.selectors import user_cache_index_key, user_cache_key
+from recommendations.selectors import served_forget, user_cache_index_key, user_cache_key
 from recommendations.serving import ServingModel, active_model
 
 logger = logging.getLogger(__name__)
@@ -201,6 +201,7 @@ def user_cache_delete(*, user_pk: Any) -> None:
     index = user_cache_index_key(user_pk)
     names = cache.get(index) or []
     cache.delete_many([user_cache_key(user_pk, name) for name in names] + [index])
+    served_forget(user_pk)
 
 
 def _after_forget(user_pk: Any, old_artifacts: list[str]) -> None:

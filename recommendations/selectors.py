@@ -77,8 +77,8 @@ class Recommendation:
     source: str
     # The training run that chose it (None before any training): impressions record it.
     run_id: int | None = None
-    # Label and page as computed when the list was, kept with a cached list.
-    known: tuple[str, str | None] | None = field(default=None, repr=False, compare=False)
+    # Label, page and price as computed when the list was, kept with a cached list.
+    known: tuple[str, str | None, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -96,6 +96,8 @@ class Recommendation:
     @property
     def price(self) -> Any:
         """The item's price (``CATALOG["PRICE_FIELD"]``), or None."""
+        if self.known and len(self.known) > 2:
+            return self.known[2]
         lookup = app_settings.PRICE_FIELD
         return getattr(self.item, lookup, None) if lookup and "__" not in lookup else None
 
@@ -112,47 +114,66 @@ class _Layer:
     anchor_pks: list[Any] = field(default_factory=list)
 
 
+HistoryRow = tuple[Any, str, float, Any]  # item key, source name, weight, timestamp
+
+
 @dataclass(frozen=True)
 class _History:
-    """A shopper's own events (empty for anonymous or non-consenting shoppers)."""
+    """A shopper's own events (empty for anonymous or non-consenting shoppers).
 
-    events: list[Event]
+    Kept as plain rows, newest first, as the cache holds them: a cached list is served
+    from the digests alone, without building an object per event.
+    """
+
+    rows: tuple[HistoryRow, ...] = ()
+    # (fingerprint, bought_fingerprint) when cached with the rows.
+    digests: tuple[str, str] | None = None
 
     @classmethod
     def of(cls, adapter: SettingsAdapter, user: Any) -> _History:
         if user is None or not getattr(user, "is_authenticated", False):
-            return cls([])
+            return cls()
         cached = user_cache_get(user.pk, HISTORY_CACHE_NAME)
         if cached is not None:
-            return cls([Event(*row) for row in cached[1]])
+            return cls(tuple(cached[1]), cached[2] if len(cached) > 2 else None)
         _history_signals_connect()
         events = adapter.user_events(user.pk, limit=HISTORY_LIMIT)
+        history = cls(tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in events))
         # Read by every block of every page, yet rarely changed: kept RELOAD_INTERVAL
         # seconds, and kept current by the event sources' signals meanwhile.
         expires = time.time() + app_settings.RELOAD_INTERVAL
-        rows = [(e.item_pk, e.source, e.weight, e.timestamp) for e in events]
         user_cache_set(
-            user.pk, HISTORY_CACHE_NAME, (expires, rows), timeout=app_settings.RELOAD_INTERVAL
+            user.pk,
+            HISTORY_CACHE_NAME,
+            history.cache_entry(expires),
+            timeout=app_settings.RELOAD_INTERVAL,
         )
-        return cls(events)
+        return history
+
+    def cache_entry(self, expires: float) -> tuple[float, list[HistoryRow], tuple[str, str]]:
+        """What the cache keeps: expiry time, rows and digests."""
+        return (expires, list(self.rows), (self.fingerprint, self.bought_fingerprint))
+
+    @cached_property
+    def events(self) -> list[Event]:
+        return [Event(*row) for row in self.rows]
 
     def weights(self) -> dict[Any, float]:
         """Decayed weight per item, as training weighs events (negatives subtract)."""
         half_life = app_settings.HALF_LIFE_DAYS
         now = timezone.now()
         totals: dict[Any, float] = {}
-        for event in self.events:
-            weight = event.weight
+        for item_pk, _source, weight, timestamp in self.rows:
             if half_life:
-                age_days = max((now - event.timestamp).total_seconds(), 0.0) / 86400
+                age_days = max((now - timestamp).total_seconds(), 0.0) / 86400
                 weight *= 0.5 ** (age_days / half_life)
-            totals[event.item_pk] = totals.get(event.item_pk, 0.0) + weight
+            totals[item_pk] = totals.get(item_pk, 0.0) + weight
         return totals
 
     def bought(self) -> set[str]:
         """Keys of the items of the purchase sources (``ROLE`` ``"purchase"``)."""
         purchases = set(app_settings.source_names(PURCHASE))
-        return {str(e.item_pk) for e in self.events if e.source in purchases}
+        return {str(row[0]) for row in self.rows if row[1] in purchases}
 
     @cached_property
     def fingerprint(self) -> str:
@@ -162,17 +183,21 @@ class _History:
         changed rating changes it, a repeat view of an item does not (it would change
         every product page); repeats and time decay apply when the list expires.
         """
-        return _digest(sorted({(str(e.item_pk), e.source, e.weight) for e in self.events}))
+        if self.digests is not None:
+            return self.digests[0]
+        return _digest(sorted({(str(pk), source, weight) for pk, source, weight, _ in self.rows}))
 
     @cached_property
     def bought_fingerprint(self) -> str:
         """A digest of the bought items, all that lists other than the personal one use."""
+        if self.digests is not None:
+            return self.digests[1]
         return _digest(sorted(self.bought()))
 
     def viewed(self) -> list[Any]:
         """Viewed items (of the ``ROLE`` ``"view"`` sources), newest first, each once."""
         views = set(app_settings.source_names(VIEW))
-        return list(dict.fromkeys(e.item_pk for e in self.events if e.source in views))
+        return list(dict.fromkeys(row[0] for row in self.rows if row[1] in views))
 
 
 def shopper_history(*, user: Any) -> _History:
@@ -372,6 +397,8 @@ def _user_list_set(user_pk: Any, name: str, value: Any, *, timeout: float) -> No
     stale = set(lists[: max(len(lists) - MAX_CACHED_LISTS + 1, 0)])
     if stale:
         cache.delete_many([user_cache_key(user_pk, other) for other in stale])
+        for other in stale:
+            _served.pop((user_pk, other), None)
         cache.set(index, [other for other in names if other not in stale], None)
     user_cache_set(user_pk, name, value, timeout=timeout)
 
@@ -414,8 +441,8 @@ def _history_changed(
         remaining = 0.0 if not cached else cached[0] - time.time()
         if remaining > 0 and cached[1] and item_pk is not None and timestamp is not None:
             event = (item_pk, source.name, float(source.weight), timestamp)
-            rows = [event, *cached[1]][:HISTORY_LIMIT]
-            cache.set(key, (cached[0], rows), remaining)
+            history = _History((event, *cached[1])[:HISTORY_LIMIT])
+            cache.set(key, history.cache_entry(cached[0]), remaining)
         else:
             cache.delete(key)
 
@@ -724,7 +751,7 @@ def _list_name(
     rules_key = (sorted(rules.pins), sorted(rules.excluded))
     run_id = None if model is None else model.run_id
     # The setting too: a changed business rule (MAX_PER_CATEGORY ...) applies at once.
-    configuration = repr(getattr(settings, "RECOMMENDATIONS", None))
+    configuration = _digest(getattr(settings, "RECOMMENDATIONS", None))
     return LIST_CACHE_PREFIX + _digest((block, run_id, rules_key, history, configuration, parts))
 
 
@@ -743,6 +770,27 @@ def _list_store(user: Any, name: str, entry: tuple, *, timeout: float) -> None:
         cache.set(f"recommendations:{name}", entry, timeout)
 
 
+# The lists this process served lately, by (user key, list name), as (computed at,
+# availability checked at, the list). Within RELOAD_INTERVAL of its last check a list is
+# served from here without reading and unpickling the cached entry; everything else it
+# depends on is in its name. Dropped with the user's cache (privacy.user_cache_delete).
+_served: dict[tuple[Any, str], tuple[float, float, tuple[Recommendation, ...]]] = {}
+SERVED_MAX = 4096
+
+
+def served_forget(user_pk: Any = None) -> None:
+    """Forget the lists this process served to one user, or to everyone."""
+    if user_pk is None:
+        _served.clear()
+        return
+    for key in [key for key in list(_served) if key[0] == user_pk]:
+        _served.pop(key, None)
+
+
+def _served_key(user: Any, name: str) -> tuple[Any, str]:
+    return (user.pk if _is_user(user) else None, name)
+
+
 def _list_get(adapter: SettingsAdapter, user: Any, name: str) -> list[Recommendation] | None:
     """A cached list whose items are still available, or None.
 
@@ -752,40 +800,67 @@ def _list_get(adapter: SettingsAdapter, user: Any, name: str) -> list[Recommenda
     the items themselves come from the cache (a changed label or price shows within
     ``CACHE_TIMEOUT`` seconds).
     """
+    now = time.time()
+    catalog_changed_at = cache.get(CATALOG_CHANGED_KEY, 0.0)
+    key = _served_key(user, name)
+    served = _served.get(key)
+    if served is not None:
+        computed_at, checked_at, result = served
+        fresh = now - checked_at < app_settings.RELOAD_INTERVAL and checked_at > catalog_changed_at
+        if fresh and now < computed_at + app_settings.CACHE_TIMEOUT:
+            return list(result)
     if _is_user(user):
         entry = user_cache_get(user.pk, name)
     else:
         entry = cache.get(f"recommendations:{name}")
     if not entry:
+        _served.pop(key, None)
         return None
     computed_at, checked_at, rows = entry
-    now = time.time()
-    catalog_changed_at = cache.get(CATALOG_CHANGED_KEY, 0.0)
     if now - checked_at >= app_settings.RELOAD_INTERVAL or checked_at <= catalog_changed_at:
         pks = [row[0].pk for row in rows]
         available = adapter.available_items().filter(pk__in=pks).values_list("pk", flat=True)
         remaining = computed_at + app_settings.CACHE_TIMEOUT - now
         if len(set(available)) < len(pks) or remaining <= 0:
+            _served.pop(key, None)
             return None  # sold out or withdrawn since: compute the list afresh
-        _list_store(user, name, (computed_at, now, rows), timeout=remaining)
-    return [
+        checked_at = now
+        _list_store(user, name, (computed_at, checked_at, rows), timeout=remaining)
+    result = tuple(
         Recommendation(
             item=item, score=score, reason=reason, source=source, run_id=run_id, known=known
         )
         for item, score, reason, source, run_id, known in rows
-    ]
+    )
+    _served_remember(key, (computed_at, checked_at, result))
+    return list(result)
+
+
+def _served_remember(
+    key: tuple[Any, str], value: tuple[float, float, tuple[Recommendation, ...]]
+) -> None:
+    if len(_served) >= SERVED_MAX:
+        _served.clear()  # cheaper than an LRU, and refilled by the next requests
+    _served[key] = value
 
 
 def _list_set(user: Any, name: str, result: list[Recommendation]) -> list[Recommendation]:
     """Cache a computed list (per user, or shared for anonymous shoppers) and return it."""
     rows = [
-        (rec.item, rec.score, rec.reason, rec.source, rec.run_id, (rec.label, rec.url))
+        (rec.item, rec.score, rec.reason, rec.source, rec.run_id, (rec.label, rec.url, rec.price))
         for rec in result
     ]
     if rows:
         _history_signals_connect()  # so catalog saves reach the cached lists
         now = time.time()
         _list_store(user, name, (now, now, rows), timeout=app_settings.CACHE_TIMEOUT)
+        result = [
+            Recommendation(
+                item=item, score=score, reason=reason, source=source, run_id=run_id, known=known
+            )
+            for item, score, reason, source, run_id, known in rows
+        ]
+        _served_remember(_served_key(user, name), (now, now, tuple(result)))
     return result
 
 
@@ -821,7 +896,7 @@ def _session_allowed(adapter: SettingsAdapter, user: Any, history: _History) -> 
     """
     if user is None or not getattr(user, "is_authenticated", False):
         return True
-    return bool(history.events) or adapter.user_consents(user)
+    return bool(history.rows) or adapter.user_consents(user)
 
 
 def _user_features(adapter: SettingsAdapter, user: Any) -> Any:

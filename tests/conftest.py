@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from recommendations import experiments, serving
+from recommendations import experiments, selectors, serving
 from tests.factories import StaffFactory, UserFactory
 
 
@@ -13,6 +13,14 @@ from tests.factories import StaffFactory, UserFactory
 def fast_password_hasher(settings):
     """Hash test passwords with MD5: the real hasher is slow on purpose."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def served_lists_forgotten():
+    """No test sees the lists this process served in an earlier one (test dbs reuse keys)."""
+    selectors.served_forget()
+    yield
+    selectors.served_forget()
 
 
 @pytest.fixture
@@ -42,6 +50,7 @@ def isolated_serving(settings, tmp_path):
     """Artifacts under ``tmp_path``, an empty cache, no model loaded before or after."""
     settings.MEDIA_ROOT = tmp_path
     cache.clear()  # cached lists and throttle counters live there
+    selectors.served_forget()
     serving.reset()
     yield
     serving.reset()

@@ -13,12 +13,13 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore
+from django.core.cache import cache
 from django.http import HttpRequest
 from django.template import Context, Template
 from django.test import RequestFactory
 from django.utils import timezone
 
-from recommendations import serving
+from recommendations import selectors, serving
 from recommendations.models import TrainingRun
 from recommendations.services import training_run_start
 from tests.factories import (
@@ -111,3 +112,9 @@ def tag_render(source: str, request: HttpRequest, **context: Any) -> str:
     """Render a template snippet with the recommendations tags loaded."""
     template = Template("{% load recommendations_tags %}" + source)
     return template.render(Context({"request": request, **context}))
+
+
+def caches_clear() -> None:
+    """Empty the cache and the lists this process served: the next lists are computed."""
+    cache.clear()
+    selectors.served_forget()

@@ -15,7 +15,7 @@ from recommendations.privacy import user_cache_delete
 from recommendations.selectors import LIST_CACHE_PREFIX, user_cache_index_key, user_cache_key
 from shop.models import Product
 from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory
-from tests.recommendations.store import buyer, item_names
+from tests.recommendations.store import buyer, caches_clear, item_names
 
 pytestmark = pytest.mark.usefixtures("isolated_serving")
 
@@ -48,7 +48,7 @@ def test_a_repeat_request_is_served_from_the_cache_without_engine_work(store, mo
     assert item_names(again) == item_names(first)
     assert [r.reason for r in again] == [r.reason for r in first]
     assert calls == []
-    cache.clear()
+    caches_clear()
     selectors.recommendations_for_user(user=alice, n=4)
     assert len(calls) == 1  # computed again: the whole list explained in one call
 
@@ -163,6 +163,50 @@ def test_forgetting_a_user_deletes_every_cached_list(store):
 
     assert all(cache.get(user_cache_key(alice.pk, name)) is None for name in lists)
     assert cache.get(user_cache_index_key(alice.pk)) is None
+
+
+def _list_reads(monkeypatch):
+    """Names of the user lists read from the shared cache from now on."""
+    reads = []
+    original = selectors.user_cache_get
+
+    def counting(user_pk, name, default=None):
+        if name.startswith(LIST_CACHE_PREFIX):
+            reads.append(name)
+        return original(user_pk, name, default)
+
+    monkeypatch.setattr(selectors, "user_cache_get", counting)
+    return reads
+
+
+def test_a_list_this_process_served_is_not_read_from_the_cache_again(store, monkeypatch):
+    alice = buyer(store.product(0, 0))
+    first = selectors.recommendations_for_user(user=alice, n=4)
+    reads = _list_reads(monkeypatch)
+
+    again = selectors.recommendations_for_user(user=alice, n=4)
+    assert item_names(again) == item_names(first)
+    assert reads == []  # nothing unpickled: this process kept the list
+    again.pop()  # callers get their own list
+    assert len(selectors.recommendations_for_user(user=alice, n=4)) == 4
+
+    _later(monkeypatch, 3601)  # past RELOAD_INTERVAL: checked through the shared entry
+    selectors.recommendations_for_user(user=alice, n=4)
+    assert len(reads) == 1
+
+
+def test_a_served_list_is_dropped_with_the_users_cache_and_never_crosses_users(store, monkeypatch):
+    alice = buyer(store.product(0, 0))
+    twin = buyer(store.product(0, 0), username="twin")  # the same history as alice
+    selectors.recommendations_for_user(user=alice, n=4)
+    reads = _list_reads(monkeypatch)
+
+    selectors.recommendations_for_user(user=twin, n=4)
+    assert len(reads) == 1  # the twin's own entry, not alice's list
+    user_cache_delete(user_pk=alice.pk)
+    calls = _explain_calls(monkeypatch)
+    selectors.recommendations_for_user(user=alice, n=4)
+    assert len(calls) == 1  # computed again in this process too
 
 
 def test_the_oldest_lists_of_a_user_are_deleted_beyond_the_limit(store, monkeypatch):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -17,7 +16,7 @@ from tests.factories import (
     ProductViewFactory,
     UserFactory,
 )
-from tests.recommendations.store import buyer, item_names, store_build
+from tests.recommendations.store import buyer, caches_clear, item_names, store_build
 
 pytestmark = pytest.mark.usefixtures("isolated_serving")
 
@@ -150,7 +149,7 @@ def test_catalog_items_are_fetched_in_two_queries_whatever_n(store, n, settings)
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 3600}
     alice = buyer(store.product(0, 0))
     selectors.recommendations_for_user(user=alice, n=n)  # load the model first
-    cache.clear()
+    caches_clear()
 
     with CaptureQueriesContext(connection) as queries:
         recommendations = selectors.recommendations_for_user(user=alice, n=n)

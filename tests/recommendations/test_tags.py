@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from recommendations.session import session_view_record
 from tests.factories import OrderFactory, OrderLineFactory, UserFactory
-from tests.recommendations.store import page_request, tag_render
+from tests.recommendations.store import caches_clear, page_request, tag_render
 
 pytestmark = pytest.mark.usefixtures("isolated_serving")
 
@@ -126,7 +125,7 @@ def test_a_block_takes_a_constant_number_of_queries(
         (alice, signed_in, WARM_QUERIES["signed_in"]),
         (None, anonymous, WARM_QUERIES["anonymous"]),
     ):
-        cache.clear()
+        caches_clear()
         with django_assert_num_queries(cold):
             html = tag_render(source, page_request(user), product=product)
         assert html.count('class="rec-item"') == n
@@ -142,7 +141,7 @@ def test_the_blocks_of_a_page_read_the_history_once_and_never_repeat_an_item(ali
     )
     product = store.product(4, 0)
     tag_render(page, page_request(alice), product=product)  # load the model once
-    cache.clear()
+    caches_clear()
 
     with CaptureQueriesContext(connection) as queries:
         html = tag_render(page, page_request(alice), product=product)

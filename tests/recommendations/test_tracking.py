@@ -7,7 +7,6 @@ import re
 import threading
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -18,7 +17,13 @@ from recommendations import tracking
 from recommendations.models import Click, Impression
 from shop.models import CustomerProfile
 from tests.factories import OrderFactory, OrderLineFactory, UserFactory
-from tests.recommendations.store import page_request, store_build, store_train, tag_render
+from tests.recommendations.store import (
+    caches_clear,
+    page_request,
+    store_build,
+    store_train,
+    tag_render,
+)
 
 EVENTS = reverse("recommendations:events")
 
@@ -49,7 +54,7 @@ def test_recording_costs_one_insert_per_block_whatever_its_length(store):
 
     inserts = {}
     for n in (2, 20):
-        cache.clear()  # both lists computed, not one of them served from the cache
+        caches_clear()  # both lists computed, not one of them served from the cache
         with CaptureQueriesContext(connection) as queries:
             tag_render(f"{{% trending_products n={n} %}}", page_request())
         inserts[n] = [q["sql"] for q in queries if q["sql"].startswith("INSERT")]
