@@ -41,15 +41,28 @@ def category_of(description: str) -> str:
     return words[-1] if words else ""
 
 
-def load_split(path: Path = DATA) -> RetailSplit:
-    """Read the CSV, keep purchases, split at 2011-11-01 and build features."""
+@dataclass
+class RetailEvents:
+    """Every kept purchase of the CSV, one entry per event, plus what features need."""
+
+    users: np.ndarray
+    items: np.ndarray
+    times: np.ndarray
+    invoices: np.ndarray
+    countries: np.ndarray
+    item_names: list[str]
+    item_prices: list[float]
+    n_users: int
+    n_items: int
+
+
+def read_events(path: Path = DATA) -> RetailEvents:
+    """Read the CSV and keep the purchases (``BENCHMARK.md``), indexing users and items."""
     users: dict[str, int] = {}
     items: dict[str, int] = {}
-    user_idx, item_idx, times = [], [], []
+    user_idx, item_idx, times, invoices, countries = [], [], [], [], []
     descriptions: dict[int, Counter[str]] = {}
     prices: dict[int, list[float]] = {}
-    countries: dict[int, Counter[str]] = {}
-    orders: dict[int, set[str]] = {}
     with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             if not row["CustomerID"] or row["InvoiceNo"].startswith("C"):
@@ -62,33 +75,65 @@ def load_split(path: Path = DATA) -> RetailSplit:
             user_idx.append(user)
             item_idx.append(item)
             times.append(stamp.timestamp())
+            invoices.append(row["InvoiceNo"])
+            countries.append(row["Country"])
             descriptions.setdefault(item, Counter())[row["Description"].strip()] += 1
             prices.setdefault(item, []).append(float(row["UnitPrice"]))
-            if stamp < CUTOFF:
-                countries.setdefault(user, Counter())[row["Country"]] += 1
-                orders.setdefault(user, set()).add(row["InvoiceNo"])
-    users_a, items_a = np.asarray(user_idx), np.asarray(item_idx)
-    times_a = np.asarray(times)
-    n_users, n_items = len(users), len(items)
-    train_mask, test_mask = temporal_split(users_a, items_a, times_a, cutoff=CUTOFF)
-    ones = np.ones(users_a.size)
+    return RetailEvents(
+        users=np.asarray(user_idx),
+        items=np.asarray(item_idx),
+        times=np.asarray(times),
+        invoices=np.asarray(invoices),
+        countries=np.asarray(countries),
+        item_names=[descriptions[i].most_common(1)[0][0] for i in range(len(items))],
+        item_prices=[float(np.median(prices[i])) for i in range(len(items))],
+        n_users=len(users),
+        n_items=len(items),
+    )
+
+
+def split_events(
+    events: RetailEvents, cutoff: dt.datetime = CUTOFF, end: dt.datetime | None = None
+) -> RetailSplit:
+    """Train on the events before ``cutoff``, test on the new items bought from it to ``end``.
+
+    ``end`` (default: no end) lets validation folds carved out of train score one month.
+    """
+    n_users, n_items = events.n_users, events.n_items
+    train_mask, test_mask = temporal_split(events.users, events.items, events.times, cutoff=cutoff)
+    if end is not None:
+        test_mask &= events.times < end.timestamp()
+    ones = np.ones(events.users.size)
     train, train_times = build_interactions(
-        users_a[train_mask],
-        items_a[train_mask],
+        events.users[train_mask],
+        events.items[train_mask],
         ones[train_mask],
         n_users=n_users,
         n_items=n_items,
-        times=times_a[train_mask],
+        times=events.times[train_mask],
     )
     test, _ = build_interactions(
-        users_a[test_mask], items_a[test_mask], ones[test_mask], n_users=n_users, n_items=n_items
+        events.users[test_mask],
+        events.items[test_mask],
+        ones[test_mask],
+        n_users=n_users,
+        n_items=n_items,
     )
-    names = [descriptions[i].most_common(1)[0][0] for i in range(n_items)]
     items_x = item_features(
-        names,
-        [category_of(name) for name in names],
-        [float(np.median(prices[i])) for i in range(n_items)],
+        events.item_names,
+        [category_of(name) for name in events.item_names],
+        events.item_prices,
     )
+    countries: dict[int, Counter[str]] = {}
+    orders: dict[int, set[str]] = {}
+    for user, country, invoice in zip(
+        events.users[train_mask],
+        events.countries[train_mask],
+        events.invoices[train_mask],
+        strict=True,
+    ):
+        countries.setdefault(int(user), Counter())[country] += 1
+        orders.setdefault(int(user), set()).add(invoice)
     users_x = user_features(
         [countries[u].most_common(1)[0][0] if u in countries else "" for u in range(n_users)]
     )
@@ -99,5 +144,10 @@ def load_split(path: Path = DATA) -> RetailSplit:
         item_features=items_x,
         user_features=users_x,
         train_orders=np.asarray([len(orders.get(u, ())) for u in range(n_users)]),
-        n_events=int(users_a.size),
+        n_events=int(events.users.size),
     )
+
+
+def load_split(path: Path = DATA) -> RetailSplit:
+    """Read the CSV, keep purchases, split at 2011-11-01 and build features."""
+    return split_events(read_events(path))

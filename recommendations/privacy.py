@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 # Learned state indexed by the user row, in every engine recommender; anything else a
 # recommender learns is indexed by item (tests/recommendations/test_privacy.py checks).
-USER_STATE = ("interactions_", "user_features_", "user_norms_")
+USER_STATE = ("interactions_", "timestamps_", "user_features_", "user_norms_")
 
 
 # -- export -------------------------------------------------------------------------------

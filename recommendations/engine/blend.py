@@ -1,22 +1,34 @@
-"""A weighted blend of several recommenders, weights chosen on a validation period.
+"""A blend of several recommenders, combined as learned on a validation period.
 
 The last ``validation_days`` of the training events are held out (or several such
 periods, one before the other, with ``validation_folds``); every component is fitted on
-the earlier pairs, and the weights that give the best mean NDCG@k on the held-out new
-items are found by coordinate search over a grid. As in the test protocol, repeat
-purchases are not new items: a pair heavier than one event whose latest time falls in
-a validation period stays in the history. The components are then fitted again on all
-the events. Scores are normalised per user before mixing (z-score over the catalog, or
-reciprocal rank), so components on different scales mix fairly.
+the earlier pairs and scores the users who bought new items in the held-out period. As
+in the test protocol, repeat purchases are not new items: a pair heavier than one event
+whose latest time falls in a validation period stays in the history. Scores are
+normalised per user (z-score over the catalog, or reciprocal rank), so components on
+different scales mix fairly. Two combiners learn from those periods:
+
+- ``"ranker"`` (default), a second stage: the candidates of a user are the union of the
+  ``candidates`` best items of every component; a logistic regression learns, on the
+  candidates of the validation users, which ones they bought, from the normalised
+  component scores and the recent sales of the item (sales in the last 7 to 90 days
+  before the period, their trend, days since the item's latest and earliest sale).
+  Candidates are ranked by it, every other item below them.
+- ``"linear"``: the weights of a linear mix that give the best mean NDCG@k on the
+  held-out new items, found by coordinate search over a grid.
+
+The components are then fitted again on all the events; the item features of the ranker
+are computed at the latest training event.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
 
 from recommendations.engine.base import Recommender, registered
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
@@ -39,6 +51,11 @@ DEFAULT_COMPONENTS: tuple[tuple[str, dict[str, Any]], ...] = (
 VALIDATION_CELLS = 20_000_000
 DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 NORMALISATIONS = ("zscore", "rank")
+COMBINERS = ("ranker", "linear")
+#: Sales windows of the ranker's item features, in days before the latest event.
+SALES_WINDOWS_DAYS = (7, 14, 30, 90)
+# Days since the latest and earliest sale of an item nobody bought: "very long ago".
+NEVER_SOLD_DAYS = 10_000.0
 
 
 def standardise_rows(scores: np.ndarray) -> np.ndarray:
@@ -74,6 +91,59 @@ def _top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
+def item_time_features(interactions: sp.csr_matrix, timestamps: sp.csr_matrix) -> np.ndarray:
+    """Recent sales of every item at the latest event: (n_items, 9) float64.
+
+    Columns: ``log1p`` of the buyers whose latest purchase of the item is at most 7, 14,
+    30 and 90 days old, and of all its buyers; the trends ``log((n14 + 1) / (n90 + 1))``
+    and ``log((n30 + 1) / (n_all + 1))``; ``log1p`` of the days since the latest and the
+    earliest of those purchases (a new product has a recent earliest sale).
+    """
+    stamps = sp.csc_matrix(timestamps.multiply(interactions > 0))
+    stamps.eliminate_zeros()
+    n_items = interactions.shape[1]
+    buyers = np.diff(stamps.indptr).astype(np.float64)
+    columns = np.repeat(np.arange(n_items), np.diff(stamps.indptr))
+    now = float(stamps.data.max()) if stamps.nnz else 0.0
+    age_days = (now - stamps.data) / SECONDS_PER_DAY
+    recent = {
+        days: np.bincount(
+            columns, weights=(age_days <= days).astype(np.float64), minlength=n_items
+        )
+        for days in SALES_WINDOWS_DAYS
+    }
+    since_latest = np.full(n_items, NEVER_SOLD_DAYS)
+    since_earliest = np.full(n_items, NEVER_SOLD_DAYS)
+    sold = buyers > 0
+    starts = stamps.indptr[:-1][sold]
+    since_latest[sold] = (now - np.maximum.reduceat(stamps.data, starts)) / SECONDS_PER_DAY
+    since_earliest[sold] = (now - np.minimum.reduceat(stamps.data, starts)) / SECONDS_PER_DAY
+    return np.column_stack(
+        [np.log1p(recent[days]) for days in SALES_WINDOWS_DAYS]
+        + [
+            np.log1p(buyers),
+            np.log((recent[14] + 1.0) / (recent[90] + 1.0)),
+            np.log((recent[30] + 1.0) / (buyers + 1.0)),
+            np.log1p(since_latest),
+            np.log1p(since_earliest),
+        ]
+    )
+
+
+def candidate_pool(parts: list[np.ndarray], candidates: int) -> np.ndarray:
+    """Mask of the union of the ``candidates`` best entries of every score matrix.
+
+    Entries at -inf (the user's history) never become candidates.
+    """
+    pool = np.zeros(parts[0].shape, dtype=bool)
+    k = min(candidates, pool.shape[1])
+    for part in parts:
+        best = np.argpartition(-part, k - 1, axis=1)[:, :k]
+        np.put_along_axis(pool, best, True, axis=1)
+    pool &= np.isfinite(parts[0])
+    return pool
+
+
 def _fit_component(
     klass: type[Recommender], params: dict[str, Any], interactions: sp.csr_matrix, **kwargs: Any
 ) -> Recommender:
@@ -84,8 +154,21 @@ def _fit_component(
         raise ValueError(f"blend component {klass.name!r}: {exc}") from exc
 
 
+class _Fold(NamedTuple):
+    """What one validation period gives the combiners."""
+
+    #: Raw scores of each component for the validation users, (users, items) each.
+    scores: list[np.ndarray]
+    #: (rows, columns) of the validation users' history in those matrices.
+    seen: tuple[np.ndarray, np.ndarray]
+    #: Their new items of the period, (users, items).
+    relevant: sp.csr_matrix
+    #: Item sales features at the start of the period (ranker only).
+    items: np.ndarray | None
+
+
 class BlendRecommender(Recommender, name="blend"):
-    """Mix the standardised scores of several recommenders with learned weights.
+    """Combine the normalised scores of several recommenders as learned on held-out events.
 
     Parameters
     ----------
@@ -93,23 +176,32 @@ class BlendRecommender(Recommender, name="blend"):
         Registered recommender names and their keyword arguments; by default
         :data:`DEFAULT_COMPONENTS` (EASE, item-kNN and SVD with time-decayed
         histories, and trending).
+    combiner : {"ranker", "linear"}
+        How the component scores are combined: a logistic regression over the
+        candidates of the components with item sales features (see the module
+        docstring), or a linear mix with searched weights.
     weights : sequence of float, optional
-        Fixed weights, one per component: no validation period is carved and
-        ``timestamps`` are not needed.
+        Fixed weights of a linear mix, one per component: ``combiner`` is not learned,
+        no validation period is carved and ``timestamps`` are not needed.
+    candidates : int
+        Ranker only: best items of every component that become candidates of a user.
+    ranker_c : float
+        Ranker only: inverse L2 penalty of the logistic regression (scikit-learn's ``C``).
     validation_days : float
         Length of the validation period at the end of the training events.
     grid : sequence of float
-        Candidate weights of the coordinate search.
+        Linear only: candidate weights of the coordinate search.
     passes : int
-        Rounds of the coordinate search over all components.
+        Linear only: rounds of the coordinate search over all components.
     k : int
-        Cut-off of the NDCG the weights maximise.
+        Cut-off of the NDCG the weights maximise (and of ``validation_ndcg_``).
     max_validation_users : int
         Validation users scored at most (a deterministic subset beyond it); fewer on
         catalogs so large that their dense scores would exceed ``VALIDATION_CELLS``.
     validation_folds : int
-        Consecutive validation periods of ``validation_days`` each; the weights
-        maximise their mean NDCG (each one costs a fit of every component).
+        Consecutive validation periods of ``validation_days`` each; the ranker learns
+        from all of them, the weights maximise their mean NDCG (each one costs a fit of
+        every component).
     normalisation : {"zscore", "rank"}
         Per-user score normalisation before mixing: z-score over the catalog, or the
         reciprocal rank ``1 / (20 + rank)``.
@@ -118,25 +210,43 @@ class BlendRecommender(Recommender, name="blend"):
         above the lightest pair's (several events) as history, not as a new item.
     random_state : int
         Seed of the validation subset.
+
+    Attributes
+    ----------
+    components_ : list of Recommender
+        The components fitted on all the events (the linear mix keeps those of positive
+        weight only).
+    weights_ : ndarray of float32
+        Weight of each normalised component score (the ranker's may be negative).
+    item_prior_ : ndarray of float32 or None
+        Ranker only: what each item's sales features add to its score.
+    validation_ndcg_ : float or None
+        Mean NDCG@k of the learned combination on the validation periods it learned from.
     """
 
     def __init__(
         self,
         *,
         components: Sequence[tuple[str, dict[str, Any]]] | None = None,
+        combiner: str = "ranker",
         weights: Sequence[float] | None = None,
+        candidates: int = 50,
+        ranker_c: float = 1.0,
         validation_days: float = 30.0,
         grid: Sequence[float] = DEFAULT_GRID,
         passes: int = 2,
         k: int = 20,
         max_validation_users: int = 3000,
-        validation_folds: int = 1,
+        validation_folds: int = 2,
         normalisation: str = "zscore",
         new_items_only: bool = True,
         random_state: int = 0,
     ) -> None:
         self.components = components
+        self.combiner = combiner
         self.weights = weights
+        self.candidates = candidates
+        self.ranker_c = ranker_c
         self.validation_days = validation_days
         self.grid = grid
         self.passes = passes
@@ -179,12 +289,13 @@ class BlendRecommender(Recommender, name="blend"):
             raise ValueError("weights must not all be zero.")
         return weights
 
-    def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
-        specs = self._component_specs()
-        weights = self._fixed_weights(len(specs))
+    def _check_params(self) -> None:
         check_positive_int(self.k, "k")
         check_positive_int(self.passes, "passes")
         check_positive_int(self.max_validation_users, "max_validation_users")
+        check_positive_int(self.candidates, "candidates")
+        if check_non_negative(self.ranker_c, "ranker_c") == 0:
+            raise ValueError("ranker_c must be positive.")
         if not isinstance(self.new_items_only, bool):
             raise ValueError(f"new_items_only must be True or False, got {self.new_items_only!r}.")
         if self.normalisation not in NORMALISATIONS:
@@ -192,34 +303,47 @@ class BlendRecommender(Recommender, name="blend"):
                 f"normalisation must be one of {', '.join(NORMALISATIONS)}; "
                 f"got {self.normalisation!r}."
             )
+        if self.combiner not in COMBINERS:
+            raise ValueError(
+                f"combiner must be one of {', '.join(COMBINERS)}; got {self.combiner!r}."
+            )
         for value in self.grid:
             check_non_negative(value, "grid")
+
+    def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
+        specs = self._component_specs()
+        weights = self._fixed_weights(len(specs))
+        self._check_params()
         self.validation_ndcg_ = None
+        self.item_prior_ = None
+        fit_kwargs = {
+            "user_features": user_features,
+            "item_features": item_features,
+            "timestamps": timestamps,
+        }
         if weights is None:
-            weights = self._search_weights(
-                specs,
-                interactions,
-                user_features=user_features,
-                item_features=item_features,
-                timestamps=timestamps,
-            )
-        components = []
-        for (klass, params), weight in zip(specs, weights, strict=True):
-            if weight > 0:
-                components.append(
-                    _fit_component(
-                        klass,
-                        params,
-                        interactions,
-                        user_features=user_features,
-                        item_features=item_features,
-                        timestamps=timestamps,
-                    )
-                )
-        self.components_ = components
+            folds = self._validation_folds(specs, interactions, **fit_kwargs)
+            if self.combiner == "ranker":
+                weights, item_weights = self._fit_ranker(folds)
+                # Every component proposes candidates, whatever its weight.
+                self.components_ = [
+                    _fit_component(klass, params, interactions, **fit_kwargs)
+                    for klass, params in specs
+                ]
+                self.weights_ = weights
+                self.item_prior_ = (
+                    item_time_features(interactions, timestamps) @ item_weights
+                ).astype(np.float32)
+                return
+            weights = self._search_weights(folds)
+        self.components_ = [
+            _fit_component(klass, params, interactions, **fit_kwargs)
+            for (klass, params), weight in zip(specs, weights, strict=True)
+            if weight > 0
+        ]
         self.weights_ = weights[weights > 0].astype(np.float32)
 
-    def _search_weights(
+    def _validation_folds(
         self,
         specs: list[tuple[type[Recommender], dict[str, Any]]],
         interactions: sp.csr_matrix,
@@ -227,8 +351,8 @@ class BlendRecommender(Recommender, name="blend"):
         user_features: sp.csr_matrix | None,
         item_features: sp.csr_matrix | None,
         timestamps: sp.csr_matrix | None,
-    ) -> np.ndarray:
-        """Weights maximising the mean NDCG@k over the last validation periods."""
+    ) -> list[_Fold]:
+        """The component scores and new items of the last ``validation_folds`` periods."""
         if timestamps is None:
             raise ValueError(
                 "blend needs timestamps (latest unix time of each pair) to carve its "
@@ -256,23 +380,37 @@ class BlendRecommender(Recommender, name="blend"):
                     item_features=item_features,
                 )
             )
+        return folds
+
+    def _search_weights(self, folds: list[_Fold]) -> np.ndarray:
+        """Weights of the linear mix maximising the mean NDCG@k over the folds."""
         k = int(self.k)
+        normalised = []
+        for fold in folds:
+            parts = []
+            for scores in fold.scores:
+                part = self._normalise(scores)
+                # Items already bought are never recommended: take them out of the ranking.
+                part[fold.seen] = -np.inf
+                parts.append(part)
+            normalised.append((parts, fold.relevant))
 
         def quality(weights: np.ndarray) -> float:
             total = 0.0
-            for scores, relevant in folds:
+            for scores, relevant in normalised:
                 mixed = np.zeros_like(scores[0])
                 for weight, part in zip(weights, scores, strict=True):
                     if weight:
                         mixed += weight * part
                 total += ndcg_at_k(_top_k_rows(mixed, k), relevant, k)
-            return total / len(folds)
+            return total / len(normalised)
 
-        weights = np.ones(len(specs), dtype=np.float64)
+        n_components = len(folds[0].scores)
+        weights = np.ones(n_components, dtype=np.float64)
         best = quality(weights)
         for _ in range(int(self.passes)):
             improved = False
-            for index in range(len(specs)):
+            for index in range(n_components):
                 for value in self.grid:
                     trial = weights.copy()
                     trial[index] = float(value)
@@ -286,6 +424,46 @@ class BlendRecommender(Recommender, name="blend"):
         self.validation_ndcg_ = float(best)
         return weights.astype(np.float32)
 
+    def _fit_ranker(self, folds: list[_Fold]) -> tuple[np.ndarray, np.ndarray]:
+        """Logistic regression of "bought" on the validation candidates' features.
+
+        Returns the weights of the normalised component scores and of the item features.
+        """
+        features, labels, pools = [], [], []
+        for fold in folds:
+            parts, pool = self._candidates(fold.scores, fold.seen)
+            rows, items = np.nonzero(pool)
+            features.append(
+                np.column_stack([part[rows, items] for part in parts] + [fold.items[items]])
+            )
+            labels.append(np.asarray(fold.relevant[rows, items]).ravel() > 0)
+            pools.append((parts, pool))
+        inputs = np.vstack(features)
+        bought = np.concatenate(labels)
+        if bought.all() or not bought.any():
+            raise ValueError(
+                "The ranker needs bought and not-bought candidates in the validation "
+                f"periods, and the best {self.candidates} items of the components hold "
+                "only one kind: change candidates, or use combiner='linear'."
+            )
+        mean = inputs.mean(axis=0)
+        scale = inputs.std(axis=0)
+        scale[scale <= 1e-12] = 1.0
+        model = LogisticRegression(C=float(self.ranker_c), max_iter=1000)
+        model.fit((inputs - mean) / scale, bought)
+        # The standardisation folds into the weights; the intercept does not rank.
+        coefficients = model.coef_.ravel() / scale
+        n_components = len(folds[0].scores)
+        weights = coefficients[:n_components].astype(np.float32)
+        item_weights = coefficients[n_components:]
+        k = int(self.k)
+        quality = 0.0
+        for fold, (parts, pool) in zip(folds, pools, strict=True):
+            mixed = self._rank_candidates(parts, pool, weights, fold.items @ item_weights)
+            quality += ndcg_at_k(_top_k_rows(mixed, k), fold.relevant, k)
+        self.validation_ndcg_ = quality / len(folds)
+        return weights, item_weights
+
     def _validation_fold(
         self,
         specs: list[tuple[type[Recommender], dict[str, Any]]],
@@ -296,8 +474,8 @@ class BlendRecommender(Recommender, name="blend"):
         end: float,
         user_features: sp.csr_matrix | None,
         item_features: sp.csr_matrix | None,
-    ) -> tuple[list[np.ndarray], sp.csr_matrix]:
-        """Normalised component scores and new items of the pairs last bought in [start, end).
+    ) -> _Fold:
+        """Component scores and new items of the pairs last bought in [start, end).
 
         Components are fitted on the pairs last bought before ``start``; pairs last bought
         after ``end`` are left out of both, since their earlier events are not known.
@@ -336,22 +514,22 @@ class BlendRecommender(Recommender, name="blend"):
         if users.size > limit:
             rng = np.random.default_rng(self.random_state)
             users = np.sort(rng.choice(users, size=limit, replace=False))
-        seen = earlier[users].nonzero()
-        scores = []
-        for klass, params in specs:
-            component = _fit_component(
-                klass,
-                params,
-                earlier,
-                user_features=user_features,
-                item_features=item_features,
-                timestamps=earlier_times,
+        scores = [
+            np.asarray(
+                _fit_component(
+                    klass,
+                    params,
+                    earlier,
+                    user_features=user_features,
+                    item_features=item_features,
+                    timestamps=earlier_times,
+                )._score_users(users),
+                dtype=np.float32,
             )
-            part = self._normalise(component._score_users(users))
-            # Items already bought are never recommended: take them out of the ranking.
-            part[seen] = -np.inf
-            scores.append(part)
-        return scores, target[users]
+            for klass, params in specs
+        ]
+        items = item_time_features(earlier, earlier_times) if self.combiner == "ranker" else None
+        return _Fold(scores, earlier[users].nonzero(), target[users], items)
 
     # -- scoring --------------------------------------------------------------
 
@@ -360,22 +538,66 @@ class BlendRecommender(Recommender, name="blend"):
             return rank_rows(scores)
         return standardise_rows(scores)
 
-    def _mix(self, parts: list[np.ndarray]) -> np.ndarray:
+    def _candidates(
+        self, scores: list[np.ndarray], seen: tuple[np.ndarray, np.ndarray]
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Normalised scores without the history, and the mask of the candidates."""
+        parts = []
+        for part in scores:
+            part = np.array(part, dtype=np.float32)
+            # The history is never recommended: it takes no candidate place.
+            part[seen] = -np.inf
+            parts.append(part)
+        pool = candidate_pool(parts, int(self.candidates))
+        return [self._normalise(part) for part in parts], pool
+
+    @staticmethod
+    def _rank_candidates(
+        parts: list[np.ndarray], pool: np.ndarray, weights: np.ndarray, prior: np.ndarray
+    ) -> np.ndarray:
+        """The ranker's scores, every item outside the pool below every candidate."""
         mixed = np.zeros_like(parts[0], dtype=np.float32)
-        for weight, scores in zip(self.weights_, parts, strict=True):
-            mixed += weight * self._normalise(scores)
-        return mixed
+        for weight, part in zip(weights, parts, strict=True):
+            mixed += weight * part
+        mixed += prior.astype(np.float32)[None, :]
+        # Outside the pool, the same order, shifted below the worst candidate.
+        spread = mixed.max(axis=1, keepdims=True) - mixed.min(axis=1, keepdims=True) + 1.0
+        return np.where(pool, mixed, mixed - spread)
+
+    def _combine(
+        self, scores: list[np.ndarray], seen: tuple[np.ndarray, np.ndarray]
+    ) -> np.ndarray:
+        if getattr(self, "item_prior_", None) is None:
+            mixed = np.zeros_like(scores[0], dtype=np.float32)
+            for weight, part in zip(self.weights_, scores, strict=True):
+                mixed += weight * self._normalise(part)
+            return mixed
+        parts, pool = self._candidates(scores, seen)
+        return self._rank_candidates(parts, pool, self.weights_, self.item_prior_)
 
     def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
-        return self._mix([c._score_rows(rows, user_features) for c in self.components_])
+        return self._combine(
+            [c._score_rows(rows, user_features) for c in self.components_], rows.nonzero()
+        )
 
     def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
-        return self._mix([c._score_users(user_ids) for c in self.components_])
+        # The history cells straight from the CSR arrays: slicing a sparse matrix costs
+        # more than the rest of the ranking for one user.
+        indptr, indices = self.interactions_.indptr, self.interactions_.indices
+        lengths = indptr[user_ids + 1] - indptr[user_ids]
+        columns = np.concatenate(
+            [indices[indptr[u] : indptr[u + 1]] for u in user_ids] or [np.empty(0, np.int32)]
+        )
+        seen = (np.repeat(np.arange(user_ids.size), lengths), columns)
+        return self._combine([c._score_users(user_ids) for c in self.components_], seen)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:
         total = np.zeros(self.n_items_, dtype=np.float32)
         found = False
         for weight, component in zip(self.weights_, self.components_, strict=True):
+            if weight <= 0:
+                # A component the ranker weighs down does not make items similar.
+                continue
             try:
                 similarities = np.asarray(component._item_similarities(item_id), np.float32)
             except NotImplementedError:
@@ -392,6 +614,8 @@ class BlendRecommender(Recommender, name="blend"):
     def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
         total = np.zeros(row.nnz, dtype=np.float64)
         for weight, component in zip(self.weights_, self.components_, strict=True):
+            if weight <= 0:
+                continue
             try:
                 parts = np.asarray(component._contributions(row, item_id), dtype=np.float64)
             except NotImplementedError:

@@ -74,6 +74,15 @@ def check_non_negative(value: object, name: str) -> float:
     return float(value)
 
 
+def csr_row(matrix: sp.csr_matrix, row: int) -> sp.csr_matrix:
+    """Row ``row`` of a CSR matrix as a 1 x n CSR view, without scipy's fancy indexing."""
+    start, end = matrix.indptr[row], matrix.indptr[row + 1]
+    return sp.csr_matrix(
+        (matrix.data[start:end], matrix.indices[start:end], np.array([0, end - start])),
+        shape=(1, matrix.shape[1]),
+    )
+
+
 class HistoryRecommender(Recommender):
     """Base of the models that score a user as ``history_row @ item_weights``.
 
@@ -111,18 +120,33 @@ class HistoryRecommender(Recommender):
 
     def _history(self, user_ids: np.ndarray) -> sp.csr_matrix:
         """Weighted (and, with recency, time-decayed) training rows of known users."""
-        rows = apply_weighting(self.interactions_[user_ids], self.weighting)
-        if getattr(self, "timestamps_", None) is None:
-            return rows
-        times = self.timestamps_[user_ids]
-        lengths = np.diff(times.indptr)
-        latest = np.zeros(lengths.size)
-        filled = lengths > 0
-        latest[filled] = np.maximum.reduceat(times.data, times.indptr[:-1][filled])
-        age_days = (np.repeat(latest, lengths) - times.data) / SECONDS_PER_DAY
-        decay = np.power(0.5, age_days / float(self.recency_half_life_days))
-        rows = rows.copy()
-        rows.data = (rows.data * decay).astype(np.float32)
+        weighted = self._weighted_history()
+        if len(user_ids) == 1:
+            return csr_row(weighted, int(user_ids[0]))
+        return weighted[user_ids]
+
+    def _weighted_history(self) -> sp.csr_matrix:
+        """Every training row weighted and decayed once, not at each request.
+
+        Derived, never saved: kept with the matrices it came from, so replacing them
+        (loading, or forgetting a user) recomputes it.
+        """
+        timestamps = getattr(self, "timestamps_", None)
+        cached = self.__dict__.get("_weighted_history_cache")
+        if cached is not None and cached[0] is self.interactions_ and cached[1] is timestamps:
+            return cached[2]
+        rows = apply_weighting(self.interactions_, self.weighting)
+        if timestamps is not None:
+            lengths = np.diff(timestamps.indptr)
+            latest = np.zeros(lengths.size)
+            filled = lengths > 0
+            latest[filled] = np.maximum.reduceat(timestamps.data, timestamps.indptr[:-1][filled])
+            age_days = (np.repeat(latest, lengths) - timestamps.data) / SECONDS_PER_DAY
+            decay = np.power(0.5, age_days / float(self.recency_half_life_days))
+            rows = rows.copy()
+            rows.data = (rows.data * decay).astype(np.float32)
+        rows = sp.csr_matrix(rows, dtype=np.float32)
+        self._weighted_history_cache = (self.interactions_, timestamps, rows)
         return rows
 
     def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:

@@ -1,20 +1,24 @@
-"""Blend: weights searched on a validation period, nested components, persistence."""
+"""Blend: ranker or weights learned on a validation period, nested components, persistence."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from recommendations.engine import load
 from recommendations.engine.blend import (
     DEFAULT_COMPONENTS,
     RECENCY_HALF_LIFE_DAYS,
     BlendRecommender,
+    candidate_pool,
+    item_time_features,
     rank_rows,
     standardise_rows,
 )
 from recommendations.engine.itemknn import ItemKNNRecommender
 from tests.engine.test_content import grouped_purchases
+from tests.engine.test_contract import assert_same_rankings, random_interactions, side_data
 
 COMPONENTS = [("popularity", {}), ("item_knn", {"k": 10})]
 
@@ -39,13 +43,16 @@ def test_rank_rows_gives_reciprocal_ranks_and_puts_infinities_last():
     np.testing.assert_allclose(rank_rows(scores, offset=0.0), [[1 / 3, 1.0, 1 / 4, 1 / 2]])
 
 
-def test_default_blend_decays_histories_and_keeps_only_weighted_components(data):
+def test_default_blend_ranks_with_decayed_histories_and_keeps_every_component(data):
     model = BlendRecommender(max_validation_users=50).fit(
         data["interactions"], timestamps=data["timestamps"]
     )
-    assert model.weights_.size == len(model.components_) >= 1
-    assert np.all(model.weights_ > 0)
     assert [name for name, _ in DEFAULT_COMPONENTS] == ["ease", "item_knn", "svd", "trending"]
+    # The ranker keeps every component: each one proposes candidates, whatever its weight.
+    assert [c.name for c in model.components_] == ["ease", "item_knn", "svd", "trending"]
+    assert model.weights_.shape == (4,)
+    assert model.item_prior_.shape == (data["interactions"].shape[1],)
+    assert 0 < model.validation_ndcg_ <= 1
     for component in model.components_:
         if component.name != "trending":
             assert component.recency_half_life_days == RECENCY_HALF_LIFE_DAYS
@@ -84,17 +91,19 @@ def test_repeat_purchases_in_the_validation_period_are_history_not_new_items(dat
     assert model.validation_ndcg_ > 0
 
 
+@pytest.mark.parametrize("combiner", ["ranker", "linear"])
 @pytest.mark.parametrize("normalisation", ["zscore", "rank"])
-def test_two_validation_folds_give_a_mean_ndcg(data, normalisation):
+def test_two_validation_folds_give_a_mean_ndcg(data, normalisation, combiner):
     model = BlendRecommender(
-        components=COMPONENTS, validation_folds=2, normalisation=normalisation
+        components=COMPONENTS, validation_folds=2, normalisation=normalisation, combiner=combiner
     ).fit(data["interactions"], timestamps=data["timestamps"])
     assert 0 < model.validation_ndcg_ <= 1
     assert "item_knn" in [component.name for component in model.components_]
 
 
-def test_blend_weighs_the_component_that_predicts_the_validation_period(data):
-    model = BlendRecommender(components=COMPONENTS, validation_days=30).fit(
+@pytest.mark.parametrize("combiner", ["ranker", "linear"])
+def test_blend_weighs_the_component_that_predicts_the_validation_period(data, combiner):
+    model = BlendRecommender(components=COMPONENTS, validation_days=30, combiner=combiner).fit(
         data["interactions"], timestamps=data["timestamps"]
     )
     # Users buy inside their group, which item-kNN sees and popularity does not.
@@ -115,6 +124,8 @@ def test_blend_with_one_fixed_component_ranks_like_that_component(data):
         blend.recommend_batch(users, 5)[0], alone.recommend_batch(users, 5)[0]
     )
     assert blend.validation_ndcg_ is None
+    # Fixed weights are a linear mix, whatever the combiner: no ranker is learned.
+    assert blend.item_prior_ is None
 
 
 def test_blend_round_trips_with_its_nested_components(data):
@@ -139,6 +150,11 @@ def test_blend_round_trips_with_its_nested_components(data):
         ({"components": COMPONENTS, "normalisation": "max"}, {}, "normalisation must be one"),
         ({"components": COMPONENTS, "new_items_only": 1}, {}, "new_items_only must be"),
         ({"components": COMPONENTS, "validation_folds": 0}, {"timestamps": True}, "validation_f"),
+        ({"components": COMPONENTS, "combiner": "tree"}, {"timestamps": True}, "combiner must be"),
+        ({"components": COMPONENTS, "candidates": 0}, {"timestamps": True}, "candidates must be"),
+        ({"components": COMPONENTS, "candidates": 2.5}, {"timestamps": True}, "candidates must"),
+        ({"components": COMPONENTS, "ranker_c": 0}, {"timestamps": True}, "ranker_c must be"),
+        ({"components": COMPONENTS, "ranker_c": -1.0}, {"timestamps": True}, "ranker_c must"),
         (
             {"components": COMPONENTS, "validation_days": 1000, "new_items_only": False},
             {"timestamps": True},
@@ -159,3 +175,91 @@ def test_blend_similar_items_of_an_unsold_item_is_empty_not_an_error(data):
     )
     items, scores = model.similar_items(int(data["cold"][0]), n=5)
     assert items.size == 0 and scores.size == 0
+
+
+def test_item_time_features_count_recent_buyers_trend_and_age_at_the_latest_event():
+    day = 86_400.0
+    now = 1.7e9
+    # Item 0: bought 1 and 100 days before the latest event; item 1: 20 days before;
+    # item 2: never. The weight-0 pair of item 1 does not count.
+    interactions = sp.csr_matrix(np.array([[1.0, 1.0, 0.0], [2.0, 0.0, 0.0]]))
+    stamps = sp.csr_matrix(np.array([[now, now - 20 * day, 0.0], [now - 100 * day, 0, 0]]))
+    features = item_time_features(interactions, stamps)
+    assert features.shape == (3, 9)
+    recent = np.expm1(features[:, :5])  # buyers within 7, 14, 30, 90 days, and all
+    np.testing.assert_allclose(recent[0], [1, 1, 1, 1, 2])
+    np.testing.assert_allclose(recent[1], [0, 0, 1, 1, 1])
+    np.testing.assert_allclose(recent[2], 0.0, atol=1e-12)
+    np.testing.assert_allclose(features[0, 5:7], [np.log(2 / 2), np.log(2 / 3)])
+    np.testing.assert_allclose(np.expm1(features[0, 7:]), [0.0, 100.0], atol=1e-9)
+    np.testing.assert_allclose(np.expm1(features[1, 7:]), [20.0, 20.0])
+    # Never sold: the latest and the earliest sale are as old as can be.
+    assert np.all(features[2, 7:] > features[0, 8])
+
+
+def test_candidate_pool_is_the_union_of_each_components_best_outside_the_history():
+    first = np.array([[5.0, 4.0, 3.0, 2.0, 1.0, 0.0]])
+    second = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]])
+    first[0, 0] = second[0, 0] = -np.inf  # item 0 is in the history
+    pool = candidate_pool([first, second], 2)
+    assert np.flatnonzero(pool[0]).tolist() == [1, 2, 4, 5]
+    assert candidate_pool([first], 10)[0].tolist() == [False] + [True] * 5
+
+
+def ranker(**params) -> BlendRecommender:
+    """A ranker blend on the contract test's random data (with its timestamps)."""
+    components = [("item_knn", {"k": 5}), ("svd", {"factors": 4}), ("trending", {})]
+    return BlendRecommender(components=components, candidates=4, **params).fit(
+        random_interactions(), **side_data()
+    )
+
+
+def test_ranker_puts_every_candidate_above_every_other_item():
+    model = ranker()
+    users = np.arange(29)
+    seen = model.interactions_[users].nonzero()
+    raw = [c._score_users(users) for c in model.components_]
+    masked = []
+    for part in raw:
+        part = np.array(part, dtype=np.float32)
+        part[seen] = -np.inf
+        masked.append(part)
+    pool = candidate_pool(masked, 4)
+    scores = model._score_users(users)
+    for row in range(users.size):
+        assert pool[row].sum() >= 4
+        assert scores[row][pool[row]].min() > scores[row][~pool[row]].max()
+
+
+def test_ranker_blend_passes_the_contract_of_rankings_and_persistence():
+    model = ranker()
+    assert model.item_prior_ is not None and len(model.components_) == 3
+    again = ranker()
+    users = np.arange(30)
+    np.testing.assert_array_equal(
+        model.recommend_batch(users, 10)[0], again.recommend_batch(users, 10)[0]
+    )
+    np.testing.assert_array_equal(
+        model.recommend_batch(users, 10)[1], again.recommend_batch(users, 10)[1]
+    )
+    assert_same_rankings(model, load(model.to_bytes()))
+    for user in range(29):
+        items, scores = model.recommend(user, 5)
+        assert not set(items.tolist()) & set(model.interactions_[user].indices.tolist())
+        assert np.all(np.diff(scores) <= 0) and np.all(np.isfinite(scores))
+        single = model.recommend_batch([user], 5)[0][0]
+        np.testing.assert_array_equal(single[: items.size], items)
+
+
+def test_ranker_explains_and_finds_similar_items_with_positively_weighted_components_only():
+    model = ranker()
+    model.weights_ = np.array([1.0, -1.0, -1.0], dtype=np.float32)
+    # Only item-kNN counts: its similarities and explanations come back unchanged.
+    knn = model.components_[0]
+    np.testing.assert_allclose(
+        model._item_similarities(3), knn._item_similarities(3) / knn._item_similarities(3).max()
+    )
+    row = model.interactions_[0]
+    item = int(model.recommend(0, 1)[0][0])
+    expected = knn._contributions(row, item)
+    np.testing.assert_allclose(model._contributions(row, item), expected / np.abs(expected).sum())

@@ -111,6 +111,35 @@ def test_forgetting_rows_drops_every_user_indexed_state_of_every_algorithm(name)
     assert items.size > 0
 
 
+@pytest.mark.parametrize("name", ["ease", "item_knn", "svd", "rp3beta", "blend"])
+def test_forgetting_rows_keeps_the_recency_state_aligned(name):
+    n_users, n_items = 30, 17
+    matrix = sp.random(
+        n_users, n_items, density=0.3, format="csr", random_state=4, dtype=np.float32
+    )
+    times = matrix.copy()
+    times.data = 1.6e9 + np.arange(times.nnz, dtype=np.float64) * 86_400.0
+    recency = {"recency_half_life_days": 30.0}
+    params = (
+        {"components": [["ease", recency], ["svd", recency]], "weights": [1.0, 1.0]}
+        if name == "blend"
+        else recency
+    )
+    recommender = registered_algorithms()[name](**params).fit(matrix, timestamps=times)
+    keep = np.ones(n_users, dtype=bool)
+    keep[[0, 7]] = False
+    # The decayed history of the user who becomes row 0 (scored before forgetting).
+    expected = recommender.recommend(1, 5)
+
+    privacy.recommender_without_rows(recommender, keep)
+
+    parts = recommender.components_ if name == "blend" else [recommender]
+    for part in parts:
+        assert part.timestamps_.shape[0] == n_users - 2
+    items, scores = recommender.recommend(0, 5)
+    assert np.array_equal(items, expected[0]) and np.allclose(scores, expected[1])
+
+
 # -- forgetting a user ------------------------------------------------------------------
 
 
