@@ -288,3 +288,18 @@ def test_an_account_deleted_during_training_is_not_in_the_artifact(
     bought = set(OrderLine.objects.filter(order__user=kept).values_list("product", flat=True))
     stored = artifact.recommender.interactions_[row].indices
     assert {artifact.item_pks[col] for col in stored} == bought
+
+
+def test_the_configured_blend_trains_on_decayed_weights(shop, settings):
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        # The small shop's history is too short for the default two validation periods.
+        "ALGORITHMS": {"blend": {"new_items_only": False, "candidates": 5, "validation_folds": 1}},
+    }
+
+    run = training_run_start()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.is_active
+    blend = artifact_read(run.artifact).recommender
+    assert len(blend.components_) == 4 and blend.item_prior_ is not None
