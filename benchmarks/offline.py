@@ -154,7 +154,7 @@ def run_model(name: str, data: RetailSplit) -> dict[str, Any]:
         }
     scored = np.flatnonzero((np.diff(data.train.indptr) > 0) & (np.diff(data.test.indptr) > 0))
     timings = []
-    # One thread, as a web worker scores (config/wsgi.py): no BLAS threads to wake.
+    # One thread: the cost of a call on one core, whatever the other core is doing.
     with threadpool_limits(limits=1):
         for user in scored[:LATENCY_USERS]:
             begin = time.perf_counter()
