@@ -24,7 +24,7 @@ from django.utils.module_loading import import_string
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
-from recommendations.conf import VIEW, EventSource, app_settings
+from recommendations.conf import PURCHASE, VIEW, EventSource, app_settings
 
 # Hashed feature spaces keep the same columns at training and serving time, however
 # many countries or categories appear later.
@@ -164,10 +164,7 @@ class SettingsAdapter:
         """Whether this user's history may personalise the store (False for anonymous)."""
         if user is None or not getattr(user, "is_authenticated", False):
             return False
-        lookup = app_settings.CONSENT_FIELD
-        if not lookup:
-            return True
-        return get_user_model()._default_manager.filter(pk=user.pk, **{lookup: True}).exists()
+        return self._consents(user.pk)
 
     def consenting_user_ids(self) -> set[Any] | None:
         """Primary keys of the users who consent, or None when everyone does."""
@@ -241,12 +238,19 @@ class SettingsAdapter:
             sources=tuple(s.name for s in sources),
         )
 
-    def user_events(self, user_pk: Any, *, limit: int = 200) -> list[Event]:
-        """The user's own recent events, newest first (empty without consent)."""
+    def _consents(self, user_pk: Any) -> bool:
         lookup = app_settings.CONSENT_FIELD
-        if lookup and not (
+        return not lookup or (
             get_user_model()._default_manager.filter(pk=user_pk, **{lookup: True}).exists()
-        ):
+        )
+
+    def user_events(self, user_pk: Any, *, limit: int = 200) -> list[Event]:
+        """The user's own recent events: the newest ``limit`` of each source, newest first.
+
+        Each source has its own window, so a burst of page views never pushes the
+        shopper's purchases out of the history. Empty without consent.
+        """
+        if not self._consents(user_pk):
             return []
         events: list[Event] = []
         for source in app_settings.EVENT_SOURCES:
@@ -270,7 +274,26 @@ class SettingsAdapter:
                 if math.isfinite(w) and w != 0
             )
         events.sort(key=lambda event: event.timestamp, reverse=True)
-        return events[:limit]
+        return events
+
+    def user_bought(self, user_pk: Any) -> set[str]:
+        """Keys (as strings) of every item the user ever bought, from the sources whose
+        ``ROLE`` is ``"purchase"``: never recommended again. Empty without consent."""
+        names = set(app_settings.source_names(PURCHASE))
+        if not names or not self._consents(user_pk):
+            return set()
+        bought: set[str] = set()
+        for source in app_settings.EVENT_SOURCES:
+            if source.name in names:
+                items = (
+                    self._source_queryset(source)
+                    .filter(**{source.user_field: user_pk})
+                    .order_by()
+                    .values_list(source.item_field, flat=True)
+                    .distinct()
+                )
+                bought.update(str(pk) for pk in items)
+        return bought
 
     # -- the shopper's session (serving hooks) --------------------------------------------
 

@@ -292,7 +292,7 @@ class PreviewForm(forms.Form):
         """The blocks of the chosen customer, with who serves them and why."""
         user, product = self.cleaned_data["customer"], self.cleaned_data["product"]
         adapter = get_adapter()
-        history = adapter.user_events(user.pk, limit=10)
+        history = adapter.user_events(user.pk, limit=10)[:10]
         if product is None and history:
             product = (
                 adapter.catalog_model()._default_manager.filter(pk=history[0].item_pk).first()

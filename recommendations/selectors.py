@@ -14,6 +14,7 @@ import hashlib
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -47,7 +48,7 @@ HISTORY_CACHE_NAME = "history"
 # Computed lists are cached per user under names with this prefix, a few per user.
 LIST_CACHE_PREFIX = "list:"
 MAX_CACHED_LISTS = 256
-# Events of a shopper's own history used at serve time, newest first.
+# Events of a shopper's own history used at serve time: the newest of each source.
 HISTORY_LIMIT = 200
 MAX_N = 100
 # Candidates asked from each layer: enough to survive the rules without a second pass.
@@ -128,6 +129,8 @@ class _History:
     rows: tuple[HistoryRow, ...] = ()
     # (fingerprint, bought_fingerprint) when cached with the rows.
     digests: tuple[str, str] | None = None
+    # Every item ever bought, read only when a purchase source fills its window.
+    bought_all: frozenset[str] | None = None
 
     @classmethod
     def of(cls, adapter: SettingsAdapter, user: Any) -> _History:
@@ -135,10 +138,13 @@ class _History:
             return cls()
         cached = user_cache_get(user.pk, HISTORY_CACHE_NAME)
         if cached is not None:
-            return cls(tuple(cached[1]), cached[2] if len(cached) > 2 else None)
+            return cls(*cls._from_entry(cached))
         _history_signals_connect()
         events = adapter.user_events(user.pk, limit=HISTORY_LIMIT)
-        history = cls(tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in events))
+        rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in events)
+        purchases = Counter(row[1] for row in rows if row[1] in _purchase_sources())
+        full = any(count >= HISTORY_LIMIT for count in purchases.values())
+        history = cls(rows, None, frozenset(adapter.user_bought(user.pk)) if full else None)
         # Read by every block of every page, yet rarely changed: kept RELOAD_INTERVAL
         # seconds, and kept current by the event sources' signals meanwhile.
         expires = time.time() + app_settings.RELOAD_INTERVAL
@@ -150,9 +156,16 @@ class _History:
         )
         return history
 
-    def cache_entry(self, expires: float) -> tuple[float, list[HistoryRow], tuple[str, str]]:
-        """What the cache keeps: expiry time, rows and digests."""
-        return (expires, list(self.rows), (self.fingerprint, self.bought_fingerprint))
+    def cache_entry(self, expires: float) -> tuple[Any, ...]:
+        """What the cache keeps: expiry time, rows, digests and the full bought set."""
+        bought_all = None if self.bought_all is None else sorted(self.bought_all)
+        return (expires, list(self.rows), (self.fingerprint, self.bought_fingerprint), bought_all)
+
+    @staticmethod
+    def _from_entry(entry: tuple[Any, ...]) -> tuple[Any, ...]:
+        digests = entry[2] if len(entry) > 2 else None
+        bought_all = entry[3] if len(entry) > 3 else None
+        return (tuple(entry[1]), digests, None if bought_all is None else frozenset(bought_all))
 
     @cached_property
     def events(self) -> list[Event]:
@@ -171,9 +184,10 @@ class _History:
         return totals
 
     def bought(self) -> set[str]:
-        """Keys of the items of the purchase sources (``ROLE`` ``"purchase"``)."""
-        purchases = set(app_settings.source_names(PURCHASE))
-        return {str(row[0]) for row in self.rows if row[1] in purchases}
+        """Keys of the items bought (the sources whose ``ROLE`` is ``"purchase"``)."""
+        purchases = _purchase_sources()
+        bought = {str(row[0]) for row in self.rows if row[1] in purchases}
+        return bought if self.bought_all is None else bought | self.bought_all
 
     @cached_property
     def fingerprint(self) -> str:
@@ -198,6 +212,21 @@ class _History:
         """Viewed items (of the ``ROLE`` ``"view"`` sources), newest first, each once."""
         views = set(app_settings.source_names(VIEW))
         return list(dict.fromkeys(row[0] for row in self.rows if row[1] in views))
+
+
+def _purchase_sources() -> set[str]:
+    return set(app_settings.source_names(PURCHASE))
+
+
+def _window(rows: Iterable[HistoryRow]) -> tuple[HistoryRow, ...]:
+    """The newest ``HISTORY_LIMIT`` rows of each source (rows are newest first)."""
+    counts: Counter[str] = Counter()
+    kept = []
+    for row in rows:
+        counts[row[1]] += 1
+        if counts[row[1]] <= HISTORY_LIMIT:
+            kept.append(row)
+    return tuple(kept)
 
 
 def shopper_history(*, user: Any) -> _History:
@@ -441,7 +470,8 @@ def _history_changed(
         remaining = 0.0 if not cached else cached[0] - time.time()
         if remaining > 0 and cached[1] and item_pk is not None and timestamp is not None:
             event = (item_pk, source.name, float(source.weight), timestamp)
-            history = _History((event, *cached[1])[:HISTORY_LIMIT])
+            rows, _digests, bought_all = _History._from_entry(cached)
+            history = _History(_window((event, *rows)), None, bought_all)
             cache.set(key, history.cache_entry(cached[0]), remaining)
         else:
             cache.delete(key)

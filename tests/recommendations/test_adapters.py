@@ -113,10 +113,16 @@ def test_user_events_are_newest_first_and_respect_consent():
         (mug.pk, "purchase", 1.0),
     ]
     assert events[0].timestamp == T0 + dt.timedelta(hours=2)
-    assert len(get_adapter().user_events(user.pk, limit=2)) == 2
+    # The window is per source: more views never push the purchase out.
+    ProductViewFactory.create_batch(3, user=user, viewed_at=T0 + dt.timedelta(hours=3))
+    windowed = get_adapter().user_events(user.pk, limit=2)
+    assert [e.source for e in windowed].count("view") == 2
+    assert {e.source for e in windowed} == {"view", "review", "purchase"}
+    assert get_adapter().user_bought(user.pk) == {str(mug.pk)}
     user.profile.personalisation_consent = False
     user.profile.save()
     assert get_adapter().user_events(user.pk) == []
+    assert get_adapter().user_bought(user.pk) == set()
 
 
 def test_catalog_helpers_follow_the_setting():

@@ -182,3 +182,36 @@ def test_a_new_view_joins_the_cached_history_without_reading_it_again(store):
 
     assert not [q for q in queries if '"shop_orderline"' in q["sql"]]
     assert item_names(viewed) == ["G2"]
+
+
+def test_items_bought_before_the_history_window_are_never_shown(store, monkeypatch):
+    monkeypatch.setattr(selectors, "HISTORY_LIMIT", 2)
+    alice = buyer(store.product(0, 0))  # the oldest purchase: outside a window of two
+    for rank in (3, 4):
+        OrderLineFactory(order=OrderFactory(user=alice), product=store.product(7, rank))
+    caches_clear()
+
+    history = selectors.shopper_history(user=alice)
+    shown = item_names(selectors.recommendations_for_user(user=alice, n=40))
+
+    assert "A0" not in {pk for pk, *_ in history.rows}  # not in the window ...
+    assert str(store.product(0, 0).pk) in history.bought()  # ... yet known as bought
+    assert "A0" not in shown and "H3" not in shown and "H4" not in shown
+    assert len(shown) > 10
+
+
+def test_page_views_never_push_purchases_out_of_the_history(store, monkeypatch):
+    monkeypatch.setattr(selectors, "HISTORY_LIMIT", 2)
+    alice = buyer(store.product(0, 0))
+    selectors.recommendations_for_user(user=alice, n=4)
+    for rank in range(4):  # views join the cached history through the signal
+        ProductViewFactory(user=alice, product=store.product(5, rank))
+
+    cached = selectors.shopper_history(user=alice)
+    caches_clear()
+    read = selectors.shopper_history(user=alice)
+
+    for history in (cached, read):
+        sources = [source for _pk, source, *_ in history.rows]
+        assert sources.count("purchase") == 1 and sources.count("view") == 2
+    assert cached.fingerprint == read.fingerprint
