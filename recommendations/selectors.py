@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_N = 8
 HISTORY_CACHE_NAME = "history"
+HISTORY_ROWS_CACHE_NAME = "history-rows"
 # Computed lists are cached per user under names with this prefix, a few per user.
 LIST_CACHE_PREFIX = "list:"
 MAX_CACHED_LISTS = 256
@@ -118,54 +119,89 @@ class _Layer:
 HistoryRow = tuple[Any, str, float, Any]  # item key, source name, weight, timestamp
 
 
-@dataclass(frozen=True)
 class _History:
     """A shopper's own events (empty for anonymous or non-consenting shoppers).
 
-    Kept as plain rows, newest first, as the cache holds them: a cached list is served
-    from the digests alone, without building an object per event.
+    Kept as plain rows, newest first. The cache holds two entries per shopper: a small
+    head (the digests that name the cached lists) and the rows themselves, read only
+    when a list has to be computed. A repeat request reads the head alone.
     """
 
-    rows: tuple[HistoryRow, ...] = ()
-    # (fingerprint, bought_fingerprint) when cached with the rows.
-    digests: tuple[str, str] | None = None
-    # Every item ever bought, read only when a purchase source fills its window.
-    bought_all: frozenset[str] | None = None
+    def __init__(
+        self,
+        rows: Iterable[HistoryRow] = (),
+        digests: tuple[str, str, bool] | None = None,
+        bought_all: frozenset[str] | None = None,
+        *,
+        load: Callable[[], tuple[tuple[HistoryRow, ...], frozenset[str] | None]] | None = None,
+    ) -> None:
+        self._rows = tuple(rows)
+        # (fingerprint, bought_fingerprint, has events) when read from the head.
+        self.digests = digests
+        # Every item ever bought, read only when a purchase source fills its window.
+        self._bought_all = bought_all
+        self._load = load
 
     @classmethod
     def of(cls, adapter: SettingsAdapter, user: Any) -> _History:
         if user is None or not getattr(user, "is_authenticated", False):
             return cls()
-        cached = user_cache_get(user.pk, HISTORY_CACHE_NAME)
-        if cached is not None:
-            return cls(*cls._from_entry(cached))
+        head = user_cache_get(user.pk, HISTORY_CACHE_NAME)
+        if head is not None:
+            return cls(digests=head[1], load=lambda: cls._rows_of(adapter, user.pk))
+        return cls._read(adapter, user.pk)
+
+    @classmethod
+    def _read(cls, adapter: SettingsAdapter, user_pk: Any) -> _History:
+        """Read the history from the database and cache it."""
         _history_signals_connect()
-        events = adapter.user_events(user.pk, limit=HISTORY_LIMIT)
+        events = adapter.user_events(user_pk, limit=HISTORY_LIMIT)
         rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in events)
         purchases = Counter(row[1] for row in rows if row[1] in _purchase_sources())
         full = any(count >= HISTORY_LIMIT for count in purchases.values())
-        history = cls(rows, None, frozenset(adapter.user_bought(user.pk)) if full else None)
+        history = cls(rows, None, frozenset(adapter.user_bought(user_pk)) if full else None)
         # Read by every block of every page, yet rarely changed: kept RELOAD_INTERVAL
         # seconds, and kept current by the event sources' signals meanwhile.
-        expires = time.time() + app_settings.RELOAD_INTERVAL
-        user_cache_set(
-            user.pk,
-            HISTORY_CACHE_NAME,
-            history.cache_entry(expires),
-            timeout=app_settings.RELOAD_INTERVAL,
-        )
+        history.store(user_pk, time.time() + app_settings.RELOAD_INTERVAL)
         return history
 
-    def cache_entry(self, expires: float) -> tuple[Any, ...]:
-        """What the cache keeps: expiry time, rows, digests and the full bought set."""
-        bought_all = None if self.bought_all is None else sorted(self.bought_all)
-        return (expires, list(self.rows), (self.fingerprint, self.bought_fingerprint), bought_all)
-
     @staticmethod
-    def _from_entry(entry: tuple[Any, ...]) -> tuple[Any, ...]:
-        digests = entry[2] if len(entry) > 2 else None
-        bought_all = entry[3] if len(entry) > 3 else None
-        return (tuple(entry[1]), digests, None if bought_all is None else frozenset(bought_all))
+    def _rows_of(
+        adapter: SettingsAdapter, user_pk: Any
+    ) -> tuple[tuple[HistoryRow, ...], frozenset[str] | None]:
+        cached = user_cache_get(user_pk, HISTORY_ROWS_CACHE_NAME)
+        if cached is None:  # evicted apart from its head: read again
+            fresh = _History._read(adapter, user_pk)
+            return fresh.rows, fresh.bought_all
+        return tuple(cached[0]), None if cached[1] is None else frozenset(cached[1])
+
+    def store(self, user_pk: Any, expires: float) -> None:
+        """Cache the head and the rows until ``expires`` (a time.time() value)."""
+        timeout = expires - time.time()
+        if timeout <= 0:
+            return
+        head = (expires, (self.fingerprint, self.bought_fingerprint, bool(self.rows)))
+        bought_all = None if self.bought_all is None else sorted(self.bought_all)
+        user_cache_set(
+            user_pk, HISTORY_ROWS_CACHE_NAME, (list(self.rows), bought_all), timeout=timeout
+        )
+        user_cache_set(user_pk, HISTORY_CACHE_NAME, head, timeout=timeout)
+
+    @cached_property
+    def _loaded(self) -> tuple[tuple[HistoryRow, ...], frozenset[str] | None]:
+        return (self._rows, self._bought_all) if self._load is None else self._load()
+
+    @property
+    def rows(self) -> tuple[HistoryRow, ...]:
+        return self._loaded[0]
+
+    @property
+    def bought_all(self) -> frozenset[str] | None:
+        return self._loaded[1]
+
+    def __bool__(self) -> bool:
+        """Whether the shopper has any event (read from the head when cached)."""
+        return self.digests[2] if self.digests is not None else bool(self.rows)
 
     @cached_property
     def events(self) -> list[Event]:
@@ -462,26 +498,30 @@ def _history_changed(
         user_pk = _lookup_value(instance, source.user_field)
         if user_pk is None:
             continue
-        key = user_cache_key(user_pk, HISTORY_CACHE_NAME)
         simple = created and not source.filter and not source.value_field and source.weight
-        cached = cache.get(key) if simple else None
+        head = user_cache_get(user_pk, HISTORY_CACHE_NAME) if simple else None
+        cached = user_cache_get(user_pk, HISTORY_ROWS_CACHE_NAME) if head else None
         item_pk = _lookup_value(instance, source.item_field)
         timestamp = _lookup_value(instance, source.time_field)
-        remaining = 0.0 if not cached else cached[0] - time.time()
-        if remaining > 0 and cached[1] and item_pk is not None and timestamp is not None:
+        if cached and cached[0] and item_pk is not None and timestamp is not None:
             event = (item_pk, source.name, float(source.weight), timestamp)
-            rows, _digests, bought_all = _History._from_entry(cached)
-            history = _History(_window((event, *rows)), None, bought_all)
-            cache.set(key, history.cache_entry(cached[0]), remaining)
+            bought_all = None if cached[1] is None else frozenset(cached[1])
+            _History(_window((event, *cached[0])), None, bought_all).store(user_pk, head[0])
         else:
-            cache.delete(key)
+            _history_forget(user_pk)
+
+
+def _history_forget(user_pk: Any) -> None:
+    cache.delete_many(
+        [user_cache_key(user_pk, name) for name in (HISTORY_CACHE_NAME, HISTORY_ROWS_CACHE_NAME)]
+    )
 
 
 def _consent_changed(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     """Drop the cached history when the row holding a user's consent changes."""
     user_pk = instance.pk if sender is get_user_model() else _consent_holder(sender, instance)
     if user_pk is not None:
-        cache.delete(user_cache_key(user_pk, HISTORY_CACHE_NAME))
+        _history_forget(user_pk)
 
 
 def _consent_holder(sender: type[models.Model], instance: models.Model) -> Any:
@@ -926,7 +966,7 @@ def _session_allowed(adapter: SettingsAdapter, user: Any, history: _History) -> 
     """
     if user is None or not getattr(user, "is_authenticated", False):
         return True
-    return bool(history.rows) or adapter.user_consents(user)
+    return bool(history) or adapter.user_consents(user)
 
 
 def _user_features(adapter: SettingsAdapter, user: Any) -> Any:
