@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_N = 8
 HISTORY_CACHE_NAME = "history"
 HISTORY_ROWS_CACHE_NAME = "history-rows"
+BOUGHT_CACHE_NAME = "bought"
 # Computed lists are cached per user under names with this prefix, a few per user.
 LIST_CACHE_PREFIX = "list:"
 MAX_CACHED_LISTS = 256
@@ -157,9 +158,7 @@ class _History:
         _history_signals_connect()
         events = adapter.user_events(user_pk, limit=HISTORY_LIMIT)
         rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in events)
-        purchases = Counter(row[1] for row in rows if row[1] in _purchase_sources())
-        full = any(count >= HISTORY_LIMIT for count in purchases.values())
-        history = cls(rows, None, frozenset(adapter.user_bought(user_pk)) if full else None)
+        history = cls(rows, None, _bought_beyond(adapter, user_pk, rows))
         # Read by every block of every page, yet rarely changed: kept RELOAD_INTERVAL
         # seconds, and kept current by the event sources' signals meanwhile.
         history.store(user_pk, time.time() + app_settings.RELOAD_INTERVAL)
@@ -173,7 +172,8 @@ class _History:
         if cached is None:  # evicted apart from its head: read again
             fresh = _History._read(adapter, user_pk)
             return fresh.rows, fresh.bought_all
-        return tuple(cached[0]), None if cached[1] is None else frozenset(cached[1])
+        rows = tuple(cached)
+        return rows, _bought_beyond(adapter, user_pk, rows)
 
     def store(self, user_pk: Any, expires: float) -> None:
         """Cache the head and the rows until ``expires`` (a time.time() value)."""
@@ -181,10 +181,7 @@ class _History:
         if timeout <= 0:
             return
         head = (expires, (self.fingerprint, self.bought_fingerprint, bool(self.rows)))
-        bought_all = None if self.bought_all is None else sorted(self.bought_all)
-        user_cache_set(
-            user_pk, HISTORY_ROWS_CACHE_NAME, (list(self.rows), bought_all), timeout=timeout
-        )
+        user_cache_set(user_pk, HISTORY_ROWS_CACHE_NAME, list(self.rows), timeout=timeout)
         user_cache_set(user_pk, HISTORY_CACHE_NAME, head, timeout=timeout)
 
     @cached_property
@@ -252,6 +249,24 @@ class _History:
 
 def _purchase_sources() -> set[str]:
     return set(app_settings.source_names(PURCHASE))
+
+
+def _bought_beyond(
+    adapter: SettingsAdapter, user_pk: Any, rows: tuple[HistoryRow, ...]
+) -> frozenset[str] | None:
+    """Every item the user bought, when a purchase source fills its window; else None.
+
+    Cached for ``CACHE_TIMEOUT`` seconds, longer than the history: newer purchases are
+    in the window anyway, and the items beyond it never change.
+    """
+    purchases = Counter(row[1] for row in rows if row[1] in _purchase_sources())
+    if not any(count >= HISTORY_LIMIT for count in purchases.values()):
+        return None
+    bought = user_cache_get(user_pk, BOUGHT_CACHE_NAME)
+    if bought is None:
+        bought = sorted(adapter.user_bought(user_pk))
+        user_cache_set(user_pk, BOUGHT_CACHE_NAME, bought, timeout=app_settings.CACHE_TIMEOUT)
+    return frozenset(bought)
 
 
 def _window(rows: Iterable[HistoryRow]) -> tuple[HistoryRow, ...]:
@@ -503,10 +518,11 @@ def _history_changed(
         cached = user_cache_get(user_pk, HISTORY_ROWS_CACHE_NAME) if head else None
         item_pk = _lookup_value(instance, source.item_field)
         timestamp = _lookup_value(instance, source.time_field)
-        if cached and cached[0] and item_pk is not None and timestamp is not None:
+        if cached and item_pk is not None and timestamp is not None:
             event = (item_pk, source.name, float(source.weight), timestamp)
-            bought_all = None if cached[1] is None else frozenset(cached[1])
-            _History(_window((event, *cached[0])), None, bought_all).store(user_pk, head[0])
+            rows = _window((event, *cached))
+            bought_all = _bought_beyond(get_adapter(), user_pk, rows)
+            _History(rows, None, bought_all).store(user_pk, head[0])
         else:
             _history_forget(user_pk)
 
