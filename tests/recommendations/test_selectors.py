@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from recommendations import selectors
 from recommendations.models import TrainingRun
+from recommendations.privacy import user_cache_delete
 from tests.factories import (
     OrderFactory,
     OrderLineFactory,
@@ -198,6 +200,11 @@ def test_items_bought_before_the_history_window_are_never_shown(store, monkeypat
     assert str(store.product(0, 0).pk) in history.bought()  # ... yet known as bought
     assert "A0" not in shown and "H3" not in shown and "H4" not in shown
     assert len(shown) > 10
+    # Kept apart in the cache, and deleted with the rest of the user's cache.
+    key = selectors.user_cache_key(alice.pk, selectors.BOUGHT_CACHE_NAME)
+    assert str(store.product(0, 0).pk) in cache.get(key)
+    user_cache_delete(user_pk=alice.pk)
+    assert cache.get(key) is None
 
 
 def test_page_views_never_push_purchases_out_of_the_history(store, monkeypatch):
