@@ -51,7 +51,10 @@ def svd_embedding(matrix: sp.csr_matrix, n_components: int, random_state: int) -
     limit = min(matrix.shape) - 1
     if limit >= n_components:
         svd = TruncatedSVD(n_components=n_components, random_state=random_state)
-        return svd.fit_transform(matrix).astype(np.float32)
+        # A matrix without variance (constant columns) makes scikit-learn divide 0 by 0
+        # for explained_variance_ratio_, which is not used here.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return svd.fit_transform(matrix).astype(np.float32)
     dense = matrix.toarray().astype(np.float64)
     u, s, _ = np.linalg.svd(dense, full_matrices=False)
     keep = min(n_components, s.size)
