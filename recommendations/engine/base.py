@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import zipfile
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any, ClassVar, Self
 
@@ -81,6 +82,17 @@ def _index_array(values: Any, size: int, *, name: str) -> np.ndarray:
         bad = array[(array < 0) | (array >= size)][0]
         raise ValueError(f"{name} contains unknown index {bad} (valid: 0 to {size - 1}).")
     return array
+
+
+# The items the ranking call under way leaves out (blocked, or outside ``allowed``), as
+# a boolean mask, for models that pick candidates before ranking (the blend): excluded
+# items then never take a candidate's place. Per call and per thread, never stored.
+_EXCLUDED: ContextVar[np.ndarray | None] = ContextVar("recommendations_excluded", default=None)
+
+
+def excluded_items() -> np.ndarray | None:
+    """Boolean mask of the items the current ranking call excludes, or None for none."""
+    return _EXCLUDED.get()
 
 
 def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -250,6 +262,17 @@ class Recommender:
         )
         return blocked_ids, allowed_ids
 
+    def _excluding(self, blocked: np.ndarray, allowed: np.ndarray | None) -> Any:
+        """Set :func:`excluded_items` for the scoring of one call; returns the reset token."""
+        if blocked.size == 0 and allowed is None:
+            return _EXCLUDED.set(None)
+        mask = np.zeros(self.n_items_, dtype=bool)
+        if allowed is not None:
+            mask[:] = True
+            mask[allowed] = False
+        mask[blocked] = True
+        return _EXCLUDED.set(mask)
+
     def recommend(
         self,
         user_id: int,
@@ -308,7 +331,11 @@ class Recommender:
         out_scores = np.full((users.size, width), -np.inf, dtype=np.float32)
         if users.size == 0:
             return out_items, out_scores
-        all_scores = self._score_users(users)
+        token = self._excluding(blocked_ids, allowed_ids)
+        try:
+            all_scores = self._score_users(users)
+        finally:
+            _EXCLUDED.reset(token)
         for row, user in enumerate(users):
             seen = (
                 self.interactions_.indices[
@@ -356,7 +383,11 @@ class Recommender:
         if user_features is not None:
             features = sp.csr_matrix(user_features, dtype=np.float32).reshape(1, -1)
         blocked_ids, allowed_ids = self._filters(blocked, allowed)
-        scores = self._score_rows(row, features)[0]
+        token = self._excluding(blocked_ids, allowed_ids)
+        try:
+            scores = self._score_rows(row, features)[0]
+        finally:
+            _EXCLUDED.reset(token)
         seen = row.indices if exclude_seen else np.empty(0, dtype=np.int64)
         return self._rank(scores, seen, min(n, self.n_items_), blocked_ids, allowed_ids)
 

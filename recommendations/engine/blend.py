@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
-from recommendations.engine.base import Recommender, registered
+from recommendations.engine.base import Recommender, excluded_items, registered
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
 from recommendations.engine.metrics import ndcg_at_k
 from recommendations.engine.split import holdout_new_items
@@ -542,11 +542,15 @@ class BlendRecommender(Recommender, name="blend"):
         self, scores: list[np.ndarray], seen: tuple[np.ndarray, np.ndarray]
     ) -> tuple[list[np.ndarray], np.ndarray]:
         """Normalised scores without the history, and the mask of the candidates."""
+        excluded = excluded_items()
         parts = []
         for part in scores:
             part = np.array(part, dtype=np.float32)
-            # The history is never recommended: it takes no candidate place.
+            # The history is never recommended: it takes no candidate place, and nor do
+            # the items the caller leaves out (blocked: out of stock, bought before ...).
             part[seen] = -np.inf
+            if excluded is not None:
+                part[:, excluded] = -np.inf
             parts.append(part)
         pool = candidate_pool(parts, int(self.candidates))
         return [self._normalise(part) for part in parts], pool
@@ -560,9 +564,13 @@ class BlendRecommender(Recommender, name="blend"):
         for weight, part in zip(weights, parts, strict=True):
             mixed += weight * part
         mixed += prior.astype(np.float32)[None, :]
-        # Outside the pool, the same order, shifted below the worst candidate.
-        spread = mixed.max(axis=1, keepdims=True) - mixed.min(axis=1, keepdims=True) + 1.0
-        return np.where(pool, mixed, mixed - spread)
+        # Candidates score from 1 up, every other item at most 0, each in the same order:
+        # a caller that keeps positive scores only (the app) keeps the candidates.
+        low = np.where(pool, mixed, np.inf).min(axis=1, keepdims=True)
+        high = np.where(pool, -np.inf, mixed).max(axis=1, keepdims=True)
+        low = np.where(np.isfinite(low), low, 0.0)
+        high = np.where(np.isfinite(high), high, 0.0)
+        return np.where(pool, mixed - low + 1.0, mixed - high).astype(np.float32)
 
     def _combine(
         self, scores: list[np.ndarray], seen: tuple[np.ndarray, np.ndarray]

@@ -228,7 +228,28 @@ def test_ranker_puts_every_candidate_above_every_other_item():
     scores = model._score_users(users)
     for row in range(users.size):
         assert pool[row].sum() >= 4
-        assert scores[row][pool[row]].min() > scores[row][~pool[row]].max()
+        # Candidates from 1 up, the rest at most 0: "positive" means "a candidate".
+        assert scores[row][pool[row]].min() >= 1.0
+        assert scores[row][~pool[row]].max() <= 0.0
+
+
+def test_blocked_items_never_take_a_candidates_place(data):
+    model = BlendRecommender(components=COMPONENTS, candidates=3).fit(
+        data["interactions"], timestamps=data["timestamps"]
+    )
+    row = model.interactions_[3]
+    free, free_scores = model.recommend_interactions(row, 30)
+    candidates = free[free_scores > 0]
+    # Block every candidate of the unfiltered call: new candidates take their places.
+    items, scores = model.recommend_interactions(row, 30, blocked=candidates)
+    assert not set(items.tolist()) & set(candidates.tolist())
+    assert (scores > 0).sum() >= 3
+    # The same through an allow list, and for a known user.
+    allowed = np.setdiff1d(np.arange(model.n_items_), candidates)
+    again, _ = model.recommend_interactions(row, 30, allowed=allowed)
+    np.testing.assert_array_equal(again, items)
+    known, known_scores = model.recommend(3, 30, blocked=candidates)
+    assert (known_scores > 0).sum() >= 3 and not set(known.tolist()) & set(candidates.tolist())
 
 
 def test_ranker_blend_passes_the_contract_of_rankings_and_persistence():
