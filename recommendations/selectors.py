@@ -912,14 +912,19 @@ def _list_get(adapter: SettingsAdapter, user: Any, name: str) -> list[Recommenda
             return None  # sold out or withdrawn since: compute the list afresh
         checked_at = now
         _list_store(user, name, (computed_at, checked_at, rows), timeout=remaining)
-    result = tuple(
+    result = _from_rows(rows)
+    _served_remember(key, (computed_at, checked_at, result))
+    return list(result)
+
+
+def _from_rows(rows: Iterable[tuple]) -> tuple[Recommendation, ...]:
+    """The recommendations of a cached list's rows."""
+    return tuple(
         Recommendation(
             item=item, score=score, reason=reason, source=source, run_id=run_id, known=known
         )
         for item, score, reason, source, run_id, known in rows
     )
-    _served_remember(key, (computed_at, checked_at, result))
-    return list(result)
 
 
 def _served_remember(
@@ -940,13 +945,9 @@ def _list_set(user: Any, name: str, result: list[Recommendation]) -> list[Recomm
         _history_signals_connect()  # so catalog saves reach the cached lists
         now = time.time()
         _list_store(user, name, (now, now, rows), timeout=app_settings.CACHE_TIMEOUT)
-        result = [
-            Recommendation(
-                item=item, score=score, reason=reason, source=source, run_id=run_id, known=known
-            )
-            for item, score, reason, source, run_id, known in rows
-        ]
-        _served_remember(_served_key(user, name), (now, now, tuple(result)))
+        served = _from_rows(rows)
+        _served_remember(_served_key(user, name), (now, now, served))
+        return list(served)
     return result
 
 
