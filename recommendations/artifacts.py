@@ -26,6 +26,9 @@ from recommendations.engine.base import Recommender
 
 ARTIFACT_FORMAT = 1
 RECOMMENDER_KEYS = ("recommender", "similar", "trending", "popularity")
+# Artifact files are named <prefix><run id>-<random hex><suffix> in ARTIFACT_PATH.
+ARTIFACT_PREFIX = "run-"
+ARTIFACT_SUFFIX = ".npz"
 
 
 class ArtifactError(ValueError):
@@ -79,11 +82,26 @@ def artifact_write(
         user_pks=np.asarray(user_pks),
         item_pks=np.asarray(item_pks),
     )
-    folder = app_settings.ARTIFACT_PATH.strip("/")
-    name = f"run-{run_id}-{uuid.uuid4().hex}.npz"
-    if folder:
-        name = f"{folder}/{name}"
+    name = _in_folder(f"{ARTIFACT_PREFIX}{run_id}-{uuid.uuid4().hex}{ARTIFACT_SUFFIX}")
     return artifact_storage().save(name, ContentFile(buffer.getvalue()))
+
+
+def _in_folder(file: str) -> str:
+    folder = app_settings.ARTIFACT_PATH.strip("/")
+    return f"{folder}/{file}" if folder else file
+
+
+def artifact_names() -> list[str]:
+    """Names of the files in the artifact folder that :func:`artifact_write` wrote."""
+    try:
+        _dirs, files = artifact_storage().listdir(app_settings.ARTIFACT_PATH.strip("/"))
+    except (FileNotFoundError, NotImplementedError):
+        return []
+    return sorted(
+        _in_folder(file)
+        for file in files
+        if file.startswith(ARTIFACT_PREFIX) and file.endswith(ARTIFACT_SUFFIX)
+    )
 
 
 def artifact_read(name: str) -> Artifact:

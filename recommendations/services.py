@@ -19,6 +19,7 @@ from django.utils import timezone
 from recommendations.artifacts import (
     ArtifactError,
     artifact_delete,
+    artifact_names,
     artifact_read,
     artifact_storage,
 )
@@ -252,20 +253,13 @@ def training_artifacts_prune(*, keep: int | None = None) -> list[str]:
 
 
 def _orphans_delete() -> list[str]:
+    named = set(TrainingRun.objects.exclude(artifact="").values_list("artifact", flat=True))
     storage = artifact_storage()
-    folder = app_settings.ARTIFACT_PATH.strip("/")
-    try:
-        _dirs, files = storage.listdir(folder)
-    except (FileNotFoundError, NotImplementedError):
-        return []
-    names = {f"{folder}/{file}" if folder else file for file in files}
-    candidates = {
-        n for n in names if n.rsplit("/", 1)[-1].startswith("run-") and n.endswith(".npz")
-    }
-    candidates -= set(TrainingRun.objects.exclude(artifact="").values_list("artifact", flat=True))
     cutoff = timezone.now() - dt.timedelta(seconds=app_settings.TRAINING_LOCK_TIMEOUT)
     deleted = []
-    for name in sorted(candidates):
+    for name in artifact_names():
+        if name in named:
+            continue
         try:
             old = storage.get_modified_time(name) < cutoff
         except (NotImplementedError, FileNotFoundError):
