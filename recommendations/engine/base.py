@@ -19,6 +19,8 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any, ClassVar, Self
@@ -262,16 +264,21 @@ class Recommender:
         )
         return blocked_ids, allowed_ids
 
-    def _excluding(self, blocked: np.ndarray, allowed: np.ndarray | None) -> Any:
-        """Set :func:`excluded_items` for the scoring of one call; returns the reset token."""
-        if blocked.size == 0 and allowed is None:
-            return _EXCLUDED.set(None)
-        mask = np.zeros(self.n_items_, dtype=bool)
-        if allowed is not None:
-            mask[:] = True
-            mask[allowed] = False
-        mask[blocked] = True
-        return _EXCLUDED.set(mask)
+    @contextmanager
+    def _excluding(self, blocked: np.ndarray, allowed: np.ndarray | None) -> Iterator[None]:
+        """Set :func:`excluded_items` while one call scores."""
+        mask = None
+        if blocked.size or allowed is not None:
+            mask = np.zeros(self.n_items_, dtype=bool)
+            if allowed is not None:
+                mask[:] = True
+                mask[allowed] = False
+            mask[blocked] = True
+        token = _EXCLUDED.set(mask)
+        try:
+            yield
+        finally:
+            _EXCLUDED.reset(token)
 
     def recommend(
         self,
@@ -331,11 +338,8 @@ class Recommender:
         out_scores = np.full((users.size, width), -np.inf, dtype=np.float32)
         if users.size == 0:
             return out_items, out_scores
-        token = self._excluding(blocked_ids, allowed_ids)
-        try:
+        with self._excluding(blocked_ids, allowed_ids):
             all_scores = self._score_users(users)
-        finally:
-            _EXCLUDED.reset(token)
         for row, user in enumerate(users):
             seen = (
                 self.interactions_.indices[
@@ -383,11 +387,8 @@ class Recommender:
         if user_features is not None:
             features = sp.csr_matrix(user_features, dtype=np.float32).reshape(1, -1)
         blocked_ids, allowed_ids = self._filters(blocked, allowed)
-        token = self._excluding(blocked_ids, allowed_ids)
-        try:
+        with self._excluding(blocked_ids, allowed_ids):
             scores = self._score_rows(row, features)[0]
-        finally:
-            _EXCLUDED.reset(token)
         seen = row.indices if exclude_seen else np.empty(0, dtype=np.int64)
         return self._rank(scores, seen, min(n, self.n_items_), blocked_ids, allowed_ids)
 
