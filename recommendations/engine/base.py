@@ -97,23 +97,48 @@ def excluded_items() -> np.ndarray | None:
     return _EXCLUDED.get()
 
 
+def csr_row(matrix: sp.csr_matrix, row: int) -> sp.csr_matrix:
+    """Row ``row`` of a CSR matrix as a 1 x n CSR view, without scipy's fancy indexing."""
+    start, end = matrix.indptr[row], matrix.indptr[row + 1]
+    return sp.csr_matrix(
+        (matrix.data[start:end], matrix.indices[start:end], np.array([0, end - start])),
+        shape=(1, matrix.shape[1]),
+    )
+
+
+def csr_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """Rows of a CSR matrix; a single row (the serving case) as a cheap view."""
+    if len(rows) == 1:
+        return csr_row(matrix, int(rows[0]))
+    return matrix[rows]
+
+
 def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and scores of the ``n`` highest finite scores of a 1-D array, best first.
 
     Ties are broken by the lower index so results are deterministic.
     """
+    if scores.size > n:
+        part = np.argpartition(-scores, n - 1)[:n]
+        if np.isfinite(scores[part]).all():
+            # The usual case, n finite scores at the top (so no +inf anywhere): no pass
+            # to find the finite ones. argpartition splits ties arbitrarily: take every
+            # score equal to the n-th too.
+            chosen = np.flatnonzero(scores >= scores[part].min())
+            return _best_first(chosen, scores[chosen], n)
     finite = np.flatnonzero(np.isfinite(scores))
-    if finite.size == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
     candidate_scores = scores[finite]
     if finite.size > n:
         part = np.argpartition(-candidate_scores, n - 1)[:n]
-        # argpartition splits ties arbitrarily: take every score equal to the n-th too.
         threshold = candidate_scores[part].min()
         part = np.flatnonzero(candidate_scores >= threshold)
         finite, candidate_scores = finite[part], candidate_scores[part]
-    order = np.lexsort((finite, -candidate_scores))[:n]
-    return finite[order].astype(np.int64), candidate_scores[order].astype(np.float32)
+    return _best_first(finite, candidate_scores, n)
+
+
+def _best_first(indices: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.lexsort((indices, -scores))[:n]
+    return indices[order].astype(np.int64), scores[order].astype(np.float32)
 
 
 class Recommender:
@@ -227,7 +252,7 @@ class Recommender:
 
     def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
         """Scores of every item for known users: (len(user_ids), n_items) float32."""
-        return self._score_rows(self.interactions_[user_ids], None)
+        return self._score_rows(csr_rows(self.interactions_, user_ids), None)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:
         """Similarity of every item to ``item_id``: (n_items,) float32."""
@@ -579,7 +604,7 @@ class Recommender:
             raise ValueError("Give exactly one of user_id or interactions.")
         if user_id is not None:
             (user,) = _index_array([user_id], self.n_users_, name="user_id")
-            row = self.interactions_[int(user)]
+            row = csr_row(self.interactions_, int(user))
         else:
             row = self._as_row(interactions)
         if row.nnz == 0 or items.size == 0:

@@ -9,6 +9,7 @@ from sklearn.preprocessing import normalize
 from recommendations.engine.interactions import WEIGHTINGS
 from recommendations.engine.itemknn import (
     BLOCK_CELLS,
+    DEFAULT_MAX_HISTORY,
     ItemKNNRecommender,
     check_positive_int,
     top_k_dense,
@@ -42,11 +43,26 @@ class ContentRecommender(ItemKNNRecommender, name="content"):
         Neighbours kept per item.
     weighting : {"raw", "binary", "log"}
         Transform of the user's interaction weights before scoring.
+    recency_half_life_days : float, optional
+        Score known users with their history decayed by this half-life (needs
+        ``timestamps`` at fit); see :class:`~recommendations.engine.itemknn.HistoryRecommender`.
+    max_history : int, optional
+        Score a history with its this many heaviest (most recent) items only; None
+        for all of them.
     """
 
-    def __init__(self, *, k: int = 50, weighting: str = "log") -> None:
+    def __init__(
+        self,
+        *,
+        k: int = 50,
+        weighting: str = "log",
+        recency_half_life_days: float | None = None,
+        max_history: int | None = DEFAULT_MAX_HISTORY,
+    ) -> None:
         self.k = k
         self.weighting = weighting
+        self.recency_half_life_days = recency_half_life_days
+        self.max_history = max_history
 
     def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
         k = check_positive_int(self.k, "k")
@@ -54,6 +70,7 @@ class ContentRecommender(ItemKNNRecommender, name="content"):
             raise ValueError(
                 f"weighting must be one of {', '.join(WEIGHTINGS)}; got {self.weighting!r}."
             )
+        self._fit_history(interactions, timestamps)
         features = normalize(require_item_features(item_features, "content"))
         features_t = features.T.tocsr()
         n_items = features.shape[0]

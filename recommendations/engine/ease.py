@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from recommendations.engine.interactions import apply_weighting
 from recommendations.engine.itemknn import (
+    DEFAULT_MAX_HISTORY,
     HistoryRecommender,
     check_non_negative,
     check_positive_int,
@@ -37,6 +38,9 @@ class EASERecommender(HistoryRecommender, name="ease"):
     recency_half_life_days : float, optional
         Score known users with their history decayed by this half-life (needs
         ``timestamps`` at fit); see :class:`~recommendations.engine.itemknn.HistoryRecommender`.
+    max_history : int, optional
+        Score a history with its this many heaviest (most recent) items only; None
+        for all of them. See :class:`~recommendations.engine.itemknn.HistoryRecommender`.
     """
 
     def __init__(
@@ -46,11 +50,13 @@ class EASERecommender(HistoryRecommender, name="ease"):
         weighting: str = "binary",
         max_items: int = 20_000,
         recency_half_life_days: float | None = None,
+        max_history: int | None = DEFAULT_MAX_HISTORY,
     ) -> None:
         self.l2 = l2
         self.weighting = weighting
         self.max_items = max_items
         self.recency_half_life_days = recency_half_life_days
+        self.max_history = max_history
 
     def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
         l2 = check_non_negative(self.l2, "l2")
@@ -64,7 +70,7 @@ class EASERecommender(HistoryRecommender, name="ease"):
                 f"max_items={max_items} items. Raise max_items if memory allows "
                 "(about 8 * n_items ** 2 bytes) or use item_knn or svd."
             )
-        self._fit_recency(interactions, timestamps)
+        self._fit_history(interactions, timestamps)
         weighted = apply_weighting(interactions, self.weighting)
         dtype = np.float64 if n_items <= FLOAT64_MAX_ITEMS else np.float32
         gram = np.asarray((weighted.T @ weighted).toarray(), dtype=dtype)

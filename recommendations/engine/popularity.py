@@ -30,6 +30,10 @@ class PopularityRecommender(Recommender, name="popularity"):
     def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
         return np.broadcast_to(self.item_scores_, (rows.shape[0], self.n_items_))
 
+    def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
+        # Everyone scores alike: no need to slice their rows out of the matrix.
+        return np.broadcast_to(self.item_scores_, (len(user_ids), self.n_items_))
+
     def _item_similarities(self, item_id: int) -> np.ndarray:
         # Without personal signal, the best "similar items" are the best sellers.
         return self.item_scores_

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from recommendations.engine.interactions import apply_weighting
 from recommendations.engine.itemknn import (
     BLOCK_CELLS,
+    DEFAULT_MAX_HISTORY,
     SimilarityRecommender,
     check_non_negative,
     check_positive_int,
@@ -49,6 +50,9 @@ class RP3betaRecommender(SimilarityRecommender, name="rp3beta"):
     recency_half_life_days : float, optional
         Score known users with their history decayed by this half-life (needs
         ``timestamps`` at fit); see :class:`~recommendations.engine.itemknn.HistoryRecommender`.
+    max_history : int, optional
+        Score a history with its this many heaviest (most recent) items only; None
+        for all of them. See :class:`~recommendations.engine.itemknn.HistoryRecommender`.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class RP3betaRecommender(SimilarityRecommender, name="rp3beta"):
         normalise: bool = True,
         weighting: str = "binary",
         recency_half_life_days: float | None = None,
+        max_history: int | None = DEFAULT_MAX_HISTORY,
     ) -> None:
         self.alpha = alpha
         self.beta = beta
@@ -67,6 +72,7 @@ class RP3betaRecommender(SimilarityRecommender, name="rp3beta"):
         self.normalise = normalise
         self.weighting = weighting
         self.recency_half_life_days = recency_half_life_days
+        self.max_history = max_history
 
     def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
         alpha = check_non_negative(self.alpha, "alpha")
@@ -76,7 +82,7 @@ class RP3betaRecommender(SimilarityRecommender, name="rp3beta"):
             raise ValueError("alpha must be positive: alpha 0 makes every walk equally likely.")
         if not isinstance(self.normalise, bool):
             raise ValueError(f"normalise must be True or False, got {self.normalise!r}.")
-        self._fit_recency(interactions, timestamps)
+        self._fit_history(interactions, timestamps)
         weighted = apply_weighting(interactions, self.weighting)
         user_to_item = _row_stochastic(weighted, alpha)
         item_to_user = _row_stochastic(weighted.T.tocsr(), alpha)

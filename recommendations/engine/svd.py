@@ -8,6 +8,7 @@ from sklearn.utils.extmath import randomized_svd
 
 from recommendations.engine.interactions import apply_weighting, weight_values
 from recommendations.engine.itemknn import (
+    DEFAULT_MAX_HISTORY,
     HistoryRecommender,
     check_non_negative,
     check_positive_int,
@@ -36,6 +37,9 @@ class SVDRecommender(HistoryRecommender, name="svd"):
     recency_half_life_days : float, optional
         Score known users with their history decayed by this half-life (needs
         ``timestamps`` at fit); see :class:`~recommendations.engine.itemknn.HistoryRecommender`.
+    max_history : int, optional
+        Score a history with its this many heaviest (most recent) items only; None
+        for all of them. See :class:`~recommendations.engine.itemknn.HistoryRecommender`.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class SVDRecommender(HistoryRecommender, name="svd"):
         n_iter: int = 7,
         random_state: int = 0,
         recency_half_life_days: float | None = None,
+        max_history: int | None = DEFAULT_MAX_HISTORY,
     ) -> None:
         self.factors = factors
         self.beta = beta
@@ -54,6 +59,7 @@ class SVDRecommender(HistoryRecommender, name="svd"):
         self.n_iter = n_iter
         self.random_state = random_state
         self.recency_half_life_days = recency_half_life_days
+        self.max_history = max_history
 
     def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
         factors = check_positive_int(self.factors, "factors")
@@ -61,7 +67,7 @@ class SVDRecommender(HistoryRecommender, name="svd"):
         n_iter = check_positive_int(self.n_iter, "n_iter")
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, int):
             raise ValueError(f"random_state must be an integer, got {self.random_state!r}.")
-        self._fit_recency(interactions, timestamps)
+        self._fit_history(interactions, timestamps)
         weighted = apply_weighting(interactions, self.weighting)
         popularity = np.diff(weighted.tocsc().indptr).astype(np.float64)
         scale = np.power(np.maximum(popularity, 1.0), -beta).astype(np.float32)
@@ -82,13 +88,14 @@ class SVDRecommender(HistoryRecommender, name="svd"):
         self._scaled_factors = self.item_factors_ * self.column_scale_[:, None]
 
     def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
-        if rows.shape[0] == 1:
-            # One user (the serving case): plain numpy is cheaper than sparse products,
-            # and a matrix-vector product over the contiguous factors is the fastest.
-            user = rows.data @ self._scaled_factors[rows.indices]
-            return np.asarray(self.item_factors_ @ user, dtype=np.float32)[None, :]
         users = rows @ self._scaled_factors
         return np.asarray(users @ self.item_factors_.T, dtype=np.float32)
+
+    def _score_history(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
+        # One user (the serving case): plain numpy is cheaper than sparse products,
+        # and a matrix-vector product over the contiguous factors is the fastest.
+        user = values @ self._scaled_factors[indices]
+        return np.asarray(self.item_factors_ @ user, dtype=np.float32)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:
         return self.item_factors_ @ self.item_factors_[item_id]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.engine.base import Recommender
-from recommendations.engine.interactions import apply_weighting
+from recommendations.engine.base import Recommender, csr_rows, top_n
+from recommendations.engine.interactions import apply_weighting, weight_values
 from recommendations.engine.itemknn import (
     BLOCK_CELLS,
     check_non_negative,
     check_positive_int,
+    row_product,
     top_k_per_row,
 )
 
@@ -96,13 +97,39 @@ class UserKNNRecommender(Recommender, name="user_knn"):
             parts.append(top_k_per_row(dots, int(self.k)))
         return parts[0] if len(parts) == 1 else sp.csr_matrix(sp.vstack(parts, format="csr"))
 
-    def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
-        neighbours = self._neighbours(rows)
+    def _row_neighbours(
+        self, indices: np.ndarray, values: np.ndarray, exclude: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_neighbours` of one history given by its arrays: (users, similarities).
+
+        Dense over the users, with no sparse products: the serving case, one history per
+        call. Ties go to the lower user index, as in the batch path.
+        """
+        weights = weight_values(values, self.weighting)
+        dots = row_product(indices, weights, self._by_item, self._weighted)
+        denominator = np.float32(np.sqrt(weights @ weights)) * self.user_norms_ + self.shrinkage
+        similarity = np.divide(dots, denominator, out=np.zeros_like(dots), where=denominator > 0)
+        if exclude is not None:
+            similarity[exclude] = 0.0
+        if self.exponent != 1.0:
+            np.power(similarity, self.exponent, out=similarity)
+        return top_n(np.where(similarity > 0, similarity, -np.inf), int(self.k))
+
+    def _votes(self, rows: sp.csr_matrix, exclude: np.ndarray | None) -> np.ndarray:
+        """The neighbours' summed (similarity-weighted) rows: (n_rows, n_items) float32."""
+        if rows.shape[0] == 1:
+            users, similarity = self._row_neighbours(
+                rows.indices, rows.data, None if exclude is None else int(exclude[0])
+            )
+            return row_product(users, similarity, self._weighted, self._by_item)[None, :]
+        neighbours = self._neighbours(rows, exclude=exclude)
         return np.asarray((neighbours @ self._weighted).toarray(), dtype=np.float32)
 
+    def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
+        return self._votes(rows, None)
+
     def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
-        neighbours = self._neighbours(self.interactions_[user_ids], exclude=user_ids)
-        return np.asarray((neighbours @ self._weighted).toarray(), dtype=np.float32)
+        return self._votes(csr_rows(self.interactions_, user_ids), user_ids)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:
         # Items bought by the same users: cosine between item columns.

@@ -16,7 +16,7 @@ from recommendations.engine import (
     UserKNNRecommender,
     load,
 )
-from recommendations.engine.itemknn import top_k_per_row
+from recommendations.engine.itemknn import row_product, top_k_per_row
 
 DAY = 86_400.0
 NOW = 1.7e9
@@ -86,6 +86,8 @@ def test_trending_without_timestamps_is_popularity():
         (EASERecommender(recency_half_life_days=0), "recency_half_life_days must be positive"),
         (ItemKNNRecommender(recency_half_life_days=-1), "recency_half_life_days must be a"),
         (SVDRecommender(recency_half_life_days="30"), "recency_half_life_days must be a"),
+        (EASERecommender(max_history=0), "max_history must be"),
+        (ItemKNNRecommender(max_history=2.5), "max_history must be"),
     ],
 )
 def test_bad_hyper_parameters_raise_a_clear_value_error(recommender, message):
@@ -154,6 +156,22 @@ def test_top_k_per_row_keeps_the_largest_positive_entries_ties_to_the_lower_colu
     matrix = sp.csr_matrix(np.array([[3, 1, 3, 3, -2], [0, -1, 2, 0, 0], [1, 1, 1, 1, 1.0]]))
     kept = top_k_per_row(matrix, 2).toarray()
     np.testing.assert_array_equal(kept, [[3, 0, 3, 0, 0], [0, 0, 2, 0, 0], [1, 1, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("density", [0.0, 0.05, 0.4, 1.0])
+def test_row_product_equals_the_sparse_product_of_the_row(density):
+    rng = np.random.default_rng(int(density * 100))
+    matrix = sp.random(30, 17, density=density, format="csr", dtype=np.float32, rng=rng)
+    for size in (0, 1, 5, 30):
+        indices = np.sort(rng.choice(30, size=size, replace=False))
+        weights = rng.random(size).astype(np.float32)
+        row = sp.csr_matrix((weights, indices, [0, size]), shape=(1, 30))
+        expected = (row @ matrix).toarray()[0]
+        for transposed in (None, matrix.T.tocsr()):
+            # With the transpose, rows holding many entries take the dense product.
+            result = row_product(indices, weights, matrix, transposed)
+            assert result.shape == (17,) and result.dtype == np.float32
+            np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-6)
 
 
 def recency_data() -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -237,3 +255,56 @@ def test_recency_rejects_interactions_without_a_time():
     stamps[6, 0] = 0.0
     with pytest.raises(ValueError, match="finite time for every interaction"):
         ItemKNNRecommender(recency_half_life_days=30).fit(interactions, timestamps=stamps)
+
+
+def long_histories() -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Twenty users over twelve items, most with more than three, each bought on its own day."""
+    rng = np.random.default_rng(11)
+    interactions = sp.csr_matrix((rng.random((20, 12)) < 0.5).astype(np.float32))
+    stamps = interactions.astype(np.float64)
+    stamps.data = NOW - DAY * rng.permutation(stamps.nnz).astype(np.float64)
+    return interactions, stamps
+
+
+def heaviest(row: sp.csr_matrix, limit: int) -> sp.csr_matrix:
+    """The ``limit`` largest entries of a 1 x n row, every other entry dropped."""
+    dense = row.toarray()[0]
+    kept = np.zeros_like(dense)
+    order = np.argsort(-dense, kind="stable")[:limit]
+    kept[order] = dense[order]
+    return sp.csr_matrix(kept[None, :])
+
+
+@pytest.mark.parametrize("name", sorted(RECENCY_MODELS))
+def test_max_history_scores_a_long_history_by_its_heaviest_items_only(name):
+    interactions, stamps = long_histories()
+    model = RECENCY_MODELS[name](30)
+    capped = type(model)(**{**model.get_params(), "max_history": 3})
+    capped.fit(interactions, timestamps=stamps)
+    whole = type(model)(**{**model.get_params(), "max_history": None})
+    whole.fit(interactions, timestamps=stamps)
+    long_users = np.flatnonzero(np.diff(interactions.indptr) > 3)
+    assert long_users.size >= 5
+    for user in long_users:
+        # Known users: the three most recent purchases (the heaviest once decayed).
+        history = whole._history(np.array([user]))
+        np.testing.assert_allclose(
+            capped._score_users(np.array([user]))[0],
+            whole._score_weighted(heaviest(history, 3))[0],
+            rtol=1e-5,
+            atol=1e-6,
+        )
+        assert not np.allclose(
+            whole._score_users(np.array([user]))[0], capped._score_users(np.array([user]))[0]
+        )
+        # Every item of the whole history is still excluded, not only the three.
+        items, _ = capped.recommend(int(user), 12)
+        assert not set(items.tolist()) & set(interactions[user].indices.tolist())
+        # Ad-hoc rows (weighted by the caller) are capped by their own weights.
+        row = sp.csr_matrix(interactions[user].multiply(np.arange(1, 13, dtype=np.float32)))
+        np.testing.assert_allclose(
+            capped._score_rows(row, None)[0],
+            whole._score_rows(heaviest(row, 3), None)[0],
+            rtol=1e-5,
+            atol=1e-6,
+        )

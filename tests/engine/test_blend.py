@@ -47,10 +47,10 @@ def test_default_blend_ranks_with_decayed_histories_and_keeps_every_component(da
     model = BlendRecommender(max_validation_users=50).fit(
         data["interactions"], timestamps=data["timestamps"]
     )
-    assert [name for name, _ in DEFAULT_COMPONENTS] == ["ease", "item_knn", "svd", "trending"]
+    assert [name for name, _ in DEFAULT_COMPONENTS] == ["ease", "item_knn", "trending"]
     # The ranker keeps every component: each one proposes candidates, whatever its weight.
-    assert [c.name for c in model.components_] == ["ease", "item_knn", "svd", "trending"]
-    assert model.weights_.shape == (4,)
+    assert [c.name for c in model.components_] == ["ease", "item_knn", "trending"]
+    assert model.weights_.shape == (3,)
     assert model.item_prior_.shape == (data["interactions"].shape[1],)
     assert 0 < model.validation_ndcg_ <= 1
     for component in model.components_:

@@ -91,7 +91,12 @@ def test_content_round_trips_through_save_and_load():
     data = grouped_purchases()
     model = ContentRecommender(k=7).fit(data["interactions"], item_features=data["item_features"])
     restored = load(model.to_bytes())
-    assert restored.get_params() == {"k": 7, "weighting": "log"}
+    assert restored.get_params() == {
+        "k": 7,
+        "weighting": "log",
+        "recency_half_life_days": None,
+        "max_history": 200,
+    }
     np.testing.assert_array_equal(
         restored.recommend_batch(np.arange(10), 5)[0], model.recommend_batch(np.arange(10), 5)[0]
     )

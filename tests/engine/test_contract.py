@@ -150,6 +150,21 @@ def test_a_user_with_an_empty_row_gets_valid_items(model):
     assert np.all(np.isfinite(scores))
 
 
+def test_one_user_at_a_time_scores_like_the_batch(model):
+    # Serving scores one history per call, by a path of its own in several models.
+    users = np.arange(N_USERS)
+    batch_items, batch_scores = model.recommend_batch(users, 8)
+    rows = random_interactions()
+    ad_hoc_batch = model._score_rows(rows, None)
+    for user in users:
+        items, scores = model.recommend(int(user), 8)
+        np.testing.assert_array_equal(items, batch_items[user][: items.size])
+        np.testing.assert_allclose(scores, batch_scores[user][: items.size], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            model._score_rows(rows[[user]], None)[0], ad_hoc_batch[user], rtol=1e-5, atol=1e-6
+        )
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_two_fits_with_the_same_seed_give_identical_output(name):
     first, second = fitted(name), fitted(name)

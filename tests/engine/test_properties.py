@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from recommendations.engine.base import top_n
 from tests.engine.test_contract import NAMES, make
 
 CORE = {"popularity", "trending", "item_knn", "user_knn", "svd", "ease"}
@@ -67,3 +68,16 @@ def test_rankings_are_finite_unique_valid_and_never_longer_than_n(problem):
     items, scores = recommender.similar_items(0, n)
     check_rows(items, scores, n, n_items)
     assert 0 not in items.tolist()
+
+
+SCORES = st.sampled_from([-np.inf, np.inf, np.nan, -1.0, 0.0, 0.5, 2.0, 2.0, 3.0])
+
+
+@given(scores=arrays(np.float32, st.integers(0, 30), elements=SCORES), n=st.integers(1, 35))
+def test_top_n_is_the_n_best_finite_scores_ties_to_the_lower_index(scores, n):
+    items, best = top_n(scores, n)
+    finite = [i for i in range(scores.size) if np.isfinite(scores[i])]
+    expected = sorted(finite, key=lambda i: (-scores[i], i))[:n]
+    assert items.dtype == np.int64 and best.dtype == np.float32
+    assert items.tolist() == expected
+    np.testing.assert_array_equal(best, scores[expected])

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from recommendations import services, training
 from recommendations.artifacts import artifact_read
+from recommendations.engine.blend import DEFAULT_COMPONENTS
 from recommendations.engine.itemknn import ItemKNNRecommender
 from recommendations.models import TrainingRun
 from recommendations.services import (
@@ -302,4 +303,4 @@ def test_the_configured_blend_trains_on_decayed_weights(shop, settings):
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     assert run.is_active
     blend = artifact_read(run.artifact).recommender
-    assert len(blend.components_) == 4 and blend.item_prior_ is not None
+    assert len(blend.components_) == len(DEFAULT_COMPONENTS) and blend.item_prior_ is not None
