@@ -13,7 +13,11 @@ checks the targets: p99 under 25 ms and at least half the baseline throughput.
 Needs the demo database with a trained model (run ``./bin/demo`` once, or
 ``python manage.py setup_demo``). Usage::
 
-    python benchmarks/http_load.py [--duration 15] [--connections 8]
+    python benchmarks/http_load.py [--duration 15] [--connections 8] [--customers 1]
+
+With ``--customers N`` each request signs in as the next of N customers, so each
+one's first request in each worker computes their list (history, model, rules,
+reasons) and the rest are served from the cache, as for a shop with many shoppers.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -35,8 +40,12 @@ LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULT
 TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def session_cookie(customer: str | None) -> tuple[str, str]:
-    """Sign a customer in through Django's test client and return (username, cookie)."""
+def session_cookies(customer: str | None, customers: int) -> tuple[str, list[str]]:
+    """Sign customers in through Django's test client: (who, one cookie per customer).
+
+    One customer: ``customer``, or the one with the most orders. More: the
+    ``customers`` customers with the most orders.
+    """
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -48,18 +57,41 @@ def session_cookie(customer: str | None) -> tuple[str, str]:
 
     users = get_user_model().objects
     if customer:
-        user = users.get(username=customer)
+        chosen = [users.get(username=customer)]
     else:
-        user = users.annotate(n=Count("orders")).order_by("-n").first()
-    if user is None:
+        chosen = list(users.annotate(n=Count("orders")).order_by("-n", "pk")[:customers])
+    if not chosen:
         raise SystemExit("No customer in the database: run ./bin/demo (setup_demo) first.")
-    client = Client()
-    client.force_login(user)
-    return user.username, f"sessionid={client.cookies['sessionid'].value}"
+    cookies = []
+    for user in chosen:
+        client = Client()
+        client.force_login(user)
+        cookies.append(f"sessionid={client.cookies['sessionid'].value}")
+    who = chosen[0].username if len(chosen) == 1 else f"{len(chosen)} customers in turn"
+    return who, cookies
 
 
-def run_wrk(url: str, cookie: str, duration: int, connections: int) -> dict[str, float]:
-    """Load ``url`` with wrk and parse throughput and latency percentiles."""
+def rotation_script(cookies: list[str], folder: Path) -> Path:
+    """A wrk Lua script that sends each request with the next customer's cookie."""
+    listed = ",\n".join(f'  "{cookie}"' for cookie in cookies)
+    script = folder / "customers.lua"
+    script.write_text(
+        f"local cookies = {{\n{listed}\n}}\n"
+        "local turn = 0\n"
+        "request = function()\n"
+        "  turn = turn % #cookies + 1\n"
+        '  return wrk.format(nil, nil, {["Cookie"] = cookies[turn]})\n'
+        "end\n"
+    )
+    return script
+
+
+def run_wrk(url: str, cookie: str | Path, duration: int, connections: int) -> dict[str, float]:
+    """Load ``url`` with wrk and parse throughput and latency percentiles.
+
+    ``cookie`` is one Cookie header, or a Lua script choosing one per request.
+    """
+    headers = ["-s", str(cookie)] if isinstance(cookie, Path) else ["-H", f"Cookie: {cookie}"]
     out = subprocess.run(
         [
             "wrk",
@@ -69,8 +101,7 @@ def run_wrk(url: str, cookie: str, duration: int, connections: int) -> dict[str,
             f"-c{connections}",
             f"-d{duration}s",
             "--latency",
-            "-H",
-            f"Cookie: {cookie}",
+            *headers,
             url,
         ],
         check=True,
@@ -100,6 +131,13 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--customer", help="username to sign in as (default: most orders)")
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=1,
+        help="sign in this many customers (most orders first) and take turns: each "
+        "one's first request in a worker computes their list",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk).")
@@ -118,7 +156,9 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update({k: env[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")})
-    username, cookie = session_cookie(args.customer)
+    who, cookies = session_cookies(args.customer, max(1, args.customers))
+    folder = Path(tempfile.mkdtemp(prefix="http-load-"))
+    cookie: str | Path = cookies[0] if len(cookies) == 1 else rotation_script(cookies, folder)
 
     server = subprocess.Popen(
         [
@@ -144,7 +184,7 @@ def main() -> int:
             "signed-in recommendations": f"{base}/api/recommendations/me/?n=20",
         }
         for url in endpoints.values():  # warm up: load the model in both workers
-            run_wrk(url, cookie, 2, args.connections)
+            run_wrk(url, cookies[0], 2, args.connections)
         results = {
             name: run_wrk(url, cookie, args.duration, args.connections)
             for name, url in endpoints.items()
@@ -152,11 +192,12 @@ def main() -> int:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
 
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
         f"\nHTTP load: gunicorn 2 workers, wrk 1 thread x {args.connections} connections, "
-        f"{args.duration} s each, signed in as {username}"
+        f"{args.duration} s each, signed in as {who}"
     )
     print(f"load average (1, 5, 15 min) after the run: {load}\n")
     print("| endpoint | req/s | p50 ms | p90 ms | p99 ms | non-2xx |")

@@ -18,6 +18,7 @@ Example (the demo store)::
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,8 @@ class EventSource:
 class AppSettings:
     """Typed accessors for ``settings.RECOMMENDATIONS``."""
 
+    _parsed_sources: tuple[Any, list[EventSource]] | None = None
+
     def _setting(self, name: str, default: Any) -> Any:
         return getattr(settings, "RECOMMENDATIONS", {}).get(name, default)
 
@@ -163,7 +166,13 @@ class AppSettings:
             raise ImproperlyConfigured("RECOMMENDATIONS['EVENT_SOURCES'] is not set or empty.")
         if not isinstance(raw, list | tuple):
             raise ImproperlyConfigured("RECOMMENDATIONS['EVENT_SOURCES'] must be a list.")
-        return [EventSource.from_setting(i, entry) for i, entry in enumerate(raw)]
+        # Read many times per request: parse once per value of the setting. The copy
+        # kept for the comparison notices a setting replaced or changed in place.
+        parsed = self._parsed_sources
+        if parsed is None or parsed[0] != raw:
+            sources = [EventSource.from_setting(i, entry) for i, entry in enumerate(raw)]
+            parsed = self._parsed_sources = (copy.deepcopy(raw), sources)
+        return list(parsed[1])
 
     def source_names(self, role: str) -> list[str]:
         """Names of the event sources that play ``role`` (``PURCHASE`` or ``VIEW``)."""

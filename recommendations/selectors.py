@@ -259,7 +259,8 @@ def _bought_beyond(
     Cached for ``CACHE_TIMEOUT`` seconds, longer than the history: newer purchases are
     in the window anyway, and the items beyond it never change.
     """
-    purchases = Counter(row[1] for row in rows if row[1] in _purchase_sources())
+    sources = _purchase_sources()
+    purchases = Counter(row[1] for row in rows if row[1] in sources)
     if not any(count >= HISTORY_LIMIT for count in purchases.values()):
         return None
     bought = user_cache_get(user_pk, BOUGHT_CACHE_NAME)

@@ -260,8 +260,7 @@ class Recommender:
 
     def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
         """How much each of ``row.indices`` contributed to the score of ``item_id``."""
-        similarities = self._item_similarities(item_id)
-        return row.data * similarities[row.indices]
+        return self._contributions_batch(row, np.array([item_id]))[0]
 
     # -- public ranking API ---------------------------------------------------
 
@@ -577,12 +576,13 @@ class Recommender:
     def _contributions_batch(self, row: sp.csr_matrix, item_ids: np.ndarray) -> np.ndarray:
         """Contributions of ``row.indices`` to each item: (len(item_ids), row.nnz).
 
-        Loops over ``_contributions``; a model whose contributions are a matrix slice
-        may override it with one vectorised product.
+        By default each history item's weight times its similarity to the item; models
+        override it, each with one vectorised product for the whole list.
         """
-        return np.stack(
-            [np.asarray(self._contributions(row, int(i)), dtype=np.float64) for i in item_ids]
-        ).reshape(len(item_ids), row.nnz)
+        similarities = [np.asarray(self._item_similarities(int(i))) for i in item_ids]
+        if not similarities:
+            return np.zeros((0, row.nnz))
+        return row.data[None, :] * np.stack(similarities)[:, row.indices]
 
     def explain_batch(
         self,

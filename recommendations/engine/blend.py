@@ -624,17 +624,16 @@ class BlendRecommender(Recommender, name="blend"):
             raise NotImplementedError("No blend component has item similarities.")
         return total
 
-    def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
-        total = np.zeros(row.nnz, dtype=np.float64)
+    def _contributions_batch(self, row: sp.csr_matrix, item_ids: np.ndarray) -> np.ndarray:
+        total = np.zeros((len(item_ids), row.nnz), dtype=np.float64)
         for weight, component in zip(self.weights_, self.components_, strict=True):
             if weight <= 0:
                 continue
             try:
-                parts = np.asarray(component._contributions(row, item_id), dtype=np.float64)
+                parts = np.asarray(component._contributions_batch(row, item_ids), np.float64)
             except NotImplementedError:
                 continue
-            # Shares within each component, so scales do not matter.
-            scale = np.abs(parts).sum()
-            if scale > 0:
-                total += weight * parts / scale
+            # Shares within each component and item, so scales do not matter.
+            scale = np.abs(parts).sum(axis=1, keepdims=True)
+            total += weight * np.divide(parts, scale, out=np.zeros_like(parts), where=scale > 0)
         return total

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from recommendations.engine.interactions import apply_weighting
+from recommendations.engine.interactions import apply_weighting, weight_values
 from recommendations.engine.itemknn import (
     DEFAULT_MAX_HISTORY,
     HistoryRecommender,
@@ -94,6 +94,6 @@ class EASERecommender(HistoryRecommender, name="ease"):
     def _item_similarities(self, item_id: int) -> np.ndarray:
         return self.weights_[item_id]
 
-    def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
-        weighted = apply_weighting(row, self.weighting)
-        return weighted.data * self.weights_[weighted.indices, item_id]
+    def _contributions_batch(self, row: sp.csr_matrix, item_ids: np.ndarray) -> np.ndarray:
+        values = weight_values(row.data, self.weighting)
+        return values[None, :] * self.weights_[np.ix_(row.indices, item_ids)].T

@@ -224,8 +224,7 @@ class SimilarityRecommender(HistoryRecommender):
     similarity_: sp.csr_matrix
 
     def _after_load(self) -> None:
-        # Scores sum similarity columns; a CSC copy makes one column cheap for explain().
-        self._similarity_csc = self.similarity_.tocsc()
+        """Nothing derived to rebuild (subclasses call it after learning ``similarity_``)."""
 
     def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
         return np.asarray((rows @ self.similarity_).toarray(), dtype=np.float32)
@@ -236,10 +235,10 @@ class SimilarityRecommender(HistoryRecommender):
     def _item_similarities(self, item_id: int) -> np.ndarray:
         return self.similarity_[item_id].toarray().ravel()
 
-    def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
-        weighted = apply_weighting(row, self.weighting)
-        column = self._similarity_csc[:, item_id].toarray().ravel()
-        return weighted.data * column[weighted.indices]
+    def _contributions_batch(self, row: sp.csr_matrix, item_ids: np.ndarray) -> np.ndarray:
+        # The history's rows of the similarity, then the listed columns: one slice each.
+        block = self.similarity_[row.indices][:, item_ids].toarray()
+        return weight_values(row.data, self.weighting)[None, :] * block.T
 
 
 class ItemKNNRecommender(SimilarityRecommender, name="item_knn"):

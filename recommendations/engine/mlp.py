@@ -281,6 +281,7 @@ class MLPRecommender(Recommender, name="mlp"):
         self._flag_weights = first[n_user + n_embedding : n_user + n_embedding + 2]
         self._product_weights = first[n_user + n_embedding + 2 :]
         self._item_embedding = np.hstack([self.item_factors_, self.item_content_])
+        self._item_directions = normalize(self._item_embedding)
         self._item_inputs = np.hstack(
             [
                 self._item_embedding,
@@ -359,5 +360,4 @@ class MLPRecommender(Recommender, name="mlp"):
         return self._score_rows(csr_rows(self.interactions_, user_ids), features)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:
-        embedding = normalize(self._item_embedding)
-        return (embedding @ embedding[item_id]).astype(np.float32)
+        return (self._item_directions @ self._item_directions[item_id]).astype(np.float32)

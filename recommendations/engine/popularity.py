@@ -38,9 +38,9 @@ class PopularityRecommender(Recommender, name="popularity"):
         # Without personal signal, the best "similar items" are the best sellers.
         return self.item_scores_
 
-    def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
+    def _contributions_batch(self, row: sp.csr_matrix, item_ids: np.ndarray) -> np.ndarray:
         # The user's own history plays no part in a popularity ranking.
-        return np.zeros(row.nnz)
+        return np.zeros((len(item_ids), row.nnz))
 
 
 class TrendingRecommender(PopularityRecommender, name="trending"):

@@ -100,6 +100,8 @@ class SVDRecommender(HistoryRecommender, name="svd"):
     def _item_similarities(self, item_id: int) -> np.ndarray:
         return self.item_factors_ @ self.item_factors_[item_id]
 
-    def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
+    def _contributions_batch(self, row: sp.csr_matrix, item_ids: np.ndarray) -> np.ndarray:
         values = weight_values(row.data, self.weighting) * self.column_scale_[row.indices]
-        return values * self._item_similarities(item_id)[row.indices]
+        # float64: a float32 product's rounding would depend on how many items are asked.
+        items = self.item_factors_[item_ids].astype(np.float64)
+        return values[None, :] * (items @ self.item_factors_[row.indices].T.astype(np.float64))

@@ -140,14 +140,14 @@ class UserKNNRecommender(Recommender, name="user_knn"):
             overlap, denominator, out=np.zeros_like(overlap), where=denominator > 0
         ).astype(np.float32)
 
-    def _contributions(self, row: sp.csr_matrix, item_id: int) -> np.ndarray:
-        # Each neighbour's vote for item_id is shared among the history items that made
+    def _contributions_batch(self, row: sp.csr_matrix, item_ids: np.ndarray) -> np.ndarray:
+        # Each neighbour's vote for an item is shared among the history items that made
         # them a neighbour, in proportion to each item's part of the dot product.
         weighted = apply_weighting(row, self.weighting)
         neighbours = self._neighbours(row)
-        users = neighbours.indices
-        votes = neighbours.data * self._weighted[users, item_id].toarray().ravel()
-        overlap = self._weighted[users][:, weighted.indices].toarray()
-        dots = overlap @ weighted.data
+        rows = self._weighted[neighbours.indices]
+        votes = neighbours.data[:, None] * rows[:, item_ids].toarray()
+        overlap = rows[:, weighted.indices].toarray()
+        dots = (overlap @ weighted.data)[:, None]
         share = np.divide(votes, dots, out=np.zeros_like(votes), where=dots > 0)
-        return weighted.data * (share @ overlap)
+        return weighted.data[None, :] * (share.T @ overlap)

@@ -101,6 +101,19 @@ def test_a_role_is_set_explicitly_or_taken_from_the_name(settings):
     assert app_settings.CONVERSION_SOURCES == ["sale", "purchase"]
 
 
+def test_event_sources_are_parsed_once_yet_follow_every_change_of_the_setting(settings):
+    settings.RECOMMENDATIONS = {**MINIMAL, "EVENT_SOURCES": [_source(NAME="sale")]}
+    first = app_settings.EVENT_SOURCES
+    again = app_settings.EVENT_SOURCES
+    assert again == first and again[0] is first[0]  # not parsed a second time
+    settings.RECOMMENDATIONS["EVENT_SOURCES"][0]["VERB"] = "ordered"
+    assert app_settings.EVENT_SOURCES[0].verb == "ordered"
+    settings.RECOMMENDATIONS["EVENT_SOURCES"].append(_source(NAME="visit", ROLE="view"))
+    assert app_settings.source_names("view") == ["visit"]
+    settings.RECOMMENDATIONS = {**MINIMAL, "EVENT_SOURCES": [_source(NAME="loan")]}
+    assert [source.name for source in app_settings.EVENT_SOURCES] == ["loan"]
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [({"ROLE": "sale"}, r"\['ROLE'\] must be one of"), ({"VERB": " "}, r"\['VERB'\] must be")],
