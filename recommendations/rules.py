@@ -32,9 +32,13 @@ class BlockRules:
     excluded: frozenset[str] = frozenset()
 
 
-def _active_rules() -> list[tuple[str, str, str, int]]:
-    """(block, kind, item key, position) of every active rule, by position."""
-    rows = cache.get(RULES_CACHE_KEY)
+def _active_rules(rows: list[tuple[str, str, str, int]] | None) -> list[tuple[str, str, str, int]]:
+    """(block, kind, item key, position) of every active rule, by position.
+
+    ``rows`` is the cached value when the caller read it already (None: not cached).
+    """
+    if rows is None:
+        rows = cache.get(RULES_CACHE_KEY)
     if rows is None:
         rows = list(
             ItemRule.objects.filter(active=True)
@@ -56,11 +60,14 @@ post_delete.connect(
 )
 
 
-def block_rules(*, block: str) -> BlockRules:
-    """The active rules of ``block`` and of all blocks (one query per RELOAD_INTERVAL)."""
+def block_rules(*, block: str, rows: list[tuple[str, str, str, int]] | None = None) -> BlockRules:
+    """The active rules of ``block`` and of all blocks (one query per RELOAD_INTERVAL).
+
+    ``rows`` is the cache's value of :data:`RULES_CACHE_KEY` when the caller read it.
+    """
     pins: list[tuple[int, str]] = []
     excluded: set[str] = set()
-    for rule_block, kind, item_pk, position in _active_rules():
+    for rule_block, kind, item_pk, position in _active_rules(rows):
         if rule_block not in ("", block):
             continue
         if kind == ItemRule.Kind.EXCLUDE:

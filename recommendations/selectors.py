@@ -37,7 +37,14 @@ from recommendations.adapters import Event, SettingsAdapter, get_adapter
 from recommendations.conf import PURCHASE, VIEW, app_settings
 from recommendations.engine.base import Recommender
 from recommendations.experiments import model_for_user
-from recommendations.rules import BlockRules, Candidate, Filters, apply_rules, block_rules
+from recommendations.rules import (
+    RULES_CACHE_KEY,
+    BlockRules,
+    Candidate,
+    Filters,
+    apply_rules,
+    block_rules,
+)
 from recommendations.services import CATALOG_CHANGED_KEY, catalog_changed
 from recommendations.serving import ServingModel
 
@@ -145,9 +152,13 @@ class _History:
 
     @classmethod
     def of(cls, adapter: SettingsAdapter, user: Any) -> _History:
-        if user is None or not getattr(user, "is_authenticated", False):
+        if not _is_user(user):
             return cls()
-        head = user_cache_get(user.pk, HISTORY_CACHE_NAME)
+        return cls.from_head(adapter, user, user_cache_get(user.pk, HISTORY_CACHE_NAME))
+
+    @classmethod
+    def from_head(cls, adapter: SettingsAdapter, user: Any, head: Any) -> _History:
+        """The history of a signed-in ``user`` whose cached head (or None) was read."""
         if head is not None:
             return cls(digests=head[1], load=lambda: cls._rows_of(adapter, user.pk))
         return cls._read(adapter, user.pk)
@@ -284,6 +295,27 @@ def _window(rows: Iterable[HistoryRow]) -> tuple[HistoryRow, ...]:
 def shopper_history(*, user: Any) -> _History:
     """The shopper's own recent events, read once and shared by the blocks of a page."""
     return _History.of(get_adapter(), user)
+
+
+def _list_inputs(
+    adapter: SettingsAdapter, user: Any, history: _History | None, block: str
+) -> tuple[_History, BlockRules, float]:
+    """The shopper's history, the block's rules and when the catalog last changed.
+
+    Every list needs all three first: they are read from the cache in one call (one
+    round trip to a shared cache instead of three).
+    """
+    keys = [RULES_CACHE_KEY, CATALOG_CHANGED_KEY]
+    read_head = history is None and _is_user(user)
+    if read_head:
+        keys.append(user_cache_key(user.pk, HISTORY_CACHE_NAME))
+    values = cache.get_many(keys)
+    if read_head:
+        history = _History.from_head(adapter, user, values.get(keys[-1]))
+    elif history is None:
+        history = _History()  # anonymous
+    rules = block_rules(block=block, rows=values.get(RULES_CACHE_KEY))
+    return history, rules, values.get(CATALOG_CHANGED_KEY, 0.0)
 
 
 def _overfetch(n: int, filters: Filters) -> int:
@@ -878,7 +910,9 @@ def _served_key(user: Any, name: str) -> tuple[Any, str]:
     return (user.pk if _is_user(user) else None, name)
 
 
-def _list_get(adapter: SettingsAdapter, user: Any, name: str) -> list[Recommendation] | None:
+def _list_get(
+    adapter: SettingsAdapter, user: Any, name: str, catalog_changed_at: float
+) -> list[Recommendation] | None:
     """A cached list whose items are still available, or None.
 
     The availability of the listed items is checked again (one query) when the catalog
@@ -888,7 +922,6 @@ def _list_get(adapter: SettingsAdapter, user: Any, name: str) -> list[Recommenda
     ``CACHE_TIMEOUT`` seconds).
     """
     now = time.time()
-    catalog_changed_at = cache.get(CATALOG_CHANGED_KEY, 0.0)
     key = _served_key(user, name)
     served = _served.get(key)
     if served is not None:
@@ -1013,10 +1046,9 @@ def recommendations_for_user(
     """
     n = check_n(n)
     adapter, model = get_adapter(), model_for_user(user)
-    history = _History.of(adapter, user) if history is None else history
+    history, rules, catalog_changed_at = _list_inputs(adapter, user, history, "for_you")
     if session_item_pks and not _session_allowed(adapter, user, history):
         session_item_pks = ()
-    rules = block_rules(block="for_you")
     name = _list_name(
         "for_you",
         model,
@@ -1027,7 +1059,7 @@ def recommendations_for_user(
         None if category is None else str(category),
         _keys(session_item_pks),
     )
-    cached = _list_get(adapter, user, name)
+    cached = _list_get(adapter, user, name, catalog_changed_at)
     if cached is not None:
         return cached
     filters = _filters(history, exclude=exclude, category=category, rules=rules)
@@ -1129,8 +1161,7 @@ def _item_to_item(
 ) -> list[Recommendation]:
     n = check_n(n)
     adapter, model = get_adapter(), model_for_user(user)
-    history = _History.of(adapter, user) if history is None else history
-    rules = block_rules(block=block)
+    history, rules, catalog_changed_at = _list_inputs(adapter, user, history, block)
     name = _list_name(
         block,
         model,
@@ -1140,7 +1171,7 @@ def _item_to_item(
         _keys(exclude),
         [str(pk) for pk in anchors],
     )
-    cached = _list_get(adapter, user, name)
+    cached = _list_get(adapter, user, name, catalog_changed_at)
     if cached is not None:
         return cached
     filters = _filters(history, exclude=[*exclude, *anchors], category=None, rules=rules)
@@ -1183,8 +1214,7 @@ def trending_products(
     """What is selling now, optionally in one category (a category key)."""
     n = check_n(n)
     adapter, model = get_adapter(), model_for_user(user)
-    history = _History.of(adapter, user) if history is None else history
-    rules = block_rules(block="trending")
+    history, rules, catalog_changed_at = _list_inputs(adapter, user, history, "trending")
     name = _list_name(
         "trending",
         model,
@@ -1194,7 +1224,7 @@ def trending_products(
         _keys(exclude),
         None if category is None else str(category),
     )
-    cached = _list_get(adapter, user, name)
+    cached = _list_get(adapter, user, name, catalog_changed_at)
     if cached is not None:
         return cached
     filters = _filters(history, exclude=exclude, category=category, rules=rules)
@@ -1228,8 +1258,7 @@ def recently_viewed(
     """The shopper's own recently viewed items, newest first, then trending to fill."""
     n = check_n(n)
     adapter, model = get_adapter(), model_for_user(user)
-    history = _History.of(adapter, user) if history is None else history
-    rules = block_rules(block="recently_viewed")
+    history, rules, catalog_changed_at = _list_inputs(adapter, user, history, "recently_viewed")
     filters = _filters(history, exclude=exclude, category=None, rules=rules)
     if session_item_pks and not _session_allowed(adapter, user, history):
         session_item_pks = None
@@ -1243,7 +1272,7 @@ def recently_viewed(
         _keys(exclude),
         [str(pk) for pk in viewed],
     )
-    cached = _list_get(adapter, user, name)
+    cached = _list_get(adapter, user, name, catalog_changed_at)
     if cached is not None:
         return cached
     layers = [_Layer(RECENTLY_VIEWED, [(pk, 1.0 / (i + 1)) for i, pk in enumerate(viewed)])]

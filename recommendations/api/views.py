@@ -60,16 +60,26 @@ class _LiveRates:
         now = self.timer()
         window = int(now // self.duration)
         key = f"{key}:{window}"
-        self.cache.add(key, 0, self.duration)
+        # Incremented first: the window's counter exists for every request but its
+        # first, so the usual request costs one cache call (Redis: two round trips).
         try:
             count = self.cache.incr(key)
-        except ValueError:  # expired between add and incr: a new window
-            self.cache.set(key, 1, self.duration)
-            count = 1
+        except ValueError:  # the window's first request
+            count = self._start_window(key)
         if count > self.num_requests:
             self.wait_seconds = (window + 1) * self.duration - now
             return False
         return True
+
+    def _start_window(self, key: str) -> int:
+        """Create a window's counter at 1, or count on one another request just created."""
+        if self.cache.add(key, 1, self.duration):
+            return 1
+        try:
+            return self.cache.incr(key)
+        except ValueError:  # expired in between: a new window
+            self.cache.set(key, 1, self.duration)
+            return 1
 
     def wait(self) -> float | None:
         return self.wait_seconds

@@ -89,6 +89,67 @@ def test_availability_is_checked_again_once_per_reload_interval(store, settings,
     assert len(queries) == 0  # checked a second ago
 
 
+def _cache_reads(monkeypatch):
+    """Every read the app makes of the cache, as (method, key or keys).
+
+    A local-memory ``get_many`` calls ``get`` per key: those inner calls are not the
+    app's and are not counted.
+    """
+    reads = []
+    inside = []
+    for method in ("get", "get_many"):
+        original = getattr(cache, method)
+
+        def counting(key, *args, _method=method, _original=original, **kwargs):
+            if not inside:
+                reads.append((_method, key))
+            inside.append(_method)
+            try:
+                return _original(key, *args, **kwargs)
+            finally:
+                inside.pop()
+
+        monkeypatch.setattr(cache, method, counting)
+    return reads
+
+
+def _for_you(store, user):
+    return selectors.recommendations_for_user(user=user, n=4)
+
+
+def _similar(store, user):
+    return selectors.similar_products(item=store.product(0, 1), user=user, n=4)
+
+
+def _trending(store, user):
+    return selectors.trending_products(user=user, n=4)
+
+
+def _recently_viewed(store, user):
+    return selectors.recently_viewed(user=user, n=4)
+
+
+@pytest.mark.parametrize(
+    ("select", "reads_expected"),
+    # A recently viewed list is named by the viewed items: the history rows are read too.
+    [(_for_you, 1), (_similar, 1), (_trending, 1), (_recently_viewed, 2)],
+    ids=["for_you", "similar", "trending", "recently_viewed"],
+)
+def test_a_repeat_list_reads_its_inputs_from_the_cache_in_one_call(
+    store, monkeypatch, select, reads_expected
+):
+    # History head, rules and catalog change time in one call: one round trip to Redis.
+    alice = buyer(store.product(0, 0))
+    first = select(store, alice)
+    reads = _cache_reads(monkeypatch)
+
+    again = select(store, alice)
+
+    assert item_names(again) == item_names(first)
+    assert len(reads) == reads_expected and reads[0][0] == "get_many"
+    assert len(reads[0][1]) == 3  # rules, catalog change time, the shopper's history head
+
+
 def test_a_sold_out_item_is_not_served_from_the_cache_once_checked(store, monkeypatch):
     alice = buyer(store.product(0, 0))
     first = selectors.recommendations_for_user(user=alice, n=4)
