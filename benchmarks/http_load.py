@@ -14,6 +14,7 @@ Needs the demo database with a trained model (run ``./bin/demo`` once, or
 ``python manage.py setup_demo``). Usage::
 
     python benchmarks/http_load.py [--duration 15] [--connections 8] [--customers 1]
+        [--warmup 2]
 
 With ``--customers N`` each request signs in as the next of N customers, so each
 one's first request in each worker computes their list (history, model, rules,
@@ -138,6 +139,13 @@ def main() -> int:
         help="sign in this many customers (most orders first) and take turns: each "
         "one's first request in a worker computes their list",
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="seconds of load before each measured run (with --customers, in turns over "
+        "all of them: long enough for each one's first list, the steady state is measured)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk).")
@@ -184,7 +192,7 @@ def main() -> int:
             "signed-in recommendations": f"{base}/api/recommendations/me/?n=20",
         }
         for url in endpoints.values():  # warm up: load the model in both workers
-            run_wrk(url, cookies[0], 2, args.connections)
+            run_wrk(url, cookie, args.warmup, args.connections)
         results = {
             name: run_wrk(url, cookie, args.duration, args.connections)
             for name, url in endpoints.items()
@@ -197,7 +205,7 @@ def main() -> int:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
         f"\nHTTP load: gunicorn 2 workers, wrk 1 thread x {args.connections} connections, "
-        f"{args.duration} s each, signed in as {who}"
+        f"{args.duration} s each after {args.warmup} s of warm-up, signed in as {who}"
     )
     print(f"load average (1, 5, 15 min) after the run: {load}\n")
     print("| endpoint | req/s | p50 ms | p90 ms | p99 ms | non-2xx |")

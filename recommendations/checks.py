@@ -10,6 +10,7 @@ recommendations.E007  EVENT_SOURCES missing or malformed
 recommendations.E008  bad PROMOTION values (metric, holdout days, minimum improvement)
 recommendations.E009  ARTIFACT_STORAGE not in settings.STORAGES
 recommendations.E010  training time limits longer than the lock
+recommendations.E011  a cache timeout or reload interval that is not a positive number
 """
 
 from __future__ import annotations
@@ -167,16 +168,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
 
     errors += _check_algorithms()
 
-    for key in ("HALF_LIFE_DAYS", "TRENDING_HALF_LIFE_DAYS"):
-        value = getattr(app_settings, key)
-        if key == "HALF_LIFE_DAYS" and value is None:
-            continue
-        if not _is_number(value) or value <= 0:
-            errors.append(
-                _error(
-                    "E005", f"RECOMMENDATIONS[{key!r}] must be a positive number, got {value!r}."
-                )
-            )
+    errors += _positive(
+        "E005", ("HALF_LIFE_DAYS", "TRENDING_HALF_LIFE_DAYS"), optional="HALF_LIFE_DAYS"
+    )
 
     try:
         adapter = import_string(app_settings.ADAPTER)
@@ -194,6 +188,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
                 "is not a key of settings.STORAGES.",
             )
         )
+    errors += _positive(
+        "E011", ("CACHE_TIMEOUT", "RELOAD_INTERVAL", "HISTORY_TIMEOUT"), optional="HISTORY_TIMEOUT"
+    )
     limits = (
         app_settings.TRAINING_SOFT_TIME_LIMIT,
         app_settings.TRAINING_TIME_LIMIT,
@@ -208,6 +205,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
                 hint="Otherwise the lock of a running training could expire under it.",
             )
         )
+    return errors
+
+
+def _positive(code: str, keys: tuple[str, ...], *, optional: str) -> list[checks.Error]:
+    """An error for each setting of ``keys`` that is not a positive number (``optional``
+    may also be None)."""
+    errors = []
+    for key in keys:
+        value = getattr(app_settings, key)
+        if key == optional and value is None:
+            continue
+        if not _is_number(value) or value <= 0:
+            errors.append(
+                _error(code, f"RECOMMENDATIONS[{key!r}] must be a positive number, got {value!r}.")
+            )
     return errors
 
 

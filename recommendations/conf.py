@@ -266,6 +266,15 @@ class AppSettings:
         """Seconds between two checks of each process for a newly promoted version."""
         return self._setting("RELOAD_INTERVAL", 5)
 
+    @property
+    def HISTORY_TIMEOUT(self) -> float | None:
+        """Seconds a shopper's cached history is trusted before it is read again.
+
+        None (default): ``RELOAD_INTERVAL`` with a local-memory cache, ``CACHE_TIMEOUT``
+        with a shared one (see ``recommendations.selectors.history_timeout``).
+        """
+        return self._setting("HISTORY_TIMEOUT", None)
+
     # -- click-through and experiments ---------------------------------------------------
 
     @property

@@ -25,7 +25,8 @@ import scipy.sparse as sp
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import Count
@@ -170,9 +171,9 @@ class _History:
         events = adapter.user_events(user_pk, limit=HISTORY_LIMIT)
         rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in events)
         history = cls(rows, None, _bought_beyond(adapter, user_pk, rows))
-        # Read by every block of every page, yet rarely changed: kept RELOAD_INTERVAL
-        # seconds, and kept current by the event sources' signals meanwhile.
-        history.store(user_pk, time.time() + app_settings.RELOAD_INTERVAL)
+        # Read by every block of every page, yet rarely changed: kept for a while, and
+        # kept current by the event sources' signals meanwhile.
+        history.store(user_pk, time.time() + history_timeout())
         return history
 
     @staticmethod
@@ -256,6 +257,25 @@ class _History:
         """Viewed items (of the ``ROLE`` ``"view"`` sources), newest first, each once."""
         views = set(app_settings.source_names(VIEW))
         return list(dict.fromkeys(row[0] for row in self.rows if row[1] in views))
+
+
+def history_timeout() -> float:
+    """Seconds a shopper's cached history is trusted (``HISTORY_TIMEOUT``).
+
+    By default ``RELOAD_INTERVAL`` with a local-memory cache: each process has its own,
+    and an event saved in one process updates that one only, so the others read the
+    history again this often. A shared cache (Redis, Memcached, database, files) is
+    kept current for every process by the event sources' signals: the history is then
+    kept ``CACHE_TIMEOUT`` seconds, which only events written without signals (bulk
+    imports, raw SQL) wait for. Under many shoppers it spares most requests a read of
+    their history.
+    """
+    configured = app_settings.HISTORY_TIMEOUT
+    if configured is not None:
+        return float(configured)
+    if isinstance(caches[DEFAULT_CACHE_ALIAS], LocMemCache):
+        return float(app_settings.RELOAD_INTERVAL)
+    return float(app_settings.CACHE_TIMEOUT)
 
 
 def _purchase_sources() -> set[str]:

@@ -73,6 +73,9 @@ def _edit(settings, change) -> None:
         (lambda s: s["PROMOTION"].update(HOLDOUT_DAYS=0), "E008", "HOLDOUT_DAYS"),
         (lambda s: s.update(ARTIFACT_STORAGE="s3"), "E009", "'s3'"),
         (lambda s: s.update(TRAINING_LOCK_TIMEOUT=60), "E010", "TRAINING_LOCK_TIMEOUT"),
+        (lambda s: s.update(CACHE_TIMEOUT=0), "E011", "CACHE_TIMEOUT"),
+        (lambda s: s.update(RELOAD_INTERVAL="often"), "E011", "RELOAD_INTERVAL"),
+        (lambda s: s.update(HISTORY_TIMEOUT=-1), "E011", "HISTORY_TIMEOUT"),
     ],
 )
 def test_each_bad_value_is_reported(settings, change, code, text):

@@ -299,3 +299,46 @@ def test_lists_of_different_users_or_inputs_never_mix(store):
     assert item_names(for_alice) != item_names(for_bob)
     excluded = selectors.recommendations_for_user(user=alice, n=4, exclude=[for_alice[0].item.pk])
     assert for_alice[0].item.name not in item_names(excluded)
+
+
+def _history_expiry(user):
+    """How many seconds from now the user's cached history is trusted."""
+    expires, _digests = cache.get(user_cache_key(user.pk, selectors.HISTORY_CACHE_NAME))
+    return expires - time.time()
+
+
+def test_a_local_memory_cache_reads_the_history_again_every_reload_interval(store, settings):
+    # Other processes cannot update this process's cache: it must not trust it long.
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "CACHE_TIMEOUT": 900}
+    alice = buyer(store.product(0, 0))
+    selectors.recommendations_for_user(user=alice, n=4)
+    assert 3500 < _history_expiry(alice) <= 3600  # RELOAD_INTERVAL of this module's tests
+
+
+def test_a_shared_cache_keeps_the_history_for_the_cache_timeout(store, settings, tmp_path):
+    # The signals of every process keep a shared cache current: no periodic re-read.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path),
+        }
+    }
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "CACHE_TIMEOUT": 900,
+        "RELOAD_INTERVAL": 5,
+    }
+    alice = buyer(store.product(0, 0))
+    selectors.recommendations_for_user(user=alice, n=4)
+    assert 890 < _history_expiry(alice) <= 900
+    # A purchase made meanwhile reaches the shared history at once.
+    OrderLineFactory(order=OrderFactory(user=alice), product=store.product(0, 1))
+    listed = item_names(selectors.recommendations_for_user(user=alice, n=4))
+    assert store.product(0, 1).name not in listed
+
+
+def test_history_timeout_overrides_either_default(store, settings):
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "HISTORY_TIMEOUT": 42}
+    alice = buyer(store.product(0, 0))
+    selectors.recommendations_for_user(user=alice, n=4)
+    assert 40 < _history_expiry(alice) <= 42
