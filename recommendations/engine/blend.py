@@ -41,10 +41,16 @@ SECONDS_PER_DAY = 86_400.0
 #: history of known users decays with a 120-day half-life (chosen on validation folds of
 #: Online Retail, see benchmarks/README.md); RP3beta got no weight in any good mix there,
 #: and the ranker without SVD matched the one with it on three folds at a quarter less
-#: time per user.
+#: time per user. EASE reads one dense row of its weights per history item, most of the
+#: blend's time for a heavy buyer: it scores with the 100 most recent (0.0009 less NDCG
+#: on the folds than 200, and a p99 under 1 ms with room to spare).
 RECENCY_HALF_LIFE_DAYS = 120.0
+EASE_MAX_HISTORY = 100
 DEFAULT_COMPONENTS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("ease", {"recency_half_life_days": RECENCY_HALF_LIFE_DAYS}),
+    (
+        "ease",
+        {"recency_half_life_days": RECENCY_HALF_LIFE_DAYS, "max_history": EASE_MAX_HISTORY},
+    ),
     ("item_knn", {"recency_half_life_days": RECENCY_HALF_LIFE_DAYS}),
     ("trending", {}),
 )

@@ -82,4 +82,3 @@ class ContentRecommender(ItemKNNRecommender, name="content"):
             cosine[np.arange(stop - start), np.arange(start, stop)] = 0.0
             blocks.append(top_k_dense(cosine.astype(np.float32), k))
         self.similarity_ = sp.csr_matrix(sp.vstack(blocks, format="csr"), dtype=np.float32)
-        self._after_load()

@@ -217,14 +217,11 @@ class HistoryRecommender(Recommender):
 class SimilarityRecommender(HistoryRecommender):
     """Base of the models that score a history with a sparse item x item ``similarity_``.
 
-    Subclasses learn ``similarity_`` (CSR, float32) in ``_fit`` and then call
-    ``_after_load``; scoring, similar items and explanations are shared.
+    Subclasses learn ``similarity_`` (CSR, float32) in ``_fit``; scoring, similar items
+    and explanations are shared.
     """
 
     similarity_: sp.csr_matrix
-
-    def _after_load(self) -> None:
-        """Nothing derived to rebuild (subclasses call it after learning ``similarity_``)."""
 
     def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
         return np.asarray((rows @ self.similarity_).toarray(), dtype=np.float32)
@@ -329,4 +326,3 @@ class ItemKNNRecommender(SimilarityRecommender, name="item_knn"):
             counts.data = data
             blocks.append(top_k_per_row(counts, k))
         self.similarity_ = sp.csr_matrix(sp.vstack(blocks, format="csr"), dtype=np.float32)
-        self._after_load()

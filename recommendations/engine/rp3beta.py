@@ -106,4 +106,3 @@ class RP3betaRecommender(SimilarityRecommender, name="rp3beta"):
             similarity = sp.csr_matrix(sp.diags(inverse.astype(np.float32)) @ similarity)
         similarity.sort_indices()
         self.similarity_ = similarity
-        self._after_load()
