@@ -144,9 +144,10 @@ class UserKNNRecommender(Recommender, name="user_knn"):
         # Each neighbour's vote for an item is shared among the history items that made
         # them a neighbour, in proportion to each item's part of the dot product.
         weighted = apply_weighting(row, self.weighting)
-        neighbours = self._neighbours(row)
-        rows = self._weighted[neighbours.indices]
-        votes = neighbours.data[:, None] * rows[:, item_ids].toarray()
+        # The neighbours that scored this one history, found the same way.
+        users, similarity = self._row_neighbours(row.indices, row.data, None)
+        rows = self._weighted[users]
+        votes = similarity[:, None] * rows[:, item_ids].toarray()
         overlap = rows[:, weighted.indices].toarray()
         dots = (overlap @ weighted.data)[:, None]
         share = np.divide(votes, dots, out=np.zeros_like(votes), where=dots > 0)
