@@ -261,7 +261,7 @@ def test_an_account_deleted_during_training_is_not_in_the_artifact(
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "CONSENT_FIELD": consent_field}
     gone, withdrawn = shop.users[0], shop.users[1]
     gone_pk = gone.pk
-    evaluate = training.holdout_metrics
+    evaluate = training.holdout_evaluate
 
     def delete_then_evaluate(*args, **kwargs):
         # The events were read already; the deletion forgot the serving runs only.
@@ -271,7 +271,7 @@ def test_an_account_deleted_during_training_is_not_in_the_artifact(
             withdrawn.profile.save()
         return evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(training, "holdout_metrics", delete_then_evaluate)
+    monkeypatch.setattr(training, "holdout_evaluate", delete_then_evaluate)
 
     run = training_run_start(algorithms=["item_knn"], promote=False)
 
