@@ -181,7 +181,7 @@ def test_window_end_skips_a_quiet_stretch_before_a_trickle_of_new_events():
     # Enough users at the end: the window ends at the newest event.
     assert window_end(users, times, days=30, min_users=1) == pytest.approx(5000 * DAY)
     # Nobody first seen before any window: the best window, else None.
-    assert (
-        window_end(users, times, days=30, min_users=10, first_seen=times[users.argsort()]) is None
-    )
+    first_seen = np.full(100, np.inf)
+    first_seen[users] = times
+    assert window_end(users, times, days=30, min_users=10, first_seen=first_seen) is None
     assert window_end([], [], days=30, min_users=1) is None
