@@ -41,8 +41,8 @@ REPORT_PERIODS = {"1": 1, "7": 7, "30": 30, "90": 90, "all": None}
 class _Series:
     algorithm: str
     colour: str
-    points: str  # an SVG polyline's "x,y x,y"
-    dots: list[tuple[float, float, str]]
+    points: str  # an SVG polyline's "x,y x,y", through the runs evaluated on enough users
+    dots: list[tuple[float, float, str, bool]]  # x, y, title, evaluated on too few users
 
 
 def quality_chart(metric: str) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def quality_chart(metric: str) -> dict[str, Any]:
         .values_list("pk", "algorithm", "created_at", "metrics")
     )
     measured = [
-        (pk, algorithm, created, float(metrics[metric]))
+        (pk, algorithm, created, float(metrics[metric]), int(metrics.get("users") or 0))
         for pk, algorithm, created, metrics in runs
         if isinstance(metrics, dict) and isinstance(metrics.get(metric), int | float)
     ]
@@ -62,7 +62,7 @@ def quality_chart(metric: str) -> dict[str, Any]:
         return {"metric": metric, "label": label, "series": []}
     first, last = measured[0][2], measured[-1][2]
     span = (last - first).total_seconds()
-    top = max(value for *_, value in measured) or 1.0
+    top = max(value for *_, value, _users in measured) or 1.0
     inner_w, inner_h = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
 
     def xy(created: dt.datetime, value: float) -> tuple[float, float]:
@@ -72,17 +72,20 @@ def quality_chart(metric: str) -> dict[str, Any]:
             round(CHART_PAD + (1 - value / top) * inner_h, 1),
         )
 
-    by_algorithm: dict[str, list[tuple[float, float, str]]] = {}
-    for pk, algorithm, created, value in measured:
+    by_algorithm: dict[str, list[tuple[float, float, str, bool]]] = {}
+    for pk, algorithm, created, value, users in measured:
         x, y = xy(created, value)
-        by_algorithm.setdefault(algorithm, []).append(
-            (x, y, f"{algorithm} #{pk}: {value:.4f} ({created:%Y-%m-%d %H:%M})")
-        )
+        # A handful of users is luck, not quality: a hollow dot, off the line.
+        sparse = users < app_settings.MIN_USERS
+        title = f"{algorithm} #{pk}: {value:.4f} over {users} users ({created:%Y-%m-%d %H:%M})"
+        if sparse:
+            title += f", fewer than MIN_USERS ({app_settings.MIN_USERS}): not comparable"
+        by_algorithm.setdefault(algorithm, []).append((x, y, title, sparse))
     series = [
         _Series(
             algorithm=algorithm,
             colour=PALETTE[i % len(PALETTE)],
-            points=" ".join(f"{x},{y}" for x, y, _ in dots),
+            points=" ".join(f"{x},{y}" for x, y, _, sparse in dots if not sparse),
             dots=dots,
         )
         for i, (algorithm, dots) in enumerate(sorted(by_algorithm.items()))
@@ -131,6 +134,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "duration",
         "created_at",
         "promoted_at",
+        "promotion_note",
     ]
     list_filter = ["status", "is_active", "algorithm"]
     search_fields = ["algorithm", "batch", "error"]

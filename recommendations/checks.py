@@ -7,7 +7,8 @@ recommendations.E004  an event weight or value map that is not a finite number
 recommendations.E005  a half-life that is not a positive number
 recommendations.E006  an adapter path that cannot be imported
 recommendations.E007  EVENT_SOURCES missing or malformed
-recommendations.E008  bad PROMOTION values (metric, holdout days, minimum improvement)
+recommendations.E008  bad PROMOTION values (metric, holdout days, minimum improvement,
+                      minimum users)
 recommendations.E009  ARTIFACT_STORAGE not in settings.STORAGES
 recommendations.E010  training time limits longer than the lock
 recommendations.E011  a cache timeout or reload interval that is not a positive number
@@ -272,6 +273,11 @@ def _check_promotion() -> list[checks.Error]:
     if not _is_number(app_settings.MIN_IMPROVEMENT):
         errors.append(
             _error("E008", "RECOMMENDATIONS['PROMOTION']['MIN_IMPROVEMENT'] must be a number.")
+        )
+    min_users = app_settings.MIN_USERS
+    if isinstance(min_users, bool) or not isinstance(min_users, int) or min_users < 1:
+        errors.append(
+            _error("E008", "RECOMMENDATIONS['PROMOTION']['MIN_USERS'] must be a positive integer.")
         )
     if not isinstance(app_settings.EVALUATION_K, int) or app_settings.EVALUATION_K < 1:
         errors.append(

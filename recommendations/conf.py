@@ -224,6 +224,15 @@ class AppSettings:
         return self._promotion("MIN_IMPROVEMENT", 0.0)
 
     @property
+    def MIN_USERS(self) -> int:
+        """Holdout users a new version must be evaluated on before it may replace the active one.
+
+        Fewer, and one shopper's luck would decide what everyone is shown: the run is
+        kept, and the admin says why.
+        """
+        return self._promotion("MIN_USERS", 50)
+
+    @property
     def AUTO_PROMOTE(self) -> bool:
         """Promote the best new version automatically after training."""
         return self._promotion("AUTO_PROMOTE", True)

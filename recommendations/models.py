@@ -53,6 +53,9 @@ class TrainingRun(models.Model):
         related_name="+",
     )
     promoted_at = models.DateTimeField(null=True, blank=True)
+    promotion_note = models.TextField(
+        blank=True, help_text="Why training promoted this run, or kept the active version."
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]

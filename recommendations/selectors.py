@@ -1232,11 +1232,39 @@ def trending_products(
     history: _History | None = None,
 ) -> list[Recommendation]:
     """What is selling now, optionally in one category (a category key)."""
+    return _non_personal(
+        "trending", n=n, category=category, user=user, exclude=exclude, history=history
+    )
+
+
+def popular_products(
+    *,
+    n: int = DEFAULT_N,
+    user: Any = None,
+    exclude: Iterable[Any] = (),
+    history: _History | None = None,
+) -> list[Recommendation]:
+    """The best sellers of the serving version: promoting or rolling back changes them."""
+    return _non_personal(
+        "popular", n=n, category=None, user=user, exclude=exclude, history=history
+    )
+
+
+def _non_personal(
+    block: str,
+    *,
+    n: int,
+    category: Any,
+    user: Any,
+    exclude: Iterable[Any],
+    history: _History | None,
+) -> list[Recommendation]:
+    """A list the same for every shopper (trending, or popular only), cached per version."""
     n = check_n(n)
     adapter, model = get_adapter(), model_for_user(user)
-    history, rules, catalog_changed_at = _list_inputs(adapter, user, history, "trending")
+    history, rules, catalog_changed_at = _list_inputs(adapter, user, history, block)
     name = _list_name(
-        "trending",
+        block,
         model,
         rules,
         history.bought_fingerprint,
@@ -1252,6 +1280,8 @@ def trending_products(
     layers = _fallback_layers(
         model, k=k, filters=filters, category_pks=_category_pks(adapter, filters.category)
     )
+    if block == POPULAR:
+        layers = [layer for layer in layers if layer.source == POPULAR]
     return _list_set(
         user,
         name,

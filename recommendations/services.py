@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -11,11 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from recommendations import serving
 from recommendations.artifacts import (
     ArtifactError,
     artifact_delete,
@@ -24,8 +26,14 @@ from recommendations.artifacts import (
     artifact_storage,
 )
 from recommendations.conf import app_settings
+from recommendations.engine.metrics import paired_bootstrap
 from recommendations.models import Experiment, TrainingLock, TrainingRun
-from recommendations.training import Progress, registered_algorithms, training_batch_run
+from recommendations.training import (
+    BatchScores,
+    Progress,
+    registered_algorithms,
+    training_batch_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,10 +107,12 @@ def training_run_start(
 ) -> TrainingRun:
     """Train the configured (or given) algorithms now, one TrainingRun each.
 
-    Promotes the best succeeded run when it beats the active version by
-    ``MIN_IMPROVEMENT`` (``promote`` defaults to ``AUTO_PROMOTE``). Returns the promoted
-    run, else the best succeeded run, else the first failed one. Raises TrainingLocked
-    when another training is running and ValueError for an unknown algorithm.
+    Promotes the best succeeded run when, on at least ``MIN_USERS`` users of this batch's
+    holdout, it beats the active version beyond the noise (see :func:`_promotion_decision`;
+    ``promote`` defaults to ``AUTO_PROMOTE``), and notes why on the run either way.
+    Returns the promoted run, else the best succeeded run, else the first failed one.
+    Raises TrainingLocked when another training is running and ValueError for an
+    unknown algorithm.
     """
     selected = _algorithms(algorithms)
     promote = app_settings.AUTO_PROMOTE if promote is None else promote
@@ -116,17 +126,27 @@ def training_run_start(
             )
             for name, params in selected.items()
         ]
-        training_batch_run(runs, progress=progress)
+        scores = training_batch_run(runs, progress=progress)
     for run in runs:
         run.refresh_from_db()
     succeeded = [run for run in runs if run.status == TrainingRun.Status.SUCCEEDED]
     if not succeeded:
         return runs[0]
     best = max(succeeded, key=_score)
-    if promote and _beats_active(best):
+    if promote:
+        chosen, note = _promotion_decision(best, succeeded, scores)
+    else:
+        chosen, note = None, _("Not promoted: automatic promotion is off.")
+    for run in succeeded:
+        run.promotion_note = note if run in (best, chosen) else _("Not the best of its batch.")
+        run.save(update_fields=["promotion_note"])
+    if chosen is not None:
         # An unreadable artifact is never promoted; the run stays for inspection.
-        with contextlib.suppress(ValidationError):
-            best = training_run_promote(run=best, user=creator)
+        try:
+            best = training_run_promote(run=chosen, user=creator)
+        except ValidationError as exc:
+            chosen.promotion_note = _("Not promoted: %(error)s") % {"error": " ".join(exc)}
+            chosen.save(update_fields=["promotion_note"])
     _prune_quietly()
     return best
 
@@ -144,19 +164,89 @@ def _score(run: TrainingRun) -> float:
     return -1.0 if value is None else value
 
 
-def _beats_active(run: TrainingRun) -> bool:
+def _promotion_decision(
+    best: TrainingRun, succeeded: list[TrainingRun], scores: BatchScores
+) -> tuple[TrainingRun | None, str]:
+    """The run of the batch to promote (or None) and a short note saying why.
+
+    With a version serving, nothing is promoted on fewer than ``MIN_USERS`` evaluated
+    users. The best run is compared with the serving version on this batch's holdout,
+    user by user (the serving version was evaluated on an older holdout, so its stored
+    numbers are not comparable): it is promoted when the lower bound of a paired
+    bootstrap interval of the difference exceeds ``MIN_IMPROVEMENT``. Otherwise a
+    retrain of the serving configuration, if the batch has one, is promoted: the same
+    recommender on newer data.
+    """
     active = TrainingRun.objects.filter(is_active=True).first()
     if active is None:
-        return True
-    new, old = (
-        run.metric(app_settings.PROMOTION_METRIC),
-        active.metric(app_settings.PROMOTION_METRIC),
+        return best, _("Promoted: no version was serving.")
+    metric = app_settings.PROMOTION_METRIC
+    users = int((best.metrics or {}).get("users") or 0)
+    if best.metric(metric) is None:
+        return None, _("Not promoted: this batch had no holdout to evaluate on.")
+    if users < app_settings.MIN_USERS:
+        return None, _(
+            "Not promoted: evaluated on %(users)d users, fewer than MIN_USERS (%(min)d); "
+            "run #%(active)d keeps serving."
+        ) % {"users": users, "min": app_settings.MIN_USERS, "active": active.pk}
+    new = scores.runs.get(best.pk)
+    old = scores.active if scores.active_pk == active.pk else None
+    if new is None or old is None:
+        return None, _(
+            "Not promoted: the serving run #%(active)d could not be scored on this holdout."
+        ) % {"active": active.pk}
+    refresh = next(
+        (
+            run
+            for run in succeeded
+            if run.algorithm == active.algorithm
+            and run.params == active.params
+            and run.pk in scores.runs
+        ),
+        None,
     )
-    if new is None:
-        return False
-    if old is None:
-        return True
-    return new > old + app_settings.MIN_IMPROVEMENT
+    if refresh is not None and refresh.pk == best.pk:
+        return best, _(
+            "Promoted: a retrain of the serving configuration on newer data (run #%(active)d)."
+        ) % {"active": active.pk}
+    mean, low, high = _difference(new, old, metric)
+    values = {
+        "metric": metric,
+        "mean": mean,
+        "low": low,
+        "high": high,
+        "users": users,
+        "active": active.pk,
+    }
+    if low > app_settings.MIN_IMPROVEMENT:
+        return best, _(
+            "Promoted: %(metric)s %(mean)+.4f over run #%(active)d on the same %(users)d users "
+            "(95%% interval %(low)+.4f to %(high)+.4f)."
+        ) % values
+    if refresh is not None:
+        return refresh, _(
+            "Promoted: a retrain of the serving configuration on newer data; the best run's "
+            "%(metric)s %(mean)+.4f over run #%(active)d on %(users)d users is within the "
+            "noise (95%% interval %(low)+.4f to %(high)+.4f)."
+        ) % values
+    return None, _(
+        "Not promoted: %(metric)s %(mean)+.4f over run #%(active)d on the same %(users)d users "
+        "is within the noise (95%% interval %(low)+.4f to %(high)+.4f)."
+    ) % values
+
+
+def _difference(
+    new: dict[str, Any], old: dict[str, Any], metric: str
+) -> tuple[float, float, float]:
+    """Mean difference of a metric between two runs on the same users, and its interval."""
+    if metric == "coverage":
+        # Coverage belongs to the whole list set, not to a user: no interval to draw.
+        difference = float(new["coverage"]) - float(old["coverage"])
+        return difference, difference, difference
+    users, mine, theirs = np.intersect1d(new["users"], old["users"], return_indices=True)
+    if users.size == 0:
+        return 0.0, 0.0, 0.0
+    return paired_bootstrap(new[metric][mine], old[metric][theirs])
 
 
 def training_run_promote(*, run: TrainingRun, user: Any = None) -> TrainingRun:
@@ -186,6 +276,8 @@ def training_run_promote(*, run: TrainingRun, user: Any = None) -> TrainingRun:
         run.is_active = True
         run.promoted_at = timezone.now()
         run.save(update_fields=["is_active", "promoted_at"])
+        # This process serves the new version at once; others within RELOAD_INTERVAL.
+        transaction.on_commit(serving.expire)
     return run
 
 
@@ -207,6 +299,7 @@ def training_run_rollback(*, user: Any = None) -> TrainingRun:
         # promoted_at is kept, so a second rollback goes one version further back.
         target.is_active = True
         target.save(update_fields=["is_active"])
+        transaction.on_commit(serving.expire)
     return target
 
 

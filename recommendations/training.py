@@ -4,11 +4,18 @@ One batch trains every configured algorithm on the same data. Each algorithm is 
 on the events before the holdout period, scored on the items users bought in it
 (NDCG, recall and coverage at ``EVALUATION_K``), then refitted on all events and saved
 as the artifact of its :class:`~recommendations.models.TrainingRun`. Deciding which run
-serves is the job of :mod:`recommendations.services`.
+serves is the job of :mod:`recommendations.services`, from the per-user scores the
+batch keeps in memory (:class:`BatchScores`).
+
+Live data is not trusted blindly: events dated in the future (a wrong clock, a bad
+import) are left out and counted, and the holdout and the trending window are placed
+where the data is, so a long quiet stretch before today's first events does not leave
+them holding one shopper.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib
 import logging
@@ -30,12 +37,17 @@ from recommendations.artifacts import artifact_delete, artifact_write
 from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
 from recommendations.engine.interactions import build_interactions
-from recommendations.engine.metrics import evaluate
-from recommendations.engine.split import holdout_new_items, temporal_split
+from recommendations.engine.metrics import evaluate_per_user, mean_metrics
+from recommendations.engine.split import holdout_new_items, temporal_split, window_end
 from recommendations.models import TrainingRun
 
 logger = logging.getLogger(__name__)
 SECONDS_PER_DAY = 86_400.0
+#: Events dated more than this after now are a wrong clock or a bad import: ignored.
+FUTURE_SKEW_SECONDS = 600.0
+#: Distinct shoppers the trending and decay windows need before they may end at the
+#: newest event; fewer (a trickle after a quiet stretch) and they end where the data is.
+ANCHOR_MIN_USERS = 20
 
 Progress = Callable[[str], None]
 
@@ -68,8 +80,11 @@ class TrainingData:
     item_idx: np.ndarray
     weight: np.ndarray
     time: np.ndarray
-    newest: float
+    newest: float  # the newest event not dated in the future
     holdout_start: float
+    holdout_end: float
+    trending_now: float  # where the trending window ends
+    future_ignored: int  # events dated in the future, left out
 
     @property
     def n_events(self) -> int:
@@ -122,13 +137,49 @@ def _weights(
     return matrix, latest
 
 
+def _without_future(events: EventArrays) -> tuple[EventArrays, int]:
+    """The events not dated after now (give or take a clock skew), and how many were not."""
+    horizon = timezone.now().timestamp() + FUTURE_SKEW_SECONDS
+    future = events.time > horizon
+    count = int(future.sum())
+    if not count:
+        return events, 0
+    logger.warning(
+        "Ignoring %d event(s) dated after %s: a wrong clock or a bad import.",
+        count,
+        dt.datetime.fromtimestamp(horizon, tz=dt.UTC).isoformat(timespec="seconds"),
+    )
+    keep = ~future
+    return (
+        dataclasses.replace(
+            events,
+            user_pk=events.user_pk[keep],
+            item_pk=events.item_pk[keep],
+            weight=events.weight[keep],
+            time=events.time[keep],
+            source=events.source[keep],
+        ),
+        count,
+    )
+
+
+def _anchor(users: np.ndarray, times: np.ndarray, *, days: float | None, newest: float) -> float:
+    """Where a window of ``days`` ends: the newest event, unless too few shoppers are in it."""
+    if days is None:
+        return newest
+    end = window_end(users, times, days=days, min_users=ANCHOR_MIN_USERS)
+    return newest if end is None else end
+
+
 def training_data_prepare(*, adapter: SettingsAdapter | None = None) -> TrainingData:
     """Read the events through the adapter and build the matrices of one batch."""
     adapter = adapter or get_adapter()
-    events: EventArrays = adapter.training_events()
+    events, future_ignored = _without_future(adapter.training_events())
     if len(events) == 0:
+        ignored = f" ({future_ignored} dated in the future were ignored)" if future_ignored else ""
         raise TrainingDataError(
-            "No events to train on: no consenting user has an event in any EVENT_SOURCES."
+            "No events to train on: no consenting user has an event in any "
+            f"EVENT_SOURCES{ignored}."
         )
     if not (events.weight > 0).any():
         raise TrainingDataError("No positive events to train on (only dislikes).")
@@ -146,15 +197,15 @@ def training_data_prepare(*, adapter: SettingsAdapter | None = None) -> Training
         code for code, name in enumerate(events.sources) if name in app_settings.EVALUATION_SOURCES
     ]
     is_target = np.isin(events.source, target_codes) & (events.weight > 0)
-    # The holdout ends at the newest target event (purchase): fresher views alone would
-    # otherwise leave a holdout without anything to hit.
-    holdout_end = float(events.time[is_target].max()) if is_target.any() else newest
+    holdout_end = _holdout_end(user_idx, events.time, is_target, n_users=shape[0])
     holdout_start = holdout_end - float(app_settings.HOLDOUT_DAYS) * SECONDS_PER_DAY
     half_life = app_settings.HALF_LIFE_DAYS
+    positive = events.weight > 0
+    decay_now = _anchor(user_idx[positive], events.time[positive], days=half_life, newest=newest)
 
     matrix, times = _weights(
         user_idx, item_idx, events.weight, events.time,
-        shape=shape, half_life_days=half_life, now=newest,
+        shape=shape, half_life_days=half_life, now=decay_now,
     )  # fmt: skip
     train_mask, test_mask = temporal_split(user_idx, item_idx, events.time, cutoff=holdout_start)
     train, train_times = _weights(
@@ -163,7 +214,8 @@ def training_data_prepare(*, adapter: SettingsAdapter | None = None) -> Training
     )  # fmt: skip
     test = None
     if train.nnz:
-        target = test_mask & is_target
+        # Events after the holdout (a trickle after a quiet stretch) are in no split.
+        target = test_mask & is_target & (events.time <= holdout_end)
         relevant, _ = build_interactions(
             user_idx[target], item_idx[target], np.ones(int(target.sum())),
             n_users=shape[0], n_items=shape[1],
@@ -187,7 +239,38 @@ def training_data_prepare(*, adapter: SettingsAdapter | None = None) -> Training
         time=events.time,
         newest=newest,
         holdout_start=holdout_start,
+        holdout_end=holdout_end,
+        trending_now=_anchor(
+            user_idx[positive],
+            events.time[positive],
+            days=app_settings.TRENDING_HALF_LIFE_DAYS,
+            newest=newest,
+        ),
+        future_ignored=future_ignored,
     )
+
+
+def _holdout_end(
+    user_idx: np.ndarray, times: np.ndarray, is_target: np.ndarray, *, n_users: int
+) -> float:
+    """The end of the holdout: the newest target event (purchase) whose ``HOLDOUT_DAYS``
+    before hold ``MIN_USERS`` buyers with an earlier event, else the best such window.
+
+    Ending at the newest target event, not at fresher views, leaves something to hit;
+    moving back from it skips a quiet stretch between an old import and today's trickle.
+    """
+    if not is_target.any():
+        return float(times.max())
+    first_seen = np.full(n_users, np.inf)
+    np.minimum.at(first_seen, user_idx, times)
+    end = window_end(
+        user_idx[is_target],
+        times[is_target],
+        days=float(app_settings.HOLDOUT_DAYS),
+        min_users=app_settings.MIN_USERS,
+        first_seen=first_seen,
+    )
+    return float(times[is_target].max()) if end is None else end
 
 
 def _fit(name: str, params: dict[str, Any], data: TrainingData, *, full: bool) -> Recommender:
@@ -201,8 +284,14 @@ def _fit(name: str, params: dict[str, Any], data: TrainingData, *, full: bool) -
     )
 
 
-def holdout_metrics(name: str, params: dict[str, Any], data: TrainingData) -> dict[str, Any]:
-    """Fit on the events before the holdout and score the holdout; null metrics if empty."""
+def holdout_evaluate(
+    name: str, params: dict[str, Any], data: TrainingData
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Fit on the events before the holdout and score the holdout.
+
+    Returns the run's metrics (null when the holdout is empty) and the per-user scores
+    behind them (:func:`~recommendations.engine.metrics.evaluate_per_user`), or None.
+    """
     k = app_settings.EVALUATION_K
     metrics: dict[str, Any] = {
         "k": k,
@@ -211,12 +300,50 @@ def holdout_metrics(name: str, params: dict[str, Any], data: TrainingData) -> di
         "recall": None,
         "coverage": None,
         "users": 0,
+        "future_events_ignored": data.future_ignored,
     }
     if data.test is None:
-        return metrics
+        return metrics, None
+    metrics["holdout_end"] = dt.datetime.fromtimestamp(data.holdout_end, tz=dt.UTC).isoformat(
+        timespec="seconds"
+    )
     recommender = _fit(name, params, data, full=False)
-    metrics.update(evaluate(recommender, data.train, data.test, k=k))
-    return metrics
+    scores = evaluate_per_user(recommender, data.train, data.test, k=k)
+    metrics.update(mean_metrics(scores))
+    return metrics, scores
+
+
+@dataclass
+class BatchScores:
+    """Per-user holdout scores of one batch, kept in memory for the promotion decision.
+
+    ``active`` holds the scores of the run that served when the batch was evaluated
+    (``active_pk``), on this batch's holdout: the same users as every run of the batch.
+    """
+
+    runs: dict[int, dict[str, Any]]
+    active_pk: int | None = None
+    active: dict[str, Any] | None = None
+
+
+def _active_scores(
+    runs: Sequence[TrainingRun], scores: dict[int, dict[str, Any]], data: TrainingData
+) -> tuple[int | None, dict[str, Any] | None]:
+    """The serving run's per-user scores on this batch's holdout, if it can be scored."""
+    active = TrainingRun.objects.filter(is_active=True).first()
+    if active is None or data.test is None:
+        return None, None
+    for run in runs:
+        # A retrain of the serving configuration scores as it would on this holdout.
+        if run.pk in scores and run.algorithm == active.algorithm and run.params == active.params:
+            return active.pk, scores[run.pk]
+    if active.algorithm not in registered_algorithms():
+        return active.pk, None
+    try:
+        return active.pk, holdout_evaluate(active.algorithm, active.params, data)[1]
+    except Exception:  # the active configuration may no longer fit (changed params ...)
+        logger.exception("Could not score the active run #%s on this holdout.", active.pk)
+        return active.pk, None
 
 
 def auxiliary_fit(data: TrainingData) -> dict[str, bytes]:
@@ -224,14 +351,16 @@ def auxiliary_fit(data: TrainingData) -> dict[str, bytes]:
     known = registered_algorithms()
     similar = _fit(app_settings.SIMILAR_ALGORITHM, app_settings.SIMILAR_PARAMS, data, full=True)
     popularity = known["popularity"]().fit(data.matrix)
-    # Trending is popularity under a short half-life: recent events dominate.
+    # Trending is popularity under a short half-life: recent events dominate. The pairs
+    # are not decayed here (old ones would round to nothing); trending decays by age.
     recent, recent_times = _weights(
         data.user_idx, data.item_idx, data.weight, data.time,
-        shape=data.matrix.shape, half_life_days=app_settings.TRENDING_HALF_LIFE_DAYS,
-        now=data.newest,
+        shape=data.matrix.shape, half_life_days=None, now=data.trending_now,
     )  # fmt: skip
     if "trending" in known:
-        trending = known["trending"]().fit(recent, timestamps=recent_times)
+        trending = known["trending"](
+            half_life_days=app_settings.TRENDING_HALF_LIFE_DAYS, now=data.trending_now
+        ).fit(recent, timestamps=recent_times)
     else:
         trending = known["popularity"](use_weights=True).fit(recent)
     return {
@@ -289,8 +418,13 @@ def _fail(runs: Sequence[TrainingRun], exc: BaseException, started: float) -> No
             run.save(update_fields=["status", "error", "finished_at", "duration_seconds"])
 
 
-def training_batch_run(runs: Sequence[TrainingRun], *, progress: Progress | None = None) -> None:
-    """Train every run of a batch: each ends succeeded with an artifact, or failed."""
+def training_batch_run(
+    runs: Sequence[TrainingRun], *, progress: Progress | None = None
+) -> BatchScores:
+    """Train every run of a batch: each ends succeeded with an artifact, or failed.
+
+    Returns the per-user holdout scores of the succeeded runs and of the serving run.
+    """
     say = progress or (lambda message: logger.info("%s", message))
     started = time.perf_counter()
     TrainingRun.objects.filter(pk__in=[run.pk for run in runs]).update(
@@ -311,15 +445,21 @@ def training_batch_run(runs: Sequence[TrainingRun], *, progress: Progress | None
         _fail(runs, exc, started)
         if isinstance(exc, SoftTimeLimitExceeded) or not isinstance(exc, Exception):
             raise
-        return
+        return BatchScores(runs={})
+    if data.future_ignored:
+        say(f"{data.future_ignored:,} events dated in the future ignored.")
+    scores: dict[int, dict[str, Any]] = {}
     for run in runs:
         run_started = time.perf_counter()
         artifact = ""
         try:
             say(f"{run.algorithm}: evaluating on the last {app_settings.HOLDOUT_DAYS} days…")
-            metrics = holdout_metrics(run.algorithm, run.params, data)
+            metrics, per_user = holdout_evaluate(run.algorithm, run.params, data)
             say(f"{run.algorithm}: fitting on all events…")
             recommender = _fit(run.algorithm, run.params, data, full=True)
+            fallback = getattr(recommender, "fallback_", None)
+            if fallback:
+                metrics["fallback"] = fallback
             user_pks, recommenders = _without_departed_users(
                 data.user_pks, {"recommender": recommender, **auxiliary}
             )
@@ -339,6 +479,8 @@ def training_batch_run(runs: Sequence[TrainingRun], *, progress: Progress | None
             run.finished_at = timezone.now()
             run.duration_seconds = time.perf_counter() - run_started
             run.save()
+            if per_user is not None:
+                scores[run.pk] = per_user
             say(f"{run.algorithm}: done in {run.duration_seconds:.1f} s, {_summary(metrics)}")
         except BaseException as exc:
             logger.exception("Training %s failed.", run.algorithm)
@@ -349,6 +491,10 @@ def training_batch_run(runs: Sequence[TrainingRun], *, progress: Progress | None
             if isinstance(exc, SoftTimeLimitExceeded) or not isinstance(exc, Exception):
                 _fail(runs, exc, started)
                 raise
+    if scores:
+        say("Scoring the serving version on this holdout…")
+    active_pk, active = _active_scores(runs, scores, data) if scores else (None, None)
+    return BatchScores(runs=scores, active_pk=active_pk, active=active)
 
 
 def _summary(metrics: dict[str, Any]) -> str:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db.models import Avg, Count, DecimalField, F, Max, Q, QuerySet, Sum
+from django.db.models import Avg, Count, DecimalField, F, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
+from recommendations.selectors import CATALOG, popular_products
 from shop.models import Category, CustomerProfile, Order, OrderLine, Product, Review
 
-POPULAR_CACHE_KEY = "shop:popular-products"
 DEMO_CUSTOMERS_CACHE_KEY = "shop:demo-customers"
 
 
@@ -48,35 +47,15 @@ def products_search(*, query: str) -> QuerySet[Product]:
     )
 
 
-def products_popular(*, limit: int = 8, days: int = 90) -> list[Product]:
-    """The active products most ordered in the last ``days`` days of order data.
+def products_popular(*, limit: int = 8) -> list[Product]:
+    """The best sellers of the serving recommendations version (its popularity).
 
-    The window ends at the newest order line rather than today, so the demo on
-    2010-2011 data still has a "recent" period. Cached for ten minutes because
-    it aggregates many order lines.
+    From the version that serves, not from the orders directly: a trickle of new orders
+    after a quiet stretch does not make one shopper's basket "popular", and promoting or
+    rolling back a version changes this list with every other block.
     """
-    cached = cache.get(POPULAR_CACHE_KEY)
-    if cached is not None:
-        pks = cached[:limit]
-    else:
-        newest = OrderLine.objects.aggregate(newest=Max("created_at"))["newest"]
-        if newest is None:
-            pks = []
-        else:
-            pks = list(
-                OrderLine.objects.filter(
-                    created_at__gt=newest - timedelta(days=days),
-                    order__status=Order.Status.PLACED,
-                    product__is_active=True,
-                )
-                .values("product")
-                .annotate(units=Sum("quantity"))
-                .order_by("-units", "product")
-                .values_list("product", flat=True)[:limit]
-            )
-        cache.set(POPULAR_CACHE_KEY, pks, 600)
-    products = products_active().in_bulk(pks)
-    return [products[pk] for pk in pks if pk in products]
+    # The catalog's top-up of a short list is not popular: "nothing is popular" says more.
+    return [rec.item for rec in popular_products(n=limit) if rec.source != CATALOG]
 
 
 def product_detail(*, pk: int) -> Product:

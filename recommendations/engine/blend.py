@@ -1,7 +1,10 @@
 """A blend of several recommenders, combined as learned on a validation period.
 
 The last ``validation_days`` of the training events are held out (or several such
-periods, one before the other, with ``validation_folds``); every component is fitted on
+periods, one before the other, with ``validation_folds``); a period ends at the latest
+event whose preceding ``validation_days`` hold ``min_validation_users`` users, so an
+empty stretch (old data, then a trickle of new events) does not empty it. Every
+component is fitted on
 the earlier pairs and scores the users who bought new items in the held-out period. As
 in the test protocol, repeat purchases are not new items: a pair heavier than one event
 whose latest time falls in a validation period stays in the history. Scores are
@@ -18,7 +21,9 @@ different scales mix fairly. Two combiners learn from those periods:
   held-out new items, found by coordinate search over a grid.
 
 The components are then fitted again on all the events; the item features of the ranker
-are computed at the latest training event.
+are computed at the latest training event. When no validation period holds enough users
+to learn from, the blend falls back to its best component alone (the first one when
+nothing could be measured) and says why in ``fallback_``.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from sklearn.linear_model import LogisticRegression
 from recommendations.engine.base import Recommender, excluded_items, registered
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
 from recommendations.engine.metrics import ndcg_at_k
-from recommendations.engine.split import holdout_new_items
+from recommendations.engine.split import holdout_new_items, window_end
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -213,6 +218,10 @@ class BlendRecommender(Recommender, name="blend"):
         Consecutive validation periods of ``validation_days`` each; the ranker learns
         from all of them, the weights maximise their mean NDCG (each one costs a fit of
         every component).
+    min_validation_users : int
+        Users with new items a validation period needs; a period with fewer is moved
+        back to where the events are, or left out. With no period left, the blend is
+        its best component alone.
     normalisation : {"zscore", "rank"}
         Per-user score normalisation before mixing: z-score over the catalog, or the
         reciprocal rank ``1 / (20 + rank)``.
@@ -233,6 +242,9 @@ class BlendRecommender(Recommender, name="blend"):
         Ranker only: what each item's sales features add to its score.
     validation_ndcg_ : float or None
         Mean NDCG@k of the learned combination on the validation periods it learned from.
+    fallback_ : str or None
+        Why the blend is one component alone instead of a learned combination; None
+        when it learned one (or was given fixed weights).
     """
 
     def __init__(
@@ -249,6 +261,7 @@ class BlendRecommender(Recommender, name="blend"):
         k: int = 20,
         max_validation_users: int = 3000,
         validation_folds: int = 2,
+        min_validation_users: int = 10,
         normalisation: str = "zscore",
         new_items_only: bool = True,
         random_state: int = 0,
@@ -264,6 +277,7 @@ class BlendRecommender(Recommender, name="blend"):
         self.k = k
         self.max_validation_users = max_validation_users
         self.validation_folds = validation_folds
+        self.min_validation_users = min_validation_users
         self.normalisation = normalisation
         self.new_items_only = new_items_only
         self.random_state = random_state
@@ -305,6 +319,7 @@ class BlendRecommender(Recommender, name="blend"):
         check_positive_int(self.passes, "passes")
         check_positive_int(self.max_validation_users, "max_validation_users")
         check_positive_int(self.candidates, "candidates")
+        check_positive_int(self.min_validation_users, "min_validation_users")
         if check_non_negative(self.ranker_c, "ranker_c") == 0:
             raise ValueError("ranker_c must be positive.")
         if not isinstance(self.new_items_only, bool):
@@ -327,6 +342,7 @@ class BlendRecommender(Recommender, name="blend"):
         self._check_params()
         self.validation_ndcg_ = None
         self.item_prior_ = None
+        self.fallback_ = None
         fit_kwargs = {
             "user_features": user_features,
             "item_features": item_features,
@@ -334,25 +350,53 @@ class BlendRecommender(Recommender, name="blend"):
         }
         if weights is None:
             folds = self._validation_folds(specs, interactions, **fit_kwargs)
-            if self.combiner == "ranker":
-                weights, item_weights = self._fit_ranker(folds)
-                # Every component proposes candidates, whatever its weight.
-                self.components_ = [
-                    _fit_component(klass, params, interactions, **fit_kwargs)
-                    for klass, params in specs
-                ]
-                self.weights_ = weights
-                self.item_prior_ = (
-                    item_time_features(interactions, timestamps) @ item_weights
-                ).astype(np.float32)
-                return
-            weights = self._search_weights(folds)
+            if not folds:
+                self.fallback_ = (
+                    f"no validation period of {self.validation_days:g} days holds "
+                    f"{self.min_validation_users} users who bought new items after buying "
+                    "before it"
+                )
+                weights = self._fallback_weights(folds, len(specs))
+            elif self.combiner == "ranker":
+                try:
+                    weights, item_weights = self._fit_ranker(folds)
+                except ValueError as exc:
+                    self.fallback_ = str(exc)
+                    weights = self._fallback_weights(folds, len(specs))
+                else:
+                    # Every component proposes candidates, whatever its weight.
+                    self.components_ = [
+                        _fit_component(klass, params, interactions, **fit_kwargs)
+                        for klass, params in specs
+                    ]
+                    self.weights_ = weights
+                    self.item_prior_ = (
+                        item_time_features(interactions, timestamps) @ item_weights
+                    ).astype(np.float32)
+                    return
+            else:
+                weights = self._search_weights(folds)
         self.components_ = [
             _fit_component(klass, params, interactions, **fit_kwargs)
             for (klass, params), weight in zip(specs, weights, strict=True)
             if weight > 0
         ]
         self.weights_ = weights[weights > 0].astype(np.float32)
+
+    def _fallback_weights(self, folds: list[_Fold], n_components: int) -> np.ndarray:
+        """One-hot weights of the component with the best validation NDCG (else the first)."""
+        k = int(self.k)
+        quality = np.zeros(n_components)
+        for fold in folds:
+            for index, scores in enumerate(fold.scores):
+                part = np.array(scores, dtype=np.float32)
+                part[fold.seen] = -np.inf
+                quality[index] += ndcg_at_k(_top_k_rows(part, k), fold.relevant, k)
+        weights = np.zeros(n_components, dtype=np.float32)
+        weights[int(np.argmax(quality))] = 1.0
+        if folds:
+            self.validation_ndcg_ = float(quality.max() / len(folds))
+        return weights
 
     def _validation_folds(
         self,
@@ -375,22 +419,35 @@ class BlendRecommender(Recommender, name="blend"):
             raise ValueError("validation_days must be positive when weights are not given.")
         if timestamps.nnz == 0:
             raise ValueError("timestamps is empty: no event time to carve validation from.")
-        latest = timestamps.data.max()
-        folds = []
-        for fold in range(n_folds):
-            end = latest - fold * days * SECONDS_PER_DAY
-            folds.append(
-                self._validation_fold(
-                    specs,
-                    interactions,
-                    timestamps,
-                    start=end - days * SECONDS_PER_DAY,
-                    # The last fold ends after the latest event, so that event counts.
-                    end=np.inf if fold == 0 else end,
-                    user_features=user_features,
-                    item_features=item_features,
-                )
+        rows = np.repeat(np.arange(timestamps.shape[0]), np.diff(timestamps.indptr))
+        first_seen = np.full(timestamps.shape[0], np.inf)
+        np.minimum.at(first_seen, rows, timestamps.data)
+        folds, before = [], None
+        for _ in range(n_folds):
+            end = window_end(
+                rows,
+                timestamps.data,
+                days=days,
+                min_users=int(self.min_validation_users),
+                first_seen=first_seen,
+                before=before,
             )
+            if end is None:
+                break
+            start = end - days * SECONDS_PER_DAY
+            fold = self._validation_fold(
+                specs,
+                interactions,
+                timestamps,
+                start=start,
+                # The window's latest event counts: it ends just after it.
+                end=float(np.nextafter(end, np.inf)),
+                user_features=user_features,
+                item_features=item_features,
+            )
+            before = start
+            if fold is not None:
+                folds.append(fold)
         return folds
 
     def _search_weights(self, folds: list[_Fold]) -> np.ndarray:
@@ -485,11 +542,12 @@ class BlendRecommender(Recommender, name="blend"):
         end: float,
         user_features: sp.csr_matrix | None,
         item_features: sp.csr_matrix | None,
-    ) -> _Fold:
+    ) -> _Fold | None:
         """Component scores and new items of the pairs last bought in [start, end).
 
         Components are fitted on the pairs last bought before ``start``; pairs last bought
         after ``end`` are left out of both, since their earlier events are not known.
+        None when fewer than ``min_validation_users`` users bought new items in it.
         """
         window = timestamps.copy()
         window.data = ((window.data >= start) & (window.data < end)).astype(np.float32)
@@ -513,12 +571,8 @@ class BlendRecommender(Recommender, name="blend"):
         validation = sp.csr_matrix(interactions.multiply(window), dtype=np.float32)
         target = holdout_new_items(earlier, validation)
         users = np.flatnonzero(np.diff(target.indptr) > 0)
-        if users.size == 0:
-            raise ValueError(
-                f"No user bought new items in the last {self.validation_days:g} days of "
-                "a validation period after buying before it: lower validation_days or "
-                "validation_folds, or give fixed weights."
-            )
+        if users.size < int(self.min_validation_users):
+            return None
         limit = min(
             int(self.max_validation_users), max(100, VALIDATION_CELLS // interactions.shape[1])
         )

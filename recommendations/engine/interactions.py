@@ -57,7 +57,8 @@ def build_interactions(
         ``0.5 ** ((now - t) / (half_life_days * 86400))`` before duplicates are summed,
         so an event ``half_life_days`` old counts half.
     now : float, optional
-        Reference unix time for the decay; defaults to the latest event.
+        Reference unix time for the decay; defaults to the latest event. Events after
+        it count fully.
 
     Returns
     -------
@@ -99,7 +100,8 @@ def build_interactions(
         if not np.isfinite(half_life_days) or half_life_days <= 0:
             raise ValueError(f"half_life_days must be positive, got {half_life_days!r}.")
         reference = (stamps.max() if stamps.size else 0.0) if now is None else float(now)
-        age_days = (reference - stamps) / SECONDS_PER_DAY
+        # An event after ``now`` counts fully: it is not younger than new.
+        age_days = np.maximum(reference - stamps, 0.0) / SECONDS_PER_DAY
         values = values * np.power(0.5, age_days / half_life_days)
 
     # One key per pair; sorting by (key, time) puts each pair's latest event last.

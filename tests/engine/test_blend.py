@@ -84,10 +84,11 @@ def test_repeat_purchases_in_the_validation_period_are_history_not_new_items(dat
     late = stamps.data >= stamps.data.max() - 10 * 86_400
     interactions.data[late] = 2.0
     interactions.data[~late] = 1.0
-    params = {"components": COMPONENTS, "validation_days": 10}
-    with pytest.raises(ValueError, match="No user bought new items"):
-        BlendRecommender(**params).fit(interactions, timestamps=stamps)
+    params = {"components": COMPONENTS, "validation_days": 10, "validation_folds": 1}
+    repeats_only = BlendRecommender(**params).fit(interactions, timestamps=stamps)
+    assert repeats_only.fallback_ is not None
     model = BlendRecommender(**params, new_items_only=False).fit(interactions, timestamps=stamps)
+    assert model.fallback_ is None
     assert model.validation_ndcg_ > 0
 
 
@@ -156,9 +157,9 @@ def test_blend_round_trips_with_its_nested_components(data):
         ({"components": COMPONENTS, "ranker_c": 0}, {"timestamps": True}, "ranker_c must be"),
         ({"components": COMPONENTS, "ranker_c": -1.0}, {"timestamps": True}, "ranker_c must"),
         (
-            {"components": COMPONENTS, "validation_days": 1000, "new_items_only": False},
+            {"components": COMPONENTS, "min_validation_users": 0},
             {"timestamps": True},
-            "No user bought new items in the last 1000 days",
+            "min_validation_users must be",
         ),
     ],
 )
@@ -284,3 +285,44 @@ def test_ranker_explains_and_finds_similar_items_with_positively_weighted_compon
     item = int(model.recommend(0, 1)[0][0])
     expected = knn._contributions(row, item)
     np.testing.assert_allclose(model._contributions(row, item), expected / np.abs(expected).sum())
+
+
+def with_late_event(data: dict, *, years: float) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The data plus one new pair of user 0, ``years`` after the latest event."""
+    interactions = data["interactions"].tolil()
+    stamps = data["timestamps"].tolil()
+    item = int(np.flatnonzero(data["interactions"][0].toarray().ravel() == 0)[0])
+    interactions[0, item] = 1.0
+    stamps[0, item] = data["timestamps"].data.max() + years * 365 * 86_400
+    return interactions.tocsr(), stamps.tocsr()
+
+
+@pytest.mark.parametrize("combiner", ["ranker", "linear"])
+def test_a_validation_period_after_a_long_gap_moves_back_to_where_the_events_are(data, combiner):
+    interactions, stamps = with_late_event(data, years=15)
+
+    model = BlendRecommender(components=COMPONENTS, combiner=combiner).fit(
+        interactions, timestamps=stamps
+    )
+
+    # The fresh pair alone would make an empty period; the data before the gap is used.
+    assert model.fallback_ is None
+    assert 0 < model.validation_ndcg_ <= 1
+    assert "item_knn" in [component.name for component in model.components_]
+
+
+def test_too_few_validation_users_fall_back_to_the_best_component_and_say_why(data):
+    interactions, stamps = data["interactions"][:8], data["timestamps"][:8]
+
+    model = BlendRecommender(components=COMPONENTS, validation_folds=1).fit(
+        interactions, timestamps=stamps
+    )
+
+    assert "no validation period of 30 days holds 10 users" in model.fallback_
+    assert len(model.components_) == 1 and model.weights_.tolist() == [1.0]
+    alone = model.components_[0]
+    users = np.arange(8)
+    np.testing.assert_array_equal(
+        model.recommend_batch(users, 5)[0], alone.recommend_batch(users, 5)[0]
+    )
+    assert load(model.to_bytes()).fallback_ == model.fallback_

@@ -9,8 +9,16 @@ import pytest
 import scipy.sparse as sp
 
 from recommendations.engine import PopularityRecommender
-from recommendations.engine.metrics import coverage_at_k, evaluate, ndcg_at_k, recall_at_k
-from recommendations.engine.split import holdout_new_items, temporal_split
+from recommendations.engine.metrics import (
+    coverage_at_k,
+    evaluate,
+    evaluate_per_user,
+    ndcg_at_k,
+    ndcg_per_user,
+    paired_bootstrap,
+    recall_at_k,
+)
+from recommendations.engine.split import holdout_new_items, temporal_split, window_end
 
 # Row 0 hits item 1 at rank 2 (relevant {1, 9}); row 1 hits item 6 at rank 4
 # (relevant {6}); row 2 has nothing relevant and is left out of the averages.
@@ -123,3 +131,57 @@ def test_temporal_split_accepts_datetimes_and_dates():
 def test_temporal_split_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="same length"):
         temporal_split([0, 1], [0], [1.0, 2.0], cutoff=1.5)
+
+
+def test_per_user_ndcg_averages_to_the_mean_and_skips_rows_without_relevant_items():
+    per_user = ndcg_per_user(RANKED, RELEVANT, 4)
+    assert per_user.shape == (2,)
+    assert per_user.mean() == pytest.approx(ndcg_at_k(RANKED, RELEVANT, 4))
+
+
+def test_evaluate_per_user_is_aligned_with_the_scored_users():
+    train, test = tiny_split()
+    model = PopularityRecommender().fit(train)
+    scores = evaluate_per_user(model, train, test, k=2)
+    assert scores["users"].size == scores["ndcg"].size == scores["recall"].size
+    assert evaluate(model, train, test, k=2)["ndcg"] == pytest.approx(scores["ndcg"].mean())
+
+
+def test_a_paired_bootstrap_separates_a_clear_gain_from_noise():
+    rng = np.random.default_rng(1)
+    old = rng.uniform(0, 1, size=400)
+    clear = old + 0.05 + rng.normal(0, 0.02, size=400)
+    mean, low, high = paired_bootstrap(clear, old)
+    assert low > 0 and low <= mean <= high
+    noise = old + rng.normal(0, 0.2, size=400)
+    _, low, high = paired_bootstrap(noise, old)
+    assert low < 0 < high
+    # One lucky user makes the mean higher, not the interval above zero.
+    lucky = old.copy()
+    lucky[0] += 0.9
+    mean, low, _ = paired_bootstrap(lucky, old)
+    assert mean > 0 and low <= 0
+    assert paired_bootstrap(lucky, old) == paired_bootstrap(lucky, old)
+
+
+def test_a_paired_bootstrap_rejects_unpaired_values():
+    with pytest.raises(ValueError, match="paired"):
+        paired_bootstrap([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="No paired"):
+        paired_bootstrap([], [])
+
+
+DAY = 86_400.0
+
+
+def test_window_end_skips_a_quiet_stretch_before_a_trickle_of_new_events():
+    users = np.r_[np.arange(30), 99]
+    times = np.r_[np.linspace(0, 20 * DAY, 30), 5000 * DAY]
+    assert window_end(users, times, days=30, min_users=10) == pytest.approx(20 * DAY)
+    # Enough users at the end: the window ends at the newest event.
+    assert window_end(users, times, days=30, min_users=1) == pytest.approx(5000 * DAY)
+    # Nobody first seen before any window: the best window, else None.
+    first_seen = np.full(100, np.inf)
+    first_seen[users] = times
+    assert window_end(users, times, days=30, min_users=10, first_seen=first_seen) is None
+    assert window_end([], [], days=30, min_users=1) is None

@@ -71,6 +71,7 @@ def _edit(settings, change) -> None:
         (lambda s: s["EVENT_SOURCES"][2].update(VERB=3), "E007", "VERB"),
         (lambda s: s["PROMOTION"].update(METRIC="accuracy"), "E008", "METRIC"),
         (lambda s: s["PROMOTION"].update(HOLDOUT_DAYS=0), "E008", "HOLDOUT_DAYS"),
+        (lambda s: s["PROMOTION"].update(MIN_USERS=0), "E008", "MIN_USERS"),
         (lambda s: s.update(ARTIFACT_STORAGE="s3"), "E009", "'s3'"),
         (lambda s: s.update(TRAINING_LOCK_TIMEOUT=60), "E010", "TRAINING_LOCK_TIMEOUT"),
         (lambda s: s.update(CACHE_TIMEOUT=0), "E011", "CACHE_TIMEOUT"),

@@ -35,6 +35,7 @@ def test_a_minimal_setting_gets_every_default():
         assert app_settings.PROMOTION_METRIC == "ndcg"
         assert app_settings.HOLDOUT_DAYS == 30
         assert app_settings.MIN_IMPROVEMENT == 0.0
+        assert app_settings.MIN_USERS == 50
         assert app_settings.AUTO_PROMOTE is True
         assert app_settings.EVALUATION_K == 20
         assert app_settings.EVALUATION_SOURCES == ["shop.OrderLine"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -14,6 +15,7 @@ from recommendations.artifacts import artifact_read
 from recommendations.engine.blend import DEFAULT_COMPONENTS
 from recommendations.engine.itemknn import ItemKNNRecommender
 from recommendations.models import TrainingRun
+from recommendations.selectors import popular_products, trending_products
 from recommendations.services import (
     training_run_promote,
     training_run_rollback,
@@ -21,6 +23,7 @@ from recommendations.services import (
 )
 from recommendations.training import training_data_prepare
 from shop.models import OrderLine
+from shop.selectors import products_popular
 from tests.factories import (
     CategoryFactory,
     OrderFactory,
@@ -261,7 +264,7 @@ def test_an_account_deleted_during_training_is_not_in_the_artifact(
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "CONSENT_FIELD": consent_field}
     gone, withdrawn = shop.users[0], shop.users[1]
     gone_pk = gone.pk
-    evaluate = training.holdout_metrics
+    evaluate = training.holdout_evaluate
 
     def delete_then_evaluate(*args, **kwargs):
         # The events were read already; the deletion forgot the serving runs only.
@@ -271,7 +274,7 @@ def test_an_account_deleted_during_training_is_not_in_the_artifact(
             withdrawn.profile.save()
         return evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(training, "holdout_metrics", delete_then_evaluate)
+    monkeypatch.setattr(training, "holdout_evaluate", delete_then_evaluate)
 
     run = training_run_start(algorithms=["item_knn"], promote=False)
 
@@ -304,3 +307,189 @@ def test_the_configured_blend_trains_on_decayed_weights(shop, settings):
     assert run.is_active
     blend = artifact_read(run.artifact).recommender
     assert len(blend.components_) == len(DEFAULT_COMPONENTS) and blend.item_prior_ is not None
+
+
+def min_users(settings, value: int) -> None:
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "PROMOTION": {**settings.RECOMMENDATIONS["PROMOTION"], "MIN_USERS": value},
+    }
+
+
+def fresh_order(products: list, *, at: dt.datetime | None = None) -> None:
+    """One new shopper's order of two products, today (or ``at``)."""
+    order = OrderFactory(user=UserFactory(), created_at=at or timezone.now())
+    for product in products:
+        OrderLineFactory(order=order, product=product)
+
+
+def test_one_fresh_order_years_after_the_history_leaves_the_holdout_where_the_data_is(
+    fast_algorithms,
+):
+    old = make_small_shop(n_users=60, now=timezone.now() - dt.timedelta(days=15 * 365))
+    fresh_order(old.products[:2])
+
+    run = training_run_start(algorithms=["item_knn"])
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.metrics["users"] == 60
+    assert run.metrics["holdout_end"].startswith(str((old.now - dt.timedelta(days=5)).year))
+
+
+def test_one_fresh_order_does_not_fail_the_blend(fast_algorithms, settings):
+    old = make_small_shop(n_users=60, now=timezone.now() - dt.timedelta(days=15 * 365))
+    fresh_order(old.products[:2])
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "ALGORITHMS": {"blend": {"new_items_only": False, "candidates": 5, "validation_folds": 1}},
+    }
+
+    run = training_run_start()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.metrics["users"] == 60
+    assert "fallback" not in run.metrics
+
+
+def test_a_blend_without_enough_validation_users_falls_back_and_the_run_says_so(
+    fast_algorithms, settings
+):
+    make_small_shop(n_users=6)
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "ALGORITHMS": {"blend": {"validation_folds": 1}},
+    }
+
+    run = training_run_start()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert "no validation period" in run.metrics["fallback"]
+    assert len(artifact_read(run.artifact).recommender.components_) == 1
+
+
+def test_nothing_is_promoted_on_a_tiny_holdout_and_the_note_says_why(fast_algorithms, settings):
+    shop = make_small_shop(n_users=24)
+    first = training_run_start(algorithms=["popularity"])
+    assert first.is_active and first.promotion_note == "Promoted: no version was serving."
+    fresh_order(shop.products[:2])
+
+    second = training_run_start(algorithms=["item_knn"])
+
+    assert second.metrics["ndcg"] > first.metrics["ndcg"]
+    assert TrainingRun.objects.get(is_active=True) == first
+    assert second.promotion_note.startswith("Not promoted: evaluated on 24 users")
+    assert "MIN_USERS (50)" in second.promotion_note
+
+
+def test_a_clearly_better_run_wins_the_paired_bootstrap_and_is_promoted(fast_algorithms, settings):
+    min_users(settings, 20)
+    make_small_shop(n_users=24)
+    first = training_run_start(algorithms=["popularity"])
+
+    second = training_run_start(algorithms=["item_knn"])
+
+    assert second.is_active
+    assert second.promotion_note.startswith("Promoted: ndcg +0.")
+    assert f"over run #{first.pk} on the same 24 users" in second.promotion_note
+
+
+def test_a_run_only_noise_better_is_not_promoted(fast_algorithms, settings, monkeypatch):
+    min_users(settings, 20)
+    make_small_shop(n_users=24)
+    first = training_run_start(algorithms=["item_knn"])
+    real = training.holdout_evaluate
+
+    def popularity_with_luck(name, params, data):
+        metrics, scores = real(name, params, data)
+        if name == "popularity" and scores is not None:
+            # As good as item-kNN plus a little on one user: better, but by luck.
+            knn = real("item_knn", FAST_ALGORITHMS["item_knn"], data)[1]
+            scores["ndcg"] = knn["ndcg"].copy()
+            scores["ndcg"][0] += 0.5
+            metrics["ndcg"] = float(scores["ndcg"].mean())
+        return metrics, scores
+
+    monkeypatch.setattr(training, "holdout_evaluate", popularity_with_luck)
+    second = training_run_start(algorithms=["popularity"])
+
+    assert second.metrics["ndcg"] > first.metrics["ndcg"]
+    assert TrainingRun.objects.get(is_active=True) == first
+    assert "within the noise" in second.promotion_note
+
+
+def test_the_serving_run_is_scored_on_the_new_holdout_not_by_its_stored_numbers(
+    fast_algorithms, settings
+):
+    min_users(settings, 20)
+    make_small_shop(n_users=24)
+    first = training_run_start(algorithms=["item_knn"])
+    # A stored number from an old, easy holdout must not block a better run.
+    first.metrics = {**first.metrics, "ndcg": 1.0}
+    first.save(update_fields=["metrics"])
+
+    second = training_run_start(algorithms=["item_knn", "popularity"])
+
+    runs = {run.algorithm: run for run in TrainingRun.objects.filter(batch=second.batch)}
+    # The retrain of the serving configuration is the best: it serves, on newer data.
+    assert runs["item_knn"].is_active
+    assert "retrain of the serving configuration" in runs["item_knn"].promotion_note
+    assert runs["popularity"].promotion_note == "Not the best of its batch."
+
+
+def test_a_row_dated_2099_is_ignored_counted_and_does_not_decay_the_history(
+    fast_algorithms, caplog
+):
+    shop = make_small_shop(n_users=24)
+    fresh_order(shop.products[:1], at=dt.datetime(2099, 1, 1, tzinfo=dt.UTC))
+
+    run = training_run_start(algorithms=["item_knn"])
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.metrics["future_events_ignored"] == 1
+    assert "Ignoring 1 event(s) dated after" in caplog.text
+    assert run.n_events == 24 * 4
+    assert run.data_cutoff < timezone.now()
+    artifact = artifact_read(run.artifact)
+    for name in ("trending", "popularity"):
+        scores = getattr(artifact, name).item_scores_
+        # Every product sold before keeps a positive score, not only the 2099 one.
+        assert np.count_nonzero(scores > 0) == 12, name
+
+
+def test_trending_is_not_one_fresh_shoppers_basket(fast_algorithms):
+    shop = make_small_shop(n_users=60, now=timezone.now() - dt.timedelta(days=15 * 365))
+    fresh_order(shop.products[:2])
+
+    run = training_run_start(algorithms=["popularity"])
+
+    trending = artifact_read(run.artifact).trending.item_scores_
+    assert np.count_nonzero(trending > 0) == 12
+    # The fresh basket counts like one more shopper (at most 1), not like the only one.
+    assert trending.max() > 2.0
+
+
+def test_rollback_restores_the_popular_and_trending_blocks(
+    fast_algorithms, isolated_serving, django_capture_on_commit_callbacks
+):
+    shop = make_small_shop(n_users=24)
+    first = training_run_start(algorithms=["popularity"])
+    before = (popular_products(n=4), trending_products(n=4))
+    # A later version whose non-personal lists differ: one product bought by many.
+    for _ in range(30):
+        fresh_order(shop.products[11:])
+    second = training_run_start(algorithms=["popularity"], promote=False)
+    # Committing tells this process's serving to look for the new version at once.
+    with django_capture_on_commit_callbacks(execute=True):
+        training_run_promote(run=second)
+    promoted = (popular_products(n=4), trending_products(n=4))
+    assert promoted[0][0].item == shop.products[11]
+    assert promoted[1][0].item == shop.products[11]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert training_run_rollback() == first
+
+    after = (popular_products(n=4), trending_products(n=4))
+    for old, new in zip(before, after, strict=True):
+        assert [r.item for r in new] == [r.item for r in old]
+        assert {r.run_id for r in new} == {first.pk}
+    assert products_popular(limit=4) == [r.item for r in before[0]]
