@@ -49,7 +49,7 @@ def products_search(*, query: str) -> QuerySet[Product]:
 
 
 def products_popular(*, limit: int = 8, days: int = 90) -> list[Product]:
-    """The active products most ordered in the last ``days`` days of order data.
+    """The active products most customers ordered in the last ``days`` days of order data.
 
     The window ends at the newest order line rather than today, so the demo on
     2010-2011 data still has a "recent" period. Cached for ten minutes because
@@ -70,8 +70,12 @@ def products_popular(*, limit: int = 8, days: int = 90) -> list[Product]:
                     product__is_active=True,
                 )
                 .values("product")
-                .annotate(units=Sum("quantity"))
-                .order_by("-units", "product")
+                # Distinct customers, not units: one huge order is one customer's taste.
+                .annotate(
+                    buyers=Count("order__user", distinct=True),
+                    orders=Count("order", distinct=True),
+                )
+                .order_by("-buyers", "-orders", "product")
                 .values_list("product", flat=True)[:limit]
             )
         cache.set(POPULAR_CACHE_KEY, pks, 600)
