@@ -15,13 +15,14 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from recommendations import selectors, serving
-from tests.factories import UserFactory
+from recommendations import selectors, serving, trust
 from recommendations.models import TrainingRun
 from recommendations.services import training_run_promote, training_run_start
+from tests.factories import UserFactory
 from tests.recommendations.store import Store, caches_clear
 
 FAKE_ACCOUNTS = 10
+SIGNAL_JUMPS = reverse("admin:recommendations_signal_jumps")
 VIEWS_EACH = 5
 
 pytestmark = pytest.mark.usefixtures("isolated_serving")
@@ -100,3 +101,25 @@ def test_without_the_defences_the_same_attack_poisons_every_list(attacked, setti
         "bought_together": True,
         "victims": True,
     }
+
+
+def test_the_staff_report_lists_the_product_pushed_by_new_accounts_only(attacked, staff_client):
+    target, bestseller = attacked
+
+    jumps = trust.signal_jumps()
+    response = staff_client.get(SIGNAL_JUMPS)
+
+    # P's fake viewers are outnumbered by its real buyers: only T is reported.
+    assert [jump.item for jump in jumps] == [target]
+    assert (jumps[0].users, jumps[0].new_accounts, jumps[0].previous_users) == (11, 10, 0)
+    assert response.status_code == 200
+    assert target.name in response.content.decode()
+    assert bestseller.name not in response.content.decode()
+
+
+def test_the_staff_report_needs_the_permission_to_view_training_runs(client, attacked):
+    client.force_login(UserFactory(username="intern", is_staff=True))
+    assert client.get(SIGNAL_JUMPS).status_code == 403
+
+    client.force_login(UserFactory(username="customer"))
+    assert client.get(SIGNAL_JUMPS).status_code == 302
