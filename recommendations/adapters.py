@@ -32,6 +32,8 @@ USER_FEATURE_DIMENSIONS = 2**8
 ITEM_ATTRIBUTE_DIMENSIONS = 2**10
 ITEM_TEXT_DIMENSIONS = 2**14
 CHUNK_SIZE = 20_000
+# Keys per ``__in`` query: well below any database's limit on query parameters.
+IN_CHUNK = 500
 # The field that ties an anonymous view (a row of the ``ROLE`` "view" source) to its
 # session: Django's name for the session key.
 SESSION_FIELD = "session_key"
@@ -199,13 +201,15 @@ class SettingsAdapter:
             (math.nan if v is None else float(v) for v in values), dtype=np.float64, count=n
         )
 
-    def training_events(self) -> EventArrays:
-        """Every event of every source of consenting users, as numpy arrays."""
+    def training_events(self, *, since: dt.datetime | None = None) -> EventArrays:
+        """Every event of every source of consenting users (from ``since``), as numpy arrays."""
         sources = app_settings.EVENT_SOURCES
         consenting = self.consenting_user_ids()
         parts: list[tuple[list[Any], list[Any], np.ndarray, np.ndarray, int]] = []
         for code, source in enumerate(sources):
             queryset = self._source_queryset(source)
+            if since is not None:
+                queryset = queryset.filter(**{f"{source.time_field}__gte": since})
             time_field = source.time_field
             vendor = connections[queryset.db].vendor
             if UnixTime.supported(vendor):
@@ -275,6 +279,23 @@ class SettingsAdapter:
             )
         events.sort(key=lambda event: event.timestamp, reverse=True)
         return events
+
+    def users_with_purchase(self, user_pks: Iterable[Any]) -> set[Any]:
+        """The keys among ``user_pks`` of the users with an event of a purchase source."""
+        pks = list(user_pks)
+        buyers: set[Any] = set()
+        for source in app_settings.EVENT_SOURCES:
+            if source.role != PURCHASE or not pks:
+                continue
+            for start in range(0, len(pks), IN_CHUNK):
+                buyers.update(
+                    self._source_queryset(source)
+                    .filter(**{f"{source.user_field}__in": pks[start : start + IN_CHUNK]})
+                    .order_by()
+                    .values_list(source.user_field, flat=True)
+                    .distinct()
+                )
+        return buyers
 
     def user_bought(self, user_pk: Any) -> set[str]:
         """Keys (as strings) of every item the user ever bought, from the sources whose

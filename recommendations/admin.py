@@ -20,7 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from recommendations import experiments, tracking
+from recommendations import experiments, tracking, trust
 from recommendations.adapters import get_adapter
 from recommendations.conf import METRICS, app_settings
 from recommendations.models import Click, Experiment, Impression, ItemRule, TrainingRun
@@ -209,6 +209,9 @@ class TrainingRunAdmin(admin.ModelAdmin):
                 view(self.click_through_view),
                 name="recommendations_click_through",
             ),
+            path(
+                "signal-jumps/", view(self.signal_jumps_view), name="recommendations_signal_jumps"
+            ),
             *super().get_urls(),
         ]
 
@@ -248,6 +251,16 @@ class TrainingRunAdmin(admin.ModelAdmin):
             by_block=tracking.click_through_report(by=("block",), since=since),
         )
         return TemplateResponse(request, "admin/recommendations/click_through.html", context)
+
+    def signal_jumps_view(self, request: HttpRequest) -> HttpResponse:
+        """Products whose recent signal came mostly from accounts without a purchase."""
+        context = self._context(
+            request,
+            "Signal jumps from new accounts",
+            days=app_settings.TRUST_REPORT_DAYS,
+            jumps=trust.signal_jumps(),
+        )
+        return TemplateResponse(request, "admin/recommendations/signal_jumps.html", context)
 
 
 @admin.register(ItemRule)

@@ -12,6 +12,7 @@ recommendations.E008  bad PROMOTION values (metric, holdout days, minimum improv
 recommendations.E009  ARTIFACT_STORAGE not in settings.STORAGES
 recommendations.E010  training time limits longer than the lock
 recommendations.E011  a cache timeout or reload interval that is not a positive number
+recommendations.E012  bad TRUST values (the defences against fake accounts)
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
     errors += _positive(
         "E011", ("CACHE_TIMEOUT", "RELOAD_INTERVAL", "HISTORY_TIMEOUT"), optional="HISTORY_TIMEOUT"
     )
+    errors += _check_trust()
     limits = (
         app_settings.TRAINING_SOFT_TIME_LIMIT,
         app_settings.TRAINING_TIME_LIMIT,
@@ -283,6 +285,32 @@ def _check_promotion() -> list[checks.Error]:
         errors.append(
             _error("E008", "RECOMMENDATIONS['EVALUATION_K'] must be a positive integer.")
         )
+    return errors
+
+
+def _check_trust() -> list[checks.Error]:
+    errors = []
+    where = "RECOMMENDATIONS['TRUST']"
+    if not isinstance(app_settings.TRUST_ENABLED, bool):
+        errors.append(_error("E012", f"{where}['ENABLED'] must be True or False."))
+    weight = app_settings.TRUST_NO_PURCHASE_WEIGHT
+    if not _is_number(weight) or not 0 <= weight <= 1:
+        errors.append(
+            _error(
+                "E012", f"{where}['NO_PURCHASE_WEIGHT'] must be between 0 and 1, got {weight!r}."
+            )
+        )
+    support = app_settings.TRUST_MIN_SUPPORT
+    if not _is_number(support) or support < 0:
+        errors.append(
+            _error("E012", f"{where}['MIN_SUPPORT'] must be a number >= 0, got {support!r}.")
+        )
+    for key in ("MAX_ITEMS_PER_USER", "REPORT_DAYS"):
+        value = getattr(app_settings, f"TRUST_{key}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            errors.append(
+                _error("E012", f"{where}[{key!r}] must be a positive integer, got {value!r}.")
+            )
     return errors
 
 

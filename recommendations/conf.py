@@ -188,6 +188,39 @@ class AppSettings:
         """Half-life of the decay behind the trending list."""
         return self._setting("TRENDING_HALF_LIFE_DAYS", 14)
 
+    # -- resistance to fake accounts (poisoning) ------------------------------------------
+
+    def _trust(self, name: str, default: Any) -> Any:
+        return (self._setting("TRUST", {}) or {}).get(name, default)
+
+    @property
+    def TRUST_ENABLED(self) -> bool:
+        """Bound what one account adds to item statistics (off: every event counts fully)."""
+        return self._trust("ENABLED", True)
+
+    @property
+    def TRUST_NO_PURCHASE_WEIGHT(self) -> float:
+        """How much an account without a purchase counts in popularity and trending (0 to 1).
+
+        Such accounts teach the co-occurrence models nothing: those weigh every user alike.
+        """
+        return self._trust("NO_PURCHASE_WEIGHT", 0.1)
+
+    @property
+    def TRUST_MIN_SUPPORT(self) -> float:
+        """Distinct (trusted) users an item needs to trend, and a pair to be "similar"."""
+        return self._trust("MIN_SUPPORT", 3)
+
+    @property
+    def TRUST_MAX_ITEMS_PER_USER(self) -> int:
+        """Items one account counts fully for in popularity and trending; more share that."""
+        return self._trust("MAX_ITEMS_PER_USER", 100)
+
+    @property
+    def TRUST_REPORT_DAYS(self) -> int:
+        """Length of the periods compared by the staff report of jumps from new accounts."""
+        return self._trust("REPORT_DAYS", 7)
+
     # -- training -------------------------------------------------------------------
 
     @property

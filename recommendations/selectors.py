@@ -465,14 +465,17 @@ def _popular_from_db(k: int) -> list[tuple[Any, float]]:
     ranked = cache.get(key)
     if ranked is None:
         totals: dict[Any, float] = {}
+        # Bounded per account (recommendations.trust): distinct buyers, not events.
+        buyers = set(app_settings.source_names(PURCHASE)) if app_settings.TRUST_ENABLED else set()
         for source in app_settings.EVENT_SOURCES:
-            if source.value_field or source.weight <= 0:
+            if source.value_field or source.weight <= 0 or (buyers and source.name not in buyers):
                 continue
+            counted = Count(source.user_field, distinct=True) if buyers else Count("pk")
             rows = (
                 apps.get_model(source.model)
                 ._default_manager.filter(**source.filter)
                 .values_list(source.item_field)
-                .annotate(events=Count("pk"))
+                .annotate(events=counted)
                 .order_by("-events")[:k]
             )
             for pk, events in rows:

@@ -40,6 +40,7 @@ from recommendations.engine.interactions import build_interactions
 from recommendations.engine.metrics import evaluate_per_user, mean_metrics
 from recommendations.engine.split import holdout_new_items, temporal_split, window_end
 from recommendations.models import TrainingRun
+from recommendations.trust import item_statistics, purchase_codes, trusted_rows, user_trust
 
 logger = logging.getLogger(__name__)
 SECONDS_PER_DAY = 86_400.0
@@ -85,6 +86,8 @@ class TrainingData:
     holdout_end: float
     trending_now: float  # where the trending window ends
     future_ignored: int  # events dated in the future, left out
+    events: EventArrays | None = None  # for the item statistics (recommendations.trust)
+    trust: np.ndarray | None = None  # per user row; None: everyone counts fully
 
     @property
     def n_events(self) -> int:
@@ -212,6 +215,10 @@ def training_data_prepare(*, adapter: SettingsAdapter | None = None) -> Training
         user_idx[train_mask], item_idx[train_mask], events.weight[train_mask],
         events.time[train_mask], shape=shape, half_life_days=half_life, now=holdout_start,
     )  # fmt: skip
+    # Accounts without a purchase teach the models nothing (recommendations.trust).
+    trust = user_trust(events, user_idx, shape[0])
+    matrix, times = trusted_rows(matrix, times, trust)
+    train, train_times = trusted_rows(train, train_times, trust)
     test = None
     if train.nnz:
         # Events after the holdout (a trickle after a quiet stretch) are in no split.
@@ -247,6 +254,8 @@ def training_data_prepare(*, adapter: SettingsAdapter | None = None) -> Training
             newest=newest,
         ),
         future_ignored=future_ignored,
+        events=events,
+        trust=trust,
     )
 
 
@@ -348,6 +357,8 @@ def _active_scores(
 
 def auxiliary_fit(data: TrainingData) -> dict[str, bytes]:
     """The non-personal recommenders every artifact of the batch carries, as saved bytes."""
+    if app_settings.TRUST_ENABLED and data.events is not None and data.trust is not None:
+        return _trusted_auxiliary_fit(data, data.events, data.trust)
     known = registered_algorithms()
     similar = _fit(app_settings.SIMILAR_ALGORITHM, app_settings.SIMILAR_PARAMS, data, full=True)
     popularity = known["popularity"]().fit(data.matrix)
@@ -363,6 +374,44 @@ def auxiliary_fit(data: TrainingData) -> dict[str, bytes]:
         ).fit(recent, timestamps=recent_times)
     else:
         trending = known["popularity"](use_weights=True).fit(recent)
+    return {
+        "similar": similar.to_bytes(),
+        "trending": trending.to_bytes(),
+        "popularity": popularity.to_bytes(),
+    }
+
+
+def _trusted_auxiliary_fit(
+    data: TrainingData, events: EventArrays, trust: np.ndarray
+) -> dict[str, bytes]:
+    """:func:`auxiliary_fit` on votes bounded per account (see recommendations.trust).
+
+    Popularity counts the trusted buyers; trending weighs each account's latest vote and
+    needs ``MIN_SUPPORT`` of them, as does each pair of similar items.
+    """
+    known = registered_algorithms()
+    min_support = float(app_settings.TRUST_MIN_SUPPORT)
+    similar_params = dict(app_settings.SIMILAR_PARAMS)
+    if "min_support" in known[app_settings.SIMILAR_ALGORITHM]._param_names():
+        similar_params.setdefault("min_support", min_support)
+    similar = _fit(app_settings.SIMILAR_ALGORITHM, similar_params, data, full=True)
+    n_items = data.matrix.shape[1]
+    codes = purchase_codes(events)
+    bought, _ = item_statistics(
+        events, data.user_idx, data.item_idx, trust, n_items=n_items,
+        codes=codes if codes.size else None,
+    )  # fmt: skip
+    popularity = known["popularity"](use_weights=True).fit(bought)
+    votes, latest = item_statistics(events, data.user_idx, data.item_idx, trust, n_items=n_items)
+    if "trending" in known:
+        trending = known["trending"](
+            half_life_days=app_settings.TRENDING_HALF_LIFE_DAYS,
+            now=data.trending_now,
+            use_weights=True,
+            min_support=min_support,
+        ).fit(votes, timestamps=latest)
+    else:
+        trending = known["popularity"](use_weights=True, min_support=min_support).fit(votes)
     return {
         "similar": similar.to_bytes(),
         "trending": trending.to_bytes(),

@@ -267,6 +267,9 @@ class ItemKNNRecommender(SimilarityRecommender, name="item_knn"):
     max_history : int, optional
         Score a history with its this many heaviest (most recent) items only; None
         for all of them. See :class:`HistoryRecommender`.
+    min_support : float
+        Pairs that fewer than this many distinct users have together get no
+        similarity: a handful of accounts cannot link two items. 0 keeps every pair.
     """
 
     def __init__(
@@ -280,6 +283,7 @@ class ItemKNNRecommender(SimilarityRecommender, name="item_knn"):
         weighting: str = "binary",
         recency_half_life_days: float | None = None,
         max_history: int | None = DEFAULT_MAX_HISTORY,
+        min_support: float = 0.0,
     ) -> None:
         self.k = k
         self.shrinkage = shrinkage
@@ -289,6 +293,7 @@ class ItemKNNRecommender(SimilarityRecommender, name="item_knn"):
         self.weighting = weighting
         self.recency_half_life_days = recency_half_life_days
         self.max_history = max_history
+        self.min_support = min_support
 
     def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
         k = check_positive_int(self.k, "k")
@@ -298,8 +303,13 @@ class ItemKNNRecommender(SimilarityRecommender, name="item_knn"):
         if alpha > 1:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}.")
         user_exponent = check_non_negative(self.user_exponent, "user_exponent")
+        min_support = check_non_negative(self.min_support, "min_support")
         self._fit_history(interactions, timestamps)
         weighted = apply_weighting(interactions, self.weighting)
+        # Distinct users per pair, counted before any weighting (a pair's count cannot
+        # be read back from the weighted products).
+        present = sp.csr_matrix(interactions > 0, dtype=np.float32) if min_support > 1 else None
+        present_by_item = None if present is None else present.T.tocsr()
         if user_exponent:
             # Someone who bought hundreds of items says little about any one pair of them.
             degree = np.maximum(np.diff(weighted.indptr), 1).astype(np.float32)
@@ -314,6 +324,12 @@ class ItemKNNRecommender(SimilarityRecommender, name="item_knn"):
         for start in range(0, n_items, block):
             stop = min(start + block, n_items)
             counts = sp.csr_matrix(by_item[start:stop] @ weighted, dtype=np.float32)
+            if present is not None:
+                support = sp.csr_matrix(present_by_item[start:stop] @ present)
+                support.data = (support.data >= min_support).astype(np.float32)
+                counts = sp.csr_matrix(counts.multiply(support), dtype=np.float32)
+                counts.eliminate_zeros()
+                counts.sort_indices()
             rows = np.repeat(np.arange(start, stop), np.diff(counts.indptr))
             columns = counts.indices
             denominator = source_norm[rows] * target_norm[columns] + shrinkage

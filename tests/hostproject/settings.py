@@ -51,5 +51,7 @@ RECOMMENDATIONS = {
         }
     ],
     "ALGORITHMS": {"item_knn": {}},
+    # A tiny library: two readers of a genre make its books trend.
+    "TRUST": {"MIN_SUPPORT": 2},
     "MAX_PER_CATEGORY": 2,
 }

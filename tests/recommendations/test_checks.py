@@ -77,6 +77,11 @@ def _edit(settings, change) -> None:
         (lambda s: s.update(CACHE_TIMEOUT=0), "E011", "CACHE_TIMEOUT"),
         (lambda s: s.update(RELOAD_INTERVAL="often"), "E011", "RELOAD_INTERVAL"),
         (lambda s: s.update(HISTORY_TIMEOUT=-1), "E011", "HISTORY_TIMEOUT"),
+        (lambda s: s.update(TRUST={"ENABLED": "yes"}), "E012", "ENABLED"),
+        (lambda s: s.update(TRUST={"NO_PURCHASE_WEIGHT": 2}), "E012", "NO_PURCHASE_WEIGHT"),
+        (lambda s: s.update(TRUST={"MIN_SUPPORT": "many"}), "E012", "MIN_SUPPORT"),
+        (lambda s: s.update(TRUST={"MAX_ITEMS_PER_USER": 0}), "E012", "MAX_ITEMS_PER_USER"),
+        (lambda s: s.update(TRUST={"REPORT_DAYS": 1.5}), "E012", "REPORT_DAYS"),
     ],
 )
 def test_each_bad_value_is_reported(settings, change, code, text):

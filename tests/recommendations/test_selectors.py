@@ -104,9 +104,10 @@ def test_bought_together_for_a_cart_names_the_cart_item_that_explains_it(store):
 def test_trending_in_a_category_only_lists_that_category(store):
     category = store.categories[5]
 
-    recommendations = selectors.trending_products(n=5, category=category.pk)
+    # Three of its products have the three buyers an item needs to trend (TRUST).
+    recommendations = selectors.trending_products(n=3, category=category.pk)
 
-    assert len(recommendations) == 5
+    assert len(recommendations) == 3
     assert {r.item.category_id for r in recommendations} == {category.pk}
     assert {r.reason for r in recommendations} == {"Trending in Cat F"}
 

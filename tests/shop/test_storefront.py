@@ -195,3 +195,15 @@ def test_product_viewed_signal_is_sent_with_product_user_and_request(user_client
     assert kwargs["product"] == product
     assert kwargs["user"] == user
     assert kwargs["request"].path == reverse("shop:product", args=[product.pk])
+
+
+def test_popular_products_count_customers_so_one_huge_order_does_not_lead(client):
+    huge = ProductFactory(name="Bulk Order")
+    liked = ProductFactory(name="Liked By Many")
+    OrderLineFactory(product=huge, quantity=80_995)
+    for _ in range(3):
+        OrderLineFactory(product=liked, quantity=1)
+
+    response = client.get(reverse("shop:home"))
+
+    assert list(response.context["popular_products"]) == [liked, huge]
