@@ -1,9 +1,10 @@
 """Settings of the demo store, read from the environment with embedded defaults.
 
-With no environment at all the project runs on SQLite with Celery tasks executed
-in-process, so ``make demo`` works on a fresh machine. Production sets
-``SECRET_KEY``, ``DEBUG=0``, ``ALLOWED_HOSTS``, ``DATABASE_URL`` and
-``CELERY_BROKER_URL``.
+With only ``DEBUG=1`` set (bin/demo sets it) the project runs on SQLite with Celery
+tasks executed in-process, so ``make demo`` works on a fresh machine. ``DEBUG`` is off unless
+set; production sets ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL``, ``CACHE_URL``
+and ``CELERY_BROKER_URL``. Every default is correct with several worker processes:
+sessions, the cache and the throttle counters live where every process reads them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET_KEY = "django-insecure-demo-only-never-use-in-production"
 SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
@@ -123,6 +124,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in attempts allowed per account and per client address in each window of that
+# many seconds (shop/login_attempts.py); a successful sign-in clears its account's count.
+LOGIN_ATTEMPTS_PER_ACCOUNT = int(os.environ.get("LOGIN_ATTEMPTS_PER_ACCOUNT", "5"))
+LOGIN_ATTEMPTS_PER_ADDRESS = int(os.environ.get("LOGIN_ATTEMPTS_PER_ADDRESS", "30"))
+LOGIN_ATTEMPTS_WINDOW = int(os.environ.get("LOGIN_ATTEMPTS_WINDOW", "900"))
 LOGIN_URL = "shop:login"
 LOGIN_REDIRECT_URL = "shop:home"
 LOGOUT_REDIRECT_URL = "shop:home"
@@ -147,23 +153,29 @@ STORAGES = {
     },
 }
 
-CACHES = {
-    "default": (
-        {
+if os.environ.get("CACHE_URL"):
+    CACHES = {
+        "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["CACHE_URL"],
         }
-        if os.environ.get("CACHE_URL")
-        else {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    }
+    # Sessions read from the cache, written through to the database.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    # A table of the database, so every worker process reads what another one wrote:
+    # a local-memory cache would give each its own cached histories and lists. Created
+    # by ``manage.py createcachetable`` (bin/demo; the test runner creates its own).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
             # Cached recommendation lists are per user: the default 300 entries is too few.
             "OPTIONS": {"MAX_ENTRIES": 5000},
         }
-    )
-}
-
-# Sessions read from the cache, written through to the database.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    }
+    # Straight from the database: over a database cache, cached_db would read it twice.
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # Security: strict by default whenever DEBUG is off.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -281,6 +293,9 @@ RECOMMENDATIONS = {
     "ARTIFACT_STORAGE": "default",
     "ARTIFACT_PATH": "recommendations/",
     "TRAINING_LOCK_TIMEOUT": 3600,
+    # Reverse proxies in front of the site whose X-Forwarded-For is trusted to name the
+    # client (throttles, sign-in attempts); 0: the header is ignored.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
 }
 
 LOGGING = {

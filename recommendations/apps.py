@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django.apps import AppConfig
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 
 class RecommendationsConfig(AppConfig):
@@ -11,7 +14,12 @@ class RecommendationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Register the system checks of the ``RECOMMENDATIONS`` setting."""
-        from recommendations import checks
+        """Register the system checks; connect the receivers that keep the cache current."""
+        from recommendations import checks, selectors
 
         checks.register()
+        # A wrong RECOMMENDATIONS setting is left to the system checks to explain.
+        with suppress(
+            ImproperlyConfigured, ImportError, LookupError, ValueError, FieldDoesNotExist
+        ):
+            selectors.history_signals_connect()

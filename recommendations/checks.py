@@ -13,6 +13,7 @@ recommendations.E009  ARTIFACT_STORAGE not in settings.STORAGES
 recommendations.E010  training time limits longer than the lock
 recommendations.E011  a cache timeout or reload interval that is not a positive number
 recommendations.E012  bad TRUST values (the defences against fake accounts)
+recommendations.E013  a number of trusted proxies that is not a non-negative integer
 """
 
 from __future__ import annotations
@@ -194,6 +195,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
         "E011", ("CACHE_TIMEOUT", "RELOAD_INTERVAL", "HISTORY_TIMEOUT"), optional="HISTORY_TIMEOUT"
     )
     errors += _check_trust()
+    proxies = app_settings.NUM_PROXIES
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
+        errors.append(
+            _error(
+                "E013",
+                f"RECOMMENDATIONS['NUM_PROXIES'] must be an integer >= 0, got {proxies!r}.",
+                hint="The number of reverse proxies in front of the site; 0 without any.",
+            )
+        )
     limits = (
         app_settings.TRAINING_SOFT_TIME_LIMIT,
         app_settings.TRAINING_TIME_LIMIT,

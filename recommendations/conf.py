@@ -317,6 +317,16 @@ class AppSettings:
         """
         return self._setting("HISTORY_TIMEOUT", None)
 
+    @property
+    def NUM_PROXIES(self) -> int:
+        """Reverse proxies in front of the site whose ``X-Forwarded-For`` is trusted.
+
+        0 (default): the header is ignored and a client is its ``REMOTE_ADDR``; set it
+        only when every request comes through that many proxies that each append to the
+        header (see :mod:`recommendations.clients`).
+        """
+        return self._setting("NUM_PROXIES", 0)
+
     # -- click-through and experiments ---------------------------------------------------
 
     @property

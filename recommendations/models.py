@@ -1,5 +1,5 @@
 """What Django must remember: training runs, the active version, item rules, the lock,
-live experiments, and the impressions and clicks of the blocks."""
+live experiments, the impressions and clicks of the blocks, and request counters."""
 
 from __future__ import annotations
 
@@ -226,3 +226,18 @@ class Click(models.Model):
 
     def __str__(self) -> str:
         return f"click on {self.item_pk} in {self.impression_id}"
+
+
+class RateCounter(models.Model):
+    """Requests of one client counted in one time window, the same for every process.
+
+    Used by :mod:`recommendations.counters` when the cache cannot increment atomically.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    window = models.BigIntegerField(help_text="The window's number: its start // its length.")
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

@@ -167,7 +167,7 @@ class _History:
     @classmethod
     def _read(cls, adapter: SettingsAdapter, user_pk: Any) -> _History:
         """Read the history from the database and cache it."""
-        _history_signals_connect()
+        history_signals_connect()
         events = adapter.user_events(user_pk, limit=HISTORY_LIMIT)
         rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in events)
         history = cls(rows, None, _bought_beyond(adapter, user_pk, rows))
@@ -610,8 +610,13 @@ def _catalog_changed(**kwargs: Any) -> None:
     catalog_changed()
 
 
-def _history_signals_connect() -> None:
-    """Listen to saves and deletes of the event sources, the catalog and the consent."""
+def history_signals_connect() -> None:
+    """Listen to saves and deletes of the event sources, the catalog and the consent.
+
+    Connected at startup (``AppConfig.ready``) so that with a shared cache an event saved
+    by any process reaches what every process reads, and again whenever a history is
+    read or a list cached (the setting may have changed since, as tests change it).
+    """
     catalog = get_adapter().catalog_model()
     uid = f"recommendations-catalog-{catalog._meta.label_lower}"
     post_save.connect(_catalog_changed, sender=catalog, dispatch_uid=uid)
@@ -921,10 +926,17 @@ SERVED_MAX = 4096
 
 
 def served_forget(user_pk: Any = None) -> None:
-    """Forget the lists this process served to one user, or to everyone."""
+    """Forget the lists this process served to one user, or to everyone.
+
+    For one user the cached history is deleted from the shared cache too, by its fixed
+    names: the index that lists a user's keys may have lost a name another process
+    wrote at the same time, or been evicted, and then the lists would be served from
+    the old history in every process until it expires.
+    """
     if user_pk is None:
         _served.clear()
         return
+    _history_forget(user_pk)
     for key in [key for key in list(_served) if key[0] == user_pk]:
         _served.pop(key, None)
 
@@ -999,7 +1011,7 @@ def _list_set(user: Any, name: str, result: list[Recommendation]) -> list[Recomm
         for rec in result
     ]
     if rows:
-        _history_signals_connect()  # so catalog saves reach the cached lists
+        history_signals_connect()  # so catalog saves reach the cached lists
         now = time.time()
         _list_store(user, name, (now, now, rows), timeout=app_settings.CACHE_TIMEOUT)
         served = _from_rows(rows)

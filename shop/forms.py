@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import math
+
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.translation import ngettext
 
+from shop.login_attempts import login_attempt_record
 from shop.models import CustomerProfile, Review
 
 # Imported customers are named "customer-<CustomerID>" and reached through the demo sign-in.
 RESERVED_USERNAME_PREFIX = "customer-"
 MAX_CART_QUANTITY = 9999
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's sign-in form, refusing to check a password after too many attempts."""
+
+    #: Seconds until another attempt is allowed, when this one was refused.
+    retry_after: float | None = None
+
+    def clean(self) -> dict:
+        username = self.cleaned_data.get("username") or ""
+        self.retry_after = login_attempt_record(request=self.request, username=username)
+        if self.retry_after is not None:
+            minutes = max(1, math.ceil(self.retry_after / 60))
+            raise ValidationError(
+                ngettext(
+                    "Too many sign-in attempts. Try again in %(minutes)d minute.",
+                    "Too many sign-in attempts. Try again in %(minutes)d minutes.",
+                    minutes,
+                ),
+                code="throttled",
+                params={"minutes": minutes},
+            )
+        return super().clean()
 
 
 class SearchForm(forms.Form):

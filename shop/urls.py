@@ -23,11 +23,7 @@ urlpatterns = [
     path("account/data/", views.account_export, name="account_export"),
     path("account/delete/", views.account_delete, name="account_delete"),
     path("signup/", views.signup, name="signup"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("demo-login/", views.demo_login, name="demo_login"),
 ]

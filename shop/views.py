@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
@@ -26,7 +29,9 @@ from shop.forms import (
     ReviewForm,
     SearchForm,
     SignupForm,
+    ThrottledAuthenticationForm,
 )
+from shop.login_attempts import login_attempts_clear
 from shop.models import Category, Product
 from shop.signals import product_viewed
 
@@ -305,6 +310,24 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Welcome, {user.get_username()}!")
         return redirect("shop:home")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    """Sign in, with the attempts per account and per address limited (shop.login_attempts)."""
+
+    authentication_form = ThrottledAuthenticationForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
+        login_attempts_clear(username=form.get_user().get_username())
+        return super().form_valid(form)
+
+    def form_invalid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.retry_after is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(math.ceil(form.retry_after))
+        return response
 
 
 def _demo_login_enabled() -> bool:

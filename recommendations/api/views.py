@@ -30,6 +30,8 @@ from recommendations.api.serializers import (
     TrainingRunSerializer,
     TrendingQuerySerializer,
 )
+from recommendations.clients import client_address
+from recommendations.counters import counter_increment
 from recommendations.models import TrainingRun
 from recommendations.session import session_cart_pks, session_view_record, session_viewed_pks
 
@@ -37,12 +39,14 @@ logger = logging.getLogger(__name__)
 
 
 class _LiveRates:
-    """A cheap throttle: one counter per client and time window, read at each request.
+    """A cheap throttle: one counter per client and time window, exact across processes.
 
     DRF's own throttles keep (and pickle) the time of every request of the window, which
-    costs more the busier a client is; a counter costs two cache calls whatever the
-    rate, at the price of allowing up to twice the rate across a window boundary. The
-    rate is read on each request, so a changed REST_FRAMEWORK setting applies at once.
+    costs more the busier a client is, and read-modify-write it, so concurrent workers
+    lose counts; a counter (:mod:`recommendations.counters`) costs one increment whatever
+    the rate, at the price of allowing up to twice the rate across a window boundary.
+    The client is its address as :mod:`recommendations.clients` trusts it. The rate is
+    read on each request, so a changed REST_FRAMEWORK setting applies at once.
     """
 
     scope: str
@@ -51,42 +55,27 @@ class _LiveRates:
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
+    def get_ident(self, request: Request) -> str:
+        return client_address(request)
+
     def allow_request(self, request: Request, view: APIView) -> bool:
         if self.rate is None:
             return True
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        now = self.timer()
-        window = int(now // self.duration)
-        key = f"{key}:{window}"
-        # Incremented first: the window's counter exists for every request but its
-        # first, so the usual request costs one cache call (Redis: two round trips).
-        try:
-            count = self.cache.incr(key)
-        except ValueError:  # the window's first request
-            count = self._start_window(key)
-        if count > self.num_requests:
-            self.wait_seconds = (window + 1) * self.duration - now
+        count = counter_increment(key, duration=self.duration, now=self.timer())
+        if count.value > self.num_requests:
+            self.wait_seconds = count.retry_after
             return False
         return True
-
-    def _start_window(self, key: str) -> int:
-        """Create a window's counter at 1, or count on one another request just created."""
-        if self.cache.add(key, 1, self.duration):
-            return 1
-        try:
-            return self.cache.incr(key)
-        except ValueError:  # expired in between: a new window
-            self.cache.set(key, 1, self.duration)
-            return 1
 
     def wait(self) -> float | None:
         return self.wait_seconds
 
 
 class AnonThrottle(_LiveRates, AnonRateThrottle):
-    """Anonymous requests per IP (the ``anon`` rate)."""
+    """Anonymous requests per client address (the ``anon`` rate)."""
 
 
 class UserThrottle(_LiveRates, UserRateThrottle):

@@ -1,4 +1,4 @@
-"""A second host project: the demo settings without the shop, plus a lending library.
+"""A second host project: the suite's settings without the shop, plus a lending library.
 
 Used by tests/recommendations/test_drop_in_host.py, which runs
 tests/hostproject/host_checks.py in a subprocess with these settings.
@@ -6,8 +6,8 @@ tests/hostproject/host_checks.py in a subprocess with these settings.
 
 from __future__ import annotations
 
-from config.settings import *  # noqa: F403
-from config.settings import DATABASES, INSTALLED_APPS, TEMPLATES
+from tests.settings import *  # noqa: F403
+from tests.settings import DATABASES, INSTALLED_APPS, TEMPLATES
 
 INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "shop"] + [
     "tests.hostproject.library.apps.LibraryConfig"

@@ -11,27 +11,13 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
-from django.db import connection
 
 from recommendations.models import TrainingLock, TrainingRun
+from tests.processes import database_environment
 from tests.recommendations.test_training import make_small_shop
 
 BROKER = "redis://127.0.0.1:6379/15"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_environment() -> dict[str, str]:
-    """Point the worker at the database this test process uses."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        name = str(db["NAME"])
-        assert "memory" not in name, "the worker needs a file-based SQLite test database"
-        return {"SQLITE_PATH": name}
-    assert connection.vendor == "postgresql", connection.vendor
-    user, password = db.get("USER") or "", db.get("PASSWORD") or ""
-    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    return {"DATABASE_URL": f"postgres://{credentials}{host}:{port}/{db['NAME']}"}
 
 
 @pytest.fixture
@@ -41,7 +27,7 @@ def worker(transactional_db, settings, tmp_path):
     queue = f"test-training-{uuid.uuid4().hex[:8]}"
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SQLITE_PATH"}},
-        **_database_environment(),
+        **database_environment(),
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "CELERY_BROKER_URL": BROKER,
         "CELERY_RESULT_BACKEND": BROKER,

@@ -1,0 +1,33 @@
+"""Settings of the test suite: the project's embedded defaults, runnable without DEBUG.
+
+The defaults are strict whenever ``DEBUG`` is off, as it is unless set: a secret key is
+required, cookies are HTTPS-only, plain HTTP is redirected and static files are served
+from a collected manifest. The test client speaks plain HTTP and nothing is collected,
+so those are relaxed here. The cache is local memory: the suite pins how many database
+queries the serving path costs, and a database cache's reads would count among them.
+tests/multiworker/ runs the real defaults (database cache) in several processes.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Read by config.settings below, and by the worker processes some tests start.
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-never-used-outside-the-test-suite")
+
+from config.settings import *  # noqa: F403
+from config.settings import STORAGES
+
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SECURE_SSL_REDIRECT = False
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    }
+}
