@@ -189,7 +189,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
             )
         )
     errors += _positive(
-        "E011", ("CACHE_TIMEOUT", "RELOAD_INTERVAL", "HISTORY_TIMEOUT"), optional="HISTORY_TIMEOUT"
+        "E011",
+        ("CACHE_TIMEOUT", "RELOAD_INTERVAL", "HISTORY_TIMEOUT", "TRAINING_LOCK_STALE_AFTER"),
+        optional="HISTORY_TIMEOUT",
     )
     limits = (
         app_settings.TRAINING_SOFT_TIME_LIMIT,
