@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
@@ -34,7 +35,7 @@ from recommendations.services import (
     training_run_start,
 )
 from recommendations.training import TrainingInterrupted
-from tests.factories import StaffFactory
+from tests.factories import StaffFactory, UserFactory
 from tests.recommendations import processes
 from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
 
@@ -191,6 +192,39 @@ def test_staff_releasing_the_lock_stops_the_training_fails_its_runs_and_keeps_se
     assert default_storage.exists(previous.artifact)
     assert not _unnamed_artifacts()
     assert not TrainingLock.objects.exists()
+
+
+def test_the_admin_shows_the_lock_and_staff_release_it_after_confirming(staff_client):
+    _lock(heartbeat_at=timezone.now() - dt.timedelta(seconds=300))
+    left = TrainingRun.objects.create(algorithm="popularity", status=TrainingRun.Status.RUNNING)
+    release = reverse("admin:recommendations_release_lock")
+
+    page = staff_client.get(reverse("admin:recommendations_trainingrun_changelist"))
+    assert b"Held by <strong>worker-7 pid 4242</strong>" in page.content
+    assert b"<strong>stale</strong>" in page.content and release.encode() in page.content
+    confirm = staff_client.get(release)
+    assert b"Yes, release the lock" in confirm.content
+    assert TrainingLock.objects.exists()
+
+    response = staff_client.post(release)
+
+    assert response.status_code == 302 and not TrainingLock.objects.exists()
+    left.refresh_from_db()
+    assert left.status == TrainingRun.Status.FAILED
+    assert left.error.startswith("Stopped: staff released the training lock")
+
+
+def test_staff_who_may_only_view_runs_cannot_release_the_lock(db, client):
+    viewer = UserFactory(username="intern", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_trainingrun"))
+    client.force_login(viewer)
+    _lock()
+
+    page = client.get(reverse("admin:recommendations_trainingrun_changelist"))
+    assert b"worker-7 pid 4242" in page.content
+    assert b"Release the lock" not in page.content
+    assert client.post(reverse("admin:recommendations_release_lock")).status_code == 403
+    assert TrainingLock.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
