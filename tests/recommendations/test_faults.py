@@ -34,6 +34,7 @@ from recommendations.services import (
     training_lock_release,
     training_run_start,
 )
+from recommendations.tasks import training_run_task
 from recommendations.training import TrainingInterrupted
 from tests.factories import StaffFactory, UserFactory
 from tests.recommendations import processes
@@ -246,6 +247,11 @@ def test_a_killed_training_command_loses_its_lock_and_the_next_one_fails_its_run
     assert [run["status"] for run in state["runs"] if run["pk"] in dead] == ["failed"] * 2
     assert all(run["error"] == STALE_ERROR for run in state["runs"] if run["pk"] in dead)
     assert any(run["is_active"] for run in state["runs"] if run["pk"] not in dead)
+
+
+def test_the_task_of_a_worker_that_dies_is_redelivered_not_lost():
+    assert training_run_task.acks_late is True
+    assert training_run_task.reject_on_worker_lost is True
 
 
 # -- every failure is recorded and reported -----------------------------------------------
