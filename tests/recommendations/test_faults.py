@@ -452,10 +452,10 @@ def test_the_api_answers_503_and_the_command_says_so_when_the_database_is_down(
 
 
 def test_a_block_renders_nothing_and_logs_when_the_cache_is_down(db, settings, caplog):
-    settings.CACHES = REDIS_DOWN
     request = RequestFactory().get("/")
     request.user = StaffFactory()
     request.session = {}
+    settings.CACHES = REDIS_DOWN
 
     with caplog.at_level(logging.ERROR, logger="recommendations.templatetags"):
         html = Template("{% load recommendations_tags %}[{% recommended_for_you %}]").render(
