@@ -15,16 +15,26 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 
 from recommendations import experiments, tracking, trust
 from recommendations.adapters import get_adapter
 from recommendations.conf import METRICS, app_settings
-from recommendations.models import Click, Experiment, Impression, ItemRule, TrainingRun
+from recommendations.models import (
+    Click,
+    Experiment,
+    Impression,
+    ItemRule,
+    TrainingLock,
+    TrainingRun,
+)
 from recommendations.services import (
+    LOCK_NAME,
+    training_lock_is_stale,
+    training_lock_release,
     training_run_enqueue,
     training_run_promote,
     training_run_rollback,
@@ -197,13 +207,42 @@ class TrainingRunAdmin(admin.ModelAdmin):
             post["select_across"] = "1"
             request.POST = post
         charts = [quality_chart(metric) for metric in METRICS]
-        extra_context = {**(extra_context or {}), "charts": charts}
+        extra_context = {**(extra_context or {}), "charts": charts, **self._lock_context(request)}
         return super().changelist_view(request, extra_context)
+
+    def _lock_context(self, request: HttpRequest) -> dict[str, Any]:
+        lock = TrainingLock.objects.filter(name=LOCK_NAME).first()
+        return {
+            "training_lock": lock,
+            "training_lock_stale": lock is not None and training_lock_is_stale(lock),
+            "can_release_lock": self.has_change_permission(request),
+        }
+
+    def release_lock_view(self, request: HttpRequest) -> HttpResponse:
+        """Confirm, then release a stuck training's lock and fail its runs."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        changelist = reverse("admin:recommendations_trainingrun_changelist")
+        if request.method == "POST":
+            failed = training_lock_release(user=request.user)
+            self.message_user(
+                request, f"Training lock released; {failed} unfinished run(s) marked failed."
+            )
+            return HttpResponseRedirect(changelist)
+        context = self._context(
+            request, "Release the training lock", **self._lock_context(request)
+        )
+        return TemplateResponse(request, "admin/recommendations/release_lock.html", context)
 
     def get_urls(self) -> list:
         view = self.admin_site.admin_view
         return [
             path("preview/", view(self.preview_view), name="recommendations_preview"),
+            path(
+                "release-lock/",
+                view(self.release_lock_view),
+                name="recommendations_release_lock",
+            ),
             path(
                 "click-through/",
                 view(self.click_through_view),

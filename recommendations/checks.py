@@ -192,7 +192,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
             )
         )
     errors += _positive(
-        "E011", ("CACHE_TIMEOUT", "RELOAD_INTERVAL", "HISTORY_TIMEOUT"), optional="HISTORY_TIMEOUT"
+        "E011",
+        ("CACHE_TIMEOUT", "RELOAD_INTERVAL", "HISTORY_TIMEOUT", "TRAINING_LOCK_STALE_AFTER"),
+        optional="HISTORY_TIMEOUT",
     )
     errors += _check_trust()
     proxies = app_settings.NUM_PROXIES

@@ -395,8 +395,17 @@ class AppSettings:
 
     @property
     def TRAINING_LOCK_TIMEOUT(self) -> int:
-        """Seconds after which the lock of a crashed training expires."""
+        """Seconds after which a training's lock expires, even with a live heartbeat."""
         return self._setting("TRAINING_LOCK_TIMEOUT", 3600)
+
+    @property
+    def TRAINING_LOCK_STALE_AFTER(self) -> float:
+        """Seconds without a heartbeat after which the lock of a dead training is taken over.
+
+        A training refreshes its lock every quarter of this; a holder process that is
+        gone from this machine loses the lock at once.
+        """
+        return self._setting("TRAINING_LOCK_STALE_AFTER", 120)
 
     @property
     def TRAINING_SOFT_TIME_LIMIT(self) -> int:

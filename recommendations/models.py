@@ -110,15 +110,26 @@ class ItemRule(models.Model):
 
 
 class TrainingLock(models.Model):
-    """A row held while a training runs, so two workers never train at once."""
+    """A row held while a training runs, so two workers never train at once.
+
+    The training refreshes ``heartbeat_at`` while it runs; a lock whose heartbeat is
+    older than ``TRAINING_LOCK_STALE_AFTER``, whose ``expires_at`` passed, or whose
+    holder process is gone from this machine belongs to a dead training.
+    """
 
     name = models.CharField(max_length=64, primary_key=True)
     token = models.CharField(max_length=64)
     acquired_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    holder = models.CharField(
+        max_length=255, blank=True, help_text="Host and process id of the training."
+    )
+    # Host, pid namespace and pid, to tell a dead holder on this machine at once.
+    process = models.CharField(max_length=255, blank=True, editable=False)
 
     def __str__(self) -> str:
-        return f"{self.name} until {self.expires_at:%Y-%m-%d %H:%M}"
+        return f"{self.name} held by {self.holder or '?'} since {self.acquired_at:%Y-%m-%d %H:%M}"
 
 
 class Experiment(models.Model):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,7 +16,8 @@ from typing import Any
 import numpy as np
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -27,10 +31,12 @@ from recommendations.artifacts import (
 )
 from recommendations.conf import app_settings
 from recommendations.engine.metrics import paired_bootstrap
+from recommendations.liveness import process_gone, process_identity
 from recommendations.models import Experiment, TrainingLock, TrainingRun
 from recommendations.training import (
     BatchScores,
     Progress,
+    TrainingInterrupted,
     registered_algorithms,
     training_batch_run,
 )
@@ -39,50 +45,164 @@ logger = logging.getLogger(__name__)
 
 LOCK_NAME = "training"
 STALE_ERROR = (
-    "Interrupted: the training process stopped before finishing "
-    "(killed, timed out or crashed); the previous version kept serving."
+    "Interrupted: the training process stopped before finishing (killed, timed out, "
+    "crashed or cut off from the database); the previous version kept serving."
 )
+RELEASED_ERROR = "Stopped: {user} released the training lock; the previous version kept serving."
 
 
 class TrainingLocked(RuntimeError):
     """Another training holds the lock."""
 
 
-@contextmanager
-def training_lock(*, timeout: float | None = None) -> Iterator[str]:
-    """Hold the one training lock (a database row with an expiry) or raise TrainingLocked.
+class _Heartbeat(threading.Thread):
+    """Refreshes a held lock's heartbeat until stopped; notices when the lock was lost."""
 
-    The row outlives a killed worker until it expires, so a redelivered task cannot train
-    beside a training that is still running.
+    def __init__(self, token: str, interval: float) -> None:
+        super().__init__(name="training-lock-heartbeat", daemon=True)
+        self.token, self.interval = token, interval
+        self.stopped, self.lost = threading.Event(), threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                if not self.beat():
+                    self.lost.set()
+                    return
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    def beat(self) -> bool:
+        """Refresh the heartbeat; False when the lock is no longer this training's."""
+        try:
+            return bool(
+                TrainingLock.objects.filter(name=LOCK_NAME, token=self.token).update(
+                    heartbeat_at=timezone.now()
+                )
+            )
+        except DatabaseError as exc:
+            # The database may come back before the lock goes stale: try again next beat.
+            logger.warning("Could not refresh the training lock's heartbeat: %s", exc)
+            connection.close()
+            return True
+
+
+class HeldLock:
+    """The training lock held by this process, as ``training_lock`` yields it."""
+
+    def __init__(self, token: str, heartbeat: _Heartbeat) -> None:
+        self.token = token
+        self._heartbeat = heartbeat
+        self._reported = False
+
+    def check(self) -> None:
+        """Raise TrainingInterrupted (once) if the lock was released or taken over."""
+        if self._heartbeat.lost.is_set() and not self._reported:
+            self._reported = True
+            raise TrainingInterrupted(
+                "The training lock was released by staff or taken over as stale; "
+                "this training stopped."
+            )
+
+    def watch(self, progress: Progress | None) -> Progress:
+        """``progress`` (default: the log) that first checks the lock is still held."""
+
+        def say(message: str) -> None:
+            self.check()
+            if progress is None:
+                logger.info("%s", message)
+            else:
+                progress(message)
+
+        return say
+
+
+def _lock_holder_text(lock: TrainingLock) -> str:
+    return (
+        f"lock held by {lock.holder or 'an unknown process'} since "
+        f"{lock.acquired_at:%Y-%m-%d %H:%M:%S %Z}, last heartbeat "
+        f"{lock.heartbeat_at:%H:%M:%S %Z}"
+    )
+
+
+def training_lock_is_stale(lock: TrainingLock) -> bool:
+    """Whether a lock belongs to a dead training: no recent heartbeat, expired, or its
+    process is gone from this machine."""
+    now = timezone.now()
+    silent = dt.timedelta(seconds=app_settings.TRAINING_LOCK_STALE_AFTER)
+    return (
+        lock.expires_at <= now or lock.heartbeat_at <= now - silent or process_gone(lock.process)
+    )
+
+
+@contextmanager
+def training_lock(*, timeout: float | None = None) -> Iterator[HeldLock]:
+    """Hold the one training lock (a database row with a heartbeat) or raise TrainingLocked.
+
+    A thread refreshes the row's heartbeat every quarter of ``TRAINING_LOCK_STALE_AFTER``.
+    The lock of a dead training (see ``training_lock_is_stale``) is taken over, so a
+    killed worker blocks training for minutes at most, and not at all when it ran on
+    this machine. ``timeout`` (default ``TRAINING_LOCK_TIMEOUT``) caps how long the lock
+    is held even with a live heartbeat.
     """
     token = uuid.uuid4().hex
     now = timezone.now()
     seconds = app_settings.TRAINING_LOCK_TIMEOUT if timeout is None else timeout
     with transaction.atomic():
-        TrainingLock.objects.filter(name=LOCK_NAME, expires_at__lte=now).delete()
+        current = TrainingLock.objects.select_for_update().filter(name=LOCK_NAME).first()
+        if current is not None:
+            if not training_lock_is_stale(current):
+                raise TrainingLocked(
+                    f"Another training is running ({_lock_holder_text(current)})."
+                )
+            logger.warning("Taking over the stale training %s.", _lock_holder_text(current))
+            TrainingLock.objects.filter(name=LOCK_NAME, token=current.token).delete()
         try:
             with transaction.atomic():
                 TrainingLock.objects.create(
                     name=LOCK_NAME,
                     token=token,
                     acquired_at=now,
+                    heartbeat_at=now,
                     expires_at=now + dt.timedelta(seconds=seconds),
+                    holder=f"{socket.gethostname()} pid {os.getpid()}"[:255],
+                    process=process_identity(),
                 )
         except IntegrityError:
-            holder = TrainingLock.objects.filter(name=LOCK_NAME).first()
-            until = f" until {holder.expires_at:%Y-%m-%d %H:%M:%S %Z}" if holder else ""
-            raise TrainingLocked(f"Another training is running (lock held{until}).") from None
+            raise TrainingLocked("Another training is running (it just took the lock).") from None
+    heartbeat = _Heartbeat(token, app_settings.TRAINING_LOCK_STALE_AFTER / 4)
+    heartbeat.start()
     try:
-        yield token
+        yield HeldLock(token, heartbeat)
     finally:
-        TrainingLock.objects.filter(name=LOCK_NAME, token=token).delete()
+        heartbeat.stopped.set()
+        heartbeat.join()
+        try:
+            TrainingLock.objects.filter(name=LOCK_NAME, token=token).delete()
+        except DatabaseError as exc:
+            # Not raised over the training's own outcome: the lock goes stale by itself.
+            logger.error("Could not release the training lock: %s", exc)
 
 
-def training_run_mark_stale() -> int:
-    """Fail the runs a killed training left queued or running; call while holding the lock."""
+def training_run_mark_stale(*, error: str = STALE_ERROR) -> int:
+    """Fail the runs a dead training left queued or running; call while holding the lock."""
     return TrainingRun.objects.filter(
         status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
-    ).update(status=TrainingRun.Status.FAILED, error=STALE_ERROR, finished_at=timezone.now())
+    ).update(status=TrainingRun.Status.FAILED, error=error, finished_at=timezone.now())
+
+
+def training_lock_release(*, user: Any = None) -> int:
+    """Release the training lock, whoever holds it, and fail its unfinished runs.
+
+    For staff when a training is stuck; a training still running notices within a
+    heartbeat and stops. Returns how many runs were failed.
+    """
+    who = getattr(user, "username", "") or "staff"
+    with transaction.atomic():
+        TrainingLock.objects.filter(name=LOCK_NAME).delete()
+        failed = training_run_mark_stale(error=RELEASED_ERROR.format(user=who))
+    logger.warning("%s released the training lock; %d run(s) failed.", who, failed)
+    return failed
 
 
 def _algorithms(names: list[str] | None) -> dict[str, dict[str, Any]]:
@@ -117,16 +237,17 @@ def training_run_start(
     selected = _algorithms(algorithms)
     promote = app_settings.AUTO_PROMOTE if promote is None else promote
     creator = user if getattr(user, "is_authenticated", False) else None
-    with training_lock():
+    with training_lock() as lock:
         training_run_mark_stale()
         batch = uuid.uuid4().hex
-        runs = [
-            TrainingRun.objects.create(
-                algorithm=name, params=params, batch=batch, created_by=creator
-            )
-            for name, params in selected.items()
-        ]
-        scores = training_batch_run(runs, progress=progress)
+        with transaction.atomic():
+            runs = [
+                TrainingRun.objects.create(
+                    algorithm=name, params=params, batch=batch, created_by=creator
+                )
+                for name, params in selected.items()
+            ]
+        scores = training_batch_run(runs, progress=lock.watch(progress))
     for run in runs:
         run.refresh_from_db()
     succeeded = [run for run in runs if run.status == TrainingRun.Status.SUCCEEDED]
@@ -328,6 +449,8 @@ def training_artifacts_prune(*, keep: int | None = None) -> list[str]:
         if pk is not None
     }
     latest = TrainingRun.objects.order_by("-created_at", "-pk").values("batch")[:1]
+    # A file is kept while any serving run names it, whichever run the pruning is about.
+    needed = TrainingRun.objects.filter(Q(is_active=True) | Q(pk__in=serving)).values("artifact")
     spare = (
         TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED, is_active=False)
         .exclude(artifact="")
@@ -339,7 +462,10 @@ def training_artifacts_prune(*, keep: int | None = None) -> list[str]:
     deleted = []
     for pk, name in spare[keep:]:
         # Cleared only if still inactive and unchanged: a concurrent promotion wins.
-        if TrainingRun.objects.filter(pk=pk, is_active=False, artifact=name).update(artifact=""):
+        if (
+            TrainingRun.objects.filter(pk=pk, is_active=False, artifact=name).update(artifact="")
+            and not needed.filter(artifact=name).exists()
+        ):
             artifact_delete(name)
             deleted.append(name)
     return deleted + _orphans_delete()

@@ -4,7 +4,7 @@ Each process keeps the loaded :class:`ServingModel` in memory. At most every
 ``RELOAD_INTERVAL`` seconds it asks the database which run is active (one indexed
 query); when that changed it loads the new artifact. A missing or corrupt artifact is
 logged and the model already loaded keeps serving, so a bad file never takes the
-store down.
+store down; the load is tried again at each check until the file is readable.
 """
 
 from __future__ import annotations
@@ -122,16 +122,16 @@ class _Loader:
                 self.model = None
                 return None
             run_id, name = active
-            if (self.model is not None and self.loaded == active) or self.failed == active:
+            if self.model is not None and self.loaded == active:
                 return self.model
             try:
                 artifact = artifact_read(name)
             except ArtifactError as exc:
-                # Keep serving what we have; log once per bad version, not every check.
+                # Keep serving what we have and try again at the next check: the file may
+                # be restored. Logged as an error once per bad version, not every check.
+                log = logger.debug if self.failed == active else logger.error
                 self.failed = active
-                logger.error(
-                    "Cannot load recommendations run %s, keeping the old one: %s", run_id, exc
-                )
+                log("Cannot load recommendations run %s, keeping the old one: %s", run_id, exc)
                 return self.model
             self.failed, self.loaded = None, active
             self.model = ServingModel.from_artifact(run_id, artifact)
@@ -162,7 +162,8 @@ def expire() -> None:
 # -- other versions, for live experiments -------------------------------------------------
 
 MAX_OTHER_RUNS = 4
-_other_runs: dict[tuple[int, str], ServingModel | None] = {}
+# (run id, artifact name) -> the loaded model, or None and when its load failed.
+_other_runs: dict[tuple[int, str], ServingModel | tuple[None, float]] = {}
 _other_runs_lock = threading.Lock()
 
 
@@ -170,23 +171,29 @@ def run_model(run: TrainingRun) -> ServingModel | None:
     """The model of a given succeeded run (an experiment's arm), or None when unloadable.
 
     Artifacts never change once written, so a loaded run is kept by (id, artifact name)
-    for the life of the process; only a few are kept, the oldest dropped first.
+    for the life of the process; only a few are kept, the oldest dropped first. A failed
+    load is tried again after ``RELOAD_INTERVAL`` seconds.
     """
     active = active_model()
     if active is not None and active.run_id == run.pk:
         return active
     key = (run.pk, run.artifact)
+    now = time.monotonic()
     with _other_runs_lock:
-        if key in _other_runs:
-            return _other_runs[key]
+        kept = _other_runs.get(key)
+        if isinstance(kept, ServingModel):
+            return kept
+        if kept is not None and now - kept[1] < app_settings.RELOAD_INTERVAL:
+            return None
         try:
             artifact = artifact_read(run.artifact)
         except ArtifactError as exc:
             logger.error("Cannot load recommendations run %s for an experiment: %s", run.pk, exc)
-            model = None
+            entry: ServingModel | tuple[None, float] = (None, now)
         else:
-            model = ServingModel.from_artifact(run.pk, artifact)
+            entry = ServingModel.from_artifact(run.pk, artifact)
+        _other_runs.pop(key, None)
         while len(_other_runs) >= MAX_OTHER_RUNS:
             del _other_runs[next(iter(_other_runs))]
-        _other_runs[key] = model
-        return model
+        _other_runs[key] = entry
+        return entry if isinstance(entry, ServingModel) else None

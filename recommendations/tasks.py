@@ -15,7 +15,10 @@ logger = logging.getLogger(__name__)
 
 @shared_task(
     name="recommendations.tasks.training_run_task",
+    # A worker killed mid-training (OOM, kill -9, deploy) leaves the message queued: the
+    # redelivered task takes over the dead training's lock and trains again.
     acks_late=True,
+    reject_on_worker_lost=True,
     soft_time_limit=app_settings.TRAINING_SOFT_TIME_LIMIT,
     time_limit=app_settings.TRAINING_TIME_LIMIT,
 )

@@ -15,6 +15,7 @@ them holding one shopper.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import importlib
@@ -29,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth import get_user_model
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from recommendations import engine
@@ -55,6 +57,10 @@ Progress = Callable[[str], None]
 
 class TrainingDataError(ValueError):
     """There is nothing (or too little) to train on."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """The batch must stop: its lock was released or taken over, its runs failed by others."""
 
 
 def registered_algorithms() -> dict[str, type[Recommender]]:
@@ -456,15 +462,63 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000] or type(exc).__name__
 
 
-def _fail(runs: Sequence[TrainingRun], exc: BaseException, started: float) -> None:
-    now = timezone.now()
-    for run in runs:
-        if run.status in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
-            run.status = TrainingRun.Status.FAILED
-            run.error = _error_text(exc)
-            run.finished_at = now
-            run.duration_seconds = time.perf_counter() - started
-            run.save(update_fields=["status", "error", "finished_at", "duration_seconds"])
+# Seconds to wait before each new attempt at recording a failure the database refused.
+FAIL_RETRY_DELAYS = (1.0, 5.0, 15.0)
+
+
+def _fail(runs: Sequence[TrainingRun], exc: BaseException, started: float) -> bool:
+    """Record ``exc`` on the runs still queued or running; False if the database refused.
+
+    Each new attempt runs on a fresh connection. Runs left running when every attempt
+    failed are marked failed, as stale, by the next training.
+    """
+    pks = [run.pk for run in runs]
+    for delay in (0.0, *FAIL_RETRY_DELAYS):
+        time.sleep(delay)
+        try:
+            TrainingRun.objects.filter(
+                pk__in=pks, status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING]
+            ).update(
+                status=TrainingRun.Status.FAILED,
+                error=_error_text(exc),
+                finished_at=timezone.now(),
+                duration_seconds=time.perf_counter() - started,
+            )
+            for run in runs:
+                run.refresh_from_db(fields=["status", "error", "finished_at", "duration_seconds"])
+        except DatabaseError as db_exc:
+            logger.warning("Cannot record the failure of runs %s yet: %s", pks, db_exc)
+            if not connection.in_atomic_block:
+                connection.close()
+            continue
+        return True
+    logger.error("Gave up recording the failure of runs %s; the next training will.", pks)
+    return False
+
+
+def _artifact_discard(name: str) -> None:
+    """Delete a failed run's new artifact unless a run names it (its save may have landed)."""
+    if name and not TrainingRun.objects.filter(artifact=name).exists():
+        artifact_delete(name)
+
+
+def _succeeded_save(run: TrainingRun) -> None:
+    """Save a run that succeeded, unless it was failed meanwhile (lock released, taken over)."""
+    with transaction.atomic():
+        if not (
+            TrainingRun.objects.select_for_update()
+            .filter(pk=run.pk, status=TrainingRun.Status.RUNNING)
+            .exists()
+        ):
+            raise TrainingInterrupted(f"Run #{run.pk} was failed by another process meanwhile.")
+        run.save()
+
+
+def _stops_batch(exc: BaseException) -> bool:
+    # Out of time, interrupted or cut off: the remaining algorithms must not start.
+    return isinstance(
+        exc, SoftTimeLimitExceeded | TrainingInterrupted | DatabaseError
+    ) or not isinstance(exc, Exception)
 
 
 def training_batch_run(
@@ -491,8 +545,7 @@ def training_batch_run(
         auxiliary = auxiliary_fit(data)
     except BaseException as exc:
         logger.exception("Training batch failed before any algorithm ran.")
-        _fail(runs, exc, started)
-        if isinstance(exc, SoftTimeLimitExceeded) or not isinstance(exc, Exception):
+        if not _fail(runs, exc, started) or _stops_batch(exc):
             raise
         return BatchScores(runs={})
     if data.future_ignored:
@@ -527,19 +580,21 @@ def training_batch_run(
             run.data_cutoff = data.data_cutoff
             run.finished_at = timezone.now()
             run.duration_seconds = time.perf_counter() - run_started
-            run.save()
+            _succeeded_save(run)
             if per_user is not None:
                 scores[run.pk] = per_user
             say(f"{run.algorithm}: done in {run.duration_seconds:.1f} s, {_summary(metrics)}")
         except BaseException as exc:
             logger.exception("Training %s failed.", run.algorithm)
-            artifact_delete(artifact)
-            _fail([run], exc, run_started)
-            say(f"{run.algorithm}: FAILED: {_error_text(exc)}")
-            # Out of time or interrupted: the remaining algorithms must not start.
-            if isinstance(exc, SoftTimeLimitExceeded) or not isinstance(exc, Exception):
-                _fail(runs, exc, started)
+            stop = _stops_batch(exc)
+            if not _fail(runs if stop else [run], exc, run_started):
                 raise
+            # Kept if the database cannot tell it is unused: pruning deletes it later.
+            with contextlib.suppress(DatabaseError):
+                _artifact_discard(artifact)
+            if stop:
+                raise
+            say(f"{run.algorithm}: FAILED: {_error_text(exc)}")
     if scores:
         say("Scoring the serving version on this holdout…")
     active_pk, active = _active_scores(runs, scores, data) if scores else (None, None)

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from recommendations import selectors, tracking
 from recommendations.adapters import get_adapter
+from recommendations.api.exceptions import BackendErrorsAs503
 from recommendations.api.serializers import (
     EventSerializer,
     ListQuerySerializer,
@@ -91,7 +92,7 @@ def _catalog_item(pk: str) -> Any:
         raise Http404("Unknown product.") from None
 
 
-class _ListView(APIView):
+class _ListView(BackendErrorsAs503, APIView):
     """A GET that validates ``query_serializer`` and returns a list of recommendations."""
 
     throttle_classes = [AnonThrottle, UserThrottle]
@@ -202,7 +203,7 @@ class TrendingView(_ListView):
         return self.respond(recommendations)
 
 
-class EventView(APIView):
+class EventView(BackendErrorsAs503, APIView):
     """Record that the shopper viewed or clicked an item (anonymous: in the session)."""
 
     permission_classes = [permissions.AllowAny]
@@ -249,7 +250,7 @@ class EventView(APIView):
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
-class TrainingRunListView(generics.ListAPIView):
+class TrainingRunListView(BackendErrorsAs503, generics.ListAPIView):
     """Every training run, newest first (staff only)."""
 
     permission_classes = [permissions.IsAdminUser]
@@ -258,7 +259,7 @@ class TrainingRunListView(generics.ListAPIView):
     queryset = TrainingRun.objects.select_related("created_by").order_by("-created_at", "-pk")
 
 
-class TrainingRunDetailView(generics.RetrieveAPIView):
+class TrainingRunDetailView(BackendErrorsAs503, generics.RetrieveAPIView):
     """One training run (staff only)."""
 
     permission_classes = [permissions.IsAdminUser]

@@ -18,16 +18,38 @@ the page showed, nor the product on screen (``product`` in the context).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import template
 
 from recommendations import selectors, tracking
 from recommendations.adapters import get_adapter
+from recommendations.availability import UNAVAILABLE_ERRORS
 from recommendations.session import request_memo, session_cart_pks, session_viewed_pks
 
+TagFunction = Callable[..., dict[str, Any]]
 register = template.Library()
+logger = logging.getLogger(__name__)
+
+
+def _quiet_when_down(block: str) -> Callable[[TagFunction], TagFunction]:
+    """A block renders nothing (and logs) while the database or the cache is down."""
+
+    def decorate(tag: TagFunction) -> TagFunction:
+        @functools.wraps(tag)
+        def render(context: template.Context, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            try:
+                return tag(context, *args, **kwargs)
+            except UNAVAILABLE_ERRORS as exc:
+                logger.error("Recommendation block %r left out: %s", block, exc)
+                return {"block": block, "recommendations": [], "impression": None}
+
+        return render
+
+    return decorate
 
 
 def _n(n: Any) -> int:
@@ -102,6 +124,7 @@ def _item_pks(items: Iterable[Any]) -> list[Any]:
 
 
 @register.inclusion_tag("recommendations/recommended_for_you.html", takes_context=True)
+@_quiet_when_down("for_you")
 def recommended_for_you(
     context: template.Context, n: Any = selectors.DEFAULT_N, title: str = "Recommended for you"
 ) -> dict[str, Any]:
@@ -118,6 +141,7 @@ def recommended_for_you(
 
 
 @register.inclusion_tag("recommendations/similar_products.html", takes_context=True)
+@_quiet_when_down("similar")
 def similar_products(
     context: template.Context,
     product: Any = None,
@@ -142,6 +166,7 @@ def similar_products(
 
 
 @register.inclusion_tag("recommendations/bought_together.html", takes_context=True)
+@_quiet_when_down("bought_together")
 def bought_together(
     context: template.Context,
     product: Any = None,
@@ -171,6 +196,7 @@ def bought_together(
 
 
 @register.inclusion_tag("recommendations/trending_products.html", takes_context=True)
+@_quiet_when_down("trending")
 def trending_products(
     context: template.Context,
     n: Any = selectors.DEFAULT_N,
@@ -190,6 +216,7 @@ def trending_products(
 
 
 @register.inclusion_tag("recommendations/recently_viewed.html", takes_context=True)
+@_quiet_when_down("recently_viewed")
 def recently_viewed(
     context: template.Context, n: Any = selectors.DEFAULT_N, title: str = "Recently viewed"
 ) -> dict[str, Any]:

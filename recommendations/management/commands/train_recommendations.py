@@ -7,8 +7,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from recommendations.availability import UNAVAILABLE_ERRORS, unavailable_message
 from recommendations.models import TrainingRun
 from recommendations.services import TrainingLocked, training_run_start
+from recommendations.training import TrainingInterrupted
 
 
 class Command(BaseCommand):
@@ -38,22 +40,32 @@ class Command(BaseCommand):
                 promote=promote,
                 progress=lambda message: self.stdout.write(message),
             )
+            batch = list(TrainingRun.objects.filter(batch=run.batch).order_by("pk"))
+            active = TrainingRun.objects.filter(is_active=True).first()
         except (TrainingLocked, ValueError, ValidationError) as exc:
             raise CommandError(str(exc)) from exc
-        batch = TrainingRun.objects.filter(batch=run.batch).order_by("pk")
+        except UNAVAILABLE_ERRORS as exc:
+            raise CommandError(
+                f"{unavailable_message(exc)}. Any run left running is marked failed by the "
+                "next training."
+            ) from exc
+        except TrainingInterrupted as exc:
+            raise CommandError(f"Training stopped: {exc}") from exc
         for item in batch:
             line = f"#{item.pk} {item.algorithm}: {item.status}"
             if item.status == TrainingRun.Status.FAILED:
                 self.stderr.write(f"{line}: {item.error}")
             else:
                 self.stdout.write(f"{line}{' (serving)' if item.is_active else ''}")
-        if run.status != TrainingRun.Status.SUCCEEDED:
-            raise CommandError(f"Training failed: {run.error}")
-        active = TrainingRun.objects.filter(is_active=True).first()
         self.stdout.write(
-            self.style.SUCCESS(
-                f"Serving run #{active.pk} ({active.algorithm})."
-                if active
-                else "No version is serving."
-            )
+            f"Serving run #{active.pk} ({active.algorithm})."
+            if active
+            else "No version is serving."
         )
+        failed = [item for item in batch if item.status != TrainingRun.Status.SUCCEEDED]
+        if failed:
+            raise CommandError(
+                f"Training failed for {', '.join(item.algorithm for item in failed)}: "
+                f"{failed[0].error or failed[0].status}"
+            )
+        self.stdout.write(self.style.SUCCESS("Training succeeded."))
