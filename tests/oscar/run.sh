@@ -19,7 +19,8 @@ fi
 run() {
     "$venv/bin/python" -m pytest tests/oscar --ds=tests.oscar.settings \
         --confcutdir=tests/oscar -p no:cacheprovider \
-        -W "ignore:update is not implemented in this backend:UserWarning" "$@"
+        -W "ignore:update is not implemented in this backend:UserWarning" \
+        -W "ignore:Using Category.:DeprecationWarning" "$@"
 }
 echo "== django-oscar integration on SQLite =="
 run "$@"

@@ -7,14 +7,18 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.core import checks
+from django.template import RequestContext, Template
 from django.urls import reverse
-from oscar.core.loading import get_model
+from oscar.core.loading import get_class, get_model
 
 from recommendations import selectors
 from recommendations.contrib.oscar.adapters import OscarAdapter
 from tests.oscar.store import Category, Partner, Product, ProductClass, StockRecord, product_create
 
+Basket = get_model("basket", "Basket")
+Selector = get_class("partner.strategy", "Selector")
 UserProductView = get_model("analytics", "UserProductView")
 
 pytestmark = pytest.mark.django_db
@@ -205,3 +209,21 @@ def test_availability_follows_oscars_stock_rule(db):
         in_stock.pk: str(category.pk),
         child.pk: None,
     }
+
+
+def test_bought_together_reads_oscar_basket_lines_passed_as_items(shop, rf):
+    anchor = next(
+        p for p in shop.products["Poetry"] if any(p.pk in b for b in shop.bought.values())
+    )
+    basket = Basket.objects.create()
+    basket.strategy = Selector().strategy()
+    basket.add_product(anchor)
+    request = rf.get("/")
+    request.user, request.session, request.strategy = AnonymousUser(), {}, basket.strategy
+    # The shopper's own basket is empty: the block's anchors can only be the lines given.
+    request.basket = Basket()
+    html = Template("{% load recommendations_tags %}{% bought_together items=lines %}").render(
+        RequestContext(request, {"lines": basket.all_lines()})
+    )
+    assert 'data-rec-source="bought_together"' in html
+    assert f'data-rec-item="{anchor.pk}"' not in html
