@@ -82,6 +82,18 @@ def _unix(times: Iterable[dt.datetime | float | None]) -> np.ndarray:
     )
 
 
+def _follow(item: Any, lookup: str | None) -> Any:
+    """The value of ``lookup`` (``a__b``) read through the item's attributes, or None."""
+    if not lookup:
+        return None
+    value = item
+    for part in lookup.split("__"):
+        value = getattr(value, part, None)
+        if value is None:
+            return None
+    return value
+
+
 class UnixTime(models.Func):
     """A datetime column as float unix seconds, computed by the database.
 
@@ -127,6 +139,10 @@ class SettingsAdapter:
         """Primary keys of the items that may be shown."""
         return set(self.available_items().values_list("pk", flat=True))
 
+    def category_lookup(self) -> str | None:
+        """The lookup of an item's category key in querysets of ``available_items()``."""
+        return app_settings.CATEGORY_FIELD
+
     def item_category_key(self, item: models.Model) -> str | None:
         """The category of one item as a string key, or None."""
         lookup = app_settings.CATEGORY_FIELD
@@ -150,15 +166,19 @@ class SettingsAdapter:
 
     def item_label(self, item: models.Model) -> str:
         """A display name of the item."""
-        lookup = app_settings.LABEL_FIELD
-        if not lookup:
-            return str(item)
-        value: Any = item
-        for part in lookup.split("__"):
-            value = getattr(value, part, None)
-            if value is None:
-                return str(item)
-        return str(value)
+        value = _follow(item, app_settings.LABEL_FIELD)
+        return str(item if value is None else value)
+
+    def category_label(self, item: models.Model) -> str | None:
+        """The display name of an item's category (no query once it is select_related)."""
+        value = _follow(item, app_settings.CATEGORY_FIELD)
+        text = "" if value is None else str(value)
+        return text or None
+
+    def item_price(self, item: models.Model) -> Any:
+        """The item's price (``CATALOG["PRICE_FIELD"]``, a field of the item), or None."""
+        lookup = app_settings.PRICE_FIELD
+        return getattr(item, lookup, None) if lookup and "__" not in lookup else None
 
     # -- users and consent -------------------------------------------------------------
 

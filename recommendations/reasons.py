@@ -56,20 +56,6 @@ def trending_in(*, category_label: str | None) -> str:
     return f"Trending in {category_label}" if category_label else TRENDING
 
 
-def category_label(item: Any) -> str | None:
-    """The display name of an item's category (no query once it is select_related)."""
-    lookup = app_settings.CATEGORY_FIELD
-    if not lookup:
-        return None
-    value: Any = item
-    for part in lookup.split("__"):
-        value = getattr(value, part, None)
-        if value is None:
-            return None
-    text = str(value)
-    return text or None
-
-
 def strongest_sources(events: Iterable[Event]) -> dict[Any, str]:
     """For each item of a history, the source that gave it the most weight."""
     purchases = set(app_settings.source_names(PURCHASE))

@@ -109,8 +109,7 @@ class Recommendation:
         """The item's price (``CATALOG["PRICE_FIELD"]``), or None."""
         if self.known and len(self.known) > 2:
             return self.known[2]
-        lookup = app_settings.PRICE_FIELD
-        return getattr(self.item, lookup, None) if lookup and "__" not in lookup else None
+        return get_adapter().item_price(self.item)
 
 
 @dataclass
@@ -706,9 +705,11 @@ def _row_category(row: _Row) -> str | None:
     return row.category
 
 
-def _available_rows(queryset: models.QuerySet, *, limit: int | None = None) -> dict[str, _Row]:
+def _available_rows(
+    adapter: SettingsAdapter, queryset: models.QuerySet, *, limit: int | None = None
+) -> dict[str, _Row]:
     """Key and category of the items of ``queryset`` by string key, in one query."""
-    category = app_settings.CATEGORY_FIELD
+    category = adapter.category_lookup()
     rows = queryset.values_list("pk", category) if category else queryset.values_list("pk", "pk")
     if limit is not None:
         rows = rows.order_by("pk")[:limit]
@@ -723,7 +724,7 @@ def _available(
 ) -> dict[str, _Row]:
     """The available items among ``pks`` (typed keys) and ``rule_pks`` (staff-typed text)."""
     keys = list(dict.fromkeys([*pks, *_valid_pks(adapter.catalog_model(), rule_pks)]))
-    return _available_rows(adapter.available_items().filter(pk__in=keys)) if keys else {}
+    return _available_rows(adapter, adapter.available_items().filter(pk__in=keys)) if keys else {}
 
 
 def _instances(adapter: SettingsAdapter, pks: Iterable[Any]) -> dict[str, Any]:
@@ -739,13 +740,12 @@ def _instances(adapter: SettingsAdapter, pks: Iterable[Any]) -> dict[str, Any]:
 
 def _category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | None:
     """Keys of the available items of a category (None: no category filter)."""
-    if category is None or not app_settings.CATEGORY_FIELD:
+    lookup = adapter.category_lookup()
+    if category is None or not lookup:
         return None
     try:
         return list(
-            adapter.available_items()
-            .filter(**{app_settings.CATEGORY_FIELD: category})
-            .values_list("pk", flat=True)
+            adapter.available_items().filter(**{lookup: category}).values_list("pk", flat=True)
         )
     except (ValueError, TypeError, ValidationError):
         raise ValueError(f"{category!r} is not a valid category key.") from None
@@ -816,7 +816,7 @@ class _Explainer:
                 return reasons.customers_also_bought(label=label)
             return reasons.POPULAR
         if layer.source == TRENDING:
-            return reasons.trending_in(category_label=reasons.category_label(item))
+            return reasons.trending_in(category_label=self.adapter.category_label(item))
         return {RECENTLY_VIEWED: reasons.RECENTLY_VIEWED, CATALOG: reasons.CATALOG}.get(
             layer.source, reasons.POPULAR
         )
@@ -853,9 +853,9 @@ def _assemble(
         # Starved (a new store, or a list eaten by the rules): top up from the catalog.
         used = [*(c.pk for c in chosen), *_engine_blocked(filters)]
         extra = adapter.available_items().exclude(pk__in=_valid_pks(adapter.catalog_model(), used))
-        if filters.category is not None and app_settings.CATEGORY_FIELD:
-            extra = extra.filter(**{app_settings.CATEGORY_FIELD: filters.category})
-        more = _available_rows(extra, limit=_overfetch(n, filters))
+        if filters.category is not None and adapter.category_lookup():
+            extra = extra.filter(**{adapter.category_lookup(): filters.category})
+        more = _available_rows(adapter, extra, limit=_overfetch(n, filters))
         rows.update(more)
         catalog = _Layer(CATALOG, [(row.pk, 0.0) for row in more.values()])
         for key in more:

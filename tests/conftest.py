@@ -8,6 +8,9 @@ from django.core.cache import cache
 from recommendations import experiments, selectors, serving
 from tests.factories import StaffFactory, UserFactory
 
+# An Oscar shop with its own settings and virtualenv: run by tests/oscar/run.sh.
+collect_ignore = ["oscar"]
+
 
 @pytest.fixture(autouse=True)
 def fast_password_hasher(settings):

@@ -118,8 +118,14 @@ def _item_pks(items: Iterable[Any]) -> list[Any]:
         elif isinstance(element, int | str):
             pks.append(element)
         else:
-            wrapped = [v for v in vars(element).values() if isinstance(v, catalog)]
-            pks.extend(item.pk for item in wrapped[:1])
+            # A cart or basket line: its foreign key to the catalog, else an attribute.
+            keys = [
+                getattr(element, field.attname)
+                for field in getattr(getattr(element, "_meta", None), "concrete_fields", ())
+                if field.many_to_one and issubclass(field.related_model, catalog)
+            ]
+            wrapped = [v.pk for v in vars(element).values() if isinstance(v, catalog)]
+            pks.extend([key for key in keys if key is not None][:1] or wrapped[:1])
     return pks
 
 

@@ -1,0 +1,1 @@
+"""Ready integrations of the recommendations app with other Django packages."""
