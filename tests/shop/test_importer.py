@@ -426,6 +426,27 @@ def test_an_order_cancelled_whole_is_kept_cancelled_without_lines_and_is_not_pop
 
 
 @pytest.mark.django_db
+def test_second_import_of_netted_cancellations_creates_nothing(tmp_path):
+    path = csv_file(
+        tmp_path,
+        "536365,71053,WHITE METAL LANTERN,5,2011-01-10 10:00:00,3.39,17850,United Kingdom",
+        "536366,71053,WHITE METAL LANTERN,2,2011-01-11 10:00:00,3.39,17850,United Kingdom",
+        "C536367,71053,WHITE METAL LANTERN,-5,2011-01-12 10:00:00,3.39,17850,United Kingdom",
+    )
+    online_retail_import(path=path)
+
+    second = online_retail_import(path=path)
+
+    assert (second.orders_created, second.order_lines_created, second.orders_existing) == (0, 0, 2)
+    assert second.cancellations_netted == 1
+    assert list(Order.objects.order_by("number").values_list("number", "status")) == [
+        ("536365", Order.Status.CANCELLED),
+        ("536366", Order.Status.PLACED),
+    ]
+    assert (lines_of("536365"), lines_of("536366")) == ([], [("71053", 2)])
+
+
+@pytest.mark.django_db
 def test_a_cancellation_takes_a_row_of_exactly_its_quantity_before_later_rows(tmp_path):
     path = csv_file(
         tmp_path,
