@@ -1,26 +1,36 @@
 """Import the UCI Online Retail transactions (CSV, plain or gzipped) into the demo store.
 
-The file is read once with the ``csv`` module and aggregated in memory; only then is the
-database written, in phases (categories and products, customers, orders with their
-lines), each with ``bulk_create`` in batches inside transactions. A file that cannot be
-read therefore writes nothing, and an order is always written together with its lines.
-If a later phase fails, what the earlier phases committed is complete and a second run
-carries on from there.
+The import is one batch: the file (or the part of it ``limit`` selects) is read once with
+the ``csv`` module and every row is checked and aggregated in memory; only then is the
+database written, with ``bulk_create`` in chunks, all inside one transaction. An import
+therefore either completes or writes nothing, on SQLite and PostgreSQL alike: a file
+that cannot be read, holds a NUL byte or a byte that is not UTF-8 is refused with the
+number of its line, before any write.
 
 Every row is checked in a fixed order and a row that fails is counted under the first
 reason that applies (see ``SKIP_REASONS``); a dirty row never stops the import.
 
 Decisions worth knowing:
 
-* Cancellations (invoices starting with "C") are skipped: they carry no reference to the
-  invoice they cancel, and one product is often bought several times by a customer, so
-  they cannot be matched reliably to an original line. The purchases stay as placed.
+* Rows dated before ``EARLIEST_DATE`` (or the ``earliest`` given) or later than now plus
+  ``FUTURE_SKEW`` are skipped: the data set is a shop's sales, not a calendar.
+* All rows of an invoice belong to one customer: the one most of its rows name (of
+  equals, the first). Rows naming another customer are skipped.
+* Cancellations (invoices starting with "C", negative quantities) are netted against the
+  purchases they cancel: the same customer's earlier rows of the same stock code. A row
+  of exactly the cancelled quantity is taken first (the latest, at the same unit price if
+  any), otherwise the quantity is taken from the latest purchases backwards. Purchases
+  netted to nothing make no order line, and an order netted to nothing is kept as
+  cancelled without lines, so it counts as no purchase anywhere. A cancellation that
+  the earlier purchases do not cover wholly (a guest's, one of a purchase from before
+  the file begins) is skipped: which purchase it cancels cannot be known.
 * Several rows of one invoice for the same stock code at the same unit price are merged
   into one order line (quantities summed), as a cart holds one line per product; rows at
   different unit prices stay separate lines so the order total is exactly the file's.
 * Existing rows are never modified: customers are matched by ``external_id``, products
   by ``sku`` and orders by ``number``; an order that already exists is skipped whole,
-  so running the import twice creates nothing the second time.
+  so running the import twice creates nothing the second time. Cancellations are netted
+  within the file: one in a later file does not reach an order already imported.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +54,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
@@ -62,6 +73,11 @@ REQUIRED_COLUMNS = (
 # The shop sold from the UK: timestamps in the file are London wall-clock time.
 DATA_TIMEZONE = ZoneInfo("Europe/London")
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+# Rows dated earlier are typing errors (0001-01-01), not sales of this shop.
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=DATA_TIMEZONE)
+# Rows dated later than now by more than this are typing errors too (2099); the margin
+# covers clocks and time zones.
+FUTURE_SKEW = timedelta(days=1)
 BATCH_SIZE = 2000
 # The data set records sales, not stock: every imported product starts with this many.
 INITIAL_STOCK = 100
@@ -73,28 +89,36 @@ FIRST_LINES_KEPT = 5
 SKIP_MALFORMED = "malformed CSV"
 SKIP_COLUMNS = "wrong number of columns"
 SKIP_INVOICE = "missing invoice number"
-SKIP_CANCELLATION = "cancellation"
 SKIP_NON_PRODUCT = "non-product code"
 SKIP_QUANTITY = "unparsable quantity"
 SKIP_PRICE = "unparsable unit price"
 SKIP_DATE = "unparsable invoice date"
 SKIP_CUSTOMER = "unparsable customer id"
+SKIP_DATE_TOO_EARLY = "invoice date before the earliest accepted"
+SKIP_DATE_FUTURE = "invoice date in the future"
+SKIP_CANCELLATION_QUANTITY = "cancellation with quantity >= 0"
 SKIP_NON_POSITIVE_QUANTITY = "quantity <= 0"
 SKIP_NON_POSITIVE_PRICE = "unit price <= 0"
 SKIP_NO_DESCRIPTION = "missing description of unknown product"
+SKIP_CUSTOMER_CONFLICT = "customer differs from the rest of its invoice"
+SKIP_CANCELLATION_UNMATCHED = "cancellation without matching earlier purchase"
 SKIP_REASONS = (
     SKIP_MALFORMED,
     SKIP_COLUMNS,
     SKIP_INVOICE,
-    SKIP_CANCELLATION,
     SKIP_NON_PRODUCT,
     SKIP_QUANTITY,
     SKIP_PRICE,
     SKIP_DATE,
     SKIP_CUSTOMER,
+    SKIP_DATE_TOO_EARLY,
+    SKIP_DATE_FUTURE,
+    SKIP_CANCELLATION_QUANTITY,
     SKIP_NON_POSITIVE_QUANTITY,
     SKIP_NON_POSITIVE_PRICE,
     SKIP_NO_DESCRIPTION,
+    SKIP_CUSTOMER_CONFLICT,
+    SKIP_CANCELLATION_UNMATCHED,
 )
 
 # A product code is five digits with an optional letter suffix (85123A, 15056BL); the
@@ -155,6 +179,8 @@ _WORD = re.compile(r"[A-Z0-9]+(?:[-'][A-Z0-9]+)*")
 # runs (T-LIGHT's T, 3D) and mixed-case text (40x40cm) are left as they are.
 _UPPER_RUN = re.compile(r"[A-Z]{2,}(?:'[A-Z]+)?|[A-Z]'[A-Z]+")
 _KEEP_UPPER = frozenset({"LED", "USB", "UK", "DIY", "XL", "OK"})
+# What errors="surrogateescape" turns each byte that is not UTF-8 into.
+_UNDECODED = re.compile("[\udc80-\udcff]")
 _MAX_QUANTITY = 2**31 - 1
 _MAX_PRICE = Decimal("100000000")  # Product.price and OrderLine.unit_price hold 10 digits.
 _CENT = Decimal("0.01")
@@ -163,7 +189,7 @@ T = TypeVar("T")
 
 
 class OnlineRetailImportError(Exception):
-    """The file as a whole cannot be imported (missing, unreadable, missing columns)."""
+    """The file as a whole cannot be imported (unreadable, NUL or non-UTF-8 bytes, ...)."""
 
 
 @dataclass
@@ -177,7 +203,9 @@ class OnlineRetailImportReport:
     inactive_products_created: int = 0
     customers_created: int = 0
     orders_created: int = 0
+    orders_cancelled: int = 0
     order_lines_created: int = 0
+    cancellations_netted: int = 0
     guest_orders_created: int = 0
     orders_existing: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
@@ -200,7 +228,7 @@ class _Row(NamedTuple):
     line: int
     invoice: str
     sku: str
-    quantity: int
+    quantity: int  # negative on a cancellation
     unit_price: Decimal
     invoiced_at: datetime
     customer: str  # external id, "" for a guest
@@ -224,13 +252,26 @@ class _Catalog:
 
 
 def online_retail_import(
-    *, path: Path | str, limit: int | None = None, progress: bool = False
+    *,
+    path: Path | str,
+    limit: int | None = None,
+    earliest: datetime = EARLIEST_DATE,
+    progress: bool = False,
 ) -> OnlineRetailImportReport:
     """Import an Online Retail CSV file into the store and report what happened."""
     report = OnlineRetailImportReport()
     catalog = _Catalog()
     rows = _rows_read(
-        path=Path(path), report=report, catalog=catalog, limit=limit, progress=progress
+        path=Path(path),
+        report=report,
+        catalog=catalog,
+        limit=limit,
+        # Same time zone as the rows', so comparisons skip the offset arithmetic.
+        dates=(
+            earliest.astimezone(DATA_TIMEZONE),
+            (timezone.now() + FUTURE_SKEW).astimezone(DATA_TIMEZONE),
+        ),
+        progress=progress,
     )
     rows = _rows_described(
         rows=rows,
@@ -238,8 +279,14 @@ def online_retail_import(
         catalog=catalog,
         known_skus=set(Product.objects.values_list("sku", flat=True)),
     )
-    report.rows_valid = len(rows)
-    customers = _customers_aggregate(rows)
+    rows = _rows_of_invoice_customer(rows=rows, report=report)
+    sales = [row for row in rows if row.quantity > 0]
+    quantities = _cancellations_net(
+        sales=sales, cancellations=[row for row in rows if row.quantity < 0], report=report
+    )
+    report.rows_valid = len(sales) + report.cancellations_netted
+    invoices = _invoices_build(sales=sales, quantities=quantities)
+    customers = _customers_aggregate(sales)
     user_ids = dict(
         _in_chunks(
             customers,
@@ -252,15 +299,16 @@ def online_retail_import(
     # Checked before anything is written, so a clash leaves the store untouched.
     _usernames_check_free(external_ids=new_customers)
 
-    product_ids = _products_create(rows=rows, report=report, catalog=catalog)
-    user_ids |= _customers_create(customers=new_customers, report=report)
-    _orders_create(
-        rows=rows,
-        report=report,
-        product_ids=product_ids,
-        user_ids=user_ids,
-        progress=progress,
-    )
+    with transaction.atomic():
+        product_ids = _products_create(rows=sales, report=report, catalog=catalog)
+        user_ids |= _customers_create(customers=new_customers, report=report)
+        _orders_create(
+            invoices=invoices,
+            report=report,
+            product_ids=product_ids,
+            user_ids=user_ids,
+            progress=progress,
+        )
     return report
 
 
@@ -310,6 +358,7 @@ def _rows_read(
     report: OnlineRetailImportReport,
     catalog: _Catalog,
     limit: int | None,
+    dates: tuple[datetime, datetime],
     progress: bool,
 ) -> list[_Row]:
     """Parse and check the file's rows; return the good ones, count the others."""
@@ -330,15 +379,17 @@ def _rows_read(
         compressed = raw.read(2) == b"\x1f\x8b" or path.suffix.lower() == ".gz"
         raw.seek(0)
         binary: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
-        # A stray byte that is not UTF-8 only spoils a description: replace it, do not fail.
-        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+        # Bytes that are not UTF-8 become lone surrogates, which _lines_checked refuses
+        # with their line number (a decoding error would not tell the line).
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
         try:
             return list(
                 _rows_checked(
-                    reader=csv.reader(text),
+                    reader=csv.reader(_lines_checked(text)),
                     report=report,
                     catalog=catalog,
                     limit=limit,
+                    dates=dates,
                     on_progress=lambda: bar.update(raw.tell() - bar.n),
                 )
             )
@@ -347,12 +398,25 @@ def _rows_read(
             raise OnlineRetailImportError(f"cannot read {kind}file {path}: {exc}") from exc
 
 
+def _lines_checked(lines: Iterable[str]) -> Iterator[str]:
+    """Pass the lines on; refuse one with a NUL byte or a byte that is not UTF-8."""
+    # Counted like csv.reader.line_num: the header is line 1.
+    for number, line in enumerate(lines, 1):
+        if "\x00" in line:
+            raise OnlineRetailImportError(f"line {number}: NUL byte")
+        if not line.isascii() and (undecoded := _UNDECODED.search(line)):
+            byte = ord(undecoded.group()) - 0xDC00
+            raise OnlineRetailImportError(f"line {number}: byte 0x{byte:02x} is not UTF-8")
+        yield line
+
+
 def _rows_checked(
     *,
     reader: Iterator[list[str]],
     report: OnlineRetailImportReport,
     catalog: _Catalog,
     limit: int | None,
+    dates: tuple[datetime, datetime],
     on_progress: Callable[[], None],
 ) -> Iterator[_Row]:
     """Check each CSV record; yield the good rows and count each bad one by reason."""
@@ -368,6 +432,7 @@ def _rows_checked(
     i_invoice, i_description, i_country = (
         columns[name] for name in ("InvoiceNo", "Description", "Country")
     )
+    earliest, latest = dates
 
     # One string object per invoice and per country instead of one per row.
     shared: dict[str, str] = {}
@@ -403,24 +468,32 @@ def _rows_checked(
         if not invoice or len(invoice) > 32:
             report.skip(SKIP_INVOICE, line)
             continue
-        if invoice[0] in "cC":
-            report.skip(SKIP_CANCELLATION, line)
-            continue
         fields = _fields_parse(record, columns, report=report, line=line)
         if fields is None:
             continue
         sku, quantity, price, invoiced_at, customer = fields
-        if quantity <= 0:
-            report.skip(SKIP_NON_POSITIVE_QUANTITY, line)
+        if invoiced_at < earliest:
+            report.skip(SKIP_DATE_TOO_EARLY, line)
+            continue
+        if invoiced_at > latest:
+            report.skip(SKIP_DATE_FUTURE, line)
             continue
         description = " ".join(record[i_description].split())
-        if price <= 0:
+        if invoice[0] in "cC":
+            # A cancellation's unit price only helps to find the purchase it cancels.
+            if quantity >= 0:
+                report.skip(SKIP_CANCELLATION_QUANTITY, line)
+                continue
+        elif quantity <= 0:
+            report.skip(SKIP_NON_POSITIVE_QUANTITY, line)
+            continue
+        elif price <= 0:
             # A code only ever "sold" for nothing still becomes an (inactive) product.
             if description:
                 catalog.unpriced[sku][description] += 1
             report.skip(SKIP_NON_POSITIVE_PRICE, line)
             continue
-        if description:
+        elif description:
             catalog.priced[sku][description] += 1
         country = record[i_country].strip()[:64]
         yield _Row(
@@ -452,6 +525,73 @@ def _rows_described(
         else:
             report.skip(SKIP_NO_DESCRIPTION, row.line)
     return kept
+
+
+def _rows_of_invoice_customer(*, rows: list[_Row], report: OnlineRetailImportReport) -> list[_Row]:
+    """Drop the rows whose customer is not their invoice's: most rows' (of equals, first)."""
+    first: dict[str, str] = {}
+    mixed: set[str] = set()
+    for row in rows:
+        if first.setdefault(row.invoice, row.customer) != row.customer:
+            mixed.add(row.invoice)
+    if not mixed:
+        return rows
+    customers: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        if row.invoice in mixed:
+            customers[row.invoice][row.customer] += 1
+    # most_common orders equal counts as first seen.
+    owner = {invoice: counts.most_common(1)[0][0] for invoice, counts in customers.items()}
+    kept = []
+    for row in rows:
+        if row.invoice in mixed and row.customer != owner[row.invoice]:
+            report.skip(SKIP_CUSTOMER_CONFLICT, row.line)
+        else:
+            kept.append(row)
+    return kept
+
+
+def _cancellations_net(
+    *, sales: list[_Row], cancellations: list[_Row], report: OnlineRetailImportReport
+) -> list[int]:
+    """Net each cancellation against the purchases it cancels; return sales' quantities left."""
+    quantities = [row.quantity for row in sales]
+    # Only the few pairs cancellations name are indexed: a list per pair of the whole file
+    # would cost seconds of garbage collection.
+    purchases: dict[tuple[str, str], list[int]] = {
+        (row.customer, row.sku): [] for row in cancellations if row.customer
+    }
+    for index, row in enumerate(sales):
+        # A guest has no key: one guest's purchases cannot be told from another's.
+        indices = purchases.get((row.customer, row.sku))
+        if indices is not None:
+            indices.append(index)
+    for cancellation in sorted(cancellations, key=lambda row: (row.invoiced_at, row.line)):
+        wanted = -cancellation.quantity
+        earlier = sorted(
+            (
+                index
+                for index in purchases.get((cancellation.customer, cancellation.sku), ())
+                if quantities[index] and sales[index].invoiced_at <= cancellation.invoiced_at
+            ),
+            key=lambda index: (sales[index].invoiced_at, sales[index].line),
+        )
+        if sum(quantities[index] for index in earlier) < wanted:
+            report.skip(SKIP_CANCELLATION_UNMATCHED, cancellation.line)
+            continue
+        report.cancellations_netted += 1
+        exact = [index for index in earlier if quantities[index] == wanted]
+        if exact:
+            same_price = [i for i in exact if sales[i].unit_price == cancellation.unit_price]
+            quantities[(same_price or exact)[-1]] = 0
+            continue
+        for index in reversed(earlier):
+            taken = min(wanted, quantities[index])
+            quantities[index] -= taken
+            wanted -= taken
+            if not wanted:
+                break
+    return quantities
 
 
 # The parsers cache their answers: the same codes, prices, dates and customer ids repeat
@@ -575,16 +715,15 @@ def _products_create(
             is_active=bool(sku_prices),
         )
         new_products.append((product, category))
-    with transaction.atomic():
-        categories = _categories_get_or_create(
-            names={category for _, category in new_products}, report=report
-        )
-        for product, category in new_products:
-            product.category = categories[category]
-        products = [product for product, _ in new_products]
-        for start in range(0, len(products), BATCH_SIZE):
-            batch = Product.objects.bulk_create(products[start : start + BATCH_SIZE])
-            product_ids.update((product.sku, product.pk) for product in batch)
+    categories = _categories_get_or_create(
+        names={category for _, category in new_products}, report=report
+    )
+    for product, category in new_products:
+        product.category = categories[category]
+    products = [product for product, _ in new_products]
+    for start in range(0, len(products), BATCH_SIZE):
+        batch = Product.objects.bulk_create(products[start : start + BATCH_SIZE])
+        product_ids.update((product.sku, product.pk) for product in batch)
     report.products_created = len(products)
     report.inactive_products_created = sum(not product.is_active for product in products)
     return product_ids
@@ -638,46 +777,77 @@ def _customers_create(
     external_ids = sorted(customers, key=int)
     for start in range(0, len(external_ids), BATCH_SIZE):
         batch = external_ids[start : start + BATCH_SIZE]
-        with transaction.atomic():
-            users = user_model.objects.bulk_create(
-                [
-                    user_model(
-                        username=USERNAME_PREFIX + external_id,
-                        # Imported customers sign in through the demo sign-in only.
-                        password=make_password(None),
-                        date_joined=customers[external_id].first_order_at,
-                    )
-                    for external_id in batch
-                ]
-            )
-            batch_ids = {eid: user.pk for eid, user in zip(batch, users, strict=True)}
-            CustomerProfile.objects.bulk_create(
-                [
-                    CustomerProfile(
-                        user_id=user_id,
-                        external_id=external_id,
-                        country=customers[external_id].country,
-                    )
-                    for external_id, user_id in batch_ids.items()
-                ]
-            )
+        users = user_model.objects.bulk_create(
+            [
+                user_model(
+                    username=USERNAME_PREFIX + external_id,
+                    # Imported customers sign in through the demo sign-in only.
+                    password=make_password(None),
+                    date_joined=customers[external_id].first_order_at,
+                )
+                for external_id in batch
+            ]
+        )
+        batch_ids = {eid: user.pk for eid, user in zip(batch, users, strict=True)}
+        CustomerProfile.objects.bulk_create(
+            [
+                CustomerProfile(
+                    user_id=user_id,
+                    external_id=external_id,
+                    country=customers[external_id].country,
+                )
+                for external_id, user_id in batch_ids.items()
+            ]
+        )
         user_ids |= batch_ids
         report.customers_created += len(users)
     return user_ids
 
 
+class _Invoice(NamedTuple):
+    first: _Row  # its number, customer and country
+    created_at: datetime
+    # (stock code, unit price) -> quantity left after cancellations; empty if none is.
+    lines: dict[tuple[str, Decimal], int]
+
+
+def _invoices_build(*, sales: list[_Row], quantities: list[int]) -> dict[str, _Invoice]:
+    """Group the sales by invoice into order lines; fail on a line no column can hold."""
+    rows_of: dict[str, list[int]] = defaultdict(list)
+    for index, row in enumerate(sales):
+        rows_of[row.invoice].append(index)
+    invoices = {}
+    for number, indices in rows_of.items():
+        lines: dict[tuple[str, Decimal], int] = {}
+        for index in indices:
+            if quantities[index]:
+                key = (sales[index].sku, sales[index].unit_price)
+                lines[key] = lines.get(key, 0) + quantities[index]
+        for (sku, _), quantity in lines.items():
+            if quantity > _MAX_QUANTITY:
+                rows = ", ".join(str(sales[i].line) for i in indices if sales[i].sku == sku)
+                raise OnlineRetailImportError(
+                    f"lines {rows}: invoice {number} orders {quantity} units of {sku}, "
+                    f"more than {_MAX_QUANTITY}"
+                )
+        invoices[number] = _Invoice(
+            first=sales[indices[0]],
+            # Rows of one invoice may straddle a minute: the invoice is as old as its first.
+            created_at=min(sales[index].invoiced_at for index in indices),
+            lines=lines,
+        )
+    return invoices
+
+
 def _orders_create(
     *,
-    rows: list[_Row],
+    invoices: dict[str, _Invoice],
     report: OnlineRetailImportReport,
     product_ids: dict[str, int],
     user_ids: dict[str, int],
     progress: bool,
 ) -> None:
-    """Create the orders not yet in the store, each in one transaction with its lines."""
-    invoices: dict[str, list[_Row]] = defaultdict(list)
-    for row in rows:
-        invoices[row.invoice].append(row)
+    """Create the orders not yet in the store, with their lines."""
     existing = set(
         _in_chunks(
             invoices,
@@ -689,48 +859,37 @@ def _orders_create(
     with tqdm(total=len(numbers), unit="order", desc="Orders", disable=not progress) as bar:
         for start in range(0, len(numbers), BATCH_SIZE):
             batch = numbers[start : start + BATCH_SIZE]
-            with transaction.atomic():
-                orders = Order.objects.bulk_create(
-                    [_order_build(invoices[number], user_ids) for number in batch]
+            orders = Order.objects.bulk_create(
+                [_order_build(number, invoices[number], user_ids) for number in batch]
+            )
+            lines = [
+                OrderLine(
+                    order_id=order.pk,
+                    product_id=product_ids[sku],
+                    quantity=quantity,
+                    unit_price=unit_price,
+                    created_at=order.created_at,
                 )
-                lines = [
-                    line
-                    for order in orders
-                    for line in _order_lines_build(order, invoices[order.number], product_ids)
-                ]
-                OrderLine.objects.bulk_create(lines, batch_size=BATCH_SIZE)
+                for order in orders
+                for (sku, unit_price), quantity in invoices[order.number].lines.items()
+            ]
+            OrderLine.objects.bulk_create(lines, batch_size=BATCH_SIZE)
             report.orders_created += len(orders)
+            report.orders_cancelled += sum(
+                order.status == Order.Status.CANCELLED for order in orders
+            )
             report.guest_orders_created += sum(order.user_id is None for order in orders)
             report.order_lines_created += len(lines)
             bar.update(len(batch))
 
 
-def _order_build(rows: list[_Row], user_ids: dict[str, int]) -> Order:
-    first = rows[0]
+def _order_build(number: str, invoice: _Invoice, user_ids: dict[str, int]) -> Order:
+    customer = invoice.first.customer
     return Order(
-        number=first.invoice,
-        user_id=user_ids[first.customer] if first.customer else None,
-        country=first.country,
-        status=Order.Status.PLACED,
-        # Rows of one invoice may straddle a minute: the invoice is as old as its first.
-        created_at=min(row.invoiced_at for row in rows),
+        number=number,
+        user_id=user_ids[customer] if customer else None,
+        country=invoice.first.country,
+        # Cancelled whole: kept for the record, with no line, so never counted as bought.
+        status=Order.Status.PLACED if invoice.lines else Order.Status.CANCELLED,
+        created_at=invoice.created_at,
     )
-
-
-def _order_lines_build(
-    order: Order, rows: list[_Row], product_ids: dict[str, int]
-) -> list[OrderLine]:
-    quantities: dict[tuple[str, Decimal], int] = {}
-    for row in rows:
-        key = (row.sku, row.unit_price)
-        quantities[key] = quantities.get(key, 0) + row.quantity
-    return [
-        OrderLine(
-            order_id=order.pk,
-            product_id=product_ids[sku],
-            quantity=quantity,
-            unit_price=unit_price,
-            created_at=order.created_at,
-        )
-        for (sku, unit_price), quantity in quantities.items()
-    ]
