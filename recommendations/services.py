@@ -25,6 +25,7 @@ from recommendations.artifacts import (
 )
 from recommendations.conf import app_settings
 from recommendations.models import Experiment, TrainingLock, TrainingRun
+from recommendations.tombstones import forgotten_artifacts_rewrite
 from recommendations.training import Progress, registered_algorithms, training_batch_run
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,8 @@ def _prune_quietly() -> None:
     # Housekeeping must never fail a training that succeeded.
     try:
         training_artifacts_prune()
+        # Deleted users whose artifacts the storage could not rewrite then: try again.
+        forgotten_artifacts_rewrite()
     except Exception:  # any storage error: the next training tries again
         logger.exception("Could not delete old recommendation artifacts.")
 
