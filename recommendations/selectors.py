@@ -740,7 +740,7 @@ def _category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] |
             .filter(**{app_settings.CATEGORY_FIELD: category})
             .values_list("pk", flat=True)
         )
-    except (ValueError, TypeError, ValidationError):
+    except (ValueError, TypeError, OverflowError, ValidationError):
         raise ValueError(f"{category!r} is not a valid category key.") from None
 
 
