@@ -139,7 +139,7 @@ def _prune_quietly() -> None:
         # Deleted users whose artifacts the storage could not rewrite then: try again.
         forgotten_artifacts_rewrite()
     except Exception:  # any storage error: the next training tries again
-        logger.exception("Could not delete old recommendation artifacts.")
+        logger.exception("Could not delete old recommendation artifacts or rewrite them.")
 
 
 def _score(run: TrainingRun) -> float:

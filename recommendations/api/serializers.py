@@ -26,7 +26,7 @@ def _category_field() -> serializers.Field:
     the database column (a larger one would fail the query), else text."""
     key = get_adapter().category_key_field()
     if not isinstance(key, models.IntegerField):
-        return serializers.CharField(required=False, max_length=64)
+        return serializers.CharField(required=False, min_length=1, max_length=64)
     limits = {
         type(validator): validator.limit_value
         for validator in key.validators
@@ -86,11 +86,22 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-# A 400 names each field at fault with its messages (``non_field_errors`` for the whole).
+# A 400 names each field at fault with its messages (``non_field_errors`` for the
+# whole), or gives a ``detail`` when the body cannot be parsed at all.
 FIELD_ERRORS_SCHEMA = {
-    "type": "object",
-    "additionalProperties": {"type": "array", "items": {"type": "string"}},
-    "minProperties": 1,
+    "oneOf": [
+        {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "minProperties": 1,
+        },
+        {
+            "type": "object",
+            "properties": {"detail": {"type": "string"}},
+            "required": ["detail"],
+            "additionalProperties": False,
+        },
+    ]
 }
 
 

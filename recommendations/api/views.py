@@ -135,7 +135,9 @@ class _ListView(APIView):
     query_serializer: type[serializers.Serializer] = ListQuerySerializer
 
     def query(self, request: Request) -> dict[str, Any]:
-        serializer = self.query_serializer(data=request.query_params)
+        # A plain dict, not the QueryDict: DRF would read ``?n=`` as "not given" there,
+        # where the schema (and the shopper) mean an empty, invalid number.
+        serializer = self.query_serializer(data=request.query_params.dict())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
