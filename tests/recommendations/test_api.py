@@ -415,3 +415,11 @@ def test_the_schema_works_in_a_host_without_a_default_schema_class(client, store
     me = paths["/api/recommendations/me/"]["get"]
     assert "RecommendationList" in json.dumps(me["responses"]["200"])
     assert "/api/recommendations/training-runs/{id}/" in paths
+
+
+@pytest.mark.parametrize("field", ["n", "category"])
+def test_an_empty_number_is_a_400_naming_the_field_not_the_default(client, store, field):
+    response = client.get(_url("trending"), {field: ""})
+
+    assert response.status_code == 400
+    assert field in response.json()
