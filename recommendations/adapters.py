@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
@@ -142,6 +143,21 @@ class SettingsAdapter:
     def category_lookup(self) -> str | None:
         """The lookup of an item's category key in querysets of ``available_items()``."""
         return app_settings.CATEGORY_FIELD
+
+    def category_key_field(self) -> models.Field | None:
+        """The field that holds category keys, where ``CATEGORY_FIELD`` ends; None if unset."""
+        lookup = app_settings.CATEGORY_FIELD
+        if not lookup:
+            return None
+        model, field = self.catalog_model(), None
+        try:
+            for part in lookup.split("__"):
+                field = model._meta.pk if part == "pk" else model._meta.get_field(part)
+                if field.is_relation:
+                    model = field.related_model
+        except FieldDoesNotExist:  # reported by the system checks
+            return None
+        return field.target_field if field.is_relation else field
 
     def item_category_key(self, item: models.Model) -> str | None:
         """The category of one item as a string key, or None."""

@@ -14,9 +14,11 @@ import io
 import json
 import uuid
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.sparse as sp
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 
@@ -29,6 +31,9 @@ RECOMMENDER_KEYS = ("recommender", "similar", "trending", "popularity")
 # Artifact files are named <prefix><run id>-<random hex><suffix> in ARTIFACT_PATH.
 ARTIFACT_PREFIX = "run-"
 ARTIFACT_SUFFIX = ".npz"
+# Learned state indexed by the user row, in every engine recommender; anything else a
+# recommender learns is indexed by item (tests/recommendations/test_privacy.py checks).
+USER_STATE = ("interactions_", "timestamps_", "user_features_", "user_norms_")
 
 
 class ArtifactError(ValueError):
@@ -141,3 +146,43 @@ def artifact_delete(name: str) -> None:
         storage = artifact_storage()
         if storage.exists(name):
             storage.delete(name)
+
+
+def recommender_without_rows(recommender: Recommender, keep: np.ndarray) -> Recommender:
+    """Drop the user rows not in ``keep`` (a boolean mask) from a recommender, in place."""
+    rows = np.flatnonzero(keep)
+    for key, value in list(vars(recommender).items()):
+        if isinstance(value, Recommender):
+            recommender_without_rows(value, keep)
+        elif isinstance(value, list | tuple) and value and isinstance(value[0], Recommender):
+            for part in value:
+                recommender_without_rows(part, keep)
+        elif key in USER_STATE and getattr(value, "shape", (None,))[0] == keep.size:
+            setattr(
+                recommender, key, sp.csr_matrix(value[rows]) if sp.issparse(value) else value[rows]
+            )
+    if hasattr(recommender, "n_users_"):
+        recommender.n_users_ = int(rows.size)
+    # Derived caches (user-kNN's weighted matrix) are rebuilt from the new state.
+    recommender._after_load()
+    return recommender
+
+
+def artifact_without_users(artifact: Artifact, user_pks: Collection[str]) -> Artifact | None:
+    """The artifact without the rows of ``user_pks`` (as strings); None if it has none.
+
+    The recommenders of ``artifact`` are changed in place: pass one loaded for this call.
+    """
+    if not user_pks or not artifact.user_pks.size:
+        return None
+    keep = ~np.isin(artifact.user_pks.astype(str), np.array(list(user_pks), dtype=str))
+    if keep.all():
+        return None
+    return replace(
+        artifact,
+        user_pks=artifact.user_pks[keep],
+        **{
+            name: recommender_without_rows(getattr(artifact, name), keep)
+            for name in RECOMMENDER_KEYS
+        },
+    )

@@ -252,3 +252,32 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ForgottenUser(models.Model):
+    """A deleted user's key (a tombstone): no artifact may serve them again.
+
+    Every artifact loaded for serving is stripped of these users, so an old artifact
+    kept for rollback cannot bring a deleted account back. ``artifacts_pending`` says
+    that some stored artifact may still hold the user's row: it is rewritten later
+    (after the next training, or by ``forgotten_artifacts_rewrite_task``).
+    """
+
+    user_pk = models.CharField("user key", max_length=64, unique=True)
+    forgotten_at = models.DateTimeField(default=timezone.now)
+    artifacts_pending = models.BooleanField(
+        default=True, help_text="Some stored artifact may still hold the user's row."
+    )
+
+    class Meta:
+        ordering = ["-forgotten_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["artifacts_pending"],
+                condition=models.Q(artifacts_pending=True),
+                name="recs_forgotten_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_pk} forgotten {self.forgotten_at:%Y-%m-%d %H:%M}"

@@ -1,50 +1,60 @@
 """What the recommendations app holds about one user: export it, or forget it at once.
 
 The app keeps three things about a user besides the host's own events: their row in
-the serving models (the interaction row every recommender of an artifact stores, and
-a feature row for hybrid models), the rows of this app's models that point at the user
+the trained artifacts (the interaction row every recommender stores, and a feature
+row for hybrid models), the rows of this app's models that point at the user
 (impressions, clicks, training runs they started), and values cached for them.
 
-Forgetting writes a new artifact of every serving run (the active one and the arms of
-a live experiment) without the user's rows and key, and points the run at it inside
-the caller's transaction. Every process compares the active run's artifact name on
-its next version check, so the user is gone from all of them within
-``RELOAD_INTERVAL`` seconds, and from this process at once. Item-level statistics the
-user contributed to (similarities, popularity) stay until the next training, which no
-longer reads their events.
+Forgetting first records a tombstone (:mod:`recommendations.tombstones`): from then on
+every artifact loaded to serve is stripped of the user, so no kept artifact promoted
+again, experiment arm or preview knows them. It then writes a new artifact of every
+serving run without the user's rows and points the run at it inside the caller's
+transaction: every process compares the active run's artifact name on its next
+version check, so the user is gone from all of them within ``RELOAD_INTERVAL``
+seconds, and from this process at once. The other kept artifacts are rewritten
+afterwards by a task; when the artifact storage is down, the deletion still stands
+and every rewrite is retried later (the tombstone hides the user meanwhile). Item-level
+statistics the user contributed to (similarities, popularity) stay until the next
+training, which no longer reads their events.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
-import numpy as np
-import scipy.sparse as sp
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from recommendations import experiments, serving
 from recommendations.adapters import get_adapter
-from recommendations.artifacts import (
-    RECOMMENDER_KEYS,
-    artifact_delete,
-    artifact_read,
-    artifact_write,
-)
-from recommendations.engine.base import Recommender
+from recommendations.artifacts import ArtifactError, artifact_delete
+from recommendations.artifacts import recommender_without_rows as recommender_without_rows
 from recommendations.models import Click, Experiment, Impression, TrainingRun
-from recommendations.selectors import served_forget, user_cache_index_key, user_cache_key
+from recommendations.selectors import (
+    BOUGHT_CACHE_NAME,
+    FEATURES_CACHE_NAME,
+    HISTORY_CACHE_NAME,
+    HISTORY_ROWS_CACHE_NAME,
+    LIST_CACHE_PREFIX,
+    served_forget,
+    user_cache_index_key,
+    user_cache_key,
+)
 from recommendations.serving import ServingModel, active_model
+from recommendations.tasks import forgotten_artifacts_rewrite_task
+from recommendations.tombstones import (
+    forgotten_user_pks,
+    forgotten_user_record,
+    run_artifact_forget,
+)
 
 logger = logging.getLogger(__name__)
-
-# Learned state indexed by the user row, in every engine recommender; anything else a
-# recommender learns is indexed by item (tests/recommendations/test_privacy.py checks).
-USER_STATE = ("interactions_", "timestamps_", "user_features_", "user_norms_")
 
 
 # -- export -------------------------------------------------------------------------------
@@ -129,6 +139,26 @@ def _model_row(model: ServingModel | None, user_pk: Any) -> dict[str, Any] | Non
     }
 
 
+# What each value cached for a user is, in words: the export names no internal key.
+CACHED_KINDS = {
+    HISTORY_CACHE_NAME: _("your recent history (the items you viewed and bought)"),
+    HISTORY_ROWS_CACHE_NAME: _("your recent history (the items you viewed and bought)"),
+    BOUGHT_CACHE_NAME: _("the items you bought"),
+    FEATURES_CACHE_NAME: _("your profile as the recommendations see it"),
+}
+
+
+def _cached(user_pk: Any) -> list[str]:
+    """What is cached for the user, described in words, never as internal cache keys."""
+    kinds = set()
+    for name in cache.get(user_cache_index_key(user_pk)) or []:
+        if name.startswith(LIST_CACHE_PREFIX):
+            kinds.add(str(_("recommendation lists shown to you")))
+        else:
+            kinds.add(str(CACHED_KINDS.get(name, _("other values computed for you"))))
+    return sorted(kinds)
+
+
 def user_data_export(*, user: Any) -> dict[str, Any]:
     """Everything the recommendations app holds about ``user``, as JSON-ready data."""
     records = {
@@ -143,31 +173,11 @@ def user_data_export(*, user: Any) -> dict[str, Any]:
         "impressions": _impressions(user.pk),
         "clicks": _clicks(user.pk),
         "records": records,
-        "cached": sorted(cache.get(user_cache_index_key(user.pk)) or []),
+        "cached": _cached(user.pk),
     }
 
 
 # -- forget -------------------------------------------------------------------------------
-
-
-def recommender_without_rows(recommender: Recommender, keep: np.ndarray) -> Recommender:
-    """Drop the user rows not in ``keep`` (a boolean mask) from a recommender, in place."""
-    rows = np.flatnonzero(keep)
-    for key, value in list(vars(recommender).items()):
-        if isinstance(value, Recommender):
-            recommender_without_rows(value, keep)
-        elif isinstance(value, list | tuple) and value and isinstance(value[0], Recommender):
-            for part in value:
-                recommender_without_rows(part, keep)
-        elif key in USER_STATE and getattr(value, "shape", (None,))[0] == keep.size:
-            setattr(
-                recommender, key, sp.csr_matrix(value[rows]) if sp.issparse(value) else value[rows]
-            )
-    if hasattr(recommender, "n_users_"):
-        recommender.n_users_ = int(rows.size)
-    # Derived caches (user-kNN's weighted matrix) are rebuilt from the new state.
-    recommender._after_load()
-    return recommender
 
 
 def _serving_runs() -> models.QuerySet[TrainingRun]:
@@ -175,25 +185,6 @@ def _serving_runs() -> models.QuerySet[TrainingRun]:
     arms = Experiment.objects.filter(active=True).values_list("control_run", "challenger_run")
     arm_pks = {pk for pair in arms for pk in pair if pk is not None}
     return TrainingRun.objects.filter(Q(is_active=True) | Q(pk__in=arm_pks)).exclude(artifact="")
-
-
-def _run_forget(run: TrainingRun, user_pk: Any) -> str | None:
-    """Write ``run``'s artifact without the user; the new name, or None if not in it."""
-    artifact = artifact_read(run.artifact)
-    key = ServingModel._key(user_pk, artifact.user_pks)
-    keep = artifact.user_pks != key
-    if keep.all():
-        return None
-    return artifact_write(
-        run_id=run.pk,
-        algorithm=artifact.algorithm,
-        user_pks=artifact.user_pks[keep],
-        item_pks=artifact.item_pks,
-        **{
-            name: recommender_without_rows(getattr(artifact, name), keep)
-            for name in RECOMMENDER_KEYS
-        },
-    )
 
 
 def user_cache_delete(*, user_pk: Any) -> None:
@@ -205,22 +196,29 @@ def user_cache_delete(*, user_pk: Any) -> None:
 
 
 def _after_forget(user_pk: Any, old_artifacts: list[str]) -> None:
-    """Once committed: drop caches and old files, and serve the new version here now."""
+    """Once committed: drop caches and old files, serve the new version here now, and
+    erase the user from the other kept artifacts in the background."""
     user_cache_delete(user_pk=user_pk)
     for name in old_artifacts:
         artifact_delete(name)
     serving.expire()
     experiments.reset()
     serving.active_model()
+    forgotten_artifacts_rewrite_task.delay()
 
 
 def user_forget(*, user_pk: Any) -> list[TrainingRun]:
-    """Remove a user from every serving model and from the cache; the runs rewritten.
+    """Remove a user from every artifact and from the cache; the serving runs rewritten.
 
-    Call it in the transaction that deletes the user's events: the runs point at the
-    new artifacts only if it commits. Raises ArtifactError when a serving artifact
-    cannot be read, so the caller's transaction (and the account) stays as it was.
+    Call it in the transaction that deletes the user's events: the tombstone and the
+    runs' new artifacts stand only if it commits. When the artifact storage cannot be
+    read or written, the user is forgotten all the same (the tombstone hides them from
+    every artifact loaded) and the rewrite is left pending, retried after the next
+    training or by ``forgotten_artifacts_rewrite_task``.
     """
+    forgotten_user_record(user_pk=user_pk)
+    # Users whose earlier rewrite failed go too, or this rewrite would keep their rows.
+    pending = forgotten_user_pks(pending=True)
     rewritten: list[TrainingRun] = []
     old_artifacts: list[str] = []
     new_artifacts: list[str] = []
@@ -229,7 +227,7 @@ def user_forget(*, user_pk: Any) -> list[TrainingRun]:
             # Locked, so two deletions at once rewrite one after the other, never from
             # the same old artifact (on SQLite the caller's earlier delete holds the lock).
             for run in _serving_runs().select_for_update().order_by("pk"):
-                name = _run_forget(run, user_pk)
+                name = run_artifact_forget(run, pending)
                 if name is None:
                     continue
                 new_artifacts.append(name)
@@ -237,10 +235,18 @@ def user_forget(*, user_pk: Any) -> list[TrainingRun]:
                 run.artifact = name
                 run.save(update_fields=["artifact"])
                 rewritten.append(run)
-    except BaseException:
-        for name in new_artifacts:
-            artifact_delete(name)
-        raise
+    except BaseException as exc:
+        with contextlib.suppress(OSError):  # a storage that is down keeps its litter
+            for name in new_artifacts:
+                artifact_delete(name)
+        if not isinstance(exc, ArtifactError | OSError):
+            raise
+        logger.warning(
+            "Forgot user %s; the artifact storage failed, their artifacts are rewritten later: %s",
+            user_pk,
+            exc,
+        )
+        rewritten, old_artifacts = [], []
     transaction.on_commit(lambda: _after_forget(user_pk, old_artifacts), robust=True)
     logger.info("Forgot user %s in %d serving run(s).", user_pk, len(rewritten))
     return rewritten

@@ -55,6 +55,7 @@ DEFAULT_N = 8
 HISTORY_CACHE_NAME = "history"
 HISTORY_ROWS_CACHE_NAME = "history-rows"
 BOUGHT_CACHE_NAME = "bought"
+FEATURES_CACHE_NAME = "features"
 # Computed lists are cached per user under names with this prefix, a few per user.
 LIST_CACHE_PREFIX = "list:"
 MAX_CACHED_LISTS = 256
@@ -747,7 +748,7 @@ def _category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] |
         return list(
             adapter.available_items().filter(**{lookup: category}).values_list("pk", flat=True)
         )
-    except (ValueError, TypeError, ValidationError):
+    except (ValueError, TypeError, OverflowError, ValidationError):
         raise ValueError(f"{category!r} is not a valid category key.") from None
 
 
@@ -1059,10 +1060,10 @@ def _user_features(adapter: SettingsAdapter, user: Any) -> Any:
     if not app_settings.USER_FEATURES or not getattr(user, "is_authenticated", False):
         return None
     # A profile rarely changes: one query per CACHE_TIMEOUT, not one per page.
-    features = user_cache_get(user.pk, "features")
+    features = user_cache_get(user.pk, FEATURES_CACHE_NAME)
     if features is None:
         features = adapter.user_features([user.pk])
-        user_cache_set(user.pk, "features", features)
+        user_cache_set(user.pk, FEATURES_CACHE_NAME, features)
     return features
 
 

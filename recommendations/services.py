@@ -33,6 +33,7 @@ from recommendations.conf import app_settings
 from recommendations.engine.metrics import paired_bootstrap
 from recommendations.liveness import process_gone, process_identity
 from recommendations.models import Experiment, TrainingLock, TrainingRun
+from recommendations.tombstones import forgotten_artifacts_rewrite
 from recommendations.training import (
     BatchScores,
     Progress,
@@ -276,8 +277,10 @@ def _prune_quietly() -> None:
     # Housekeeping must never fail a training that succeeded.
     try:
         training_artifacts_prune()
+        # Deleted users whose artifacts the storage could not rewrite then: try again.
+        forgotten_artifacts_rewrite()
     except Exception:  # any storage error: the next training tries again
-        logger.exception("Could not delete old recommendation artifacts.")
+        logger.exception("Could not delete old recommendation artifacts or rewrite them.")
 
 
 def _score(run: TrainingRun) -> float:

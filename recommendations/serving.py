@@ -18,10 +18,16 @@ from typing import Any
 import numpy as np
 from django.db import DatabaseError
 
-from recommendations.artifacts import Artifact, ArtifactError, artifact_read
+from recommendations.artifacts import (
+    Artifact,
+    ArtifactError,
+    artifact_read,
+    artifact_without_users,
+)
 from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
 from recommendations.models import TrainingRun
+from recommendations.tombstones import forgotten_user_pks
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +53,13 @@ class ServingModel:
 
     @classmethod
     def from_artifact(cls, run_id: int, artifact: Artifact) -> ServingModel:
-        """The serving model of a run, from its loaded artifact."""
+        """The serving model of a run, from its freshly loaded artifact, minus deleted users.
+
+        Every way a model comes to serve (the active version, an experiment arm, the
+        admin's preview, a rollback) loads it here, so the tombstones of deleted users
+        apply to any artifact, however old; the artifact's recommenders change in place.
+        """
+        artifact = artifact_without_users(artifact, forgotten_user_pks()) or artifact
         return cls(
             run_id=run_id,
             algorithm=artifact.algorithm,

@@ -7,8 +7,10 @@ import logging
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
+from recommendations.artifacts import ArtifactError
 from recommendations.conf import app_settings
 from recommendations.services import TrainingLocked, training_run_start
+from recommendations.tombstones import forgotten_artifacts_rewrite
 
 logger = logging.getLogger(__name__)
 
@@ -35,3 +37,16 @@ def training_run_task(
         return None
     logger.info("Training finished: run %s %s (%s).", run.pk, run.algorithm, run.status)
     return run.pk
+
+
+@shared_task(
+    name="recommendations.tasks.forgotten_artifacts_rewrite_task",
+    acks_late=True,
+    autoretry_for=(ArtifactError, OSError),
+    retry_backoff=60,
+    retry_backoff_max=3600,
+    max_retries=8,
+)
+def forgotten_artifacts_rewrite_task() -> int:
+    """Erase deleted users from every stored artifact; retried while the storage fails."""
+    return len(forgotten_artifacts_rewrite())

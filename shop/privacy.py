@@ -1,21 +1,29 @@
 """A customer's privacy controls: personalisation consent, data export, account deletion.
 
 Deleting an account removes the user, their profile, product views and reviews
-(CASCADE) and detaches their orders (``Order.user`` is SET_NULL): the shop keeps its
-sales for accounting, but nothing links them to a person any more, so no training
-reads them as anyone's history. The recommendations app forgets the user in the same
-transaction (:func:`recommendations.privacy.user_forget`).
+(CASCADE), every stored session signed in as them, and detaches their orders
+(``Order.user`` is SET_NULL): the shop keeps its sales for accounting, but nothing links
+them to a person any more, so no training reads them as anyone's history. The
+recommendations app forgets the user in the same transaction
+(:func:`recommendations.privacy.user_forget`); its artifact storage being down does
+not stop the deletion.
 """
 
 from __future__ import annotations
 
+import binascii
+import json
+import zlib
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.core import signing
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from recommendations.artifacts import ArtifactError
 from recommendations.privacy import user_cache_delete, user_data_export, user_forget
 from shop import services
 from shop.models import CustomerProfile, Order, ProductView, Review
@@ -112,22 +120,62 @@ def account_data_export(*, user: AbstractBaseUser) -> dict[str, Any]:
     }
 
 
+def _signed_payload(data: str) -> bytes:
+    """The serialized data inside a signed session value, unverified; b"" if unreadable."""
+    payload = data.split(":", 1)[0].encode()
+    try:
+        raw = signing.b64_decode(payload.removeprefix(b"."))
+        return zlib.decompress(raw) if payload.startswith(b".") else raw
+    except (binascii.Error, zlib.error, ValueError):
+        return b""
+
+
+def sessions_delete(*, user_pk: Any) -> int:
+    """Delete every stored session signed in as the user (expired ones too); how many.
+
+    Session data is signed and usually compressed, so no query can find the user in
+    it: one pass reads only the rows' keys and data, a chunk at a time. Verifying each
+    signature costs most of the time, so with the JSON serializer a cheap look for the
+    user's key in the unverified data picks the few candidates, and only those are
+    decoded for real. Cookie and cache-only engines keep nothing in the database.
+    """
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if not hasattr(store, "get_model_class"):
+        return 0
+    decoder, wanted = store(), str(user_pk)
+    # Exactly as signing.JSONSerializer writes the pair (an escaped value never matches).
+    needle = json.dumps({SESSION_KEY: wanted}, separators=(",", ":"))[1:-1].encode()
+    prefilter = decoder.serializer is signing.JSONSerializer
+    rows = store.get_model_class()._default_manager.values_list("session_key", "session_data")
+    keys = [
+        key
+        for key, data in rows.iterator(chunk_size=2000)
+        if (not prefilter or needle in _signed_payload(data))
+        and decoder.decode(data).get(SESSION_KEY) == wanted
+    ]
+    for key in keys:
+        store(session_key=key).delete()  # cached_db: the cached copy too
+    return len(keys)
+
+
 def account_delete(*, user: AbstractBaseUser) -> None:
     """Delete the account and everything personal; orders stay, detached. All or nothing.
 
-    Raises AccountDeleteError, leaving the account as it was, when the serving model
-    cannot be rewritten without the user (unreadable artifact, storage failure).
+    The recommendations' artifact storage being down does not stop it: the user is
+    forgotten by every model all the same and their artifacts are rewritten later.
+    Raises AccountDeleteError, leaving the account as it was, when the database fails.
     """
     user_pk = user.pk
     try:
         with transaction.atomic():
             # Deleting first takes SQLite's write lock before the serving runs are read.
             user.delete()
+            sessions_delete(user_pk=user_pk)
             user_forget(user_pk=user_pk)
     except BaseException as exc:
         # The rollback restored the rows; the instance must say so too.
         user.pk = user_pk
-        if isinstance(exc, ArtifactError | OSError):
+        if isinstance(exc, DatabaseError):
             raise AccountDeleteError(
                 "Your account could not be deleted just now; nothing was changed. "
                 "Please try again later."

@@ -8,7 +8,7 @@ from recommendations.api import views
 
 urlpatterns = [
     path("me/", views.MyRecommendationsView.as_view(), name="me"),
-    path("users/<int:pk>/", views.UserRecommendationsView.as_view(), name="user"),
+    path("users/<str:pk>/", views.UserRecommendationsView.as_view(), name="user"),
     path("products/<str:pk>/similar/", views.SimilarProductsView.as_view(), name="similar"),
     path(
         "products/<str:pk>/bought-together/",
@@ -19,7 +19,7 @@ urlpatterns = [
     path("events/", views.EventView.as_view(), name="events"),
     path("training-runs/", views.TrainingRunListView.as_view(), name="training-runs"),
     path(
-        "training-runs/<int:pk>/",
+        "training-runs/<str:pk>/",
         views.TrainingRunDetailView.as_view(),
         name="training-run",
     ),

@@ -1,8 +1,11 @@
 """The recommendations API: thin views over the selectors.
 
-Reads of lists are public except the shopper's own list (signed-in only) and another
-user's list (staff only); training runs are staff only. Every list view validates its
-query parameters and answers 400 naming the field, 404 for an unknown product.
+Reads of lists are public except the shopper's own list (signed-in only); another
+user's list and the training runs are for the staff the admin lets see them
+(:class:`~recommendations.api.permissions.CanViewTrainingRuns`). Every view validates
+its input and answers 400 naming the field, 404 for an unknown product, user or run.
+Each view carries its own schema class, so the OpenAPI schema works in a host whose
+``DEFAULT_SCHEMA_CLASS`` is DRF's own.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,9 +28,13 @@ from rest_framework.views import APIView
 from recommendations import selectors, tracking
 from recommendations.adapters import get_adapter
 from recommendations.api.exceptions import BackendErrorsAs503
+from recommendations.api.permissions import CanViewTrainingRuns
 from recommendations.api.serializers import (
+    FIELD_ERRORS_SCHEMA,
+    ErrorSerializer,
     EventSerializer,
     ListQuerySerializer,
+    RecommendationListSerializer,
     RecommendationSerializer,
     TrainingRunSerializer,
     TrendingQuerySerializer,
@@ -85,21 +93,41 @@ class UserThrottle(_LiveRates, UserRateThrottle):
 
 def _catalog_item(pk: str) -> Any:
     """The catalog item with key ``pk`` (available or not), or 404."""
-    model = get_adapter().catalog_model()
+    return _get_or_404(get_adapter().catalog_model(), pk, "Unknown product.")
+
+
+def _get_or_404(model: type[Any], pk: str, message: str) -> Any:
+    """The row of ``model`` with key ``pk``, or 404 for any key that names none."""
     try:
         return model._default_manager.get(pk=pk)
-    except (model.DoesNotExist, ValueError, TypeError, ValidationError):
-        raise Http404("Unknown product.") from None
+    except (model.DoesNotExist, ValueError, TypeError, OverflowError, ValidationError):
+        raise Http404(message) from None
+
+
+# What every view may answer besides its success, as the schema says it.
+_BAD_REQUEST = OpenApiResponse(
+    FIELD_ERRORS_SCHEMA, description="Invalid input: each field at fault with its messages."
+)
+_FORBIDDEN = OpenApiResponse(ErrorSerializer, description="Not signed in, or not allowed.")
+_NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such product, user or run.")
+_THROTTLED = OpenApiResponse(
+    ErrorSerializer, description="Too many requests: retry after Retry-After seconds."
+)
+_LIST = OpenApiResponse(RecommendationListSerializer, description="The recommended items.")
+_ID = {"type": "integer"}
 
 
 class _ListView(BackendErrorsAs503, APIView):
     """A GET that validates ``query_serializer`` and returns a list of recommendations."""
 
+    schema = AutoSchema()
     throttle_classes = [AnonThrottle, UserThrottle]
     query_serializer: type[serializers.Serializer] = ListQuerySerializer
 
     def query(self, request: Request) -> dict[str, Any]:
-        serializer = self.query_serializer(data=request.query_params)
+        # A plain dict, not the QueryDict: DRF would read ``?n=`` as "not given" there,
+        # where the schema (and the shopper) mean an empty, invalid number.
+        serializer = self.query_serializer(data=request.query_params.dict())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
@@ -110,8 +138,6 @@ class _ListView(BackendErrorsAs503, APIView):
 
 
 _ITEM = RecommendationSerializer()
-_N = OpenApiParameter("n", int, description=f"How many items, 1 to {selectors.MAX_N}.")
-_LIST = {200: RecommendationSerializer(many=True)}
 
 
 class MyRecommendationsView(_ListView):
@@ -119,7 +145,10 @@ class MyRecommendationsView(_ListView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(parameters=[_N], responses=_LIST)
+    @extend_schema(
+        parameters=[ListQuerySerializer],
+        responses={200: _LIST, 400: _BAD_REQUEST, 403: _FORBIDDEN, 429: _THROTTLED},
+    )
     def get(self, request: Request) -> Response:
         query = self.query(request)
         return self.respond(
@@ -135,15 +164,25 @@ class MyRecommendationsView(_ListView):
 class UserRecommendationsView(_ListView):
     """Any user's personal list, for staff checking what a customer sees."""
 
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [CanViewTrainingRuns]
 
-    @extend_schema(parameters=[_N], responses=_LIST)
-    def get(self, request: Request, pk: int) -> Response:
+    @extend_schema(
+        parameters=[OpenApiParameter("id", _ID, OpenApiParameter.PATH), ListQuerySerializer],
+        responses={
+            200: _LIST,
+            400: _BAD_REQUEST,
+            403: _FORBIDDEN,
+            404: _NOT_FOUND,
+            429: _THROTTLED,
+        },
+    )
+    def get(self, request: Request, pk: str) -> Response:
         query = self.query(request)
-        user = get_user_model()._default_manager.filter(pk=pk).first()
-        if user is None:
-            raise Http404("Unknown user.")
+        user = _get_or_404(get_user_model(), pk, "Unknown user.")
         return self.respond(selectors.recommendations_for_user(user=user, n=query["n"]))
+
+
+_PRODUCT_LIST = {200: _LIST, 400: _BAD_REQUEST, 404: _NOT_FOUND, 429: _THROTTLED}
 
 
 class SimilarProductsView(_ListView):
@@ -151,7 +190,7 @@ class SimilarProductsView(_ListView):
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(parameters=[_N], responses=_LIST)
+    @extend_schema(parameters=[ListQuerySerializer], responses=_PRODUCT_LIST)
     def get(self, request: Request, pk: str) -> Response:
         query = self.query(request)
         return self.respond(
@@ -169,7 +208,7 @@ class BoughtTogetherView(_ListView):
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(parameters=[_N], responses=_LIST)
+    @extend_schema(parameters=[ListQuerySerializer], responses=_PRODUCT_LIST)
     def get(self, request: Request, pk: str) -> Response:
         query = self.query(request)
         return self.respond(
@@ -189,8 +228,8 @@ class TrendingView(_ListView):
     query_serializer = TrendingQuerySerializer
 
     @extend_schema(
-        parameters=[_N, OpenApiParameter("category", str, description="A category key.")],
-        responses=_LIST,
+        parameters=[TrendingQuerySerializer],
+        responses={200: _LIST, 400: _BAD_REQUEST, 429: _THROTTLED},
     )
     def get(self, request: Request) -> Response:
         query = self.query(request)
@@ -206,10 +245,19 @@ class TrendingView(_ListView):
 class EventView(BackendErrorsAs503, APIView):
     """Record that the shopper viewed or clicked an item (anonymous: in the session)."""
 
+    schema = AutoSchema()
     permission_classes = [permissions.AllowAny]
     throttle_classes = [AnonThrottle, UserThrottle]
 
-    @extend_schema(request=EventSerializer, responses={202: None})
+    @extend_schema(
+        request=EventSerializer,
+        responses={
+            202: OpenApiResponse(description="Recorded."),
+            400: _BAD_REQUEST,
+            403: OpenApiResponse(ErrorSerializer, description="A signed-in post without CSRF."),
+            429: _THROTTLED,
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = EventSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -250,19 +298,26 @@ class EventView(BackendErrorsAs503, APIView):
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema(responses={200: TrainingRunSerializer(many=True), 403: _FORBIDDEN, 429: _THROTTLED})
 class TrainingRunListView(BackendErrorsAs503, generics.ListAPIView):
     """Every training run, newest first (staff only)."""
 
-    permission_classes = [permissions.IsAdminUser]
+    schema = AutoSchema()
+    permission_classes = [CanViewTrainingRuns]
     throttle_classes = [AnonThrottle, UserThrottle]
     serializer_class = TrainingRunSerializer
     queryset = TrainingRun.objects.select_related("created_by").order_by("-created_at", "-pk")
 
 
+@extend_schema(
+    parameters=[OpenApiParameter("id", _ID, OpenApiParameter.PATH)],
+    responses={200: TrainingRunSerializer, 403: _FORBIDDEN, 404: _NOT_FOUND, 429: _THROTTLED},
+)
 class TrainingRunDetailView(BackendErrorsAs503, generics.RetrieveAPIView):
     """One training run (staff only)."""
 
-    permission_classes = [permissions.IsAdminUser]
+    schema = AutoSchema()
+    permission_classes = [CanViewTrainingRuns]
     throttle_classes = [AnonThrottle, UserThrottle]
     serializer_class = TrainingRunSerializer
     queryset = TrainingRun.objects.select_related("created_by")

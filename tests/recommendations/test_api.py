@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from recommendations.models import TrainingRun
@@ -218,3 +219,207 @@ def test_a_category_key_of_the_wrong_type_is_a_400_naming_the_field(client, stor
 
     assert response.status_code == 400
     assert "category" in response.json()
+
+
+# -- staff routes follow the admin's permissions ----------------------------------------
+
+STAFF_ROUTES = ["user", "training-runs", "training-run"]
+
+
+def _staff_member(*codenames, **fields):
+    member = UserFactory(username="clerk", **{"is_staff": True, **fields})
+    member.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="recommendations", codename__in=codenames
+        )
+    )
+    return member
+
+
+def _staff_route(name, store, users):
+    return _url(name, **_route_kwargs(name, store, users))
+
+
+@pytest.mark.parametrize("name", STAFF_ROUTES)
+def test_staff_without_the_training_run_permission_are_refused_like_the_admin(
+    client, store, users, name
+):
+    client.force_login(_staff_member())
+
+    response = client.get(_staff_route(name, store, users))
+
+    assert response.status_code == 403
+    assert "detail" in response.json()
+    # The admin's preview of a customer refuses them too: the API shows no more.
+    preview = client.get(reverse("admin:recommendations_preview"), {"customer": "bob"})
+    assert preview.status_code == 403
+
+
+@pytest.mark.parametrize("codename", ["view_trainingrun", "change_trainingrun"])
+@pytest.mark.parametrize("name", STAFF_ROUTES)
+def test_staff_the_admin_lets_see_training_runs_may_call_the_staff_routes(
+    client, store, users, name, codename
+):
+    client.force_login(_staff_member(codename))
+
+    response = client.get(_staff_route(name, store, users))
+
+    assert response.status_code == 200
+    preview = client.get(reverse("admin:recommendations_preview"), {"customer": "bob"})
+    assert preview.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "fields", [{"is_staff": False}, {"is_active": False}], ids=["not-staff", "inactive"]
+)
+def test_the_permission_alone_is_not_enough_without_active_staff_status(
+    client, store, users, fields
+):
+    client.force_login(_staff_member("view_trainingrun", **fields))
+
+    for name in STAFF_ROUTES:
+        assert client.get(_staff_route(name, store, users)).status_code == 403
+
+
+# -- every number out of range is a 400 naming the field, never a 500 ------------------
+
+HUGE = "9223372036854775808"  # one past the largest 64-bit integer
+
+
+@pytest.mark.parametrize("value", [HUGE, f"-{HUGE}9", "1" * 400, "1.5", "1e3", "abc"])
+def test_a_category_key_out_of_range_is_a_400_naming_the_field(client, store, value):
+    response = client.get(_url("trending"), {"category": value})
+
+    assert response.status_code == 400, response.content
+    assert "category" in response.json()
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "9223372036854775807"])
+def test_an_unknown_category_in_range_lists_nothing(client, store, value):
+    response = client.get(_url("trending"), {"category": value})
+
+    assert response.status_code == 200
+    assert response.json() == {"results": []}
+
+
+@pytest.mark.parametrize("n", [HUGE, f"-{HUGE}", "1" * 400])
+def test_a_huge_n_is_a_400_naming_the_field(client, store, n):
+    response = client.get(_url("trending"), {"n": n})
+
+    assert response.status_code == 400
+    assert "n" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"impression": "x" * 17, "position": 1}, "impression"),
+        ({"impression": "", "position": 1}, "impression"),
+        ({"impression": "abc", "position": int(HUGE)}, "position"),
+        ({"impression": "abc", "position": -1}, "position"),
+        ({"impression": "abc", "position": "1e400"}, "position"),
+        ({"impression": "abc"}, "position"),
+        ({"position": 0}, "impression"),
+    ],
+)
+def test_a_click_with_an_out_of_range_impression_or_position_is_a_400(client, store, extra, field):
+    body = {"product": store.product(0, 0).pk, "kind": "click", **extra}
+
+    response = client.post(_url("events"), body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+@pytest.mark.parametrize("pk", [HUGE, f"-{HUGE}", "-1", "0", "1.5", "abc"])
+@pytest.mark.parametrize("name", ["similar", "bought-together", "user", "training-run"])
+def test_a_key_in_a_path_that_names_nothing_is_a_json_404(client, store, users, name, pk):
+    client.force_login(users["staff"])
+
+    response = client.get(_url(name, pk=pk))
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert "detail" in response.json()
+
+
+# -- the schema says what the API answers ----------------------------------------------
+
+
+def _schema(client):
+    response = client.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    return json.loads(response.content)
+
+
+def test_the_schema_describes_the_results_envelope_and_every_refusal(client, store):
+    schema = _schema(client)
+    paths, components = schema["paths"], schema["components"]["schemas"]
+
+    envelope = components["RecommendationList"]
+    assert envelope["required"] == ["results"]
+    assert envelope["properties"]["results"]["type"] == "array"
+    expected = {
+        "me": {"200", "400", "403", "429"},
+        "users/{id}": {"200", "400", "403", "404", "429"},
+        "products/{id}/similar": {"200", "400", "404", "429"},
+        "products/{id}/bought-together": {"200", "400", "404", "429"},
+        "trending": {"200", "400", "429"},
+    }
+    for route, codes in expected.items():
+        get = paths[f"/api/recommendations/{route}/"]["get"]
+        assert set(get["responses"]) == codes, route
+        ok = get["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok == {"$ref": "#/components/schemas/RecommendationList"}
+        n = next(p for p in get["parameters"] if p["name"] == "n")["schema"]
+        assert (n["minimum"], n["maximum"]) == (1, 100)
+    runs = paths["/api/recommendations/training-runs/"]["get"]["responses"]
+    assert runs["200"]["content"]["application/json"]["schema"]["type"] == "array"
+    assert set(runs) == {"200", "403", "429"}
+    run = paths["/api/recommendations/training-runs/{id}/"]["get"]["responses"]
+    assert set(run) == {"200", "403", "404", "429"}
+
+
+def test_the_schema_states_the_event_body_constraints(client, store):
+    schema = _schema(client)
+
+    event = schema["components"]["schemas"]["Event"]
+    post = schema["paths"]["/api/recommendations/events/"]["post"]
+    assert set(post["responses"]) == {"202", "400", "403", "429"}
+    position = event["properties"]["position"]
+    assert (position["minimum"], position["maximum"]) == (0, 1000)
+    assert event["properties"]["impression"]["maxLength"] == 16
+    assert event["properties"]["product"]["minLength"] == 1
+    # A click names both the impression and the position, or neither.
+    assert {"required": ["impression", "position"]} in event["anyOf"]
+
+
+def test_the_schema_bounds_the_category_key_as_the_database_does(client, store):
+    trending = _schema(client)["paths"]["/api/recommendations/trending/"]["get"]
+
+    category = next(p for p in trending["parameters"] if p["name"] == "category")["schema"]
+
+    assert category["type"] == "integer"
+    assert category["maximum"] == 2**63 - 1 and category["minimum"] == -(2**63)
+
+
+def test_the_schema_works_in_a_host_without_a_default_schema_class(client, store, settings):
+    settings.REST_FRAMEWORK = {
+        key: value
+        for key, value in settings.REST_FRAMEWORK.items()
+        if key != "DEFAULT_SCHEMA_CLASS"
+    }
+
+    paths = _schema(client)["paths"]
+
+    me = paths["/api/recommendations/me/"]["get"]
+    assert "RecommendationList" in json.dumps(me["responses"]["200"])
+    assert "/api/recommendations/training-runs/{id}/" in paths
+
+
+@pytest.mark.parametrize("field", ["n", "category"])
+def test_an_empty_number_is_a_400_naming_the_field_not_the_default(client, store, field):
+    response = client.get(_url("trending"), {field: ""})
+
+    assert response.status_code == 400
+    assert field in response.json()

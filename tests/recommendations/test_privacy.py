@@ -8,14 +8,20 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from django.core.files.storage import FileSystemStorage
 from django.db import DatabaseError
 from rest_framework.test import APIClient
 
-from recommendations import privacy, selectors, serving
-from recommendations.artifacts import artifact_read
+from recommendations import experiments, privacy, selectors, serving, tombstones
+from recommendations.admin import preview_pages
+from recommendations.artifacts import artifact_read, recommender_without_rows
 from recommendations.engine.base import Recommender
-from recommendations.models import Click, Impression, TrainingRun
-from recommendations.services import training_run_start
+from recommendations.models import Click, ForgottenUser, Impression, TrainingRun
+from recommendations.services import (
+    training_run_promote,
+    training_run_rollback,
+    training_run_start,
+)
 from recommendations.training import registered_algorithms
 from tests.factories import OrderFactory, OrderLineFactory, UserFactory
 from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
@@ -101,7 +107,7 @@ def test_forgetting_rows_drops_every_user_indexed_state_of_every_algorithm(name)
     keep = np.ones(n_users, dtype=bool)
     keep[[0, 7]] = False
 
-    privacy.recommender_without_rows(recommender, keep)
+    recommender_without_rows(recommender, keep)
 
     assert _user_sized(recommender, n_users) == {}
     assert set(_user_sized(recommender, n_users - 2)) == set(before)
@@ -131,7 +137,7 @@ def test_forgetting_rows_keeps_the_recency_state_aligned(name):
     # The decayed history of the user who becomes row 0 (scored before forgetting).
     expected = recommender.recommend(1, 5)
 
-    privacy.recommender_without_rows(recommender, keep)
+    recommender_without_rows(recommender, keep)
 
     parts = recommender.components_ if name == "blend" else [recommender]
     for part in parts:
@@ -310,7 +316,7 @@ def test_export_holds_the_users_model_row_records_and_cache_only(trained, shop):
     assert anonymous.token in dumped  # only as the impression of Alice's own click
     assert "recommendations.impression.user" not in data["records"]
     assert data["records"]["recommendations.trainingrun.created_by"] == []
-    assert data["cached"] == ["for_you"]
+    assert data["cached"] == ["other values computed for you"]
 
 
 def test_export_of_a_user_the_model_does_not_know(trained):
@@ -395,3 +401,172 @@ def test_runs_of_a_live_experiment_forget_the_user_too(
     assert {run.pk for run in rewritten} == {trained.pk, challenger.pk}
     challenger.refresh_from_db()
     assert gone.pk not in artifact_read(challenger.artifact).user_pks.tolist()
+
+
+def test_export_describes_the_cache_without_its_internal_keys(trained, shop):
+    alice = shop.users[0]
+    selectors.recommendations_for_user(user=alice, n=4)  # caches history and a list
+    selectors.user_cache_set(alice.pk, selectors.LIST_CACHE_PREFIX + "0123abcd", [1])
+    names = privacy.cache.get(selectors.user_cache_index_key(alice.pk))
+    assert any(name.startswith(selectors.LIST_CACHE_PREFIX) for name in names)
+
+    cached = privacy.user_data_export(user=alice)["cached"]
+
+    assert "recommendation lists shown to you" in cached
+    assert not set(names) & set(cached)
+    dumped = str(cached)
+    assert "recommendations:" not in dumped and selectors.LIST_CACHE_PREFIX not in dumped
+
+
+# -- deletion is final: tombstones, kept artifacts, a storage that is down ---------------
+
+
+@pytest.fixture
+def kept_and_active(trained, shop):
+    """An older version kept for rollback (``trained``) and a newer one serving."""
+    newer = training_run_start(algorithms=["item_knn"], promote=False)
+    newer = training_run_promote(run=newer)
+    trained.refresh_from_db()
+    assert trained.artifact and not trained.is_active and newer.is_active
+    serving.reset()
+    return trained, newer
+
+
+@pytest.fixture
+def storage_down(monkeypatch):
+    """The artifact storage answers nothing: every read and write fails."""
+
+    def fail(*args, **kwargs):
+        raise OSError("storage unavailable")
+
+    monkeypatch.setattr(FileSystemStorage, "open", fail)
+    monkeypatch.setattr(FileSystemStorage, "_save", fail)
+    return monkeypatch
+
+
+def _forget_while_the_storage_is_down(user_pk, storage_down, capture):
+    """Forget a user while the storage fails, then bring it back with the files unchanged."""
+    with capture(execute=True):
+        privacy.user_forget(user_pk=user_pk)
+    storage_down.undo()
+
+
+def _stored_user_pks(run):
+    run.refresh_from_db()
+    return artifact_read(run.artifact).user_pks.tolist()
+
+
+def test_forgetting_erases_the_user_from_kept_artifacts_too(
+    kept_and_active, shop, django_capture_on_commit_callbacks
+):
+    kept, active = kept_and_active
+    gone = shop.users[0]
+    assert gone.pk in _stored_user_pks(kept)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        privacy.user_forget(user_pk=gone.pk)
+
+    assert gone.pk not in _stored_user_pks(kept)
+    assert gone.pk not in _stored_user_pks(active)
+    assert shop.users[1].pk in _stored_user_pks(kept)
+    assert not ForgottenUser.objects.get(user_pk=str(gone.pk)).artifacts_pending
+
+
+def test_forgetting_succeeds_and_is_recorded_while_the_storage_is_down(
+    kept_and_active, shop, storage_down, django_capture_on_commit_callbacks
+):
+    kept, active = kept_and_active
+    gone = shop.users[0]
+    artifacts = {run.pk: run.artifact for run in (kept, active)}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert privacy.user_forget(user_pk=gone.pk) == []
+
+    tombstone = ForgottenUser.objects.get(user_pk=str(gone.pk))
+    assert tombstone.artifacts_pending
+    for run in (kept, active):
+        run.refresh_from_db()
+        assert run.artifact == artifacts[run.pk]  # nothing could be rewritten yet
+
+    storage_down.undo()
+    rewritten = tombstones.forgotten_artifacts_rewrite()
+
+    assert {run.pk for run in rewritten} == {kept.pk, active.pk}
+    assert gone.pk not in _stored_user_pks(kept) and gone.pk not in _stored_user_pks(active)
+    tombstone.refresh_from_db()
+    assert not tombstone.artifacts_pending
+
+
+def test_the_next_training_rewrites_artifacts_a_failed_storage_left(
+    kept_and_active, shop, storage_down, django_capture_on_commit_callbacks
+):
+    kept, _active = kept_and_active
+    gone = shop.users[0]
+    _forget_while_the_storage_is_down(gone.pk, storage_down, django_capture_on_commit_callbacks)
+
+    training_run_start(algorithms=["popularity"], promote=False)
+
+    assert gone.pk not in _stored_user_pks(kept)
+    assert not ForgottenUser.objects.filter(artifacts_pending=True).exists()
+
+
+def test_rolling_back_to_a_kept_artifact_never_serves_a_forgotten_user(
+    kept_and_active, shop, storage_down, django_capture_on_commit_callbacks
+):
+    kept, _active = kept_and_active
+    gone, other = shop.users[0], shop.users[1]
+    _forget_while_the_storage_is_down(gone.pk, storage_down, django_capture_on_commit_callbacks)
+    # The kept file still holds the user: only the tombstone is left to hide them.
+    assert gone.pk in artifact_read(kept.artifact).user_pks.tolist()
+
+    assert training_run_rollback().pk == kept.pk
+    serving.expire()
+    model = serving.active_model()
+
+    assert model.run_id == kept.pk
+    assert model.user_row(gone.pk) is None
+    assert model.user_row(other.pk) is not None
+    assert model.recommender.interactions_.shape[0] == model.user_pks.size
+    assert privacy.user_data_export(user=gone)["active_model"]["knows_user"] is False
+
+
+def test_promoting_a_kept_run_or_an_experiment_arm_never_serves_a_forgotten_user(
+    kept_and_active, shop, storage_down, django_capture_on_commit_callbacks
+):
+    from recommendations.models import Experiment
+
+    kept, _active = kept_and_active
+    gone = shop.users[0]
+    _forget_while_the_storage_is_down(gone.pk, storage_down, django_capture_on_commit_callbacks)
+
+    arm = serving.run_model(kept)  # an experiment's arm, as the admin preview loads it
+    assert arm.run_id == kept.pk and arm.user_row(gone.pk) is None
+    Experiment.objects.create(name="test", challenger_run=kept, share=1.0)
+    experiments.reset()
+    pages = preview_pages(user=gone)
+    assert pages and not any(
+        "Because you" in str(block) for _title, blocks in pages for block in blocks
+    )
+    training_run_promote(run=kept)
+    serving.expire()
+    assert serving.active_model().user_row(gone.pk) is None
+    experiments.reset()
+
+
+def test_a_deletion_after_a_failed_one_erases_both_users(
+    trained, shop, monkeypatch, django_capture_on_commit_callbacks
+):
+    first, second = shop.users[0], shop.users[1]
+
+    def fail(**kwargs):
+        raise OSError("storage unavailable")
+
+    monkeypatch.setattr(tombstones, "artifact_write", fail)
+    with django_capture_on_commit_callbacks(execute=True):
+        privacy.user_forget(user_pk=first.pk)
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        privacy.user_forget(user_pk=second.pk)
+
+    stored = _stored_user_pks(trained)
+    assert first.pk not in stored and second.pk not in stored

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+from importlib import import_module
 
 import pytest
-from django.contrib.auth import get_user_model
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.hashers import make_password
+from django.contrib.sessions.models import Session
+from django.core.files.storage import FileSystemStorage
+from django.db import DatabaseError
 from django.test import Client
 from django.urls import reverse
 
 from recommendations import selectors, serving
 from recommendations.artifacts import artifact_read
-from recommendations.models import Impression, TrainingRun
+from recommendations.models import ForgottenUser, Impression, TrainingRun
 from recommendations.services import training_run_start
+from recommendations.tasks import forgotten_artifacts_rewrite_task
 from shop import privacy
 from shop.models import CustomerProfile, Order, OrderLine, ProductView, Review
 from tests.factories import (
@@ -196,10 +202,7 @@ def test_deleting_the_account_removes_everything_personal_at_once(
     client, trained_shop, django_capture_on_commit_callbacks
 ):
     shop, run = trained_shop
-    user = shop.users[0]
-    user.set_password(PASSWORD)
-    user.save()
-    _history(user, shop.products[0])
+    user = _customer_with_history(shop)
     selectors.user_cache_set(user.pk, "for_you", [1])
     order_pks = list(Order.objects.filter(user=user).values_list("pk", flat=True))
     lines = OrderLine.objects.filter(order__user=user).count()
@@ -277,21 +280,45 @@ def test_deletion_by_get_only_asks(user_client, user):
     assert get_user_model().objects.filter(pk=user.pk).exists()
 
 
-def test_a_failure_while_forgetting_leaves_the_account_intact(
-    client, trained_shop, monkeypatch, settings
+def test_deletion_stands_while_the_artifact_storage_is_down(
+    client, trained_shop, monkeypatch, django_capture_on_commit_callbacks
 ):
     shop, run = trained_shop
-    user = shop.users[0]
-    user.set_password(PASSWORD)
-    user.save()
-    _history(user, shop.products[0])
+    user = _customer_with_history(shop)
+    pk = user.pk
+    client.force_login(user)
+
+    def fail(*args, **kwargs):
+        raise OSError("storage unavailable")
+
+    monkeypatch.setattr(FileSystemStorage, "open", fail)
+    monkeypatch.setattr(FileSystemStorage, "_save", fail)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("shop:account_delete"), {"confirmation": PASSWORD})
+
+    assert response.status_code == 302
+    assert not get_user_model().objects.filter(pk=pk).exists()
+    assert not ProductView.objects.filter(user_id=pk).exists()
+    assert ForgottenUser.objects.get(user_pk=str(pk)).artifacts_pending
+    # Storage back: the next retry erases them from the stored artifact too.
+    monkeypatch.undo()
+    forgotten_artifacts_rewrite_task.delay()
+    assert pk not in _stored_user_pks(run)
+    assert not ForgottenUser.objects.get(user_pk=str(pk)).artifacts_pending
+
+
+def test_a_database_failure_while_forgetting_leaves_the_account_intact(
+    client, trained_shop, monkeypatch
+):
+    shop, run = trained_shop
+    user = _customer_with_history(shop)
     artifact = run.artifact
     client.force_login(user)
 
     def fail(**kwargs):
-        raise OSError("storage unavailable")
+        raise DatabaseError("connection lost")
 
-    monkeypatch.setattr("recommendations.privacy.artifact_write", fail)
+    monkeypatch.setattr(privacy, "user_forget", fail)
     response = client.post(reverse("shop:account_delete"), {"confirmation": PASSWORD})
 
     assert response.status_code == 400
@@ -302,9 +329,64 @@ def test_a_failure_while_forgetting_leaves_the_account_intact(
     assert Review.objects.filter(user=user).count() == 1
     assert Impression.objects.filter(user=user).count() == 1
     assert Order.objects.filter(user=user).count() == 5
+    assert not ForgottenUser.objects.exists()
     run.refresh_from_db()
     assert run.artifact == artifact
-    assert user.pk in artifact_read(run.artifact).user_pks.tolist()
+
+
+def _customer_with_history(shop):
+    """A customer of the trained shop who signs in with PASSWORD and has a history."""
+    user = shop.users[0]
+    user.set_password(PASSWORD)
+    user.save()
+    _history(user, shop.products[0])
+    return user
+
+
+def _stored_user_pks(run):
+    run.refresh_from_db()
+    return artifact_read(run.artifact).user_pks.tolist()
+
+
+def _session_store():
+    return import_module(settings.SESSION_ENGINE).SessionStore
+
+
+def _session_of(user=None, **data):
+    store = _session_store()()
+    if user is not None:
+        store[SESSION_KEY] = str(user.pk)
+    store.update(data)
+    store.create()
+    return store.session_key
+
+
+@pytest.mark.parametrize("engine", ["db", "cached_db"])
+def test_deleting_the_account_deletes_every_session_signed_in_as_them(
+    client, trained_shop, django_capture_on_commit_callbacks, settings, engine
+):
+    settings.SESSION_ENGINE = f"django.contrib.sessions.backends.{engine}"
+    SessionStore = _session_store()
+    shop, _run = trained_shop
+    user, other = shop.users[0], shop.users[1]
+    user.set_password(PASSWORD)
+    user.save()
+    theirs = [_session_of(user, recommendations_viewed=["1"]) for _ in range(3)]
+    kept = [_session_of(other), _session_of(None, recommendations_viewed=["2"])]
+    client.force_login(user)
+    theirs.append(client.session.session_key)
+    assert Session.objects.filter(session_key__in=theirs).count() == 4
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("shop:account_delete"), {"confirmation": PASSWORD})
+
+    assert response.status_code == 302
+    assert not Session.objects.filter(session_key__in=theirs).exists()
+    assert set(Session.objects.values_list("session_key", flat=True)) >= set(kept)
+    # Not even the cached copy of a cached_db session is left to read.
+    assert all(not SessionStore(session_key=key).exists(key) for key in theirs)
+    assert SessionStore(session_key=theirs[0]).load() == {}
+    assert SessionStore(session_key=kept[0]).load()[SESSION_KEY] == str(other.pk)
 
 
 def test_an_unexpected_failure_rolls_the_deletion_back(trained_shop, monkeypatch):
