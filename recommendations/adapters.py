@@ -25,7 +25,7 @@ from django.utils.module_loading import import_string
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
-from recommendations.conf import PURCHASE, VIEW, EventSource, app_settings
+from recommendations.conf import PURCHASE, VIEW, EventSource, SocialRelation, app_settings
 
 # Hashed feature spaces keep the same columns at training and serving time, however
 # many countries or categories appear later.
@@ -66,6 +66,22 @@ class EventArrays:
 
     def __len__(self) -> int:
         return int(self.user_pk.size)
+
+
+@dataclass(frozen=True)
+class SocialEdges:
+    """Every follow relation as parallel arrays, one entry per (follower, followed) pair.
+
+    A mutual relation (``SOCIAL["MUTUAL"]``) comes as two pairs, one each way.
+    """
+
+    follower_pk: np.ndarray
+    followed_pk: np.ndarray
+    weight: np.ndarray  # float64, positive
+    time: np.ndarray  # float64 unix seconds; NaN when the relation has no time
+
+    def __len__(self) -> int:
+        return int(self.follower_pk.size)
 
 
 def _key_array(values: list[Any]) -> np.ndarray:
@@ -351,6 +367,62 @@ class SettingsAdapter:
                 )
                 bought.update(str(pk) for pk in items)
         return bought
+
+    # -- who follows whom ------------------------------------------------------------------
+
+    def social_queryset(self, relation: SocialRelation) -> models.QuerySet:
+        """The rows of the follow model that count (override to keep accepted ones only)."""
+        model = apps.get_model(relation.model)
+        return model._default_manager.filter(
+            **{
+                f"{relation.follower_field}__isnull": False,
+                f"{relation.followed_field}__isnull": False,
+            }
+        )
+
+    def social_edges(self) -> SocialEdges | None:
+        """Every follow relation of ``SOCIAL`` as arrays; None (and no query) when unset.
+
+        Relations without a positive, finite weight and users following themselves are
+        left out.
+        """
+        relation = app_settings.SOCIAL
+        if relation is None:
+            return None
+        queryset = self.social_queryset(relation)
+        fields = [relation.follower_field, relation.followed_field]
+        if relation.time_field:
+            time_field = relation.time_field
+            if UnixTime.supported(connections[queryset.db].vendor):
+                queryset = queryset.annotate(_unix_time=UnixTime(time_field))
+                time_field = "_unix_time"
+            fields.append(time_field)
+        if relation.weight_field:
+            fields.append(relation.weight_field)
+        rows = list(queryset.values_list(*fields).order_by().iterator(chunk_size=CHUNK_SIZE))
+        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in fields]
+        n = len(columns[0])
+        times = _unix(columns[2]) if relation.time_field else np.full(n, math.nan)
+        weights = np.ones(n, dtype=np.float64)
+        if relation.weight_field:
+            weights = np.fromiter(
+                (math.nan if v is None else float(v) for v in columns[-1]), np.float64, count=n
+            )
+        follower, followed = _key_array(list(columns[0])), _key_array(list(columns[1]))
+        keep = np.isfinite(weights) & (weights > 0) & (follower != followed)
+        follower, followed, weights, times = (
+            follower[keep],
+            followed[keep],
+            weights[keep],
+            times[keep],
+        )
+        if relation.mutual:
+            follower, followed = (
+                np.concatenate([follower, followed]),
+                np.concatenate([followed, follower]),
+            )
+            weights, times = np.tile(weights, 2), np.tile(times, 2)
+        return SocialEdges(follower_pk=follower, followed_pk=followed, weight=weights, time=times)
 
     # -- the shopper's session (serving hooks) --------------------------------------------
 

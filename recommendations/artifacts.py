@@ -34,6 +34,8 @@ ARTIFACT_SUFFIX = ".npz"
 # Learned state indexed by the user row, in every engine recommender; anything else a
 # recommender learns is indexed by item (tests/recommendations/test_privacy.py checks).
 USER_STATE = ("interactions_", "timestamps_", "user_features_", "user_norms_")
+# Indexed by the user row and column: who follows whom (the social models).
+USER_BY_USER_STATE = ("social_",)
 
 
 class ArtifactError(ValueError):
@@ -157,6 +159,8 @@ def recommender_without_rows(recommender: Recommender, keep: np.ndarray) -> Reco
         elif isinstance(value, list | tuple) and value and isinstance(value[0], Recommender):
             for part in value:
                 recommender_without_rows(part, keep)
+        elif key in USER_BY_USER_STATE and getattr(value, "shape", None) == (keep.size,) * 2:
+            setattr(recommender, key, sp.csr_matrix(value[rows][:, rows]))
         elif key in USER_STATE and getattr(value, "shape", (None,))[0] == keep.size:
             setattr(
                 recommender, key, sp.csr_matrix(value[rows]) if sp.issparse(value) else value[rows]

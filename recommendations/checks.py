@@ -14,6 +14,8 @@ recommendations.E010  training time limits longer than the lock
 recommendations.E011  a cache timeout or reload interval that is not a positive number
 recommendations.E012  bad TRUST values (the defences against fake accounts)
 recommendations.E013  a number of trusted proxies that is not a non-negative integer
+recommendations.E014  a bad SOCIAL relation (model, follower/followed fields that are not
+                      relations to the user model, weight or time fields)
 """
 
 from __future__ import annotations
@@ -197,6 +199,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
         optional="HISTORY_TIMEOUT",
     )
     errors += _check_trust()
+    errors += _check_social()
     proxies = app_settings.NUM_PROXIES
     if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
         errors.append(
@@ -324,6 +327,31 @@ def _check_trust() -> list[checks.Error]:
                 _error("E012", f"{where}[{key!r}] must be a positive integer, got {value!r}.")
             )
     return errors
+
+
+def _check_social() -> list[checks.Error]:
+    """E014 for a ``SOCIAL`` setting that cannot be read as (follower, followed) users."""
+    try:
+        relation = app_settings.SOCIAL
+    except ImproperlyConfigured as exc:
+        return [_error("E014", str(exc))]
+    if relation is None:
+        return []
+    where = "RECOMMENDATIONS['SOCIAL']"
+    model, errors = _model(relation.model, f"{where}['MODEL']")
+    if model is None:
+        return [_error("E014", error.msg) for error in errors]
+    user_model = get_user_model()
+    fields = [
+        ("FOLLOWER_FIELD", relation.follower_field, user_model),
+        ("FOLLOWED_FIELD", relation.followed_field, user_model),
+        ("WEIGHT_FIELD", relation.weight_field, None),
+        ("TIME_FIELD", relation.time_field, None),
+    ]
+    for key, lookup, target in fields:
+        if lookup is not None or target is not None:
+            errors += _field(model, lookup, f"{where}[{key!r}]", target=target)
+    return [_error("E014", error.msg, error.hint) for error in errors]
 
 
 def register() -> None:

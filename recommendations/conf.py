@@ -13,6 +13,9 @@ Example (the demo store)::
              "ITEM_FIELD": "product", "TIME_FIELD": "created_at", "WEIGHT": 1.0},
         ],
         "ALGORITHMS": {"popularity": {}, "item_knn": {"k": 50}},
+        # Optional: who follows whom, for the social models (off when absent).
+        "SOCIAL": {"MODEL": "shop.Follow", "FOLLOWER_FIELD": "follower",
+                   "FOLLOWED_FIELD": "followed", "TIME_FIELD": "created_at"},
     }
 """
 
@@ -26,6 +29,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 DEFAULT_ALGORITHMS: dict[str, dict[str, Any]] = {"popularity": {}, "item_knn": {}}
+#: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset.
+DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}}
 METRICS = ("ndcg", "recall", "coverage")
 
 #: What an event source means to serving. ``purchase``: its items count as already had
@@ -97,6 +102,50 @@ class EventSource:
             filter=dict(raw.get("FILTER") or {}),
             role=role,
             verb=verb,
+        )
+
+
+@dataclass(frozen=True)
+class SocialRelation:
+    """The host model whose rows say that one user follows (trusts, befriended) another.
+
+    ``mutual`` (``MUTUAL``): a row relates both users (friends), not only the follower
+    to the followed; ``weight_field`` (``WEIGHT_FIELD``) weighs a relation (default 1);
+    ``time_field`` (``TIME_FIELD``) dates it, so a model evaluated on the past only
+    sees the relations of the past.
+    """
+
+    model: str
+    follower_field: str
+    followed_field: str
+    weight_field: str | None = None
+    time_field: str | None = None
+    mutual: bool = False
+
+    @classmethod
+    def from_setting(cls, raw: Any) -> SocialRelation:
+        """Build the relation from ``RECOMMENDATIONS["SOCIAL"]``; raise ImproperlyConfigured."""
+        where = "RECOMMENDATIONS['SOCIAL']"
+        if not isinstance(raw, dict):
+            raise ImproperlyConfigured(f"{where} must be a dict, got {raw!r}.")
+        missing = [key for key in ("MODEL", "FOLLOWER_FIELD", "FOLLOWED_FIELD") if key not in raw]
+        if missing:
+            raise ImproperlyConfigured(f"{where} lacks {', '.join(missing)}.")
+        unknown = set(raw) - {
+            "MODEL", "FOLLOWER_FIELD", "FOLLOWED_FIELD", "WEIGHT_FIELD", "TIME_FIELD", "MUTUAL",
+        }  # fmt: skip
+        if unknown:
+            raise ImproperlyConfigured(f"{where} has unknown key(s) {', '.join(sorted(unknown))}.")
+        mutual = raw.get("MUTUAL", False)
+        if not isinstance(mutual, bool):
+            raise ImproperlyConfigured(f"{where}['MUTUAL'] must be True or False, got {mutual!r}.")
+        return cls(
+            model=raw["MODEL"],
+            follower_field=raw["FOLLOWER_FIELD"],
+            followed_field=raw["FOLLOWED_FIELD"],
+            weight_field=raw.get("WEIGHT_FIELD"),
+            time_field=raw.get("TIME_FIELD"),
+            mutual=mutual,
         )
 
 
@@ -179,6 +228,12 @@ class AppSettings:
         return [source.name for source in self.EVENT_SOURCES if source.role == role]
 
     @property
+    def SOCIAL(self) -> SocialRelation | None:
+        """Who follows whom (``SOCIAL``), for the social models; None: the feature is off."""
+        raw = self._setting("SOCIAL", None)
+        return None if raw is None else SocialRelation.from_setting(raw)
+
+    @property
     def HALF_LIFE_DAYS(self) -> float | None:
         """Age in days at which an event counts half when training; ``None``: no decay."""
         return self._setting("HALF_LIFE_DAYS", 180)
@@ -225,8 +280,15 @@ class AppSettings:
 
     @property
     def ALGORITHMS(self) -> dict[str, dict[str, Any]]:
-        """Registry name of each personal recommender trained -> its hyper-parameters."""
-        return dict(self._setting("ALGORITHMS", DEFAULT_ALGORITHMS) or {})
+        """Registry name of each personal recommender trained -> its hyper-parameters.
+
+        By default popularity and item-kNN, and the social blend when ``SOCIAL`` is set.
+        """
+        algorithms = self._setting("ALGORITHMS", None)
+        if algorithms is None:
+            social = DEFAULT_SOCIAL_ALGORITHMS if self._setting("SOCIAL", None) else {}
+            return copy.deepcopy({**DEFAULT_ALGORITHMS, **social})
+        return dict(algorithms or {})
 
     @property
     def SIMILAR_ALGORITHM(self) -> str:

@@ -34,8 +34,14 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from recommendations import engine
-from recommendations.adapters import EventArrays, SettingsAdapter, _key_array, get_adapter
-from recommendations.artifacts import artifact_delete, artifact_write
+from recommendations.adapters import (
+    EventArrays,
+    SettingsAdapter,
+    SocialEdges,
+    _key_array,
+    get_adapter,
+)
+from recommendations.artifacts import artifact_delete, artifact_write, recommender_without_rows
 from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
 from recommendations.engine.interactions import build_interactions
@@ -94,6 +100,8 @@ class TrainingData:
     future_ignored: int  # events dated in the future, left out
     events: EventArrays | None = None  # for the item statistics (recommendations.trust)
     trust: np.ndarray | None = None  # per user row; None: everyone counts fully
+    social: sp.csr_matrix | None = None  # users x users follows; None: SOCIAL is unset
+    train_social: sp.csr_matrix | None = None  # the follows made before the holdout
 
     @property
     def n_events(self) -> int:
@@ -262,7 +270,47 @@ def training_data_prepare(*, adapter: SettingsAdapter | None = None) -> Training
         future_ignored=future_ignored,
         events=events,
         trust=trust,
+        **_social(adapter, user_pks, holdout_start),
     )
+
+
+def _social(
+    adapter: SettingsAdapter, user_pks: np.ndarray, holdout_start: float
+) -> dict[str, sp.csr_matrix | None]:
+    """The follow matrices of a batch: all of them, and those made before the holdout."""
+    edges = adapter.social_edges()
+    return {
+        "social": social_matrix(edges, user_pks),
+        "train_social": social_matrix(edges, user_pks, before=holdout_start),
+    }
+
+
+def social_matrix(
+    edges: SocialEdges | None, user_pks: np.ndarray, *, before: float | None = None
+) -> sp.csr_matrix | None:
+    """The users x users follow matrix of the batch's users (made before ``before``).
+
+    Relations with a user outside the batch (no consenting events) are left out, as are
+    relations dated at or after ``before``; undated ones always count.
+    """
+    if edges is None:
+        return None
+    n_users = int(user_pks.size)
+    follower = np.searchsorted(user_pks, edges.follower_pk.astype(user_pks.dtype))
+    followed = np.searchsorted(user_pks, edges.followed_pk.astype(user_pks.dtype))
+    known = np.zeros(len(edges), dtype=bool)
+    if n_users:
+        follower, followed = np.minimum(follower, n_users - 1), np.minimum(followed, n_users - 1)
+        known = (user_pks[follower] == edges.follower_pk) & (
+            user_pks[followed] == edges.followed_pk
+        )
+    if before is not None:
+        known &= ~(edges.time >= before)
+    matrix = sp.csr_matrix(
+        (edges.weight[known], (follower[known], followed[known])), shape=(n_users, n_users)
+    )
+    matrix.sum_duplicates()
+    return sp.csr_matrix(matrix, dtype=np.float32)
 
 
 def _holdout_end(
@@ -296,6 +344,7 @@ def _fit(name: str, params: dict[str, Any], data: TrainingData, *, full: bool) -
         user_features=data.user_features,
         item_features=data.item_features,
         timestamps=times,
+        social=data.social if full else data.train_social,
     )
 
 
@@ -435,9 +484,6 @@ def _without_departed_users(
     it back. Returns the remaining user keys and the recommenders (unchanged when
     everyone is still there).
     """
-    # Deferred: privacy imports the serving side, which imports this module.
-    from recommendations.privacy import recommender_without_rows
-
     # One query over the users table rather than ``pk__in`` the batch's keys, which
     # would exceed SQLite's limit on query parameters for a large shop.
     allowed = get_adapter().consenting_user_ids()

@@ -15,6 +15,7 @@ from recommendations.engine.metrics import (
 from recommendations.engine.mlp import MLPRecommender
 from recommendations.engine.popularity import PopularityRecommender, TrendingRecommender
 from recommendations.engine.rp3beta import RP3betaRecommender
+from recommendations.engine.social import SocialBlendRecommender, SocialTrustRecommender
 from recommendations.engine.split import holdout_new_items, temporal_split
 from recommendations.engine.svd import SVDRecommender
 from recommendations.engine.userknn import UserKNNRecommender
@@ -30,6 +31,8 @@ __all__ = [
     "RP3betaRecommender",
     "Recommender",
     "SVDRecommender",
+    "SocialBlendRecommender",
+    "SocialTrustRecommender",
     "TrendingRecommender",
     "UserKNNRecommender",
     "apply_weighting",

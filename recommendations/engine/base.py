@@ -72,6 +72,27 @@ def _check_features(features: Any, n_rows: int, *, name: str) -> sp.csr_matrix |
     return matrix
 
 
+def check_social(
+    social: Any, n_users: int, *, n_rows: int | None = None, name: str = "social"
+) -> sp.csr_matrix:
+    """Validate a users x users relation matrix and return it as float32 CSR.
+
+    Row ``u`` holds the users that ``u`` follows (trusts, befriended), weighted; on a
+    square matrix the diagonal (following oneself) is dropped. ``n_rows`` (default
+    ``n_users``) is the expected number of rows. Raises ``ValueError`` for a wrong shape
+    and for negative, NaN or infinite weights.
+    """
+    matrix = check_interactions(social, name=name)
+    expected = (n_users if n_rows is None else n_rows, n_users)
+    if matrix.shape != expected:
+        raise ValueError(f"{name} has shape {matrix.shape}, expected {expected}.")
+    if n_rows is None and matrix.nnz:
+        rows = np.repeat(np.arange(n_users), np.diff(matrix.indptr))
+        matrix.data[rows == matrix.indices] = 0.0
+        matrix.eliminate_zeros()
+    return matrix
+
+
 def _check_n(n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}.")
@@ -151,6 +172,8 @@ class Recommender:
 
     #: Registry name used by :func:`load`; set with ``class X(Recommender, name="x")``.
     name: ClassVar[str] = ""
+    #: Whether ``_fit`` takes the users x users ``social`` matrix; others never see it.
+    uses_social: ClassVar[bool] = False
 
     def __init_subclass__(cls, *, name: str = "", **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -188,6 +211,7 @@ class Recommender:
         user_features: Any = None,
         item_features: Any = None,
         timestamps: Any = None,
+        social: Any = None,
     ) -> Self:
         """Learn from a users x items matrix of non-negative weights.
 
@@ -203,6 +227,9 @@ class Recommender:
         timestamps : sparse matrix of shape (n_users, n_items), optional
             Unix time of the latest event of each pair, same sparsity as
             ``interactions``; used by time-aware models such as trending.
+        social : sparse matrix of shape (n_users, n_users), optional
+            Who follows (trusts) whom: row ``u`` weighs the users ``u`` follows. Used by
+            the social models (:mod:`recommendations.engine.social`), ignored by others.
 
         Returns
         -------
@@ -220,6 +247,9 @@ class Recommender:
                 raise ValueError(
                     f"timestamps has shape {timestamps.shape}, expected {matrix.shape}."
                 )
+        extra = {}
+        if self.uses_social:
+            extra["social"] = None if social is None else check_social(social, n_users)
         self.interactions_ = matrix
         self.n_users_, self.n_items_ = n_users, n_items
         self._fit(
@@ -227,6 +257,7 @@ class Recommender:
             user_features=user_features,
             item_features=item_features,
             timestamps=timestamps,
+            **extra,
         )
         return self
 
@@ -253,6 +284,13 @@ class Recommender:
     def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
         """Scores of every item for known users: (len(user_ids), n_items) float32."""
         return self._score_rows(csr_rows(self.interactions_, user_ids), None)
+
+    def _score_social_rows(
+        self, rows: sp.csr_matrix, user_features: sp.csr_matrix | None, social: sp.csr_matrix
+    ) -> np.ndarray:
+        """:meth:`_score_rows` for rows whose users follow ``social`` (a social model's
+        fold-in); models without a social part ignore it."""
+        return self._score_rows(rows, user_features)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:
         """Similarity of every item to ``item_id``: (n_items,) float32."""
@@ -394,6 +432,7 @@ class Recommender:
         n: int = 20,
         *,
         user_features: Any = None,
+        social_row: Any = None,
         exclude_seen: bool = True,
         blocked: Any = None,
         allowed: Any = None,
@@ -402,7 +441,8 @@ class Recommender:
 
         For an anonymous session or a user who arrived after training: a vector of
         length n_items (dense or a 1 x n_items sparse row) of weights, and optionally
-        that user's feature row for hybrid models.
+        that user's feature row for hybrid models and ``social_row``, a vector of
+        length n_users weighing the training users they follow now, for social models.
         """
         self._check_fitted()
         n = _check_n(n)
@@ -410,9 +450,17 @@ class Recommender:
         features = None
         if user_features is not None:
             features = sp.csr_matrix(user_features, dtype=np.float32).reshape(1, -1)
+        social = None
+        if social_row is not None:
+            if not sp.issparse(social_row):
+                social_row = np.atleast_2d(np.asarray(social_row, dtype=np.float32))
+            social = check_social(social_row, self.n_users_, n_rows=1, name="social_row")
         blocked_ids, allowed_ids = self._filters(blocked, allowed)
         with self._excluding(blocked_ids, allowed_ids):
-            scores = self._score_rows(row, features)[0]
+            if social is None:
+                scores = self._score_rows(row, features)[0]
+            else:
+                scores = self._score_social_rows(row, features, social)[0]
         seen = row.indices if exclude_seen else np.empty(0, dtype=np.int64)
         return self._rank(scores, seen, min(n, self.n_items_), blocked_ids, allowed_ids)
 

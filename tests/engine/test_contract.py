@@ -26,6 +26,7 @@ TEST_PARAMS: dict[str, dict[str, Any]] = {
         "components": [("item_knn", {"k": 5}), ("svd", {"factors": 4})],
         "weights": [1.0, 0.5],
     },
+    "social_blend": {"collaborative": ("item_knn", {"k": 5}), "min_validation_users": 2},
     "mlp": {
         "factors": 4,
         "content_factors": 2,
@@ -35,7 +36,7 @@ TEST_PARAMS: dict[str, dict[str, Any]] = {
     },
 }
 # Rankings that ignore the user's own history: their right answer is the best seller.
-NON_PERSONAL = {"popularity", "trending"}
+NON_PERSONAL = {"popularity", "trending", "social_trust"}
 NAMES = sorted(engine.registered())
 
 N_USERS, N_ITEMS = 30, 18
@@ -54,8 +55,16 @@ def random_interactions(seed: int = 0) -> sp.csr_matrix:
     return sp.csr_matrix(dense)
 
 
+def random_social(seed: int = 0) -> sp.csr_matrix:
+    """A random users x users follow matrix; the second-to-last user follows nobody."""
+    rng = np.random.default_rng(seed + 2)
+    follows = rng.random((N_USERS, N_USERS)) < 0.1
+    follows[-2] = False
+    return sp.csr_matrix(follows, dtype=np.float32)
+
+
 def side_data(seed: int = 0) -> dict[str, Any]:
-    """Random user and item features and timestamps, given to every fit."""
+    """Random user and item features, timestamps and follows, given to every fit."""
     rng = np.random.default_rng(seed + 1)
     interactions = random_interactions(seed)
     stamps = interactions.copy().astype(np.float64)
@@ -64,6 +73,7 @@ def side_data(seed: int = 0) -> dict[str, Any]:
         "user_features": sp.csr_matrix(rng.random((N_USERS, 4)) > 0.5, dtype=np.float32),
         "item_features": sp.csr_matrix(rng.random((N_ITEMS, 6)) > 0.5, dtype=np.float32),
         "timestamps": stamps,
+        "social": random_social(seed),
     }
 
 

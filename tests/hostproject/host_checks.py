@@ -6,8 +6,10 @@ tests/recommendations/test_drop_in_host.py, which runs this module.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
@@ -15,8 +17,12 @@ from django.template import Context, Template
 from django.test import RequestFactory
 
 from recommendations import selectors, serving
+from recommendations.adapters import get_adapter
+from recommendations.checks import check_settings
+from recommendations.engine import SocialTrustRecommender
 from recommendations.services import training_run_start
-from tests.hostproject.library.models import Book, Loan
+from recommendations.training import training_data_prepare
+from tests.hostproject.library.models import Book, Follow, Loan
 
 GENRES = ["crime", "poetry", "travel", "cooking"]
 
@@ -117,3 +123,36 @@ def test_the_api_serves_books(library, client):
     assert similar.json()["results"][0]["item_id"] == str(library["poetry0"].pk)
     assert [r["reason"] for r in trending.json()["results"]] == ["Trending in travel"] * 2
     assert "/api/recommendations/me/" in schema.json()["paths"]
+
+
+def test_follows_are_read_and_train_a_social_model(library, settings):
+    User = get_user_model()
+    reader = User.objects.create_user("reader")
+    Loan.objects.create(reader=reader, book=library["travel0"])
+    fans = [User.objects.get(username=f"crime-fan{i}") for i in range(2)]
+    when = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    for fan, weight in zip(fans, (1.0, 0.5), strict=True):
+        Follow.objects.create(follower=reader, followed=fan, weight=weight, created_at=when)
+    Follow.objects.create(follower=reader, followed=reader)  # following oneself: ignored
+
+    edges = get_adapter().social_edges()
+    data = training_data_prepare()
+    recommender = SocialTrustRecommender().fit(data.matrix, social=data.social)
+    row = int(np.searchsorted(data.user_pks, reader.pk))
+    items, _ = recommender.recommend(row, 2)
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "SOCIAL": {**settings.RECOMMENDATIONS["SOCIAL"], "MUTUAL": True},
+    }
+    mutual = get_adapter().social_edges()
+
+    assert check_settings() == []
+    assert edges.follower_pk.tolist() == [reader.pk, reader.pk]
+    assert sorted(zip(edges.followed_pk.tolist(), edges.weight.tolist(), strict=True)) == [
+        (fans[0].pk, 1.0),
+        (fans[1].pk, 0.5),
+    ]
+    assert edges.time.tolist() == [when.timestamp()] * 2
+    assert data.social.nnz == 2 and data.social[row].sum() == 1.5
+    assert {data.item_pks[i] for i in items} == {library["crime0"].pk, library["crime1"].pk}
+    assert sorted(mutual.follower_pk.tolist()) == sorted([reader.pk] * 2 + [f.pk for f in fans])

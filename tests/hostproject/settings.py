@@ -51,6 +51,14 @@ RECOMMENDATIONS = {
         }
     ],
     "ALGORITHMS": {"item_knn": {}},
+    # Readers follow each other's shelves (the social models read it).
+    "SOCIAL": {
+        "MODEL": "library.Follow",
+        "FOLLOWER_FIELD": "follower",
+        "FOLLOWED_FIELD": "followed",
+        "WEIGHT_FIELD": "weight",
+        "TIME_FIELD": "created_at",
+    },
     # A tiny library: two readers of a genre make its books trend.
     "TRUST": {"MIN_SUPPORT": 2},
     "MAX_PER_CATEGORY": 2,

@@ -60,4 +60,4 @@ def test_a_library_project_trains_and_serves_through_the_same_tags_and_api():
     )
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "5 passed" in result.stdout
+    assert "6 passed" in result.stdout

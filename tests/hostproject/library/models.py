@@ -24,3 +24,19 @@ class Loan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.book} to {self.reader}"
+
+
+class Follow(models.Model):
+    """A reader follows another reader's shelf."""
+
+    follower = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="following"
+    )
+    followed = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="followers"
+    )
+    weight = models.FloatField(default=1.0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.follower} follows {self.followed}"

@@ -1,0 +1,250 @@
+"""Social recommendations on CiaoDVD: models with and without the trust network.
+
+    python benchmarks/social.py --data ~/.cache/ciaodvd [--only ease social_blend ...]
+
+Data: ``movie-ratings.txt`` (userID, movieID, genreID, reviewID, movieRating, date) and
+``trusts.txt`` (trustorID, trusteeID, trustValue) of CiaoDVD (get them with
+``benchmarks/ciaodvd_extract.py``). Ratings >= 4 are positives (one per user and movie,
+the earliest), movies with >= 3 positive users are kept; trust edges between two kept
+users are the social matrix (row: the trustor).
+
+Two protocols, k = 20, new items only:
+
+- ``per-user``: every user with >= 2 positives holds out the last ceil(20%) by date
+  (ties in file order); every such user is scored.
+- ``time``: the positives after the 80% quantile of the dates are held out, every user
+  with a train item and a held-out one is scored; the social models only see the trust
+  network (CiaoDVD's edges are undated).
+
+Per row: NDCG@20 over all scored users, over those who trust someone (``trust``), over
+those who trust nobody (``alone``), over those with <= 2 train items who trust someone
+(``cold``), and the fit time. The ``implicit`` peers run when the package imports (a
+separate virtualenv: ``pip install implicit==0.7.3``); the engine needs no Django, so
+this script runs in such a virtualenv with the project on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommendations.engine import registered
+from recommendations.engine.metrics import ndcg_per_user
+
+K = 20
+SECONDS_PER_DAY = 86_400.0
+#: Row name -> (registered engine name, parameters); "trust_baseline" and the implicit
+#: peers are computed here.
+MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "popularity": ("popularity", {}),
+    "item_knn": ("item_knn", {}),
+    "user_knn": ("user_knn", {}),
+    "rp3beta": ("rp3beta", {}),
+    "ease": ("ease", {}),
+    "social_trust": ("social_trust", {}),
+    "social_trust taste": ("social_trust", {"taste_smoothing": 0.1}),
+    "social_blend item_knn": ("social_blend", {"collaborative": ("item_knn", {})}),
+    "social_blend ease w=2": ("social_blend", {"weight": 2.0}),
+    "social_blend (default)": ("social_blend", {}),
+}
+NON_SOCIAL = ("popularity", "item_knn", "user_knn", "rp3beta", "ease")
+DEFAULT = "social_blend (default)"
+PEERS = ("implicit_cosine", "implicit_als")
+
+
+@dataclass
+class Split:
+    """One protocol's matrices: train, held-out new items, train times, trust."""
+
+    train: sp.csr_matrix
+    test: sp.csr_matrix
+    times: sp.csr_matrix
+    social: sp.csr_matrix
+    users: np.ndarray
+
+
+def read_ciao(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Positive (user row, item column, day) triples in file order, and the trust edges."""
+    ratings = np.genfromtxt(folder / "movie-ratings.txt", delimiter=",", dtype=str)
+    user, item = ratings[:, 0].astype(np.int64), ratings[:, 1].astype(np.int64)
+    day = np.array(ratings[:, 5], dtype="datetime64[D]").astype(np.int64)
+    positive = ratings[:, 4].astype(float) >= 4
+    user, item, day = user[positive], item[positive], day[positive]
+    # One positive per pair, the earliest (file order among equal days).
+    order = np.lexsort((np.arange(user.size), day, item, user))
+    _, first = np.unique(user[order] * 10**7 + item[order], return_index=True)
+    keep = np.sort(order[first])
+    user, item, day = user[keep], item[keep], day[keep]
+    popular = np.bincount(item)[item] >= 3
+    user, item, day = user[popular], item[popular], day[popular]
+    trusts = np.loadtxt(folder / "trusts.txt", delimiter=",", dtype=np.int64, ndmin=2)
+    user_ids, user_rows = np.unique(user, return_inverse=True)
+    _, item_cols = np.unique(item, return_inverse=True)
+    trustor = np.searchsorted(user_ids, trusts[:, 0]).clip(0, user_ids.size - 1)
+    trustee = np.searchsorted(user_ids, trusts[:, 1]).clip(0, user_ids.size - 1)
+    known = (user_ids[trustor] == trusts[:, 0]) & (user_ids[trustee] == trusts[:, 1])
+    edges = np.column_stack([trustor[known], trustee[known]])
+    return user_rows, item_cols, day, edges
+
+
+def make_split(protocol: str, user, item, day, edges) -> Split:
+    """The train and test matrices of ``protocol`` ("per-user" or "time")."""
+    n_users, n_items = int(user.max()) + 1, int(item.max()) + 1
+    if protocol == "per-user":
+        order = np.lexsort((np.arange(user.size), day, user))
+        counts = np.bincount(user, minlength=n_users)
+        start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.empty(user.size, dtype=np.int64)
+        rank[order] = np.arange(user.size) - start[user[order]]
+        held_out = np.where(counts >= 2, np.ceil(0.2 * counts), 0).astype(np.int64)
+        test_mask = rank >= counts[user] - held_out[user]
+    else:
+        test_mask = day > np.quantile(day, 0.8)
+
+    def matrix(mask: np.ndarray, values: np.ndarray) -> sp.csr_matrix:
+        return sp.csr_matrix((values[mask], (user[mask], item[mask])), shape=(n_users, n_items))
+
+    train = matrix(~test_mask, np.ones(user.size, np.float32))
+    times = matrix(~test_mask, (day * SECONDS_PER_DAY + SECONDS_PER_DAY).astype(np.float64))
+    test = sp.csr_matrix(matrix(test_mask, np.ones(user.size, np.float32)) - train)
+    test.data = np.clip(test.data, 0, None)
+    test.eliminate_zeros()
+    has_test = np.diff(test.indptr) > 0
+    users = np.flatnonzero(has_test & ((np.diff(train.indptr) > 0) | (protocol == "per-user")))
+    social = sp.csr_matrix(
+        (np.ones(len(edges), np.float32), (edges[:, 0], edges[:, 1])), shape=(n_users, n_users)
+    )
+    social.data[:] = 1.0
+    return Split(train, test, times, social, users)
+
+
+def trust_baseline(split: Split) -> np.ndarray:
+    """The issue's baseline: the positives of trusted users, plus 2 hops at 0.1, then
+    popularity (a tie-break far below one vote)."""
+    rows = split.social[split.users]
+    reach = rows + 0.1 * (rows @ split.social)
+    votes = np.asarray((reach @ split.train).toarray(), dtype=np.float64)
+    popularity = np.diff(split.train.tocsc().indptr).astype(np.float64)
+    return votes + 1e-6 * popularity[None, :]
+
+
+def top_lists(scores: np.ndarray, train: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+    """The best ``K`` unseen items of every row of scores."""
+    scores = np.array(scores, dtype=np.float64)
+    seen = train[users].nonzero()
+    scores[seen] = -np.inf
+    return np.argsort(-scores, axis=1, kind="stable")[:, :K]
+
+
+def run(name: str, split: Split) -> tuple[np.ndarray, float]:
+    """Top lists of the scored users, and the fit time in seconds."""
+    started = time.perf_counter()
+    if name == "trust_baseline":
+        lists = top_lists(trust_baseline(split), split.train, split.users)
+        return lists, time.perf_counter() - started
+    if name in PEERS:
+        from implicit.als import AlternatingLeastSquares
+        from implicit.nearest_neighbours import CosineRecommender
+
+        model = (
+            CosineRecommender(K=50)
+            if name == "implicit_cosine"
+            else AlternatingLeastSquares(
+                factors=64, alpha=1.0, regularization=0.01, iterations=15, random_state=0
+            )
+        )
+        model.fit(split.train, show_progress=False)
+        elapsed = time.perf_counter() - started
+        ids, _ = model.recommend(split.users, split.train[split.users], N=K)
+        return np.asarray(ids, dtype=np.int64), elapsed
+    algorithm, params = MODELS[name]
+    model = registered()[algorithm](**params).fit(
+        split.train, timestamps=split.times, social=split.social
+    )
+    elapsed = time.perf_counter() - started
+    lists = np.vstack(
+        [
+            model.recommend_batch(split.users[i : i + 1000], K)[0]
+            for i in range(0, split.users.size, 1000)
+        ]
+    )
+    return lists, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("~/.cache/ciaodvd").expanduser())
+    parser.add_argument("--only", nargs="*", help="row names to run (default: all)")
+    args = parser.parse_args()
+    user, item, day, edges = read_ciao(args.data)
+    try:
+        import implicit  # noqa: F401
+
+        peers = PEERS
+    except ImportError:
+        peers = ()
+        print("implicit is not installed: the peers are left out.")
+    names = [*MODELS, "trust_baseline", *peers]
+    if args.only:
+        names = [n for n in names if n in args.only]
+    print(
+        f"CiaoDVD: {user.size:,} positives, {user.max() + 1:,} users x {item.max() + 1:,} "
+        f"movies, {len(edges):,} trust edges between them"
+    )
+    for protocol in ("per-user", "time"):
+        split = make_split(protocol, user, item, day, edges)
+        trusts = np.diff(split.social.indptr)[split.users] > 0
+        cold = trusts & (np.diff(split.train.indptr)[split.users] <= 2)
+        print(
+            f"\n### {protocol}: {split.users.size:,} users scored, {trusts.sum():,} trust "
+            f"someone, {cold.sum():,} of them with <= 2 train items\n"
+        )
+        print("| model | NDCG@20 | trust | alone | cold | fit s |")
+        print("|---|---|---|---|---|---|")
+        results = {}
+        for name in names:
+            lists, elapsed = run(name, split)
+            ndcg = ndcg_per_user(lists, split.test[split.users], K)
+            results[name] = ndcg
+            print(
+                f"| {name} | {ndcg.mean():.4f} | {ndcg[trusts].mean():.4f} | "
+                f"{ndcg[~trusts].mean():.4f} | {ndcg[cold].mean():.4f} | {elapsed:.1f} |",
+                flush=True,
+            )
+        if DEFAULT in results:
+            best = max(
+                (n for n in results if n in NON_SOCIAL or n in peers),
+                key=lambda n: results[n].mean(),
+                default=None,
+            )
+            default = results[DEFAULT]
+            lines = []
+            if best is not None:
+                base = results[best]
+                lines += [
+                    f"default / best non-social ({best}): {default.mean() / base.mean():.2f}x",
+                    f"default / {best} on users who trust nobody: "
+                    f"{default[~trusts].mean() / base[~trusts].mean():.3f}x",
+                ]
+            if "popularity" in results and cold.any():
+                pop = results["popularity"][cold].mean()
+                ratio = default[cold].mean() / pop if pop else float("inf")
+                lines.append(f"default / popularity on cold users who trust someone: {ratio:.2f}x")
+            print("\n" + "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""The social recommenders: trust propagation, cold start, fold-in, no loss without relations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommendations.engine import (
+    EASERecommender,
+    ItemKNNRecommender,
+    SocialBlendRecommender,
+    SocialTrustRecommender,
+    load,
+)
+
+
+def follows(n_users: int, edges: list[tuple[int, int]]) -> sp.csr_matrix:
+    """A users x users matrix with weight 1 on each (follower, followed) edge."""
+    rows, cols = zip(*edges, strict=True) if edges else ((), ())
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_users))
+
+
+def chain_data() -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """User 0 follows 1, who follows 2; 1 liked item 0, 2 liked item 1, 3 liked item 2.
+
+    Users 4-9 all liked items 2 and 3, so item 2 is the best seller.
+    """
+    dense = np.zeros((10, 6), dtype=np.float32)
+    dense[1, 0] = dense[2, 1] = dense[3, 2] = 1.0
+    dense[4:, [2, 3]] = 1.0
+    return sp.csr_matrix(dense), follows(10, [(0, 1), (1, 2)])
+
+
+def test_trust_propagates_two_hops_at_the_decayed_weight():
+    interactions, social = chain_data()
+    model = SocialTrustRecommender(hops=2, decay=0.1).fit(interactions, social=social)
+
+    votes = model._user_votes(np.array([0]))[0]
+
+    np.testing.assert_allclose(votes[:2], [1.0, 0.1], rtol=1e-6)
+    assert votes[2:].sum() == 0.0
+    items, _ = model.recommend(0, 3)
+    assert items.tolist() == [0, 1, 2]  # the friend's, the friend's friend's, the best seller
+
+
+def test_one_hop_ignores_the_friends_of_friends():
+    interactions, social = chain_data()
+    model = SocialTrustRecommender(hops=1).fit(interactions, social=social)
+
+    votes = model._user_votes(np.array([0]))[0]
+
+    assert votes[0] == pytest.approx(1.0) and votes[1] == 0.0
+
+
+def test_a_user_is_never_their_own_voter_through_a_mutual_friend():
+    interactions, _ = chain_data()
+    social = follows(10, [(1, 2), (2, 1)])
+    model = SocialTrustRecommender(hops=2, decay=0.5).fit(interactions, social=social)
+
+    votes = model._user_votes(np.array([1]))[0]
+
+    assert votes[0] == 0.0  # user 1's own item does not come back through user 2
+    assert votes[1] == pytest.approx(1.0)
+
+
+def test_a_voter_with_the_same_taste_counts_more():
+    dense = np.zeros((4, 5), dtype=np.float32)
+    dense[0, [0, 1]] = 1.0
+    dense[1, [0, 1, 2]] = 1.0  # shares the follower's taste, liked item 2
+    dense[2, [3, 4]] = 1.0  # another taste, liked item 4 ... and item 3
+    social = follows(4, [(0, 1), (0, 2)])
+    model = SocialTrustRecommender(taste_smoothing=0.1).fit(sp.csr_matrix(dense), social=social)
+
+    votes = model._user_votes(np.array([0]))[0]
+
+    assert votes[2] > 5 * votes[4] > 0
+
+
+def test_a_user_with_friends_but_no_history_gets_a_personal_list():
+    interactions, social = chain_data()
+    model = SocialBlendRecommender(collaborative=("item_knn", {}), weight=1.0).fit(
+        interactions, social=social
+    )
+    knn = ItemKNNRecommender().fit(interactions)
+
+    items, _ = model.recommend(0, 2)
+
+    assert interactions[0].nnz == 0
+    assert items.tolist() == [0, 1]
+    # Alone, the collaborative model has nothing to go on for this user.
+    assert not np.any(knn._score_users(np.array([0])))
+
+
+def test_users_without_relations_get_exactly_the_collaborative_scores():
+    rng = np.random.default_rng(3)
+    interactions = sp.csr_matrix(rng.random((40, 25)) < 0.2, dtype=np.float32)
+    social = follows(40, [(0, 1), (0, 2), (3, 4)])
+    model = SocialBlendRecommender(collaborative=("ease", {"l2": 10.0}), weight=2.0).fit(
+        interactions, social=social
+    )
+    ease = EASERecommender(l2=10.0).fit(interactions)
+    alone = np.arange(5, 40)
+
+    np.testing.assert_array_equal(model._score_users(alone), ease._score_users(alone))
+    np.testing.assert_array_equal(
+        model.recommend_batch(alone, 10)[0], ease.recommend_batch(alone, 10)[0]
+    )
+    # ... while a user with relations is scored differently.
+    assert not np.allclose(model._score_users(np.array([0])), ease._score_users(np.array([0])))
+
+
+def test_without_a_social_matrix_the_blend_is_its_collaborative_model():
+    interactions, _ = chain_data()
+    model = SocialBlendRecommender(collaborative=("item_knn", {})).fit(interactions)
+    knn = ItemKNNRecommender().fit(interactions)
+
+    assert model.weight_ == 0.0 and "no social relations" in model.fallback_
+    users = np.arange(10)
+    np.testing.assert_array_equal(model._score_users(users), knn._score_users(users))
+
+
+def test_fold_in_scores_a_user_who_followed_someone_after_training():
+    interactions, social = chain_data()
+    model = SocialBlendRecommender(collaborative=("item_knn", {}), weight=1.0).fit(
+        interactions, social=social
+    )
+    history = np.zeros(6, dtype=np.float32)
+    follows_now = np.zeros(10, dtype=np.float32)
+    follows_now[3] = 1.0  # user 3 liked item 2 only
+
+    without, _ = model.recommend_interactions(history, 1)
+    items, _ = model.recommend_interactions(history, 1, social_row=follows_now)
+    sparse_items, _ = model.recommend_interactions(
+        history, 1, social_row=sp.csr_matrix(follows_now)
+    )
+
+    assert items.tolist() == sparse_items.tolist() == [2]
+    knn = ItemKNNRecommender().fit(interactions)
+    assert without.tolist() == knn.recommend_interactions(history, 1)[0].tolist() != [2]
+
+
+def test_fold_in_of_a_known_users_row_matches_their_training_scores():
+    interactions, social = chain_data()
+    model = SocialTrustRecommender().fit(interactions, social=social)
+
+    folded = model.recommend_interactions(interactions[0], 4, social_row=social[0])
+
+    np.testing.assert_array_equal(folded[0], model.recommend(0, 4)[0])
+
+
+def test_a_social_row_of_the_wrong_length_raises_value_error():
+    interactions, social = chain_data()
+    model = SocialTrustRecommender().fit(interactions, social=social)
+
+    with pytest.raises(ValueError, match="social_row"):
+        model.recommend_interactions(np.zeros(6), 3, social_row=np.ones(11))
+    with pytest.raises(ValueError, match="social_row"):
+        model.recommend_interactions(np.zeros(6), 3, social_row=-np.ones(10))
+
+
+def test_models_without_a_social_part_ignore_the_social_row():
+    interactions, social = chain_data()
+    knn = ItemKNNRecommender().fit(interactions, social=social)
+    history = np.zeros(6, dtype=np.float32)
+    history[2] = 1.0
+
+    np.testing.assert_array_equal(
+        knn.recommend_interactions(history, 3, social_row=np.ones(10))[0],
+        knn.recommend_interactions(history, 3)[0],
+    )
+
+
+@pytest.mark.parametrize(
+    "social",
+    [sp.csr_matrix((10, 9)), sp.csr_matrix(-np.eye(10)), np.full((10, 10), np.nan)],
+    ids=["not-square", "negative", "nan"],
+)
+def test_a_bad_social_matrix_raises_value_error(social):
+    interactions, _ = chain_data()
+    with pytest.raises(ValueError, match="social"):
+        SocialBlendRecommender(weight=1.0).fit(interactions, social=social)
+
+
+def test_following_oneself_is_dropped():
+    interactions, _ = chain_data()
+    social = follows(10, [(0, 0), (0, 1)])
+    model = SocialTrustRecommender().fit(interactions, social=social)
+
+    assert model.social_[0, 0] == 0.0 and model.social_.nnz == 1
+
+
+def group_data(n_per_group: int = 30) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """Users who like what the people they follow like: friends predict the held-out item."""
+    rng = np.random.default_rng(5)
+    n_users, n_items = 4 * n_per_group, 40
+    group = np.arange(n_users) % 4
+    dense = (rng.random((n_users, n_items)) < 0.08).astype(np.float32)
+    stamps = np.where(dense > 0, 1.7e9 + rng.uniform(0, 1e6, dense.shape), 0.0)
+    edges = []
+    for user in range(n_users):
+        friends = rng.choice(np.flatnonzero(group == group[user]), size=4, replace=False)
+        edges += [(user, int(f)) for f in friends if f != user]
+        # Every group's own items, liked last by most of its members.
+        own = 10 * group[user] + rng.choice(10, size=3, replace=False)
+        dense[user, own] = 1.0
+        stamps[user, own] = 1.7e9 + 2e6 + rng.uniform(0, 1e5, 3)
+    return sp.csr_matrix(dense), sp.csr_matrix(stamps), follows(n_users, edges)
+
+
+def test_the_weight_is_learned_on_held_out_pairs_where_friends_predict_them():
+    interactions, stamps, social = group_data()
+    model = SocialBlendRecommender(collaborative=("item_knn", {}), min_validation_users=5).fit(
+        interactions, timestamps=stamps, social=social
+    )
+
+    assert model.fallback_ is None
+    assert model.weight_ > 0
+    assert 0 < model.validation_ndcg_ <= 1
+
+
+def test_too_few_validation_users_fall_back_to_the_default_weight():
+    interactions, stamps, social = group_data()
+    model = SocialBlendRecommender(
+        collaborative=("item_knn", {}), min_validation_users=10_000, default_weight=0.75
+    ).fit(interactions, timestamps=stamps, social=social)
+
+    assert model.weight_ == 0.75
+    assert "min_validation_users" in model.fallback_
+
+
+def test_the_learned_state_survives_save_and_load():
+    interactions, stamps, social = group_data()
+    model = SocialBlendRecommender(collaborative=("item_knn", {}), weight=1.5).fit(
+        interactions, timestamps=stamps, social=social
+    )
+
+    loaded = load(model.to_bytes())
+
+    assert loaded.weight_ == 1.5
+    assert (loaded.social_ != model.social_).nnz == 0
+    users = np.arange(interactions.shape[0])
+    np.testing.assert_array_equal(
+        loaded.recommend_batch(users, 10)[0], model.recommend_batch(users, 10)[0]
+    )
+
+
+def test_a_social_model_as_collaborative_part_is_refused():
+    interactions, _ = chain_data()
+    with pytest.raises(ValueError, match="collaborative"):
+        SocialBlendRecommender(collaborative=("social_trust", {})).fit(interactions)
