@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from recommendations import engine
 from recommendations.adapters import EventArrays, SettingsAdapter, _key_array, get_adapter
 from recommendations.artifacts import artifact_delete, artifact_write
+from recommendations.compat import SoftTimeLimitExceeded
 from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
 from recommendations.engine.interactions import build_interactions
