@@ -290,7 +290,7 @@ RECOMMENDATIONS = {
     "MAX_PER_CATEGORY": 3,
     "CACHE_TIMEOUT": 300,
     "ADAPTER": "shop.recommendations_adapter.ShopAdapter",
-    "ARTIFACT_STORAGE": "default",
+    "ARTIFACT_ROOT": VAR_DIR,  # artifacts in var/recommendations/, never under MEDIA_ROOT
     "ARTIFACT_PATH": "recommendations/",
     "TRAINING_LOCK_TIMEOUT": 3600,
     # Reverse proxies in front of the site whose X-Forwarded-For is trusted to name the

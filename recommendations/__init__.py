@@ -1,0 +1,3 @@
+"""A drop-in Django app: explained product recommendations for any shop."""
+
+__version__ = "0.2.0"

@@ -1,5 +1,10 @@
 """Trained artifacts in Django's storage: one ``.npz`` per training run, never pickled.
 
+They go to a private storage: ``settings.STORAGES["recommendations"]`` when the project
+defines it, else files under ``RECOMMENDATIONS["ARTIFACT_ROOT"]`` (``BASE_DIR/var``),
+never the public media storage (see :attr:`AppSettings.ARTIFACT_STORAGE
+<recommendations.conf.AppSettings.ARTIFACT_STORAGE>`).
+
 An artifact holds the personal recommender of a run, the item-to-item, trending and
 popularity recommenders trained on the same data, and the mapping of matrix rows and
 columns to database keys. Each recommender is the engine's own ``.npz`` archive,
@@ -19,11 +24,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
-from django.core.files.storage import Storage, storages
+from django.core.files.storage import FileSystemStorage, Storage, storages
 
 from recommendations import engine
-from recommendations.conf import app_settings
+from recommendations.conf import DEFAULT_ARTIFACT_STORAGE, app_settings
 from recommendations.engine.base import Recommender
 
 ARTIFACT_FORMAT = 1
@@ -56,8 +63,22 @@ class Artifact:
 
 
 def artifact_storage() -> Storage:
-    """The storage configured by ``RECOMMENDATIONS["ARTIFACT_STORAGE"]``."""
-    return storages[app_settings.ARTIFACT_STORAGE]
+    """Where artifacts live: ``settings.STORAGES[ARTIFACT_STORAGE]``, else ``ARTIFACT_ROOT``.
+
+    Only the default alias falls back to the private folder; another alias must be
+    defined in ``settings.STORAGES``.
+    """
+    alias = app_settings.ARTIFACT_STORAGE
+    if alias in settings.STORAGES or alias != DEFAULT_ARTIFACT_STORAGE:
+        return storages[alias]
+    root = app_settings.ARTIFACT_ROOT
+    if root is None:
+        raise ImproperlyConfigured(
+            "Set RECOMMENDATIONS['ARTIFACT_ROOT'] or settings.STORAGES"
+            f"[{DEFAULT_ARTIFACT_STORAGE!r}]: the project has no BASE_DIR to keep "
+            "trained artifacts under."
+        )
+    return FileSystemStorage(location=root)
 
 
 def _as_bytes(recommender: Recommender | bytes) -> np.ndarray:

@@ -9,18 +9,21 @@ recommendations.E006  an adapter path that cannot be imported
 recommendations.E007  EVENT_SOURCES missing or malformed
 recommendations.E008  bad PROMOTION values (metric, holdout days, minimum improvement,
                       minimum users)
-recommendations.E009  ARTIFACT_STORAGE not in settings.STORAGES
+recommendations.E009  ARTIFACT_STORAGE (not the default alias) not in settings.STORAGES
 recommendations.E010  training time limits longer than the lock
 recommendations.E011  a cache timeout or reload interval that is not a positive number
 recommendations.E012  bad TRUST values (the defences against fake accounts)
 recommendations.E013  a number of trusted proxies that is not a non-negative integer
 recommendations.E014  a bad SOCIAL relation (model, follower/followed fields that are not
                       relations to the user model, weight or time fields)
+recommendations.E015  no folder for artifacts: no ARTIFACT_ROOT, BASE_DIR or STORAGES alias
+recommendations.W001  artifacts in a public storage ("default", or under MEDIA_ROOT)
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from django.apps import apps
@@ -28,10 +31,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils.module_loading import import_string
 
-from recommendations.conf import METRICS, EventSource, app_settings
+from recommendations.artifacts import artifact_storage
+from recommendations.conf import DEFAULT_ARTIFACT_STORAGE, METRICS, EventSource, app_settings
 
 ID = "recommendations.{}"
 
@@ -185,14 +190,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
         errors.append(_error("E006", f"RECOMMENDATIONS['ADAPTER'] cannot be imported: {exc}."))
 
     errors += _check_promotion()
-    if app_settings.ARTIFACT_STORAGE not in settings.STORAGES:
-        errors.append(
-            _error(
-                "E009",
-                f"RECOMMENDATIONS['ARTIFACT_STORAGE'] = {app_settings.ARTIFACT_STORAGE!r} "
-                "is not a key of settings.STORAGES.",
-            )
-        )
+    errors += _check_artifact_storage()
     errors += _positive(
         "E011",
         ("CACHE_TIMEOUT", "RELOAD_INTERVAL", "HISTORY_TIMEOUT", "TRAINING_LOCK_STALE_AFTER"),
@@ -274,6 +272,49 @@ def _check_algorithms() -> list[checks.Error]:
                     )
                 )
     return errors
+
+
+def _check_artifact_storage() -> list[checks.CheckMessage]:
+    alias = app_settings.ARTIFACT_STORAGE
+    if alias not in settings.STORAGES and alias != DEFAULT_ARTIFACT_STORAGE:
+        return [
+            _error(
+                "E009",
+                f"RECOMMENDATIONS['ARTIFACT_STORAGE'] = {alias!r} is not a key of "
+                "settings.STORAGES.",
+            )
+        ]
+    if alias not in settings.STORAGES and app_settings.ARTIFACT_ROOT is None:
+        return [
+            _error(
+                "E015",
+                "Trained artifacts have no folder: the project has no BASE_DIR.",
+                hint=f"Set RECOMMENDATIONS['ARTIFACT_ROOT'] to a private folder, or define "
+                f"settings.STORAGES[{DEFAULT_ARTIFACT_STORAGE!r}].",
+            )
+        ]
+    if alias == "default" or _served_folder(artifact_storage()):
+        return [
+            checks.Warning(
+                f"Trained artifacts go to a public storage ({alias!r}, "
+                f"{getattr(artifact_storage(), 'location', 'the uploads storage')}); "
+                "they hold every shopper's purchase history.",
+                hint="Leave RECOMMENDATIONS['ARTIFACT_STORAGE'] unset (a private folder, "
+                "ARTIFACT_ROOT), or name a private storage of settings.STORAGES.",
+                id=ID.format("W001"),
+            )
+        ]
+    return []
+
+
+def _served_folder(storage: Any) -> bool:
+    """Whether a file storage keeps its files in MEDIA_ROOT or STATIC_ROOT, or below."""
+    location = getattr(storage, "location", None)
+    if not isinstance(storage, FileSystemStorage) or not location:
+        return False
+    place = Path(location).resolve()
+    served = [getattr(settings, name, None) for name in ("MEDIA_ROOT", "STATIC_ROOT")]
+    return any(root and place.is_relative_to(Path(root).resolve()) for root in served)
 
 
 def _check_promotion() -> list[checks.Error]:

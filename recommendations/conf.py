@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+#: The ``STORAGES`` alias of the artifacts; a private folder when the project has none.
+DEFAULT_ARTIFACT_STORAGE = "recommendations"
 DEFAULT_ALGORITHMS: dict[str, dict[str, Any]] = {"popularity": {}, "item_knn": {}}
 #: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset.
 DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}}
@@ -438,8 +441,28 @@ class AppSettings:
 
     @property
     def ARTIFACT_STORAGE(self) -> str:
-        """Alias in ``settings.STORAGES`` where trained artifacts are written."""
-        return self._setting("ARTIFACT_STORAGE", "default")
+        """Alias in ``settings.STORAGES`` where trained artifacts are written.
+
+        The default alias, ``"recommendations"``, need not be defined in
+        ``settings.STORAGES``: without it artifacts are files under ``ARTIFACT_ROOT``.
+        An artifact holds every shopper's history: never name a storage the web server
+        serves, such as ``"default"`` under ``MEDIA_ROOT`` (``recommendations.W001``).
+        """
+        return self._setting("ARTIFACT_STORAGE", DEFAULT_ARTIFACT_STORAGE)
+
+    @property
+    def ARTIFACT_ROOT(self) -> Path | None:
+        """The private folder of the artifacts when ``STORAGES`` lacks the default alias.
+
+        Defaults to ``BASE_DIR / "var"`` (``BASE_DIR`` as ``startproject`` defines it),
+        so the files are ``var/recommendations/run-*.npz``; None if there is no
+        ``BASE_DIR`` (``recommendations.E012``). Keep it out of ``MEDIA_ROOT``.
+        """
+        root = self._setting("ARTIFACT_ROOT", None)
+        if root is None:
+            base = getattr(settings, "BASE_DIR", None)
+            return None if base is None else Path(base) / "var"
+        return Path(root)
 
     @property
     def ARTIFACT_PATH(self) -> str:

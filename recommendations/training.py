@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -42,6 +41,7 @@ from recommendations.adapters import (
     get_adapter,
 )
 from recommendations.artifacts import artifact_delete, artifact_write, recommender_without_rows
+from recommendations.compat import SoftTimeLimitExceeded
 from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
 from recommendations.engine.interactions import build_interactions

@@ -26,6 +26,13 @@ def served_lists_forgotten():
     selectors.served_forget()
 
 
+@pytest.fixture(autouse=True)
+def private_artifacts(settings, tmp_path):
+    """Trained artifacts under ``tmp_path``, never in the checkout's var/ folder."""
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "ARTIFACT_ROOT": tmp_path / "var"}
+    return tmp_path / "var"
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

@@ -17,6 +17,7 @@ from recommendations.engine import (
     load,
 )
 from recommendations.engine.itemknn import row_product, top_k_per_row
+from tests.floats import FLOAT32_ATOL, FLOAT32_RTOL
 
 DAY = 86_400.0
 NOW = 1.7e9
@@ -171,7 +172,7 @@ def test_row_product_equals_the_sparse_product_of_the_row(density):
             # With the transpose, rows holding many entries take the dense product.
             result = row_product(indices, weights, matrix, transposed)
             assert result.shape == (17,) and result.dtype == np.float32
-            np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(result, expected, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
 
 
 def recency_data() -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -246,7 +247,12 @@ def test_recency_without_timestamps_decays_nothing():
     plain = EASERecommender(l2=1.0).fit(interactions)
     recent = EASERecommender(l2=1.0, recency_half_life_days=30).fit(interactions)
     assert recent.timestamps_ is None
-    np.testing.assert_allclose(recent._score_users(np.arange(7)), plain._score_users(np.arange(7)))
+    np.testing.assert_allclose(
+        recent._score_users(np.arange(7)),
+        plain._score_users(np.arange(7)),
+        rtol=FLOAT32_RTOL,
+        atol=FLOAT32_ATOL,
+    )
 
 
 def test_recency_rejects_interactions_without_a_time():

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from recommendations.engine import load
 from recommendations.engine.rp3beta import RP3betaRecommender
+from tests.floats import FLOAT32_ATOL, FLOAT32_RTOL
 
 
 def chain_data() -> sp.csr_matrix:
@@ -30,7 +31,9 @@ def test_similarity_is_the_walk_probability_without_penalty():
     item_to_user = dense.T / dense.T.sum(axis=1, keepdims=True)
     expected = item_to_user @ user_to_item
     np.fill_diagonal(expected, 0.0)
-    np.testing.assert_allclose(model.similarity_.toarray(), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        model.similarity_.toarray(), expected, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL
+    )
 
 
 def test_beta_moves_the_neighbours_of_an_item_away_from_the_best_seller():
@@ -58,7 +61,9 @@ def test_scores_are_the_history_times_the_similarity_and_survive_a_round_trip():
     interactions = chain_data()
     model = RP3betaRecommender(alpha=0.7, beta=0.3, k=2).fit(interactions)
     expected = interactions.toarray() @ model.similarity_.toarray()
-    np.testing.assert_allclose(model._score_users(np.arange(9)), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        model._score_users(np.arange(9)), expected, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL
+    )
     restored = load(model.to_bytes())
     np.testing.assert_array_equal(
         restored.recommend_batch(np.arange(9), 3)[0], model.recommend_batch(np.arange(9), 3)[0]

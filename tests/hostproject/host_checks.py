@@ -1,5 +1,7 @@
 """Checks run with tests.hostproject.settings (a library, no shop) in a subprocess.
 
+Fixtures: tests/hostproject/fixtures.py.
+
 Not collected by the main run (the file name has no ``test_`` prefix): see
 tests/recommendations/test_drop_in_host.py, which runs this module.
 """
@@ -22,39 +24,11 @@ from recommendations.checks import check_settings
 from recommendations.engine import SocialTrustRecommender
 from recommendations.services import training_run_start
 from recommendations.training import training_data_prepare
-from tests.hostproject.library.models import Book, Follow, Loan
-
-GENRES = ["crime", "poetry", "travel", "cooking"]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    serving.reset()
-    yield
-    serving.reset()
+from tests.hostproject.library.models import Follow, Loan
 
 
 @pytest.fixture
-def library(db):
-    books = {
-        f"{genre}{i}": Book.objects.create(
-            isbn=f"978{g}{i:09d}", title=f"{genre.title()} {i}", genre=genre
-        )
-        for g, genre in enumerate(GENRES)
-        for i in range(4)
-    }
-    User = get_user_model()
-    # Readers of Crime 0 also borrow Poetry 0; everyone borrows the first two of a genre.
-    for i in range(4):
-        reader = User.objects.create_user(f"pair{i}")
-        Loan.objects.create(reader=reader, book=books["crime0"])
-        Loan.objects.create(reader=reader, book=books["poetry0"])
-    for genre in GENRES:
-        for i in range(2):
-            reader = User.objects.create_user(f"{genre}-fan{i}")
-            for rank in (0, 1):
-                Loan.objects.create(reader=reader, book=books[f"{genre}{rank}"])
+def library(books):
     run = training_run_start(promote=True)
     assert run.is_active, run.error
     serving.reset()

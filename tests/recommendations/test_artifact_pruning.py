@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from recommendations import services
+from recommendations.conf import app_settings
 from recommendations.models import Experiment, TrainingRun
 from recommendations.services import (
     training_artifacts_prune,
@@ -30,7 +31,7 @@ def media(settings, tmp_path):
         "ARTIFACT_KEEP": 1,
     }
     make_small_shop()
-    return settings.MEDIA_ROOT
+    return app_settings.ARTIFACT_ROOT
 
 
 def _with_artifact() -> set[int]:

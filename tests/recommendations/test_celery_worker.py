@@ -32,6 +32,7 @@ def worker(transactional_db, settings, tmp_path):
         "CELERY_BROKER_URL": BROKER,
         "CELERY_RESULT_BACKEND": BROKER,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "VAR_DIR": str(tmp_path / "var"),  # the demo keeps artifacts in VAR_DIR
         "PYTHONPATH": str(ROOT),
     }
     log = tmp_path / "worker.log"
@@ -77,7 +78,7 @@ def test_a_real_worker_trains_and_promotes_through_the_broker(worker, settings, 
     run = TrainingRun.objects.get(pk=run_id)
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     assert run.is_active and run.n_users == 24 and run.n_items == 12
-    assert (Path(settings.MEDIA_ROOT) / run.artifact).is_file()
+    assert (tmp_path / "var" / run.artifact).is_file()
     assert not TrainingLock.objects.exists()
     # The worker logs the task outcome just after storing the result: give it a moment.
     expected = f"Task recommendations.tasks.training_run_task[{result.id}] succeeded"

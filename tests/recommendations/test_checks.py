@@ -93,6 +93,39 @@ def test_each_bad_value_is_reported(settings, change, code, text):
     assert any(text in error.msg for error in errors), [e.msg for e in errors]
 
 
+def test_artifacts_in_the_public_default_storage_are_warned_about(settings):
+    _edit(settings, lambda s: s.update(ARTIFACT_STORAGE="default"))
+
+    warnings = check_settings()
+
+    assert ids(warnings) == {"recommendations.W001"}
+    assert "purchase history" in warnings[0].msg
+
+
+def test_a_private_folder_under_media_root_is_warned_about(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    _edit(settings, lambda s: s.update(ARTIFACT_ROOT=tmp_path / "media" / "models"))
+
+    assert ids(check_settings()) == {"recommendations.W001"}
+
+
+def test_a_private_folder_beside_media_root_passes(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "var" / "media"
+    _edit(settings, lambda s: s.update(ARTIFACT_ROOT=tmp_path / "var"))
+
+    assert check_settings() == []
+
+
+def test_without_base_dir_the_artifacts_need_a_folder(settings):
+    del settings.BASE_DIR
+    _edit(settings, lambda s: s.pop("ARTIFACT_ROOT"))
+
+    errors = check_settings()
+
+    assert ids(errors) == {"recommendations.E015"}
+    assert "ARTIFACT_ROOT" in errors[0].hint
+
+
 def test_half_life_none_means_no_decay_and_is_valid(settings):
     _edit(settings, lambda s: s.update(HALF_LIFE_DAYS=None))
     assert check_settings() == []

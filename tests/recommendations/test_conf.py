@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
@@ -44,7 +47,8 @@ def test_a_minimal_setting_gets_every_default():
         assert app_settings.CACHE_TIMEOUT == 300
         assert app_settings.RELOAD_INTERVAL == 5
         assert app_settings.ADAPTER == "recommendations.adapters.SettingsAdapter"
-        assert app_settings.ARTIFACT_STORAGE == "default"
+        assert app_settings.ARTIFACT_STORAGE == "recommendations"
+        assert Path(settings.BASE_DIR) / "var" == app_settings.ARTIFACT_ROOT
         assert app_settings.ARTIFACT_PATH == "recommendations/"
         assert app_settings.TRAINING_LOCK_TIMEOUT == 3600
         (source,) = app_settings.EVENT_SOURCES

@@ -37,20 +37,18 @@ def test_no_module_of_the_app_imports_shop():
     assert offenders == {}
 
 
-def test_a_library_project_trains_and_serves_through_the_same_tags_and_api():
-    # A separate process: the library app and settings without the shop must be set up
-    # before Django starts, and its migrations run on a fresh test database.
-    result = subprocess.run(
+def _run_pytest(runner: list[str], settings: str, module: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "pytest",
+            *runner,
             "-p",
             "no:cacheprovider",
             "--noconftest",
-            "--ds=tests.hostproject.settings",
+            "-p",
+            "tests.hostproject.fixtures",
+            f"--ds={settings}",
             "-q",
-            "tests/hostproject/host_checks.py",
+            module,
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -59,5 +57,28 @@ def test_a_library_project_trains_and_serves_through_the_same_tags_and_api():
         timeout=600,
     )
 
+
+def test_a_library_project_trains_and_serves_through_the_same_tags_and_api():
+    # A separate process: the library app and settings without the shop must be set up
+    # before Django starts, and its migrations run on a fresh test database.
+    result = _run_pytest(
+        [sys.executable, "-m", "pytest"],
+        "tests.hostproject.settings",
+        "tests/hostproject/host_checks.py",
+    )
+
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "6 passed" in result.stdout
+
+
+def test_without_celery_and_drf_the_tags_admin_and_training_command_work():
+    # Celery, DRF and drf-spectacular are blocked before Django starts, as on a base
+    # install (pip install django-shop-recommendations, no extras).
+    result = _run_pytest(
+        [sys.executable, "tests/hostproject/without_extras.py"],
+        "tests.hostproject.settings_base",
+        "tests/hostproject/base_checks.py",
+    )
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "7 passed" in result.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from rest_framework.test import APIClient
 from recommendations import experiments, privacy, selectors, serving, tombstones
 from recommendations.admin import preview_pages
 from recommendations.artifacts import artifact_read, recommender_without_rows
+from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
 from recommendations.models import Click, ForgottenUser, Impression, TrainingRun
 from recommendations.services import (
@@ -180,7 +180,7 @@ def test_forget_removes_the_user_from_the_active_model_here_and_in_storage(
 def test_the_old_artifact_file_is_deleted_after_commit(
     trained, shop, settings, django_capture_on_commit_callbacks
 ):
-    old = Path(settings.MEDIA_ROOT) / trained.artifact
+    old = app_settings.ARTIFACT_ROOT / trained.artifact
     assert old.is_file()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -188,7 +188,7 @@ def test_the_old_artifact_file_is_deleted_after_commit(
 
     trained.refresh_from_db()
     assert not old.exists()
-    assert (Path(settings.MEDIA_ROOT) / trained.artifact).is_file()
+    assert (app_settings.ARTIFACT_ROOT / trained.artifact).is_file()
 
 
 def test_another_process_reloads_when_the_artifact_changes_under_the_same_run(
@@ -238,7 +238,7 @@ def test_a_user_the_model_never_saw_leaves_the_artifact_alone(
 
 
 def test_a_failed_forget_changes_nothing_and_leaves_no_file(trained, shop, settings, monkeypatch):
-    media = Path(settings.MEDIA_ROOT)
+    media = app_settings.ARTIFACT_ROOT
     files = set(media.rglob("*.npz"))
 
     def fail(*args, **kwargs):

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 
 from recommendations import serving
 from recommendations.artifacts import artifact_read
+from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
 from recommendations.services import training_run_promote, training_run_start
 from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
@@ -91,7 +92,7 @@ def test_a_promotion_is_picked_up_without_a_restart(shop):
 def test_a_corrupt_artifact_is_never_promoted(shop, settings):
     training_run_start(algorithms=["item_knn"])
     second = training_run_start(algorithms=["popularity"], promote=False)
-    (settings.MEDIA_ROOT / second.artifact).write_bytes(b"garbage, not a zip")
+    (app_settings.ARTIFACT_ROOT / second.artifact).write_bytes(b"garbage, not a zip")
 
     with pytest.raises(ValidationError, match="corrupt"):
         training_run_promote(run=second)
@@ -102,7 +103,7 @@ def test_a_corrupt_active_artifact_keeps_the_loaded_model_serving(shop, settings
     loaded = serving.active_model()
     second = training_run_start(algorithms=["popularity"], promote=False)
     # The file breaks after it was checked: flip the pointer behind the service's back.
-    (settings.MEDIA_ROOT / second.artifact).write_bytes(b"\x00" * 64)
+    (app_settings.ARTIFACT_ROOT / second.artifact).write_bytes(b"\x00" * 64)
     TrainingRun.objects.filter(pk=first.pk).update(is_active=False)
     TrainingRun.objects.filter(pk=second.pk).update(is_active=True)
 
@@ -115,7 +116,7 @@ def test_a_corrupt_active_artifact_keeps_the_loaded_model_serving(shop, settings
 
 def test_a_missing_artifact_with_nothing_loaded_serves_none(shop, settings):
     run = training_run_start(algorithms=["popularity"])
-    (settings.MEDIA_ROOT / run.artifact).unlink()
+    (app_settings.ARTIFACT_ROOT / run.artifact).unlink()
 
     assert serving.active_model() is None
 

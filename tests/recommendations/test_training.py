@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from recommendations import services, training
 from recommendations.artifacts import artifact_read
+from recommendations.conf import app_settings
 from recommendations.engine.blend import DEFAULT_COMPONENTS
 from recommendations.engine.itemknn import ItemKNNRecommender
 from recommendations.models import TrainingRun
@@ -68,7 +69,7 @@ def artifact_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     # The factories set a password for every user; the real hasher takes most of the run.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return settings.MEDIA_ROOT
+    return app_settings.ARTIFACT_ROOT
 
 
 @pytest.fixture

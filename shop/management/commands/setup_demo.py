@@ -15,7 +15,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from recommendations.artifacts import artifact_storage
 from recommendations.models import TrainingRun
+from recommendations.services import training_run_promote, training_run_start
 from shop.models import Order
 
 DATA_FILE = Path(settings.BASE_DIR) / "data" / "online_retail" / "online_retail.csv.gz"
@@ -38,10 +40,18 @@ class Command(BaseCommand):
 
         password = self._staff_password()
 
+        active = TrainingRun.objects.filter(is_active=True).first()
         if options["skip_training"]:
             pass
-        elif TrainingRun.objects.filter(is_active=True).exists():
+        elif active is not None and artifact_storage().exists(active.artifact):
             self.stdout.write("A trained recommender is already active.")
+        elif active is not None:
+            # Before 0.2.0 model files were under MEDIA_ROOT; they are private now. The
+            # new run must serve even if it scores no better than the lost one.
+            self.stdout.write("The active recommender's model file is missing; training again ...")
+            run = training_run_start(progress=self.stdout.write)
+            if run.status == TrainingRun.Status.SUCCEEDED and not run.is_active:
+                training_run_promote(run=run)
         else:
             self.stdout.write("Training the recommender once ...")
             call_command("train_recommendations")

@@ -1,0 +1,93 @@
+"""Checks of the library host on the base install: neither Celery nor DRF importable.
+
+Run by tests/recommendations/test_drop_in_host.py through
+tests/hostproject/without_extras.py with tests.hostproject.settings_base; fixtures:
+tests/hostproject/fixtures.py. Not collected by the main run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.template import Context, Template
+from django.test import RequestFactory
+
+from recommendations import serving
+from recommendations.models import TrainingRun
+from tests.hostproject.library.models import Loan
+
+TAGS = (
+    "{% load recommendations_tags %}"
+    "{% recommended_for_you n=3 %}{% similar_products book n=2 %}"
+    "{% bought_together product=book n=2 %}{% trending_products n=3 %}"
+    "{% recently_viewed n=2 %}"
+)
+
+
+@pytest.fixture
+def library(books):
+    """The books, trained by the management command."""
+    out = StringIO()
+    call_command("train_recommendations", stdout=out)
+    assert "Serving run #" in out.getvalue()
+    serving.reset()
+    return books
+
+
+@pytest.mark.parametrize("module", ["celery", "rest_framework", "drf_spectacular"])
+def test_the_extras_cannot_be_imported(module):
+    with pytest.raises(ImportError):
+        importlib.import_module(module)
+
+
+def test_the_training_command_trains_without_celery(library):
+    run = TrainingRun.objects.get(is_active=True)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    loaded = [name for name, module in sys.modules.items() if module is not None]
+    assert not [name for name in loaded if name.partition(".")[0] in {"celery", "kombu"}]
+
+
+def test_every_template_tag_renders_without_celery_or_drf(library):
+    reader = get_user_model().objects.create_user("reader")
+    Loan.objects.create(reader=reader, book=library["crime0"])
+    request = RequestFactory().get("/")
+    request.user = reader
+    request.session = {}
+
+    html = Template(TAGS).render(Context({"request": request, "book": library["crime0"]}))
+
+    assert "Because you borrowed Crime 0" in html
+    for block in ("for_you", "similar", "bought_together", "trending", "recently_viewed"):
+        assert f'data-rec-block="{block}"' in html, block
+    anonymous = RequestFactory().get("/")
+    anonymous.user, anonymous.session = AnonymousUser(), {}
+    assert "rec-item" in Template(TAGS).render(
+        Context({"request": anonymous, "book": library["poetry0"]})
+    )
+
+
+def test_the_admin_trains_now_in_process_without_celery(
+    books, admin_client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            "/admin/recommendations/trainingrun/", {"action": "train_now"}
+        )
+
+    assert response.status_code == 302
+    run = TrainingRun.objects.get()
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.is_active, run.error
+    assert admin_client.get("/admin/recommendations/trainingrun/").status_code == 200
+
+
+def test_including_the_api_without_drf_names_the_extra():
+    with pytest.raises(ImproperlyConfigured, match=r"django-shop-recommendations\[api\]"):
+        importlib.import_module("recommendations.urls")
