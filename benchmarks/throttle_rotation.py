@@ -138,7 +138,8 @@ def main() -> None:
             for (w, status), n in counts.items()
             if w == number and status >= 300 and status != 429
         )
-        print(f"window {number - windows[0] + 1}: accepted {accepted}, refused {refused}, other {other}")
+        shown = number - windows[0] + 1
+        print(f"window {shown}: accepted {accepted}, refused {refused}, other {other}")
 
 
 if __name__ == "__main__":
