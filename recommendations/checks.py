@@ -13,6 +13,7 @@ recommendations.E009  ARTIFACT_STORAGE not in settings.STORAGES
 recommendations.E010  training time limits longer than the lock
 recommendations.E011  a cache timeout or reload interval that is not a positive number
 recommendations.E012  bad TRUST values (the defences against fake accounts)
+recommendations.E013  bad SELECTION values (budget, folds, the search space)
 """
 
 from __future__ import annotations
@@ -194,6 +195,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
         "E011", ("CACHE_TIMEOUT", "RELOAD_INTERVAL", "HISTORY_TIMEOUT"), optional="HISTORY_TIMEOUT"
     )
     errors += _check_trust()
+    errors += _check_selection()
     limits = (
         app_settings.TRAINING_SOFT_TIME_LIMIT,
         app_settings.TRAINING_TIME_LIMIT,
@@ -311,6 +313,80 @@ def _check_trust() -> list[checks.Error]:
             errors.append(
                 _error("E012", f"{where}[{key!r}] must be a positive integer, got {value!r}.")
             )
+    return errors
+
+
+def _check_selection() -> list[checks.Error]:
+    from recommendations.training import registered_algorithms
+
+    where = "RECOMMENDATIONS['SELECTION']"
+    raw = getattr(settings, "RECOMMENDATIONS", {}).get("SELECTION", {})
+    if not isinstance(raw, dict):
+        return [_error("E013", f"{where} must be a dict, got {raw!r}.")]
+    errors = []
+    if not isinstance(app_settings.SELECTION_ENABLED, bool):
+        errors.append(_error("E013", f"{where}['ENABLED'] must be True or False."))
+    budget = app_settings.SELECTION_TIME_BUDGET_SECONDS
+    if not _is_number(budget) or budget <= 0:
+        errors.append(
+            _error(
+                "E013",
+                f"{where}['TIME_BUDGET_SECONDS'] must be a positive number, got {budget!r}.",
+            )
+        )
+    elif budget >= app_settings.TRAINING_SOFT_TIME_LIMIT:
+        errors.append(
+            _error(
+                "E013",
+                f"{where}['TIME_BUDGET_SECONDS'] ({budget}) leaves no time to train within "
+                f"TRAINING_SOFT_TIME_LIMIT ({app_settings.TRAINING_SOFT_TIME_LIMIT}).",
+            )
+        )
+    for key in ("FOLDS", "MIN_USERS", "MAX_USERS", "MAX_EVALUATIONS"):
+        value = getattr(app_settings, f"SELECTION_{key}")
+        if key == "MAX_EVALUATIONS" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            errors.append(
+                _error("E013", f"{where}[{key!r}] must be a positive integer, got {value!r}.")
+            )
+    fold_days = app_settings.SELECTION_FOLD_DAYS
+    if not _is_number(fold_days) or fold_days <= 0:
+        errors.append(_error("E013", f"{where}['FOLD_DAYS'] must be > 0, got {fold_days!r}."))
+    share = app_settings.SELECTION_USER_SHARE
+    if not _is_number(share) or not 0 < share < 1:
+        errors.append(
+            _error("E013", f"{where}['USER_SHARE'] must be between 0 and 1, got {share!r}.")
+        )
+    space = raw.get("SPACE", app_settings.SELECTION_SPACE)
+    if not isinstance(space, dict):
+        return [*errors, _error("E013", f"{where}['SPACE'] must be a dict, got {space!r}.")]
+    known = registered_algorithms()
+    for name, params in space.items():
+        if name not in known:
+            errors.append(
+                _error(
+                    "E013",
+                    f"{where}['SPACE'] names an unknown algorithm {name!r}.",
+                    hint=f"Known: {', '.join(sorted(known))}.",
+                )
+            )
+            continue
+        if not isinstance(params, dict):
+            errors.append(_error("E013", f"{where}['SPACE'][{name!r}] must be a dict."))
+            continue
+        for param, values in params.items():
+            if param not in known[name]._param_names():
+                errors.append(
+                    _error("E013", f"{where}['SPACE'][{name!r}]: no parameter {param!r}.")
+                )
+            elif not isinstance(values, list | tuple) or not values:
+                errors.append(
+                    _error(
+                        "E013",
+                        f"{where}['SPACE'][{name!r}][{param!r}] must be a non-empty list.",
+                    )
+                )
     return errors
 
 
