@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from recommendations import engine
@@ -394,3 +395,29 @@ def test_the_default_selection_settings_pass_the_system_check():
     assert not [e for e in check_settings() if e.id == "recommendations.E013"]
     assert engine.registered()  # the check imported every algorithm
     call_command("check")
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_the_folds_scores_and_margin_that_chose_a_run(
+    settings, media, staff_client
+):
+    make_shop()
+    selection_settings(settings)
+    served = training_run_start()
+    report = served.metrics["selection"]
+
+    response = staff_client.get(
+        reverse("admin:recommendations_trainingrun_change", args=[served.pk])
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Chosen on validation folds" in html
+    assert "on periods before the holdout" in html
+    assert f"{report['chosen']['fold_scores'][0]:.4f}" in html
+    assert f"Margin over the runner-up: {report['margin']:.4f}" in html
+    other = TrainingRun.objects.filter(batch=served.batch).exclude(pk=served.pk).first()
+    response = staff_client.get(
+        reverse("admin:recommendations_trainingrun_change", args=[other.pk])
+    )
+    assert "Margin over the runner-up" not in response.content.decode()
