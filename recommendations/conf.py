@@ -302,7 +302,7 @@ class AppSettings:
     @property
     def SELECTION_TIME_BUDGET_SECONDS(self) -> float:
         """Seconds the search may spend; no candidate starts after them."""
-        return self._selection("TIME_BUDGET_SECONDS", 60)
+        return self._selection("TIME_BUDGET_SECONDS", 30)
 
     @property
     def SELECTION_MAX_EVALUATIONS(self) -> int | None:

@@ -122,18 +122,37 @@ class Selection:
         scored = [e for e in self.evaluations if e.error is None]
         return sorted(scored, key=lambda e: -e.score)
 
+    def _split_ranking(self) -> tuple[list[Evaluation], list[Evaluation]]:
+        """The candidates equivalent to the best (the same metric for every user of every
+        fold: a recency half-life where there are no times), and the others, best first."""
+        ranked = self.ranked
+        if not ranked:
+            return [], []
+        first = ranked[0]
+        same = [
+            e
+            for e in ranked
+            if e.per_user is not None
+            and first.per_user is not None
+            and np.array_equal(e.per_user, first.per_user)
+        ]
+        return same, [e for e in ranked if e not in same]
+
     @property
     def best(self) -> Evaluation | None:
-        """The winning evaluation; None when nothing could be scored, or when the folds
-        cannot tell the best from the runner-up (equal scores: the holdout decides)."""
-        ranked = self.ranked
-        if not ranked or (len(ranked) > 1 and ranked[0].score <= ranked[1].score):
+        """The winning evaluation (of equivalent ones, the first tried); None when nothing
+        could be scored, or when a different candidate scores as well (the holdout decides)."""
+        same, others = self._split_ranking()
+        if not same or (others and others[0].score >= same[0].score):
             return None
-        return ranked[0]
+        return same[0]
 
     def report(self) -> dict[str, Any]:
         """The JSON a training run keeps: folds, choice, runner-up, margin, what was tried."""
         ranked = self.ranked
+        same, others = self._split_ranking()
+        best = same[0] if same else None
+        runner_up = others[0] if others else None
         result: dict[str, Any] = {
             "metric": self.metric,
             "folds": self.kind,
@@ -143,17 +162,17 @@ class Selection:
             "skipped": self.skipped,
             "budget_seconds": self.budget_seconds,
             "elapsed_seconds": round(self.elapsed_seconds, 2),
-            "chosen": ranked[0].as_dict() if ranked else None,
-            "runner_up": ranked[1].as_dict() if len(ranked) > 1 else None,
+            "chosen": best.as_dict() if best else None,
+            "equivalent": [e.as_dict() for e in same[1:]],
+            "runner_up": runner_up.as_dict() if runner_up else None,
             "margin": None,
             "candidates": [e.as_dict() for e in ranked[:REPORTED_CANDIDATES]],
             "failed": [e.as_dict() for e in self.evaluations if e.error is not None],
         }
-        if len(ranked) > 1:
-            best, second = ranked[0], ranked[1]
-            result["margin"] = best.score - second.score
-            if best.per_user is not None and second.per_user is not None:
-                _, low, high = paired_bootstrap(best.per_user, second.per_user)
+        if best is not None and runner_up is not None:
+            result["margin"] = best.score - runner_up.score
+            if best.per_user is not None and runner_up.per_user is not None:
+                _, low, high = paired_bootstrap(best.per_user, runner_up.per_user)
                 result["margin_interval"] = [low, high]
         return result
 

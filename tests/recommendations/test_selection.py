@@ -421,3 +421,20 @@ def test_the_admin_shows_the_folds_scores_and_margin_that_chose_a_run(
         reverse("admin:recommendations_trainingrun_change", args=[other.pk])
     )
     assert "Margin over the runner-up" not in response.content.decode()
+
+
+def test_configurations_that_score_every_user_alike_do_not_block_the_choice():
+    users, items, _ = co_purchase_events()
+    # Without times a recency half-life changes nothing: the variant is equivalent.
+    data = training_data(users, items, np.full(users.size, NOW))
+    space = {"item_knn": {"recency_half_life_days": [120.0]}}
+
+    result = select(data, {"popularity": {}, "item_knn": {"k": 20}}, space)
+
+    report = result.report()
+    assert result.best is not None and result.best.candidate.params == {"k": 20}
+    assert [e["params"] for e in report["equivalent"]] == [
+        {"k": 20, "recency_half_life_days": 120.0}
+    ]
+    assert report["runner_up"]["algorithm"] == "popularity"
+    assert report["margin"] > 0
