@@ -350,8 +350,8 @@ def _check_selection() -> list[checks.Error]:
             errors.append(
                 _error("E013", f"{where}[{key!r}] must be a positive integer, got {value!r}.")
             )
-    fold_days = app_settings.SELECTION_FOLD_DAYS
-    if not _is_number(fold_days) or fold_days <= 0:
+    fold_days = raw.get("FOLD_DAYS")  # unset: HOLDOUT_DAYS, checked with PROMOTION
+    if fold_days is not None and (not _is_number(fold_days) or fold_days <= 0):
         errors.append(_error("E013", f"{where}['FOLD_DAYS'] must be > 0, got {fold_days!r}."))
     share = app_settings.SELECTION_USER_SHARE
     if not _is_number(share) or not 0 < share < 1:

@@ -123,8 +123,9 @@ class Selection:
         return sorted(scored, key=lambda e: -e.score)
 
     def _split_ranking(self) -> tuple[list[Evaluation], list[Evaluation]]:
-        """The candidates equivalent to the best (the same metric for every user of every
-        fold: a recency half-life where there are no times), and the others, best first."""
+        """The configurations of the best algorithm equivalent to the best (the same metric
+        for every user of every fold: a recency half-life where there are no times), and
+        the others, best first. Another algorithm scoring alike is a tie, not a twin."""
         ranked = self.ranked
         if not ranked:
             return [], []
@@ -132,7 +133,8 @@ class Selection:
         same = [
             e
             for e in ranked
-            if e.per_user is not None
+            if e.candidate.algorithm == first.candidate.algorithm
+            and e.per_user is not None
             and first.per_user is not None
             and np.array_equal(e.per_user, first.per_user)
         ]
