@@ -37,7 +37,7 @@ def main() -> None:
     os.environ.update(
         DJANGO_SETTINGS_MODULE="tests.recommendations.faults_settings",
         DATABASE_URL=url,
-        FAULTS_MEDIA_ROOT=str(folder / "media"),
+        FAULTS_ARTIFACT_ROOT=str(folder / "var"),
         FAULTS_STALE_AFTER=str(args.stale_after),
         LOG_LEVEL="ERROR",
     )

@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -160,7 +161,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Runs are a record of what happened: only the actions change them.
-        return [field.name for field in self.model._meta.fields]
+        return [field.name for field in self.model._meta.fields] + ["selection"]
+
+    @admin.display(description="Chosen on validation folds")
+    def selection(self, run: TrainingRun) -> str:
+        """The folds, fold scores and margin over the runner-up that chose this run."""
+        report = (run.metrics or {}).get("selection")
+        if not isinstance(report, dict):
+            return "—"
+        return render_to_string("admin/recommendations/trainingrun/_selection.html", report)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

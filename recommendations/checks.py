@@ -17,6 +17,7 @@ recommendations.E013  a number of trusted proxies that is not a non-negative int
 recommendations.E014  a bad SOCIAL relation (model, follower/followed fields that are not
                       relations to the user model, weight or time fields)
 recommendations.E015  no folder for artifacts: no ARTIFACT_ROOT, BASE_DIR or STORAGES alias
+recommendations.E016  bad SELECTION values (budget, folds, the search space)
 recommendations.W001  artifacts in a public storage ("default", or under MEDIA_ROOT)
 """
 
@@ -197,6 +198,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
         optional="HISTORY_TIMEOUT",
     )
     errors += _check_trust()
+    errors += _check_selection()
     errors += _check_social()
     proxies = app_settings.NUM_PROXIES
     if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
@@ -393,6 +395,80 @@ def _check_social() -> list[checks.Error]:
         if lookup is not None or target is not None:
             errors += _field(model, lookup, f"{where}[{key!r}]", target=target)
     return [_error("E014", error.msg, error.hint) for error in errors]
+
+
+def _check_selection() -> list[checks.Error]:
+    from recommendations.training import registered_algorithms
+
+    where = "RECOMMENDATIONS['SELECTION']"
+    raw = getattr(settings, "RECOMMENDATIONS", {}).get("SELECTION", {})
+    if not isinstance(raw, dict):
+        return [_error("E016", f"{where} must be a dict, got {raw!r}.")]
+    errors = []
+    if not isinstance(app_settings.SELECTION_ENABLED, bool):
+        errors.append(_error("E016", f"{where}['ENABLED'] must be True or False."))
+    budget = app_settings.SELECTION_TIME_BUDGET_SECONDS
+    if not _is_number(budget) or budget <= 0:
+        errors.append(
+            _error(
+                "E016",
+                f"{where}['TIME_BUDGET_SECONDS'] must be a positive number, got {budget!r}.",
+            )
+        )
+    elif budget >= app_settings.TRAINING_SOFT_TIME_LIMIT:
+        errors.append(
+            _error(
+                "E016",
+                f"{where}['TIME_BUDGET_SECONDS'] ({budget}) leaves no time to train within "
+                f"TRAINING_SOFT_TIME_LIMIT ({app_settings.TRAINING_SOFT_TIME_LIMIT}).",
+            )
+        )
+    for key in ("FOLDS", "MIN_USERS", "MAX_USERS", "MAX_EVALUATIONS"):
+        value = getattr(app_settings, f"SELECTION_{key}")
+        if key == "MAX_EVALUATIONS" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            errors.append(
+                _error("E016", f"{where}[{key!r}] must be a positive integer, got {value!r}.")
+            )
+    fold_days = raw.get("FOLD_DAYS")  # unset: HOLDOUT_DAYS, checked with PROMOTION
+    if fold_days is not None and (not _is_number(fold_days) or fold_days <= 0):
+        errors.append(_error("E016", f"{where}['FOLD_DAYS'] must be > 0, got {fold_days!r}."))
+    share = app_settings.SELECTION_USER_SHARE
+    if not _is_number(share) or not 0 < share < 1:
+        errors.append(
+            _error("E016", f"{where}['USER_SHARE'] must be between 0 and 1, got {share!r}.")
+        )
+    space = raw.get("SPACE", app_settings.SELECTION_SPACE)
+    if not isinstance(space, dict):
+        return [*errors, _error("E016", f"{where}['SPACE'] must be a dict, got {space!r}.")]
+    known = registered_algorithms()
+    for name, params in space.items():
+        if name not in known:
+            errors.append(
+                _error(
+                    "E016",
+                    f"{where}['SPACE'] names an unknown algorithm {name!r}.",
+                    hint=f"Known: {', '.join(sorted(known))}.",
+                )
+            )
+            continue
+        if not isinstance(params, dict):
+            errors.append(_error("E016", f"{where}['SPACE'][{name!r}] must be a dict."))
+            continue
+        for param, values in params.items():
+            if param not in known[name]._param_names():
+                errors.append(
+                    _error("E016", f"{where}['SPACE'][{name!r}]: no parameter {param!r}.")
+                )
+            elif not isinstance(values, list | tuple) or not values:
+                errors.append(
+                    _error(
+                        "E016",
+                        f"{where}['SPACE'][{name!r}][{param!r}] must be a non-empty list.",
+                    )
+                )
+    return errors
 
 
 def register() -> None:

@@ -35,6 +35,25 @@ DEFAULT_ALGORITHMS: dict[str, dict[str, Any]] = {"popularity": {}, "item_knn": {
 #: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset.
 DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}}
 METRICS = ("ndcg", "recall", "coverage")
+#: What the nightly model selection may vary around each candidate's parameters: EASE's
+#: L2, item-kNN's neighbours and shrinkage, SVD's rank, the recency half-life of a known
+#: user's history, and the blend's components (see recommendations.selection).
+BLEND_COMPONENTS_WITH_SVD = [
+    ["ease", {"recency_half_life_days": 120.0, "max_history": 100}],
+    ["item_knn", {"recency_half_life_days": 120.0}],
+    ["svd", {"recency_half_life_days": 120.0}],
+    ["trending", {}],
+]
+BLEND_COMPONENTS_EASE_ONLY = [
+    ["ease", {"recency_half_life_days": 120.0, "max_history": 100}],
+    ["trending", {}],
+]
+DEFAULT_SELECTION_SPACE: dict[str, dict[str, list[Any]]] = {
+    "ease": {"l2": [250.0, 1000.0], "recency_half_life_days": [120.0]},
+    "item_knn": {"k": [50, 200], "shrinkage": [10.0], "recency_half_life_days": [120.0]},
+    "svd": {"factors": [64, 128], "recency_half_life_days": [120.0]},
+    "blend": {"components": [BLEND_COMPONENTS_WITH_SVD, BLEND_COMPONENTS_EASE_ONLY]},
+}
 
 #: What an event source means to serving. ``purchase``: its items count as already had
 #: (not recommended again, outside repeat-purchase categories) and as conversions;
@@ -334,6 +353,61 @@ class AppSettings:
     def AUTO_PROMOTE(self) -> bool:
         """Promote the best new version automatically after training."""
         return self._promotion("AUTO_PROMOTE", True)
+
+    # -- model selection on validation folds before the holdout -----------------------
+
+    def _selection(self, name: str, default: Any) -> Any:
+        return (self._setting("SELECTION", {}) or {}).get(name, default)
+
+    @property
+    def SELECTION_ENABLED(self) -> bool:
+        """Choose the configuration to serve on validation folds carved before the holdout."""
+        return self._selection("ENABLED", True)
+
+    @property
+    def SELECTION_TIME_BUDGET_SECONDS(self) -> float:
+        """Seconds the search may spend; no candidate starts after them."""
+        return self._selection("TIME_BUDGET_SECONDS", 30)
+
+    @property
+    def SELECTION_MAX_EVALUATIONS(self) -> int | None:
+        """At most this many candidates are evaluated (``None``: the time budget decides)."""
+        return self._selection("MAX_EVALUATIONS", None)
+
+    @property
+    def SELECTION_FOLDS(self) -> int:
+        """Validation folds, one period (or block of each user's events) before the other."""
+        return self._selection("FOLDS", 2)
+
+    @property
+    def SELECTION_FOLD_DAYS(self) -> float:
+        """Length of a time-forward fold in days (default: ``HOLDOUT_DAYS``)."""
+        return self._selection("FOLD_DAYS", None) or self.HOLDOUT_DAYS
+
+    @property
+    def SELECTION_MIN_USERS(self) -> int:
+        """Users a fold must score; fewer and it is not used."""
+        return self._selection("MIN_USERS", 20)
+
+    @property
+    def SELECTION_MAX_USERS(self) -> int:
+        """Users scored per fold at most (a fixed sample of a large shop's buyers)."""
+        return self._selection("MAX_USERS", 2000)
+
+    @property
+    def SELECTION_USER_SHARE(self) -> float:
+        """Share of each user's events a per-user fold holds out (when times say nothing)."""
+        return self._selection("USER_SHARE", 0.2)
+
+    @property
+    def SELECTION_SPACE(self) -> dict[str, dict[str, list[Any]]]:
+        """Algorithm -> parameter -> values the search tries around the candidate's own.
+
+        Every algorithm trained (``ALGORITHMS``) is a candidate at its configured
+        parameters; the search varies them one at a time through these values.
+        """
+        space = self._selection("SPACE", DEFAULT_SELECTION_SPACE)
+        return copy.deepcopy(dict(space or {}))
 
     @property
     def EVALUATION_SOURCES(self) -> list[str]:

@@ -229,9 +229,11 @@ def training_run_start(
 ) -> TrainingRun:
     """Train the configured (or given) algorithms now, one TrainingRun each.
 
-    Promotes the best succeeded run when, on at least ``MIN_USERS`` users of this batch's
-    holdout, it beats the active version beyond the noise (see :func:`_promotion_decision`;
-    ``promote`` defaults to ``AUTO_PROMOTE``), and notes why on the run either way.
+    Promotes the best succeeded run (with ``SELECTION`` on: the configuration chosen on
+    validation folds before the holdout, see :mod:`recommendations.selection`) when, on
+    at least ``MIN_USERS`` users of this batch's holdout, it beats the active version
+    beyond the noise (see :func:`_promotion_decision`; ``promote`` defaults to
+    ``AUTO_PROMOTE``), and notes why on the run either way.
     Returns the promoted run, else the best succeeded run, else the first failed one.
     Raises TrainingLocked when another training is running and ValueError for an
     unknown algorithm.
@@ -250,12 +252,14 @@ def training_run_start(
                 for name, params in selected.items()
             ]
         scores = training_batch_run(runs, progress=lock.watch(progress))
-    for run in runs:
-        run.refresh_from_db()
+    # The batch may have added a run: the configuration the selection chose.
+    runs = list(TrainingRun.objects.filter(batch=batch).order_by("pk"))
     succeeded = [run for run in runs if run.status == TrainingRun.Status.SUCCEEDED]
     if not succeeded:
         return runs[0]
-    best = max(succeeded, key=_score)
+    # The configuration chosen on the folds before the holdout, else the holdout's best.
+    picked = [run for run in succeeded if run.pk == scores.selected_pk]
+    best = picked[0] if picked else max(succeeded, key=_score)
     if promote:
         chosen, note = _promotion_decision(best, succeeded, scores)
     else:

@@ -48,6 +48,13 @@ from recommendations.engine.interactions import build_interactions
 from recommendations.engine.metrics import evaluate_per_user, mean_metrics
 from recommendations.engine.split import holdout_new_items, temporal_split, window_end
 from recommendations.models import TrainingRun
+from recommendations.selection import (
+    PER_USER_METRICS,
+    Candidate,
+    Selection,
+    model_select,
+    selection_folds,
+)
 from recommendations.trust import item_statistics, purchase_codes, trusted_rows, user_trust
 
 logger = logging.getLogger(__name__)
@@ -388,6 +395,7 @@ class BatchScores:
     runs: dict[int, dict[str, Any]]
     active_pk: int | None = None
     active: dict[str, Any] | None = None
+    selected_pk: int | None = None  # the run of the configuration chosen on the folds
 
 
 def _active_scores(
@@ -472,6 +480,91 @@ def _trusted_auxiliary_fit(
         "trending": trending.to_bytes(),
         "popularity": popularity.to_bytes(),
     }
+
+
+def selection_search(
+    data: TrainingData,
+    *,
+    base: dict[str, dict[str, Any]] | None = None,
+    progress: Progress | None = None,
+) -> Selection | None:
+    """The configurations of ``base`` (default ``ALGORITHMS``) and of the ``SELECTION``
+    space around them, compared on folds carved before the holdout; None when off."""
+    if not app_settings.SELECTION_ENABLED:
+        return None
+    codes = None
+    if data.events is not None:
+        names = data.events.sources
+        codes = [names.index(name) for name in app_settings.EVALUATION_SOURCES if name in names]
+    kind, folds = selection_folds(
+        data,
+        n_folds=app_settings.SELECTION_FOLDS,
+        fold_days=float(app_settings.SELECTION_FOLD_DAYS),
+        min_users=app_settings.SELECTION_MIN_USERS,
+        half_life_days=app_settings.HALF_LIFE_DAYS,
+        share=app_settings.SELECTION_USER_SHARE,
+        target_codes=codes,
+        max_users=app_settings.SELECTION_MAX_USERS,
+    )
+    metric = app_settings.PROMOTION_METRIC
+    return model_select(
+        data,
+        folds,
+        kind=kind,
+        algorithms=registered_algorithms(),
+        base=app_settings.ALGORITHMS if base is None else base,
+        space=app_settings.SELECTION_SPACE,
+        budget_seconds=float(app_settings.SELECTION_TIME_BUDGET_SECONDS),
+        max_evaluations=app_settings.SELECTION_MAX_EVALUATIONS,
+        k=app_settings.EVALUATION_K,
+        # Coverage belongs to a list set, not to a user: the folds rank by NDCG then.
+        metric=metric if metric in PER_USER_METRICS else "ndcg",
+        fatal=(SoftTimeLimitExceeded,),
+        progress=progress,
+    )
+
+
+def _selected_run(
+    runs: Sequence[TrainingRun], data: TrainingData, say: Progress
+) -> tuple[TrainingRun, dict[str, Any]] | None:
+    """The batch's run of the configuration chosen on the folds (created when no
+    configured run has it) and the selection report, or None when nothing was chosen."""
+    try:
+        base = {run.algorithm: run.params for run in runs}
+        result = selection_search(data, base=base, progress=say)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:  # the batch is then judged on its holdout alone, as without selection
+        logger.exception("Model selection failed.")
+        return None
+    if result is None:
+        return None
+    if result.best is None:
+        why = "could not tell the candidates apart" if result.folds else "found no fold"
+        say(f"selection: {why}; the holdout decides.")
+        return None
+    chosen = result.best.candidate
+    say(f"selection: chose {chosen.key} ({result.kind} folds).")
+    for run in runs:
+        if Candidate(run.algorithm, run.params).key == chosen.key:
+            return run, result.report()
+    first = runs[0]
+    run = TrainingRun.objects.create(
+        algorithm=chosen.algorithm,
+        params=chosen.params,
+        batch=first.batch,
+        created_by=first.created_by,
+        status=TrainingRun.Status.RUNNING,
+        started_at=timezone.now(),
+    )
+    return run, result.report()
+
+
+def _selection_record(run: TrainingRun, report: dict[str, Any]) -> None:
+    """Keep the selection's folds, scores and margin in the chosen run's metrics."""
+    if run.status == TrainingRun.Status.SUCCEEDED:
+        run.metrics = {**(run.metrics or {}), "selection": report}
+        run.save(update_fields=["metrics"])
 
 
 def _without_departed_users(
@@ -589,6 +682,7 @@ def training_batch_run(
             f"{data.matrix.shape[1]:,} items; fitting similar items, trending, popularity…"
         )
         auxiliary = auxiliary_fit(data)
+        selected = _selected_run(runs, data, say)
     except BaseException as exc:
         logger.exception("Training batch failed before any algorithm ran.")
         if not _fail(runs, exc, started) or _stops_batch(exc):
@@ -596,6 +690,8 @@ def training_batch_run(
         return BatchScores(runs={})
     if data.future_ignored:
         say(f"{data.future_ignored:,} events dated in the future ignored.")
+    if selected is not None and selected[0] not in runs:
+        runs = [*runs, selected[0]]
     scores: dict[int, dict[str, Any]] = {}
     for run in runs:
         run_started = time.perf_counter()
@@ -641,10 +737,17 @@ def training_batch_run(
             if stop:
                 raise
             say(f"{run.algorithm}: FAILED: {_error_text(exc)}")
+    if selected is not None:
+        _selection_record(*selected)
     if scores:
         say("Scoring the serving version on this holdout…")
     active_pk, active = _active_scores(runs, scores, data) if scores else (None, None)
-    return BatchScores(runs=scores, active_pk=active_pk, active=active)
+    return BatchScores(
+        runs=scores,
+        active_pk=active_pk,
+        active=active,
+        selected_pk=selected[0].pk if selected is not None else None,
+    )
 
 
 def _summary(metrics: dict[str, Any]) -> str:

@@ -1,7 +1,7 @@
 """Settings of the Django processes the fault tests start, kill and inspect.
 
 The test suite's settings, with the database and artifact folder from the environment
-(``DATABASE_URL``, ``FAULTS_MEDIA_ROOT``), two fast algorithms, and an adapter that
+(``DATABASE_URL``, ``FAULTS_ARTIFACT_ROOT``), two fast algorithms, and an adapter that
 can stop a training while it holds the lock (``FAULTS_BLOCK_MARKER``).
 """
 
@@ -12,11 +12,11 @@ import os
 from tests.settings import *  # noqa: F403
 from tests.settings import RECOMMENDATIONS
 
-MEDIA_ROOT = os.environ["FAULTS_MEDIA_ROOT"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 RECOMMENDATIONS = {
     **RECOMMENDATIONS,
     "ADAPTER": "tests.recommendations.faults_adapter.BlockingAdapter",
+    "ARTIFACT_ROOT": os.environ["FAULTS_ARTIFACT_ROOT"],
     "ALGORITHMS": {"popularity": {}, "item_knn": {"k": 20}},
     "TRAINING_LOCK_STALE_AFTER": float(os.environ.get("FAULTS_STALE_AFTER", "120")),
 }

@@ -35,7 +35,7 @@ def process_env(folder: Path, *, database_url: str, **extra: str) -> dict[str, s
     env.update(
         DJANGO_SETTINGS_MODULE=SETTINGS,
         DATABASE_URL=database_url,
-        FAULTS_MEDIA_ROOT=str(folder / "media"),
+        FAULTS_ARTIFACT_ROOT=str(folder / "var"),
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
         **extra,

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 from django.template import Context, Template
@@ -23,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from recommendations import serving, training
-from recommendations.artifacts import artifact_names
+from recommendations.artifacts import artifact_names, artifact_storage
 from recommendations.liveness import process_identity
 from recommendations.models import Experiment, TrainingLock, TrainingRun
 from recommendations.services import (
@@ -50,8 +49,11 @@ REDIS_DOWN = {
 
 @pytest.fixture
 def small_settings(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "ALGORITHMS": FAST_ALGORITHMS}
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "ALGORITHMS": FAST_ALGORITHMS,
+        "ARTIFACT_ROOT": tmp_path / "var",
+    }
     return settings
 
 
@@ -190,7 +192,7 @@ def test_staff_releasing_the_lock_stops_the_training_fails_its_runs_and_keeps_se
     assert batch["item_knn"].status == TrainingRun.Status.FAILED
     assert batch["item_knn"].error.startswith("Stopped: staff released the training lock")
     assert TrainingRun.objects.get(is_active=True) == previous
-    assert default_storage.exists(previous.artifact)
+    assert artifact_storage().exists(previous.artifact)
     assert not _unnamed_artifacts()
     assert not TrainingLock.objects.exists()
 
@@ -283,7 +285,7 @@ def test_runs_the_database_never_let_fail_are_failed_by_the_next_training(
         training_run_start()
     left = TrainingRun.objects.exclude(pk=previous.pk)
     assert {run.status for run in left} == {TrainingRun.Status.RUNNING}
-    assert default_storage.exists(previous.artifact)
+    assert artifact_storage().exists(previous.artifact)
 
     training_run_start()
 
@@ -306,7 +308,7 @@ def test_a_save_that_reached_the_database_before_the_error_keeps_its_artifact(
         training_run_start()
 
     saved = TrainingRun.objects.get(status=TrainingRun.Status.SUCCEEDED)
-    assert default_storage.exists(saved.artifact)
+    assert artifact_storage().exists(saved.artifact)
     assert TrainingRun.objects.exclude(pk=saved.pk).get().status == TrainingRun.Status.FAILED
 
 
@@ -325,7 +327,7 @@ def test_the_command_exits_non_zero_when_any_algorithm_fails(shop, small_setting
 
 
 def test_an_artifact_storage_that_cannot_write_fails_every_run(shop, small_settings):
-    blocked = Path(small_settings.MEDIA_ROOT)
+    blocked = Path(small_settings.RECOMMENDATIONS["ARTIFACT_ROOT"])
     blocked.parent.mkdir(parents=True, exist_ok=True)
     blocked.write_text("a file where the artifact folder should be")
 
@@ -357,8 +359,8 @@ def test_pruning_never_deletes_a_file_a_serving_run_names(shop):
 
     training_artifacts_prune(keep=0)
 
-    assert default_storage.exists(active.artifact)
-    assert default_storage.exists(challenger.artifact)
+    assert artifact_storage().exists(active.artifact)
+    assert artifact_storage().exists(challenger.artifact)
 
 
 # -- serving retries a failed load --------------------------------------------------------
@@ -367,7 +369,7 @@ def test_pruning_never_deletes_a_file_a_serving_run_names(shop):
 def test_a_worker_loads_a_repaired_artifact_at_the_next_check(shop, small_settings):
     small_settings.RECOMMENDATIONS = {**small_settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 0.001}
     run = training_run_start(algorithms=["popularity"])
-    path = Path(default_storage.path(run.artifact))
+    path = Path(artifact_storage().path(run.artifact))
     good = path.read_bytes()
     path.write_bytes(b"not an artifact")
     serving.reset()
@@ -387,7 +389,7 @@ def test_an_experiment_arm_loads_a_repaired_artifact_after_the_reload_interval(
     small_settings.RECOMMENDATIONS = {**small_settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 0.001}
     training_run_start(algorithms=["popularity"])
     arm = training_run_start(algorithms=["item_knn"], promote=False)
-    path = Path(default_storage.path(arm.artifact))
+    path = Path(artifact_storage().path(arm.artifact))
     good = path.read_bytes()
     path.write_bytes(b"not an artifact")
     assert serving.run_model(arm) is None
