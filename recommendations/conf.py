@@ -35,6 +35,7 @@ DEFAULT_ALGORITHMS: dict[str, dict[str, Any]] = {"popularity": {}, "item_knn": {
 #: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset.
 DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}}
 METRICS = ("ndcg", "recall", "coverage")
+DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"anon": "120/min", "user": "600/min"}
 #: What the nightly model selection may vary around each candidate's parameters: EASE's
 #: L2, item-kNN's neighbours and shrinkage, SVD's rank, the recency half-life of a known
 #: user's history, and the blend's components (see recommendations.selection).
@@ -455,6 +456,44 @@ class AppSettings:
         with a shared one (see ``recommendations.selectors.history_timeout``).
         """
         return self._setting("HISTORY_TIMEOUT", None)
+
+    @property
+    def API_AUTHENTICATION_CLASSES(self) -> list[str]:
+        """Dotted paths of the API's authentication classes (default: Django sessions).
+
+        The app's own, whatever the host's ``REST_FRAMEWORK`` says, so a host with token
+        or no authentication configured still gets a working API.
+        """
+        return list(
+            self._setting(
+                "API_AUTHENTICATION_CLASSES",
+                ["rest_framework.authentication.SessionAuthentication"],
+            )
+        )
+
+    @property
+    def API_THROTTLE_CLASSES(self) -> list[str]:
+        """Dotted paths of the API's throttles (default: the app's anon and user counters)."""
+        return list(
+            self._setting(
+                "API_THROTTLE_CLASSES",
+                [
+                    "recommendations.api.throttles.AnonThrottle",
+                    "recommendations.api.throttles.UserThrottle",
+                ],
+            )
+        )
+
+    @property
+    def API_THROTTLE_RATES(self) -> dict[str, str | None]:
+        """Requests per scope (``anon``, ``user``), e.g. ``"120/min"``; None: no limit.
+
+        ``API_THROTTLE_RATES`` here wins, then the host's ``REST_FRAMEWORK``
+        ``DEFAULT_THROTTLE_RATES`` for the same scope, then 120/min anonymous and 600/min
+        signed in: a host that configured no rates is still protected.
+        """
+        host = getattr(settings, "REST_FRAMEWORK", {}).get("DEFAULT_THROTTLE_RATES") or {}
+        return {**DEFAULT_THROTTLE_RATES, **host, **self._setting("API_THROTTLE_RATES", {})}
 
     @property
     def NUM_PROXIES(self) -> int:

@@ -16,13 +16,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.utils.module_loading import import_string
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from recommendations import selectors, tracking
@@ -39,56 +38,21 @@ from recommendations.api.serializers import (
     TrainingRunSerializer,
     TrendingQuerySerializer,
 )
-from recommendations.clients import client_address
-from recommendations.counters import counter_increment
+from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
 from recommendations.session import session_cart_pks, session_view_record, session_viewed_pks
 
 logger = logging.getLogger(__name__)
 
 
-class _LiveRates:
-    """A cheap throttle: one counter per client and time window, exact across processes.
+class _AppDefaults:
+    """Authentication and throttles from ``RECOMMENDATIONS``, never the host's defaults."""
 
-    DRF's own throttles keep (and pickle) the time of every request of the window, which
-    costs more the busier a client is, and read-modify-write it, so concurrent workers
-    lose counts; a counter (:mod:`recommendations.counters`) costs one increment whatever
-    the rate, at the price of allowing up to twice the rate across a window boundary.
-    The client is its address as :mod:`recommendations.clients` trusts it. The rate is
-    read on each request, so a changed REST_FRAMEWORK setting applies at once.
-    """
+    def get_authenticators(self) -> list[Any]:
+        return [import_string(path)() for path in app_settings.API_AUTHENTICATION_CLASSES]
 
-    scope: str
-    wait_seconds: float | None = None
-
-    def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-    def get_ident(self, request: Request) -> str:
-        return client_address(request)
-
-    def allow_request(self, request: Request, view: APIView) -> bool:
-        if self.rate is None:
-            return True
-        key = self.get_cache_key(request, view)
-        if key is None:
-            return True
-        count = counter_increment(key, duration=self.duration, now=self.timer())
-        if count.value > self.num_requests:
-            self.wait_seconds = count.retry_after
-            return False
-        return True
-
-    def wait(self) -> float | None:
-        return self.wait_seconds
-
-
-class AnonThrottle(_LiveRates, AnonRateThrottle):
-    """Anonymous requests per client address (the ``anon`` rate)."""
-
-
-class UserThrottle(_LiveRates, UserRateThrottle):
-    """Signed-in requests per user (the ``user`` rate)."""
+    def get_throttles(self) -> list[Any]:
+        return [import_string(path)() for path in app_settings.API_THROTTLE_CLASSES]
 
 
 def _catalog_item(pk: str) -> Any:
@@ -117,11 +81,10 @@ _LIST = OpenApiResponse(RecommendationListSerializer, description="The recommend
 _ID = {"type": "integer"}
 
 
-class _ListView(BackendErrorsAs503, APIView):
+class _ListView(_AppDefaults, BackendErrorsAs503, APIView):
     """A GET that validates ``query_serializer`` and returns a list of recommendations."""
 
     schema = AutoSchema()
-    throttle_classes = [AnonThrottle, UserThrottle]
     query_serializer: type[serializers.Serializer] = ListQuerySerializer
 
     def query(self, request: Request) -> dict[str, Any]:
@@ -242,12 +205,11 @@ class TrendingView(_ListView):
         return self.respond(recommendations)
 
 
-class EventView(BackendErrorsAs503, APIView):
+class EventView(_AppDefaults, BackendErrorsAs503, APIView):
     """Record that the shopper viewed or clicked an item (anonymous: in the session)."""
 
     schema = AutoSchema()
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [AnonThrottle, UserThrottle]
 
     @extend_schema(
         request=EventSerializer,
@@ -299,12 +261,11 @@ class EventView(BackendErrorsAs503, APIView):
 
 
 @extend_schema(responses={200: TrainingRunSerializer(many=True), 403: _FORBIDDEN, 429: _THROTTLED})
-class TrainingRunListView(BackendErrorsAs503, generics.ListAPIView):
+class TrainingRunListView(_AppDefaults, BackendErrorsAs503, generics.ListAPIView):
     """Every training run, newest first (staff only)."""
 
     schema = AutoSchema()
     permission_classes = [CanViewTrainingRuns]
-    throttle_classes = [AnonThrottle, UserThrottle]
     serializer_class = TrainingRunSerializer
     queryset = TrainingRun.objects.select_related("created_by").order_by("-created_at", "-pk")
 
@@ -313,11 +274,10 @@ class TrainingRunListView(BackendErrorsAs503, generics.ListAPIView):
     parameters=[OpenApiParameter("id", _ID, OpenApiParameter.PATH)],
     responses={200: TrainingRunSerializer, 403: _FORBIDDEN, 404: _NOT_FOUND, 429: _THROTTLED},
 )
-class TrainingRunDetailView(BackendErrorsAs503, generics.RetrieveAPIView):
+class TrainingRunDetailView(_AppDefaults, BackendErrorsAs503, generics.RetrieveAPIView):
     """One training run (staff only)."""
 
     schema = AutoSchema()
     permission_classes = [CanViewTrainingRuns]
-    throttle_classes = [AnonThrottle, UserThrottle]
     serializer_class = TrainingRunSerializer
     queryset = TrainingRun.objects.select_related("created_by")

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
 from recommendations.session import SESSION_KEY
 from recommendations.urls import urlpatterns
@@ -423,3 +424,32 @@ def test_an_empty_number_is_a_400_naming_the_field_not_the_default(client, store
 
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_a_host_without_throttle_rates_still_gets_the_apps_defaults(settings):
+    settings.REST_FRAMEWORK = {}
+
+    assert app_settings.API_THROTTLE_RATES == {"anon": "120/min", "user": "600/min"}
+
+
+def test_the_apps_own_rate_limits_anonymous_clients_whatever_the_host_says(
+    client, store, settings
+):
+    settings.REST_FRAMEWORK = {"DEFAULT_THROTTLE_RATES": {"anon": "1000/min"}}
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "API_THROTTLE_RATES": {"anon": "2/day"},
+    }
+
+    statuses = [client.get(_url("trending"), {"n": 2}).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+
+
+def test_the_api_signs_in_with_sessions_whatever_the_hosts_default(client, users, settings):
+    settings.REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": []}
+    client.force_login(users["alice"])
+
+    response = client.get(_url("me"), {"n": 2})
+
+    assert response.status_code == 200

@@ -1,0 +1,55 @@
+"""The API's throttles: one counter per client and window, exact across processes."""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
+
+from recommendations.clients import client_address
+from recommendations.conf import app_settings
+from recommendations.counters import counter_increment
+
+
+class _LiveRates:
+    """A cheap throttle: one counter per client and time window, exact across processes.
+
+    DRF's own throttles keep (and pickle) the time of every request of the window, which
+    costs more the busier a client is, and read-modify-write it, so concurrent workers
+    lose counts; a counter (:mod:`recommendations.counters`) costs one increment whatever
+    the rate, at the price of allowing up to twice the rate across a window boundary.
+    The client is its address as :mod:`recommendations.clients` trusts it. The rate
+    (``API_THROTTLE_RATES``) is read on each request, so a changed setting applies at once.
+    """
+
+    scope: str
+    wait_seconds: float | None = None
+
+    def get_rate(self) -> str | None:
+        return app_settings.API_THROTTLE_RATES.get(self.scope)
+
+    def get_ident(self, request: Request) -> str:
+        return client_address(request)
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        count = counter_increment(key, duration=self.duration, now=self.timer())
+        if count.value > self.num_requests:
+            self.wait_seconds = count.retry_after
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return self.wait_seconds
+
+
+class AnonThrottle(_LiveRates, AnonRateThrottle):
+    """Anonymous requests per client address (the ``anon`` rate)."""
+
+
+class UserThrottle(_LiveRates, UserRateThrottle):
+    """Signed-in requests per user (the ``user`` rate)."""
