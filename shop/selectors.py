@@ -33,20 +33,6 @@ def products_for_category(*, category: Category) -> QuerySet[Product]:
     return products_active().filter(category=category).order_by("name", "pk")
 
 
-def products_search(*, query: str) -> QuerySet[Product]:
-    """Active products whose name, SKU or description contains ``query``."""
-    query = query.strip()
-    if not query:
-        return Product.objects.none()
-    return (
-        products_active()
-        .filter(
-            Q(name__icontains=query) | Q(sku__icontains=query) | Q(description__icontains=query)
-        )
-        .order_by("name", "pk")
-    )
-
-
 def products_popular(*, limit: int = 8) -> list[Product]:
     """The best sellers of the serving recommendations version (its popularity).
 

@@ -33,6 +33,7 @@ from shop.forms import (
 )
 from shop.login_attempts import login_attempts_clear
 from shop.models import Category, Product
+from shop.search import products_search
 from shop.signals import product_viewed
 
 PRODUCTS_PER_PAGE = 24
@@ -65,14 +66,23 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    """Active products matching ``?q=`` in name, SKU or description."""
+    """Products matching ``?q=``, best first; an empty result offers other queries."""
     form = SearchForm(request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
-    products = selectors.products_search(query=query)
+    result = products_search(query=query)
     return render(
         request,
         "shop/search.html",
-        {"search_form": form, "query": query, "page": _page(request, products, PRODUCTS_PER_PAGE)},
+        {
+            "search_form": form,
+            "query": query,
+            "result": result,
+            "page": _page(request, result.products, PRODUCTS_PER_PAGE),
+            # Something to click instead of a dead end.
+            "popular_products": (
+                selectors.products_popular(limit=8) if query and not result.products else []
+            ),
+        },
     )
 
 
