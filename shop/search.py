@@ -128,9 +128,9 @@ def _active_in_order(pks: list[int], *, first: list[int] = ()) -> list[Product]:
 
 
 def _sku_matches(query: str) -> list[int]:
-    """Products whose SKU starts with a query that looks like one (digits in one word)."""
+    """Products whose SKU starts with a one-word query."""
     code = query.strip()
-    if not code or " " in code or not any(char.isdigit() for char in code):
+    if not code or " " in code:
         return []
     return list(
         Product.objects.filter(sku__istartswith=code)

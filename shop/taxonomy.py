@@ -232,7 +232,7 @@ def singular(word: str) -> str:
     """A word without a plural ending, so "hearts" and "boxes" match "heart" and "box"."""
     if len(word) > 4 and word.endswith(("ches", "shes", "xes", "sses")):
         return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "'s")):
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "mas", "'s")):
         return word[:-1]
     return word
 
