@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, ngettext_lazy
 
 from shop.login_attempts import login_attempt_record
 from shop.models import CustomerProfile, Review
@@ -63,14 +64,29 @@ class CartUpdateForm(forms.Form):
     )
 
 
+RATING_CHOICES = [
+    (stars, ngettext_lazy("%(count)d star", "%(count)d stars", "count") % {"count": stars})
+    for stars in range(1, 6)
+]
+
+
 class ReviewForm(forms.ModelForm):
+    # Five choices drawn as stars: no zero to pick, and none outside 1-5 accepted.
+    rating = forms.TypedChoiceField(
+        label=_("Rating"),
+        choices=RATING_CHOICES,
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("Choose a rating from 1 to 5 stars."),
+            "invalid_choice": _("Choose a rating from 1 to 5 stars."),
+        },
+    )
+
     class Meta:
         model = Review
         fields = ["rating", "title", "text"]
-        widgets = {
-            "rating": forms.NumberInput(attrs={"min": 1, "max": 5}),
-            "text": forms.Textarea(attrs={"rows": 4}),
-        }
+        widgets = {"text": forms.Textarea(attrs={"rows": 4})}
 
 
 class SignupForm(UserCreationForm):

@@ -58,6 +58,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from tqdm import tqdm
 
+from shop import taxonomy
 from shop.models import Category, CustomerProfile, Order, OrderLine, Product
 
 REQUIRED_COLUMNS = (
@@ -130,55 +131,13 @@ NON_PRODUCT_CODES = frozenset(
     {"POST", "DOT", "M", "D", "C2", "CRUK", "BANK CHARGES", "AMAZONFEE", "S", "B", "PADS"}
 )
 
-# Keyword table for categories: the first category with a keyword among the words of
-# the (upper-case) description wins, so the order matters (a "CHRISTMAS CANDLE" is
-# Christmas, a "LUNCH BAG" is a bag). A keyword also matches its plural (+S, +ES).
-CATEGORY_KEYWORDS: tuple[tuple[str, str], ...] = (
-    ("Christmas", "CHRISTMAS XMAS ADVENT SANTA REINDEER SNOWMAN NATIVITY"),
-    ("Bags", "BAG TOTE SHOPPER PURSE RUCKSACK BACKPACK HANDBAG"),
-    ("Candles & Lights", "CANDLE T-LIGHT TLIGHT LANTERN LIGHT LAMP NIGHTLIGHT INCENSE"),
-    ("Cards & Wrap", "CARD WRAP WRAPPING TAG RIBBON ENVELOPE TISSUE"),
-    (
-        "Jewellery & Accessories",
-        "NECKLACE BRACELET EARRING BROOCH HAIR CLIP HAIRCLIP SLIDE UMBRELLA SCARF GLOVE HAT"
-        " WALLET KEYRING CHARM BEAD JEWELLERY DIAMANTE",
-    ),
-    (
-        "Kitchen & Dining",
-        "MUG CUP TEACUP SAUCER PLATE BOWL TEAPOT JUG SPOON CUTLERY NAPKIN APRON BAKING CAKE"
-        " CAKESTAND CUPCAKE LUNCH TEA COFFEE GLASS TUMBLER BEAKER TRAY JAR KITCHEN PANTRY"
-        " TIN MOULD RECIPE STRAW COASTER TOWEL DISH SCALES",
-    ),
-    (
-        "Stationery",
-        "NOTEBOOK PEN PENCIL ERASER RULER STICKER JOURNAL NOTEPAD DIARY CALENDAR STATIONERY"
-        " CRAYON CHALK SHARPENER MEMO",
-    ),
-    (
-        "Toys & Games",
-        "TOY GAME PUZZLE JIGSAW DOLL DOLLY SKIPPING SPINNING PLAYHOUSE DOMINOES BINGO BALL"
-        " TEDDY COLOURING FELTCRAFT SOLDIER KIDS CHILDS CHILDRENS",
-    ),
-    ("Garden", "GARDEN PLANT PLANTER WATERING BIRD BIRDHOUSE FEEDER GNOME"),
-    (
-        "Home Decor",
-        "FRAME CLOCK CUSHION SIGN HOOK HANGER MIRROR WREATH DOORSTOP DOORMAT VASE ORNAMENT"
-        " DECORATION GARLAND BUNTING HEART STORAGE BASKET DRAWER CABINET SHELF CHIME THROW"
-        " BLANKET BOTTLE PLAQUE CHANDELIER BOX MAGNET TRINKET",
-    ),
-)
-OTHER_CATEGORY = "Other"
-_CATEGORY_OF_WORD: dict[str, str] = {}
-for _category, _keywords in reversed(CATEGORY_KEYWORDS):
-    for _keyword in _keywords.split():
-        for _form in (_keyword, _keyword + "S", _keyword + "ES"):
-            _CATEGORY_OF_WORD[_form] = _category
-_CATEGORY_RANK = {name: rank for rank, (name, _) in enumerate(CATEGORY_KEYWORDS)}
-_WORD = re.compile(r"[A-Z0-9]+(?:[-'][A-Z0-9]+)*")
 # Runs of two or more capitals (with an inner apostrophe: PINK'S) are title-cased; short
 # runs (T-LIGHT's T, 3D) and mixed-case text (40x40cm) are left as they are.
 _UPPER_RUN = re.compile(r"[A-Z]{2,}(?:'[A-Z]+)?|[A-Z]'[A-Z]+")
-_KEEP_UPPER = frozenset({"LED", "USB", "UK", "DIY", "XL", "OK"})
+# Acronyms stay upper case: a "Led Torch" or a "Cd Wall Tidy" reads like a typo.
+_KEEP_UPPER = frozenset(
+    {"LED", "USB", "UK", "USA", "DIY", "XL", "OK", "TV", "CD", "DVD", "ABC", "BBQ"}
+)
 # What errors="surrogateescape" turns each byte that is not UTF-8 into.
 _UNDECODED = re.compile("[\udc80-\udcff]")
 _MAX_QUANTITY = 2**31 - 1
@@ -323,13 +282,8 @@ def product_name_format(description: str) -> str:
 
 
 def category_for_description(description: str) -> str:
-    """The category of a product description according to ``CATEGORY_KEYWORDS``."""
-    found = {
-        _CATEGORY_OF_WORD[word]
-        for word in _WORD.findall(description.upper())
-        if word in _CATEGORY_OF_WORD
-    }
-    return min(found, key=_CATEGORY_RANK.__getitem__) if found else OTHER_CATEGORY
+    """The category of a product description in the store's taxonomy (shop.taxonomy)."""
+    return taxonomy.category_for_text(description)
 
 
 def is_product_code(code: str) -> bool:
@@ -707,7 +661,7 @@ def _products_create(
         product = Product(
             sku=sku,
             name=name,
-            description=f"{name}, from the {category.lower()} range (stock code {sku}).",
+            description=taxonomy.product_description(name=name, category=category, sku=sku),
             # median_low picks a price that was actually charged.
             price=statistics.median_low(sku_prices) if sku_prices else Decimal("0.00"),
             stock_quantity=INITIAL_STOCK,

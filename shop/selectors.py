@@ -7,20 +7,34 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db.models import Avg, Count, DecimalField, F, Q, QuerySet, Sum
+from django.db.models import Avg, Case, Count, DecimalField, F, Q, QuerySet, Sum, When
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 
 from recommendations.selectors import CATALOG, popular_products
-from shop.models import Category, CustomerProfile, Order, OrderLine, Product, Review
+from shop.models import (
+    Category,
+    CustomerProfile,
+    Order,
+    OrderLine,
+    Product,
+    ProductView,
+    Review,
+)
+from shop.taxonomy import OTHER
 
 DEMO_CUSTOMERS_CACHE_KEY = "shop:demo-customers"
 
 
 def categories_list() -> QuerySet[Category]:
-    """All categories with the number of active products in each."""
-    return Category.objects.annotate(
-        product_count=Count("products", filter=Q(products__is_active=True))
-    ).order_by("name")
+    """Categories holding active products, with their number; "Other" comes last."""
+    return (
+        Category.objects.annotate(
+            product_count=Count("products", filter=Q(products__is_active=True))
+        )
+        .filter(product_count__gt=0)
+        .order_by(Case(When(name=OTHER, then=1), default=0), "name")
+    )
 
 
 def products_active() -> QuerySet[Product]:
@@ -31,20 +45,6 @@ def products_active() -> QuerySet[Product]:
 def products_for_category(*, category: Category) -> QuerySet[Product]:
     """Active products of ``category``, by name."""
     return products_active().filter(category=category).order_by("name", "pk")
-
-
-def products_search(*, query: str) -> QuerySet[Product]:
-    """Active products whose name, SKU or description contains ``query``."""
-    query = query.strip()
-    if not query:
-        return Product.objects.none()
-    return (
-        products_active()
-        .filter(
-            Q(name__icontains=query) | Q(sku__icontains=query) | Q(description__icontains=query)
-        )
-        .order_by("name", "pk")
-    )
 
 
 def products_popular(*, limit: int = 8) -> list[Product]:
@@ -88,12 +88,27 @@ def product_bought_by(*, user: AbstractBaseUser | AnonymousUser, product: Produc
     ).exists()
 
 
-def review_allowed(*, user: AbstractBaseUser | AnonymousUser, product: Product) -> bool:
-    """Whether ``user`` may review ``product``: a buyer who has not reviewed it yet."""
-    return (
-        product_bought_by(user=user, product=product)
-        and not Review.objects.filter(user=user, product=product).exists()
-    )
+def review_refusal(*, user: AbstractBaseUser | AnonymousUser, product: Product) -> str:
+    """Why ``user`` may not review ``product``, to show instead of the form; "" if they may."""
+    if not user.is_authenticated:
+        return gettext("Sign in to review products you have bought.")
+    if not product_bought_by(user=user, product=product):
+        return gettext("You can review products you have bought.")
+    if Review.objects.filter(user=user, product=product).exists():
+        return gettext("You have reviewed this product: thank you.")
+    return ""
+
+
+def shopper_has_history(
+    *, user: AbstractBaseUser | AnonymousUser, session_key: str | None
+) -> bool:
+    """Whether the store knows anything of this shopper: a placed order or a viewed product."""
+    if user.is_authenticated:
+        return (
+            OrderLine.objects.filter(order__user=user, order__status=Order.Status.PLACED).exists()
+            or ProductView.objects.filter(user=user).exists()
+        )
+    return bool(session_key) and ProductView.objects.filter(session_key=session_key).exists()
 
 
 def orders_for_user(*, user: AbstractBaseUser) -> QuerySet[Order]:

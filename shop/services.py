@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -10,11 +12,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.text import slugify
 
 from recommendations.privacy import user_cache_delete
 from recommendations.services import catalog_changed
-from shop import selectors
-from shop.models import CustomerProfile, Order, OrderLine, Product, ProductView, Review
+from shop import selectors, taxonomy
+from shop.models import Category, CustomerProfile, Order, OrderLine, Product, ProductView, Review
 
 
 class CheckoutError(ValidationError):
@@ -169,3 +172,54 @@ def profile_consent_set(*, user: AbstractBaseUser, consent: bool) -> CustomerPro
         user=user, defaults={"personalisation_consent": consent}
     )
     return profile
+
+
+@dataclass
+class RecategoriseReport:
+    """What ``products_recategorise`` changed."""
+
+    products_moved: int = 0
+    categories_created: int = 0
+    categories_deleted: list[str] = field(default_factory=list)
+    moves: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+def products_recategorise(*, dry_run: bool = False) -> RecategoriseReport:
+    """Put every product in the category shop.taxonomy gives its name, in one transaction.
+
+    The importer's generated descriptions name the category ("from the other range"),
+    so they are rewritten with it; descriptions written by hand are left alone.
+    Categories left empty that the taxonomy does not name are deleted.
+    """
+    report = RecategoriseReport()
+    with transaction.atomic():
+        categories = {category.name: category for category in Category.objects.all()}
+        moved: list[Product] = []
+        for product in Product.objects.select_related("category").order_by("pk"):
+            wanted = taxonomy.category_for_text(product.name)
+            current = product.category.name if product.category else ""
+            if wanted == current:
+                continue
+            if wanted not in categories:
+                categories[wanted] = Category.objects.create(name=wanted, slug=slugify(wanted))
+                report.categories_created += 1
+            generated = taxonomy.product_description(
+                name=product.name, category=current, sku=product.sku
+            )
+            if product.description == generated:
+                product.description = taxonomy.product_description(
+                    name=product.name, category=wanted, sku=product.sku
+                )
+            product.category = categories[wanted]
+            moved.append(product)
+            report.moves[current, wanted] += 1
+        Product.objects.bulk_update(moved, ["category", "description"], batch_size=500)
+        report.products_moved = len(moved)
+        empty = Category.objects.exclude(name__in=taxonomy.CATEGORIES).filter(products=None)
+        report.categories_deleted = sorted(empty.values_list("name", flat=True))
+        empty.delete()
+        if dry_run:
+            transaction.set_rollback(True)
+        else:
+            transaction.on_commit(catalog_changed)
+    return report

@@ -15,6 +15,8 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.http import quote_etag
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from recommendations.session import SESSION_KEY as RECOMMENDATIONS_SESSION_KEY
@@ -33,9 +35,12 @@ from shop.forms import (
 )
 from shop.login_attempts import login_attempts_clear
 from shop.models import Category, Product
+from shop.product_images import product_image_etag, product_image_svg
+from shop.search import products_search
 from shop.signals import product_viewed
 
 PRODUCTS_PER_PAGE = 24
+IMAGE_MAX_AGE = 24 * 3600
 ORDERS_PER_PAGE = 10
 
 
@@ -51,13 +56,16 @@ def _form_errors_as_text(form) -> str:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """The front page: categories, popular products and the search box."""
+    """The front page: personal picks for a shopper with a history, trending, categories."""
+    personal = not privacy.personalisation_refused(
+        user=request.user
+    ) and selectors.shopper_has_history(user=request.user, session_key=request.session.session_key)
     return render(
         request,
         "shop/home.html",
         {
             "categories": selectors.categories_list(),
-            "popular_products": selectors.products_popular(limit=8),
+            "personal": personal,
             "search_form": SearchForm(),
         },
     )
@@ -65,14 +73,23 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
-    """Active products matching ``?q=`` in name, SKU or description."""
+    """Products matching ``?q=``, best first; an empty result offers other queries."""
     form = SearchForm(request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
-    products = selectors.products_search(query=query)
+    result = products_search(query=query)
     return render(
         request,
         "shop/search.html",
-        {"search_form": form, "query": query, "page": _page(request, products, PRODUCTS_PER_PAGE)},
+        {
+            "search_form": form,
+            "query": query,
+            "result": result,
+            "page": _page(request, result.products, PRODUCTS_PER_PAGE),
+            # Something to click instead of a dead end.
+            "popular_products": (
+                selectors.products_popular(limit=8) if query and not result.products else []
+            ),
+        },
     )
 
 
@@ -91,8 +108,8 @@ def category(request: HttpRequest, slug: str) -> HttpResponse:
 def _product_page(
     request: HttpRequest, product: Product, review_form: ReviewForm | None, status: int = 200
 ) -> HttpResponse:
-    can_review = selectors.review_allowed(user=request.user, product=product)
-    if review_form is None and can_review:
+    refusal = selectors.review_refusal(user=request.user, product=product)
+    if review_form is None and not refusal:
         review_form = ReviewForm()
     return render(
         request,
@@ -104,6 +121,7 @@ def _product_page(
             "reviews": selectors.product_reviews(product=product),
             "rating": selectors.product_rating_summary(product=product),
             "review_form": review_form,
+            "review_refusal": refusal,
         },
         status=status,
     )
@@ -125,6 +143,34 @@ def product(request: HttpRequest, pk: int) -> HttpResponse:
     )
     product_viewed.send(sender=Product, product=product, user=request.user, request=request)
     return _product_page(request, product, review_form=None)
+
+
+def _picture_response(request: HttpRequest, *, name: str, category: str) -> HttpResponse:
+    """A drawn SVG picture, cached by browsers a day and then revalidated by its ETag."""
+    etag = quote_etag(product_image_etag(name=name, category=category))
+    response = get_conditional_response(request, etag=etag) or HttpResponse(
+        product_image_svg(name=name, category=category), content_type="image/svg+xml"
+    )
+    response["ETag"] = etag
+    patch_cache_control(response, public=True, max_age=IMAGE_MAX_AGE)
+    # Shown through <img> only; opened on its own it may run nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
+
+
+@require_GET
+def product_image(request: HttpRequest, pk: int) -> HttpResponse:
+    """The drawn picture of a product, from its name and category."""
+    product = get_object_or_404(Product.objects.select_related("category"), pk=pk)
+    category = product.category.name if product.category else ""
+    return _picture_response(request, name=product.name, category=category)
+
+
+@require_GET
+def category_image(request: HttpRequest, slug: str) -> HttpResponse:
+    """The drawn picture of a category: the object its name names, in its colours."""
+    category = get_object_or_404(Category, slug=slug)
+    return _picture_response(request, name=category.name, category=category.name)
 
 
 @require_POST

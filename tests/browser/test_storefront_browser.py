@@ -12,8 +12,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_shopper_signs_in_searches_and_checks_out(live_server, page, screenshot):
     shopper = UserFactory(username="ada")
-    lantern = ProductFactory(name="WHITE METAL LANTERN", stock_quantity=5)
-    ProductFactory(name="RED RETROSPOT MUG", stock_quantity=5)
+    lantern = ProductFactory(name="White Metal Lantern", stock_quantity=5)
+    ProductFactory(name="Red Retrospot Mug", stock_quantity=5)
 
     page.goto(f"{live_server.url}/login/")
     page.fill("input[name=username]", "ada")

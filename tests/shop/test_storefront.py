@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
+from shop import selectors
 from shop.models import Order, ProductView
 from shop.signals import product_viewed
 from tests.factories import (
@@ -15,34 +15,42 @@ from tests.factories import (
     ProductFactory,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    # Popular products are cached lists; each test starts from its own data.
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def test_home_shows_categories_search_box_and_most_ordered_products(client):
+def test_home_shows_categories_search_box_and_trending_products(client):
     mugs = CategoryFactory(name="Mugs", slug="mugs")
+    CategoryFactory(name="Empty", slug="empty")
     bestseller = ProductFactory(name="Bestseller Mug", category=mugs)
     runner_up = ProductFactory(name="Runner Up Mug", category=mugs)
-    never_ordered = ProductFactory(name="Lonely Mug", category=mugs)
     OrderLineFactory.create_batch(3, product=bestseller)
     OrderLineFactory(product=runner_up)
 
     response = client.get(reverse("shop:home"))
 
     assert response.status_code == 200
-    assert list(response.context["popular_products"]) == [bestseller, runner_up]
-    assert never_ordered not in response.context["popular_products"]
     content = response.content.decode()
+    assert 'data-rec-block="trending"' in content
+    assert content.index("Bestseller Mug") < content.index("Runner Up Mug")
     assert 'href="/category/mugs/"' in content
+    assert 'src="/category/mugs/image.svg"' in content
+    # A category with nothing to buy is no way into the shop.
+    assert 'href="/category/empty/"' not in content
     assert 'action="/search/"' in content
     assert "UCI Online Retail, Daqing Chen, CC BY 4.0" in content
+
+
+def test_popular_products_are_the_most_ordered(client):
+    bestseller = ProductFactory(name="Bestseller Mug")
+    runner_up = ProductFactory(name="Runner Up Mug")
+    never_ordered = ProductFactory(name="Lonely Mug")
+    OrderLineFactory.create_batch(3, product=bestseller)
+    OrderLineFactory(product=runner_up)
+
+    popular = selectors.products_popular()
+
+    assert popular == [bestseller, runner_up]
+    assert never_ordered not in popular
 
 
 def test_popular_products_ignore_cancelled_orders(client):
@@ -53,9 +61,7 @@ def test_popular_products_ignore_cancelled_orders(client):
         5, product=cancelled, order=OrderFactory(status=Order.Status.CANCELLED)
     )
 
-    response = client.get(reverse("shop:home"))
-
-    assert list(response.context["popular_products"]) == [placed]
+    assert selectors.products_popular() == [placed]
 
 
 def test_category_lists_only_active_products_24_per_page(client):
@@ -204,6 +210,4 @@ def test_popular_products_count_customers_so_one_huge_order_does_not_lead(client
     for _ in range(3):
         OrderLineFactory(product=liked, quantity=1)
 
-    response = client.get(reverse("shop:home"))
-
-    assert list(response.context["popular_products"]) == [liked, huge]
+    assert selectors.products_popular() == [liked, huge]
