@@ -225,3 +225,17 @@ def test_deleting_an_account_while_the_bucket_is_unreachable_stands_and_is_rewri
     assert gone.pk not in artifact_read(run.artifact).user_pks.tolist()
     tombstone.refresh_from_db()
     assert not tombstone.artifacts_pending
+
+
+def test_a_training_while_the_bucket_is_unreachable_fails_and_the_active_run_stays(shop, outage):
+    active = training_run_start(algorithms=["popularity"])
+    outage.start()
+
+    failed = training_run_start()
+
+    outage.end()
+    assert failed.status == TrainingRun.Status.FAILED
+    batch = TrainingRun.objects.filter(batch=failed.batch)
+    assert {run.status for run in batch} == {TrainingRun.Status.FAILED}
+    assert all("artifact storage failed" in run.error for run in batch)
+    assert TrainingRun.objects.get(is_active=True) == active
