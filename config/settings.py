@@ -9,8 +9,11 @@ sessions, the cache and the throttle counters live where every process reads the
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from celery.schedules import crontab
@@ -297,6 +300,51 @@ RECOMMENDATIONS = {
     # client (throttles, sign-in attempts); 0: the header is ignored.
     "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
 }
+
+
+# Trained recommenders on S3-compatible object storage, shared by the web processes and
+# Celery workers of every machine; without a bucket they are files under MEDIA_ROOT, which
+# only the processes of one machine share.
+def artifact_s3_storage(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ``STORAGES`` entry of artifacts in the bucket ``ARTIFACT_S3_BUCKET`` names.
+
+    Needs django-storages with boto3 (``requirements.txt``), which nothing else does.
+    Without keys, boto3 finds credentials itself (``AWS_*`` variables, an instance role).
+    """
+    if importlib.util.find_spec("storages") is None:
+        raise ImproperlyConfigured(
+            "ARTIFACT_S3_BUCKET is set but django-storages is not installed: "
+            "pip install 'django-storages[s3]' (pinned in requirements.txt)."
+        )
+    # Imported here: an optional dependency, needed only with a bucket.
+    from botocore.config import Config
+
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": environ["ARTIFACT_S3_BUCKET"],
+            "endpoint_url": environ.get("ARTIFACT_S3_ENDPOINT_URL") or None,
+            "region_name": environ.get("ARTIFACT_S3_REGION") or None,
+            "access_key": environ.get("ARTIFACT_S3_ACCESS_KEY_ID") or None,
+            "secret_key": environ.get("ARTIFACT_S3_SECRET_ACCESS_KEY") or None,
+            # Empty for a bucket whose ACLs are disabled (object ownership enforced).
+            "default_acl": environ.get("ARTIFACT_S3_ACL", "private") or None,
+            # Nothing links to an artifact: the app reads it with signed API calls.
+            "querystring_auth": False,
+            # Every artifact name is new: no existence check before each upload.
+            "file_overwrite": True,
+            # A web process loads a promoted version inside a request: an unreachable
+            # store must fail it fast (the old version keeps serving), not hang it.
+            "client_config": Config(
+                connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 3}
+            ),
+        },
+    }
+
+
+if os.environ.get("ARTIFACT_S3_BUCKET"):
+    STORAGES["recommendations"] = artifact_s3_storage(os.environ)
+    RECOMMENDATIONS["ARTIFACT_STORAGE"] = "recommendations"
 
 LOGGING = {
     "version": 1,

@@ -8,18 +8,22 @@ never the public media storage (see :attr:`AppSettings.ARTIFACT_STORAGE
 An artifact holds the personal recommender of a run, the item-to-item, trending and
 popularity recommenders trained on the same data, and the mapping of matrix rows and
 columns to database keys. Each recommender is the engine's own ``.npz`` archive,
-nested as a byte array. Writing goes to a fresh unique name; the database pointer
-(``TrainingRun.artifact``) is only set afterwards, so a crash mid-write never exposes a
-half-written file.
+nested as a byte array. Writing goes to a fresh unique name in one ``Storage.save``
+(on S3-compatible storage one PUT, or a multipart upload, that appears whole or not at
+all); the database pointer (``TrainingRun.artifact``) is only set afterwards, so a crash
+mid-write never exposes a half-written file. Whatever a storage backend raises when it
+fails (botocore's errors for S3) reaches callers as an ``OSError``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import io
 import json
 import uuid
 import zipfile
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -47,6 +51,23 @@ USER_BY_USER_STATE = ("social_",)
 
 class ArtifactError(ValueError):
     """The artifact is missing, unreadable or not one of ours."""
+
+
+class ArtifactStorageError(OSError):
+    """The artifact storage failed with an error of its own (unreachable, refused)."""
+
+
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    # Callers treat OSError as "the storage is down"; a remote backend raises its own
+    # errors instead (S3: botocore's ClientError, EndpointConnectionError), which the
+    # app cannot name without requiring that backend.
+    try:
+        yield
+    except (OSError, NotImplementedError):
+        raise
+    except Exception as exc:
+        raise ArtifactStorageError(f"The artifact storage failed: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -111,7 +132,9 @@ def artifact_write(
         item_pks=np.asarray(item_pks),
     )
     name = _in_folder(f"{ARTIFACT_PREFIX}{run_id}-{uuid.uuid4().hex}{ARTIFACT_SUFFIX}")
-    return artifact_storage().save(name, ContentFile(buffer.getvalue()))
+    storage = artifact_storage()
+    with _storage_errors():
+        return storage.save(name, ContentFile(buffer.getvalue()))
 
 
 def _in_folder(file: str) -> str:
@@ -121,8 +144,11 @@ def _in_folder(file: str) -> str:
 
 def artifact_names() -> list[str]:
     """Names of the files in the artifact folder that :func:`artifact_write` wrote."""
+    storage = artifact_storage()
     try:
-        _dirs, files = artifact_storage().listdir(app_settings.ARTIFACT_PATH.strip("/"))
+        with _storage_errors():
+            # A file system has no folder before the first write; S3 lists an empty prefix.
+            _dirs, files = storage.listdir(app_settings.ARTIFACT_PATH.strip("/"))
     except (FileNotFoundError, NotImplementedError):
         return []
     return sorted(
@@ -138,9 +164,9 @@ def artifact_read(name: str) -> Artifact:
         raise ArtifactError("The training run has no artifact.")
     storage = artifact_storage()
     try:
-        with storage.open(name, "rb") as handle:
+        with _storage_errors(), storage.open(name, "rb") as handle:
             raw = handle.read()
-    except (OSError, FileNotFoundError) as exc:
+    except OSError as exc:
         raise ArtifactError(f"Cannot read artifact {name!r}: {exc}") from exc
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
@@ -167,8 +193,24 @@ def artifact_delete(name: str) -> None:
     """Remove an artifact file if it exists."""
     if name:
         storage = artifact_storage()
-        if storage.exists(name):
-            storage.delete(name)
+        with _storage_errors():
+            if storage.exists(name):
+                storage.delete(name)
+
+
+def artifact_modified_time(name: str) -> dt.datetime | None:
+    """When an artifact was written; None when the storage cannot tell or it is gone."""
+    storage = artifact_storage()
+    with _storage_errors():
+        try:
+            return storage.get_modified_time(name)
+        except (FileNotFoundError, NotImplementedError):
+            return None
+        except Exception:
+            # S3 answers a missing object with its own 404 error: deleted meanwhile.
+            if not storage.exists(name):
+                return None
+            raise
 
 
 def recommender_without_rows(recommender: Recommender, keep: np.ndarray) -> Recommender:

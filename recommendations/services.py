@@ -25,9 +25,9 @@ from recommendations import serving
 from recommendations.artifacts import (
     ArtifactError,
     artifact_delete,
+    artifact_modified_time,
     artifact_names,
     artifact_read,
-    artifact_storage,
 )
 from recommendations.compat import CELERY_INSTALLED
 from recommendations.conf import app_settings
@@ -481,17 +481,13 @@ def training_artifacts_prune(*, keep: int | None = None) -> list[str]:
 
 def _orphans_delete() -> list[str]:
     named = set(TrainingRun.objects.exclude(artifact="").values_list("artifact", flat=True))
-    storage = artifact_storage()
     cutoff = timezone.now() - dt.timedelta(seconds=app_settings.TRAINING_LOCK_TIMEOUT)
     deleted = []
     for name in artifact_names():
         if name in named:
             continue
-        try:
-            old = storage.get_modified_time(name) < cutoff
-        except (NotImplementedError, FileNotFoundError):
-            continue
-        if old:
+        modified = artifact_modified_time(name)
+        if modified is not None and modified < cutoff:
             artifact_delete(name)
             deleted.append(name)
     return deleted

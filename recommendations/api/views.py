@@ -43,6 +43,7 @@ from recommendations.models import TrainingRun
 from recommendations.session import session_cart_pks, session_view_record, session_viewed_pks
 
 logger = logging.getLogger(__name__)
+RUN_HEADER = "X-Recommendations-Run"
 
 
 class _AppDefaults:
@@ -97,7 +98,13 @@ class _ListView(_AppDefaults, BackendErrorsAs503, APIView):
     def respond(self, recommendations: list[selectors.Recommendation]) -> Response:
         # One stateless item serializer serves every response, no list serializer built
         # per request (4.5% fewer instructions per request of the "me" endpoint).
-        return Response({"results": [_ITEM.to_representation(r) for r in recommendations]})
+        response = Response({"results": [_ITEM.to_representation(r) for r in recommendations]})
+        # The trained version that chose the list, so a client or a load balancer's log
+        # can tell which version each web process serves.
+        runs = sorted({r.run_id for r in recommendations if r.run_id is not None})
+        if runs:
+            response[RUN_HEADER] = ",".join(map(str, runs))
+        return response
 
 
 _ITEM = RecommendationSerializer()

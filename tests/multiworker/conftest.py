@@ -10,9 +10,7 @@ workers answered the requests it makes its point with.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +28,14 @@ from django.db import connection
 from django.test import Client
 
 from tests.factories import CategoryFactory, ProductFactory
-from tests.processes import database_environment
+from tests.processes import (
+    database_environment,
+    free_port,
+    inherited_environment,
+    process_stop,
+    production_over_http,
+    server_wait_until_up,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 2
@@ -44,28 +49,15 @@ WINDOW = 86400
 PRODUCTS = 12
 CATEGORIES = 4
 # What the developer's shell may set that would change the server under test.
-_OVERRIDES = {
-    "DJANGO_SETTINGS_MODULE",
-    "DATABASE_URL",
-    "SQLITE_PATH",
-    "CACHE_URL",
-    "CELERY_BROKER_URL",
-    "CELERY_RESULT_BACKEND",
-    "DEBUG",
+_OVERRIDES = (
     "NUM_PROXIES",
     "THROTTLE_ANON",
     "THROTTLE_USER",
     "LOGIN_ATTEMPTS_PER_ACCOUNT",
     "LOGIN_ATTEMPTS_PER_ADDRESS",
     "LOGIN_ATTEMPTS_WINDOW",
-}
+)
 _ACCESS = re.compile(r"^<(?P<pid>\d+)> (?P<probe>\S+) (?P<status>\d+)$")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _manage(args: list[str], env: dict[str, str]) -> None:
@@ -184,15 +176,10 @@ def server(
     """gunicorn with two workers on the embedded defaults, over a small committed catalog."""
     folder = tmp_path_factory.mktemp("gunicorn")
     env = {
-        **{k: v for k, v in os.environ.items() if k not in _OVERRIDES},
+        **inherited_environment(*_OVERRIDES),
         **database_environment(),
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": settings.SECRET_KEY,  # sessions signed in here are read there
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
+        **production_over_http(),
         "VAR_DIR": str(folder),
         "STATIC_ROOT": str(static_root),
         "MEDIA_ROOT": str(folder / "media"),
@@ -211,7 +198,7 @@ def server(
     assert _is_test_database(), connection.settings_dict["NAME"]
     process = None
     try:
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "gunicorn", "config.wsgi",
@@ -223,16 +210,11 @@ def server(
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         running = Server(f"http://127.0.0.1:{port}", access_log, process, error_log)
-        _wait_until_up(running)
+        server_wait_until_up(running.url, process, running.diagnostics)
         yield running
     finally:
         if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            process_stop(process)
         with django_db_blocker.unblock():
             _cache_table_clear()
 
@@ -264,20 +246,6 @@ def _catalog_create() -> None:
             price=Decimal("2.50"),
             stock_quantity=1000,
         )
-
-
-def _wait_until_up(server: Server) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"gunicorn exited:\n{server.diagnostics()}")
-        try:
-            if requests.get(f"{server.url}/api/health/", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"gunicorn did not answer:\n{server.diagnostics()}")
 
 
 @pytest.fixture

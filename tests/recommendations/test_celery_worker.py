@@ -13,7 +13,7 @@ import pytest
 from celery import Celery
 
 from recommendations.models import TrainingLock, TrainingRun
-from tests.processes import database_environment
+from tests.processes import database_environment, process_stop
 from tests.recommendations.test_training import make_small_shop
 
 BROKER = "redis://127.0.0.1:6379/15"
@@ -49,12 +49,7 @@ def worker(transactional_db, settings, tmp_path):
     try:
         yield queue, process, log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        process_stop(process)
 
 
 @pytest.mark.celery_worker
