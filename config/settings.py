@@ -303,7 +303,7 @@ RECOMMENDATIONS = {
 
 
 # Trained recommenders on S3-compatible object storage, shared by the web processes and
-# Celery workers of every machine; without a bucket they are files under MEDIA_ROOT, which
+# Celery workers of every machine; without a bucket they are files under VAR_DIR, which
 # only the processes of one machine share.
 def artifact_s3_storage(environ: Mapping[str, str]) -> dict[str, Any]:
     """The ``STORAGES`` entry of artifacts in the bucket ``ARTIFACT_S3_BUCKET`` names.

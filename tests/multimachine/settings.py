@@ -14,6 +14,8 @@ RELOAD_INTERVAL = 1
 RECOMMENDATIONS = {
     **RECOMMENDATIONS,
     "ALGORITHMS": {"popularity": {}, "item_knn": {"k": 20}},
+    # What these processes prove is not the model search: trainings stay quick.
+    "SELECTION": {"ENABLED": False},
     "RELOAD_INTERVAL": RELOAD_INTERVAL,
 }
 STORAGES = {
