@@ -284,7 +284,7 @@ class BlendRecommender(Recommender, name="blend"):
     validation_folds : int
         Consecutive validation periods of ``validation_days`` each; the ranker learns
         from all of them, the weights maximise their mean NDCG (each one costs a fit of
-        every component).
+        every component). Time validation only: per-user validation fits once.
     min_validation_users : int
         Users with new items a validation period needs; a period with fewer is moved
         back to where the events are, or left out. With no period left, the blend is
@@ -323,7 +323,9 @@ class BlendRecommender(Recommender, name="blend"):
     item_prior_ : ndarray of float32 or None
         Ranker only: what each item's sales features add to its score.
     validation_ndcg_ : float or None
-        Mean NDCG@k of the learned combination on the validation periods it learned from.
+        Mean NDCG@k, over the validation users, of what the blend chose: the learned
+        combination (cross-fitted: each half of the users scored by what the other half
+        taught), or the component it fell back to.
     fallback_ : str or None
         Why the blend is one component alone instead of a learned combination; None
         when it learned one (or was given fixed weights).
@@ -910,14 +912,15 @@ class BlendRecommender(Recommender, name="blend"):
         A validation user has at least two pairs and a latest time shared by fewer than
         all of them; their latest ``PER_USER_HOLDOUT`` of pairs is held out, with every
         pair at the same time as the earliest of those (a whole order). Without times
-        to order a user's pairs (none given, or all equal for that user) the held-out
-        pairs are drawn at random. The components are fitted once, on every other pair.
+        to order anyone's pairs (none given, or one time for all) the held-out pairs
+        are drawn at random. The components are fitted once, on every other pair.
         None when fewer than ``min_validation_users`` users have new items held out.
         """
         n_users = interactions.shape[0]
         lengths = np.diff(interactions.indptr)
         rows = np.repeat(np.arange(n_users), lengths)
         rng = np.random.default_rng(self.random_state)
+        unordered_users = None
         if timestamps is None:
             times = rng.random(interactions.nnz)
         else:
@@ -928,9 +931,13 @@ class BlendRecommender(Recommender, name="blend"):
             spread[filled] = np.maximum.reduceat(times, starts) - np.minimum.reduceat(
                 times, starts
             )
-            # Nothing orders these users' pairs: a random order, on a scale of its own.
-            unordered = spread[rows] == 0
-            times[unordered] = rng.random(int(unordered.sum()))
+            if np.all(spread[filled] == 0):
+                # One time for everything: nothing orders anyone's pairs, draw them.
+                times = rng.random(interactions.nnz)
+            else:
+                # A user whose pairs share one time (a single order) has no earlier
+                # events to learn from: never a validation user.
+                unordered_users = (spread == 0) & filled
         # Each user's pairs, latest first; the held-out ones reach back to the q-th.
         order = np.lexsort((-times, rows))
         first = interactions.indptr[:-1]
@@ -940,7 +947,10 @@ class BlendRecommender(Recommender, name="blend"):
         threshold[filled] = times[order[first[filled] + wanted[filled] - 1]]
         held = times >= threshold[rows]
         held_count = np.bincount(rows, weights=held, minlength=n_users)
-        eligible = np.flatnonzero((lengths >= 2) & (held_count < lengths))
+        eligible = (lengths >= 2) & (held_count < lengths)
+        if unordered_users is not None:
+            eligible &= ~unordered_users
+        eligible = np.flatnonzero(eligible)
         limit = self._validation_limit(interactions.shape[1])
         if eligible.size > limit:
             eligible = np.sort(rng.choice(eligible, size=limit, replace=False))

@@ -141,6 +141,9 @@ def test_auto_validation_holds_out_per_user_where_times_are_not_absolute(timesta
 
 def test_per_user_validation_holds_out_each_users_last_order():
     interactions, orders = ordinal_orders(orders=5)
+    orders = orders.tolil()
+    orders[0, interactions[0].indices] = 1.0  # user 0 placed one order: nothing earlier
+    orders = orders.tocsr()
     model = BlendRecommender(
         components=[("item_knn", {"k": 10})], validation="per_user", new_items_only=False
     )
@@ -150,11 +153,12 @@ def test_per_user_validation_holds_out_each_users_last_order():
         specs, interactions, user_features=None, item_features=None, timestamps=orders
     )
     # 10 pairs a user: the latest 20% are the two items of order 5, kept together.
-    last = sp.csr_matrix(orders == 5, dtype=np.float32)
-    np.testing.assert_array_equal(fold.relevant.toarray() > 0, last.toarray() > 0)
-    history = np.zeros(interactions.shape, dtype=bool)
+    # User 0 is no validation user: the fold's rows are users 1 to 79.
+    last = orders.toarray()[1:] == 5
+    np.testing.assert_array_equal(fold.relevant.toarray() > 0, last)
+    history = np.zeros(last.shape, dtype=bool)
     history[fold.seen] = True
-    np.testing.assert_array_equal(history, (orders.toarray() > 0) & (orders.toarray() < 5))
+    np.testing.assert_array_equal(history, (orders.toarray()[1:] > 0) & ~last)
 
 
 def test_per_user_validation_without_times_holds_out_a_random_fifth_of_each_user():
