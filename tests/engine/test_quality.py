@@ -274,8 +274,16 @@ def test_mlp_without_item_features_is_a_collaborative_mlp_that_says_so(data):
 # -- EASE: exact fast paths, a clean refusal --------------------------------------------
 
 
-@pytest.mark.parametrize(("n_users", "n_items"), [(60, 25), (20, 70)], ids=["direct", "woodbury"])
-def test_ease_weights_match_the_textbook_inverse_and_leave_unbought_items_out(n_users, n_items):
+@pytest.mark.parametrize(
+    ("n_users", "n_items", "leaf"),
+    [(60, 25, 512), (60, 25, 4), (90, 41, 7), (20, 70, 512)],
+    ids=["direct", "direct by blocks", "odd blocks", "woodbury"],
+)
+def test_ease_weights_match_the_textbook_inverse_and_leave_unbought_items_out(
+    n_users, n_items, leaf, monkeypatch
+):
+    # A small leaf makes the block inversion recurse on a small catalog.
+    monkeypatch.setattr("recommendations.engine.ease.SPD_LEAF", leaf)
     rng = np.random.default_rng(11)
     dense = (rng.random((n_users, n_items)) < 0.2).astype(np.float64)
     dense[:, [3, 9]] = 0.0  # nobody bought these
@@ -289,7 +297,7 @@ def test_ease_weights_match_the_textbook_inverse_and_leave_unbought_items_out(n_
 
 def test_ease_weights_in_float32_above_two_thousand_items_match_float64():
     rng = np.random.default_rng(12)
-    dense = (rng.random((300, 2100)) < 0.02).astype(np.float64)
+    dense = (rng.random((2400, 2100)) < 0.01).astype(np.float64)
     weights = ease_weights(sp.csr_matrix(dense, dtype=np.float32), 50.0)
     expected = naive_ease(dense, 50.0)
     scale = np.abs(expected).max()
