@@ -142,13 +142,18 @@ class HistoryRecommender(Recommender):
     max_history: int | None
 
     def _fit_history(self, interactions: sp.csr_matrix, timestamps: sp.csr_matrix | None) -> None:
-        """Check ``max_history``; keep the latest time of every pair for recency weighting."""
+        """Check ``max_history``; keep the latest time of every pair for recency weighting.
+
+        Without decay, ``timestamps_`` keeps only the times of the histories longer than
+        ``max_history``, to break the cap's ties (None when there are none).
+        """
         if self.max_history is not None:
             check_positive_int(self.max_history, "max_history")
         self.timestamps_ = None
-        self.history_times_ = None
         if self.recency_half_life_days is None:
-            self.history_times_ = self._tiebreak_times(interactions, timestamps)
+            # No decay: the times only break ties of the cap (user-indexed state, so it
+            # lives in ``timestamps_``, which forgetting a user trims like the rest).
+            self.timestamps_ = self._tiebreak_times(interactions, timestamps)
             return
         half_life = check_non_negative(self.recency_half_life_days, "recency_half_life_days")
         if half_life == 0:
@@ -204,7 +209,7 @@ class HistoryRecommender(Recommender):
         if cached is not None and cached[0] is self.interactions_ and cached[1] is timestamps:
             return cached[2]
         rows = apply_weighting(self.interactions_, self.weighting)
-        if timestamps is not None:
+        if timestamps is not None and self.recency_half_life_days is not None:
             lengths = np.diff(timestamps.indptr)
             latest = np.zeros(lengths.size)
             filled = lengths > 0
@@ -213,8 +218,7 @@ class HistoryRecommender(Recommender):
             decay = np.power(0.5, age_days / float(self.recency_half_life_days))
             rows = rows.copy()
             rows.data = (rows.data * decay).astype(np.float32)
-        times = timestamps if timestamps is not None else getattr(self, "history_times_", None)
-        rows = self._capped(sp.csr_matrix(rows, dtype=np.float32), times)
+        rows = self._capped(sp.csr_matrix(rows, dtype=np.float32), timestamps)
         self._weighted_history_cache = (self.interactions_, timestamps, rows)
         return rows
 

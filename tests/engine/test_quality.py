@@ -355,6 +355,13 @@ def test_ease_history_cap_keeps_the_latest_items_when_weights_tie():
     # Without times: the highest item indices (the newest products of an increasing key).
     undated = EASERecommender(l2=1.0, max_history=4).fit(interactions)
     assert undated._weighted_history()[0].indices.tolist() == [8, 9, 10, 11]
+    # The times only break ties: only the long history keeps them, nothing is decayed.
+    lengths = np.diff(interactions.indptr)
+    np.testing.assert_array_equal(
+        dated.timestamps_.getnnz(axis=1), np.where(lengths > 4, lengths, 0)
+    )
+    short = np.flatnonzero(lengths <= 4)
+    np.testing.assert_allclose(dated._score_users(short), undated._score_users(short), rtol=1e-6)
     # The capped history is what scores: the latest items, not the lowest indices.
     full = dated._score_rows(sp.csr_matrix(dated._weighted_history()[0]), None)
     np.testing.assert_allclose(dated._score_users(np.array([0])), full, rtol=1e-5, atol=1e-6)
