@@ -3,7 +3,7 @@
 from recommendations.engine.base import NotFittedError, Recommender, load, registered
 from recommendations.engine.blend import BlendRecommender
 from recommendations.engine.content import ContentRecommender
-from recommendations.engine.ease import EASERecommender
+from recommendations.engine.ease import CatalogTooLargeError, EASERecommender
 from recommendations.engine.interactions import apply_weighting, build_interactions
 from recommendations.engine.itemknn import ItemKNNRecommender
 from recommendations.engine.metrics import (
@@ -22,6 +22,7 @@ from recommendations.engine.userknn import UserKNNRecommender
 
 __all__ = [
     "BlendRecommender",
+    "CatalogTooLargeError",
     "ContentRecommender",
     "EASERecommender",
     "ItemKNNRecommender",

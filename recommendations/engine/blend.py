@@ -21,13 +21,30 @@ different scales mix fairly. Two combiners learn from those periods:
   held-out new items, found by coordinate search over a grid.
 
 The components are then fitted again on all the events; the item features of the ranker
-are computed at the latest training event. When no validation period holds enough users
-to learn from, the blend falls back to its best component alone (the first one when
-nothing could be measured) and says why in ``fallback_``.
+are computed at the latest training event.
+
+How it validates follows how it will be used (``validation``): the periods above where
+times are absolute unix times ("time"); where they are not (no ``timestamps``, order
+numbers instead of dates, or one time for everything), or where the caller judges each
+user at a different moment ("per_user"), each validation user's latest events (their
+last ``PER_USER_HOLDOUT`` of pairs, whole orders: ties stay together) are held out,
+and the components are fitted once on everything else.
+
+The blend checks itself on those folds. The ranker is tried with and without the item
+sales features (they help where everyone is judged at one moment, and mislead where
+they are not); each variant is cross-fitted (learned on half of the validation users,
+measured on the other half, and the other way round), so its NDCG is not measured on
+what it learned from; each component alone is measured on the same users. The best
+wins: when it is a component, the blend is that component alone and ``fallback_`` says
+so. It also falls back when no fold holds enough users to learn from (to the first
+component when nothing could be measured). A component that refuses the catalog as too
+large (:class:`~recommendations.engine.ease.CatalogTooLargeError`, EASE above its
+``max_items``) is left out, as ``dropped_`` says.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -36,8 +53,9 @@ import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
 from recommendations.engine.base import Recommender, excluded_items, registered
+from recommendations.engine.ease import CatalogTooLargeError
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
-from recommendations.engine.metrics import ndcg_at_k
+from recommendations.engine.metrics import ndcg_at_k, ndcg_per_user
 from recommendations.engine.split import holdout_new_items, window_end
 
 SECONDS_PER_DAY = 86_400.0
@@ -64,6 +82,13 @@ VALIDATION_CELLS = 20_000_000
 DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 NORMALISATIONS = ("zscore", "rank")
 COMBINERS = ("ranker", "linear")
+VALIDATIONS = ("auto", "time", "per_user")
+SALES_FEATURES = ("auto", True, False)
+#: Share of each validation user's pairs held out by per-user validation, the latest.
+PER_USER_HOLDOUT = 0.2
+#: Times below this (1973-03-03 as a unix time) are order numbers or positions, not
+#: dates: "auto" validation then holds out each user's latest events instead of a period.
+ABSOLUTE_TIME_MIN = 1e8
 #: Sales windows of the ranker's item features, in days before the latest event.
 SALES_WINDOWS_DAYS = (7, 14, 30, 90)
 # Days since the latest and earliest sale of an item nobody bought: "very long ago".
@@ -144,6 +169,14 @@ def item_time_features(interactions: sp.csr_matrix, timestamps: sp.csr_matrix) -
     )
 
 
+def sales_features(interactions: sp.csr_matrix, timestamps: sp.csr_matrix | None) -> np.ndarray:
+    """:func:`item_time_features`; without timestamps every purchase counts as "now"."""
+    if timestamps is None:
+        timestamps = sp.csr_matrix(interactions, dtype=np.float64, copy=True)
+        timestamps.data[:] = 1.0
+    return item_time_features(interactions, timestamps)
+
+
 def candidate_pool(parts: Sequence[np.ndarray] | np.ndarray, candidates: int) -> np.ndarray:
     """Mask of the union of the ``candidates`` best entries of every score matrix.
 
@@ -166,6 +199,11 @@ def _fit_component(
     """A component fitted on ``interactions``; its errors say which component failed."""
     try:
         return klass(**params).fit(interactions, **kwargs)
+    except CatalogTooLargeError as exc:
+        refused = CatalogTooLargeError(f"blend component {klass.name!r}: {exc}")
+        # Which spec refused, for the blend to go on without it.
+        refused.params = params  # type: ignore[attr-defined]
+        raise refused from exc
     except (TypeError, ValueError) as exc:
         raise ValueError(f"blend component {klass.name!r}: {exc}") from exc
 
@@ -181,6 +219,35 @@ class _Fold(NamedTuple):
     relevant: sp.csr_matrix
     #: Item sales features at the start of the period (ranker only).
     items: np.ndarray | None
+
+
+class _Pool(NamedTuple):
+    """A fold prepared for the ranker: normalised scores and candidates of its users."""
+
+    #: Normalised component scores, history floored, (components, users, items).
+    parts: np.ndarray
+    #: Candidates of each user, (users, items).
+    pool: np.ndarray
+    relevant: sp.csr_matrix
+    items: np.ndarray
+
+    def rows(self, users: np.ndarray) -> _Pool:
+        """The same fold for some of its users."""
+        return _Pool(self.parts[:, users], self.pool[users], self.relevant[users], self.items)
+
+
+def _fold_rows(fold: _Fold, users: np.ndarray) -> _Fold:
+    """``fold`` for some of its users (indices into its rows)."""
+    position = np.full(fold.relevant.shape[0], -1, dtype=np.int64)
+    position[users] = np.arange(users.size)
+    rows, columns = fold.seen
+    keep = position[rows] >= 0
+    return _Fold(
+        [scores[users] for scores in fold.scores],
+        (position[rows[keep]], columns[keep]),
+        fold.relevant[users],
+        fold.items,
+    )
 
 
 class BlendRecommender(Recommender, name="blend"):
@@ -217,7 +284,7 @@ class BlendRecommender(Recommender, name="blend"):
     validation_folds : int
         Consecutive validation periods of ``validation_days`` each; the ranker learns
         from all of them, the weights maximise their mean NDCG (each one costs a fit of
-        every component).
+        every component). Time validation only: per-user validation fits once.
     min_validation_users : int
         Users with new items a validation period needs; a period with fewer is moved
         back to where the events are, or left out. With no period left, the blend is
@@ -229,7 +296,22 @@ class BlendRecommender(Recommender, name="blend"):
         Treat a pair whose latest time is in a validation period but whose weight is
         above the lightest pair's (several events) as history, not as a new item.
     random_state : int
-        Seed of the validation subset.
+        Seed of the validation subset, of the per-user holdout when times do not order
+        a user's pairs, and of the halves of the cross-fitting.
+    validation : {"auto", "time", "per_user"}
+        How the validation folds are carved: periods at the end of the events
+        ("time"), or each validation user's latest events ("per_user", one fit of the
+        components whatever ``validation_folds``). "auto" is "time" unless the
+        timestamps are missing, all equal, or not unix times (all below
+        :data:`ABSOLUTE_TIME_MIN`: order numbers). Say "per_user" when the blend
+        will be judged on each user's latest events rather than on one period.
+    sales_features : {"auto", True, False}
+        Ranker only: use the item sales features; "auto" tries with and without and
+        keeps the better on the folds.
+    compare_components : bool
+        Check the learned combination against each component alone on the folds
+        (cross-fitted) and fall back to the best component when the combination
+        does not beat it.
 
     Attributes
     ----------
@@ -241,10 +323,21 @@ class BlendRecommender(Recommender, name="blend"):
     item_prior_ : ndarray of float32 or None
         Ranker only: what each item's sales features add to its score.
     validation_ndcg_ : float or None
-        Mean NDCG@k of the learned combination on the validation periods it learned from.
+        Mean NDCG@k, over the validation users, of what the blend chose: the learned
+        combination (cross-fitted: each half of the users scored by what the other half
+        taught), or the component it fell back to.
     fallback_ : str or None
         Why the blend is one component alone instead of a learned combination; None
         when it learned one (or was given fixed weights).
+    validation_ : str or None
+        "time" or "per_user": how the folds were carved (None with fixed weights).
+    sales_features_ : bool
+        Whether the ranker uses the item sales features.
+    selection_ : str or None
+        JSON object of the NDCG@k each candidate scored on the folds: the ranker
+        variants cross-fitted, each component alone.
+    dropped_ : str or None
+        The components left out because they refused the catalog, and why.
     """
 
     def __init__(
@@ -265,6 +358,9 @@ class BlendRecommender(Recommender, name="blend"):
         normalisation: str = "zscore",
         new_items_only: bool = True,
         random_state: int = 0,
+        validation: str = "auto",
+        sales_features: str | bool = "auto",
+        compare_components: bool = True,
     ) -> None:
         self.components = components
         self.combiner = combiner
@@ -281,6 +377,9 @@ class BlendRecommender(Recommender, name="blend"):
         self.normalisation = normalisation
         self.new_items_only = new_items_only
         self.random_state = random_state
+        self.validation = validation
+        self.sales_features = sales_features
+        self.compare_components = compare_components
 
     # -- fitting --------------------------------------------------------------
 
@@ -335,35 +434,87 @@ class BlendRecommender(Recommender, name="blend"):
             )
         for value in self.grid:
             check_non_negative(value, "grid")
+        if self.validation not in VALIDATIONS:
+            raise ValueError(
+                f"validation must be one of {', '.join(VALIDATIONS)}; got {self.validation!r}."
+            )
+        if not any(self.sales_features is choice for choice in SALES_FEATURES[1:]) and (
+            self.sales_features != "auto"
+        ):
+            raise ValueError(
+                f"sales_features must be 'auto', True or False; got {self.sales_features!r}."
+            )
+        if not isinstance(self.compare_components, bool):
+            raise ValueError(
+                f"compare_components must be True or False, got {self.compare_components!r}."
+            )
 
     def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
         specs = self._component_specs()
         weights = self._fixed_weights(len(specs))
         self._check_params()
-        self.validation_ndcg_ = None
-        self.item_prior_ = None
-        self.fallback_ = None
+        self.dropped_ = None
         fit_kwargs = {
             "user_features": user_features,
             "item_features": item_features,
             "timestamps": timestamps,
         }
+        dropped = []
+        while True:
+            try:
+                self._fit_specs(specs, weights, interactions, fit_kwargs)
+                break
+            except CatalogTooLargeError as exc:
+                refusing = [
+                    i for i, (_, p) in enumerate(specs) if p is getattr(exc, "params", None)
+                ]
+                if not refusing or len(specs) == 1:
+                    raise
+                index = refusing[0]
+                # Go on without it, as a shop with a huge catalog would: say so.
+                dropped.append(str(exc))
+                del specs[index]
+                if weights is not None:
+                    weights = np.delete(weights, index)
+                    if not weights.any():
+                        raise
+        self.dropped_ = "; ".join(dropped) or None
+
+    def _fit_specs(
+        self,
+        specs: list[tuple[type[Recommender], dict[str, Any]]],
+        weights: np.ndarray | None,
+        interactions: sp.csr_matrix,
+        fit_kwargs: dict[str, Any],
+    ) -> None:
+        """Learn the combination of ``specs`` (unless ``weights`` are fixed), fit them all."""
+        self.validation_ndcg_ = None
+        self.item_prior_ = None
+        self.fallback_ = None
+        self.validation_ = None
+        self.sales_features_ = False
+        self.selection_ = None
+        timestamps = fit_kwargs["timestamps"]
         if weights is None:
-            folds = self._validation_folds(specs, interactions, **fit_kwargs)
+            self.validation_ = self._validation_mode(timestamps)
+            if self.validation_ == "time":
+                folds = self._validation_folds(specs, interactions, **fit_kwargs)
+            else:
+                fold = self._per_user_fold(specs, interactions, **fit_kwargs)
+                folds = [] if fold is None else [fold]
             if not folds:
                 self.fallback_ = (
                     f"no validation period of {self.validation_days:g} days holds "
                     f"{self.min_validation_users} users who bought new items after buying "
                     "before it"
+                    if self.validation_ == "time"
+                    else f"fewer than {self.min_validation_users} users have new items "
+                    "among their latest events and earlier ones to learn from"
                 )
                 weights = self._fallback_weights(folds, len(specs))
-            elif self.combiner == "ranker":
-                try:
-                    weights, item_weights = self._fit_ranker(folds)
-                except ValueError as exc:
-                    self.fallback_ = str(exc)
-                    weights = self._fallback_weights(folds, len(specs))
-                else:
+            else:
+                weights, item_weights = self._learn(folds, [klass.name for klass, _ in specs])
+                if item_weights is not None:
                     # Every component proposes candidates, whatever its weight.
                     self.components_ = [
                         _fit_component(klass, params, interactions, **fit_kwargs)
@@ -371,11 +522,9 @@ class BlendRecommender(Recommender, name="blend"):
                     ]
                     self.weights_ = weights
                     self.item_prior_ = (
-                        item_time_features(interactions, timestamps) @ item_weights
+                        sales_features(interactions, timestamps) @ item_weights
                     ).astype(np.float32)
                     return
-            else:
-                weights = self._search_weights(folds)
         self.components_ = [
             _fit_component(klass, params, interactions, **fit_kwargs)
             for (klass, params), weight in zip(specs, weights, strict=True)
@@ -383,20 +532,191 @@ class BlendRecommender(Recommender, name="blend"):
         ]
         self.weights_ = weights[weights > 0].astype(np.float32)
 
+    def _validation_mode(self, timestamps: sp.csr_matrix | None) -> str:
+        """ "time" or "per_user": ``validation``, or what the timestamps allow."""
+        if self.validation != "auto":
+            return self.validation
+        if timestamps is None or timestamps.nnz == 0:
+            return "per_user"
+        latest, earliest = float(timestamps.data.max()), float(timestamps.data.min())
+        if latest < ABSOLUTE_TIME_MIN or latest == earliest:
+            return "per_user"
+        return "time"
+
+    def _component_quality(self, folds: list[_Fold]) -> np.ndarray:
+        """NDCG@k of each component alone on every validation user: (components, users)."""
+        k = int(self.k)
+        per_user = []
+        for index in range(len(folds[0].scores)):
+            values = []
+            for fold in folds:
+                part = np.array(fold.scores[index], dtype=np.float32)
+                part[fold.seen] = -np.inf
+                values.append(ndcg_per_user(_top_k_rows(part, k), fold.relevant, k))
+            per_user.append(np.concatenate(values))
+        return np.vstack(per_user)
+
     def _fallback_weights(self, folds: list[_Fold], n_components: int) -> np.ndarray:
         """One-hot weights of the component with the best validation NDCG (else the first)."""
-        k = int(self.k)
-        quality = np.zeros(n_components)
-        for fold in folds:
-            for index, scores in enumerate(fold.scores):
-                part = np.array(scores, dtype=np.float32)
-                part[fold.seen] = -np.inf
-                quality[index] += ndcg_at_k(_top_k_rows(part, k), fold.relevant, k)
         weights = np.zeros(n_components, dtype=np.float32)
+        if not folds:
+            weights[0] = 1.0
+            return weights
+        quality = self._component_quality(folds).mean(axis=1)
         weights[int(np.argmax(quality))] = 1.0
-        if folds:
-            self.validation_ndcg_ = float(quality.max() / len(folds))
+        self.validation_ndcg_ = float(quality.max())
         return weights
+
+    def _learn(self, folds: list[_Fold], names: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Choose on the folds between the combinations and each component alone.
+
+        Returns the weights and, for the ranker, the item features' weights (None for a
+        linear mix or a single component).
+        """
+        k = int(self.k)
+        components = self._component_quality(folds).mean(axis=1)
+        report: dict[str, float] = {}
+        halves = self._halves(folds)
+        options: list[tuple[str, Any]] = []
+        errors = []
+        if self.combiner == "ranker":
+            pools = [self._pool(fold) for fold in folds]
+            choices = (True, False) if self.sales_features == "auto" else (self.sales_features,)
+            for sales in choices:
+                label = f"ranker {'with' if sales else 'without'} sales features"
+                try:
+                    report[label] = self._cross_fitted_ranker(pools, halves, sales)
+                except ValueError as exc:
+                    errors.append(str(exc))
+                    continue
+                options.append((label, sales))
+        else:
+            report["linear"] = self._cross_fitted_linear(folds, halves)
+            options.append(("linear", None))
+        for name, value in zip(names, components, strict=True):
+            report.setdefault(name, float(value))
+        self.selection_ = json.dumps({key: round(v, 6) for key, v in report.items()})
+        best_component = int(np.argmax(components))
+        best = max(options, key=lambda option: report[option[0]], default=None)
+        if best is None or (
+            self.compare_components and report[best[0]] <= components[best_component]
+        ):
+            if best is None:
+                self.fallback_ = errors[0] if errors else "no combination could be learned"
+            else:
+                self.fallback_ = (
+                    f"its best component alone, {names[best_component]}, scored NDCG@{k} "
+                    f"{components[best_component]:.4f} on the validation users, the "
+                    f"{best[0]} {report[best[0]]:.4f}"
+                )
+            return self._fallback_weights(folds, len(names)), None
+        self.validation_ndcg_ = float(report[best[0]])
+        if self.combiner == "linear":
+            weights = self._search_weights(folds)
+            self.validation_ndcg_ = float(report[best[0]])
+            return weights, None
+        self.sales_features_ = bool(best[1])
+        return self._learn_ranker(pools, self.sales_features_)
+
+    def _halves(self, folds: list[_Fold]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Two random halves of the users of every fold, for cross-fitting."""
+        rng = np.random.default_rng(self.random_state)
+        halves = []
+        for fold in folds:
+            order = rng.permutation(fold.relevant.shape[0])
+            middle = order.size // 2
+            halves.append((np.sort(order[:middle]), np.sort(order[middle:])))
+        return halves
+
+    def _cross_fitted_ranker(
+        self, pools: list[_Pool], halves: list[tuple[np.ndarray, np.ndarray]], sales: bool
+    ) -> float:
+        """Mean NDCG@k of the ranker on each half of the users, learned on the other."""
+        values = []
+        for side in (0, 1):
+            train = [pool.rows(half[side]) for pool, half in zip(pools, halves, strict=True)]
+            weights, item_weights = self._learn_ranker(
+                [p for p in train if p.pool.shape[0]], sales
+            )
+            for pool, half in zip(pools, halves, strict=True):
+                if half[1 - side].size:
+                    test = pool.rows(half[1 - side])
+                    values.append(self._ranker_ndcg(test, weights, item_weights))
+        return float(np.mean(np.concatenate(values)))
+
+    def _cross_fitted_linear(
+        self, folds: list[_Fold], halves: list[tuple[np.ndarray, np.ndarray]]
+    ) -> float:
+        """Mean NDCG@k of the linear mix on each half of the users, searched on the other."""
+        k = int(self.k)
+        values = []
+        for side in (0, 1):
+            train = [
+                _fold_rows(fold, half[side])
+                for fold, half in zip(folds, halves, strict=True)
+                if half[side].size
+            ]
+            weights = self._search_weights(train)
+            for fold, half in zip(folds, halves, strict=True):
+                if not half[1 - side].size:
+                    continue
+                test = _fold_rows(fold, half[1 - side])
+                mixed = np.zeros_like(test.scores[0], dtype=np.float32)
+                for weight, scores in zip(weights, test.scores, strict=True):
+                    if weight:
+                        mixed += weight * self._normalise(scores)
+                mixed[test.seen] = -np.inf
+                values.append(ndcg_per_user(_top_k_rows(mixed, k), test.relevant, k))
+        return float(np.mean(np.concatenate(values)))
+
+    def _pool(self, fold: _Fold) -> _Pool:
+        """The ranker's view of a fold: normalised scores and candidates."""
+        parts, pool = self._candidates(fold.scores, fold.seen)
+        return _Pool(parts, pool, fold.relevant, fold.items)
+
+    def _ranker_ndcg(
+        self, pool: _Pool, weights: np.ndarray, item_weights: np.ndarray
+    ) -> np.ndarray:
+        """NDCG@k of every user of ``pool`` ranked by the ranker."""
+        k = int(self.k)
+        mixed = self._rank_candidates(pool.parts, pool.pool, weights, pool.items @ item_weights)
+        return ndcg_per_user(_top_k_rows(mixed, k), pool.relevant, k)
+
+    def _learn_ranker(self, pools: list[_Pool], sales: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Logistic regression of "bought" on the candidates' features.
+
+        Returns the weights of the normalised component scores and of the item sales
+        features (zeros without them).
+        """
+        features, labels = [], []
+        for pool in pools:
+            rows, items = np.nonzero(pool.pool)
+            columns = [part[rows, items] for part in pool.parts]
+            if sales:
+                columns.append(pool.items[items])
+            features.append(np.column_stack(columns))
+            labels.append(np.asarray(pool.relevant[rows, items]).ravel() > 0)
+        bought = np.concatenate(labels) if labels else np.zeros(0, dtype=bool)
+        if bought.all() or not bought.any():
+            raise ValueError(
+                "The ranker needs bought and not-bought candidates in the validation "
+                f"periods, and the best {self.candidates} items of the components hold "
+                "only one kind: change candidates, or use combiner='linear'."
+            )
+        inputs = np.vstack(features)
+        mean = inputs.mean(axis=0)
+        scale = inputs.std(axis=0)
+        scale[scale <= 1e-12] = 1.0
+        model = LogisticRegression(C=float(self.ranker_c), max_iter=1000)
+        model.fit((inputs - mean) / scale, bought)
+        # The standardisation folds into the weights; the intercept does not rank.
+        coefficients = model.coef_.ravel() / scale
+        n_components = pools[0].parts.shape[0]
+        weights = coefficients[:n_components].astype(np.float32)
+        item_weights = np.zeros(pools[0].items.shape[1])
+        if sales:
+            item_weights = coefficients[n_components:]
+        return weights, item_weights
 
     def _validation_folds(
         self,
@@ -492,46 +812,6 @@ class BlendRecommender(Recommender, name="blend"):
         self.validation_ndcg_ = float(best)
         return weights.astype(np.float32)
 
-    def _fit_ranker(self, folds: list[_Fold]) -> tuple[np.ndarray, np.ndarray]:
-        """Logistic regression of "bought" on the validation candidates' features.
-
-        Returns the weights of the normalised component scores and of the item features.
-        """
-        features, labels, pools = [], [], []
-        for fold in folds:
-            parts, pool = self._candidates(fold.scores, fold.seen)
-            rows, items = np.nonzero(pool)
-            features.append(
-                np.column_stack([part[rows, items] for part in parts] + [fold.items[items]])
-            )
-            labels.append(np.asarray(fold.relevant[rows, items]).ravel() > 0)
-            pools.append((parts, pool))
-        inputs = np.vstack(features)
-        bought = np.concatenate(labels)
-        if bought.all() or not bought.any():
-            raise ValueError(
-                "The ranker needs bought and not-bought candidates in the validation "
-                f"periods, and the best {self.candidates} items of the components hold "
-                "only one kind: change candidates, or use combiner='linear'."
-            )
-        mean = inputs.mean(axis=0)
-        scale = inputs.std(axis=0)
-        scale[scale <= 1e-12] = 1.0
-        model = LogisticRegression(C=float(self.ranker_c), max_iter=1000)
-        model.fit((inputs - mean) / scale, bought)
-        # The standardisation folds into the weights; the intercept does not rank.
-        coefficients = model.coef_.ravel() / scale
-        n_components = len(folds[0].scores)
-        weights = coefficients[:n_components].astype(np.float32)
-        item_weights = coefficients[n_components:]
-        k = int(self.k)
-        quality = 0.0
-        for fold, (parts, pool) in zip(folds, pools, strict=True):
-            mixed = self._rank_candidates(parts, pool, weights, fold.items @ item_weights)
-            quality += ndcg_at_k(_top_k_rows(mixed, k), fold.relevant, k)
-        self.validation_ndcg_ = quality / len(folds)
-        return weights, item_weights
-
     def _validation_fold(
         self,
         specs: list[tuple[type[Recommender], dict[str, Any]]],
@@ -570,12 +850,34 @@ class BlendRecommender(Recommender, name="blend"):
         earlier_times = sp.csr_matrix(earlier_times.multiply(before))
         validation = sp.csr_matrix(interactions.multiply(window), dtype=np.float32)
         target = holdout_new_items(earlier, validation)
+        return self._scored_fold(
+            specs,
+            earlier,
+            earlier_times,
+            target,
+            user_features=user_features,
+            item_features=item_features,
+        )
+
+    def _validation_limit(self, n_items: int) -> int:
+        """Validation users scored at most: their dense scores are users x items."""
+        return min(int(self.max_validation_users), max(100, VALIDATION_CELLS // n_items))
+
+    def _scored_fold(
+        self,
+        specs: list[tuple[type[Recommender], dict[str, Any]]],
+        earlier: sp.csr_matrix,
+        earlier_times: sp.csr_matrix | None,
+        target: sp.csr_matrix,
+        *,
+        user_features: sp.csr_matrix | None,
+        item_features: sp.csr_matrix | None,
+    ) -> _Fold | None:
+        """The components fitted on ``earlier``, scoring the users with ``target`` items."""
         users = np.flatnonzero(np.diff(target.indptr) > 0)
         if users.size < int(self.min_validation_users):
             return None
-        limit = min(
-            int(self.max_validation_users), max(100, VALIDATION_CELLS // interactions.shape[1])
-        )
+        limit = self._validation_limit(earlier.shape[1])
         if users.size > limit:
             rng = np.random.default_rng(self.random_state)
             users = np.sort(rng.choice(users, size=limit, replace=False))
@@ -593,8 +895,99 @@ class BlendRecommender(Recommender, name="blend"):
             )
             for klass, params in specs
         ]
-        items = item_time_features(earlier, earlier_times) if self.combiner == "ranker" else None
+        items = sales_features(earlier, earlier_times) if self.combiner == "ranker" else None
         return _Fold(scores, earlier[users].nonzero(), target[users], items)
+
+    def _per_user_fold(
+        self,
+        specs: list[tuple[type[Recommender], dict[str, Any]]],
+        interactions: sp.csr_matrix,
+        *,
+        user_features: sp.csr_matrix | None,
+        item_features: sp.csr_matrix | None,
+        timestamps: sp.csr_matrix | None,
+    ) -> _Fold | None:
+        """Component scores and new items of each validation user's latest events.
+
+        A validation user has at least two pairs and a latest time shared by fewer than
+        all of them; their latest ``PER_USER_HOLDOUT`` of pairs is held out, with every
+        pair at the same time as the earliest of those (a whole order). Without times
+        to order anyone's pairs (none given, or one time for all) the held-out pairs
+        are drawn at random. The components are fitted once, on every other pair.
+        None when fewer than ``min_validation_users`` users have new items held out.
+        """
+        n_users = interactions.shape[0]
+        lengths = np.diff(interactions.indptr)
+        rows = np.repeat(np.arange(n_users), lengths)
+        rng = np.random.default_rng(self.random_state)
+        unordered_users = None
+        if timestamps is None:
+            times = rng.random(interactions.nnz)
+        else:
+            times = np.asarray(timestamps[rows, interactions.indices], dtype=np.float64).ravel()
+            filled = lengths > 0
+            starts = interactions.indptr[:-1][filled]
+            spread = np.zeros(n_users)
+            spread[filled] = np.maximum.reduceat(times, starts) - np.minimum.reduceat(
+                times, starts
+            )
+            if np.all(spread[filled] == 0):
+                # One time for everything: nothing orders anyone's pairs, draw them.
+                times = rng.random(interactions.nnz)
+            else:
+                # A user whose pairs share one time (a single order) has no earlier
+                # events to learn from: never a validation user.
+                unordered_users = (spread == 0) & filled
+        # Each user's pairs, latest first; the held-out ones reach back to the q-th.
+        order = np.lexsort((-times, rows))
+        first = interactions.indptr[:-1]
+        wanted = np.maximum(1, np.ceil(PER_USER_HOLDOUT * lengths)).astype(np.int64)
+        threshold = np.full(n_users, np.inf)
+        filled = lengths > 0
+        threshold[filled] = times[order[first[filled] + wanted[filled] - 1]]
+        held = times >= threshold[rows]
+        held_count = np.bincount(rows, weights=held, minlength=n_users)
+        eligible = (lengths >= 2) & (held_count < lengths)
+        if unordered_users is not None:
+            eligible &= ~unordered_users
+        eligible = np.flatnonzero(eligible)
+        limit = self._validation_limit(interactions.shape[1])
+        if eligible.size > limit:
+            eligible = np.sort(rng.choice(eligible, size=limit, replace=False))
+        chosen = np.zeros(n_users, dtype=bool)
+        chosen[eligible] = True
+        held &= chosen[rows]
+        if self.new_items_only and interactions.nnz:
+            # As in the periods: a pair heavier than the lightest had several events.
+            held &= interactions.data <= interactions.data.min()
+        kept = ~held
+
+        def with_values(values: np.ndarray) -> sp.csr_matrix:
+            # Copies of the pattern: dropping the zeros must not touch the caller's matrix.
+            matrix = sp.csr_matrix(
+                (values, interactions.indices.copy(), interactions.indptr.copy()),
+                shape=interactions.shape,
+            )
+            matrix.eliminate_zeros()
+            return matrix
+
+        earlier = with_values((interactions.data * kept).astype(np.float32))
+        validation = with_values((interactions.data * held).astype(np.float32))
+        earlier_times = None
+        if timestamps is not None:
+            stamps = np.asarray(timestamps[rows, interactions.indices], dtype=np.float64).ravel()
+            # Repeats kept as history get a time before the user's cut: no future.
+            cut = np.where(chosen[rows], threshold[rows] - 1.0, np.inf)
+            earlier_times = with_values(np.where(kept, np.minimum(stamps, cut), 0.0))
+        target = holdout_new_items(earlier, validation)
+        return self._scored_fold(
+            specs,
+            earlier,
+            earlier_times,
+            target,
+            user_features=user_features,
+            item_features=item_features,
+        )
 
     # -- scoring --------------------------------------------------------------
 

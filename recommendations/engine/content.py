@@ -16,16 +16,22 @@ from recommendations.engine.itemknn import (
 )
 
 
-def require_item_features(item_features: sp.csr_matrix | None, model: str) -> sp.csr_matrix:
-    """``item_features`` if it has at least one column, else a ValueError naming ``model``."""
-    if item_features is None:
-        raise ValueError(
-            f"{model} needs item_features at fit (for example "
-            "recommendations.engine.features.item_features(texts, categories, prices))."
-        )
-    if item_features.shape[1] == 0:
-        raise ValueError(f"{model} needs item_features with at least one column.")
+def usable_item_features(item_features: sp.csr_matrix | None) -> sp.csr_matrix | None:
+    """``item_features`` when it describes at least one item, else None.
+
+    None, no columns, or only zeros (a shop whose products have no text, category or
+    price yet) all mean "no item features": the models then use what else exists.
+    """
+    if item_features is None or item_features.shape[1] == 0 or item_features.count_nonzero() == 0:
+        return None
     return item_features
+
+
+def describe_features(features: sp.csr_matrix | None, kind: str) -> str:
+    """What a model used, for its ``features_used_``: "item features (12 columns)"."""
+    if features is None:
+        return f"no {kind} features"
+    return f"{kind} features ({features.shape[1]} columns)"
 
 
 class ContentRecommender(ItemKNNRecommender, name="content"):
@@ -35,7 +41,10 @@ class ContentRecommender(ItemKNNRecommender, name="content"):
     scoring, similar items and explanations are inherited.
 
     Similarities come from ``item_features`` only, so items nobody has bought yet
-    are ranked (and have similar items) like any other.
+    are ranked (and have similar items) like any other. Any columns will do (text
+    only, a category only, ...). Without usable item features (None, no columns, all
+    zeros) there is nothing to compare: every user gets the items by number of buyers
+    (popularity), nothing is similar to anything, and ``features_used_`` says so.
 
     Parameters
     ----------
@@ -49,6 +58,15 @@ class ContentRecommender(ItemKNNRecommender, name="content"):
     max_history : int, optional
         Score a history with its this many heaviest (most recent) items only; None
         for all of them.
+
+    Attributes
+    ----------
+    features_used_ : str
+        What the model ranks with: "item features (N columns)", or "no item features:
+        popularity".
+    popularity_ : ndarray of float32 or None
+        Without item features, the score of every item: its buyers over the most
+        bought item's; None with features.
     """
 
     def __init__(
@@ -71,7 +89,16 @@ class ContentRecommender(ItemKNNRecommender, name="content"):
                 f"weighting must be one of {', '.join(WEIGHTINGS)}; got {self.weighting!r}."
             )
         self._fit_history(interactions, timestamps)
-        features = normalize(require_item_features(item_features, "content"))
+        usable = usable_item_features(item_features)
+        self.popularity_ = None
+        if usable is None:
+            buyers = np.diff(interactions.tocsc().indptr).astype(np.float32)
+            self.popularity_ = buyers / max(float(buyers.max()), 1.0)
+            self.features_used_ = "no item features: popularity"
+            self.similarity_ = sp.csr_matrix(interactions.shape[1:] * 2, dtype=np.float32)
+            return
+        self.features_used_ = describe_features(usable, "item")
+        features = normalize(usable)
         features_t = features.T.tocsr()
         n_items = features.shape[0]
         block = max(1, BLOCK_CELLS // max(n_items, 1))
@@ -82,3 +109,13 @@ class ContentRecommender(ItemKNNRecommender, name="content"):
             cosine[np.arange(stop - start), np.arange(start, stop)] = 0.0
             blocks.append(top_k_dense(cosine.astype(np.float32), k))
         self.similarity_ = sp.csr_matrix(sp.vstack(blocks, format="csr"), dtype=np.float32)
+
+    def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
+        if getattr(self, "popularity_", None) is None:
+            return super()._score_weighted(rows)
+        return np.tile(self.popularity_, (rows.shape[0], 1))
+
+    def _score_history(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
+        if getattr(self, "popularity_", None) is None:
+            return super()._score_history(indices, values)
+        return self.popularity_.copy()

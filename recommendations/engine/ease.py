@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from recommendations.engine.interactions import apply_weighting, weight_values
 from recommendations.engine.itemknn import (
@@ -14,9 +15,150 @@ from recommendations.engine.itemknn import (
     check_positive_int,
 )
 
-# Small catalogs are inverted in float64 (cheap, most precise); above this many items
-# float32 halves memory and nearly halves time, with identical rankings on the benchmark.
+# Small catalogs are solved in float64 (cheap, most precise); above this many items
+# float32 halves memory and time, with identical rankings on the benchmark.
 FLOAT64_MAX_ITEMS = 2_000
+# Rows of the Gram matrix built per sparse product: bounds the product's temporaries.
+GRAM_BLOCK_CELLS = 16_000_000
+# The Woodbury path holds two dense float64 users x items matrices: at most this many
+# cells each (320 MB); beyond it the direct solve is used.
+LOW_RANK_MAX_CELLS = 40_000_000
+# Rows of the weights filled per step when only some items were bought.
+FILL_BLOCK = 1_024
+# Blocks of at most this side are inverted by LAPACK, larger ones split in two.
+SPD_LEAF = 512
+
+
+class CatalogTooLargeError(ValueError):
+    """EASE refused a catalog above ``max_items``: drop it, or use item_knn or svd.
+
+    A ``ValueError``, so callers that catch bad input keep working; catch this one to
+    go on without EASE (the blend leaves such a component out by itself).
+    """
+
+
+def _gram(weighted: sp.csr_matrix, dtype: type) -> np.ndarray:
+    """``X^T X`` as a dense C-ordered matrix, built in blocks of item rows."""
+    n_items = weighted.shape[1]
+    by_item = weighted.T.tocsr()
+    gram = np.empty((n_items, n_items), dtype=dtype)
+    block = max(1, GRAM_BLOCK_CELLS // max(n_items, 1))
+    for start in range(0, n_items, block):
+        stop = min(start + block, n_items)
+        gram[start:stop] = (by_item[start:stop] @ weighted).toarray()
+    return gram
+
+
+def _invert_leaf(block: np.ndarray) -> None:
+    """Invert a small symmetric positive definite block in place (LAPACK potrf, potri)."""
+    factor, invert = lapack.get_lapack_funcs(("potrf", "potri"), (block,))
+    fortran = np.array(block, order="F")
+    cholesky, info = factor(fortran, lower=1, clean=0, overwrite_a=1)
+    if info != 0:
+        raise ValueError(f"EASE could not factor the Gram matrix (LAPACK info {info}).")
+    inverse, info = invert(cholesky, lower=1, overwrite_c=1)
+    if info != 0:
+        raise ValueError(f"EASE could not invert the Gram matrix (LAPACK info {info}).")
+    lower = np.tril(inverse)
+    block[...] = lower + np.tril(lower, -1).T
+
+
+def spd_inverse(matrix: np.ndarray) -> None:
+    """Invert a symmetric positive definite matrix in place, by blocks.
+
+    With ``A = [[A11, A12], [A21, A22]]``: invert ``A11``, then the Schur complement
+    ``S = A22 - A21 A11^-1 A12``; the inverse is ``[[A11^-1 + T S^-1 T^T, -T S^-1],
+    [-S^-1 T^T, S^-1]]`` with ``T = A11^-1 A12``. Nearly all the work is four matrix
+    products per level, which BLAS runs several times faster than LAPACK's triangular
+    routines (1.6x less time than ``potrf`` + ``potri`` at 4,000 and 8,000 items on 2
+    cores); S stays positive definite, so no pivoting is needed.
+    """
+    size = matrix.shape[0]
+    if size <= SPD_LEAF:
+        _invert_leaf(matrix)
+        return
+    half = size // 2
+    top, right = matrix[:half, :half], matrix[:half, half:]
+    left, bottom = matrix[half:, :half], matrix[half:, half:]
+    spd_inverse(top)
+    product = top @ right
+    bottom -= left @ product
+    spd_inverse(bottom)
+    corner = product @ bottom
+    corner *= -1.0
+    top -= corner @ product.T
+    right[...] = corner
+    left[...] = corner.T
+
+
+def direct_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
+    """EASE weights from the inverse of ``X^T X + l2 I``, computed in place by blocks."""
+    n_items = weighted.shape[1]
+    dtype = np.float64 if n_items <= FLOAT64_MAX_ITEMS else np.float32
+    precision = _gram(weighted, dtype)
+    precision[np.diag_indices(n_items)] += l2
+    spd_inverse(precision)
+    precision /= -np.diag(precision).copy()[None, :]
+    precision[np.diag_indices(n_items)] = 0.0
+    return precision
+
+
+def low_rank_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
+    """EASE weights through the Woodbury identity, for fewer users than items.
+
+    ``(X^T X + l2 I)^-1 = (I - X^T C) / l2`` with ``C = (l2 I + X X^T)^-1 X``: a solve
+    of users x users and one product of items x users by users x items. Off the
+    diagonal ``B_ij = (X^T C)_ij / (1 - (X^T C)_jj)``: the only subtraction is on the
+    diagonal, computed in float64 from ``C`` directly.
+    """
+    n_items = weighted.shape[1]
+    dense = weighted.toarray().astype(np.float64)
+    kernel = np.asarray((weighted @ weighted.T).toarray(), dtype=np.float64)
+    kernel[np.diag_indices(kernel.shape[0])] += l2
+    solved = scipy.linalg.cho_solve(
+        scipy.linalg.cho_factor(kernel, overwrite_a=True, check_finite=False),
+        dense,
+        check_finite=False,
+    )
+    denominator = 1.0 - np.einsum("ui,ui->i", dense, solved)
+    dtype = np.float64 if n_items <= FLOAT64_MAX_ITEMS else np.float32
+    left = np.ascontiguousarray(dense.T, dtype=dtype)
+    right = solved.astype(dtype)
+    del dense, solved
+    weights = left @ right
+    weights /= denominator.astype(dtype)[None, :]
+    weights[np.diag_indices(n_items)] = 0.0
+    return weights
+
+
+def ease_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
+    """Dense float32 EASE weights of a weighted users x items matrix.
+
+    Items nobody has are left out of the solve (their rows and columns of ``B`` are
+    zero: nothing predicts them, they predict nothing), and users with no item too;
+    with fewer users than half the items the Woodbury identity replaces the inverse.
+    Both are exact: the same weights up to rounding.
+    """
+    n_items = weighted.shape[1]
+    weighted = sp.csr_matrix(weighted)
+    present = weighted.data != 0
+    active = np.flatnonzero(np.bincount(weighted.indices[present], minlength=n_items) > 0)
+    rows = np.repeat(np.arange(weighted.shape[0]), np.diff(weighted.indptr))
+    users = np.flatnonzero(np.bincount(rows[present], minlength=weighted.shape[0]) > 0)
+    compact = weighted[users][:, active] if active.size < n_items else weighted[users]
+    if active.size == 0:
+        return np.zeros((n_items, n_items), dtype=np.float32)
+    if users.size * 2 < active.size and users.size * active.size <= LOW_RANK_MAX_CELLS:
+        block = low_rank_weights(compact, l2)
+    else:
+        block = direct_weights(compact, l2)
+    if active.size == n_items:
+        return np.ascontiguousarray(block, dtype=np.float32)
+    weights = np.zeros((n_items, n_items), dtype=np.float32)
+    for start in range(0, active.size, FILL_BLOCK):
+        stop = min(start + FILL_BLOCK, active.size)
+        weights[np.ix_(active[start:stop], active)] = block[start:stop]
+    return weights
 
 
 class EASERecommender(HistoryRecommender, name="ease"):
@@ -24,7 +166,9 @@ class EASERecommender(HistoryRecommender, name="ease"):
 
     ``B = I - P / diag(P)`` with ``P = (X^T X + l2 I)^-1``, so each item is predicted
     from every other item the user has, never from itself. Memory and time grow with
-    the square and cube of the catalog, hence ``max_items``.
+    the square and cube of the catalog, hence ``max_items``; items nobody has are left
+    out of the solve, and with fewer users than items the solve is the users' (see
+    :func:`ease_weights`): 593 users x 14,190 items fit in seconds.
 
     Parameters
     ----------
@@ -33,8 +177,10 @@ class EASERecommender(HistoryRecommender, name="ease"):
     weighting : {"raw", "binary", "log"}
         Transform applied to the weights before anything else.
     max_items : int
-        Refuse to fit larger catalogs: two dense float32 matrices are needed at once,
-        about ``8 * n_items ** 2`` bytes. Use ``item_knn`` or ``svd`` there.
+        Refuse larger catalogs with :class:`CatalogTooLargeError`: the weights are a
+        dense float32 matrix, and the solve needs a second one of the items with
+        interactions, about ``8 * n_items ** 2`` bytes at most. Use ``item_knn`` or
+        ``svd`` there.
     recency_half_life_days : float, optional
         Score known users with their history decayed by this half-life (needs
         ``timestamps`` at fit); see :class:`~recommendations.engine.itemknn.HistoryRecommender`.
@@ -65,28 +211,13 @@ class EASERecommender(HistoryRecommender, name="ease"):
             raise ValueError("l2 must be positive: the Gram matrix may be singular without it.")
         n_items = interactions.shape[1]
         if n_items > max_items:
-            raise ValueError(
+            raise CatalogTooLargeError(
                 f"EASE needs a dense {n_items} x {n_items} matrix; the catalog has more than "
                 f"max_items={max_items} items. Raise max_items if memory allows "
                 "(about 8 * n_items ** 2 bytes) or use item_knn or svd."
             )
         self._fit_history(interactions, timestamps)
-        weighted = apply_weighting(interactions, self.weighting)
-        dtype = np.float64 if n_items <= FLOAT64_MAX_ITEMS else np.float32
-        gram = np.asarray((weighted.T @ weighted).toarray(), dtype=dtype)
-        gram[np.diag_indices(n_items)] += l2
-        # Cholesky inverse of the symmetric positive definite Gram matrix, in place.
-        precision = scipy.linalg.cho_solve(
-            scipy.linalg.cho_factor(gram, overwrite_a=True, check_finite=False),
-            np.eye(n_items, dtype=dtype),
-            overwrite_b=True,
-            check_finite=False,
-        )
-        del gram
-        # In place: a second n_items x n_items matrix would double the peak memory.
-        precision /= -np.diag(precision).copy()[None, :]
-        precision[np.diag_indices(n_items)] = 0.0
-        self.weights_ = np.ascontiguousarray(precision, dtype=np.float32)
+        self.weights_ = ease_weights(apply_weighting(interactions, self.weighting), l2)
 
     def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
         return np.asarray(rows @ self.weights_, dtype=np.float32)

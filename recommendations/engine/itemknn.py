@@ -34,9 +34,13 @@ def top_k_dense(block: np.ndarray, k: int) -> sp.csr_matrix:
     return result
 
 
-def top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """The ``k`` largest positive entries of each row of a CSR matrix (ties: lower column).
+def top_k_per_row(
+    matrix: sp.csr_matrix, k: int, *, tiebreak: np.ndarray | None = None
+) -> sp.csr_matrix:
+    """The ``k`` largest positive entries of each row of a CSR matrix.
 
+    Ties go to the lower column; given ``tiebreak`` (one value per stored entry, like
+    ``matrix.data``), to the higher ``tiebreak`` value, then to the higher column.
     ``matrix`` must have no duplicate entries, as a sparse product never has.
     """
     data, indices, indptr = matrix.data, matrix.indices, matrix.indptr
@@ -51,7 +55,11 @@ def top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
         kth = -np.partition(-values, k - 1)[k - 1]
         chosen = values > kth
         ties = np.flatnonzero(values == kth)
-        ties = ties[np.argsort(indices[start:stop][ties], kind="stable")]
+        if tiebreak is None:
+            ties = ties[np.argsort(indices[start:stop][ties], kind="stable")]
+        else:
+            columns = indices[start:stop][ties]
+            ties = ties[np.lexsort((-columns.astype(np.int64), -tiebreak[start:stop][ties]))]
         chosen[ties[: k - np.count_nonzero(chosen)]] = True
         keep[start:stop] = chosen
     new_indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
@@ -119,7 +127,11 @@ class HistoryRecommender(Recommender):
     given: the caller decays those.
 
     With ``max_history`` set, a history scores with its ``max_history`` heaviest items
-    only (after weighting and decay: the most recent; ties to the lower index). It
+    only (after weighting and decay: the most recent). Among equal weights (no decay,
+    or items bought at the same time) the most recent pairs are kept when
+    ``timestamps`` were given at fit, then the higher item index: the caller's index
+    of the newest products when items are indexed by an increasing key, as the app's
+    are (by primary key). It
     bounds the cost of a call for the heaviest buyers, and their oldest items say
     little (a cap of 200 changed NDCG@20 by less than 0.001 on validation folds of
     Online Retail, ``benchmarks/README.md``). Explanations still weigh every item.
@@ -130,11 +142,18 @@ class HistoryRecommender(Recommender):
     max_history: int | None
 
     def _fit_history(self, interactions: sp.csr_matrix, timestamps: sp.csr_matrix | None) -> None:
-        """Check ``max_history``; keep the latest time of every pair for recency weighting."""
+        """Check ``max_history``; keep the latest time of every pair for recency weighting.
+
+        Without decay, ``timestamps_`` keeps only the times of the histories longer than
+        ``max_history``, to break the cap's ties (None when there are none).
+        """
         if self.max_history is not None:
             check_positive_int(self.max_history, "max_history")
         self.timestamps_ = None
         if self.recency_half_life_days is None:
+            # No decay: the times only break ties of the cap (user-indexed state, so it
+            # lives in ``timestamps_``, which forgetting a user trims like the rest).
+            self.timestamps_ = self._tiebreak_times(interactions, timestamps)
             return
         half_life = check_non_negative(self.recency_half_life_days, "recency_half_life_days")
         if half_life == 0:
@@ -151,6 +170,30 @@ class HistoryRecommender(Recommender):
             shape=interactions.shape,
         )
 
+    def _tiebreak_times(
+        self, interactions: sp.csr_matrix, timestamps: sp.csr_matrix | None
+    ) -> sp.csr_matrix | None:
+        """Latest time of the pairs of the histories longer than ``max_history``, or None.
+
+        Without decay the cap keeps the most recent of equally weighted pairs by these;
+        only the long histories are kept, so it costs little memory.
+        """
+        if timestamps is None or self.max_history is None:
+            return None
+        lengths = np.diff(interactions.indptr)
+        if lengths.size == 0 or lengths.max() <= self.max_history:
+            return None
+        rows, columns = interactions.nonzero()
+        times = np.asarray(timestamps[rows, columns], dtype=np.float64).ravel()
+        long = np.repeat(lengths > self.max_history, lengths)
+        times[~long] = 0.0
+        result = sp.csr_matrix(
+            (times, interactions.indices.copy(), interactions.indptr.copy()),
+            shape=interactions.shape,
+        )
+        result.eliminate_zeros()
+        return result
+
     def _history(self, user_ids: np.ndarray) -> sp.csr_matrix:
         """Weighted (and, with recency, time-decayed) training rows of known users."""
         return csr_rows(self._weighted_history(), user_ids)
@@ -166,7 +209,7 @@ class HistoryRecommender(Recommender):
         if cached is not None and cached[0] is self.interactions_ and cached[1] is timestamps:
             return cached[2]
         rows = apply_weighting(self.interactions_, self.weighting)
-        if timestamps is not None:
+        if timestamps is not None and self.recency_half_life_days is not None:
             lengths = np.diff(timestamps.indptr)
             latest = np.zeros(lengths.size)
             filled = lengths > 0
@@ -175,7 +218,7 @@ class HistoryRecommender(Recommender):
             decay = np.power(0.5, age_days / float(self.recency_half_life_days))
             rows = rows.copy()
             rows.data = (rows.data * decay).astype(np.float32)
-        rows = self._capped(sp.csr_matrix(rows, dtype=np.float32))
+        rows = self._capped(sp.csr_matrix(rows, dtype=np.float32), timestamps)
         self._weighted_history_cache = (self.interactions_, timestamps, rows)
         return rows
 
@@ -192,12 +235,22 @@ class HistoryRecommender(Recommender):
         row = sp.csr_matrix((values, indices, [0, indices.size]), shape=(1, self.n_items_))
         return self._score_weighted(row)[0]
 
-    def _capped(self, rows: sp.csr_matrix) -> sp.csr_matrix:
-        """``rows`` with at most ``max_history`` entries each, the heaviest."""
+    def _capped(self, rows: sp.csr_matrix, times: sp.csr_matrix | None = None) -> sp.csr_matrix:
+        """``rows`` with at most ``max_history`` entries each, the heaviest.
+
+        Ties go to the later time in ``times`` (the same rows, pairs without a time
+        count as oldest), then to the higher item index.
+        """
         limit = self.max_history
         if limit is None or rows.nnz <= limit or np.diff(rows.indptr).max() <= limit:
             return rows
-        return top_k_per_row(rows, int(limit))
+        tiebreak = np.zeros(rows.nnz)
+        if times is not None:
+            # Aligned entry by entry: both are sorted CSR rows of the same pairs or fewer.
+            found = sp.csr_matrix(times, copy=False)
+            rows_of = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+            tiebreak = np.asarray(found[rows_of, rows.indices], dtype=np.float64).ravel()
+        return top_k_per_row(rows, int(limit), tiebreak=tiebreak)
 
     def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
         rows = self._capped(rows)

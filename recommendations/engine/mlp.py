@@ -35,7 +35,7 @@ from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
 from recommendations.engine.base import Recommender, csr_rows
-from recommendations.engine.content import require_item_features
+from recommendations.engine.content import describe_features, usable_item_features
 from recommendations.engine.interactions import WEIGHTINGS, apply_weighting
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
 
@@ -93,6 +93,15 @@ class MLPRecommender(Recommender, name="mlp"):
         Transform of the interaction weights before anything else.
     random_state : int
         Seed of the SVDs, the sampling and the network initialisation.
+
+    Any item features will do (text only, a category only, ...). Without usable ones
+    (None, no columns, all zeros) the model is a purely collaborative MLP: no content
+    part, and items nobody bought are scored as the average bought item, flagged cold.
+
+    Attributes
+    ----------
+    features_used_ : str
+        What the model learned from, e.g. "item features (12 columns), no user features".
     """
 
     def __init__(
@@ -147,7 +156,7 @@ class MLPRecommender(Recommender, name="mlp"):
 
     def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
         layers = self._check_params()
-        features = require_item_features(item_features, "mlp")
+        features = usable_item_features(item_features)
         seed = self.random_state
         weighted = apply_weighting(interactions, self.weighting)
         buyers = np.diff(weighted.tocsc().indptr)
@@ -156,11 +165,21 @@ class MLPRecommender(Recommender, name="mlp"):
             raise ValueError("mlp needs purchases of at least two different items to learn from.")
 
         collaborative = svd_embedding(weighted.T.tocsr(), self.factors, seed)
-        # Items without purchases get the collaborative factors their content predicts.
-        ridge = Ridge(alpha=1.0).fit(features[warm], collaborative[warm])
-        predicted = ridge.predict(features).astype(np.float32)
+        if features is None:
+            # Purely collaborative: no content, and an item nobody bought looks like
+            # the average bought item (the cold flag tells the network it is new).
+            predicted = np.tile(collaborative[warm].mean(axis=0), (collaborative.shape[0], 1))
+            content = np.zeros((collaborative.shape[0], 0), dtype=np.float32)
+        else:
+            # Items without purchases get the collaborative factors their content predicts.
+            ridge = Ridge(alpha=1.0).fit(features[warm], collaborative[warm])
+            predicted = ridge.predict(features)
+            content = svd_embedding(normalize(features), self.content_factors, seed)
+        predicted = predicted.astype(np.float32)
         collaborative[~warm] = predicted[~warm]
-        content = svd_embedding(normalize(features), self.content_factors, seed)
+        self.features_used_ = ", ".join(
+            [describe_features(features, "item"), describe_features(user_features, "user")]
+        )
         popularity = (np.log1p(buyers) / np.log1p(buyers.max())).astype(np.float32)
 
         self.item_factors_ = collaborative

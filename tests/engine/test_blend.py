@@ -44,7 +44,8 @@ def test_rank_rows_gives_reciprocal_ranks_and_puts_infinities_last():
 
 
 def test_default_blend_ranks_with_decayed_histories_and_keeps_every_component(data):
-    model = BlendRecommender(max_validation_users=50).fit(
+    # The mechanics of the ranker, not whether it beats EASE alone on this data.
+    model = BlendRecommender(max_validation_users=50, compare_components=False).fit(
         data["interactions"], timestamps=data["timestamps"]
     )
     assert [name for name, _ in DEFAULT_COMPONENTS] == ["ease", "item_knn", "trending"]
@@ -142,12 +143,11 @@ def test_blend_round_trips_with_its_nested_components(data):
 @pytest.mark.parametrize(
     ("params", "fit_kwargs", "message"),
     [
-        ({"components": COMPONENTS}, {}, "blend needs timestamps"),
+        ({"components": COMPONENTS, "validation": "time"}, {}, "blend needs timestamps"),
         ({"components": [("nope", {})], "weights": [1.0]}, {}, "Unknown blend component 'nope'"),
         ({"components": [("blend", {})], "weights": [1.0]}, {}, "Unknown blend component"),
         ({"components": COMPONENTS, "weights": [1.0]}, {}, "weights has 1 values for 2"),
         ({"components": COMPONENTS, "weights": [0, 0]}, {}, "must not all be zero"),
-        ({"components": [("content", {})], "weights": [1.0]}, {}, "content needs item_features"),
         ({"components": COMPONENTS, "normalisation": "max"}, {}, "normalisation must be one"),
         ({"components": COMPONENTS, "new_items_only": 1}, {}, "new_items_only must be"),
         ({"components": COMPONENTS, "validation_folds": 0}, {"timestamps": True}, "validation_f"),
@@ -235,7 +235,7 @@ def test_ranker_puts_every_candidate_above_every_other_item():
 
 
 def test_blocked_items_never_take_a_candidates_place(data):
-    model = BlendRecommender(components=COMPONENTS, candidates=3).fit(
+    model = BlendRecommender(components=COMPONENTS, candidates=3, compare_components=False).fit(
         data["interactions"], timestamps=data["timestamps"]
     )
     row = model.interactions_[3]

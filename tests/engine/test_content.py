@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import scipy.sparse as sp
 
 from recommendations.engine import load
@@ -79,12 +78,6 @@ def test_content_explains_a_recommendation_by_the_most_similar_bought_item():
     bought = data["interactions"][0].indices
     assert reasons and all(item in bought for item, _ in reasons)
     assert sum(share for _, share in reasons) <= 1.0 + 1e-6
-
-
-def test_content_without_item_features_raises_a_clear_error():
-    data = grouped_purchases()
-    with pytest.raises(ValueError, match="content needs item_features"):
-        ContentRecommender().fit(data["interactions"])
 
 
 def test_content_round_trips_through_save_and_load():

@@ -102,11 +102,6 @@ def test_mlp_is_deterministic_and_round_trips_without_pickle(model, data):
     np.testing.assert_allclose(restored._score_users(users), model._score_users(users))
 
 
-def test_mlp_without_item_features_raises_a_clear_error(data):
-    with pytest.raises(ValueError, match="mlp needs item_features"):
-        MLPRecommender(**SMALL).fit(data["interactions"])
-
-
 @pytest.mark.parametrize(
     ("params", "message"),
     [
