@@ -15,10 +15,11 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from recommendations import experiments, tracking, trust
 from recommendations.adapters import get_adapter
@@ -33,6 +34,7 @@ from recommendations.models import (
 )
 from recommendations.services import (
     LOCK_NAME,
+    TrainingLocked,
     training_lock_is_stale,
     training_lock_release,
     training_run_enqueue,
@@ -45,6 +47,28 @@ METRIC_LABELS = {"ndcg": "NDCG", "recall": "Recall", "coverage": "Coverage"}
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 220, 40
 REPORT_PERIODS = {"1": 1, "7": 7, "30": 30, "90": 90, "all": None}
+TRAINING_STARTED_KEY = "recommendations:training-started"
+
+
+def training_progress() -> dict[str, Any]:
+    """The running training (stage, algorithm, percent, heartbeat) and the newest run."""
+    lock = TrainingLock.objects.filter(name=LOCK_NAME).first()
+    latest = TrainingRun.objects.order_by("-pk").values_list("pk", flat=True).first()
+    if lock is None:
+        return {"running": False, "stale": False, "latest_run": latest}
+    return {
+        "running": True,
+        "stale": training_lock_is_stale(lock),
+        "stage": lock.stage,
+        "algorithm": lock.algorithm,
+        "percent": lock.percent,
+        "batch": lock.batch,
+        "holder": lock.holder,
+        "acquired_at": lock.acquired_at.isoformat(),
+        "heartbeat_at": lock.heartbeat_at.isoformat(),
+        "progress_at": lock.progress_at.isoformat() if lock.progress_at else None,
+        "latest_run": latest,
+    }
 
 
 @dataclass(frozen=True)
@@ -191,8 +215,21 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Train now (in the background)", permissions=["change"])
     def train_now(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
-        training_run_enqueue(user=request.user)
-        self.message_user(request, "Training queued; refresh this page to follow it.")
+        try:
+            training_run_enqueue(user=request.user)
+        except TrainingLocked as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return
+        # The page shown next waits for the training to appear, then follows it.
+        request.session[TRAINING_STARTED_KEY] = True
+        if app_settings.TRAINING_RUNNER == "process":
+            text = _("Training started in the background; its progress shows below.")
+        else:
+            text = _(
+                "Training queued for the Celery workers; its progress shows below once a "
+                "worker starts it."
+            )
+        self.message_user(request, text)
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         # Rollback and train-now act on the whole history, not on a selection: run them
@@ -207,7 +244,17 @@ class TrainingRunAdmin(admin.ModelAdmin):
             post["select_across"] = "1"
             request.POST = post
         charts = [quality_chart(metric) for metric in METRICS]
-        extra_context = {**(extra_context or {}), "charts": charts, **self._lock_context(request)}
+        extra_context = {
+            **(extra_context or {}),
+            "charts": charts,
+            **self._lock_context(request),
+            # Popped only on a page that shows it (the action's POST redirects here).
+            "training_started": request.method == "GET"
+            and request.session.pop(TRAINING_STARTED_KEY, False),
+            "latest_run_pk": TrainingRun.objects.order_by("-pk")
+            .values_list("pk", flat=True)
+            .first(),
+        }
         return super().changelist_view(request, extra_context)
 
     def _lock_context(self, request: HttpRequest) -> dict[str, Any]:
@@ -217,6 +264,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
             "training_lock_stale": lock is not None and training_lock_is_stale(lock),
             "can_release_lock": self.has_change_permission(request),
         }
+
+    def progress_view(self, request: HttpRequest) -> JsonResponse:
+        """How far the running training is, for the training runs page to poll."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return JsonResponse(training_progress())
 
     def release_lock_view(self, request: HttpRequest) -> HttpResponse:
         """Confirm, then release a stuck training's lock and fail its runs."""
@@ -238,6 +291,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
         view = self.admin_site.admin_view
         return [
             path("preview/", view(self.preview_view), name="recommendations_preview"),
+            path(
+                "progress/",
+                view(self.progress_view),
+                name="recommendations_training_progress",
+            ),
             path(
                 "release-lock/",
                 view(self.release_lock_view),

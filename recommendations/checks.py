@@ -16,6 +16,7 @@ recommendations.E012  bad TRUST values (the defences against fake accounts)
 recommendations.E013  a number of trusted proxies that is not a non-negative integer
 recommendations.E014  a bad SOCIAL relation (model, follower/followed fields that are not
                       relations to the user model, weight or time fields)
+recommendations.E015  a TRAINING_RUNNER other than "celery" or "process"
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 from django.utils.module_loading import import_string
 
-from recommendations.conf import METRICS, EventSource, app_settings
+from recommendations.conf import METRICS, TRAINING_RUNNERS, EventSource, app_settings
 
 ID = "recommendations.{}"
 
@@ -207,6 +208,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
                 "E013",
                 f"RECOMMENDATIONS['NUM_PROXIES'] must be an integer >= 0, got {proxies!r}.",
                 hint="The number of reverse proxies in front of the site; 0 without any.",
+            )
+        )
+    if app_settings.TRAINING_RUNNER not in TRAINING_RUNNERS:
+        errors.append(
+            _error(
+                "E015",
+                f"RECOMMENDATIONS['TRAINING_RUNNER'] must be one of {', '.join(TRAINING_RUNNERS)}"
+                f", got {app_settings.TRAINING_RUNNER!r}.",
+                hint='"process" trains in a process of its own when there is no Celery broker.',
             )
         )
     limits = (

@@ -32,6 +32,8 @@ DEFAULT_ALGORITHMS: dict[str, dict[str, Any]] = {"popularity": {}, "item_knn": {
 #: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset.
 DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}}
 METRICS = ("ndcg", "recall", "coverage")
+#: Values of ``TRAINING_RUNNER``.
+TRAINING_RUNNERS = ("celery", "process")
 
 #: What an event source means to serving. ``purchase``: its items count as already had
 #: (not recommended again, outside repeat-purchase categories) and as conversions;
@@ -468,6 +470,16 @@ class AppSettings:
         gone from this machine loses the lock at once.
         """
         return self._setting("TRAINING_LOCK_STALE_AFTER", 120)
+
+    @property
+    def TRAINING_RUNNER(self) -> str:
+        """Where a training queued from the admin runs: ``"celery"`` or ``"process"``.
+
+        ``"celery"`` (the default) sends the task to the Celery workers. ``"process"``
+        starts ``manage.py train_recommendations`` as a process of its own, for projects
+        without a broker: with Celery's eager mode the admin request would train itself.
+        """
+        return self._setting("TRAINING_RUNNER", "celery")
 
     @property
     def TRAINING_SOFT_TIME_LIMIT(self) -> int:
