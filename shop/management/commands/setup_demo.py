@@ -9,6 +9,7 @@ the first (follow it on the admin's training runs page).
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from shop.models import Order
 
 DATA_FILE = Path(settings.BASE_DIR) / "data" / "online_retail" / "online_retail.csv.gz"
 STAFF_USERNAME = "admin"
+# Where bin/demo serves (it passes the same variable to runserver).
+ADDRESS = os.environ.get("DEMO_ADDRESS", "127.0.0.1:8000")
 # Trained before the server starts: seconds on the whole data set, and EASE is a strong
 # first version; the slower configured algorithms follow in the background.
 FIRST_ALGORITHMS = "popularity,item_knn,ease"
@@ -77,9 +80,9 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 "\nThe demo store is ready.\n"
-                f"  Staff sign-in: http://127.0.0.1:8000/admin/  user {STAFF_USERNAME!r}"
+                f"  Staff sign-in: http://{ADDRESS}/admin/  user {STAFF_USERNAME!r}"
                 f"  password {password!r}\n"
-                "  Shop as a real customer of the data set: http://127.0.0.1:8000/demo-login/"
+                f"  Shop as a real customer of the data set: http://{ADDRESS}/demo-login/"
                 "  (e.g. customer number 17850)\n"
             )
         )
@@ -107,7 +110,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Training every configured algorithm in the background (not yet trained: "
             f"{', '.join(missing)}); the best is promoted if it beats the one serving. "
-            "Follow it on http://127.0.0.1:8000/admin/recommendations/trainingrun/"
+            f"Follow it on http://{ADDRESS}/admin/recommendations/trainingrun/"
         )
 
     def _staff_password(self) -> str:
