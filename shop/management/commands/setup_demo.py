@@ -61,7 +61,7 @@ class Command(BaseCommand):
         if Order.objects.exists():
             self.stdout.write("Data already imported.")
         else:
-            self.stdout.write(f"Importing {options['data']} (once, about half a minute) ...")
+            self.stdout.write(f"Importing {options['data']} (once, about a minute) ...")
             call_command(
                 "import_online_retail",
                 options["data"],
