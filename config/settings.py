@@ -296,6 +296,9 @@ RECOMMENDATIONS = {
     "ARTIFACT_ROOT": VAR_DIR,  # artifacts in var/recommendations/, never under MEDIA_ROOT
     "ARTIFACT_PATH": "recommendations/",
     "TRAINING_LOCK_TIMEOUT": 3600,
+    # Without a broker Celery runs tasks inside the request: "Train now" then starts
+    # manage.py train_recommendations as a process of its own instead.
+    "TRAINING_RUNNER": "celery" if CELERY_BROKER_URL else "process",
     # Reverse proxies in front of the site whose X-Forwarded-For is trusted to name the
     # client (throttles, sign-in attempts); 0: the header is ignored.
     "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
@@ -349,6 +352,17 @@ if os.environ.get("ARTIFACT_S3_BUCKET"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "filters": ["require_debug_false"],
+            "level": "ERROR",
+        },
+    },
+    # Django's own console handler goes: "django" messages reach the root's console once
+    # (with both, runserver said "Watching for file changes" twice).
+    "loggers": {"django": {"handlers": ["mail_admins"], "level": "INFO"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }

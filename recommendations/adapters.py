@@ -220,6 +220,14 @@ class SettingsAdapter:
             return False
         return self._consents(user.pk)
 
+    def users_named(self, query: str) -> models.QuerySet:
+        """Users a staff member may mean by ``query`` besides username, e-mail and id.
+
+        None by default; a host with its own customer numbers returns the user that
+        carries that number (the admin's preview looks customers up through it).
+        """
+        return get_user_model()._default_manager.none()
+
     def consenting_user_ids(self) -> set[Any] | None:
         """Primary keys of the users who consent, or None when everyone does."""
         lookup = app_settings.CONSENT_FIELD

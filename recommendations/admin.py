@@ -15,11 +15,14 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from recommendations import experiments, tracking, trust
 from recommendations.adapters import get_adapter
@@ -34,6 +37,7 @@ from recommendations.models import (
 )
 from recommendations.services import (
     LOCK_NAME,
+    TrainingLocked,
     training_lock_is_stale,
     training_lock_release,
     training_run_enqueue,
@@ -45,7 +49,41 @@ METRIC_LABELS = {"ndcg": "NDCG", "recall": "Recall", "coverage": "Coverage"}
 # Colour-blind-safe palette (Okabe-Ito); algorithms beyond it reuse the colours.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 220, 40
+# Characters of a promotion note (or error) shown in the list; the rest on hover.
+NOTE_CHARS = 70
+# At most this many trainings are named under the x-axis (about 90 px per label).
+CHART_LABELS = 6
 REPORT_PERIODS = {"1": 1, "7": 7, "30": 30, "90": 90, "all": None}
+TRAINING_STARTED_KEY = "recommendations:training-started"
+# What staff call the blocks (the storefront's titles), by the name impressions record.
+BLOCK_LABELS = {
+    "for_you": gettext_lazy("Recommended for you"),
+    "similar": gettext_lazy("Similar products"),
+    "bought_together": gettext_lazy("Frequently bought together"),
+    "trending": gettext_lazy("Trending now"),
+    "recently_viewed": gettext_lazy("Recently viewed"),
+}
+
+
+def training_progress() -> dict[str, Any]:
+    """The running training (stage, algorithm, percent, heartbeat) and the newest run."""
+    lock = TrainingLock.objects.filter(name=LOCK_NAME).first()
+    latest = TrainingRun.objects.order_by("-pk").values_list("pk", flat=True).first()
+    if lock is None:
+        return {"running": False, "stale": False, "latest_run": latest}
+    return {
+        "running": True,
+        "stale": training_lock_is_stale(lock),
+        "stage": lock.stage,
+        "algorithm": lock.algorithm,
+        "percent": lock.percent,
+        "batch": lock.batch,
+        "holder": lock.holder,
+        "acquired_at": lock.acquired_at.isoformat(),
+        "heartbeat_at": lock.heartbeat_at.isoformat(),
+        "progress_at": lock.progress_at.isoformat() if lock.progress_at else None,
+        "latest_run": latest,
+    }
 
 
 @dataclass(frozen=True)
@@ -57,41 +95,52 @@ class _Series:
 
 
 def quality_chart(metric: str) -> dict[str, Any]:
-    """One line per algorithm of a holdout metric over the succeeded runs, as SVG geometry."""
+    """One line per algorithm of a holdout metric over the trainings, as SVG geometry.
+
+    Each training (a batch of runs) gets one place on the x-axis, in order, evenly
+    spaced: the runs of a batch start within seconds of each other and trainings may
+    be months apart, so a time axis would pile some points up and spread others. One
+    training sits in the middle; of many, at most ``CHART_LABELS`` are labelled.
+    """
     runs = list(
         TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED)
         .order_by("created_at", "pk")
-        .values_list("pk", "algorithm", "created_at", "metrics")
+        .values_list("pk", "algorithm", "batch", "created_at", "metrics")
     )
     measured = [
-        (pk, algorithm, created, float(metrics[metric]), int(metrics.get("users") or 0))
-        for pk, algorithm, created, metrics in runs
+        (
+            pk,
+            algorithm,
+            batch or f"run-{pk}",
+            created,
+            float(metrics[metric]),
+            int(metrics.get("users") or 0),
+        )
+        for pk, algorithm, batch, created, metrics in runs
         if isinstance(metrics, dict) and isinstance(metrics.get(metric), int | float)
     ]
     label = f"{METRIC_LABELS.get(metric, metric)}@{app_settings.EVALUATION_K}"
     if not measured:
         return {"metric": metric, "label": label, "series": []}
-    first, last = measured[0][2], measured[-1][2]
-    span = (last - first).total_seconds()
+    started: dict[str, dt.datetime] = {}
+    for row in measured:
+        started.setdefault(row[2], row[3])
+    position = {batch: index for index, batch in enumerate(started)}
     top = max(value for *_, value, _users in measured) or 1.0
     inner_w, inner_h = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
 
-    def xy(created: dt.datetime, value: float) -> tuple[float, float]:
-        fraction = (created - first).total_seconds() / span if span else 0.5
-        return (
-            round(CHART_PAD + fraction * inner_w, 1),
-            round(CHART_PAD + (1 - value / top) * inner_h, 1),
-        )
+    def x_of(index: int) -> float:
+        return round(CHART_PAD + (index + 0.5) / len(started) * inner_w, 1)
 
     by_algorithm: dict[str, list[tuple[float, float, str, bool]]] = {}
-    for pk, algorithm, created, value, users in measured:
-        x, y = xy(created, value)
+    for pk, algorithm, batch, created, value, users in measured:
+        y = round(CHART_PAD + (1 - value / top) * inner_h, 1)
         # A handful of users is luck, not quality: a hollow dot, off the line.
         sparse = users < app_settings.MIN_USERS
         title = f"{algorithm} #{pk}: {value:.4f} over {users} users ({created:%Y-%m-%d %H:%M})"
         if sparse:
             title += f", fewer than MIN_USERS ({app_settings.MIN_USERS}): not comparable"
-        by_algorithm.setdefault(algorithm, []).append((x, y, title, sparse))
+        by_algorithm.setdefault(algorithm, []).append((x_of(position[batch]), y, title, sparse))
     series = [
         _Series(
             algorithm=algorithm,
@@ -102,13 +151,25 @@ def quality_chart(metric: str) -> dict[str, Any]:
         for i, (algorithm, dots) in enumerate(sorted(by_algorithm.items()))
     ]
     ticks = [(round(CHART_PAD + (1 - f) * inner_h, 1), f"{top * f:.3f}") for f in (0, 0.5, 1.0)]
+    times = list(started.values())
+    shown = min(len(times), CHART_LABELS)
+    labelled = sorted({round(k * (len(times) - 1) / max(shown - 1, 1)) for k in range(shown)})
+    x_labels = [
+        (
+            x_of(index),
+            _label_anchor(index, labelled),
+            timezone.localtime(times[index]).strftime("%Y-%m-%d %H:%M"),
+        )
+        for index in labelled
+    ]
     return {
         "metric": metric,
         "label": label,
         "series": series,
         "ticks": ticks,
-        "first": first,
-        "last": last,
+        "x_labels": x_labels,
+        "trainings": len(times),
+        "radius": 3.5 if len(times) <= 40 else 2.5,
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,
         "left": CHART_PAD,
@@ -116,6 +177,15 @@ def quality_chart(metric: str) -> dict[str, Any]:
         "bottom": CHART_HEIGHT - CHART_PAD,
         "top": CHART_PAD,
     }
+
+
+def _label_anchor(index: int, labelled: list[int]) -> str:
+    """SVG text-anchor of an x-axis label: the end labels of several stay inside."""
+    if len(labelled) > 1 and index == labelled[0]:
+        return "start"
+    if len(labelled) > 1 and index == labelled[-1]:
+        return "end"
+    return "middle"
 
 
 def _metric(name: str, label: str) -> Any:
@@ -135,29 +205,52 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "pk",
         "algorithm",
         "status",
-        "is_active",
+        "serving",
         "ndcg",
         "recall",
         "coverage",
-        "n_users",
-        "n_items",
-        "n_events",
+        "data",
         "duration",
-        "created_at",
-        "promoted_at",
-        "promotion_note",
+        "created",
+        "note",
     ]
     list_filter = ["status", "is_active", "algorithm"]
     search_fields = ["algorithm", "batch", "error"]
     date_hierarchy = "created_at"
     actions = ["promote", "rollback", "train_now"]
-    ndcg = _metric("ndcg", "NDCG@20")
-    recall = _metric("recall", "Recall@20")
-    coverage = _metric("coverage", "Coverage@20")
+    # The cut-off k is in the charts' titles: short headers leave room for the table.
+    ndcg = _metric("ndcg", "NDCG")
+    recall = _metric("recall", "Recall")
+    coverage = _metric("coverage", "Coverage")
 
     @admin.display(description="Duration", ordering="duration_seconds")
     def duration(self, run: TrainingRun) -> str:
         return "—" if run.duration_seconds is None else f"{run.duration_seconds:.1f} s"
+
+    # Short headers and values that wrap, so the list fits a 1280-pixel screen beside
+    # the filters; the run's own page has every field.
+    @admin.display(description=gettext_lazy("Serving"), boolean=True, ordering="is_active")
+    def serving(self, run: TrainingRun) -> bool:
+        return run.is_active
+
+    @admin.display(description=gettext_lazy("Trained on"), ordering="n_events")
+    def data(self, run: TrainingRun) -> str:
+        return _("%(users)s users · %(items)s items · %(events)s events") % {
+            "users": f"{run.n_users:,}",
+            "items": f"{run.n_items:,}",
+            "events": f"{run.n_events:,}",
+        }
+
+    @admin.display(description=gettext_lazy("Created"), ordering="created_at")
+    def created(self, run: TrainingRun) -> str:
+        return timezone.localtime(run.created_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description=gettext_lazy("Note"))
+    def note(self, run: TrainingRun) -> str:
+        text = run.promotion_note or run.error
+        if len(text) <= NOTE_CHARS:
+            return text
+        return format_html('<span title="{}">{}…</span>', text, text[: NOTE_CHARS - 1])
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Runs are a record of what happened: only the actions change them.
@@ -200,8 +293,21 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Train now (in the background)", permissions=["change"])
     def train_now(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
-        training_run_enqueue(user=request.user)
-        self.message_user(request, "Training queued; refresh this page to follow it.")
+        try:
+            training_run_enqueue(user=request.user)
+        except TrainingLocked as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return
+        # The page shown next waits for the training to appear, then follows it.
+        request.session[TRAINING_STARTED_KEY] = True
+        if app_settings.TRAINING_RUNNER == "process":
+            text = _("Training started in the background; its progress shows below.")
+        else:
+            text = _(
+                "Training queued for the Celery workers; its progress shows below once a "
+                "worker starts it."
+            )
+        self.message_user(request, text)
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         # Rollback and train-now act on the whole history, not on a selection: run them
@@ -216,7 +322,17 @@ class TrainingRunAdmin(admin.ModelAdmin):
             post["select_across"] = "1"
             request.POST = post
         charts = [quality_chart(metric) for metric in METRICS]
-        extra_context = {**(extra_context or {}), "charts": charts, **self._lock_context(request)}
+        extra_context = {
+            **(extra_context or {}),
+            "charts": charts,
+            **self._lock_context(request),
+            # Popped only on a page that shows it (the action's POST redirects here).
+            "training_started": request.method == "GET"
+            and request.session.pop(TRAINING_STARTED_KEY, False),
+            "latest_run_pk": TrainingRun.objects.order_by("-pk")
+            .values_list("pk", flat=True)
+            .first(),
+        }
         return super().changelist_view(request, extra_context)
 
     def _lock_context(self, request: HttpRequest) -> dict[str, Any]:
@@ -226,6 +342,12 @@ class TrainingRunAdmin(admin.ModelAdmin):
             "training_lock_stale": lock is not None and training_lock_is_stale(lock),
             "can_release_lock": self.has_change_permission(request),
         }
+
+    def progress_view(self, request: HttpRequest) -> JsonResponse:
+        """How far the running training is, for the training runs page to poll."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return JsonResponse(training_progress())
 
     def release_lock_view(self, request: HttpRequest) -> HttpResponse:
         """Confirm, then release a stuck training's lock and fail its runs."""
@@ -247,6 +369,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
         view = self.admin_site.admin_view
         return [
             path("preview/", view(self.preview_view), name="recommendations_preview"),
+            path(
+                "progress/",
+                view(self.progress_view),
+                name="recommendations_training_progress",
+            ),
             path(
                 "release-lock/",
                 view(self.release_lock_view),
@@ -294,9 +421,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
             period=period,
             periods=list(REPORT_PERIODS),
             conversion_days=app_settings.CONVERSION_DAYS,
-            by_block_and_run=tracking.click_through_report(by=("block", "run"), since=since),
-            by_run=tracking.click_through_report(by=("run",), since=since),
-            by_block=tracking.click_through_report(by=("block",), since=since),
+            by_block_and_run=_labelled(
+                tracking.click_through_report(by=("block", "run"), since=since)
+            ),
+            by_run=_labelled(tracking.click_through_report(by=("run",), since=since)),
+            by_block=_labelled(tracking.click_through_report(by=("block",), since=since)),
         )
         return TemplateResponse(request, "admin/recommendations/click_through.html", context)
 
@@ -311,6 +440,11 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/recommendations/signal_jumps.html", context)
 
 
+def _labelled(rows: list[tracking.ClickThrough]) -> list[tuple[str, tracking.ClickThrough]]:
+    """Each report row with the human name of its block (its code if unknown)."""
+    return [(str(BLOCK_LABELS.get(row.block or "", row.block or "")), row) for row in rows]
+
+
 @admin.register(ItemRule)
 class ItemRuleAdmin(admin.ModelAdmin):
     list_display = ["item_pk", "kind", "block", "position", "active", "note", "created_at"]
@@ -320,28 +454,47 @@ class ItemRuleAdmin(admin.ModelAdmin):
 
 
 class PreviewForm(forms.Form):
-    """Which customer (id, username or e-mail) and, optionally, which product to preview."""
+    """Which customer (username, customer number, e-mail or id) and, optionally, which
+    product to preview."""
 
-    customer = forms.CharField(max_length=150, help_text="User id, username or e-mail.")
+    customer = forms.CharField(
+        label=_("Customer"),
+        max_length=150,
+        help_text=_("Username, customer number, e-mail or user id."),
+    )
     product = forms.CharField(
-        max_length=64, required=False, help_text="Product key for the product-page blocks."
+        label=_("Product"),
+        max_length=64,
+        required=False,
+        help_text=_("Product key for the product-page blocks."),
     )
 
     def clean_customer(self) -> Any:
         query = self.cleaned_data["customer"].strip()
         users = get_user_model()._default_manager.all()
-        match = Q(username__iexact=query) | Q(email__iexact=query)
-        if query.isdigit():
-            match |= Q(pk=int(query))
-        found = list(users.filter(match)[:2])
-        if len(found) != 1:
-            self.matches = list(
-                users.filter(Q(username__icontains=query) | Q(email__icontains=query)).order_by(
-                    "username"
-                )[:20]
-            )
-            raise ValidationError("No single customer matches; pick one below.")
-        return found[0]
+        # An exact match wins, in this order; only then does a partial match count.
+        exact = [
+            users.filter(username__iexact=query),
+            get_adapter().users_named(query),
+            users.filter(email__iexact=query),
+            users.filter(pk=int(query)) if query.isdigit() else users.none(),
+        ]
+        for candidates in exact:
+            found = list(candidates[:2])
+            if len(found) == 1:
+                return found[0]
+        self.matches = list(
+            users.filter(Q(username__icontains=query) | Q(email__icontains=query)).order_by(
+                "username"
+            )[:20]
+        )
+        if len(self.matches) == 1:
+            return self.matches.pop()
+        raise ValidationError(
+            _("No single customer matches; pick one below.")
+            if self.matches
+            else _("No customer matches %(query)r.") % {"query": query}
+        )
 
     def clean_product(self) -> Any:
         key = self.cleaned_data["product"].strip()

@@ -18,6 +18,7 @@ recommendations.E014  a bad SOCIAL relation (model, follower/followed fields tha
                       relations to the user model, weight or time fields)
 recommendations.E015  no folder for artifacts: no ARTIFACT_ROOT, BASE_DIR or STORAGES alias
 recommendations.E016  bad SELECTION values (budget, folds, the search space)
+recommendations.E017  a TRAINING_RUNNER other than "celery" or "process"
 recommendations.W001  artifacts in a public storage ("default", or under MEDIA_ROOT)
 """
 
@@ -37,7 +38,13 @@ from django.db import models
 from django.utils.module_loading import import_string
 
 from recommendations.artifacts import artifact_storage
-from recommendations.conf import DEFAULT_ARTIFACT_STORAGE, METRICS, EventSource, app_settings
+from recommendations.conf import (
+    DEFAULT_ARTIFACT_STORAGE,
+    METRICS,
+    TRAINING_RUNNERS,
+    EventSource,
+    app_settings,
+)
 
 ID = "recommendations.{}"
 
@@ -207,6 +214,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
                 "E013",
                 f"RECOMMENDATIONS['NUM_PROXIES'] must be an integer >= 0, got {proxies!r}.",
                 hint="The number of reverse proxies in front of the site; 0 without any.",
+            )
+        )
+    if app_settings.TRAINING_RUNNER not in TRAINING_RUNNERS:
+        errors.append(
+            _error(
+                "E017",
+                f"RECOMMENDATIONS['TRAINING_RUNNER'] must be one of {', '.join(TRAINING_RUNNERS)}"
+                f", got {app_settings.TRAINING_RUNNER!r}.",
+                hint='"process" trains in a process of its own when there is no Celery broker.',
             )
         )
     limits = (

@@ -55,6 +55,8 @@ DEFAULT_SELECTION_SPACE: dict[str, dict[str, list[Any]]] = {
     "svd": {"factors": [64, 128], "recency_half_life_days": [120.0]},
     "blend": {"components": [BLEND_COMPONENTS_WITH_SVD, BLEND_COMPONENTS_EASE_ONLY]},
 }
+#: Values of ``TRAINING_RUNNER``.
+TRAINING_RUNNERS = ("celery", "process")
 
 #: What an event source means to serving. ``purchase``: its items count as already had
 #: (not recommended again, outside repeat-purchase categories) and as conversions;
@@ -604,6 +606,16 @@ class AppSettings:
         gone from this machine loses the lock at once.
         """
         return self._setting("TRAINING_LOCK_STALE_AFTER", 120)
+
+    @property
+    def TRAINING_RUNNER(self) -> str:
+        """Where a training queued from the admin runs: ``"celery"`` or ``"process"``.
+
+        ``"celery"`` (the default) sends the task to the Celery workers. ``"process"``
+        starts ``manage.py train_recommendations`` as a process of its own, for projects
+        without a broker: with Celery's eager mode the admin request would train itself.
+        """
+        return self._setting("TRAINING_RUNNER", "celery")
 
     @property
     def TRAINING_SOFT_TIME_LIMIT(self) -> int:

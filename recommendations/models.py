@@ -127,6 +127,14 @@ class TrainingLock(models.Model):
     )
     # Host, pid namespace and pid, to tell a dead holder on this machine at once.
     process = models.CharField(max_length=255, blank=True, editable=False)
+    # How far the training is, as it reports it, for staff to follow (the admin polls it).
+    batch = models.CharField(max_length=32, blank=True)
+    stage = models.CharField(max_length=255, blank=True, help_text="The training's last message.")
+    algorithm = models.CharField(
+        max_length=64, blank=True, help_text="The algorithm being trained, if any."
+    )
+    percent = models.PositiveSmallIntegerField(default=0)
+    progress_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or '?'} since {self.acquired_at:%Y-%m-%d %H:%M}"

@@ -6,14 +6,18 @@ import datetime as dt
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
@@ -106,17 +110,64 @@ class HeldLock:
                 "this training stopped."
             )
 
-    def watch(self, progress: Progress | None) -> Progress:
-        """``progress`` (default: the log) that first checks the lock is still held."""
+    def watch(self, progress: Progress | None, *, runs: Sequence[TrainingRun] = ()) -> Progress:
+        """``progress`` (default: the log) that first checks the lock is still held and
+        records on the lock row how far the training of ``runs`` is."""
+        record = _ProgressRecord(self.token, runs)
 
         def say(message: str) -> None:
             self.check()
+            record(message)
             if progress is None:
                 logger.info("%s", message)
             else:
                 progress(message)
 
         return say
+
+
+class _ProgressRecord:
+    """Keeps the lock row's stage, algorithm and percent as a training reports progress.
+
+    A message about one algorithm starts with its name and a colon: its first message
+    (evaluating) starts the algorithm's share of the way, the second (fitting) is half of
+    it, the third (done or failed) ends it. Before the first algorithm the events are
+    read (0 to 5 %); a message after the algorithms is the scoring of the serving
+    version (95 %). The row goes with the lock when the training ends.
+    """
+
+    def __init__(self, token: str, runs: Sequence[TrainingRun]) -> None:
+        self.token = token
+        self.names = [run.algorithm for run in runs]
+        self.batch = runs[0].batch if runs else ""
+        self.seen: Counter[str] = Counter()
+        self.messages = 0
+        self.percent = 0
+
+    def __call__(self, message: str) -> None:
+        algorithm = next((name for name in self.names if message.startswith(f"{name}:")), "")
+        self.messages += 1
+        if algorithm:
+            self.seen[algorithm] += 1
+            share = sum(min(count - 1, 2) / 2 for count in self.seen.values())
+            percent = 5 + 90 * share / len(self.names)
+        elif self.seen:
+            percent = 95
+        else:
+            percent = 0 if self.messages == 1 else 5
+        self.percent = max(self.percent, round(percent))
+        try:
+            TrainingLock.objects.filter(name=LOCK_NAME, token=self.token).update(
+                batch=self.batch,
+                stage=message[:255],
+                algorithm=algorithm,
+                percent=self.percent,
+                progress_at=timezone.now(),
+            )
+        except DatabaseError as exc:
+            # Progress is for staff to watch: never a reason to stop the training.
+            logger.warning("Could not record the training's progress: %s", exc)
+            connection.close()
 
 
 def _lock_holder_text(lock: TrainingLock) -> str:
@@ -251,7 +302,7 @@ def training_run_start(
                 )
                 for name, params in selected.items()
             ]
-        scores = training_batch_run(runs, progress=lock.watch(progress))
+        scores = training_batch_run(runs, progress=lock.watch(progress, runs=runs))
     # The batch may have added a run: the configuration the selection chose.
     runs = list(TrainingRun.objects.filter(batch=batch).order_by("pk"))
     succeeded = [run for run in runs if run.status == TrainingRun.Status.SUCCEEDED]
@@ -494,18 +545,55 @@ def _orphans_delete() -> list[str]:
 
 
 def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = None) -> None:
-    """Queue a training on the Celery worker once the current transaction commits.
+    """Start a training in the background once the current transaction commits.
 
-    Without Celery installed, train in this process then instead (a training already
-    running makes it a no-op, as for the task).
+    On a Celery worker, or with ``TRAINING_RUNNER = "process"`` in a process of its own
+    (no broker needed); either way the caller returns at once. Without Celery installed
+    and no process runner, it trains in this process after the commit instead. Raises
+    TrainingLocked while a training holds the lock, so staff hear it now rather than never.
     """
-    if not CELERY_INSTALLED:
-        transaction.on_commit(lambda: _training_run_unless_locked(algorithms, user))
-        return
-    from recommendations.tasks import training_run_task
-
+    lock = TrainingLock.objects.filter(name=LOCK_NAME).first()
+    if lock is not None and not training_lock_is_stale(lock):
+        raise TrainingLocked(f"Another training is running ({_lock_holder_text(lock)}).")
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
-    transaction.on_commit(lambda: training_run_task.delay(algorithms=algorithms, user_id=user_id))
+    if app_settings.TRAINING_RUNNER == "process":
+        transaction.on_commit(
+            lambda: training_process_start(algorithms=algorithms, user_id=user_id)
+        )
+    elif not CELERY_INSTALLED:
+        transaction.on_commit(lambda: _training_run_unless_locked(algorithms, user))
+    else:
+        # Only with Celery installed: the base install has no tasks module to import.
+        from recommendations.tasks import training_run_task
+
+        transaction.on_commit(
+            lambda: training_run_task.delay(algorithms=algorithms, user_id=user_id)
+        )
+
+
+def training_process_start(
+    *, algorithms: list[str] | None = None, user_id: int | None = None
+) -> subprocess.Popen[bytes]:
+    """Run ``manage.py train_recommendations`` in a process of its own and return it.
+
+    The process uses this one's environment, settings module and import path; its
+    output goes where this process's goes (the development server's console). A thread
+    waits for it, so no finished training lingers as a zombie process.
+    """
+    command = [sys.executable, "-m", "django", "train_recommendations"]
+    if algorithms:
+        command += ["--algorithms", ",".join(algorithms)]
+    if user_id is not None:
+        command += ["--user-id", str(user_id)]
+    path = [os.getcwd(), *(entry for entry in sys.path if entry)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path))}
+    # manage.py and WSGI set the variable; a project configured otherwise has its module.
+    if "DJANGO_SETTINGS_MODULE" not in env and settings.SETTINGS_MODULE:
+        env["DJANGO_SETTINGS_MODULE"] = settings.SETTINGS_MODULE
+    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+    threading.Thread(target=process.wait, name="training-process-reaper", daemon=True).start()
+    logger.info("Training started in process %d.", process.pid)
+    return process
 
 
 def _training_run_unless_locked(algorithms: list[str] | None, user: Any) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from recommendations.adapters import SESSION_VIEWS_KEY, SettingsAdapter
@@ -34,6 +36,10 @@ class ShopAdapter(SettingsAdapter):
             session = getattr(request, "session", None)
             return [] if session is None else list(session.get(SESSION_VIEWS_KEY, []))
         return super().session_item_pks(request)
+
+    def users_named(self, query: str) -> QuerySet:
+        """The customer with this customer number (the data set's CustomerID)."""
+        return get_user_model()._default_manager.filter(profile__external_id=query.strip())
 
     def record_view(self, user: Any, session_key: str, item_pk: Any) -> None:
         """Record a view posted to the events API as a ProductView, like a page visit."""

@@ -16,7 +16,7 @@ import os
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-never-used-outside-the-test-suite")
 
 from config.settings import *  # noqa: F403
-from config.settings import STORAGES
+from config.settings import RECOMMENDATIONS, STORAGES
 
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
@@ -31,3 +31,6 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 5000},
     }
 }
+# Tasks run eagerly in the test process, on the test database; the tests of the
+# "process" runner say so themselves and point the process at that database.
+RECOMMENDATIONS = {**RECOMMENDATIONS, "TRAINING_RUNNER": "celery"}

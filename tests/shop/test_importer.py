@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError
 from django.utils import timezone
 
+from shop import importer
 from shop.importer import (
     DATA_TIMEZONE,
     DATE_FORMAT,
@@ -601,7 +602,7 @@ def test_a_database_error_while_writing_orders_leaves_nothing_written(monkeypatc
         raise DatabaseError("the disk is full")
 
     # The one failure validation cannot foresee, injected after products and customers.
-    monkeypatch.setattr(OrderLine.objects, "bulk_create", refuse)
+    monkeypatch.setattr(importer, "_rows_insert", refuse)
 
     with pytest.raises(DatabaseError):
         online_retail_import(path=FIXTURE)
@@ -629,3 +630,54 @@ def test_category_follows_the_taxonomy(description, category):
 def test_product_name_is_title_cased_without_mangling_sizes_or_acronyms():
     assert product_name_format("PINK'S LED T-LIGHT 40x40cm 3D") == "Pink's LED T-Light 40x40cm 3D"
     assert product_name_format("CD WALL TIDY BLUE OFFICE") == "CD Wall Tidy Blue Office"
+
+
+@pytest.mark.django_db
+def test_shifting_to_a_last_day_moves_every_date_by_the_same_whole_days():
+    online_retail_import(path=FIXTURE)
+    unshifted = dict(Order.objects.values_list("number", "created_at"))
+    joined = dict(get_user_model().objects.values_list("username", "date_joined"))
+    Order.objects.all().delete()
+    CustomerProfile.objects.all().delete()
+    get_user_model().objects.all().delete()
+
+    report = online_retail_import(path=FIXTURE, last_day=date(2026, 3, 31))
+
+    # The fixture's newest order (536377) is of 2011-12-09, London time.
+    assert report.days_shifted == (date(2026, 3, 31) - date(2011, 12, 9)).days
+    shift = timedelta(days=report.days_shifted)
+    shifted = dict(Order.objects.values_list("number", "created_at"))
+    assert shifted.keys() == unshifted.keys()
+    for number, created_at in shifted.items():
+        # Whole days in London: the same wall-clock time, across summer time too.
+        expected = (unshifted[number].astimezone(DATA_TIMEZONE) + shift).astimezone(UTC)
+        assert created_at == expected, number
+    assert max(shifted.values()).astimezone(DATA_TIMEZONE).date() == date(2026, 3, 31)
+    assert set(OrderLine.objects.values_list("created_at", flat=True)) <= set(shifted.values())
+    for username, date_joined in get_user_model().objects.values_list("username", "date_joined"):
+        assert date_joined == (joined[username].astimezone(DATA_TIMEZONE) + shift).astimezone(UTC)
+
+
+@pytest.mark.django_db
+def test_command_shifts_dates_only_when_asked(gzipped_fixture):
+    run_command(str(gzipped_fixture), "--no-progress")
+    assert max(Order.objects.values_list("created_at", flat=True)).year == 2011
+    Order.objects.all().delete()
+
+    output = run_command(str(gzipped_fixture), "--no-progress", "--shift-to-yesterday")
+
+    yesterday = timezone.now().astimezone(DATA_TIMEZONE).date() - timedelta(days=1)
+    newest = max(Order.objects.values_list("created_at", flat=True))
+    assert newest.astimezone(DATA_TIMEZONE).date() == yesterday
+    assert f"Dates shifted by {(yesterday - date(2011, 12, 9)).days} days" in output
+
+
+@pytest.mark.django_db
+def test_command_reports_each_phase_with_counts_unless_told_not_to(gzipped_fixture):
+    output = run_command(str(gzipped_fixture))
+
+    assert "Checked 29 rows; netting cancellation rows (1) ..." in output
+    assert "Created 8 products and 3 customers; writing 9 orders ..." in output
+    assert "Wrote 9 of 9 orders (12 lines) ..." in output
+    Order.objects.all().delete()
+    assert "Checked" not in run_command(str(gzipped_fixture), "--no-progress")

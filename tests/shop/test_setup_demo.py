@@ -1,48 +1,92 @@
-"""``setup_demo`` trains again when the active model's file is gone (moved in 0.2.0)."""
+"""``manage.py setup_demo``: data dated up to yesterday, a fast first recommender, the
+other configured algorithms trained after it, and a second run that changes nothing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from recommendations.artifacts import artifact_delete
 from recommendations.models import TrainingRun
-from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
+from shop.importer import DATA_TIMEZONE
+from shop.models import Order
 
-pytestmark = pytest.mark.django_db
+FIXTURE = Path(__file__).parent / "fixtures" / "online_retail_dirty.csv"
 
 
-@pytest.fixture
-def demo(settings, tmp_path):
+@pytest.fixture(autouse=True)
+def demo_settings(settings, tmp_path, isolated_serving):
     settings.VAR_DIR = tmp_path / "var"
-    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "ALGORITHMS": FAST_ALGORITHMS}
-    make_small_shop()
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "ALGORITHMS": {"popularity": {}, "item_knn": {"k": 20}},
+    }
 
 
-def _setup_demo() -> str:
+def setup_demo(*args: str) -> str:
     out = StringIO()
-    call_command("setup_demo", stdout=out)
+    call_command("setup_demo", "--data", str(FIXTURE), *args, stdout=out, stderr=StringIO())
     return out.getvalue()
 
 
-def test_a_second_run_keeps_the_active_model(demo):
-    _setup_demo()
-    first = TrainingRun.objects.get(is_active=True)
+@pytest.mark.django_db
+def test_setup_demo_dates_the_data_to_yesterday_and_trains_first_then_the_rest(
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        output = setup_demo("--first-algorithms", "popularity")
 
-    output = _setup_demo()
+    yesterday = timezone.now().astimezone(DATA_TIMEZONE).date() - timedelta(days=1)
+    newest = max(Order.objects.values_list("created_at", flat=True))
+    assert newest.astimezone(DATA_TIMEZONE).date() == yesterday
+    assert "Created 8 products and 3 customers" in output  # the import's progress
+    assert "Training a first recommender (popularity)" in output
+    assert "not yet trained: item_knn" in output
+    # Queued after the first training; the tests' Celery runs it at once, in-process.
+    assert sum("training_run_enqueue" in callback.__qualname__ for callback in queued) == 1
+    batches = list(TrainingRun.objects.order_by("pk").values_list("batch", "algorithm"))
+    assert [algorithm for _, algorithm in batches] == ["popularity", "popularity", "item_knn"]
+    assert batches[0][0] != batches[1][0] == batches[2][0]
+    assert TrainingRun.objects.filter(is_active=True).count() == 1
 
-    assert "already active" in output
-    assert TrainingRun.objects.get(is_active=True) == first
+
+@pytest.mark.django_db
+def test_a_second_setup_demo_changes_nothing(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        setup_demo("--first-algorithms", "popularity")
+    runs, orders = TrainingRun.objects.count(), Order.objects.count()
+
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        output = setup_demo("--first-algorithms", "popularity")
+
+    assert "Data already imported." in output
+    assert "A trained recommender is already active." in output
+    assert "in the background" not in output
+    assert not any("training_run_enqueue" in callback.__qualname__ for callback in queued)
+    assert (TrainingRun.objects.count(), Order.objects.count()) == (runs, orders)
 
 
-def test_an_active_model_without_its_file_is_trained_again(demo):
-    _setup_demo()
+@pytest.mark.django_db
+def test_setup_demo_keeps_the_data_dates_when_asked():
+    setup_demo("--keep-dates", "--skip-training")
+
+    assert max(Order.objects.values_list("created_at", flat=True)).year == 2011
+    assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_active_model_without_its_file_is_trained_again():
+    setup_demo("--first-algorithms", "popularity", "--no-background-training")
     lost = TrainingRun.objects.get(is_active=True)
     artifact_delete(lost.artifact)
 
-    output = _setup_demo()
+    output = setup_demo("--first-algorithms", "popularity", "--no-background-training")
 
     assert "model file is missing" in output
     assert TrainingRun.objects.get(is_active=True).pk != lost.pk

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -26,6 +27,11 @@ class Command(BaseCommand):
             action="store_true",
             help="Record and keep the runs, but leave the active version serving.",
         )
+        parser.add_argument(
+            "--user-id",
+            type=int,
+            help="Record this user (staff who asked for the training) as the runs' creator.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         algorithms = (
@@ -34,11 +40,17 @@ class Command(BaseCommand):
             else None
         )
         promote = False if options["no_promote"] else None
+        user = None
+        if options["user_id"] is not None:
+            user = get_user_model()._default_manager.filter(pk=options["user_id"]).first()
+            if user is None:
+                raise CommandError(f"--user-id: no user with id {options['user_id']}.")
         try:
             run = training_run_start(
                 algorithms=algorithms,
+                user=user,
                 promote=promote,
-                progress=lambda message: self.stdout.write(message),
+                progress=self._progress,
             )
             batch = list(TrainingRun.objects.filter(batch=run.batch).order_by("pk"))
             active = TrainingRun.objects.filter(is_active=True).first()
@@ -69,3 +81,8 @@ class Command(BaseCommand):
                 f"{failed[0].error or failed[0].status}"
             )
         self.stdout.write(self.style.SUCCESS("Training succeeded."))
+
+    def _progress(self, message: str) -> None:
+        # Flushed at once: the output may be a pipe or a file shared with a server.
+        self.stdout.write(message)
+        self.stdout.flush()

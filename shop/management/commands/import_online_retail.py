@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from argparse import ArgumentParser, ArgumentTypeError
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from shop.importer import (
     DATA_TIMEZONE,
@@ -66,21 +66,35 @@ class Command(BaseCommand):
             help=f"skip rows dated earlier (default {EARLIEST_DATE:%Y-%m-%d}); rows dated "
             "more than a day after now are always skipped",
         )
-        parser.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+        parser.add_argument(
+            "--shift-to-yesterday",
+            action="store_true",
+            help="move every date of the file by the same number of days so that the newest "
+            "order falls on yesterday (a demo then looks current); off by default",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="do not report progress")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        progress = not options["no_progress"] and options["verbosity"] > 0 and sys.stderr.isatty()
+        quiet = options["no_progress"] or options["verbosity"] < 1
+        last_day = None
+        if options["shift_to_yesterday"]:
+            last_day = timezone.now().astimezone(DATA_TIMEZONE).date() - timedelta(days=1)
         try:
             report = online_retail_import(
                 path=options["path"],
                 limit=options["limit"],
                 earliest=options["earliest_date"],
-                progress=progress,
+                last_day=last_day,
+                progress=None if quiet else self._progress,
             )
         except OnlineRetailImportError as exc:
             raise CommandError(str(exc)) from exc
         if options["verbosity"] > 0:
             self.stdout.write(report_format(report))
+
+    def _progress(self, message: str) -> None:
+        self.stdout.write(message)
+        self.stdout.flush()
 
 
 def report_format(report: OnlineRetailImportReport) -> str:
@@ -98,6 +112,8 @@ def report_format(report: OnlineRetailImportReport) -> str:
         f"Categories created: {report.categories_created}",
         f"Customers created: {report.customers_created}",
     ]
+    if report.days_shifted:
+        lines.append(f"Dates shifted by {report.days_shifted} days (newest order: yesterday)")
     if report.skipped:
         lines.append("Skipped rows (first line numbers, header = line 1):")
         for reason in SKIP_REASONS:
