@@ -37,6 +37,7 @@ from django.utils.module_loading import import_string
 
 from recommendations.artifacts import artifact_storage
 from recommendations.conf import DEFAULT_ARTIFACT_STORAGE, METRICS, EventSource, app_settings
+from recommendations.training import registered_algorithms
 
 ID = "recommendations.{}"
 
@@ -240,8 +241,6 @@ def _positive(code: str, keys: tuple[str, ...], *, optional: str) -> list[checks
 
 
 def _check_algorithms() -> list[checks.Error]:
-    from recommendations.training import registered_algorithms
-
     known = registered_algorithms()
     errors = []
     algorithms = getattr(settings, "RECOMMENDATIONS", {}).get("ALGORITHMS", {})

@@ -29,11 +29,11 @@ from recommendations.artifacts import (
     artifact_read,
     artifact_storage,
 )
-from recommendations.compat import CELERY_INSTALLED
 from recommendations.conf import app_settings
 from recommendations.engine.metrics import paired_bootstrap
 from recommendations.liveness import process_gone, process_identity
 from recommendations.models import Experiment, TrainingLock, TrainingRun
+from recommendations.serving.keys import CATALOG_CHANGED_KEY
 from recommendations.tombstones import forgotten_artifacts_rewrite
 from recommendations.training import (
     BatchScores,
@@ -491,31 +491,6 @@ def _orphans_delete() -> list[str]:
             artifact_delete(name)
             deleted.append(name)
     return deleted
-
-
-def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = None) -> None:
-    """Queue a training on the Celery worker once the current transaction commits.
-
-    Without Celery installed, train in this process then instead (a training already
-    running makes it a no-op, as for the task).
-    """
-    if not CELERY_INSTALLED:
-        transaction.on_commit(lambda: _training_run_unless_locked(algorithms, user))
-        return
-    from recommendations.tasks import training_run_task
-
-    user_id = user.pk if getattr(user, "is_authenticated", False) else None
-    transaction.on_commit(lambda: training_run_task.delay(algorithms=algorithms, user_id=user_id))
-
-
-def _training_run_unless_locked(algorithms: list[str] | None, user: Any) -> None:
-    try:
-        training_run_start(algorithms=algorithms, user=user)
-    except TrainingLocked as exc:
-        logger.info("Skipping training: %s", exc)
-
-
-CATALOG_CHANGED_KEY = "recommendations:catalog-changed-at"
 
 
 def catalog_changed() -> None:
