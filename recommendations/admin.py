@@ -24,8 +24,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from recommendations import experiments, tracking, trust
+from recommendations import experiments, serving, tracking, trust
 from recommendations.adapters import get_adapter
+from recommendations.background import training_run_enqueue
 from recommendations.conf import METRICS, app_settings
 from recommendations.models import (
     Click,
@@ -40,10 +41,10 @@ from recommendations.services import (
     TrainingLocked,
     training_lock_is_stale,
     training_lock_release,
-    training_run_enqueue,
     training_run_promote,
     training_run_rollback,
 )
+from recommendations.templatetags import recommendations_tags
 
 METRIC_LABELS = {"ndcg": "NDCG", "recall": "Recall", "coverage": "Coverage"}
 # Colour-blind-safe palette (Okabe-Ito); algorithms beyond it reuse the colours.
@@ -548,8 +549,6 @@ def preview_pages(*, user: Any, product: Any = None) -> list[tuple[str, list[dic
     blocks leave out what earlier ones showed, exactly as on the storefront. The
     request is marked as a preview: nothing is recorded as an impression.
     """
-    from recommendations.templatetags import recommendations_tags
-
     pages = []
     for title, tags in app_settings.PREVIEW_PAGES.items():
         on_product_page = any(tag in PRODUCT_TAGS for tag, _ in tags)
@@ -608,7 +607,7 @@ class ExperimentAdmin(admin.ModelAdmin):
             obj.ended_at = timezone.now()
         super().save_model(request, obj, form, change)
         # This process sees the change at once; the others within RELOAD_INTERVAL.
-        experiments.reset()
+        serving.expire()
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from django.apps import AppConfig
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 
 class RecommendationsConfig(AppConfig):
@@ -15,11 +12,9 @@ class RecommendationsConfig(AppConfig):
 
     def ready(self) -> None:
         """Register the system checks; connect the receivers that keep the cache current."""
-        from recommendations import checks, selectors
+        # Imported here, not at the top: they import models, which are not loaded
+        # before the app registry is ready (Django's documented pattern).
+        from recommendations import checks, receivers
 
         checks.register()
-        # A wrong RECOMMENDATIONS setting is left to the system checks to explain.
-        with suppress(
-            ImproperlyConfigured, ImportError, LookupError, ValueError, FieldDoesNotExist
-        ):
-            selectors.history_signals_connect()
+        receivers.receivers_connect()

@@ -45,6 +45,7 @@ from recommendations.conf import (
     EventSource,
     app_settings,
 )
+from recommendations.training import registered_algorithms
 
 ID = "recommendations.{}"
 
@@ -258,8 +259,6 @@ def _positive(code: str, keys: tuple[str, ...], *, optional: str) -> list[checks
 
 
 def _check_algorithms() -> list[checks.Error]:
-    from recommendations.training import registered_algorithms
-
     known = registered_algorithms()
     errors = []
     algorithms = getattr(settings, "RECOMMENDATIONS", {}).get("ALGORITHMS", {})

@@ -455,7 +455,7 @@ class AppSettings:
         """Seconds a shopper's cached history is trusted before it is read again.
 
         None (default): ``RELOAD_INTERVAL`` with a local-memory cache, ``CACHE_TIMEOUT``
-        with a shared one (see ``recommendations.selectors.history_timeout``).
+        with a shared one (see ``recommendations.serving.history.history_timeout``).
         """
         return self._setting("HISTORY_TIMEOUT", None)
 

@@ -11,19 +11,17 @@ control. Each process looks the active experiment up at most every
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from recommendations.conf import app_settings
+from recommendations import serving
 from recommendations.models import Experiment, Impression, TrainingRun
 from recommendations.services import training_run_promote
-from recommendations.serving import ServingModel, active_model, run_model
+from recommendations.serving import ServingModel, active_experiment, active_model, run_model
 
 CONTROL = Impression.CONTROL
 CHALLENGER = Impression.CHALLENGER
@@ -55,50 +53,6 @@ class Assignment:
 
 
 NO_EXPERIMENT = Assignment(None, "")
-
-
-class _State:
-    """The active experiment of this process, re-read every ``RELOAD_INTERVAL`` seconds."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        self.experiment: Experiment | None = None
-        self.checked_at = -float("inf")
-
-    def get(self) -> Experiment | None:
-        now = time.monotonic()
-        if now - self.checked_at < app_settings.RELOAD_INTERVAL:
-            return self.experiment
-        with self.lock:
-            if now - self.checked_at >= app_settings.RELOAD_INTERVAL:
-                try:
-                    self.experiment = (
-                        Experiment.objects.filter(active=True)
-                        .select_related("control_run", "challenger_run")
-                        .first()
-                    )
-                except DatabaseError:
-                    # A failing lookup must not break the page: keep what we know.
-                    return self.experiment
-                self.checked_at = now
-            return self.experiment
-
-
-_state = _State()
-
-
-def active_experiment() -> Experiment | None:
-    """The experiment running now, if any (cached per process)."""
-    return _state.get()
-
-
-def reset() -> None:
-    """Forget the cached experiment, so the next call reads it again."""
-    with _state.lock:
-        _state.reset()
 
 
 def assignment_for(user: Any) -> Assignment:
@@ -149,5 +103,5 @@ def experiment_conclude(*, experiment: Experiment, winner: str, user: Any = None
         experiment.active = False
         experiment.ended_at = timezone.now()
         experiment.save(update_fields=["active", "ended_at"])
-    reset()
+    serving.expire()
     return run

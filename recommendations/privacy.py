@@ -26,27 +26,25 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from recommendations import experiments, serving
+from recommendations import serving
 from recommendations.adapters import get_adapter
 from recommendations.artifacts import ArtifactError, artifact_delete
 from recommendations.artifacts import recommender_without_rows as recommender_without_rows
 from recommendations.models import Click, Experiment, Impression, TrainingRun
-from recommendations.selectors import (
+from recommendations.serving import ServingModel, active_model
+from recommendations.serving.history import history_forget
+from recommendations.serving.keys import (
     BOUGHT_CACHE_NAME,
     FEATURES_CACHE_NAME,
-    HISTORY_CACHE_NAME,
     HISTORY_ROWS_CACHE_NAME,
-    LIST_CACHE_PREFIX,
-    served_forget,
-    user_cache_index_key,
-    user_cache_key,
+    LISTS_CACHE_NAME,
+    UserCache,
+    user_generation_bump,
 )
-from recommendations.serving import ServingModel, active_model
 from recommendations.tasks import forgotten_artifacts_rewrite_task
 from recommendations.tombstones import (
     forgotten_user_pks,
@@ -141,22 +139,24 @@ def _model_row(model: ServingModel | None, user_pk: Any) -> dict[str, Any] | Non
 
 # What each value cached for a user is, in words: the export names no internal key.
 CACHED_KINDS = {
-    HISTORY_CACHE_NAME: _("your recent history (the items you viewed and bought)"),
     HISTORY_ROWS_CACHE_NAME: _("your recent history (the items you viewed and bought)"),
     BOUGHT_CACHE_NAME: _("the items you bought"),
     FEATURES_CACHE_NAME: _("your profile as the recommendations see it"),
+    LISTS_CACHE_NAME: _("recommendation lists shown to you"),
 }
 
 
 def _cached(user_pk: Any) -> list[str]:
-    """What is cached for the user, described in words, never as internal cache keys."""
-    kinds = set()
-    for name in cache.get(user_cache_index_key(user_pk)) or []:
-        if name.startswith(LIST_CACHE_PREFIX):
-            kinds.add(str(_("recommendation lists shown to you")))
-        else:
-            kinds.add(str(CACHED_KINDS.get(name, _("other values computed for you"))))
-    return sorted(kinds)
+    """What is cached for the user, described in words, never as internal cache keys.
+
+    Every value the app caches for a user is one of these names in the user's current
+    generation (each list sets ``LISTS_CACHE_NAME``): no index of keys is needed.
+    """
+    user_cache = UserCache.current(user_pk)
+    if user_cache is None:
+        return []
+    found = user_cache.get_many(CACHED_KINDS)
+    return sorted({str(CACHED_KINDS[name]) for name in found})
 
 
 def user_data_export(*, user: Any) -> dict[str, Any]:
@@ -188,11 +188,17 @@ def _serving_runs() -> models.QuerySet[TrainingRun]:
 
 
 def user_cache_delete(*, user_pk: Any) -> None:
-    """Delete every value cached for one user (after a consent change or deletion)."""
-    index = user_cache_index_key(user_pk)
-    names = cache.get(index) or []
-    cache.delete_many([user_cache_key(user_pk, name) for name in names] + [index])
-    served_forget(user_pk)
+    """Leave every value cached for one user behind (after a consent change or deletion).
+
+    The user's generation moves on, so no process reads anything cached before, and
+    the values under fixed names are deleted at once; the lists expire on their own.
+    """
+    old = UserCache.current(user_pk)
+    user_generation_bump(user_pk)
+    history_forget(user_pk)
+    if old is not None:
+        old.delete(CACHED_KINDS)
+    serving.process_state.user_forget(user_pk)
 
 
 def _after_forget(user_pk: Any, old_artifacts: list[str]) -> None:
@@ -202,7 +208,6 @@ def _after_forget(user_pk: Any, old_artifacts: list[str]) -> None:
     for name in old_artifacts:
         artifact_delete(name)
     serving.expire()
-    experiments.reset()
     serving.active_model()
     forgotten_artifacts_rewrite_task.delay()
 

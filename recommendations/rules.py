@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models.signals import post_delete, post_save
 
 from recommendations.conf import app_settings
 from recommendations.models import ItemRule
@@ -52,12 +51,6 @@ def _active_rules(rows: list[tuple[str, str, str, int]] | None) -> list[tuple[st
 def rules_cache_clear(**kwargs: Any) -> None:
     """Forget the cached rules (connected to ItemRule's save and delete)."""
     cache.delete(RULES_CACHE_KEY)
-
-
-post_save.connect(rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules-save")
-post_delete.connect(
-    rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules-delete"
-)
 
 
 def block_rules(*, block: str, rows: list[tuple[str, str, str, int]] | None = None) -> BlockRules:

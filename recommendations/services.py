@@ -33,11 +33,11 @@ from recommendations.artifacts import (
     artifact_names,
     artifact_read,
 )
-from recommendations.compat import CELERY_INSTALLED
 from recommendations.conf import app_settings
 from recommendations.engine.metrics import paired_bootstrap
 from recommendations.liveness import process_gone, process_identity
 from recommendations.models import Experiment, TrainingLock, TrainingRun
+from recommendations.serving.keys import CATALOG_CHANGED_KEY
 from recommendations.tombstones import forgotten_artifacts_rewrite
 from recommendations.training import (
     BatchScores,
@@ -544,31 +544,11 @@ def _orphans_delete() -> list[str]:
     return deleted
 
 
-def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = None) -> None:
-    """Start a training in the background once the current transaction commits.
-
-    On a Celery worker, or with ``TRAINING_RUNNER = "process"`` in a process of its own
-    (no broker needed); either way the caller returns at once. Without Celery installed
-    and no process runner, it trains in this process after the commit instead. Raises
-    TrainingLocked while a training holds the lock, so staff hear it now rather than never.
-    """
+def training_lock_ensure_free() -> None:
+    """Raise TrainingLocked while a live training holds the lock (a stale one does not)."""
     lock = TrainingLock.objects.filter(name=LOCK_NAME).first()
     if lock is not None and not training_lock_is_stale(lock):
         raise TrainingLocked(f"Another training is running ({_lock_holder_text(lock)}).")
-    user_id = user.pk if getattr(user, "is_authenticated", False) else None
-    if app_settings.TRAINING_RUNNER == "process":
-        transaction.on_commit(
-            lambda: training_process_start(algorithms=algorithms, user_id=user_id)
-        )
-    elif not CELERY_INSTALLED:
-        transaction.on_commit(lambda: _training_run_unless_locked(algorithms, user))
-    else:
-        # Only with Celery installed: the base install has no tasks module to import.
-        from recommendations.tasks import training_run_task
-
-        transaction.on_commit(
-            lambda: training_run_task.delay(algorithms=algorithms, user_id=user_id)
-        )
 
 
 def training_process_start(
@@ -594,16 +574,6 @@ def training_process_start(
     threading.Thread(target=process.wait, name="training-process-reaper", daemon=True).start()
     logger.info("Training started in process %d.", process.pid)
     return process
-
-
-def _training_run_unless_locked(algorithms: list[str] | None, user: Any) -> None:
-    try:
-        training_run_start(algorithms=algorithms, user=user)
-    except TrainingLocked as exc:
-        logger.info("Skipping training: %s", exc)
-
-
-CATALOG_CHANGED_KEY = "recommendations:catalog-changed-at"
 
 
 def catalog_changed() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from recommendations import experiments, selectors, serving
+from recommendations import serving
 from tests.factories import StaffFactory, UserFactory
 
 # An Oscar shop with its own settings and virtualenv: run by tests/oscar/run.sh.
@@ -21,9 +21,9 @@ def fast_password_hasher(settings):
 @pytest.fixture(autouse=True)
 def served_lists_forgotten():
     """No test sees the lists this process served in an earlier one (test dbs reuse keys)."""
-    selectors.served_forget()
+    serving.process_state.reset(lists_only=True)
     yield
-    selectors.served_forget()
+    serving.process_state.reset(lists_only=True)
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +60,7 @@ def isolated_serving(settings, tmp_path):
     """Artifacts under ``tmp_path``, an empty cache, no model loaded before or after."""
     settings.MEDIA_ROOT = tmp_path
     cache.clear()  # cached lists and throttle counters live there
-    selectors.served_forget()
+    serving.process_state.reset(lists_only=True)
     serving.reset()
     yield
     serving.reset()
@@ -69,6 +69,6 @@ def isolated_serving(settings, tmp_path):
 @pytest.fixture
 def isolated_experiments(isolated_serving):
     """As ``isolated_serving``, and no live experiment remembered before or after."""
-    experiments.reset()
+    serving.reset()
     yield
-    experiments.reset()
+    serving.reset()

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.utils import timezone
 
-from recommendations import selectors, serving
+from recommendations import serving
 from recommendations.services import training_run_start
 from tests.oscar.store import (
     BOUGHT_EACH,
@@ -37,11 +37,11 @@ def isolated_serving(settings, tmp_path):
     """Artifacts under ``tmp_path``, an empty cache, no model loaded before or after."""
     settings.MEDIA_ROOT = tmp_path
     cache.clear()
-    selectors.served_forget()
+    serving.process_state.reset(lists_only=True)
     serving.reset()
     yield
     serving.reset()
-    selectors.served_forget()
+    serving.process_state.reset(lists_only=True)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.utils import timezone
 
-from recommendations import selectors, serving
+from recommendations import serving
 from recommendations.models import TrainingRun
 from recommendations.services import training_run_start
 from tests.factories import (
@@ -117,4 +117,4 @@ def tag_render(source: str, request: HttpRequest, **context: Any) -> str:
 def caches_clear() -> None:
     """Empty the cache and the lists this process served: the next lists are computed."""
     cache.clear()
-    selectors.served_forget()
+    serving.process_state.reset(lists_only=True)

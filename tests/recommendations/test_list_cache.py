@@ -12,7 +12,16 @@ from django.test.utils import CaptureQueriesContext
 
 from recommendations import selectors, serving
 from recommendations.privacy import user_cache_delete
-from recommendations.selectors import LIST_CACHE_PREFIX, user_cache_index_key, user_cache_key
+from recommendations.serving import cache as list_cache
+from recommendations.serving import history as serving_history
+from recommendations.serving.keys import (
+    GENERATION_TIMEOUT,
+    HISTORY_ROWS_CACHE_NAME,
+    LIST_CACHE_PREFIX,
+    UserCache,
+    user_generation_key,
+    user_head_key,
+)
 from shop.models import Product
 from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory
 from tests.recommendations.store import buyer, caches_clear, item_names
@@ -21,8 +30,13 @@ pytestmark = pytest.mark.usefixtures("isolated_serving")
 
 
 def _cached_lists(user):
-    names = cache.get(user_cache_index_key(user.pk)) or []
-    return [name for name in names if name.startswith(LIST_CACHE_PREFIX)]
+    """Keys of the lists cached for ``user`` in their current generation.
+
+    The app keeps no index of them; the test cache (local memory) can list its keys.
+    """
+    generation = cache.get(user_generation_key(user.pk))
+    prefix = f"recommendations:user:{user.pk}:g{generation}:{LIST_CACHE_PREFIX}"
+    return [key.partition(":")[2].partition(":")[2] for key in cache._cache if prefix in key]
 
 
 def _explain_calls(monkeypatch):
@@ -63,7 +77,9 @@ def _no_periodic_rereads(settings):
 def _later(monkeypatch, seconds):
     """Move the clock the list cache reads ``seconds`` ahead."""
     now = time.time()
-    monkeypatch.setattr(selectors, "time", SimpleNamespace(time=lambda: now + seconds))
+    later = SimpleNamespace(time=lambda: now + seconds)
+    monkeypatch.setattr(list_cache, "time", later)
+    monkeypatch.setattr(serving_history, "time", later)
 
 
 def test_availability_is_checked_again_once_per_reload_interval(store, settings, monkeypatch):
@@ -147,7 +163,8 @@ def test_a_repeat_list_reads_its_inputs_from_the_cache_in_one_call(
 
     assert item_names(again) == item_names(first)
     assert len(reads) == reads_expected and reads[0][0] == "get_many"
-    assert len(reads[0][1]) == 3  # rules, catalog change time, the shopper's history head
+    # Rules, catalog change time, the shopper's generation and history head.
+    assert len(reads[0][1]) == 4
 
 
 def test_a_sold_out_item_is_not_served_from_the_cache_once_checked(store, monkeypatch):
@@ -211,32 +228,34 @@ def test_a_purchase_changes_the_list_at_once_but_a_repeat_view_reuses_it(store):
     assert bought.name not in item_names(selectors.recommendations_for_user(user=alice, n=4))
 
 
-def test_forgetting_a_user_deletes_every_cached_list(store):
+def test_forgetting_a_user_leaves_every_cached_list_behind(store, monkeypatch):
     alice = buyer(store.product(0, 0))
     selectors.recommendations_for_user(user=alice, n=4)
     selectors.trending_products(n=4, user=alice)
     selectors.similar_products(item=store.product(0, 0), n=4, user=alice)
     lists = _cached_lists(alice)
     assert len(lists) == 3
-    assert all(cache.get(user_cache_key(alice.pk, name)) for name in lists)
+    assert all(cache.get(key) for key in lists)
+    calls = _explain_calls(monkeypatch)
 
     user_cache_delete(user_pk=alice.pk)
 
-    assert all(cache.get(user_cache_key(alice.pk, name)) is None for name in lists)
-    assert cache.get(user_cache_index_key(alice.pk)) is None
+    assert _cached_lists(alice) == []  # nothing in the user's new generation
+    selectors.recommendations_for_user(user=alice, n=4)
+    assert len(calls) == 1  # computed again: the old generation's list is not served
 
 
 def _list_reads(monkeypatch):
     """Names of the user lists read from the shared cache from now on."""
     reads = []
-    original = selectors.user_cache_get
+    original = UserCache.get
 
-    def counting(user_pk, name, default=None):
-        if name.startswith(LIST_CACHE_PREFIX) or name == selectors.HISTORY_ROWS_CACHE_NAME:
+    def counting(self, name, default=None):
+        if name.startswith(LIST_CACHE_PREFIX) or name == HISTORY_ROWS_CACHE_NAME:
             reads.append(name)
-        return original(user_pk, name, default)
+        return original(self, name, default)
 
-    monkeypatch.setattr(selectors, "user_cache_get", counting)
+    monkeypatch.setattr(UserCache, "get", counting)
     return reads
 
 
@@ -271,24 +290,27 @@ def test_a_served_list_is_dropped_with_the_users_cache_and_never_crosses_users(s
     assert len(calls) == 1  # computed again in this process too
 
 
-def test_the_oldest_lists_of_a_user_are_deleted_beyond_the_limit(store, monkeypatch):
-    monkeypatch.setattr(selectors, "MAX_CACHED_LISTS", 2)
+def test_every_value_cached_for_a_user_expires_and_no_index_is_kept(store, settings):
+    # Lists pile up per user only for CACHE_TIMEOUT: nothing of a user is kept forever,
+    # and no per-user list of names exists to be read, rewritten and lost in a race.
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "CACHE_TIMEOUT": 900}
     alice = buyer(store.product(0, 0))
     for n in (2, 3, 4):
         selectors.recommendations_for_user(user=alice, n=n)
-    names = cache.get(user_cache_index_key(alice.pk))
+    selectors.similar_products(item=store.product(0, 1), user=alice, n=4)
+    now = time.time()
 
-    lists = _cached_lists(alice)
-    assert len(lists) == 2
-    assert "history" in names  # other values of the user are kept
-    assert selectors.shopper_history(user=alice).events
-    # The dropped list is deleted, not only forgotten by the index: it is computed again.
-    with CaptureQueriesContext(connection) as queries:
-        selectors.recommendations_for_user(user=alice, n=2)
-    assert len(queries) >= 2
-    with CaptureQueriesContext(connection) as queries:
-        selectors.recommendations_for_user(user=alice, n=4)
-    assert len(queries) == 0  # a kept one is not
+    mine = {
+        key.partition(":")[2].partition(":")[2]: expires
+        for key, expires in cache._expire_info.items()
+        if f"recommendations:user:{alice.pk}:" in key
+    }
+    lists = [key for key in mine if f":{LIST_CACHE_PREFIX}" in key]
+    assert len(lists) == 4 and len(_cached_lists(alice)) == 4
+    generation_key = user_generation_key(alice.pk)
+    assert now < mine.pop(generation_key) <= now + GENERATION_TIMEOUT
+    assert all(expires is not None and now < expires <= now + 3600 for expires in mine.values())
+    assert f"recommendations:user:{alice.pk}" not in mine  # the old index key
 
 
 def test_lists_of_different_users_or_inputs_never_mix(store):
@@ -303,7 +325,7 @@ def test_lists_of_different_users_or_inputs_never_mix(store):
 
 def _history_expiry(user):
     """How many seconds from now the user's cached history is trusted."""
-    expires, _digests = cache.get(user_cache_key(user.pk, selectors.HISTORY_CACHE_NAME))
+    _generation, expires, _digests = cache.get(user_head_key(user.pk))
     return expires - time.time()
 
 

@@ -11,7 +11,7 @@ from django.core.files.storage import FileSystemStorage
 from django.db import DatabaseError
 from rest_framework.test import APIClient
 
-from recommendations import experiments, privacy, selectors, serving, tombstones
+from recommendations import privacy, selectors, serving, tombstones
 from recommendations.admin import preview_pages
 from recommendations.artifacts import artifact_read, recommender_without_rows
 from recommendations.conf import app_settings
@@ -22,6 +22,14 @@ from recommendations.services import (
     training_run_rollback,
     training_run_start,
 )
+from recommendations.serving.keys import (
+    FEATURES_CACHE_NAME,
+    LIST_CACHE_PREFIX,
+    UserCache,
+    user_cache_get,
+    user_cache_set,
+)
+from recommendations.serving.loading import model_of
 from recommendations.training import registered_algorithms
 from tests.factories import OrderFactory, OrderLineFactory, UserFactory
 from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
@@ -195,14 +203,14 @@ def test_another_process_reloads_when_the_artifact_changes_under_the_same_run(
     trained, shop, settings, django_capture_on_commit_callbacks
 ):
     gone = shop.users[0]
-    other = serving._Loader()  # the loaded state of another worker process
+    other = serving.ServingState()  # the loaded state of another worker process
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 0}
-    assert other.get().user_row(gone.pk) is not None
+    assert model_of(other).user_row(gone.pk) is not None
 
     with django_capture_on_commit_callbacks(execute=True):
         privacy.user_forget(user_pk=gone.pk)
 
-    reloaded = other.get()
+    reloaded = model_of(other)
     assert reloaded.run_id == trained.pk
     assert reloaded.user_row(gone.pk) is None
 
@@ -212,16 +220,17 @@ def test_forget_deletes_the_users_cache_and_no_one_elses(
 ):
     gone, kept = shop.users[0], shop.users[1]
     for user in (gone, kept):
-        selectors.user_cache_set(user.pk, "for_you", [1, 2, 3])
-        selectors.user_cache_set(user.pk, "assignment", "challenger")
+        user_cache_set(user.pk, "for_you", [1, 2, 3])
+        user_cache_set(user.pk, "assignment", "challenger")
+    gone_before = UserCache.of(gone.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
         privacy.user_forget(user_pk=gone.pk)
 
-    assert selectors.user_cache_get(gone.pk, "for_you") is None
-    assert selectors.user_cache_get(gone.pk, "assignment") is None
-    assert privacy.cache.get(selectors.user_cache_index_key(gone.pk)) is None
-    assert selectors.user_cache_get(kept.pk, "for_you") == [1, 2, 3]
+    assert user_cache_get(gone.pk, "for_you") is None
+    assert user_cache_get(gone.pk, "assignment") is None
+    assert UserCache.of(gone.pk).generation != gone_before.generation
+    assert user_cache_get(kept.pk, "for_you") == [1, 2, 3]
 
 
 def test_a_user_the_model_never_saw_leaves_the_artifact_alone(
@@ -283,7 +292,7 @@ def test_export_holds_the_users_model_row_records_and_cache_only(trained, shop):
     # Shown before signing in, followed after: the click is Alice's, the impression nobody's.
     anonymous = Impression.objects.create(block="trending", item_pks=["3", "4"])
     late_click = Click.objects.create(impression=anonymous, position=0, item_pk="3", user=alice)
-    selectors.user_cache_set(alice.pk, "for_you", [1])
+    user_cache_set(alice.pk, FEATURES_CACHE_NAME, {"COUNTRY": "FR"})
 
     data = privacy.user_data_export(user=alice)
 
@@ -316,7 +325,7 @@ def test_export_holds_the_users_model_row_records_and_cache_only(trained, shop):
     assert anonymous.token in dumped  # only as the impression of Alice's own click
     assert "recommendations.impression.user" not in data["records"]
     assert data["records"]["recommendations.trainingrun.created_by"] == []
-    assert data["cached"] == ["other values computed for you"]
+    assert data["cached"] == ["your profile as the recommendations see it"]
 
 
 def test_export_of_a_user_the_model_does_not_know(trained):
@@ -406,16 +415,16 @@ def test_runs_of_a_live_experiment_forget_the_user_too(
 def test_export_describes_the_cache_without_its_internal_keys(trained, shop):
     alice = shop.users[0]
     selectors.recommendations_for_user(user=alice, n=4)  # caches history and a list
-    selectors.user_cache_set(alice.pk, selectors.LIST_CACHE_PREFIX + "0123abcd", [1])
-    names = privacy.cache.get(selectors.user_cache_index_key(alice.pk))
-    assert any(name.startswith(selectors.LIST_CACHE_PREFIX) for name in names)
+    names = set(privacy.CACHED_KINDS)
 
     cached = privacy.user_data_export(user=alice)["cached"]
 
     assert "recommendation lists shown to you" in cached
-    assert not set(names) & set(cached)
+    assert "your recent history (the items you viewed and bought)" in cached
+    assert set(cached) <= {str(kind) for kind in privacy.CACHED_KINDS.values()}
+    assert not names & set(cached)
     dumped = str(cached)
-    assert "recommendations:" not in dumped and selectors.LIST_CACHE_PREFIX not in dumped
+    assert "recommendations:" not in dumped and LIST_CACHE_PREFIX not in dumped
 
 
 # -- deletion is final: tombstones, kept artifacts, a storage that is down ---------------
@@ -542,7 +551,7 @@ def test_promoting_a_kept_run_or_an_experiment_arm_never_serves_a_forgotten_user
     arm = serving.run_model(kept)  # an experiment's arm, as the admin preview loads it
     assert arm.run_id == kept.pk and arm.user_row(gone.pk) is None
     Experiment.objects.create(name="test", challenger_run=kept, share=1.0)
-    experiments.reset()
+    serving.expire()
     pages = preview_pages(user=gone)
     assert pages and not any(
         "Because you" in str(block) for _title, blocks in pages for block in blocks
@@ -550,7 +559,7 @@ def test_promoting_a_kept_run_or_an_experiment_arm_never_serves_a_forgotten_user
     training_run_promote(run=kept)
     serving.expire()
     assert serving.active_model().user_row(gone.pk) is None
-    experiments.reset()
+    serving.reset()
 
 
 def test_a_deletion_after_a_failed_one_erases_both_users(

@@ -11,6 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from recommendations import selectors
 from recommendations.models import TrainingRun
 from recommendations.privacy import user_cache_delete
+from recommendations.serving import history as serving_history
+from recommendations.serving.keys import BOUGHT_CACHE_NAME, user_cache_key
 from tests.factories import (
     OrderFactory,
     OrderLineFactory,
@@ -188,7 +190,7 @@ def test_a_new_view_joins_the_cached_history_without_reading_it_again(store):
 
 
 def test_items_bought_before_the_history_window_are_never_shown(store, monkeypatch):
-    monkeypatch.setattr(selectors, "HISTORY_LIMIT", 2)
+    monkeypatch.setattr(serving_history, "HISTORY_LIMIT", 2)
     alice = buyer(store.product(0, 0))  # the oldest purchase: outside a window of two
     for rank in (3, 4):
         OrderLineFactory(order=OrderFactory(user=alice), product=store.product(7, rank))
@@ -202,14 +204,14 @@ def test_items_bought_before_the_history_window_are_never_shown(store, monkeypat
     assert "A0" not in shown and "H3" not in shown and "H4" not in shown
     assert len(shown) > 10
     # Kept apart in the cache, and deleted with the rest of the user's cache.
-    key = selectors.user_cache_key(alice.pk, selectors.BOUGHT_CACHE_NAME)
+    key = user_cache_key(alice.pk, BOUGHT_CACHE_NAME)
     assert str(store.product(0, 0).pk) in cache.get(key)
     user_cache_delete(user_pk=alice.pk)
     assert cache.get(key) is None
 
 
 def test_page_views_never_push_purchases_out_of_the_history(store, monkeypatch):
-    monkeypatch.setattr(selectors, "HISTORY_LIMIT", 2)
+    monkeypatch.setattr(serving_history, "HISTORY_LIMIT", 2)
     alice = buyer(store.product(0, 0))
     selectors.recommendations_for_user(user=alice, n=4)
     for rank in range(4):  # views join the cached history through the signal

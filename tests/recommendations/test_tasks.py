@@ -8,11 +8,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from recommendations.background import training_run_enqueue
 from recommendations.models import TrainingLock, TrainingRun
 from recommendations.services import (
     TrainingLocked,
     training_lock,
-    training_run_enqueue,
     training_run_start,
 )
 from recommendations.tasks import training_run_task

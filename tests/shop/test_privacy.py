@@ -15,10 +15,11 @@ from django.db import DatabaseError
 from django.test import Client
 from django.urls import reverse
 
-from recommendations import selectors, serving
+from recommendations import serving
 from recommendations.artifacts import artifact_read
 from recommendations.models import ForgottenUser, Impression, TrainingRun
 from recommendations.services import training_run_start
+from recommendations.serving.keys import user_cache_get, user_cache_set
 from recommendations.tasks import forgotten_artifacts_rewrite_task
 from shop import privacy
 from shop.models import CustomerProfile, Order, OrderLine, ProductView, Review
@@ -125,7 +126,7 @@ def test_a_click_without_an_impression_is_logged_without_the_user(user_client, u
 
 
 def test_turning_personalisation_off_forgets_cached_lists_and_session_views(user_client, user):
-    selectors.user_cache_set(user.pk, "for_you", [1, 2])
+    user_cache_set(user.pk, "for_you", [1, 2])
     session = user_client.session
     session["recommendations_viewed"] = ["1", "2"]
     session.save()
@@ -133,7 +134,7 @@ def test_turning_personalisation_off_forgets_cached_lists_and_session_views(user
     user_client.post(reverse("shop:account"), {})
 
     assert CustomerProfile.objects.get(user=user).personalisation_consent is False
-    assert selectors.user_cache_get(user.pk, "for_you") is None
+    assert user_cache_get(user.pk, "for_you") is None
     assert "recommendations_viewed" not in user_client.session
 
 
@@ -203,7 +204,7 @@ def test_deleting_the_account_removes_everything_personal_at_once(
 ):
     shop, run = trained_shop
     user = _customer_with_history(shop)
-    selectors.user_cache_set(user.pk, "for_you", [1])
+    user_cache_set(user.pk, "for_you", [1])
     order_pks = list(Order.objects.filter(user=user).values_list("pk", flat=True))
     lines = OrderLine.objects.filter(order__user=user).count()
     assert serving.active_model().user_row(user.pk) is not None
@@ -223,7 +224,7 @@ def test_deleting_the_account_removes_everything_personal_at_once(
     kept = Order.objects.filter(pk__in=order_pks)
     assert kept.count() == len(order_pks) and set(kept.values_list("user", flat=True)) == {None}
     assert OrderLine.objects.filter(order__in=order_pks).count() == lines
-    assert selectors.user_cache_get(pk, "for_you") is None
+    assert user_cache_get(pk, "for_you") is None
     assert serving.active_model().user_row(pk) is None
     run.refresh_from_db()
     assert pk not in artifact_read(run.artifact).user_pks.tolist()

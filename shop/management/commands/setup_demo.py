@@ -20,14 +20,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from recommendations.artifacts import artifact_storage
+from recommendations.background import training_run_enqueue
 from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
-from recommendations.services import (
-    TrainingLocked,
-    training_run_enqueue,
-    training_run_promote,
-    training_run_start,
-)
+from recommendations.services import TrainingLocked, training_run_promote, training_run_start
 from shop.models import Order
 
 DATA_FILE = Path(settings.BASE_DIR) / "data" / "online_retail" / "online_retail.csv.gz"

@@ -10,7 +10,6 @@ store down; the load is tried again at each check until the file is readable.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,8 @@ from recommendations.artifacts import (
 )
 from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
-from recommendations.models import TrainingRun
+from recommendations.models import Experiment, TrainingRun
+from recommendations.serving.state import MAX_OTHER_RUNS, ServingState, process_state
 from recommendations.tombstones import forgotten_user_pks
 
 logger = logging.getLogger(__name__)
@@ -98,85 +98,61 @@ class ServingModel:
         return [self.item_pks[int(c)].item() for c in np.asarray(cols).ravel() if c >= 0]
 
 
-class _Loader:
-    """Process-wide state of the loaded version; thread-safe."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        self.model: ServingModel | None = None
-        self.checked_at = -float("inf")
-        # The loaded (or failed) version is the run and its artifact name: forgetting a
-        # user rewrites the active run's artifact under a new name (recommendations.privacy).
-        self.loaded: tuple[int, str] | None = None
-        self.failed: tuple[int, str] | None = None
-
-    def get(self) -> ServingModel | None:
-        now = time.monotonic()
-        if now - self.checked_at < app_settings.RELOAD_INTERVAL:
-            return self.model
-        with self.lock:
-            if now - self.checked_at < app_settings.RELOAD_INTERVAL:
-                return self.model
-            self.checked_at = now
-            try:
-                active = (
-                    TrainingRun.objects.filter(is_active=True)
-                    .values_list("pk", "artifact")
-                    .first()
-                )
-            except DatabaseError as exc:
-                logger.error("Cannot look up the active recommendations run: %s", exc)
-                return self.model
-            if active is None:
-                self.model = None
-                return None
-            run_id, name = active
-            if self.model is not None and self.loaded == active:
-                return self.model
-            try:
-                artifact = artifact_read(name)
-            except ArtifactError as exc:
-                # Keep serving what we have and try again at the next check: the file may
-                # be restored. Logged as an error once per bad version, not every check.
-                log = logger.debug if self.failed == active else logger.error
-                self.failed = active
-                log("Cannot load recommendations run %s, keeping the old one: %s", run_id, exc)
-                return self.model
-            self.failed, self.loaded = None, active
-            self.model = ServingModel.from_artifact(run_id, artifact)
-            logger.info("Serving recommendations run %s (%s).", run_id, artifact.algorithm)
-            return self.model
-
-
-_loader = _Loader()
+def model_of(serving_state: ServingState) -> ServingModel | None:
+    """The active version as ``serving_state`` knows it, checked every ``RELOAD_INTERVAL``."""
+    now = time.monotonic()
+    if now - serving_state.checked_at < app_settings.RELOAD_INTERVAL:
+        return serving_state.model
+    with serving_state.lock:
+        if now - serving_state.checked_at < app_settings.RELOAD_INTERVAL:
+            return serving_state.model
+        serving_state.checked_at = now
+        try:
+            active = (
+                TrainingRun.objects.filter(is_active=True).values_list("pk", "artifact").first()
+            )
+        except DatabaseError as exc:
+            logger.error("Cannot look up the active recommendations run: %s", exc)
+            return serving_state.model
+        if active is None:
+            serving_state.model = None
+            return None
+        run_id, name = active
+        # The loaded version is the run and its artifact name: forgetting a user
+        # rewrites the active run's artifact under a new name (recommendations.privacy).
+        if serving_state.model is not None and serving_state.loaded == active:
+            return serving_state.model
+        try:
+            artifact = artifact_read(name)
+        except ArtifactError as exc:
+            # Keep serving what we have and try again at the next check: the file may
+            # be restored. Logged as an error once per bad version, not every check.
+            log = logger.debug if serving_state.failed == active else logger.error
+            serving_state.failed = active
+            log("Cannot load recommendations run %s, keeping the old one: %s", run_id, exc)
+            return serving_state.model
+        serving_state.failed, serving_state.loaded = None, active
+        serving_state.model = ServingModel.from_artifact(run_id, artifact)
+        logger.info("Serving recommendations run %s (%s).", run_id, artifact.algorithm)
+        return serving_state.model
 
 
 def active_model() -> ServingModel | None:
     """The promoted model of this process, reloaded when another version is promoted."""
-    return _loader.get()
+    return model_of(process_state)
 
 
 def reset() -> None:
-    """Forget the loaded model, so the next call loads again (for tests)."""
-    with _loader.lock:
-        _loader.reset()
+    """Forget everything this process loaded and served, so the next call loads again."""
+    process_state.reset()
 
 
 def expire() -> None:
     """Make the next call check the active version now, not after ``RELOAD_INTERVAL``."""
-    with _loader.lock:
-        _loader.checked_at = -float("inf")
+    process_state.expire()
 
 
 # -- other versions, for live experiments -------------------------------------------------
-
-MAX_OTHER_RUNS = 4
-# (run id, artifact name) -> the loaded model, or None and when its load failed.
-_other_runs: dict[tuple[int, str], ServingModel | tuple[None, float]] = {}
-_other_runs_lock = threading.Lock()
 
 
 def run_model(run: TrainingRun) -> ServingModel | None:
@@ -191,8 +167,8 @@ def run_model(run: TrainingRun) -> ServingModel | None:
         return active
     key = (run.pk, run.artifact)
     now = time.monotonic()
-    with _other_runs_lock:
-        kept = _other_runs.get(key)
+    with process_state.lock:
+        kept = process_state.other_runs.get(key)
         if isinstance(kept, ServingModel):
             return kept
         if kept is not None and now - kept[1] < app_settings.RELOAD_INTERVAL:
@@ -204,8 +180,28 @@ def run_model(run: TrainingRun) -> ServingModel | None:
             entry: ServingModel | tuple[None, float] = (None, now)
         else:
             entry = ServingModel.from_artifact(run.pk, artifact)
-        _other_runs.pop(key, None)
-        while len(_other_runs) >= MAX_OTHER_RUNS:
-            del _other_runs[next(iter(_other_runs))]
-        _other_runs[key] = entry
+        process_state.other_runs.pop(key, None)
+        while len(process_state.other_runs) >= MAX_OTHER_RUNS:
+            del process_state.other_runs[next(iter(process_state.other_runs))]
+        process_state.other_runs[key] = entry
         return entry if isinstance(entry, ServingModel) else None
+
+
+def active_experiment() -> Experiment | None:
+    """The experiment running now, if any, re-read every ``RELOAD_INTERVAL`` seconds."""
+    now = time.monotonic()
+    if now - process_state.experiment_checked_at < app_settings.RELOAD_INTERVAL:
+        return process_state.experiment
+    with process_state.lock:
+        if now - process_state.experiment_checked_at >= app_settings.RELOAD_INTERVAL:
+            try:
+                process_state.experiment = (
+                    Experiment.objects.filter(active=True)
+                    .select_related("control_run", "challenger_run")
+                    .first()
+                )
+            except DatabaseError:
+                # A failing lookup must not break the page: keep what we know.
+                return process_state.experiment
+            process_state.experiment_checked_at = now
+        return process_state.experiment

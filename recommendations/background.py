@@ -1,0 +1,55 @@
+"""Work handed to the Celery worker, or done in this process when Celery is not installed.
+
+Kept apart from :mod:`recommendations.services` because the tasks call the services:
+the services never import the tasks, and this module imports both.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from recommendations.compat import CELERY_INSTALLED
+from recommendations.conf import app_settings
+from recommendations.services import (
+    TrainingLocked,
+    training_lock_ensure_free,
+    training_process_start,
+    training_run_start,
+)
+
+if CELERY_INSTALLED:
+    from recommendations.tasks import training_run_task
+
+logger = logging.getLogger(__name__)
+
+
+def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = None) -> None:
+    """Start a training in the background once the current transaction commits.
+
+    On a Celery worker, or with ``TRAINING_RUNNER = "process"`` in a process of its own
+    (no broker needed); either way the caller returns at once. Without Celery installed
+    and no process runner, it trains in this process after the commit instead. Raises
+    TrainingLocked while a training holds the lock, so staff hear it now rather than never.
+    """
+    training_lock_ensure_free()
+    user_id = user.pk if getattr(user, "is_authenticated", False) else None
+    if app_settings.TRAINING_RUNNER == "process":
+        transaction.on_commit(
+            lambda: training_process_start(algorithms=algorithms, user_id=user_id)
+        )
+    elif not CELERY_INSTALLED:
+        transaction.on_commit(lambda: _training_run_unless_locked(algorithms, user))
+    else:
+        transaction.on_commit(
+            lambda: training_run_task.delay(algorithms=algorithms, user_id=user_id)
+        )
+
+
+def _training_run_unless_locked(algorithms: list[str] | None, user: Any) -> None:
+    try:
+        training_run_start(algorithms=algorithms, user=user)
+    except TrainingLocked as exc:
+        logger.info("Skipping training: %s", exc)

@@ -1,0 +1,145 @@
+"""Every signal receiver of the app, connected in ``AppConfig.ready()``.
+
+They keep the shared cache current for every process, whichever process writes: a
+web worker, a Celery worker or a management command that never served a list. An
+event saved joins (or drops) its user's cached history, a catalog save makes cached
+lists check their items' availability again, a consent change moves the user's cache
+to a new generation, and an item rule's save drops the cached rules. A change of the
+``RECOMMENDATIONS`` setting (tests make them) connects the receivers again.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.db import models
+from django.db.models.signals import post_delete, post_save
+
+from recommendations.adapters import get_adapter
+from recommendations.conf import app_settings
+from recommendations.models import ItemRule
+from recommendations.rules import rules_cache_clear
+from recommendations.services import catalog_changed
+from recommendations.serving.history import history_event_add, history_forget
+from recommendations.serving.keys import user_generation_bump
+
+# What a wrong setting raises while connecting: nothing is connected then.
+SETTING_ERRORS = (ImproperlyConfigured, ImportError, LookupError, ValueError, FieldDoesNotExist)
+
+
+def _lookup_value(instance: models.Model, lookup: str) -> Any:
+    """The value at the end of ``lookup`` (``order__user``) from one row, or None."""
+    *relations, last = lookup.split("__")
+    target: Any = instance
+    for relation in relations:
+        target = getattr(target, relation, None)
+        if target is None:
+            return None
+    try:
+        # The column (``user_id``), not the related row: no query for the last step.
+        return getattr(target, target._meta.get_field(last).attname, None)
+    except (AttributeError, FieldDoesNotExist):
+        return None
+
+
+def history_changed(
+    sender: type[models.Model], instance: models.Model, created: bool = False, **kwargs: Any
+) -> None:
+    """Keep the cached history of an event row's user current, or drop it.
+
+    A new row of a source without FILTER or VALUE_FIELD (a product view) is added to
+    the cached history, so a page view does not cost the next page a fresh read; any
+    other change drops it. An empty history is dropped too: it may mean no consent.
+    """
+    for source in app_settings.EVENT_SOURCES:
+        if apps.get_model(source.model) is not sender:
+            continue
+        user_pk = _lookup_value(instance, source.user_field)
+        if user_pk is None:
+            continue
+        simple = created and not source.filter and not source.value_field and source.weight
+        item_pk = _lookup_value(instance, source.item_field)
+        timestamp = _lookup_value(instance, source.time_field)
+        if simple and item_pk is not None and timestamp is not None:
+            row = (item_pk, source.name, float(source.weight), timestamp)
+            history_event_add(get_adapter(), user_pk, row)
+        else:
+            history_forget(user_pk)
+
+
+def consent_changed(
+    sender: type[models.Model],
+    instance: models.Model,
+    update_fields: frozenset[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Move a user's cache to a new generation when the row holding their consent changes."""
+    lookup = app_settings.CONSENT_FIELD
+    if not lookup:
+        return  # the setting changed since the signal was connected (tests do)
+    if update_fields is not None and lookup.split("__")[-1] not in update_fields:
+        return  # another field saved alone (the last login): the consent did not change
+    user_pk = instance.pk if sender is get_user_model() else _consent_holder(sender, instance)
+    if user_pk is not None:
+        user_generation_bump(user_pk)
+        history_forget(user_pk)
+
+
+def _consent_holder(sender: type[models.Model], instance: models.Model) -> Any:
+    """The user of a row that holds a consent one relation away from the user."""
+    relation = get_user_model()._meta.get_field(app_settings.CONSENT_FIELD.split("__")[0])
+    if relation.related_model is not sender or not hasattr(relation, "field"):
+        return None
+    return getattr(instance, relation.field.attname, None)
+
+
+def catalog_saved(**kwargs: Any) -> None:
+    """A catalog row changed: cached lists check their items' availability again."""
+    catalog_changed()
+
+
+def _models_connect() -> None:
+    """Connect the model receivers to the models the current setting names."""
+    post_save.connect(rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules")
+    post_delete.connect(rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules")
+    catalog = get_adapter().catalog_model()
+    uid = f"recommendations-catalog-{catalog._meta.label_lower}"
+    post_save.connect(catalog_saved, sender=catalog, dispatch_uid=uid)
+    post_delete.connect(catalog_saved, sender=catalog, dispatch_uid=uid)
+    for source in app_settings.EVENT_SOURCES:
+        model = apps.get_model(source.model)
+        uid = f"recommendations-history-{model._meta.label_lower}"
+        post_save.connect(history_changed, sender=model, dispatch_uid=uid)
+        post_delete.connect(history_changed, sender=model, dispatch_uid=uid)
+    lookup = app_settings.CONSENT_FIELD
+    if lookup and lookup.count("__") <= 1:
+        # The consent is on the user or one relation away (a profile); further away,
+        # a change shows when the cached history expires.
+        holder = get_user_model()
+        if "__" in lookup:
+            holder = holder._meta.get_field(lookup.split("__")[0]).related_model
+        uid = f"recommendations-consent-{holder._meta.label_lower}"
+        post_save.connect(consent_changed, sender=holder, dispatch_uid=uid)
+
+
+def _models_connect_quietly() -> None:
+    # A wrong setting is left to the system checks to explain.
+    with suppress(*SETTING_ERRORS):
+        _models_connect()
+
+
+def settings_changed(*, setting: str, **kwargs: Any) -> None:
+    """Connect again when a setting naming the models changes (tests change them)."""
+    if setting in ("RECOMMENDATIONS", "AUTH_USER_MODEL"):
+        _models_connect_quietly()
+
+
+def receivers_connect() -> None:
+    """Connect every receiver of the app (``AppConfig.ready()``)."""
+    setting_changed.connect(settings_changed, dispatch_uid="recommendations-settings")
+    _models_connect_quietly()

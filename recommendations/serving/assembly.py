@@ -1,0 +1,222 @@
+"""Assembly: the chosen candidates become recommendations with instances and reasons.
+
+A reason only ever names the shopper's own data (their history, this session's views)
+or the item on screen: how each layer's items are explained is its reason policy
+(:data:`DEFAULT_REASONS`, which a block's spec may replace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+
+from recommendations import reasons
+from recommendations.adapters import SettingsAdapter, get_adapter
+from recommendations.conf import VIEW, app_settings
+from recommendations.rules import Candidate
+from recommendations.serving.candidates import (
+    BOUGHT_TOGETHER,
+    CATALOG,
+    PERSONAL,
+    RECENTLY_VIEWED,
+    SESSION,
+    SIMILAR,
+    TRENDING,
+    Layer,
+    valid_pks,
+)
+from recommendations.serving.history import History
+from recommendations.serving.loading import ServingModel
+
+# The source a reason names for an item viewed in this session but not in the history.
+VIEW_SOURCE = "view"
+
+# Reason policies: how the items of a layer are explained.
+BECAUSE_YOU = "because_you"  # "Because you viewed X": up to 3 history items explain it
+ALSO_BOUGHT = "also_bought"  # "Customers who bought X also bought": the anchor or its cause
+TRENDING_IN = "trending_in"  # "Trending in <category>"
+FIXED = "fixed"  # one sentence per source (recently viewed, catalog, popular)
+
+DEFAULT_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        PERSONAL: BECAUSE_YOU,
+        SESSION: BECAUSE_YOU,
+        SIMILAR: ALSO_BOUGHT,
+        BOUGHT_TOGETHER: ALSO_BOUGHT,
+        TRENDING: TRENDING_IN,
+    }
+)
+_FIXED_REASONS = {RECENTLY_VIEWED: reasons.RECENTLY_VIEWED, CATALOG: reasons.CATALOG}
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One item of a list with the reason it is shown and the layer that chose it."""
+
+    item: Any
+    score: float
+    reason: str
+    source: str
+    # The training run that chose it (None before any training): impressions record it.
+    run_id: int | None = None
+    # Label, page and price as computed when the list was, kept with a cached list.
+    known: tuple[str, str | None, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        """The item's display name."""
+        return self.known[0] if self.known else get_adapter().item_label(self.item)
+
+    @property
+    def url(self) -> str | None:
+        """The item's page, when the catalog model has ``get_absolute_url``."""
+        if self.known:
+            return self.known[1]
+        get_absolute_url = getattr(self.item, "get_absolute_url", None)
+        return get_absolute_url() if callable(get_absolute_url) else None
+
+    @property
+    def price(self) -> Any:
+        """The item's price (``CATALOG["PRICE_FIELD"]``), or None."""
+        if self.known and len(self.known) > 2:
+            return self.known[2]
+        return get_adapter().item_price(self.item)
+
+
+@dataclass(frozen=True)
+class Explainer:
+    """Turns a chosen candidate into its reason, from the shopper's own data only."""
+
+    adapter: SettingsAdapter
+    model: ServingModel | None
+    sources: dict[Any, str]
+    policies: Mapping[str, str] = field(default_factory=lambda: DEFAULT_REASONS)
+
+    def _explained(self, layer: Layer, pks: list[Any], n: int) -> list[list[Any]]:
+        """History items (keys) that contributed most to each of ``pks`` in ``layer``."""
+        if self.model is None or layer.recommender is None or layer.row is None:
+            return [[] for _ in pks]
+        cols = [self.model.item_col(pk) for pk in pks]
+        known = [col for col in cols if col is not None]
+        try:
+            # One vectorised call for the whole list, not one per item.
+            explained = iter(layer.recommender.explain_batch(known, interactions=layer.row, n=n))
+        except (ValueError, IndexError, NotImplementedError):
+            return [[] for _ in pks]
+        return [
+            []
+            if col is None
+            else [self.model.item_pk(history_col) for history_col, _share in next(explained)]
+            for col in cols
+        ]
+
+    def named(self, chosen: list[Candidate], layers: list[Layer | None]) -> list[list[Any]]:
+        """Keys of the items the reason of each chosen candidate may name, best first."""
+        named: list[list[Any]] = [[] for _ in chosen]
+        by_layer: dict[int, tuple[Layer, list[int]]] = {}
+        for position, layer in enumerate(layers):
+            if layer is not None:
+                by_layer.setdefault(id(layer), (layer, []))[1].append(position)
+        for layer, positions in by_layer.values():
+            policy = self.policies.get(layer.source, FIXED)
+            if policy not in (BECAUSE_YOU, ALSO_BOUGHT):
+                continue
+            personal = policy == BECAUSE_YOU
+            pks = [chosen[position].pk for position in positions]
+            explained = self._explained(layer, pks, 3 if personal else 1)
+            for position, names in zip(positions, explained, strict=True):
+                named[position] = names if personal else (names + layer.anchor_pks)[:1]
+        return named
+
+    def reason(
+        self, item: Any, layer: Layer | None, named: list[Any], items: dict[str, Any]
+    ) -> str:
+        """Why ``item`` is shown; ``items`` holds the instances of the ``named`` keys."""
+        if layer is None:
+            return reasons.PINNED
+        policy = self.policies.get(layer.source, FIXED)
+        if policy == BECAUSE_YOU:
+            for pk in named:
+                if str(pk) in items:
+                    label = self.adapter.item_label(items[str(pk)])
+                    source = self.sources.get(pk) or next(
+                        iter(app_settings.source_names(VIEW)), VIEW_SOURCE
+                    )
+                    return reasons.because_you(source=source, label=label)
+            # A personal model that cannot point at the history (popularity) says so.
+            return reasons.POPULAR
+        if policy == ALSO_BOUGHT:
+            if named and str(named[0]) in items:
+                label = self.adapter.item_label(items[str(named[0])])
+                return reasons.customers_also_bought(label=label)
+            return reasons.POPULAR
+        if policy == TRENDING_IN:
+            return reasons.trending_in(category_label=self.adapter.category_label(item))
+        return _FIXED_REASONS.get(layer.source, reasons.POPULAR)
+
+
+def _related_paths(model: type[models.Model], lookups: Iterable[str | None]) -> list[str]:
+    """The forward relations crossed by ``lookups``, for select_related."""
+    paths = []
+    for lookup in lookups:
+        current, path = model, []
+        for part in (lookup or "").split("__"):
+            try:
+                related = current._meta.get_field(part)
+            except FieldDoesNotExist:
+                break
+            if not (related.many_to_one or related.one_to_one):
+                break
+            path.append(part)
+            current = related.related_model
+        if path:
+            paths.append("__".join(path))
+    return paths
+
+
+def _instances(adapter: SettingsAdapter, pks: Iterable[Any]) -> dict[str, Any]:
+    """Catalog instances by string key, with the relations labels and reasons read."""
+    catalog = adapter.catalog_model()
+    pks = valid_pks(catalog, pks)
+    if not pks:
+        return {}
+    related = _related_paths(catalog, (app_settings.CATEGORY_FIELD, app_settings.LABEL_FIELD))
+    items = catalog._default_manager.select_related(*related).in_bulk(pks)
+    return {str(pk): item for pk, item in items.items()}
+
+
+def recommendations_assemble(
+    *,
+    adapter: SettingsAdapter,
+    model: ServingModel | None,
+    chosen: list[tuple[Candidate, Layer | None]],
+    history: History,
+    policies: Mapping[str, str] = DEFAULT_REASONS,
+) -> list[Recommendation]:
+    """The recommendations of the chosen candidates: one query for every instance shown
+    or named in a reason."""
+    explainer = Explainer(adapter, model, reasons.strongest_sources(history.events), policies)
+    candidates = [candidate for candidate, _ in chosen]
+    layers = [layer for _, layer in chosen]
+    named = explainer.named(candidates, layers)
+    items = _instances(adapter, [c.pk for c in candidates] + [pk for pks in named for pk in pks])
+    result = []
+    for candidate, layer, names in zip(candidates, layers, named, strict=True):
+        item = items.get(str(candidate.pk))
+        if item is None:
+            continue  # deleted since the first query
+        result.append(
+            Recommendation(
+                item=item,
+                score=candidate.score,
+                reason=explainer.reason(item, layer, names, items),
+                source=candidate.source,
+                run_id=None if model is None else model.run_id,
+            )
+        )
+    return result

@@ -1,0 +1,422 @@
+"""Candidates and rules: ranked layers of candidates, then the business rules across them.
+
+Each layer of a block (personal, session, the anchors' item-to-item list, trending,
+popular, recently viewed) is built by its function in :data:`LAYER_BUILDERS` from the
+same :class:`Inputs`; :func:`candidates_choose` applies the rules of
+:mod:`recommendations.rules` across the layers in order, topping up from the catalog
+when they run dry, so no list is empty while the catalog has an available item.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from django.apps import apps
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count
+
+from recommendations.adapters import SettingsAdapter
+from recommendations.conf import PURCHASE, app_settings
+from recommendations.engine.base import Recommender
+from recommendations.rules import BlockRules, Candidate, Filters, apply_rules
+from recommendations.serving.history import History
+from recommendations.serving.loading import ServingModel
+from recommendations.serving.state import MAX_GLOBAL_ORDERS, process_state
+
+logger = logging.getLogger(__name__)
+
+# Candidates asked from each layer: enough to survive the rules without a second pass.
+OVERFETCH_FACTOR = 3
+OVERFETCH_EXTRA = 10
+
+PERSONAL = "personal"
+SESSION = "session"
+SIMILAR = "similar"
+BOUGHT_TOGETHER = "bought_together"
+TRENDING = "trending"
+POPULAR = "popular"
+PINNED = "pinned"
+RECENTLY_VIEWED = "recently_viewed"
+CATALOG = "catalog"
+
+
+@dataclass
+class Layer:
+    """Ranked candidates of one source, and what explains them."""
+
+    source: str
+    ranked: list[tuple[Any, float]]
+    # Personal and session layers: the recommender and history row behind ``explain``.
+    recommender: Recommender | None = None
+    row: sp.csr_matrix | None = None
+    anchor_pks: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class Inputs:
+    """What every layer of one list is built from."""
+
+    adapter: SettingsAdapter
+    model: ServingModel | None
+    history: History
+    filters: Filters
+    k: int
+    category_pks: list[Any] | None
+    anchors: list[Any]
+    session_item_pks: Sequence[Any]
+    viewed: list[Any]
+    user_features: Callable[[], Any]
+    # ServingModel attributes tried in order for an item-to-item layer.
+    item_to_item: tuple[str, ...]
+
+
+def overfetch(n: int, filters: Filters) -> int:
+    """Candidates to ask each layer for, so that ``n`` survive the rules."""
+    # Items the engine skips (``engine_blocked``) cost nothing; the rest may be dropped.
+    bought = len(filters.bought) if app_settings.REPEAT_PURCHASE_CATEGORIES else 0
+    return OVERFETCH_FACTOR * n + OVERFETCH_EXTRA + len(filters.blocked) + bought
+
+
+def engine_blocked(filters: Filters) -> set[str]:
+    """Items the engine need not rank: blocked ones, and bought ones unless a category repeats."""
+    if app_settings.REPEAT_PURCHASE_CATEGORIES:
+        return filters.blocked
+    return filters.blocked | filters.bought
+
+
+def _row(model: ServingModel, weights: dict[Any, float]) -> sp.csr_matrix | None:
+    """The 1 x n_items interaction row of a history, or None when nothing is known."""
+    cols, data = [], []
+    for pk, weight in weights.items():
+        col = model.item_col(pk)
+        if col is not None and weight > 0 and math.isfinite(weight):
+            cols.append(col)
+            data.append(weight)
+    if not cols:
+        return None
+    return sp.csr_matrix(
+        (np.asarray(data, dtype=np.float32), (np.zeros(len(cols), dtype=np.int64), cols)),
+        shape=(1, model.item_pks.size),
+    )
+
+
+def _cols(model: ServingModel, pks: Iterable[Any]) -> list[int]:
+    return [col for col in (model.item_col(pk) for pk in pks) if col is not None]
+
+
+def _positive(
+    model: ServingModel, cols: np.ndarray, scores: np.ndarray
+) -> list[tuple[Any, float]]:
+    """(item key, score) pairs, dropping zero scores: no signal is not a recommendation."""
+    keep = scores > 0
+    return list(zip(model.item_pks_of(cols[keep]), scores[keep].tolist(), strict=True))
+
+
+def _ranked(
+    model: ServingModel,
+    recommender: Recommender,
+    *,
+    k: int,
+    row: sp.csr_matrix | None = None,
+    blocked: Iterable[Any] = (),
+    allowed: Iterable[Any] | None = None,
+    user_features: Any = None,
+) -> list[tuple[Any, float]]:
+    """Top ``k`` (item key, score) of a recommender; an engine error yields nothing."""
+    if row is None:
+        row = sp.csr_matrix((1, model.item_pks.size), dtype=np.float32)
+    allowed_cols = None if allowed is None else _cols(model, allowed)
+    if allowed_cols == []:
+        return []
+    try:
+        cols, scores = recommender.recommend_interactions(
+            row,
+            k,
+            user_features=user_features,
+            exclude_seen=False,
+            blocked=_cols(model, blocked),
+            allowed=allowed_cols,
+        )
+    except (ValueError, IndexError) as exc:
+        # A list falls back to the next layer rather than failing the page.
+        logger.warning("%s could not rank (run %s): %s", recommender, model.run_id, exc)
+        return []
+    return _positive(model, cols, scores)
+
+
+def _global_ranked(
+    model: ServingModel,
+    recommender: Recommender,
+    *,
+    k: int,
+    blocked: set[str],
+    allowed: Iterable[Any] | None = None,
+) -> list[tuple[Any, float]]:
+    """Top ``k`` (item key, score) of a recommender that ranks everyone the same.
+
+    Trending and popularity rank every shopper alike: a model's whole order is computed
+    once per process (kept in the serving state) and walked per request, skipping what
+    the shopper may not see.
+    """
+    orders = process_state.global_orders
+    entry = orders.get(id(recommender))
+    if entry is None or entry[0] is not recommender:
+        ranked = _ranked(model, recommender, k=int(model.item_pks.size))
+        with process_state.lock:
+            while len(orders) >= MAX_GLOBAL_ORDERS:
+                del orders[next(iter(orders))]
+            # Holding the recommender keeps its id from being reused by another one.
+            entry = (recommender, [(pk, str(pk), score) for pk, score in ranked])
+            orders[id(recommender)] = entry
+    allowed_keys = None if allowed is None else {str(pk) for pk in allowed}
+    result = []
+    for pk, key, score in entry[1]:
+        if key in blocked or (allowed_keys is not None and key not in allowed_keys):
+            continue
+        result.append((pk, score))
+        if len(result) >= k:
+            break
+    return result
+
+
+def _popular_from_db(k: int) -> list[tuple[Any, float]]:
+    """Most frequent items of the positive event sources, when no model exists yet."""
+    key = f"recommendations:popular-db:{k}"
+    ranked = cache.get(key)
+    if ranked is None:
+        totals: dict[Any, float] = {}
+        # Bounded per account (recommendations.trust): distinct buyers, not events.
+        buyers = set(app_settings.source_names(PURCHASE)) if app_settings.TRUST_ENABLED else set()
+        for source in app_settings.EVENT_SOURCES:
+            if source.value_field or source.weight <= 0 or (buyers and source.name not in buyers):
+                continue
+            counted = Count(source.user_field, distinct=True) if buyers else Count("pk")
+            rows = (
+                apps.get_model(source.model)
+                ._default_manager.filter(**source.filter)
+                .values_list(source.item_field)
+                .annotate(events=counted)
+                .order_by("-events")[:k]
+            )
+            for pk, events in rows:
+                totals[pk] = totals.get(pk, 0.0) + source.weight * events
+        ranked = sorted(totals.items(), key=lambda pair: (-pair[1], str(pair[0])))[:k]
+        cache.set(key, ranked, app_settings.CACHE_TIMEOUT)
+    return ranked
+
+
+# -- the layers -------------------------------------------------------------------------
+
+
+def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> Layer | None:
+    model = inputs.model
+    row = None if model is None else _row(model, weights)
+    if row is None:
+        return None
+    features = inputs.user_features() if source == PERSONAL else None
+    ranked = _ranked(
+        model,
+        model.recommender,
+        k=inputs.k,
+        row=row,
+        blocked=engine_blocked(inputs.filters),
+        allowed=inputs.category_pks,
+        user_features=features,
+    )
+    return Layer(source, ranked, recommender=model.recommender, row=row)
+
+
+def history_layer(source: str, inputs: Inputs) -> Layer | None:
+    """The shopper's own history ranked by the personal recommender."""
+    return _personal_layer(source, inputs, inputs.history.weights())
+
+
+def session_layer(source: str, inputs: Inputs) -> Layer | None:
+    """This session's views ranked by the personal recommender."""
+    return _personal_layer(source, inputs, dict.fromkeys(inputs.session_item_pks, 1.0))
+
+
+def item_to_item_layer(source: str, inputs: Inputs) -> Layer | None:
+    """Items related to the anchors by the first of ``inputs.item_to_item`` the model has."""
+    model, anchors = inputs.model, inputs.anchors
+    if model is None or not anchors:
+        return None
+    recommender = next(
+        (
+            found
+            for name in inputs.item_to_item
+            if (found := getattr(model, name, None)) is not None
+        ),
+        None,
+    )
+    if recommender is None:
+        return None
+    blocked = engine_blocked(inputs.filters)
+    if len(anchors) == 1:
+        col = model.item_col(anchors[0])
+        if col is None:
+            return Layer(source, [], anchor_pks=anchors)
+        try:
+            cols, scores = recommender.similar_items(col, inputs.k, blocked=_cols(model, blocked))
+        except (ValueError, IndexError) as exc:
+            logger.warning("No similar items for %s (run %s): %s", anchors[0], model.run_id, exc)
+            return Layer(source, [], anchor_pks=anchors)
+        return Layer(source, _positive(model, cols, scores), anchor_pks=anchors)
+    row = _row(model, dict.fromkeys(anchors, 1.0))
+    if row is None:
+        return None
+    ranked = _ranked(model, recommender, k=inputs.k, row=row, blocked=blocked)
+    return Layer(source, ranked, recommender=recommender, row=row, anchor_pks=anchors)
+
+
+def trending_layer(source: str, inputs: Inputs) -> Layer | None:
+    """What sells now (nothing before a first training: popularity from the database)."""
+    model = inputs.model
+    if model is None:
+        return None
+    blocked = engine_blocked(inputs.filters)
+    ranked = _global_ranked(
+        model, model.trending, k=inputs.k, blocked=blocked, allowed=inputs.category_pks
+    )
+    return Layer(source, ranked)
+
+
+def popular_layer(source: str, inputs: Inputs) -> Layer | None:
+    """The best sellers of the serving version, or of the database before any training."""
+    model = inputs.model
+    if model is None:
+        return Layer(source, _popular_from_db(inputs.k))
+    blocked = engine_blocked(inputs.filters)
+    ranked = _global_ranked(
+        model, model.popularity, k=inputs.k, blocked=blocked, allowed=inputs.category_pks
+    )
+    return Layer(source, ranked)
+
+
+def recently_viewed_layer(source: str, inputs: Inputs) -> Layer | None:
+    """The shopper's viewed items, newest first."""
+    return Layer(source, [(pk, 1.0 / (i + 1)) for i, pk in enumerate(inputs.viewed)])
+
+
+LAYER_BUILDERS: dict[str, Callable[[str, Inputs], Layer | None]] = {
+    PERSONAL: history_layer,
+    SESSION: session_layer,
+    SIMILAR: item_to_item_layer,
+    BOUGHT_TOGETHER: item_to_item_layer,
+    TRENDING: trending_layer,
+    POPULAR: popular_layer,
+    RECENTLY_VIEWED: recently_viewed_layer,
+}
+
+
+def layers_build(sources: Iterable[str], inputs: Inputs) -> list[Layer]:
+    """The layers of ``sources`` in order, leaving out those with nothing to rank."""
+    built = (LAYER_BUILDERS[source](source, inputs) for source in sources)
+    return [layer for layer in built if layer is not None]
+
+
+# -- availability and the rules ---------------------------------------------------------
+
+
+def valid_pks(catalog: type[models.Model], pks: Iterable[Any]) -> list[Any]:
+    """Keys the catalog's primary key accepts, each once; a mistyped rule key is skipped."""
+    field_ = catalog._meta.pk
+    valid = []
+    for pk in pks:
+        try:
+            valid.append(field_.to_python(pk))
+        except ValidationError:
+            continue
+    return list(dict.fromkeys(valid))
+
+
+@dataclass(frozen=True)
+class _Row:
+    """An available item as the rules see it: its key and category, no model instance."""
+
+    pk: Any
+    category: str | None
+
+
+def _row_category(row: _Row) -> str | None:
+    return row.category
+
+
+def _available_rows(
+    adapter: SettingsAdapter, queryset: models.QuerySet, *, limit: int | None = None
+) -> dict[str, _Row]:
+    """Key and category of the items of ``queryset`` by string key, in one query."""
+    category = adapter.category_lookup()
+    rows = queryset.values_list("pk", category) if category else queryset.values_list("pk", "pk")
+    if limit is not None:
+        rows = rows.order_by("pk")[:limit]
+    return {
+        str(pk): _Row(pk, None if not category or value is None else str(value))
+        for pk, value in rows
+    }
+
+
+def _available(
+    adapter: SettingsAdapter, pks: Iterable[Any], *, rule_pks: Iterable[Any] = ()
+) -> dict[str, _Row]:
+    """The available items among ``pks`` (typed keys) and ``rule_pks`` (staff-typed text)."""
+    keys = list(dict.fromkeys([*pks, *valid_pks(adapter.catalog_model(), rule_pks)]))
+    return _available_rows(adapter, adapter.available_items().filter(pk__in=keys)) if keys else {}
+
+
+def category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | None:
+    """Keys of the available items of a category (None: no category filter)."""
+    lookup = adapter.category_lookup()
+    if category is None or not lookup:
+        return None
+    try:
+        return list(
+            adapter.available_items().filter(**{lookup: category}).values_list("pk", flat=True)
+        )
+    except (ValueError, TypeError, OverflowError, ValidationError):
+        raise ValueError(f"{category!r} is not a valid category key.") from None
+
+
+def candidates_choose(
+    adapter: SettingsAdapter, layers: list[Layer], *, rules: BlockRules, filters: Filters, n: int
+) -> list[tuple[Candidate, Layer | None]]:
+    """Apply the rules across the layers in order: the chosen candidates and their layers.
+
+    One query for the keys and categories of the available candidates (no model
+    instances), and one more when the layers run dry; a pinned item has no layer.
+    """
+    candidates: list[Candidate] = []
+    layer_of: dict[str, Layer] = {}
+    for layer in layers:
+        for pk, score in layer.ranked:
+            layer_of.setdefault(str(pk), layer)
+            candidates.append(Candidate(pk, float(score), layer.source))
+    pin_pks = [pk for _, pk in rules.pins]
+    rows = _available(adapter, [c.pk for c in candidates], rule_pks=pin_pks)
+    chosen = apply_rules(
+        candidates, items=rows, filters=filters, rules=rules, category_of=_row_category, n=n
+    )
+    if len(chosen) < n:
+        # Starved (a new store, or a list eaten by the rules): top up from the catalog.
+        used = [*(c.pk for c in chosen), *engine_blocked(filters)]
+        extra = adapter.available_items().exclude(pk__in=valid_pks(adapter.catalog_model(), used))
+        if filters.category is not None and adapter.category_lookup():
+            extra = extra.filter(**{adapter.category_lookup(): filters.category})
+        more = _available_rows(adapter, extra, limit=overfetch(n, filters))
+        rows.update(more)
+        catalog = Layer(CATALOG, [(row.pk, 0.0) for row in more.values()])
+        for key in more:
+            layer_of.setdefault(key, catalog)
+        candidates += [Candidate(row.pk, 0.0, CATALOG) for row in more.values()]
+        chosen = apply_rules(
+            candidates, items=rows, filters=filters, rules=rules, category_of=_row_category, n=n
+        )
+    return [(c, None if c.source == PINNED else layer_of[str(c.pk)]) for c in chosen]

@@ -1,0 +1,255 @@
+"""A shopper's own recent events, as serving reads them: from the cache when it can.
+
+The cache holds two entries per shopper: a small head (the digests that name the cached
+lists), read in the same call as the rules and the shopper's generation, and the rows
+themselves, read only when a list has to be computed. A repeat request reads the head
+alone. :mod:`recommendations.receivers` keeps both current when events are saved.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from functools import cached_property
+from typing import Any
+
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.utils import timezone
+
+from recommendations.adapters import Event, SettingsAdapter
+from recommendations.conf import PURCHASE, VIEW, app_settings
+from recommendations.serving.keys import (
+    BOUGHT_CACHE_NAME,
+    HISTORY_ROWS_CACHE_NAME,
+    UserCache,
+    digest,
+    user_head_key,
+)
+
+# Events of a shopper's own history used at serve time: the newest of each source.
+HISTORY_LIMIT = 200
+
+HistoryRow = tuple[Any, str, float, Any]  # item key, source name, weight, timestamp
+Loaded = tuple[tuple[HistoryRow, ...], frozenset[str] | None]
+
+
+def is_user(user: Any) -> bool:
+    """Whether ``user`` is a signed-in shopper (who has a history of their own)."""
+    return user is not None and getattr(user, "is_authenticated", False)
+
+
+class History:
+    """A shopper's own events (empty for anonymous or non-consenting shoppers), newest first."""
+
+    def __init__(
+        self,
+        rows: Iterable[HistoryRow] = (),
+        digests: tuple[str, str, bool] | None = None,
+        bought_all: frozenset[str] | None = None,
+        *,
+        user_cache: UserCache | None = None,
+        load: Callable[[], Loaded] | None = None,
+    ) -> None:
+        self._rows = tuple(rows)
+        # (fingerprint, bought_fingerprint, has events) when read from the head.
+        self.digests = digests
+        # Every item ever bought, read only when a purchase source fills its window.
+        self._bought_all = bought_all
+        # The signed-in shopper's cache (None for anonymous shoppers).
+        self.user_cache = user_cache
+        self._load = load
+
+    @classmethod
+    def of(cls, adapter: SettingsAdapter, user: Any) -> History:
+        """The history of any shopper, read from the cache when it holds it."""
+        if not is_user(user):
+            return cls()
+        user_cache = UserCache.of(user.pk)
+        return cls.from_head(adapter, user_cache, cache.get(user_head_key(user.pk)))
+
+    @classmethod
+    def from_head(cls, adapter: SettingsAdapter, user_cache: UserCache, head: Any) -> History:
+        """The history of a signed-in shopper whose cached head (or None) was read."""
+        if head is not None and head[0] == user_cache.generation:
+            return cls(
+                digests=head[2],
+                user_cache=user_cache,
+                load=lambda: _rows_of(adapter, user_cache),
+            )
+        return cls.read(adapter, user_cache)
+
+    @classmethod
+    def read(cls, adapter: SettingsAdapter, user_cache: UserCache) -> History:
+        """Read the history from the database and cache it."""
+        events = adapter.user_events(user_cache.user_pk, limit=HISTORY_LIMIT)
+        rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in events)
+        history = cls(rows, None, bought_beyond(adapter, user_cache, rows), user_cache=user_cache)
+        # Read by every block of every page, yet rarely changed: kept for a while, and
+        # kept current by the event sources' signals meanwhile.
+        history.store(time.time() + history_timeout())
+        return history
+
+    def store(self, expires: float) -> None:
+        """Cache the head and the rows until ``expires`` (a time.time() value)."""
+        timeout = expires - time.time()
+        if timeout <= 0 or self.user_cache is None:
+            return
+        user_cache = self.user_cache
+        head = (
+            user_cache.generation,
+            expires,
+            (self.fingerprint, self.bought_fingerprint, bool(self.rows)),
+        )
+        user_cache.set(HISTORY_ROWS_CACHE_NAME, list(self.rows), timeout=timeout)
+        cache.set(user_head_key(user_cache.user_pk), head, timeout)
+
+    @cached_property
+    def _loaded(self) -> Loaded:
+        return (self._rows, self._bought_all) if self._load is None else self._load()
+
+    @property
+    def rows(self) -> tuple[HistoryRow, ...]:
+        """The events as (item key, source, weight, timestamp), newest first."""
+        return self._loaded[0]
+
+    @property
+    def bought_all(self) -> frozenset[str] | None:
+        """Every item ever bought, when the purchases fill the window; else None."""
+        return self._loaded[1]
+
+    def __bool__(self) -> bool:
+        """Whether the shopper has any event (read from the head when cached)."""
+        return self.digests[2] if self.digests is not None else bool(self.rows)
+
+    @cached_property
+    def events(self) -> list[Event]:
+        """The rows as events."""
+        return [Event(*row) for row in self.rows]
+
+    def weights(self) -> dict[Any, float]:
+        """Decayed weight per item, as training weighs events (negatives subtract)."""
+        half_life = app_settings.HALF_LIFE_DAYS
+        now = timezone.now()
+        totals: dict[Any, float] = {}
+        for item_pk, _source, weight, timestamp in self.rows:
+            if half_life:
+                age_days = max((now - timestamp).total_seconds(), 0.0) / 86400
+                weight *= 0.5 ** (age_days / half_life)
+            totals[item_pk] = totals.get(item_pk, 0.0) + weight
+        return totals
+
+    def bought(self) -> set[str]:
+        """Keys of the items bought (the sources whose ``ROLE`` is ``"purchase"``)."""
+        purchases = _purchase_sources()
+        bought = {str(row[0]) for row in self.rows if row[1] in purchases}
+        return bought if self.bought_all is None else bought | self.bought_all
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of what the shopper interacted with and how, for the personal list.
+
+        Each distinct (item, source, weight) counts once: a new item, a purchase or a
+        changed rating changes it, a repeat view of an item does not (it would change
+        every product page); repeats and time decay apply when the list expires.
+        """
+        if self.digests is not None:
+            return self.digests[0]
+        return digest(sorted({(str(pk), source, weight) for pk, source, weight, _ in self.rows}))
+
+    @cached_property
+    def bought_fingerprint(self) -> str:
+        """A digest of the bought items, all that lists other than the personal one use."""
+        if self.digests is not None:
+            return self.digests[1]
+        return digest(sorted(self.bought()))
+
+    def viewed(self) -> list[Any]:
+        """Viewed items (of the ``ROLE`` ``"view"`` sources), newest first, each once."""
+        views = set(app_settings.source_names(VIEW))
+        return list(dict.fromkeys(row[0] for row in self.rows if row[1] in views))
+
+
+def _rows_of(adapter: SettingsAdapter, user_cache: UserCache) -> Loaded:
+    cached = user_cache.get(HISTORY_ROWS_CACHE_NAME)
+    if cached is None:  # evicted apart from its head: read again
+        fresh = History.read(adapter, user_cache)
+        return fresh.rows, fresh.bought_all
+    rows = tuple(cached)
+    return rows, bought_beyond(adapter, user_cache, rows)
+
+
+def history_timeout() -> float:
+    """Seconds a shopper's cached history is trusted (``HISTORY_TIMEOUT``).
+
+    By default ``RELOAD_INTERVAL`` with a local-memory cache: each process has its own,
+    and an event saved in one process updates that one only, so the others read the
+    history again this often. A shared cache (Redis, Memcached, database, files) is
+    kept current for every process by the event sources' signals: the history is then
+    kept ``CACHE_TIMEOUT`` seconds, which only events written without signals (bulk
+    imports, raw SQL) wait for. Under many shoppers it spares most requests a read of
+    their history.
+    """
+    configured = app_settings.HISTORY_TIMEOUT
+    if configured is not None:
+        return float(configured)
+    if isinstance(caches[DEFAULT_CACHE_ALIAS], LocMemCache):
+        return float(app_settings.RELOAD_INTERVAL)
+    return float(app_settings.CACHE_TIMEOUT)
+
+
+def _purchase_sources() -> set[str]:
+    return set(app_settings.source_names(PURCHASE))
+
+
+def bought_beyond(
+    adapter: SettingsAdapter, user_cache: UserCache, rows: tuple[HistoryRow, ...]
+) -> frozenset[str] | None:
+    """Every item the user bought, when a purchase source fills its window; else None.
+
+    Cached for ``CACHE_TIMEOUT`` seconds, longer than the history: newer purchases are
+    in the window anyway, and the items beyond it never change.
+    """
+    sources = _purchase_sources()
+    purchases = Counter(row[1] for row in rows if row[1] in sources)
+    if not any(count >= HISTORY_LIMIT for count in purchases.values()):
+        return None
+    bought = user_cache.get(BOUGHT_CACHE_NAME)
+    if bought is None:
+        bought = sorted(adapter.user_bought(user_cache.user_pk))
+        user_cache.set(BOUGHT_CACHE_NAME, bought)
+    return frozenset(bought)
+
+
+def _window(rows: Iterable[HistoryRow]) -> tuple[HistoryRow, ...]:
+    """The newest ``HISTORY_LIMIT`` rows of each source (rows are newest first)."""
+    counts: Counter[str] = Counter()
+    kept = []
+    for row in rows:
+        counts[row[1]] += 1
+        if counts[row[1]] <= HISTORY_LIMIT:
+            kept.append(row)
+    return tuple(kept)
+
+
+def history_event_add(adapter: SettingsAdapter, user_pk: Any, row: HistoryRow) -> None:
+    """Add a new event to a user's cached history, or drop it when it is not cached whole."""
+    user_cache = UserCache.current(user_pk)
+    head = None if user_cache is None else cache.get(user_head_key(user_pk))
+    if user_cache is None or head is None or head[0] != user_cache.generation:
+        history_forget(user_pk)
+        return
+    cached = user_cache.get(HISTORY_ROWS_CACHE_NAME)
+    if not cached:
+        history_forget(user_pk)
+        return
+    rows = _window((row, *cached))
+    History(rows, None, bought_beyond(adapter, user_cache, rows), user_cache=user_cache).store(
+        head[1]
+    )
+
+
+def history_forget(user_pk: Any) -> None:
+    """Drop a user's cached history (the lists named by it are left behind with it)."""
+    cache.delete(user_head_key(user_pk))

@@ -1,0 +1,214 @@
+"""The one pipeline every block runs: inputs, cached list or layers, rules, assembly, cache.
+
+A block is declared once as a :class:`BlockSpec` (in :mod:`recommendations.selectors`)
+and run by :func:`block_run` with the shopper's :class:`BlockRequest`:
+
+1. the block's rules, the catalog's change time and the shopper's generation and
+   history head, read from the cache in one call;
+2. the cached list named by everything it depends on, when still available;
+3. otherwise the spec's layers in order (:mod:`.candidates`), the business rules
+   across them, the instances and reasons (:mod:`.assembly`), and the list cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+
+from recommendations.adapters import SettingsAdapter, get_adapter
+from recommendations.conf import app_settings
+from recommendations.experiments import model_for_user
+from recommendations.rules import RULES_CACHE_KEY, BlockRules, Filters, block_rules
+from recommendations.serving.assembly import (
+    DEFAULT_REASONS,
+    Recommendation,
+    recommendations_assemble,
+)
+from recommendations.serving.cache import list_get, list_name, list_set
+from recommendations.serving.candidates import (
+    RECENTLY_VIEWED,
+    Inputs,
+    candidates_choose,
+    category_pks,
+    layers_build,
+    overfetch,
+)
+from recommendations.serving.history import History, is_user
+from recommendations.serving.keys import (
+    CATALOG_CHANGED_KEY,
+    FEATURES_CACHE_NAME,
+    UserCache,
+    user_generation_key,
+    user_head_key,
+)
+
+DEFAULT_N = 8
+MAX_N = 100
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """A block of recommendations, declared: what it ranks, how it is cached and explained."""
+
+    # The block's name: its rules (ItemRule.block), its cache entries, its impressions.
+    block: str
+    # The layer sources that fill the list, in order (see candidates.LAYER_BUILDERS).
+    layers: tuple[str, ...]
+    # Named by the shopper's whole history (a new view changes it), or by what they
+    # bought only (all that the other blocks leave out).
+    personal: bool = False
+    # The request's inputs that name the cached list besides the block, run, rules and
+    # history: any of "n", "exclude", "category", "session", "anchors", "viewed".
+    key_parts: tuple[str, ...] = ("n", "exclude")
+    # The ServingModel attributes an item-to-item layer ranks with: the first one the
+    # loaded model has is used (a basket model when trained, else the similar items).
+    item_to_item: tuple[str, ...] = ("similar",)
+    # How each layer's items are explained (layer source -> assembly reason policy).
+    reasons: Mapping[str, str] = field(default_factory=lambda: DEFAULT_REASONS)
+
+
+@dataclass(frozen=True)
+class BlockRequest:
+    """One shopper's request for a block."""
+
+    user: Any = None
+    n: Any = DEFAULT_N
+    exclude: Iterable[Any] = ()
+    category: Any = None
+    session_item_pks: Sequence[Any] = ()
+    # Items the list is about (the product on screen, the cart): never listed.
+    anchors: Sequence[Any] = ()
+    # The shopper's history when the caller read it already (shopper_history).
+    history: History | None = None
+
+
+def check_n(n: Any) -> int:
+    """``n`` as an int in 1..MAX_N, or a ValueError."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
+        raise ValueError(f"n must be an integer from 1 to {MAX_N}, got {n!r}.")
+    return n
+
+
+def shopper_history(*, user: Any) -> History:
+    """The shopper's own recent events, read once and shared by the blocks of a page."""
+    return History.of(get_adapter(), user)
+
+
+def _inputs(
+    adapter: SettingsAdapter, user: Any, history: History | None, block: str
+) -> tuple[History, BlockRules, float]:
+    """The shopper's history, the block's rules and when the catalog last changed.
+
+    Every list needs all three first: they are read from the cache in one call with the
+    shopper's generation (one round trip to a shared cache).
+    """
+    keys = [RULES_CACHE_KEY, CATALOG_CHANGED_KEY]
+    read_head = history is None and is_user(user)
+    if read_head:
+        keys += [user_generation_key(user.pk), user_head_key(user.pk)]
+    values = cache.get_many(keys)
+    if read_head:
+        user_cache = UserCache.of(user.pk, values.get(keys[2]))
+        history = History.from_head(adapter, user_cache, values.get(keys[3]))
+    elif history is None:
+        history = History()  # anonymous
+    rules = block_rules(block=block, rows=values.get(RULES_CACHE_KEY))
+    return history, rules, values.get(CATALOG_CHANGED_KEY, 0.0)
+
+
+def _filters(
+    history: History, *, exclude: Iterable[Any], category: str | None, rules: BlockRules
+) -> Filters:
+    filters = Filters(
+        bought=history.bought(),
+        category=category,
+        # A category list is one category by definition: variety does not apply.
+        max_per_category=None if category is not None else app_settings.MAX_PER_CATEGORY,
+    )
+    filters.block(exclude)
+    filters.block(rules.excluded)
+    return filters
+
+
+def _session_allowed(adapter: SettingsAdapter, user: Any, history: History) -> bool:
+    """Whether this session's views may personalise: anonymous or consenting shoppers.
+
+    A signed-in shopper who turned personalisation off gets non-personal lists; the
+    consent query runs only when a history is empty (a history implies consent).
+    """
+    if not is_user(user):
+        return True
+    return bool(history) or adapter.user_consents(user)
+
+
+def _user_features(adapter: SettingsAdapter, user: Any, user_cache: UserCache | None) -> Any:
+    if not app_settings.USER_FEATURES or user_cache is None or not is_user(user):
+        return None
+    # A profile rarely changes: one query per CACHE_TIMEOUT, not one per page.
+    features = user_cache.get(FEATURES_CACHE_NAME)
+    if features is None:
+        features = adapter.user_features([user.pk])
+        user_cache.set(FEATURES_CACHE_NAME, features)
+    return features
+
+
+def _keys(pks: Iterable[Any]) -> list[str]:
+    return sorted({str(pk) for pk in pks})
+
+
+def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
+    """The list of one block for one shopper: from the cache, or computed and cached."""
+    n = check_n(request.n)
+    user, exclude, anchors = request.user, list(request.exclude), list(request.anchors)
+    adapter, model = get_adapter(), model_for_user(user)
+    history, rules, catalog_changed_at = _inputs(adapter, user, request.history, spec.block)
+    session = list(request.session_item_pks or ())
+    if session and not _session_allowed(adapter, user, history):
+        session = []
+    viewed = []
+    if RECENTLY_VIEWED in spec.layers:
+        viewed = list(dict.fromkeys([*session, *history.viewed()]))
+    category = None if request.category is None else str(request.category)
+    parts = {
+        "n": n,
+        "exclude": _keys(exclude),
+        "category": category,
+        "session": _keys(session),
+        "anchors": [str(pk) for pk in anchors],
+        "viewed": [str(pk) for pk in viewed],
+    }
+    name = list_name(
+        spec.block,
+        None if model is None else model.run_id,
+        (sorted(rules.pins), sorted(rules.excluded)),
+        history.fingerprint if spec.personal else history.bought_fingerprint,
+        tuple(parts[part] for part in spec.key_parts),
+    )
+    owner = (history.user_cache or UserCache.of(user.pk)) if is_user(user) else None
+    cached = list_get(adapter, owner, name, catalog_changed_at)
+    if cached is not None:
+        return cached
+    filters = _filters(history, exclude=[*exclude, *anchors], category=category, rules=rules)
+    inputs = Inputs(
+        adapter=adapter,
+        model=model,
+        history=history,
+        filters=filters,
+        k=overfetch(n, filters),
+        category_pks=category_pks(adapter, filters.category),
+        anchors=anchors,
+        session_item_pks=session,
+        viewed=viewed,
+        user_features=lambda: _user_features(adapter, user, history.user_cache),
+        item_to_item=spec.item_to_item,
+    )
+    chosen = candidates_choose(
+        adapter, layers_build(spec.layers, inputs), rules=rules, filters=filters, n=n
+    )
+    result = recommendations_assemble(
+        adapter=adapter, model=model, chosen=chosen, history=history, policies=spec.reasons
+    )
+    return list_set(owner, name, result)

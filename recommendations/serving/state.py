@@ -1,0 +1,72 @@
+"""Everything the read path keeps in this process's memory, in one object with one reset.
+
+The loaded versions, the active experiment, the global orders of trending and
+popularity and the lists served lately are all held by :data:`process_state`; tests and
+:mod:`recommendations.privacy` call :meth:`ServingState.reset` or
+:meth:`ServingState.expire`, never a module's own dictionary.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+# Lists this process served, kept at most this many (cleared whole when full).
+SERVED_MAX = 4096
+# Whole orders of trending and popularity recommenders kept (oldest dropped first).
+MAX_GLOBAL_ORDERS = 8
+# Experiment arms' models kept besides the active one (oldest dropped first).
+MAX_OTHER_RUNS = 4
+
+
+class ServingState:
+    """The serving memory of one process; thread-safe through ``lock``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self, *, lists_only: bool = False) -> None:
+        """Forget everything: the next request loads and computes again.
+
+        ``lists_only`` keeps what was loaded (versions, experiment, global orders) and
+        forgets the lists served, as emptying the shared cache does for the others.
+        """
+        with self.lock:
+            # (user key, generation, list name) -> (computed at, checked at, the list).
+            self.served: dict[tuple[Any, Any, str], tuple[float, float, tuple[Any, ...]]] = {}
+            if lists_only:
+                return
+            # The active version: its model, when it was last checked, and the
+            # (run id, artifact name) loaded or whose load failed.
+            self.model: Any = None
+            self.checked_at = -float("inf")
+            self.loaded: tuple[int, str] | None = None
+            self.failed: tuple[int, str] | None = None
+            # (run id, artifact name) -> a loaded experiment arm, or (None, failed at).
+            self.other_runs: dict[tuple[int, str], Any] = {}
+            self.experiment: Any = None
+            self.experiment_checked_at = -float("inf")
+            # id(recommender) -> (recommender, [(item key, str key, score)] best first).
+            self.global_orders: dict[int, tuple[Any, list[tuple[Any, str, float]]]] = {}
+
+    def expire(self) -> None:
+        """Make the next request check the active version and experiment now."""
+        with self.lock:
+            self.checked_at = -float("inf")
+            self.experiment_checked_at = -float("inf")
+
+    def user_forget(self, user_pk: Any) -> None:
+        """Drop the lists this process served to one user (older generations included)."""
+        with self.lock:
+            for key in [key for key in self.served if key[0] == user_pk]:
+                self.served.pop(key, None)
+
+    def served_remember(self, key: tuple[Any, Any, str], value: tuple[float, float, Any]) -> None:
+        """Keep a list this process served (cheaper than an LRU: refilled by requests)."""
+        if len(self.served) >= SERVED_MAX:
+            self.served.clear()
+        self.served[key] = value
+
+
+process_state = ServingState()
