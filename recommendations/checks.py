@@ -1,8 +1,10 @@
 """System checks of the ``RECOMMENDATIONS`` setting: a wrong configuration fails at startup.
 
 recommendations.E001  unknown or missing model label
-recommendations.E002  a field lookup that does not exist (or points at the wrong model)
-recommendations.E003  unknown algorithm name or bad algorithm parameters
+recommendations.E002  a field lookup that does not exist (or points at the wrong model),
+                      GROUP_FIELD of an event source included
+recommendations.E003  unknown algorithm name or bad algorithm parameters (ALGORITHMS,
+                      BOUGHT_TOGETHER_PARAMS)
 recommendations.E004  an event weight or value map that is not a finite number
 recommendations.E005  a half-life that is not a positive number
 recommendations.E006  an adapter path that cannot be imported
@@ -141,6 +143,8 @@ def _check_source(
     errors += _field(model, source.time_field, f"{where}['TIME_FIELD']")
     if source.value_field:
         errors += _field(model, source.value_field, f"{where}['VALUE_FIELD']")
+    if source.group_field is not None:
+        errors += _field(model, source.group_field, f"{where}['GROUP_FIELD']")
     for lookup in source.filter:
         errors += _field(model, lookup, f"{where}['FILTER']", allow_lookup=True)
     if not _is_number(source.weight):
@@ -257,6 +261,16 @@ def _check_algorithms() -> list[checks.Error]:
                     hint=f"Known: {', '.join(sorted(known))}.",
                 )
             )
+    unknown = set(app_settings.BOUGHT_TOGETHER_PARAMS) - set(known["cooccurrence"]._param_names())
+    if unknown:
+        errors.append(
+            _error(
+                "E003",
+                "RECOMMENDATIONS['BOUGHT_TOGETHER_PARAMS'] has unknown parameter(s) "
+                f"{', '.join(sorted(unknown))}.",
+                hint=f"Known: {', '.join(known['cooccurrence']._param_names())}.",
+            )
+        )
     for name, params in algorithms.items():
         if not isinstance(params, dict):
             errors.append(
