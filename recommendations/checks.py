@@ -4,7 +4,7 @@ recommendations.E001  unknown or missing model label
 recommendations.E002  a field lookup that does not exist (or points at the wrong model),
                       GROUP_FIELD of an event source included
 recommendations.E003  unknown algorithm name or bad algorithm parameters (ALGORITHMS,
-                      BOUGHT_TOGETHER_PARAMS)
+                      SIMILAR_PARAMS, BOUGHT_TOGETHER_PARAMS)
 recommendations.E004  an event weight or value map that is not a finite number
 recommendations.E005  a half-life that is not a positive number
 recommendations.E006  an adapter path that cannot be imported
@@ -261,16 +261,24 @@ def _check_algorithms() -> list[checks.Error]:
                     hint=f"Known: {', '.join(sorted(known))}.",
                 )
             )
-    unknown = set(app_settings.BOUGHT_TOGETHER_PARAMS) - set(known["cooccurrence"]._param_names())
-    if unknown:
-        errors.append(
-            _error(
-                "E003",
-                "RECOMMENDATIONS['BOUGHT_TOGETHER_PARAMS'] has unknown parameter(s) "
-                f"{', '.join(sorted(unknown))}.",
-                hint=f"Known: {', '.join(known['cooccurrence']._param_names())}.",
+    item_to_item = (
+        ("SIMILAR_PARAMS", app_settings.SIMILAR_PARAMS, app_settings.SIMILAR_ALGORITHM),
+        ("BOUGHT_TOGETHER_PARAMS", app_settings.BOUGHT_TOGETHER_PARAMS, "cooccurrence"),
+    )
+    for setting, params, name in item_to_item:
+        if name not in known:  # reported above
+            continue
+        allowed = known[name]._param_names()
+        unknown = set(params) - set(allowed)
+        if unknown:
+            errors.append(
+                _error(
+                    "E003",
+                    f"RECOMMENDATIONS[{setting!r}] has parameter(s) {', '.join(sorted(unknown))} "
+                    f"that {name!r} does not take.",
+                    hint=f"Known: {', '.join(allowed)}.",
+                )
             )
-        )
     for name, params in algorithms.items():
         if not isinstance(params, dict):
             errors.append(

@@ -214,9 +214,11 @@ def test_an_account_without_purchase_fills_no_basket(settings):
         (lambda s: s["EVENT_SOURCES"][0].update(GROUP_FIELD="basket"), "E002", "basket"),
         (lambda s: s["EVENT_SOURCES"][0].update(GROUP_FIELD=""), "E002", "GROUP_FIELD"),
         (lambda s: s.update(BOUGHT_TOGETHER_PARAMS={"lift": 1}), "E003", "lift"),
+        # item-kNN's parameters, left from before similar_blend was the default.
+        (lambda s: s.update(SIMILAR_PARAMS={"shrinkage": 5}), "E003", "shrinkage"),
     ],
 )
-def test_a_bad_group_field_or_bought_together_parameter_is_reported(settings, change, code, text):
+def test_a_bad_group_field_or_item_to_item_parameter_is_reported(settings, change, code, text):
     value = copy.deepcopy(django_settings.RECOMMENDATIONS)
     change(value)
     settings.RECOMMENDATIONS = value
