@@ -250,6 +250,8 @@ RECOMMENDATIONS = {
             "TIME_FIELD": "created_at",
             "WEIGHT": 1.0,
             "FILTER": {"order__status": "placed"},
+            # The lines of one order are one basket, for "bought together".
+            "GROUP_FIELD": "order",
         },
         {
             "NAME": "view",
@@ -282,7 +284,7 @@ RECOMMENDATIONS = {
         # a target: training weights are time-decayed, so repeats cannot be told apart.
         "blend": {"new_items_only": False},
     },
-    "SIMILAR_ALGORITHM": "item_knn",
+    "SIMILAR_ALGORITHM": "similar_blend",
     "PROMOTION": {
         "METRIC": "ndcg",
         "HOLDOUT_DAYS": 30,

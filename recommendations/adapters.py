@@ -63,6 +63,9 @@ class EventArrays:
     time: np.ndarray  # float64 unix seconds
     source: np.ndarray  # int8 index into ``sources``
     sources: tuple[str, ...]
+    # int64 basket (order) of each event, numbered across sources; -1 where the source
+    # has no GROUP_FIELD. None when no source has one.
+    group: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.user_pk.size)
@@ -90,6 +93,16 @@ def _key_array(values: list[Any]) -> np.ndarray:
         return np.asarray(values, dtype=np.int64)
     except (TypeError, ValueError):
         return np.asarray([str(v) for v in values], dtype=str)
+
+
+def _group_codes(keys: list[Any], *, offset: int) -> np.ndarray:
+    """Each event's group key as a number from ``offset`` up (-1 for no group)."""
+    codes = np.full(len(keys), -1, dtype=np.int64)
+    known = [position for position, key in enumerate(keys) if key is not None]
+    if known:
+        _, inverse = np.unique(_key_array([keys[p] for p in known]), return_inverse=True)
+        codes[known] = offset + inverse
+    return codes
 
 
 def _unix(times: Iterable[dt.datetime | float | None]) -> np.ndarray:
@@ -266,6 +279,8 @@ class SettingsAdapter:
         sources = app_settings.EVENT_SOURCES
         consenting = self.consenting_user_ids()
         parts: list[tuple[list[Any], list[Any], np.ndarray, np.ndarray, int]] = []
+        groups: list[np.ndarray] = []
+        next_group = 0
         for code, source in enumerate(sources):
             queryset = self._source_queryset(source)
             if since is not None:
@@ -278,6 +293,8 @@ class SettingsAdapter:
             fields = [source.user_field, source.item_field, time_field]
             if source.value_field:
                 fields.append(source.value_field)
+            if source.group_field:
+                fields.append(source.group_field)
             rows = list(queryset.values_list(*fields).order_by().iterator(chunk_size=CHUNK_SIZE))
             columns = list(zip(*rows, strict=True)) if rows else [[] for _ in fields]
             del rows
@@ -285,6 +302,12 @@ class SettingsAdapter:
                 source, list(columns[3]) if source.value_field else None, len(columns[0])
             )
             parts.append((list(columns[0]), list(columns[1]), weights, _unix(columns[2]), code))
+            group = np.full(len(columns[0]), -1, dtype=np.int64)
+            if source.group_field:
+                # Numbered after the groups of earlier sources: no two sources share one.
+                group = _group_codes(list(columns[-1]), offset=next_group)
+                next_group = int(group.max(initial=next_group - 1)) + 1
+            groups.append(group)
         user_pk = _key_array([pk for part in parts for pk in part[0]])
         item_pk = _key_array([pk for part in parts for pk in part[1]])
         weight = np.concatenate([part[2] for part in parts])
@@ -300,6 +323,7 @@ class SettingsAdapter:
             time=time[keep],
             source=source[keep],
             sources=tuple(s.name for s in sources),
+            group=np.concatenate(groups)[keep] if any(s.group_field for s in sources) else None,
         )
 
     def _consents(self, user_pk: Any) -> bool:

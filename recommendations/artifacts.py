@@ -6,13 +6,15 @@ never the public media storage (see :attr:`AppSettings.ARTIFACT_STORAGE
 <recommendations.conf.AppSettings.ARTIFACT_STORAGE>`).
 
 An artifact holds the personal recommender of a run, the item-to-item, trending and
-popularity recommenders trained on the same data, and the mapping of matrix rows and
-columns to database keys. Each recommender is the engine's own ``.npz`` archive,
-nested as a byte array. Writing goes to a fresh unique name in one ``Storage.save``
-(on S3-compatible storage one PUT, or a multipart upload, that appears whole or not at
-all); the database pointer (``TrainingRun.artifact``) is only set afterwards, so a crash
-mid-write never exposes a half-written file. Whatever a storage backend raises when it
-fails (botocore's errors for S3) reaches callers as an ``OSError``.
+popularity recommenders trained on the same data, the "bought together" recommender
+learned from baskets (absent from artifacts written before it existed, and when no
+purchase made a basket), and the mapping of matrix rows and columns to database keys.
+Each recommender is the engine's own ``.npz`` archive, nested as a byte array. Writing
+goes to a fresh unique name in one ``Storage.save`` (on S3-compatible storage one PUT,
+or a multipart upload, that appears whole or not at all); the database pointer
+(``TrainingRun.artifact``) is only set afterwards, so a crash mid-write never exposes a
+half-written file. Whatever a storage backend raises when it fails (botocore's errors
+for S3) reaches callers as an ``OSError``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from recommendations.engine.base import Recommender
 
 ARTIFACT_FORMAT = 1
 RECOMMENDER_KEYS = ("recommender", "similar", "trending", "popularity")
+#: Recommenders an artifact may lack: older artifacts were written without them.
+OPTIONAL_RECOMMENDER_KEYS = ("bought_together",)
 # Artifact files are named <prefix><run id>-<random hex><suffix> in ARTIFACT_PATH.
 ARTIFACT_PREFIX = "run-"
 ARTIFACT_SUFFIX = ".npz"
@@ -81,6 +85,7 @@ class Artifact:
     popularity: Recommender
     user_pks: np.ndarray
     item_pks: np.ndarray
+    bought_together: Recommender | None = None
 
 
 def artifact_storage() -> Storage:
@@ -117,12 +122,15 @@ def artifact_write(
     popularity: Recommender | bytes,
     user_pks: np.ndarray,
     item_pks: np.ndarray,
+    bought_together: Recommender | bytes | None = None,
 ) -> str:
     """Save an artifact under a new unique name and return the name the storage chose."""
     manifest = {"format": ARTIFACT_FORMAT, "algorithm": algorithm, "run_id": run_id}
+    optional = {} if bought_together is None else {"bought_together": _as_bytes(bought_together)}
     buffer = io.BytesIO()
     np.savez(
         buffer,
+        **optional,
         manifest=np.array(json.dumps(manifest)),
         recommender=_as_bytes(recommender),
         similar=_as_bytes(similar),
@@ -176,7 +184,11 @@ def artifact_read(name: str) -> Artifact:
             raise ArtifactError(
                 f"Artifact {name!r} has unknown format {manifest.get('format')!r}."
             )
-        recommenders = {key: engine.load(arrays[key].tobytes()) for key in RECOMMENDER_KEYS}
+        recommenders = {
+            key: engine.load(arrays[key].tobytes())
+            for key in (*RECOMMENDER_KEYS, *OPTIONAL_RECOMMENDER_KEYS)
+            if key in arrays or key not in OPTIONAL_RECOMMENDER_KEYS
+        }
         return Artifact(
             algorithm=str(manifest["algorithm"]),
             user_pks=arrays["user_pks"],
@@ -228,7 +240,8 @@ def recommender_without_rows(recommender: Recommender, keep: np.ndarray) -> Reco
             setattr(
                 recommender, key, sp.csr_matrix(value[rows]) if sp.issparse(value) else value[rows]
             )
-    if hasattr(recommender, "n_users_"):
+    # Only a recommender whose rows are the users has them to lose (not one of baskets).
+    if getattr(recommender, "n_users_", None) == keep.size:
         recommender.n_users_ = int(rows.size)
     # Derived caches (user-kNN's weighted matrix) are rebuilt from the new state.
     recommender._after_load()
@@ -250,6 +263,7 @@ def artifact_without_users(artifact: Artifact, user_pks: Collection[str]) -> Art
         user_pks=artifact.user_pks[keep],
         **{
             name: recommender_without_rows(getattr(artifact, name), keep)
-            for name in RECOMMENDER_KEYS
+            for name in (*RECOMMENDER_KEYS, *OPTIONAL_RECOMMENDER_KEYS)
+            if getattr(artifact, name) is not None
         },
     )

@@ -1,8 +1,10 @@
 """System checks of the ``RECOMMENDATIONS`` setting: a wrong configuration fails at startup.
 
 recommendations.E001  unknown or missing model label
-recommendations.E002  a field lookup that does not exist (or points at the wrong model)
-recommendations.E003  unknown algorithm name or bad algorithm parameters
+recommendations.E002  a field lookup that does not exist (or points at the wrong model),
+                      GROUP_FIELD of an event source included
+recommendations.E003  unknown algorithm name or bad algorithm parameters (ALGORITHMS,
+                      SIMILAR_PARAMS, BOUGHT_TOGETHER_PARAMS)
 recommendations.E004  an event weight or value map that is not a finite number
 recommendations.E005  a half-life that is not a positive number
 recommendations.E006  an adapter path that cannot be imported
@@ -150,6 +152,8 @@ def _check_source(
     errors += _field(model, source.time_field, f"{where}['TIME_FIELD']")
     if source.value_field:
         errors += _field(model, source.value_field, f"{where}['VALUE_FIELD']")
+    if source.group_field is not None:
+        errors += _field(model, source.group_field, f"{where}['GROUP_FIELD']")
     for lookup in source.filter:
         errors += _field(model, lookup, f"{where}['FILTER']", allow_lookup=True)
     if not _is_number(source.weight):
@@ -272,6 +276,24 @@ def _check_algorithms() -> list[checks.Error]:
                     "E003",
                     f"Unknown recommendation algorithm {name!r}.",
                     hint=f"Known: {', '.join(sorted(known))}.",
+                )
+            )
+    item_to_item = (
+        ("SIMILAR_PARAMS", app_settings.SIMILAR_PARAMS, app_settings.SIMILAR_ALGORITHM),
+        ("BOUGHT_TOGETHER_PARAMS", app_settings.BOUGHT_TOGETHER_PARAMS, "cooccurrence"),
+    )
+    for setting, params, name in item_to_item:
+        if name not in known:  # reported above
+            continue
+        allowed = known[name]._param_names()
+        unknown = set(params) - set(allowed)
+        if unknown:
+            errors.append(
+                _error(
+                    "E003",
+                    f"RECOMMENDATIONS[{setting!r}] has parameter(s) {', '.join(sorted(unknown))} "
+                    f"that {name!r} does not take.",
+                    hint=f"Known: {', '.join(allowed)}.",
                 )
             )
     for name, params in algorithms.items():

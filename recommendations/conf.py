@@ -10,7 +10,8 @@ Example (the demo store)::
         "CATALOG": {"MODEL": "shop.Product", "AVAILABLE": {"is_active": True}},
         "EVENT_SOURCES": [
             {"NAME": "purchase", "MODEL": "shop.OrderLine", "USER_FIELD": "order__user",
-             "ITEM_FIELD": "product", "TIME_FIELD": "created_at", "WEIGHT": 1.0},
+             "ITEM_FIELD": "product", "TIME_FIELD": "created_at", "WEIGHT": 1.0,
+             "GROUP_FIELD": "order"},
         ],
         "ALGORITHMS": {"popularity": {}, "item_knn": {"k": 50}},
         # Optional: who follows whom, for the social models (off when absent).
@@ -71,7 +72,10 @@ class EventSource:
     """One host model whose rows are (user, item, time, weight) events.
 
     ``role`` (``ROLE``) is ``"purchase"``, ``"view"`` or None (see :data:`ROLES`);
-    ``verb`` (``VERB``) words its reasons, "Because you <verb> X".
+    ``verb`` (``VERB``) words its reasons, "Because you <verb> X"; ``group_field``
+    (``GROUP_FIELD``, e.g. ``"order"`` for order lines) puts the events of one order in
+    one basket for "bought together" (without it, a user's purchases less than a
+    minute apart are one basket).
     """
 
     name: str
@@ -85,6 +89,7 @@ class EventSource:
     filter: dict[str, Any] = field(default_factory=dict)
     role: str | None = None
     verb: str | None = None
+    group_field: str | None = None
 
     @classmethod
     def from_setting(cls, position: int, raw: dict[str, Any]) -> EventSource:
@@ -127,6 +132,7 @@ class EventSource:
             filter=dict(raw.get("FILTER") or {}),
             role=role,
             verb=verb,
+            group_field=raw.get("GROUP_FIELD"),
         )
 
 
@@ -288,7 +294,8 @@ class AppSettings:
 
     @property
     def TRUST_MIN_SUPPORT(self) -> float:
-        """Distinct (trusted) users an item needs to trend, and a pair to be "similar"."""
+        """Distinct (trusted) users an item needs to trend, and a pair to be "similar";
+        (trusted) baskets a pair needs to be "bought together"."""
         return self._trust("MIN_SUPPORT", 3)
 
     @property
@@ -317,13 +324,23 @@ class AppSettings:
 
     @property
     def SIMILAR_ALGORITHM(self) -> str:
-        """Registry name of the item-to-item recommender behind "similar products"."""
-        return self._setting("SIMILAR_ALGORITHM", "item_knn")
+        """Registry name of the item-to-item recommender behind "similar products".
+
+        The default, ``similar_blend``, ranks look-alikes (content) that the same
+        customers buy (item-kNN): alternatives, where "bought together" (baskets,
+        ``cooccurrence``) ranks complements.
+        """
+        return self._setting("SIMILAR_ALGORITHM", "similar_blend")
 
     @property
     def SIMILAR_PARAMS(self) -> dict[str, Any]:
         """Hyper-parameters of the similar-items recommender."""
         return dict(self._setting("SIMILAR_PARAMS", {}) or {})
+
+    @property
+    def BOUGHT_TOGETHER_PARAMS(self) -> dict[str, Any]:
+        """Hyper-parameters of the "bought together" recommender (``cooccurrence``)."""
+        return dict(self._setting("BOUGHT_TOGETHER_PARAMS", {}) or {})
 
     def _promotion(self, name: str, default: Any) -> Any:
         return (self._setting("PROMOTION", {}) or {}).get(name, default)

@@ -11,6 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from recommendations.adapters import Event
 from recommendations.conf import PURCHASE, app_settings
 
@@ -49,6 +51,16 @@ def because_you(*, source: str, label: str) -> str:
 def customers_also_bought(*, label: str) -> str:
     """The reason of an item bought with the product on screen or in the cart."""
     return f"Customers who bought {label} also bought"
+
+
+def similar_to(*, label: str) -> str:
+    """ "Similar to X": an alternative to the product on screen (the similar block)."""
+    return _("Similar to %(label)s") % {"label": label}
+
+
+def often_bought_with(*, label: str) -> str:
+    """ "Often bought with X": a complement of the product on screen or in the cart."""
+    return _("Often bought with %(label)s") % {"label": label}
 
 
 def trending_in(*, category_label: str | None) -> str:

@@ -41,6 +41,7 @@ from recommendations.adapters import (
     get_adapter,
 )
 from recommendations.artifacts import artifact_delete, artifact_write, recommender_without_rows
+from recommendations.baskets import basket_matrix
 from recommendations.compat import SoftTimeLimitExceeded
 from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
@@ -182,6 +183,7 @@ def _without_future(events: EventArrays) -> tuple[EventArrays, int]:
             weight=events.weight[keep],
             time=events.time[keep],
             source=events.source[keep],
+            group=None if events.group is None else events.group[keep],
         ),
         count,
     )
@@ -441,7 +443,29 @@ def auxiliary_fit(data: TrainingData) -> dict[str, bytes]:
         "similar": similar.to_bytes(),
         "trending": trending.to_bytes(),
         "popularity": popularity.to_bytes(),
+        **_bought_together_fit(data),
     }
+
+
+def _bought_together_fit(data: TrainingData, *, min_support: float = 0.0) -> dict[str, bytes]:
+    """The complements model learned from the batch's baskets, or nothing without any.
+
+    Its rows are baskets, not users: they are dropped once it is fitted, so the artifact
+    keeps item-to-item counts only (and no order of anyone).
+    """
+    if data.events is None:
+        return {}
+    baskets = basket_matrix(
+        data.events, data.user_idx, data.item_idx, data.trust, n_items=data.matrix.shape[1]
+    )
+    if not baskets.nnz:
+        return {}
+    params = dict(app_settings.BOUGHT_TOGETHER_PARAMS)
+    if min_support:
+        params.setdefault("min_support", min_support)
+    recommender = registered_algorithms()["cooccurrence"](**params).fit(baskets)
+    recommender_without_rows(recommender, np.zeros(baskets.shape[0], dtype=bool))
+    return {"bought_together": recommender.to_bytes()}
 
 
 def _trusted_auxiliary_fit(
@@ -450,7 +474,8 @@ def _trusted_auxiliary_fit(
     """:func:`auxiliary_fit` on votes bounded per account (see recommendations.trust).
 
     Popularity counts the trusted buyers; trending weighs each account's latest vote and
-    needs ``MIN_SUPPORT`` of them, as does each pair of similar items.
+    needs ``MIN_SUPPORT`` of them, as does each pair of similar items (of baskets, for
+    a pair bought together).
     """
     known = registered_algorithms()
     min_support = float(app_settings.TRUST_MIN_SUPPORT)
@@ -479,6 +504,7 @@ def _trusted_auxiliary_fit(
         "similar": similar.to_bytes(),
         "trending": trending.to_bytes(),
         "popularity": popularity.to_bytes(),
+        **_bought_together_fit(data, min_support=min_support),
     }
 
 

@@ -3,6 +3,7 @@
 from recommendations.engine.base import NotFittedError, Recommender, load, registered
 from recommendations.engine.blend import BlendRecommender
 from recommendations.engine.content import ContentRecommender
+from recommendations.engine.cooccurrence import CooccurrenceRecommender
 from recommendations.engine.ease import CatalogTooLargeError, EASERecommender
 from recommendations.engine.interactions import apply_weighting, build_interactions
 from recommendations.engine.itemknn import ItemKNNRecommender
@@ -15,6 +16,7 @@ from recommendations.engine.metrics import (
 from recommendations.engine.mlp import MLPRecommender
 from recommendations.engine.popularity import PopularityRecommender, TrendingRecommender
 from recommendations.engine.rp3beta import RP3betaRecommender
+from recommendations.engine.similar import SimilarBlendRecommender
 from recommendations.engine.social import SocialBlendRecommender, SocialTrustRecommender
 from recommendations.engine.split import holdout_new_items, temporal_split
 from recommendations.engine.svd import SVDRecommender
@@ -24,6 +26,7 @@ __all__ = [
     "BlendRecommender",
     "CatalogTooLargeError",
     "ContentRecommender",
+    "CooccurrenceRecommender",
     "EASERecommender",
     "ItemKNNRecommender",
     "MLPRecommender",
@@ -32,6 +35,7 @@ __all__ = [
     "RP3betaRecommender",
     "Recommender",
     "SVDRecommender",
+    "SimilarBlendRecommender",
     "SocialBlendRecommender",
     "SocialTrustRecommender",
     "TrendingRecommender",

@@ -130,10 +130,16 @@ def build_interactions(
     return matrix, latest_matrix
 
 
-def weight_values(values: np.ndarray, weighting: str) -> np.ndarray:
-    """Rescale an array of positive weights: ``raw`` keeps, ``binary`` sets 1, ``log`` log1p."""
+def check_weighting(weighting: object) -> str:
+    """``weighting`` if it is one of :data:`WEIGHTINGS`, else a ValueError naming them."""
     if weighting not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {', '.join(WEIGHTINGS)}; got {weighting!r}.")
+    return weighting
+
+
+def weight_values(values: np.ndarray, weighting: str) -> np.ndarray:
+    """Rescale an array of positive weights: ``raw`` keeps, ``binary`` sets 1, ``log`` log1p."""
+    check_weighting(weighting)
     if weighting == "binary":
         return np.ones_like(values)
     if weighting == "log":

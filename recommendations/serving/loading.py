@@ -44,6 +44,8 @@ class ServingModel:
     popularity: Recommender
     user_pks: np.ndarray
     item_pks: np.ndarray
+    # Complements learned from baskets; None for artifacts written before it existed.
+    bought_together: Recommender | None = None
     _user_rows: dict[Any, int] = field(default_factory=dict, repr=False, compare=False)
     _item_cols: dict[Any, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -69,6 +71,7 @@ class ServingModel:
             popularity=artifact.popularity,
             user_pks=artifact.user_pks,
             item_pks=artifact.item_pks,
+            bought_together=artifact.bought_together,
         )
 
     @staticmethod

@@ -21,6 +21,8 @@ TEST_PARAMS: dict[str, dict[str, Any]] = {
     "ease": {"l2": 1.0},
     "rp3beta": {"k": 5},
     "content": {"k": 5},
+    "cooccurrence": {"k": 5},
+    "similar_blend": {"k": 5},
     # Fixed weights: the weight search needs timestamps, which not every test gives.
     "blend": {
         "components": [("item_knn", {"k": 5}), ("svd", {"factors": 4})],

@@ -53,8 +53,19 @@ def test_selectors_recommend_books_with_reasons(library):
     assert personal[0].item == library["poetry0"]
     assert personal[0].reason == "Because you borrowed Crime 0"
     assert library["crime0"] not in [r.item for r in personal]
-    assert similar[0].item == library["poetry0"]
+    # Similar books are alternatives: the crime novel the same readers borrow.
+    assert similar[0].item == library["crime1"]
     assert similar[0].reason == "Customers who bought Crime 0 also bought"
+
+
+def test_loans_within_a_minute_are_one_basket_without_a_group_field(library):
+    model = serving.active_model()
+    crime0 = model.item_col(library["crime0"].pk)
+
+    cols, _ = model.bought_together.similar_items(crime0, 3)
+
+    # Four readers borrow Poetry 0 with Crime 0 at once, two borrow Crime 1 with it.
+    assert model.item_pks_of(cols) == [library["poetry0"].pk, library["crime1"].pk]
 
 
 def test_unavailable_books_are_never_recommended(library):
@@ -94,7 +105,7 @@ def test_the_api_serves_books(library, client):
 
     assert me.status_code == 200
     assert me.json()["results"][0]["label"] == "Poetry 0"
-    assert similar.json()["results"][0]["item_id"] == str(library["poetry0"].pk)
+    assert similar.json()["results"][0]["item_id"] == str(library["crime1"].pk)
     assert [r["reason"] for r in trending.json()["results"]] == ["Trending in travel"] * 2
     assert "/api/recommendations/me/" in schema.json()["paths"]
 

@@ -11,12 +11,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.http import HttpRequest
 from django.template import Context, Template
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 from django.utils import timezone
 
 from recommendations import serving
@@ -79,8 +80,14 @@ def store_build() -> Store:
 
 
 def store_train(algorithms: list[str] | None = None) -> TrainingRun:
-    """Train and promote, then make this process load the new version."""
-    run = training_run_start(algorithms=algorithms or ["item_knn"], promote=True)
+    """Train and promote, then make this process load the new version.
+
+    The similar block is trained as item-kNN, the co-purchase model this store's lists
+    were written for (tests/recommendations/test_baskets.py covers the default blend).
+    """
+    behavioural = {**settings.RECOMMENDATIONS, "SIMILAR_ALGORITHM": "item_knn"}
+    with override_settings(RECOMMENDATIONS=behavioural):
+        run = training_run_start(algorithms=algorithms or ["item_knn"], promote=True)
     assert run.is_active, run.error
     serving.reset()
     return run

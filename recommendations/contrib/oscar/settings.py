@@ -32,6 +32,7 @@ _PRESET: dict[str, Any] = {
             "ITEM_FIELD": "product",
             "TIME_FIELD": "order__date_placed",
             "WEIGHT": 1.0,
+            "GROUP_FIELD": "order",
         },
         {
             # Oscar records a signed-in shopper's product page views itself.
