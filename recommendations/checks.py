@@ -435,8 +435,6 @@ def _check_social() -> list[checks.Error]:
 
 
 def _check_selection() -> list[checks.Error]:
-    from recommendations.training import registered_algorithms
-
     where = "RECOMMENDATIONS['SELECTION']"
     raw = getattr(settings, "RECOMMENDATIONS", {}).get("SELECTION", {})
     if not isinstance(raw, dict):

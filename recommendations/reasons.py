@@ -48,11 +48,6 @@ def because_you(*, source: str, label: str) -> str:
     return f"Because you {source_verb(source)} {label}"
 
 
-def customers_also_bought(*, label: str) -> str:
-    """The reason of an item bought with the product on screen or in the cart."""
-    return f"Customers who bought {label} also bought"
-
-
 def similar_to(*, label: str) -> str:
     """ "Similar to X": an alternative to the product on screen (the similar block)."""
     return _("Similar to %(label)s") % {"label": label}

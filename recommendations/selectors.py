@@ -135,7 +135,7 @@ def similar_products(
     exclude: Iterable[Any] = (),
     history: History | None = None,
 ) -> list[Recommendation]:
-    """Items bought by the customers who bought ``item`` (never ``item`` itself)."""
+    """Alternatives to ``item`` (never ``item`` itself): alike and co-bought."""
     request = BlockRequest(user=user, n=n, exclude=exclude, anchors=[item.pk], history=history)
     return block_run(SIMILAR_PRODUCTS, request)
 

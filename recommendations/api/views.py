@@ -156,7 +156,7 @@ _PRODUCT_LIST = {200: _LIST, 400: _BAD_REQUEST, 404: _NOT_FOUND, 429: _THROTTLED
 
 
 class SimilarProductsView(_ListView):
-    """Items bought by the customers who bought this product."""
+    """Alternatives to this product: alike in text and category, and co-bought."""
 
     permission_classes = [permissions.AllowAny]
 

@@ -38,7 +38,8 @@ VIEW_SOURCE = "view"
 
 # Reason policies: how the items of a layer are explained.
 BECAUSE_YOU = "because_you"  # "Because you viewed X": up to 3 history items explain it
-ALSO_BOUGHT = "also_bought"  # "Customers who bought X also bought": the anchor or its cause
+SIMILAR_TO = "similar_to"  # "Similar to X": the anchor (or cart item) it resembles
+BOUGHT_WITH = "bought_with"  # "Often bought with X": the anchor (or cart item) it completes
 TRENDING_IN = "trending_in"  # "Trending in <category>"
 FIXED = "fixed"  # one sentence per source (recently viewed, catalog, popular)
 
@@ -46,12 +47,13 @@ DEFAULT_REASONS: Mapping[str, str] = MappingProxyType(
     {
         PERSONAL: BECAUSE_YOU,
         SESSION: BECAUSE_YOU,
-        SIMILAR: ALSO_BOUGHT,
-        BOUGHT_TOGETHER: ALSO_BOUGHT,
+        SIMILAR: SIMILAR_TO,
+        BOUGHT_TOGETHER: BOUGHT_WITH,
         TRENDING: TRENDING_IN,
     }
 )
 _FIXED_REASONS = {RECENTLY_VIEWED: reasons.RECENTLY_VIEWED, CATALOG: reasons.CATALOG}
+_ANCHOR_REASONS = {SIMILAR_TO: reasons.similar_to, BOUGHT_WITH: reasons.often_bought_with}
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class Explainer:
                 by_layer.setdefault(id(layer), (layer, []))[1].append(position)
         for layer, positions in by_layer.values():
             policy = self.policies.get(layer.source, FIXED)
-            if policy not in (BECAUSE_YOU, ALSO_BOUGHT):
+            if policy != BECAUSE_YOU and policy not in _ANCHOR_REASONS:
                 continue
             personal = policy == BECAUSE_YOU
             pks = [chosen[position].pk for position in positions]
@@ -150,10 +152,10 @@ class Explainer:
                     return reasons.because_you(source=source, label=label)
             # A personal model that cannot point at the history (popularity) says so.
             return reasons.POPULAR
-        if policy == ALSO_BOUGHT:
+        if policy in _ANCHOR_REASONS:
             if named and str(named[0]) in items:
                 label = self.adapter.item_label(items[str(named[0])])
-                return reasons.customers_also_bought(label=label)
+                return _ANCHOR_REASONS[policy](label=label)
             return reasons.POPULAR
         if policy == TRENDING_IN:
             return reasons.trending_in(category_label=self.adapter.category_label(item))

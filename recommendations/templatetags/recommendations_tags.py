@@ -152,9 +152,9 @@ def similar_products(
     context: template.Context,
     product: Any = None,
     n: Any = 4,
-    title: str = "Customers also bought",
+    title: str = "Similar products",
 ) -> dict[str, Any]:
-    """Items bought by the customers who bought ``product`` (default: ``product`` in context)."""
+    """Alternatives to ``product`` (default: ``product`` in context): alike and co-bought."""
     request, user = _shopper(context)
     product = product if product is not None else context.get("product")
     recommendations = (

@@ -46,10 +46,8 @@ def test_customer_sees_reasons_on_the_home_page_and_similar_products(
     assert page.locator("h1").inner_text().lower() == name.lower()
 
     similar = page.locator("[data-rec-block=similar]")
-    assert similar.locator("h2").inner_text() == "Customers also bought"
+    assert similar.locator("h2").inner_text() == "Similar products"
     titles = similar.locator(".card-title").all_inner_texts()
     assert titles and name not in titles
-    assert similar.locator(".rec-item__reason").first.inner_text() == (
-        f"Customers who bought {name} also bought"
-    )
+    assert similar.locator(".rec-item__reason").first.inner_text() == (f"Similar to {name}")
     assert screenshot("product-similar").stat().st_size > 10_000

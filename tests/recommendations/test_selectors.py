@@ -88,7 +88,7 @@ def test_similar_products_never_include_the_product_itself(store):
 
     assert "E0" not in item_names(recommendations)
     assert set(item_names(recommendations[:2])) == {"D0", "F0"}
-    assert recommendations[0].reason == "Customers who bought E0 also bought"
+    assert recommendations[0].reason == "Similar to E0"
 
 
 def test_bought_together_for_a_cart_names_the_cart_item_that_explains_it(store):
@@ -99,8 +99,8 @@ def test_bought_together_for_a_cart_names_the_cart_item_that_explains_it(store):
     names = item_names(recommendations)
     assert not {"A0", "E0"} & set(names)
     by_name = {r.item.name: r.reason for r in recommendations}
-    assert by_name["B0"] == "Customers who bought A0 also bought"
-    assert by_name["F0"] == "Customers who bought E0 also bought"
+    assert by_name["B0"] == "Often bought with A0"
+    assert by_name["F0"] == "Often bought with E0"
 
 
 def test_trending_in_a_category_only_lists_that_category(store):
