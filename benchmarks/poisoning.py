@@ -98,7 +98,8 @@ def training_data(events: EventArrays, n_users: int, n_items: int) -> TrainingDa
         user_pks=np.arange(n_users), item_pks=np.arange(n_items), matrix=matrix, times=times,
         train=matrix, train_times=times, test=None, user_features=None, item_features=None,
         user_idx=events.user_pk, item_idx=events.item_pk, weight=events.weight, time=events.time,
-        newest=newest, holdout_start=newest, events=events, trust=trust,
+        newest=newest, holdout_start=newest, holdout_end=newest, trending_now=newest,
+        future_ignored=0, events=events, trust=trust,
     )  # fmt: skip
 
 
