@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from recommendations import services
+from recommendations import background, services
 from recommendations.models import TrainingLock, TrainingRun
 from recommendations.services import LOCK_NAME, training_run_start
 from tests.factories import UserFactory
@@ -119,7 +119,7 @@ def test_train_now_while_a_training_runs_says_so_and_starts_nothing(
 ):
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "TRAINING_RUNNER": "process"}
     started = []
-    monkeypatch.setattr(services, "training_process_start", lambda **kw: started.append(kw))
+    monkeypatch.setattr(background, "training_process_start", lambda **kw: started.append(kw))
     TrainingLock.objects.create(
         name=LOCK_NAME, token="busy", expires_at=timezone.now() + dt.timedelta(hours=1)
     )
@@ -152,9 +152,9 @@ def test_train_now_without_a_broker_trains_in_a_process_of_its_own(
     # Training in this (the web) process would fail; the other process is untouched.
     monkeypatch.setattr(services, "training_batch_run", not_here)
     processes = []
-    start = services.training_process_start
+    start = background.training_process_start
     monkeypatch.setattr(
-        services, "training_process_start", lambda **kw: processes.append(start(**kw))
+        background, "training_process_start", lambda **kw: processes.append(start(**kw))
     )
 
     html = _train_now(staff_client).content.decode()
