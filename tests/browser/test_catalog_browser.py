@@ -100,7 +100,8 @@ def test_new_visitor_browses_home_searches_with_a_typo_and_opens_a_category_and_
     # Every picture loads: drawn SVGs, no letter tiles, no broken images.
     images = page.locator("img.thumb")
     assert images.count() >= len(trending)
-    assert page.evaluate("[...document.images].every(img => img.complete && img.naturalWidth > 0)")
+    # Every picture loads and draws (waited for: the live server answers them one by one).
+    page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
     screenshot("catalog-home-new-visitor")
 
     page.fill("#header-q", "hart")

@@ -39,6 +39,8 @@ from tests.processes import (
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 2
+# gunicorns started side by side, each with WORKERS workers (see Server).
+SERVERS = 2
 # Enough requests that both workers answer some; at most this many to see them both.
 MIN_REQUESTS = 20
 MAX_REQUESTS = 200
@@ -74,12 +76,21 @@ def _manage(args: list[str], env: dict[str, str]) -> None:
 
 @dataclass
 class Server:
-    """The running gunicorn: its address and the access log naming each answer's worker."""
+    """The running gunicorns: their addresses and the access log naming each answer's worker.
 
-    url: str
+    Two gunicorns of two workers each, over one access log: requests alternate between
+    them, so every point a test makes is served by at least two processes, however the
+    kernel hands connections to the workers of one server.
+    """
+
+    urls: list[str]
     access_log: Path
-    process: subprocess.Popen
+    processes: list[subprocess.Popen]
     error_log: Path
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
 
     def answers(self, probe: str, expected: int) -> list[tuple[str, int]]:
         """(worker pid, status) of the ``expected`` requests tagged ``probe``, in order."""
@@ -108,15 +119,17 @@ class Shopper:
     session: requests.Session = field(default_factory=requests.Session)
     probe: str = field(default_factory=lambda: uuid.uuid4().hex)
     sent: dict[str, int] = field(default_factory=dict)
+    turn: int = 0
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"X-Probe": self.probe, **kwargs.pop("headers", {})}
         if method == "POST" and "csrftoken" in self.session.cookies:
             headers.setdefault("X-CSRFToken", self.session.cookies["csrftoken"])
         self.sent[self.probe] = self.sent.get(self.probe, 0) + 1
+        self.turn += 1
         return self.session.request(
             method,
-            self.server.url + path,
+            self.server.urls[self.turn % len(self.server.urls)] + path,
             headers=headers,
             allow_redirects=False,
             timeout=60,
@@ -158,7 +171,7 @@ class Shopper:
         results = [send() for _ in range(MIN_REQUESTS)]
         while len(self.workers()) < WORKERS and len(results) < MAX_REQUESTS:
             results += [send() for _ in range(10)]
-        assert len(self.workers()) == WORKERS, f"one worker answered {len(results)} requests"
+        assert len(self.workers()) >= WORKERS, f"one worker answered {len(results)} requests"
         return results
 
 
@@ -173,7 +186,7 @@ def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(
     django_db_setup: Any, django_db_blocker: Any, static_root: Path, tmp_path_factory: Any
 ) -> Iterator[Server]:
-    """gunicorn with two workers on the embedded defaults, over a small committed catalog."""
+    """Two gunicorns of two workers on the embedded defaults, over a small committed catalog."""
     folder = tmp_path_factory.mktemp("gunicorn")
     env = {
         **inherited_environment(*_OVERRIDES),
@@ -196,24 +209,34 @@ def server(
     _manage(["createcachetable"], env)  # as bin/demo does
     access_log, error_log = folder / "access.log", folder / "error.log"
     assert _is_test_database(), connection.settings_dict["NAME"]
-    process = None
+    processes: list[subprocess.Popen] = []
     try:
-        port = free_port()
-        process = subprocess.Popen(
-            [
+        urls = []
+        for _ in range(SERVERS):
+            port = free_port()
+            command = [
                 sys.executable, "-m", "gunicorn", "config.wsgi",
                 "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
                 "--access-logfile", str(access_log),
                 "--access-logformat", "%(p)s %({x-probe}i)s %(s)s",
                 "--error-logfile", str(error_log), "--timeout", "120",
-            ],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        running = Server(f"http://127.0.0.1:{port}", access_log, process, error_log)
-        server_wait_until_up(running.url, process, running.diagnostics)
+            ]  # fmt: skip
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        running = Server(urls, access_log, processes, error_log)
+        for url, process in zip(urls, processes, strict=True):
+            server_wait_until_up(url, process, running.diagnostics)
         yield running
     finally:
-        if process is not None:
+        for process in processes:
             process_stop(process)
         with django_db_blocker.unblock():
             _cache_table_clear()
