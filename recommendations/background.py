@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
+from recommendations.artifacts import ArtifactError
 from recommendations.compat import CELERY_INSTALLED
 from recommendations.conf import app_settings
 from recommendations.services import (
@@ -19,9 +20,10 @@ from recommendations.services import (
     training_process_start,
     training_run_start,
 )
+from recommendations.tombstones import forgotten_artifacts_rewrite
 
 if CELERY_INSTALLED:
-    from recommendations.tasks import training_run_task
+    from recommendations.tasks import forgotten_artifacts_rewrite_task, training_run_task
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +55,16 @@ def _training_run_unless_locked(algorithms: list[str] | None, user: Any) -> None
         training_run_start(algorithms=algorithms, user=user)
     except TrainingLocked as exc:
         logger.info("Skipping training: %s", exc)
+
+
+def forgotten_artifacts_rewrite_enqueue() -> None:
+    """Erase deleted users from the kept artifacts: on a Celery worker (retried while the
+    storage fails), or here and now without Celery, where a failure waits for the next
+    training (the tombstones already keep the users out of every loaded artifact)."""
+    if CELERY_INSTALLED:
+        forgotten_artifacts_rewrite_task.delay()
+        return
+    try:
+        forgotten_artifacts_rewrite()
+    except (ArtifactError, OSError):  # unreadable, or the storage is down
+        logger.exception("Could not rewrite the artifacts of forgotten users; retried later.")

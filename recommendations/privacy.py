@@ -34,6 +34,7 @@ from recommendations import serving
 from recommendations.adapters import get_adapter
 from recommendations.artifacts import ArtifactError, artifact_delete
 from recommendations.artifacts import recommender_without_rows as recommender_without_rows
+from recommendations.background import forgotten_artifacts_rewrite_enqueue
 from recommendations.models import Click, Experiment, Impression, TrainingRun
 from recommendations.serving import ServingModel, active_model
 from recommendations.serving.history import history_forget
@@ -45,7 +46,6 @@ from recommendations.serving.keys import (
     UserCache,
     user_generation_bump,
 )
-from recommendations.tasks import forgotten_artifacts_rewrite_task
 from recommendations.tombstones import (
     forgotten_user_pks,
     forgotten_user_record,
@@ -209,7 +209,7 @@ def _after_forget(user_pk: Any, old_artifacts: list[str]) -> None:
         artifact_delete(name)
     serving.expire()
     serving.active_model()
-    forgotten_artifacts_rewrite_task.delay()
+    forgotten_artifacts_rewrite_enqueue()
 
 
 def user_forget(*, user_pk: Any) -> list[TrainingRun]:
