@@ -17,16 +17,10 @@ from typing import Any
 
 from django.db import connection
 
+from tests.processes import database_environment
+
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = "tests.recommendations.faults_settings"
-
-
-def _url(settings: dict[str, Any]) -> str:
-    user = settings.get("USER") or "postgres"
-    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
-    host = settings.get("HOST") or "127.0.0.1"
-    port = settings.get("PORT") or "5432"
-    return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
 
 
 def process_env(folder: Path, *, database_url: str, **extra: str) -> dict[str, str]:
@@ -59,7 +53,7 @@ def manage(env: dict[str, str], *args: str, check: bool = False) -> subprocess.C
 def shared_database(folder: Path) -> str:
     """A database URL the test and its processes share, migrated and holding a small shop."""
     if connection.vendor == "postgresql":
-        url = _url(connection.settings_dict)
+        url = database_environment()["DATABASE_URL"]
     else:
         url = f"sqlite:///{folder / 'shared.sqlite3'}"
         manage(process_env(folder, database_url=url), "migrate", "--no-input", check=True)
