@@ -212,6 +212,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
     errors += _check_trust()
     errors += _check_selection()
     errors += _check_social()
+    length = app_settings.USER_LIST_LENGTH
+    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        errors.append(
+            _error(
+                "E019",
+                f"RECOMMENDATIONS['USER_LIST_LENGTH'] must be an integer >= 0, got {length!r}.",
+                hint="Items of each user's list computed at training time; 0 turns it off.",
+            )
+        )
     proxies = app_settings.NUM_PROXIES
     if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
         errors.append(

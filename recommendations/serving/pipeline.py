@@ -36,6 +36,7 @@ from recommendations.serving.candidates import (
     layers_build,
     overfetch,
 )
+from recommendations.serving.catalog import Catalog, catalog_current
 from recommendations.serving.history import History, is_user
 from recommendations.serving.keys import (
     CATALOG_CHANGED_KEY,
@@ -161,6 +162,7 @@ def _keys(pks: Iterable[Any]) -> list[str]:
 
 def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     """The list of one block for one shopper: from the cache, or computed and cached."""
+    app_settings.refresh()
     n = check_n(request.n)
     user, exclude, anchors = request.user, list(request.exclude), list(request.anchors)
     adapter, model = get_adapter(), model_for_user(user)
@@ -188,7 +190,11 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         tuple(parts[part] for part in spec.key_parts),
     )
     owner = (history.user_cache or UserCache.of(user.pk)) if is_user(user) else None
-    cached = list_get(adapter, owner, name, catalog_changed_at)
+
+    def catalog() -> Catalog:
+        return catalog_current(adapter, catalog_changed_at)
+
+    cached = list_get(adapter, catalog, owner, name, catalog_changed_at)
     if cached is not None:
         return cached
     filters = _filters(history, exclude=[*exclude, *anchors], category=category, rules=rules)
@@ -206,9 +212,19 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         item_to_item=spec.item_to_item,
     )
     chosen = candidates_choose(
-        adapter, layers_build(spec.layers, inputs), rules=rules, filters=filters, n=n
+        adapter,
+        layers_build(spec.layers, inputs),
+        catalog=catalog(),
+        rules=rules,
+        filters=filters,
+        n=n,
     )
     result = recommendations_assemble(
-        adapter=adapter, model=model, chosen=chosen, history=history, policies=spec.reasons
+        adapter=adapter,
+        model=model,
+        chosen=chosen,
+        history=history,
+        catalog=catalog(),
+        policies=spec.reasons,
     )
     return list_set(owner, name, result)
