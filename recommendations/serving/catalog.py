@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 
@@ -90,7 +91,9 @@ def _related_paths(model: type[models.Model], lookups: Iterable[str | None]) -> 
 class Catalog:
     """The available items of this process's catalog, and the instances read so far."""
 
+    # Read for this adapter and this setting (fields, availability): another reads again.
     adapter_class: type[SettingsAdapter]
+    setting: Any
     loaded_at: float
     rows: dict[str, CatalogRow]
     # When the instances were first kept: they go after CACHE_TIMEOUT (labels, prices).
@@ -141,25 +144,27 @@ def catalog_current(adapter: SettingsAdapter, catalog_changed_at: float) -> Cata
     """This process's catalog, read again when it changed or ``RELOAD_INTERVAL`` passed."""
     now = time.time()
     current = process_state.catalog
-    if (
+    setting = getattr(settings, "RECOMMENDATIONS", None)
+    same = (
         current is not None
         and current.adapter_class is type(adapter)
+        and current.setting is setting
         and current.loaded_at > catalog_changed_at
-        and now - current.loaded_at < app_settings.RELOAD_INTERVAL
-    ):
+    )
+    if same and now - current.loaded_at < app_settings.RELOAD_INTERVAL:
         return current
     rows = available_rows(adapter, adapter.available_items())
-    keep_instances = (
-        current is not None
-        and current.adapter_class is type(adapter)
-        and current.loaded_at > catalog_changed_at
-        and now - current.instances_since < app_settings.CACHE_TIMEOUT
-    )
-    if keep_instances:
+    if same and now - current.instances_since < app_settings.CACHE_TIMEOUT:
         fresh = Catalog(
-            type(adapter), now, rows, current.instances_since, current.instances, current.shown
+            type(adapter),
+            setting,
+            now,
+            rows,
+            current.instances_since,
+            current.instances,
+            current.shown,
         )
     else:
-        fresh = Catalog(type(adapter), now, rows, now)
+        fresh = Catalog(type(adapter), setting, now, rows, now)
     process_state.catalog = fresh
     return fresh
