@@ -127,8 +127,12 @@ def list_set(
         (rec.item.pk, rec.score, rec.reason, rec.source, rec.run_id, rec.known) for rec in served
     ]
     now = time.time()
-    _entry_set(owner, name, (now, now, rows), timeout=app_settings.CACHE_TIMEOUT)
-    if owner is not None:
-        owner.set(LISTS_CACHE_NAME, True)
+    entry = (now, now, rows)
+    if owner is None:
+        _entry_set(owner, name, entry, timeout=app_settings.CACHE_TIMEOUT)
+    else:  # the list, and the mark the export reads, in one round trip
+        cache.set_many(
+            {owner.key(name): entry, owner.key(LISTS_CACHE_NAME): True}, app_settings.CACHE_TIMEOUT
+        )
     process_state.served_remember(_served_key(owner, name), (now, now, served))
     return list(served)
