@@ -35,7 +35,7 @@ from recommendations.engine.itemknn import (
     check_positive_int,
     top_k_per_row,
 )
-from recommendations.engine.metrics import ndcg_per_user
+from recommendations.engine.metrics import ndcg_per_user, paired_bootstrap
 from recommendations.engine.split import holdout_new_items
 
 #: Weights the validation of :class:`SocialBlendRecommender` tries for the social votes.
@@ -293,9 +293,10 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
 
     The weights are those of ``grid`` that give the best NDCG@k, on the users with
     votes, when pairs are held out as ``validation`` says and everything is fitted on
-    the rest: ``"time"``, the newest ``validation_fraction`` of all pairs (a global
-    time split, like the training's holdout); ``"per_user"``, each user's newest
-    ``validation_fraction``. Too few such users, and ``default_weight`` is used and
+    the rest (and, with ``confidence``, that beat weight 0 clearly): ``"time"``, the
+    newest ``validation_fraction`` of all pairs (a global time split, like the
+    training's holdout); ``"per_user"``, each user's newest ``validation_fraction``.
+    Too few such users, and ``default_weight`` is used and
     ``fallback_`` says why; too few cold ones, and the cold users share the warm weight.
 
     Parameters
@@ -320,6 +321,10 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         Users with votes and held-out new items a weight needs.
     max_validation_users : int
         Validation users scored at most (a seeded sample beyond).
+    confidence : float, optional
+        A weight other than 0 is chosen only when the paired bootstrap interval, at
+        this confidence, of its per-user gain over weight 0 is above 0; None: the best
+        weight on the validation, however small its lead.
     k : int
         Cut-off of the NDCG maximised.
     random_state : int
@@ -359,6 +364,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         validation_fraction: float = 0.1,
         min_validation_users: int = 20,
         max_validation_users: int = 3000,
+        confidence: float | None = 0.9,
         k: int = 20,
         random_state: int = 0,
     ) -> None:
@@ -375,6 +381,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.validation_fraction = validation_fraction
         self.min_validation_users = min_validation_users
         self.max_validation_users = max_validation_users
+        self.confidence = confidence
         self.k = k
         self.random_state = random_state
 
@@ -396,6 +403,10 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         check_non_negative(self.min_validation_users, "min_validation_users")
         if not grid:
             raise ValueError("grid must hold at least one weight.")
+        if self.confidence is not None:
+            confidence = check_non_negative(self.confidence, "confidence")
+            if not 0 < confidence < 1:
+                raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}.")
         features = {"user_features": user_features, "item_features": item_features}
         self._store_social(social)
         self.validation_ndcg_, self.fallback_ = None, None
@@ -475,13 +486,32 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.validation_curve_ = np.stack(
             [_mean_columns(quality, ~cold), _mean_columns(quality, cold)], axis=1
         ).astype(np.float32)
-        warm_choice = int(np.argmax(quality[:, ~cold].mean(axis=1))) if (~cold).any() else 0
+        warm_choice = self._choose(quality, ~cold) if (~cold).any() else 0
         cold_choice = warm_choice
         if cold.sum() >= float(self.min_validation_users):
-            cold_choice = int(np.argmax(quality[:, cold].mean(axis=1)))
+            cold_choice = self._choose(quality, cold)
         chosen = np.where(cold, quality[cold_choice], quality[warm_choice])
         self.validation_ndcg_ = float(chosen.mean())
         return float(self.grid[warm_choice]), float(self.grid[cold_choice])
+
+    def _choose(self, quality: np.ndarray, users: np.ndarray) -> int:
+        """Index in ``grid`` of the best weight for ``users`` (columns of ``quality``).
+
+        With ``confidence`` set, a weight beats 0 only when the bootstrap interval of
+        its per-user gain over weight 0 lies above 0: a noisy validation keeps the
+        collaborative model.
+        """
+        best = int(np.argmax(quality[:, users].mean(axis=1)))
+        zeros = [i for i, weight in enumerate(self.grid) if float(weight) == 0.0]
+        if self.confidence is None or not zeros or best == zeros[0]:
+            return best
+        _, low, _ = paired_bootstrap(
+            quality[best, users],
+            quality[zeros[0], users],
+            confidence=float(self.confidence),
+            random_state=int(self.random_state),
+        )
+        return best if low > 0 else zeros[0]
 
     def _mix_rows(self, base: np.ndarray, votes: np.ndarray, cold: np.ndarray) -> np.ndarray:
         peak = votes.max(axis=1)

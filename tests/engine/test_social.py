@@ -373,3 +373,21 @@ def test_social_mf_pulls_a_user_towards_the_people_they_follow():
         return float(gap.mean() / np.linalg.norm(model.user_factors_, axis=1).mean())
 
     assert distance(pulled) < 0.8 * distance(plain)
+
+
+def test_a_weight_must_beat_zero_clearly_to_be_chosen():
+    rng = np.random.default_rng(6)
+    at_zero = rng.random(200)
+    noise = rng.normal(0.0, 0.2, 200)
+    noisy_lead = at_zero + noise - noise.mean() + 0.002  # ahead by 0.002, within the noise
+    clear_lead = at_zero + 0.05
+    quality = np.stack([at_zero, noisy_lead, clear_lead])
+    everyone = np.ones(200, dtype=bool)
+    grid = (0.0, 0.5, 1.0)
+
+    careful = SocialBlendRecommender(grid=grid, confidence=0.9)
+    eager = SocialBlendRecommender(grid=grid, confidence=None)
+
+    assert careful._choose(quality[:2], everyone) == 0
+    assert eager._choose(quality[:2], everyone) == 1
+    assert careful._choose(quality, everyone) == 2
