@@ -18,9 +18,10 @@ Two protocols, k = 20, new items only:
 
 Per row: NDCG@20 over all scored users, over those who trust someone (``trust``), over
 those who trust nobody (``alone``), over those with <= 2 train items who trust someone
-(``cold``), and the fit time. The ``implicit`` peers run when the package imports (a
-separate virtualenv: ``pip install implicit==0.7.3``); the engine needs no Django, so
-this script runs in such a virtualenv with the project on ``PYTHONPATH``.
+(``cold``), the fit time and the social blend's learned weights. The ``implicit`` peers
+run when the package imports (a separate virtualenv: ``pip install implicit==0.7.3``);
+the engine needs no Django, so this script runs in such a virtualenv with the project on
+``PYTHONPATH``.
 """
 
 from __future__ import annotations
