@@ -33,8 +33,9 @@ from django.core.exceptions import ImproperlyConfigured
 #: The ``STORAGES`` alias of the artifacts; a private folder when the project has none.
 DEFAULT_ARTIFACT_STORAGE = "recommendations"
 DEFAULT_ALGORITHMS: dict[str, dict[str, Any]] = {"popularity": {}, "item_knn": {}}
-#: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset.
-DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}}
+#: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset;
+#: the selection and the holdout pick among them as among the others.
+DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}, "social_mf": {}}
 METRICS = ("ndcg", "recall", "coverage")
 DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"anon": "120/min", "user": "600/min"}
 #: What the nightly model selection may vary around each candidate's parameters: EASE's
@@ -316,7 +317,8 @@ class AppSettings:
     def ALGORITHMS(self) -> dict[str, dict[str, Any]]:
         """Registry name of each personal recommender trained -> its hyper-parameters.
 
-        By default popularity and item-kNN, and the social blend when ``SOCIAL`` is set.
+        By default popularity and item-kNN, and the social blend and the social
+        factorisation when ``SOCIAL`` is set.
         """
         algorithms = self._setting("ALGORITHMS", None)
         if algorithms is None:
