@@ -391,3 +391,45 @@ def test_a_weight_must_beat_zero_clearly_to_be_chosen():
     assert careful._choose(quality[:2], everyone) == 0
     assert eager._choose(quality[:2], everyone) == 1
     assert careful._choose(quality, everyone) == 2
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"validation": "random"}, "validation"),
+        ({"confidence": 1.5}, "confidence"),
+        ({"cold_items": -1}, "cold_items"),
+    ],
+)
+def test_bad_blend_parameters_raise_value_error_naming_them(params, name):
+    interactions, stamps, social = group_data()
+    with pytest.raises(ValueError, match=name):
+        SocialBlendRecommender(**params).fit(interactions, timestamps=stamps, social=social)
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"factors": 0}, "factors"),
+        ({"social_regularization": -1.0}, "social_regularization"),
+        ({"iterations": 1.5}, "iterations"),
+    ],
+)
+def test_bad_social_mf_parameters_raise_value_error_naming_them(params, name):
+    interactions, _, social = group_data()
+    with pytest.raises(ValueError, match=name):
+        SocialMFRecommender(**params).fit(interactions, social=social)
+
+
+def test_the_per_user_validation_learns_weights_where_friends_predict_the_newest_items():
+    interactions, stamps, social = group_data()
+    model = SocialBlendRecommender(
+        collaborative=("item_knn", {}),
+        validation="per_user",
+        validation_fraction=0.3,
+        min_validation_users=5,
+    ).fit(interactions, timestamps=stamps, social=social)
+
+    assert model.fallback_ is None
+    assert model.weight_ > 0
+    assert 0 < model.validation_ndcg_ <= 1
