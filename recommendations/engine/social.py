@@ -494,6 +494,16 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.validation_ndcg_ = float(chosen.mean())
         return float(self.grid[warm_choice]), float(self.grid[cold_choice])
 
+    def _after_load(self) -> None:
+        # An artifact of the first social blend (one weight, z-scored popularity) is
+        # served until the next training replaces it: one weight for every user.
+        if not hasattr(self, "cold_weight_"):
+            self.cold_weight_ = self.weight_
+            prior = self.item_prior_ - self.item_prior_.min(initial=0.0)
+            self.item_prior_ = (prior / max(float(prior.max(initial=0.0)), 1e-12)).astype(
+                np.float32
+            )
+
     def _choose(self, quality: np.ndarray, users: np.ndarray) -> int:
         """Index in ``grid`` of the best weight for ``users`` (columns of ``quality``).
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -433,3 +436,28 @@ def test_the_per_user_validation_learns_weights_where_friends_predict_the_newest
     assert model.fallback_ is None
     assert model.weight_ > 0
     assert 0 < model.validation_ndcg_ <= 1
+
+
+def test_an_artifact_of_the_first_social_blend_still_loads_and_ranks():
+    interactions, stamps, social = group_data()
+    model = SocialBlendRecommender(collaborative=("item_knn", {}), weight=1.0).fit(
+        interactions, timestamps=stamps, social=social
+    )
+    with np.load(io.BytesIO(model.to_bytes()), allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    header = json.loads(str(arrays["__header__"]))
+    # The first version had one weight and no validation curve.
+    for key in ("cold_weight_", "validation_curve_"):
+        header["state"].pop(key)
+        arrays.pop(key, None)
+    arrays["__header__"] = np.array(json.dumps(header))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+
+    loaded = load(buffer.getvalue())
+
+    assert loaded.cold_weight_ == loaded.weight_ == 1.0
+    users = np.arange(interactions.shape[0])
+    np.testing.assert_array_equal(
+        loaded.recommend_batch(users, 5)[0], model.recommend_batch(users, 5)[0]
+    )
