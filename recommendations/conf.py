@@ -33,13 +33,15 @@ from django.core.exceptions import ImproperlyConfigured
 #: The ``STORAGES`` alias of the artifacts; a private folder when the project has none.
 DEFAULT_ARTIFACT_STORAGE = "recommendations"
 DEFAULT_ALGORITHMS: dict[str, dict[str, Any]] = {"popularity": {}, "item_knn": {}}
-#: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset.
-DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}}
+#: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset;
+#: the selection and the holdout pick among them as among the others.
+DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}, "social_mf": {}}
 METRICS = ("ndcg", "recall", "coverage")
 DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"anon": "120/min", "user": "600/min"}
 #: What the nightly model selection may vary around each candidate's parameters: EASE's
 #: L2, item-kNN's neighbours and shrinkage, SVD's rank, the recency half-life of a known
-#: user's history, and the blend's components (see recommendations.selection).
+#: user's history, the blend's components, and how the social blend holds pairs out to
+#: learn its weights (see recommendations.selection).
 BLEND_COMPONENTS_WITH_SVD = [
     ["ease", {"recency_half_life_days": 120.0, "max_history": 100}],
     ["item_knn", {"recency_half_life_days": 120.0}],
@@ -55,6 +57,7 @@ DEFAULT_SELECTION_SPACE: dict[str, dict[str, list[Any]]] = {
     "item_knn": {"k": [50, 200], "shrinkage": [10.0], "recency_half_life_days": [120.0]},
     "svd": {"factors": [64, 128], "recency_half_life_days": [120.0]},
     "blend": {"components": [BLEND_COMPONENTS_WITH_SVD, BLEND_COMPONENTS_EASE_ONLY]},
+    "social_blend": {"validation": ["time", "per_user"]},
 }
 #: Values of ``TRAINING_RUNNER``.
 TRAINING_RUNNERS = ("celery", "process")
@@ -314,7 +317,8 @@ class AppSettings:
     def ALGORITHMS(self) -> dict[str, dict[str, Any]]:
         """Registry name of each personal recommender trained -> its hyper-parameters.
 
-        By default popularity and item-kNN, and the social blend when ``SOCIAL`` is set.
+        By default popularity and item-kNN, and the social blend and the social
+        factorisation when ``SOCIAL`` is set.
         """
         algorithms = self._setting("ALGORITHMS", None)
         if algorithms is None:
