@@ -183,6 +183,13 @@ class SocialRelation:
         )
 
 
+def lookup_list(value: Any) -> list[str]:
+    """A lookup or a list of them as a list (a non-string entry is left to the checks)."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 class AppSettings:
     """Typed accessors for ``settings.RECOMMENDATIONS``."""
 
@@ -211,12 +218,33 @@ class AppSettings:
 
     @property
     def CATEGORY_FIELD(self) -> str | None:
-        """Lookup of the item's category, used for diversity and repeat purchases."""
+        """Lookup of the item's category (diversity, repeat purchases, trending by category).
+
+        May cross foreign keys, many-to-many and reverse relations (``"categories"``): an
+        item with several gets the first by ``CATEGORY_ORDER``; ending at related rows,
+        their key is the category key and ``CATEGORY_LABEL_FIELD`` (or ``str()``) its name.
+        """
         return self._catalog("CATEGORY_FIELD", None)
 
     @property
+    def CATEGORY_ORDER(self) -> list[str]:
+        """Catalog lookups ordering an item's categories when it has several; the first counts.
+
+        Empty: the category model's ``Meta.ordering`` (else its key) decides.
+        """
+        return lookup_list(self._catalog("CATEGORY_ORDER", None))
+
+    @property
+    def CATEGORY_LABEL_FIELD(self) -> str | None:
+        """Lookup, on the category model, of a category's display name; ``None``: ``str()``."""
+        return self._catalog("CATEGORY_LABEL_FIELD", None)
+
+    @property
     def LABEL_FIELD(self) -> str | None:
-        """Lookup of the item's display name; ``None`` uses ``str(item)``."""
+        """Lookup of the item's display name; ``None`` uses ``str(item)``.
+
+        May cross relations; with several values per item, the first by ``LABEL_ORDER``.
+        """
         return self._catalog("LABEL_FIELD", None)
 
     @property
@@ -226,8 +254,22 @@ class AppSettings:
 
     @property
     def PRICE_FIELD(self) -> str | None:
-        """Lookup of the item's price (a content feature); ``None`` to ignore prices."""
+        """Lookup of the item's price (cards, content features); ``None`` to ignore prices.
+
+        May cross relations (``"stockrecords__price"``): with several values per item,
+        the first by ``PRICE_ORDER``, by default the lowest.
+        """
         return self._catalog("PRICE_FIELD", None)
+
+    @property
+    def PRICE_ORDER(self) -> list[str]:
+        """Catalog lookups ordering an item's prices when it has several; empty: the lowest."""
+        return lookup_list(self._catalog("PRICE_ORDER", None))
+
+    @property
+    def LABEL_ORDER(self) -> list[str]:
+        """Catalog lookups ordering an item's labels when it has several; empty: by the label."""
+        return lookup_list(self._catalog("LABEL_ORDER", None))
 
     # -- users and events ---------------------------------------------------------
 
