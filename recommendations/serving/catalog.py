@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from recommendations.adapters import SettingsAdapter
@@ -68,25 +68,6 @@ def valid_pks(catalog: type[models.Model], pks: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(valid))
 
 
-def _related_paths(model: type[models.Model], lookups: Iterable[str | None]) -> list[str]:
-    """The forward relations crossed by ``lookups``, for select_related."""
-    paths = []
-    for lookup in lookups:
-        current, path = model, []
-        for part in (lookup or "").split("__"):
-            try:
-                related = current._meta.get_field(part)
-            except FieldDoesNotExist:
-                break
-            if not (related.many_to_one or related.one_to_one):
-                break
-            path.append(part)
-            current = related.related_model
-        if path:
-            paths.append("__".join(path))
-    return paths
-
-
 @dataclass
 class Catalog:
     """The available items of this process's catalog, and the instances read so far."""
@@ -112,13 +93,9 @@ class Catalog:
         keys = {str(pk): pk for pk in pks}
         missing = [pk for key, pk in keys.items() if key not in self.instances]
         if missing:
-            catalog = adapter.catalog_model()
-            valid = valid_pks(catalog, missing)
+            valid = valid_pks(adapter.catalog_model(), missing)
             if valid:
-                related = _related_paths(
-                    catalog, (app_settings.CATEGORY_FIELD, app_settings.LABEL_FIELD)
-                )
-                found = catalog._default_manager.select_related(*related).in_bulk(valid)
+                found = adapter.display_items(valid)
                 if len(self.instances) + len(found) > INSTANCES_MAX:
                     self.instances, self.shown = {}, {}
                 self.instances.update({str(pk): item for pk, item in found.items()})
