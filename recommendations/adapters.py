@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models
+from django.db.models import F, Value
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -485,13 +486,14 @@ class SettingsAdapter:
         return events
 
     def _source_history(self, source: EventSource, user_pk: Any, limit: int) -> models.QuerySet:
-        """The newest ``limit`` (item, time, value or item) rows of one source for a user."""
-        value = source.value_field or source.item_field
+        """The newest ``limit`` (item, time, value or NULL) rows of one source for a user."""
+        value = F(source.value_field) if source.value_field else Value(None, models.FloatField())
         return (
             self._source_queryset(source)
             .filter(**{source.user_field: user_pk})
+            .annotate(_event_value=value)
             .order_by(f"-{source.time_field}")
-            .values_list(source.item_field, source.time_field, value)[:limit]
+            .values_list(source.item_field, source.time_field, "_event_value")[:limit]
         )
 
     def _source_rows(self, source: EventSource, user_pk: Any, limit: int) -> list[tuple]:
@@ -779,10 +781,13 @@ def _history_statement(
 ) -> HistoryStatement | None:
     """The compiled history statement, or None when the sources cannot share one query.
 
-    (Sources in several databases, or a user key the placeholder cannot stand for.)
+    (Sources in several databases, values of several types, or a user key the
+    placeholder cannot stand for.)
     ``setting_key`` only names the setting the statement was built from.
     """
     adapter = adapter_class()
+    # Values of one type, or NULL: a database may refuse to unite columns of two types.
+    value_types: set[str] = set()
     parts, params, alias = [], [], None
     for code, source in enumerate(app_settings.EVENT_SOURCES):
         try:
@@ -792,12 +797,16 @@ def _history_statement(
         if alias not in (None, queryset.db):
             return None
         alias = queryset.db
+        if source.value_field:
+            value_types.add(
+                queryset.query.annotations["_event_value"].output_field.get_internal_type()
+            )
         sql, part_params = queryset.query.get_compiler(queryset.db).as_sql()
         # The position tags each row with its source; the alias keeps PostgreSQL happy.
         parts.append(f"SELECT s{code}.*, {int(code)} FROM ({sql}) s{code}")
         params.extend(part_params)
     positions = tuple(i for i, p in enumerate(params) if p == _USER_PLACEHOLDER)
-    if alias is None or not positions:
+    if alias is None or not positions or len(value_types) > 1:
         return None
     return HistoryStatement(alias, " UNION ALL ".join(parts), tuple(params), positions)
 
