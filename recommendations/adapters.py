@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models
 from django.db.models import F, Value
+from django.db.models.functions import Cast
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -485,9 +486,22 @@ class SettingsAdapter:
         events.sort(key=lambda event: event.timestamp, reverse=True)
         return events
 
-    def _source_history(self, source: EventSource, user_pk: Any, limit: int) -> models.QuerySet:
-        """The newest ``limit`` (item, time, value or NULL) rows of one source for a user."""
-        value = F(source.value_field) if source.value_field else Value(None, models.FloatField())
+    def _source_history(
+        self,
+        source: EventSource,
+        user_pk: Any,
+        limit: int,
+        *,
+        null: models.Field | None = None,
+    ) -> models.QuerySet:
+        """The newest ``limit`` (item, time, value or NULL) rows of one source for a user.
+
+        ``null`` types the NULL of a source without values (a database unites columns of
+        one type only).
+        """
+        value: Any = F(source.value_field)
+        if not source.value_field:
+            value = Cast(Value(None), output_field=null or models.FloatField())
         return (
             self._source_queryset(source)
             .filter(**{source.user_field: user_pk})
@@ -786,27 +800,39 @@ def _history_statement(
     ``setting_key`` only names the setting the statement was built from.
     """
     adapter = adapter_class()
-    # Values of one type, or NULL: a database may refuse to unite columns of two types.
-    value_types: set[str] = set()
-    parts, params, alias = [], [], None
-    for code, source in enumerate(app_settings.EVENT_SOURCES):
-        try:
-            queryset = adapter._source_history(source, _USER_PLACEHOLDER, limit)
-        except (ValueError, TypeError):
+    sources = app_settings.EVENT_SOURCES
+    try:
+        # Values of one type, and NULLs of that type: databases unite columns of one type.
+        value_fields = {
+            field.get_internal_type(): field
+            for field in (
+                adapter._source_history(source, _USER_PLACEHOLDER, limit)
+                .query.annotations["_event_value"]
+                .output_field
+                for source in sources
+                if source.value_field
+            )
+        }
+        if len(value_fields) > 1:
             return None
+        null = type(next(iter(value_fields.values())))() if value_fields else None
+        querysets = [
+            adapter._source_history(source, _USER_PLACEHOLDER, limit, null=null)
+            for source in sources
+        ]
+    except (ValueError, TypeError):
+        return None
+    parts, params, alias = [], [], None
+    for code, queryset in enumerate(querysets):
         if alias not in (None, queryset.db):
             return None
         alias = queryset.db
-        if source.value_field:
-            value_types.add(
-                queryset.query.annotations["_event_value"].output_field.get_internal_type()
-            )
         sql, part_params = queryset.query.get_compiler(queryset.db).as_sql()
         # The position tags each row with its source; the alias keeps PostgreSQL happy.
         parts.append(f"SELECT s{code}.*, {int(code)} FROM ({sql}) s{code}")
         params.extend(part_params)
     positions = tuple(i for i, p in enumerate(params) if p == _USER_PLACEHOLDER)
-    if alias is None or not positions or len(value_types) > 1:
+    if alias is None or not positions:
         return None
     return HistoryStatement(alias, " UNION ALL ".join(parts), tuple(params), positions)
 
