@@ -159,6 +159,25 @@ def test_recently_viewed_of_a_shopper_who_viewed_nothing_is_empty(store):
     assert item_names(selectors.recently_viewed(session_item_pks=session, n=4)) == ["D1", "F2"]
 
 
+def test_an_empty_list_is_cached_until_the_catalog_changes(store, settings):
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 3600}
+    viewer = UserFactory(username="viewer")
+    product = store.product(5, 3)
+    ProductViewFactory(user=viewer, product=product)
+    product.stock_quantity = 0
+    product.save()
+    assert selectors.recently_viewed(user=viewer, n=4) == []
+
+    with CaptureQueriesContext(connection) as queries:
+        again = selectors.recently_viewed(user=viewer, n=4)
+    product.stock_quantity = 5
+    product.save()
+    restocked = selectors.recently_viewed(user=viewer, n=4)
+
+    assert again == [] and len(queries) == 0  # the empty list, from the cache
+    assert item_names(restocked) == ["F3"]
+
+
 def test_similar_products_of_a_product_no_one_bought_is_empty_not_trending(store):
     newcomer = ProductFactory(name="Newcomer", category=store.categories[0])
 
