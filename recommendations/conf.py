@@ -597,9 +597,9 @@ class AppSettings:
         """
         default = {
             "Home page": [
+                ("recently_viewed", {"n": 4}),
                 ("recommended_for_you", {"n": 8}),
                 ("trending_products", {"n": 8}),
-                ("recently_viewed", {"n": 4}),
             ],
             "Product page": [
                 ("similar_products", {"n": 4}),

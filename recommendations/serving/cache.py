@@ -77,6 +77,8 @@ def list_get(
         process_state.served.pop(key, None)
         return None
     computed_at, checked_at, rows = entry
+    if not rows and checked_at <= catalog_changed_at:
+        return None  # an empty list may have something to show once the catalog changed
     if now - checked_at >= app_settings.RELOAD_INTERVAL or checked_at <= catalog_changed_at:
         pks = [row[0].pk for row in rows]
         available = adapter.available_items().filter(pk__in=pks).values_list("pk", flat=True)
@@ -104,9 +106,11 @@ def _from_rows(rows: Iterable[tuple]) -> tuple[Recommendation, ...]:
 def list_set(
     owner: UserCache | None, name: str, result: list[Recommendation]
 ) -> list[Recommendation]:
-    """Cache a computed list (per user, or shared for anonymous shoppers) and return it."""
-    if not result:
-        return result
+    """Cache a computed list (per user, or shared for anonymous shoppers) and return it.
+
+    An empty list is cached too (a block with nothing it means to show, asked on every
+    page): it is computed again once the catalog changes.
+    """
     rows = [
         (rec.item, rec.score, rec.reason, rec.source, rec.run_id, (rec.label, rec.url, rec.price))
         for rec in result

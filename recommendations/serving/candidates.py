@@ -386,12 +386,19 @@ def category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | 
 
 
 def candidates_choose(
-    adapter: SettingsAdapter, layers: list[Layer], *, rules: BlockRules, filters: Filters, n: int
+    adapter: SettingsAdapter,
+    layers: list[Layer],
+    *,
+    rules: BlockRules,
+    filters: Filters,
+    n: int,
+    top_up: bool = True,
 ) -> list[tuple[Candidate, Layer | None]]:
     """Apply the rules across the layers in order: the chosen candidates and their layers.
 
     One query for the keys and categories of the available candidates (no model
-    instances), and one more when the layers run dry; a pinned item has no layer.
+    instances), and one more when the layers run dry and ``top_up`` lets the catalog
+    fill the list; a pinned item has no layer.
     """
     candidates: list[Candidate] = []
     layer_of: dict[str, Layer] = {}
@@ -404,7 +411,7 @@ def candidates_choose(
     chosen = apply_rules(
         candidates, items=rows, filters=filters, rules=rules, category_of=_row_category, n=n
     )
-    if len(chosen) < n:
+    if top_up and len(chosen) < n:
         # Starved (a new store, or a list eaten by the rules): top up from the catalog.
         used = [*(c.pk for c in chosen), *engine_blocked(filters)]
         extra = adapter.available_items().exclude(pk__in=valid_pks(adapter.catalog_model(), used))

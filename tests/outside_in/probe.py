@@ -36,6 +36,7 @@ import recommendations  # noqa: E402
 from recommendations import selectors  # noqa: E402
 from recommendations.artifacts import artifact_read, artifact_storage  # noqa: E402
 from recommendations.models import TrainingRun  # noqa: E402
+from recommendations.session import SESSION_KEY  # noqa: E402
 
 CATEGORIES = ("tea", "coffee", "cake", "gifts", "mugs")
 PER_CATEGORY = 8
@@ -108,15 +109,25 @@ def check_installation(mode: str) -> None:
 def check_page(customer, product: Product) -> None:
     client = Client()
     client.force_login(customer)
+    # A view kept in the session (as the events API keeps it): recently viewed lists
+    # only what the shopper viewed, and this host records no views of its own.
+    session = client.session
+    viewed = Product.objects.filter(sku__in=["TEA-03", "CAKE-05", "GIFTS-07", "TEA-06"])
+    session[SESSION_KEY] = [str(pk) for pk in viewed.values_list("pk", flat=True)]
+    session.save()
     response = client.get(f"/products/{product.pk}/")
     expect(response.status_code == 200, "the product page renders")
     html = response.content.decode()
     for block in BLOCKS:
         expect(f'data-rec-block="{block}"' in html, f"the {block} tag renders a block")
     expect('class="rec-item__price">' in html, "the cards show PRICE_FIELD")
-    sections = re.findall(r'data-rec-block="(\w+)".*?</section>', html, re.S)
+    sections = re.findall(r'data-rec-block="(\w+)"(.*?)</section>', html, re.S)
     expect(len(sections) == len(BLOCKS), "one section per tag")
-    for section in re.findall(r"<section.*?</section>", html, re.S):
+    shown = [pk for _, body in sections for pk in re.findall(r'data-rec-item="(\d+)"', body)]
+    expect(len(shown) == len(set(shown)), "no product twice on the page")
+    for block, section in sections:
+        if block == "similar":
+            continue  # alternatives to the product: of its category, no cap
         pks = re.findall(r'data-rec-item="(\d+)"', section)
         categories = [Product.objects.get(pk=pk).category for pk in pks]
         counts = {c: categories.count(c) for c in set(categories)}
