@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import template
+from django.utils.translation import gettext_lazy
 
 from recommendations import selectors, tracking
 from recommendations.adapters import get_adapter
@@ -132,7 +133,9 @@ def _item_pks(items: Iterable[Any]) -> list[Any]:
 @register.inclusion_tag("recommendations/recommended_for_you.html", takes_context=True)
 @_quiet_when_down("for_you")
 def recommended_for_you(
-    context: template.Context, n: Any = selectors.DEFAULT_N, title: str = "Recommended for you"
+    context: template.Context,
+    n: Any = selectors.DEFAULT_N,
+    title: str = gettext_lazy("Recommended for you"),
 ) -> dict[str, Any]:
     """The shopper's personal list (this session's views for anonymous shoppers)."""
     request, user = _shopper(context)
@@ -152,7 +155,7 @@ def similar_products(
     context: template.Context,
     product: Any = None,
     n: Any = 4,
-    title: str = "Similar products",
+    title: str = gettext_lazy("Similar products"),
 ) -> dict[str, Any]:
     """Alternatives to ``product`` (default: ``product`` in context): alike and co-bought."""
     request, user = _shopper(context)
@@ -178,7 +181,7 @@ def bought_together(
     product: Any = None,
     items: Iterable[Any] | None = None,
     n: Any = 4,
-    title: str = "Frequently bought together",
+    title: str = gettext_lazy("Frequently bought together"),
 ) -> dict[str, Any]:
     """Items bought with ``product``, or with ``items`` (e.g. cart lines), or with the cart."""
     request, user = _shopper(context)
@@ -207,7 +210,7 @@ def trending_products(
     context: template.Context,
     n: Any = selectors.DEFAULT_N,
     category: Any = None,
-    title: str = "Trending now",
+    title: str = gettext_lazy("Trending now"),
 ) -> dict[str, Any]:
     """What is selling now, optionally in one category (its key)."""
     request, user = _shopper(context)
@@ -224,7 +227,9 @@ def trending_products(
 @register.inclusion_tag("recommendations/recently_viewed.html", takes_context=True)
 @_quiet_when_down("recently_viewed")
 def recently_viewed(
-    context: template.Context, n: Any = selectors.DEFAULT_N, title: str = "Recently viewed"
+    context: template.Context,
+    n: Any = selectors.DEFAULT_N,
+    title: str = gettext_lazy("Recently viewed"),
 ) -> dict[str, Any]:
     """The shopper's own recently viewed items, newest first."""
     request, user = _shopper(context)
