@@ -1,0 +1,228 @@
+"""The app speaks the shopper's language: a complete German catalog, compiled and current,
+German pages and admin, and reasons worded at display time even from the list cache."""
+
+from __future__ import annotations
+
+import ast
+import gettext
+import pickle
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import translation
+
+import recommendations
+from recommendations import reasons, selectors, serving
+from recommendations.models import TrainingRun
+from tests.recommendations.store import buyer, caches_clear
+
+PACKAGE = Path(recommendations.__file__).parent
+CATALOG = PACKAGE / "locale" / "de" / "LC_MESSAGES" / "django.po"
+COMPILED = CATALOG.with_suffix(".mo")
+GERMAN = {"HTTP_ACCEPT_LANGUAGE": "de"}
+PLACEHOLDER = re.compile(r"%\((\w+)\)")
+
+
+def po_entries(path: Path) -> dict[str | tuple[str, str], dict]:
+    """The entries of a .po file by msgid (or (msgid, msgid_plural)), obsolete ones left out.
+
+    Each entry: ``msgstr`` (a list: one string, or one per plural form) and ``fuzzy``.
+    """
+    entries = {}
+    for block in path.read_text(encoding="utf-8").split("\n\n"):
+        lines = [line for line in block.splitlines() if not line.startswith("#~")]
+        fields: dict[str, str] = {}
+        current = None
+        for line in lines:
+            if line.startswith("#"):
+                continue
+            keyword, _, value = line.partition(" ")
+            if not line.startswith('"'):
+                current = keyword
+                fields[current] = ""
+            else:
+                value = line
+            fields[current] += ast.literal_eval(value)
+        if "msgid" not in fields or not fields["msgid"]:
+            continue  # the header, or nothing but obsolete entries
+        plural = fields.get("msgid_plural")
+        key = (fields["msgid"], plural) if plural is not None else fields["msgid"]
+        forms = sorted(k for k in fields if k.startswith("msgstr"))
+        entries[key] = {
+            "msgstr": [fields[form] for form in forms],
+            "fuzzy": any("fuzzy" in line for line in lines if line.startswith("#,")),
+        }
+    return entries
+
+
+def test_every_german_message_is_translated_with_the_same_placeholders():
+    entries = po_entries(CATALOG)
+
+    assert len(entries) > 200  # the whole app, not a sample
+    for key, entry in entries.items():
+        msgid = key if isinstance(key, str) else key[0]
+        assert not entry["fuzzy"], msgid
+        assert all(entry["msgstr"]), f"untranslated: {msgid!r}"
+        for msgstr in entry["msgstr"]:
+            assert set(PLACEHOLDER.findall(msgstr)) == set(PLACEHOLDER.findall(msgid)), msgid
+
+
+def test_the_compiled_catalog_holds_exactly_the_translations_of_the_po():
+    with COMPILED.open("rb") as compiled:
+        catalog = gettext.GNUTranslations(compiled)._catalog
+    expected = {}
+    for key, entry in po_entries(CATALOG).items():
+        if isinstance(key, str):
+            expected[key] = entry["msgstr"][0]
+        else:
+            expected.update({(key[0], n): form for n, form in enumerate(entry["msgstr"])})
+
+    assert {k: v for k, v in catalog.items() if k != ""} == expected
+
+
+gettext_tools = pytest.mark.skipif(
+    not (shutil.which("msgfmt") and shutil.which("xgettext") and shutil.which("msgmerge")),
+    reason="GNU gettext (msgfmt, xgettext, msgmerge) is not installed",
+)
+
+
+@gettext_tools
+@pytest.mark.gettext
+def test_msgfmt_accepts_the_catalog_as_valid_python_format(tmp_path):
+    result = subprocess.run(
+        ["msgfmt", "--check", "--statistics", "-o", str(tmp_path / "django.mo"), str(CATALOG)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr, result.stderr
+
+
+@gettext_tools
+@pytest.mark.gettext
+def test_no_user_facing_string_of_the_package_is_missing_from_the_catalog(tmp_path, monkeypatch):
+    # makemessages on a copy: new marked strings would appear, gone ones turn obsolete.
+    copy = tmp_path / "recommendations"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
+    monkeypatch.chdir(copy)
+
+    call_command("makemessages", locale=["de"], no_location=True, verbosity=0)
+
+    extracted = set(po_entries(copy / "locale" / "de" / "LC_MESSAGES" / "django.po"))
+    shipped = set(po_entries(CATALOG))
+    assert extracted - shipped == set(), "marked but not in the catalog: run makemessages"
+    assert shipped - extracted == set(), "in the catalog but no longer marked"
+
+
+@pytest.fixture
+def trained(store):
+    caches_clear()
+    return store
+
+
+def test_the_home_page_in_german_shows_german_blocks_and_reasons(client, trained):
+    alice = buyer(trained.product(0, 0))
+    client.force_login(alice)
+
+    html = client.get(reverse("shop:home"), **GERMAN).content.decode()
+
+    assert "Empfehlungen für Sie" in html and "Gerade gefragt" in html
+    assert "Weil Sie A0 gekauft haben" in html
+    assert "Gerade gefragt in Cat " in html
+    assert "Because you" not in html and "Recommended for you" not in html
+
+
+def test_the_product_page_in_german_shows_german_titles_and_reasons(client, trained):
+    product = trained.product(0, 0)
+
+    html = client.get(product.get_absolute_url(), **GERMAN).content.decode()
+
+    assert "Ähnliche Produkte" in html and "Häufig zusammen gekauft" in html
+    assert "Ähnlich wie A0" in html or "Oft zusammen gekauft mit A0" in html
+    assert "Similar products" not in html and "Similar to" not in html
+
+
+def test_the_same_page_in_english_stays_english(client, trained):
+    product = trained.product(0, 0)
+
+    html = client.get(product.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "Similar products" in html and "Ähnliche Produkte" not in html
+
+
+def test_the_training_runs_admin_in_german_shows_german_labels(staff_client, trained):
+    html = staff_client.get(
+        reverse("admin:recommendations_trainingrun_changelist"), **GERMAN
+    ).content.decode()
+
+    assert "Trainingsläufe" in html or "Trainingslauf" in html
+    assert "Qualität auf den zurückgehaltenen Daten im Zeitverlauf, je Algorithmus" in html
+    assert "Jetzt trainieren (im Hintergrund)" in html
+    assert "Trainiert mit" in html and "Dauer" in html
+    assert "Vorschau für einen Kunden" in html
+    assert "Holdout quality over time" not in html and "Train now (in the background)" not in html
+
+
+def test_admin_messages_are_german(staff_client, trained):
+    run = TrainingRun.objects.get(is_active=True)
+    response = staff_client.post(
+        reverse("admin:recommendations_trainingrun_changelist"),
+        {"action": "promote", "index": 0, "_selected_action": [run.pk]},
+        follow=True,
+        **GERMAN,
+    )
+
+    assert f"Lauf #{run.pk} ({run.algorithm}) liefert jetzt aus." in response.content.decode()
+
+
+def test_a_cached_list_reads_in_the_language_of_each_request(trained, monkeypatch):
+    alice = buyer(trained.product(0, 0))
+    with translation.override("en"):
+        english = selectors.recommendations_for_user(user=alice, n=4)
+        assert str(english[0].reason) == "Because you bought A0"
+    explained = []
+    recommender = serving.active_model().recommender
+    monkeypatch.setattr(recommender, "explain_batch", lambda *a, **k: explained.append(a))
+
+    with translation.override("de"):
+        german = selectors.recommendations_for_user(user=alice, n=4)
+        assert str(german[0].reason) == "Weil Sie A0 gekauft haben"
+    # From the shared cache too (unpickled), not only from this process's memory.
+    serving.process_state.reset(lists_only=True)
+    with translation.override("de"):
+        shared = selectors.recommendations_for_user(user=alice, n=4)
+        assert [str(r.reason) for r in shared] == [str(r.reason) for r in german]
+    with translation.override("en"):
+        assert str(selectors.recommendations_for_user(user=alice, n=4)[0].reason) == (
+            "Because you bought A0"
+        )
+    assert explained == []  # every list after the first came from the cache
+
+
+def test_a_list_cached_by_a_german_shopper_reads_in_english_for_an_english_one(trained):
+    alice = buyer(trained.product(0, 0))
+    with translation.override("de"):
+        german = selectors.trending_products(n=4, user=alice)
+        assert all(str(r.reason).startswith("Gerade gefragt") for r in german)
+
+    with translation.override("en"):
+        english = selectors.trending_products(n=4, user=alice)
+        assert all(str(r.reason).startswith("Trending") for r in english)
+
+
+def test_a_reason_pickles_as_its_message_and_parameters_not_as_text():
+    reason = reasons.because_you(source="purchase", label="Becher")
+
+    with translation.override("de"):
+        stored = pickle.dumps(reason)
+    with translation.override("en"):
+        assert str(pickle.loads(stored)) == "Because you bought Becher"
+    with translation.override("de"):
+        assert str(pickle.loads(stored)) == "Weil Sie Becher gekauft haben"
