@@ -226,3 +226,23 @@ def test_a_reason_pickles_as_its_message_and_parameters_not_as_text():
         assert str(pickle.loads(stored)) == "Because you bought Becher"
     with translation.override("de"):
         assert str(pickle.loads(stored)) == "Weil Sie Becher gekauft haben"
+
+
+def test_the_api_answers_in_the_requests_language(client, trained):
+    alice = buyer(trained.product(0, 0))
+    client.force_login(alice)
+    me = reverse("recommendations:me")
+
+    german = client.get(me, {"n": 4}, **GERMAN).json()["results"]
+    english = client.get(me, {"n": 4}, HTTP_ACCEPT_LANGUAGE="en").json()["results"]
+    unknown = client.post(
+        reverse("recommendations:events"),
+        {"product": "no-such-product", "kind": "view"},
+        content_type="application/json",
+        **GERMAN,
+    )
+
+    assert german[0]["reason"] == "Weil Sie A0 gekauft haben"
+    assert english[0]["reason"] == "Because you bought A0"
+    assert unknown.status_code == 400
+    assert unknown.json()["product"] == ["Unbekanntes Produkt."]
