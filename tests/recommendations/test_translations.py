@@ -246,3 +246,36 @@ def test_the_api_answers_in_the_requests_language(client, trained):
     assert english[0]["reason"] == "Because you bought A0"
     assert unknown.status_code == 400
     assert unknown.json()["product"] == ["Unbekanntes Produkt."]
+
+
+@pytest.mark.parametrize(
+    ("url", "german"),
+    [
+        (reverse("admin:app_list", args=["recommendations"]), "Werkzeuge für Mitarbeiter"),
+        (reverse("admin:recommendations_click_through"), "Je Block und Version"),
+        (reverse("admin:recommendations_signal_jumps"), "Signalsprünge durch neue Konten"),
+        (reverse("admin:recommendations_release_lock"), "Ja, Sperre freigeben"),
+        (reverse("admin:recommendations_itemrule_add"), "Wo ein angehefteter Artikel"),
+        (reverse("admin:recommendations_experiment_add"), "Lauf des Herausforderers"),
+        (reverse("admin:recommendations_impression_changelist"), "Impressionen"),
+    ],
+)
+def test_every_staff_page_of_the_app_renders_in_german(staff_client, url, german):
+    response = staff_client.get(url, **GERMAN)
+
+    assert response.status_code == 200
+    assert german in response.content.decode()
+
+
+def test_the_preview_in_german_names_pages_blocks_and_reasons(staff_client, trained):
+    alice = buyer(trained.product(0, 0))
+
+    html = staff_client.get(
+        reverse("admin:recommendations_preview"),
+        {"customer": alice.username, "product": trained.product(1, 0).pk},
+        **GERMAN,
+    ).content.decode()
+
+    assert "Startseite" in html and "Produktseite" in html
+    assert "Empfehlungen für Sie" in html and "Weil Sie A0 gekauft haben" in html
+    assert "Einwilligung in die Personalisierung" in html
