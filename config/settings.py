@@ -141,6 +141,8 @@ LOGOUT_REDIRECT_URL = "shop:home"
 LANGUAGE_CODE = "en-gb"
 # The recommendations app ships German; the store's own pages fall back to English.
 LANGUAGES = [("en-gb", "English"), ("de", "Deutsch")]
+# The demo's own catalog, its templates/ folder included (makemessages writes here).
+LOCALE_PATHS = [BASE_DIR / "shop" / "locale"]
 TIME_ZONE = "Europe/London"
 USE_I18N = True
 USE_TZ = True

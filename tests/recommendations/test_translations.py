@@ -3,10 +3,7 @@ German pages and admin, and reasons worded at display time even from the list ca
 
 from __future__ import annotations
 
-import ast
-import gettext
 import pickle
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,79 +16,28 @@ from django.utils import translation
 import recommendations
 from recommendations import reasons, selectors, serving
 from recommendations.models import TrainingRun
+from tests.catalogs import (
+    catalog_translations,
+    compiled_translations,
+    needs_gettext,
+    po_entries,
+)
 from tests.recommendations.store import buyer, caches_clear
 
 PACKAGE = Path(recommendations.__file__).parent
 CATALOG = PACKAGE / "locale" / "de" / "LC_MESSAGES" / "django.po"
-COMPILED = CATALOG.with_suffix(".mo")
 GERMAN = {"HTTP_ACCEPT_LANGUAGE": "de"}
-PLACEHOLDER = re.compile(r"%\((\w+)\)")
-
-
-def po_entries(path: Path) -> dict[str | tuple[str, str], dict]:
-    """The entries of a .po file by msgid (or (msgid, msgid_plural)), obsolete ones left out.
-
-    Each entry: ``msgstr`` (a list: one string, or one per plural form) and ``fuzzy``.
-    """
-    entries = {}
-    for block in path.read_text(encoding="utf-8").split("\n\n"):
-        lines = [line for line in block.splitlines() if not line.startswith("#~")]
-        fields: dict[str, str] = {}
-        current = None
-        for line in lines:
-            if line.startswith("#"):
-                continue
-            keyword, _, value = line.partition(" ")
-            if not line.startswith('"'):
-                current = keyword
-                fields[current] = ""
-            else:
-                value = line
-            fields[current] += ast.literal_eval(value)
-        if "msgid" not in fields or not fields["msgid"]:
-            continue  # the header, or nothing but obsolete entries
-        plural = fields.get("msgid_plural")
-        key = (fields["msgid"], plural) if plural is not None else fields["msgid"]
-        forms = sorted(k for k in fields if k.startswith("msgstr"))
-        entries[key] = {
-            "msgstr": [fields[form] for form in forms],
-            "fuzzy": any("fuzzy" in line for line in lines if line.startswith("#,")),
-        }
-    return entries
 
 
 def test_every_german_message_is_translated_with_the_same_placeholders():
-    entries = po_entries(CATALOG)
-
-    assert len(entries) > 200  # the whole app, not a sample
-    for key, entry in entries.items():
-        msgid = key if isinstance(key, str) else key[0]
-        assert not entry["fuzzy"], msgid
-        assert all(entry["msgstr"]), f"untranslated: {msgid!r}"
-        for msgstr in entry["msgstr"]:
-            assert set(PLACEHOLDER.findall(msgstr)) == set(PLACEHOLDER.findall(msgid)), msgid
+    assert len(catalog_translations(CATALOG)) > 200  # the whole app, not a sample
 
 
 def test_the_compiled_catalog_holds_exactly_the_translations_of_the_po():
-    with COMPILED.open("rb") as compiled:
-        catalog = gettext.GNUTranslations(compiled)._catalog
-    expected = {}
-    for key, entry in po_entries(CATALOG).items():
-        if isinstance(key, str):
-            expected[key] = entry["msgstr"][0]
-        else:
-            expected.update({(key[0], n): form for n, form in enumerate(entry["msgstr"])})
-
-    assert {k: v for k, v in catalog.items() if k != ""} == expected
+    assert compiled_translations(CATALOG.with_suffix(".mo")) == catalog_translations(CATALOG)
 
 
-gettext_tools = pytest.mark.skipif(
-    not (shutil.which("msgfmt") and shutil.which("xgettext") and shutil.which("msgmerge")),
-    reason="GNU gettext (msgfmt, xgettext, msgmerge) is not installed",
-)
-
-
-@gettext_tools
+@needs_gettext
 @pytest.mark.gettext
 def test_msgfmt_accepts_the_catalog_as_valid_python_format(tmp_path):
     result = subprocess.run(
@@ -105,7 +51,7 @@ def test_msgfmt_accepts_the_catalog_as_valid_python_format(tmp_path):
     assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr, result.stderr
 
 
-@gettext_tools
+@needs_gettext
 @pytest.mark.gettext
 def test_no_user_facing_string_of_the_package_is_missing_from_the_catalog(tmp_path, monkeypatch):
     # makemessages on a copy: new marked strings would appear, gone ones turn obsolete.
