@@ -130,26 +130,41 @@ def test_admin_messages_are_german(staff_client, trained):
 
 def test_a_cached_list_reads_in_the_language_of_each_request(trained, monkeypatch):
     alice = buyer(trained.product(0, 0))
-    with translation.override("en"):
-        english = selectors.recommendations_for_user(user=alice, n=4)
-        assert str(english[0].reason) == "Because you bought A0"
     explained = []
     recommender = serving.active_model().recommender
-    monkeypatch.setattr(recommender, "explain_batch", lambda *a, **k: explained.append(a))
+    explain_batch = recommender.explain_batch
 
-    with translation.override("de"):
-        german = selectors.recommendations_for_user(user=alice, n=4)
-        assert str(german[0].reason) == "Weil Sie A0 gekauft haben"
-    # From the shared cache too (unpickled), not only from this process's memory.
+    def counting(*args, **kwargs):
+        explained.append(args)
+        return explain_batch(*args, **kwargs)
+
+    monkeypatch.setattr(recommender, "explain_batch", counting)
+
+    def reasons_in(language):
+        with translation.override(language):
+            return [str(r.reason) for r in selectors.recommendations_for_user(user=alice, n=4)]
+
+    english, german = reasons_in("en"), reasons_in("de")
+    computed = len(explained)
+    # Again from the cache: this process's memory, then the shared cache (unpickled).
+    again = reasons_in("de"), reasons_in("en")
     serving.process_state.reset(lists_only=True)
+    shared = reasons_in("de"), reasons_in("en")
+
+    assert english[0] == "Because you bought A0" and german[0] == "Weil Sie A0 gekauft haben"
+    assert again == shared == (german, english)
+    assert len(explained) == computed  # no list was computed again
+
+
+def test_a_reason_of_a_cached_list_is_worded_when_shown(trained):
+    alice = buyer(trained.product(0, 0))
     with translation.override("de"):
-        shared = selectors.recommendations_for_user(user=alice, n=4)
-        assert [str(r.reason) for r in shared] == [str(r.reason) for r in german]
+        cached = selectors.recommendations_for_user(user=alice, n=4)
+
     with translation.override("en"):
-        assert str(selectors.recommendations_for_user(user=alice, n=4)[0].reason) == (
-            "Because you bought A0"
-        )
-    assert explained == []  # every list after the first came from the cache
+        assert str(cached[0].reason) == "Because you bought A0"
+    with translation.override("de"):
+        assert str(cached[0].reason) == "Weil Sie A0 gekauft haben"
 
 
 def test_a_list_cached_by_a_german_shopper_reads_in_english_for_an_english_one(trained):
