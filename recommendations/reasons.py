@@ -5,8 +5,7 @@ item in the list, never from another customer's data: "Customers who bought X al
 bought" names the product on screen (or in the shopper's own cart), not a person.
 
 A reason is lazy: it keeps its message and parameters and is worded in the language
-active when it is shown, so a list cached for one shopper reads in German for the next
-German shopper and in English for an English one.
+active when it is shown, whatever the language active when it was computed or cached.
 """
 
 from __future__ import annotations
