@@ -27,6 +27,10 @@ from tests.recommendations.store import buyer, caches_clear
 PACKAGE = Path(recommendations.__file__).parent
 CATALOG = PACKAGE / "locale" / "de" / "LC_MESSAGES" / "django.po"
 GERMAN = {"HTTP_ACCEPT_LANGUAGE": "de"}
+UPDATE = (
+    "cd recommendations && ../manage.py makemessages -l de --no-location, translate the "
+    "new entries, then ../manage.py compilemessages -l de"
+)
 
 
 def test_every_german_message_is_translated_with_the_same_placeholders():
@@ -63,8 +67,8 @@ def test_no_user_facing_string_of_the_package_is_missing_from_the_catalog(tmp_pa
 
     extracted = set(po_entries(copy / "locale" / "de" / "LC_MESSAGES" / "django.po"))
     shipped = set(po_entries(CATALOG))
-    assert extracted - shipped == set(), "marked but not in the catalog: run makemessages"
-    assert shipped - extracted == set(), "in the catalog but no longer marked"
+    assert extracted - shipped == set(), f"marked but not in the catalog: {UPDATE}"
+    assert shipped - extracted == set(), f"in the catalog but no longer marked: {UPDATE}"
 
 
 @pytest.fixture

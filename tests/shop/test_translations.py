@@ -21,6 +21,12 @@ from tests.factories import CategoryFactory, OrderLineFactory, ProductFactory
 
 CATALOG = Path(settings.BASE_DIR) / "shop" / "locale" / "de" / "LC_MESSAGES" / "django.po"
 GERMAN = {"HTTP_ACCEPT_LANGUAGE": "de"}
+UPDATE = (
+    "./manage.py makemessages -l de --no-location --ignore recommendations --ignore tests "
+    "--ignore benchmarks --ignore '.venv*' --ignore var --ignore data --ignore bin "
+    "--ignore config, translate the new entries, then "
+    "(cd shop && ../manage.py compilemessages -l de)"
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
@@ -54,8 +60,8 @@ def test_no_user_facing_string_of_the_store_is_missing_from_its_catalog(
 
     extracted = set(po_entries(tmp_path / "shop" / "locale" / "de" / "LC_MESSAGES" / "django.po"))
     shipped = set(po_entries(CATALOG))
-    assert extracted - shipped == set(), "marked but not in the catalog: run makemessages"
-    assert shipped - extracted == set(), "in the catalog but no longer marked"
+    assert extracted - shipped == set(), f"marked but not in the catalog: {UPDATE}"
+    assert shipped - extracted == set(), f"in the catalog but no longer marked: {UPDATE}"
 
 
 def test_the_home_page_in_german(client):
