@@ -28,8 +28,9 @@ PACKAGE = Path(recommendations.__file__).parent
 CATALOG = PACKAGE / "locale" / "de" / "LC_MESSAGES" / "django.po"
 GERMAN = {"HTTP_ACCEPT_LANGUAGE": "de"}
 UPDATE = (
-    "cd recommendations && ../manage.py makemessages -l de --no-location, translate the "
-    "new entries, then ../manage.py compilemessages -l de"
+    "cd recommendations && export DJANGO_SETTINGS_MODULE=tests.settings && "
+    "../manage.py makemessages -l de --no-location, translate the new entries, then "
+    "../manage.py compilemessages -l de"
 )
 
 

@@ -22,11 +22,12 @@ from tests.factories import CategoryFactory, OrderLineFactory, ProductFactory
 CATALOG = Path(settings.BASE_DIR) / "shop" / "locale" / "de" / "LC_MESSAGES" / "django.po"
 GERMAN = {"HTTP_ACCEPT_LANGUAGE": "de"}
 UPDATE = (
-    "./manage.py makemessages -l de --no-location --ignore recommendations --ignore tests "
-    "--ignore benchmarks --ignore '.venv*' --ignore var --ignore data --ignore bin "
-    "--ignore config, translate the new entries, then "
-    "(cd shop && ../manage.py compilemessages -l de)"
+    "export DJANGO_SETTINGS_MODULE=tests.settings && ./manage.py makemessages -l de "
+    "--no-location --ignore recommendations --ignore tests --ignore benchmarks "
+    "--ignore '.venv*' --ignore var --ignore data --ignore bin --ignore config, translate "
+    "the new entries, then (cd shop && ../manage.py compilemessages -l de)"
 )
+
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
