@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import get_language
 
 from recommendations.adapters import SettingsAdapter
 from recommendations.conf import app_settings
@@ -29,7 +30,12 @@ def list_name(
     """The cache name of a list: its block, model run, rules, history digest and inputs."""
     # The setting too: a changed business rule (MAX_PER_CATEGORY ...) applies at once.
     configuration = digest(getattr(settings, "RECOMMENDATIONS", None))
-    return LIST_CACHE_PREFIX + digest((block, run_id, rules_key, history, configuration, parts))
+    # And the language: a cached item's label and page may be worded per language (a
+    # translated name, i18n_patterns URLs); its reason is worded when shown anyway.
+    language = get_language()
+    return LIST_CACHE_PREFIX + digest(
+        (block, run_id, rules_key, history, configuration, language, parts)
+    )
 
 
 def _anonymous_key(name: str) -> str:

@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count
+from django.utils.translation import gettext as _
 
 from recommendations.adapters import SettingsAdapter
 from recommendations.conf import PURCHASE, app_settings
@@ -382,7 +383,9 @@ def category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | 
             adapter.available_items().filter(**{lookup: category}).values_list("pk", flat=True)
         )
     except (ValueError, TypeError, OverflowError, ValidationError):
-        raise ValueError(f"{category!r} is not a valid category key.") from None
+        raise ValueError(
+            _("%(category)r is not a valid category key.") % {"category": category}
+        ) from None
 
 
 def candidates_choose(

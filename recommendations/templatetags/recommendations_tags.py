@@ -144,7 +144,7 @@ def _item_pks(items: Iterable[Any]) -> list[Any]:
 def recommended_for_you(
     context: template.Context,
     n: Any = selectors.DEFAULT_N,
-    title: str = "Recommended for you",
+    title: str = gettext_lazy("Recommended for you"),
     fallback_title: str = FALLBACK_TITLE,
 ) -> dict[str, Any]:
     """The shopper's personal list (this session's views for anonymous shoppers).
@@ -171,7 +171,7 @@ def similar_products(
     context: template.Context,
     product: Any = None,
     n: Any = 4,
-    title: str = "Similar products",
+    title: str = gettext_lazy("Similar products"),
 ) -> dict[str, Any]:
     """Alternatives to ``product`` (default: ``product`` in context): alike and co-bought."""
     request, user = _shopper(context)
@@ -197,7 +197,7 @@ def bought_together(
     product: Any = None,
     items: Iterable[Any] | None = None,
     n: Any = 4,
-    title: str = "Frequently bought together",
+    title: str = gettext_lazy("Frequently bought together"),
 ) -> dict[str, Any]:
     """Items bought with ``product``, or with ``items`` (e.g. cart lines), or with the cart."""
     request, user = _shopper(context)
@@ -226,7 +226,7 @@ def trending_products(
     context: template.Context,
     n: Any = selectors.DEFAULT_N,
     category: Any = None,
-    title: str = "Trending now",
+    title: str = gettext_lazy("Trending now"),
 ) -> dict[str, Any]:
     """What is selling now, optionally in one category (its key)."""
     request, user = _shopper(context)
@@ -243,7 +243,9 @@ def trending_products(
 @register.inclusion_tag("recommendations/recently_viewed.html", takes_context=True)
 @_quiet_when_down("recently_viewed")
 def recently_viewed(
-    context: template.Context, n: Any = selectors.DEFAULT_N, title: str = "Recently viewed"
+    context: template.Context,
+    n: Any = selectors.DEFAULT_N,
+    title: str = gettext_lazy("Recently viewed"),
 ) -> dict[str, Any]:
     """The shopper's own viewed items, newest first, bought or not (nothing else)."""
     request, user = _shopper(context)
