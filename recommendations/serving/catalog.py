@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import get_language
 
 from recommendations.adapters import SettingsAdapter
 from recommendations.conf import app_settings
@@ -80,8 +81,9 @@ class Catalog:
     # When the instances were first kept: they go after CACHE_TIMEOUT (labels, prices).
     instances_since: float
     instances: dict[str, models.Model] = field(default_factory=dict)
-    # (label, page, price) of the instances shown, by key: computed once per instance.
-    shown: dict[str, tuple[str, str | None, Any]] = field(default_factory=dict)
+    # (label, page, price) of the instances shown, by (language, key): computed once per
+    # instance and language (a host may word labels and pages per language).
+    shown: dict[tuple[str | None, str], tuple[str, str | None, Any]] = field(default_factory=dict)
 
     def available(self, keys: Iterable[str]) -> dict[str, CatalogRow]:
         """The available items among ``keys`` (string keys), by key."""
@@ -104,10 +106,10 @@ class Catalog:
 
     def shown_of(self, adapter: SettingsAdapter, items: list[Any]) -> list[tuple[str, Any, Any]]:
         """Label, page and price of each instance, as a list shows them."""
-        shown = self.shown
+        shown, language = self.shown, get_language()
         result = []
         for item in items:
-            key = str(item.pk)
+            key = (language, str(item.pk))
             known = shown.get(key)
             if known is None:
                 get_absolute_url = getattr(item, "get_absolute_url", None)
