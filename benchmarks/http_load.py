@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,6 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PORT = 8765
 LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -116,6 +116,27 @@ def run_wrk(url: str, cookie: str | Path, duration: int, connections: int) -> di
     return figures
 
 
+def free_port() -> int:
+    """A loopback port free now (several benchmarks may share the machine)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def workers_rss_mb(pid: int) -> list[float]:
+    """Resident memory (MB) of each worker process of the gunicorn ``pid`` (Linux)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if not children.exists():
+        return []
+    sizes = []
+    for child in children.read_text().split():
+        status = Path(f"/proc/{child}/status").read_text()
+        kb = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        if kb:
+            sizes.append(int(kb.group(1)) / 1024)
+    return sizes
+
+
 def wait_until_up(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -144,7 +165,9 @@ def main() -> int:
         type=int,
         default=2,
         help="seconds of load before each measured run (with --customers, in turns over "
-        "all of them: long enough for each one's first list, the steady state is measured)",
+        "all of them: long enough for each one's first list, the steady state is measured); "
+        "0: no shopper's list before the measure (the workers load the model through an "
+        "anonymous list)",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -168,6 +191,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="http-load-"))
     cookie: str | Path = cookies[0] if len(cookies) == 1 else rotation_script(cookies, folder)
 
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -177,26 +201,33 @@ def main() -> int:
             "--workers",
             "2",
             "--bind",
-            f"127.0.0.1:{PORT}",
+            f"127.0.0.1:{port}",
             "--log-level",
             "warning",
         ],
         cwd=ROOT,
         env=env,
     )
-    base = f"http://127.0.0.1:{PORT}"
+    base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{base}/api/health/")
         endpoints = {
             "trivial DRF endpoint (baseline)": f"{base}/api/health/",
             "signed-in recommendations": f"{base}/api/recommendations/me/?n=20",
         }
-        for url in endpoints.values():  # warm up: load the model in both workers
-            run_wrk(url, cookie, args.warmup, args.connections)
+        if args.warmup:
+            for url in endpoints.values():  # warm up: load the model in both workers
+                run_wrk(url, cookie, args.warmup, args.connections)
+        else:
+            # No shopper's list before the measure: the workers only load the model and
+            # the catalog, through an anonymous list, and serve the trivial endpoint.
+            run_wrk(f"{base}/api/recommendations/trending/?n=20", "", 2, args.connections)
+            run_wrk(endpoints["trivial DRF endpoint (baseline)"], "", 2, args.connections)
         results = {
             name: run_wrk(url, cookie, args.duration, args.connections)
             for name, url in endpoints.items()
         }
+        rss = workers_rss_mb(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -215,6 +246,9 @@ def main() -> int:
             f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p90']:.2f} | "
             f"{r['p99']:.2f} | {r['errors']:.0f} |"
         )
+    if rss:
+        sizes = ", ".join(f"{size:.0f}" for size in rss)
+        print(f"\nresident memory of each worker after the run: {sizes} MB (target < 300)")
     baseline, recs = results.values()
     ratio = recs["rps"] / baseline["rps"]
     print(f"\nthroughput ratio recommendations / baseline: {ratio:.2f} (target >= 0.50)")

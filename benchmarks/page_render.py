@@ -5,7 +5,8 @@ a real customer) for a set of popular products, once as shipped (similar product
 bought together and recommended-for-you blocks) and once with the page's
 ``recommendations`` block emptied by a template override, alternating the two so
 machine noise hits both alike. Prints the median time per page, the ratio, and the
-number of SQL queries of each (target: ratio <= 2, a bounded number of queries).
+number of SQL queries of each (target: ratio <= 1.3, issue 12; a bounded number of
+queries).
 Runs with production settings (DEBUG off, collected static files): in DEBUG mode
 Django records every query and keeps template debug data, which costs the page with
 blocks far more than the page without (ratio about 2.7 here in DEBUG, against 1.5).
@@ -111,8 +112,8 @@ def main() -> int:
     print("|---|---|---|")
     print(f"| without recommendation blocks (baseline) | {plain_s * 1000:.1f} | {plain_q} |")
     print(f"| with three recommendation blocks | {blocks_s * 1000:.1f} | {blocks_q} |")
-    print(f"\ntime ratio with / without blocks: {ratio:.2f} (target <= 2.0)")
-    ok = ratio <= 2.0
+    print(f"\ntime ratio with / without blocks: {ratio:.2f} (target <= 1.3)")
+    ok = ratio <= 1.3
     print("target met" if ok else "TARGET MISSED")
     return 0 if ok else 1
 

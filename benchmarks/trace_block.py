@@ -83,7 +83,11 @@ def main() -> int:
     cache.clear()
     state = getattr(serving, "process_state", None)
     if state is not None:
+        # The catalog is loaded once per process and catalog change, like the model:
+        # a new shopper finds it loaded.
+        catalog = getattr(state, "catalog", None)
         state.reset(lists_only=True)
+        state.catalog = catalog
     else:  # the code before the serving package
         selectors.served_forget()
 

@@ -11,16 +11,20 @@ import datetime as dt
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models
+from django.db.models import F, Value
+from django.db.models.functions import Cast
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
@@ -456,21 +460,19 @@ class SettingsAdapter:
         """The user's own recent events: the newest ``limit`` of each source, newest first.
 
         Each source has its own window, so a burst of page views never pushes the
-        shopper's purchases out of the history. Empty without consent.
+        shopper's purchases out of the history. Empty without consent. Read in one
+        query of every source (one more for the consent) where the user key allows it.
         """
         if not self._consents(user_pk):
             return []
+        sources = app_settings.EVENT_SOURCES
+        statement = _history_statement(type(self), _setting_key(), limit)
+        if statement is None:
+            rows_by_source = [self._source_rows(source, user_pk, limit) for source in sources]
+        else:
+            rows_by_source = statement.rows(user_pk, len(sources))
         events: list[Event] = []
-        for source in app_settings.EVENT_SOURCES:
-            fields = [source.item_field, source.time_field]
-            if source.value_field:
-                fields.append(source.value_field)
-            rows = list(
-                self._source_queryset(source)
-                .filter(**{source.user_field: user_pk})
-                .order_by(f"-{source.time_field}")
-                .values_list(*fields)[:limit]
-            )
+        for source, rows in zip(sources, rows_by_source, strict=True):
             if not rows:
                 continue
             weights = self._source_weights(
@@ -483,6 +485,33 @@ class SettingsAdapter:
             )
         events.sort(key=lambda event: event.timestamp, reverse=True)
         return events
+
+    def _source_history(
+        self,
+        source: EventSource,
+        user_pk: Any,
+        limit: int,
+        *,
+        null: models.Field | None = None,
+    ) -> models.QuerySet:
+        """The newest ``limit`` (item, time, value or NULL) rows of one source for a user.
+
+        ``null`` types the NULL of a source without values (a database unites columns of
+        one type only).
+        """
+        value: Any = F(source.value_field)
+        if not source.value_field:
+            value = Cast(Value(None), output_field=null or models.FloatField())
+        return (
+            self._source_queryset(source)
+            .filter(**{source.user_field: user_pk})
+            .annotate(_event_value=value)
+            .order_by(f"-{source.time_field}")
+            .values_list(source.item_field, source.time_field, "_event_value")[:limit]
+        )
+
+    def _source_rows(self, source: EventSource, user_pk: Any, limit: int) -> list[tuple]:
+        return list(self._source_history(source, user_pk, limit))
 
     def users_with_purchase(self, user_pks: Iterable[Any]) -> set[Any]:
         """The keys among ``user_pks`` of the users with an event of a purchase source."""
@@ -710,6 +739,102 @@ class SettingsAdapter:
             tokens.append(user)
         hashed = FeatureHasher(n_features=USER_FEATURE_DIMENSIONS, alternate_sign=False)
         return sp.csr_matrix(hashed.transform(tokens), dtype=np.float32)
+
+
+#: Stands for the user's key while a history statement is compiled (found in its params).
+_USER_PLACEHOLDER = -7_340_033_123_456_789
+
+
+def _setting_key() -> int:
+    """Names the setting a compiled statement was built from (another object, another)."""
+    return id(getattr(settings, "RECOMMENDATIONS", None))
+
+
+@dataclass(frozen=True)
+class HistoryStatement:
+    """The history of one user in every source as one compiled SQL statement.
+
+    Each source's newest rows are a sub-select of a ``UNION ALL``, tagged with the
+    source's position; the user's key is bound where the compiled parameters hold the
+    placeholder. Built once per setting, so a request pays neither the ORM's query
+    building nor one round trip per source.
+    """
+
+    alias: str
+    sql: str
+    params: tuple[Any, ...]
+    user_positions: tuple[int, ...]
+
+    def rows(self, user_pk: Any, n_sources: int) -> list[list[tuple]]:
+        """The (item, time, value) rows of each source, newest first within a source."""
+        positions = set(self.user_positions)
+        params = [user_pk if i in positions else p for i, p in enumerate(self.params)]
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            fetched = cursor.fetchall()
+        by_source: list[list[tuple]] = [[] for _ in range(n_sources)]
+        for item, time, value, code in fetched:
+            by_source[code].append((item, _as_datetime(time), value))
+        for rows in by_source:
+            rows.sort(key=lambda row: row[1], reverse=True)
+        return by_source
+
+
+def _as_datetime(value: Any) -> Any:
+    """A time column read by a raw cursor as the ORM reads it (SQLite returns text)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime) and settings.USE_TZ and timezone.is_naive(value):
+        value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
+@lru_cache(maxsize=8)
+def _history_statement(
+    adapter_class: type[SettingsAdapter], setting_key: int, limit: int
+) -> HistoryStatement | None:
+    """The compiled history statement, or None when the sources cannot share one query.
+
+    (Sources in several databases, values of several types, or a user key the
+    placeholder cannot stand for.)
+    ``setting_key`` only names the setting the statement was built from.
+    """
+    adapter = adapter_class()
+    sources = app_settings.EVENT_SOURCES
+    try:
+        # Values of one type, and NULLs of that type: databases unite columns of one type.
+        value_fields = {
+            field.get_internal_type(): field
+            for field in (
+                adapter._source_history(source, _USER_PLACEHOLDER, limit)
+                .query.annotations["_event_value"]
+                .output_field
+                for source in sources
+                if source.value_field
+            )
+        }
+        if len(value_fields) > 1:
+            return None
+        null = type(next(iter(value_fields.values())))() if value_fields else None
+        querysets = [
+            adapter._source_history(source, _USER_PLACEHOLDER, limit, null=null)
+            for source in sources
+        ]
+    except (ValueError, TypeError):
+        return None
+    parts, params, alias = [], [], None
+    for code, queryset in enumerate(querysets):
+        if alias not in (None, queryset.db):
+            return None
+        alias = queryset.db
+        sql, part_params = queryset.query.get_compiler(queryset.db).as_sql()
+        # The position tags each row with its source; the alias keeps PostgreSQL happy.
+        parts.append(f"SELECT s{code}.*, {int(code)} FROM ({sql}) s{code}")
+        params.extend(part_params)
+    positions = tuple(i for i, p in enumerate(params) if p == _USER_PLACEHOLDER)
+    if alias is None or not positions:
+        return None
+    return HistoryStatement(alias, " UNION ALL ".join(parts), tuple(params), positions)
 
 
 @cache

@@ -8,7 +8,10 @@ never the public media storage (see :attr:`AppSettings.ARTIFACT_STORAGE
 An artifact holds the personal recommender of a run, the item-to-item, trending and
 popularity recommenders trained on the same data, the "bought together" recommender
 learned from baskets (absent from artifacts written before it existed, and when no
-purchase made a basket), and the mapping of matrix rows and columns to database keys.
+purchase made a basket), the mapping of matrix rows and columns to database keys, and
+each training user's personal list computed at training time (:class:`UserLists`,
+absent from older artifacts), so serving a known shopper whose history did not change
+is a lookup.
 Each recommender is the engine's own ``.npz`` archive, nested as a byte array. Writing
 goes to a fresh unique name in one ``Storage.save`` (on S3-compatible storage one PUT,
 or a multipart upload, that appears whole or not at all); the database pointer
@@ -43,6 +46,8 @@ ARTIFACT_FORMAT = 1
 RECOMMENDER_KEYS = ("recommender", "similar", "trending", "popularity")
 #: Recommenders an artifact may lack: older artifacts were written without them.
 OPTIONAL_RECOMMENDER_KEYS = ("bought_together",)
+# The arrays of UserLists are stored under these names plus their field's.
+LISTS_PREFIX = "user_lists_"
 # Artifact files are named <prefix><run id>-<random hex><suffix> in ARTIFACT_PATH.
 ARTIFACT_PREFIX = "run-"
 ARTIFACT_SUFFIX = ".npz"
@@ -75,6 +80,28 @@ def _storage_errors() -> Iterator[None]:
 
 
 @dataclass(frozen=True)
+class UserLists:
+    """Each training user's personal list, computed when the artifact was written.
+
+    Row ``r`` belongs to the user of ``user_pks[r]``. Item columns are best first and
+    padded with -1; a row shorter than the width holds every item with a positive score.
+    """
+
+    items: np.ndarray  # (users, width) int32 item columns
+    scores: np.ndarray  # (users, width) float32
+    # (users, width, NAMED) int32: the history columns that explain each item, best first.
+    named: np.ndarray
+    # (users,) float64: Unix time of the user's newest event the list was computed from.
+    newest: np.ndarray
+
+    ARRAYS = ("items", "scores", "named", "newest")
+
+    def without(self, keep: np.ndarray) -> UserLists:
+        """The lists of the users whose rows ``keep`` (a boolean mask) keeps."""
+        return UserLists(*(getattr(self, name)[keep] for name in self.ARRAYS))
+
+
+@dataclass(frozen=True)
 class Artifact:
     """The contents of one artifact file."""
 
@@ -86,6 +113,7 @@ class Artifact:
     user_pks: np.ndarray
     item_pks: np.ndarray
     bought_together: Recommender | None = None
+    user_lists: UserLists | None = None
 
 
 def artifact_storage() -> Storage:
@@ -123,10 +151,15 @@ def artifact_write(
     user_pks: np.ndarray,
     item_pks: np.ndarray,
     bought_together: Recommender | bytes | None = None,
+    user_lists: UserLists | None = None,
 ) -> str:
     """Save an artifact under a new unique name and return the name the storage chose."""
     manifest = {"format": ARTIFACT_FORMAT, "algorithm": algorithm, "run_id": run_id}
     optional = {} if bought_together is None else {"bought_together": _as_bytes(bought_together)}
+    if user_lists is not None:
+        optional.update(
+            {f"{LISTS_PREFIX}{name}": getattr(user_lists, name) for name in UserLists.ARRAYS}
+        )
     buffer = io.BytesIO()
     np.savez(
         buffer,
@@ -189,10 +222,12 @@ def artifact_read(name: str) -> Artifact:
             for key in (*RECOMMENDER_KEYS, *OPTIONAL_RECOMMENDER_KEYS)
             if key in arrays or key not in OPTIONAL_RECOMMENDER_KEYS
         }
+        lists = [arrays.get(f"{LISTS_PREFIX}{key}") for key in UserLists.ARRAYS]
         return Artifact(
             algorithm=str(manifest["algorithm"]),
             user_pks=arrays["user_pks"],
             item_pks=arrays["item_pks"],
+            user_lists=None if any(array is None for array in lists) else UserLists(*lists),
             **recommenders,
         )
     except ArtifactError:
@@ -261,6 +296,7 @@ def artifact_without_users(artifact: Artifact, user_pks: Collection[str]) -> Art
     return replace(
         artifact,
         user_pks=artifact.user_pks[keep],
+        user_lists=None if artifact.user_lists is None else artifact.user_lists.without(keep),
         **{
             name: recommender_without_rows(getattr(artifact, name), keep)
             for name in (*RECOMMENDER_KEYS, *OPTIONAL_RECOMMENDER_KEYS)

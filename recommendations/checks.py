@@ -302,15 +302,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
     errors += _check_trust()
     errors += _check_selection()
     errors += _check_social()
-    proxies = app_settings.NUM_PROXIES
-    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
-        errors.append(
-            _error(
-                "E013",
-                f"RECOMMENDATIONS['NUM_PROXIES'] must be an integer >= 0, got {proxies!r}.",
-                hint="The number of reverse proxies in front of the site; 0 without any.",
-            )
-        )
+    errors += _non_negative_int(
+        "E013", "NUM_PROXIES", "The number of reverse proxies in front of the site; 0 without any."
+    )
+    errors += _non_negative_int(
+        "E019",
+        "USER_LIST_LENGTH",
+        "Items of each user's list computed at training time; 0 turns it off.",
+    )
     if app_settings.TRAINING_RUNNER not in TRAINING_RUNNERS:
         errors.append(
             _error(
@@ -471,6 +470,20 @@ def _check_promotion() -> list[checks.Error]:
             _error("E008", "RECOMMENDATIONS['EVALUATION_K'] must be a positive integer.")
         )
     return errors
+
+
+def _non_negative_int(code: str, name: str, hint: str) -> list[checks.CheckMessage]:
+    """An error when the setting ``name`` is not an integer >= 0."""
+    value = getattr(app_settings, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return [
+            _error(
+                code,
+                f"RECOMMENDATIONS[{name!r}] must be an integer >= 0, got {value!r}.",
+                hint=hint,
+            )
+        ]
+    return []
 
 
 def _check_trust() -> list[checks.Error]:

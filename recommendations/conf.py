@@ -1,8 +1,13 @@
 """The settings of the recommendations app, read from one ``RECOMMENDATIONS`` dict.
 
-Every key is a typed property with a default, re-read from ``django.conf.settings``
-on each access so ``override_settings`` works in tests. Only ``CATALOG["MODEL"]`` and
-``EVENT_SOURCES`` have no default: they tie the app to the host project's models.
+Every key is a typed property with a default, read from ``django.conf.settings``. The
+plain values the read path needs on every request (fields, timeouts, the adapter) are
+kept once read, until the setting changes: ``override_settings`` (the
+``setting_changed`` signal, see :mod:`recommendations.receivers`) or another
+``RECOMMENDATIONS`` object (:meth:`AppSettings.refresh`, once per block) drops them, so
+tests that change the setting see the change. Other keys are re-read on each access.
+Only ``CATALOG["MODEL"]`` and ``EVENT_SOURCES`` have no default: they tie the app to
+the host project's models.
 
 Example (the demo store)::
 
@@ -23,6 +28,7 @@ Example (the demo store)::
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,6 +190,10 @@ class SocialRelation:
         )
 
 
+class _kept(functools.cached_property):
+    """A setting kept on the instance once read: later reads are plain attribute reads."""
+
+
 def lookup_list(value: Any) -> list[str]:
     """A lookup or a list of them as a list (a non-string entry is left to the checks)."""
     if not value:
@@ -195,6 +205,20 @@ class AppSettings:
     """Typed accessors for ``settings.RECOMMENDATIONS``."""
 
     _parsed_sources: tuple[Any, list[EventSource]] | None = None
+    # The RECOMMENDATIONS object the kept values were read from.
+    _kept_from: Any = None
+
+    def refresh(self) -> None:
+        """Drop the kept values when ``settings.RECOMMENDATIONS`` is another object now."""
+        current = getattr(settings, "RECOMMENDATIONS", None)
+        if current is not self._kept_from:
+            self.reload()
+            self._kept_from = current
+
+    def reload(self) -> None:
+        """Drop every kept value: the next reads read the setting again."""
+        for name in [name for name in vars(self) if isinstance(vars(type(self)).get(name), _kept)]:
+            del self.__dict__[name]
 
     def _setting(self, name: str, default: Any) -> Any:
         return getattr(settings, "RECOMMENDATIONS", {}).get(name, default)
@@ -204,7 +228,7 @@ class AppSettings:
 
     # -- the catalog ------------------------------------------------------------
 
-    @property
+    @_kept
     def CATALOG_MODEL(self) -> str:
         """App label of the item model, e.g. ``"shop.Product"`` (required)."""
         label = self._catalog("MODEL", None)
@@ -217,7 +241,7 @@ class AppSettings:
         """Filter kwargs selecting the items that may be shown (default: all)."""
         return dict(self._catalog("AVAILABLE", {}) or {})
 
-    @property
+    @_kept
     def CATEGORY_FIELD(self) -> str | None:
         """Lookup of the item's category (diversity, repeat purchases, trending by category).
 
@@ -235,12 +259,12 @@ class AppSettings:
         """
         return lookup_list(self._catalog("CATEGORY_ORDER", None))
 
-    @property
+    @_kept
     def CATEGORY_LABEL_FIELD(self) -> str | None:
         """Lookup, on the category model, of a category's display name; ``None``: ``str()``."""
         return self._catalog("CATEGORY_LABEL_FIELD", None)
 
-    @property
+    @_kept
     def LABEL_FIELD(self) -> str | None:
         """Lookup of the item's display name; ``None`` uses ``str(item)``.
 
@@ -253,7 +277,7 @@ class AppSettings:
         """Lookups whose text describes an item (content features)."""
         return list(self._catalog("TEXT_FIELDS", []) or [])
 
-    @property
+    @_kept
     def PRICE_FIELD(self) -> str | None:
         """Lookup of the item's price (cards, content features); ``None`` to ignore prices.
 
@@ -279,7 +303,7 @@ class AppSettings:
         """Feature name -> user lookup (``"COUNTRY": "profile__country"``); birth years bin."""
         return dict(self._setting("USER_FEATURES", {}) or {})
 
-    @property
+    @_kept
     def CONSENT_FIELD(self) -> str | None:
         """User lookup of a boolean consent to personalisation; ``None``: everyone consents."""
         return self._setting("CONSENT_FIELD", None)
@@ -310,7 +334,7 @@ class AppSettings:
         raw = self._setting("SOCIAL", None)
         return None if raw is None else SocialRelation.from_setting(raw)
 
-    @property
+    @_kept
     def HALF_LIFE_DAYS(self) -> float | None:
         """Age in days at which an event counts half when training; ``None``: no decay."""
         return self._setting("HALF_LIFE_DAYS", 180)
@@ -499,22 +523,32 @@ class AppSettings:
         """Category keys whose items may be recommended again after a purchase."""
         return [str(key) for key in self._setting("REPEAT_PURCHASE_CATEGORIES", []) or []]
 
-    @property
+    @_kept
     def MAX_PER_CATEGORY(self) -> int | None:
         """At most this many items of one category in a list; ``None``: no limit."""
         return self._setting("MAX_PER_CATEGORY", 3)
 
-    @property
+    @_kept
     def CACHE_TIMEOUT(self) -> int:
         """Seconds a computed recommendation list stays in the cache."""
         return self._setting("CACHE_TIMEOUT", 300)
 
-    @property
+    @_kept
     def RELOAD_INTERVAL(self) -> float:
         """Seconds between two checks of each process for a newly promoted version."""
         return self._setting("RELOAD_INTERVAL", 5)
 
-    @property
+    @_kept
+    def USER_LIST_LENGTH(self) -> int:
+        """Items of each training user's personal list computed at training time.
+
+        Stored in the artifact: a known shopper whose history did not change since the
+        training is served from it, without scoring. 0 turns it off (every list is
+        scored at request time). Lists longer than this allows are scored then too.
+        """
+        return self._setting("USER_LIST_LENGTH", 100)
+
+    @_kept
     def HISTORY_TIMEOUT(self) -> float | None:
         """Seconds a shopper's cached history is trusted before it is read again.
 
@@ -573,7 +607,7 @@ class AppSettings:
 
     # -- click-through and experiments ---------------------------------------------------
 
-    @property
+    @_kept
     def TRACK_IMPRESSIONS(self) -> bool:
         """Record what each rendered block showed (one insert per block) and the clicks."""
         return self._setting("TRACK_IMPRESSIONS", True)
@@ -613,7 +647,7 @@ class AppSettings:
             title: [(tag, dict(kwargs)) for tag, kwargs in tags] for title, tags in pages.items()
         }
 
-    @property
+    @_kept
     def ADAPTER(self) -> str:
         """Dotted path of the adapter class that reads the host project's models."""
         return self._setting("ADAPTER", "recommendations.adapters.SettingsAdapter")

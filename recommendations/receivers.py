@@ -150,7 +150,9 @@ def _models_connect_quietly() -> None:
 
 
 def settings_changed(*, setting: str, **kwargs: Any) -> None:
-    """Connect again when a setting naming the models changes (tests change them)."""
+    """Read the setting again and reconnect when it changes (tests change them)."""
+    if setting == "RECOMMENDATIONS":
+        app_settings.reload()
     if setting in ("RECOMMENDATIONS", "AUTH_USER_MODEL"):
         _models_connect_quietly()
 

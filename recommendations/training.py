@@ -40,7 +40,12 @@ from recommendations.adapters import (
     _key_array,
     get_adapter,
 )
-from recommendations.artifacts import artifact_delete, artifact_write, recommender_without_rows
+from recommendations.artifacts import (
+    UserLists,
+    artifact_delete,
+    artifact_write,
+    recommender_without_rows,
+)
 from recommendations.baskets import basket_matrix
 from recommendations.compat import SoftTimeLimitExceeded
 from recommendations.conf import app_settings
@@ -67,6 +72,8 @@ FUTURE_SKEW_SECONDS = 600.0
 ANCHOR_MIN_USERS = 20
 
 Progress = Callable[[str], None]
+#: History items kept with each item of a precomputed list, to explain it.
+NAMED_PER_ITEM = 3
 
 
 class TrainingDataError(ValueError):
@@ -730,14 +737,19 @@ def training_batch_run(
             fallback = getattr(recommender, "fallback_", None)
             if fallback:
                 metrics["fallback"] = fallback
+            say(f"{run.algorithm}: computing each user's list…")
+            user_lists = user_lists_compute(recommender, data)
             user_pks, recommenders = _without_departed_users(
                 data.user_pks, {"recommender": recommender, **auxiliary}
             )
+            if user_lists is not None and user_pks.size != data.user_pks.size:
+                user_lists = user_lists.without(np.isin(data.user_pks, user_pks))
             artifact = artifact_write(
                 run_id=run.pk,
                 algorithm=run.algorithm,
                 user_pks=user_pks,
                 item_pks=data.item_pks,
+                user_lists=user_lists,
                 **recommenders,
             )
             run.status = TrainingRun.Status.SUCCEEDED
@@ -774,6 +786,52 @@ def training_batch_run(
         active=active,
         selected_pk=selected[0].pk if selected is not None else None,
     )
+
+
+def user_lists_compute(recommender: Recommender, data: TrainingData) -> UserLists | None:
+    """Each training user's personal list and its explanations, as serving would rank it.
+
+    Bought items are left out as serving leaves them out (unless some categories may be
+    bought again: then serving filters them). A user whose row the models were not
+    taught (no trust, only dislikes) gets no list (``newest`` NaN never matches): their
+    lists are scored at request time from their own history.
+    """
+    width = min(int(app_settings.USER_LIST_LENGTH), int(data.item_pks.size))
+    n_users = int(data.user_pks.size)
+    if width <= 0 or n_users == 0:
+        return None
+    items = np.full((n_users, width), -1, dtype=np.int32)
+    scores = np.zeros((n_users, width), dtype=np.float32)
+    named = np.full((n_users, width, NAMED_PER_ITEM), -1, dtype=np.int32)
+    newest = np.full(n_users, -np.inf)
+    np.maximum.at(newest, data.user_idx, data.time)
+    bought = sp.csr_matrix((n_users, int(data.item_pks.size)), dtype=np.float32)
+    if data.events is not None and not app_settings.REPEAT_PURCHASE_CATEGORIES:
+        purchase = np.isin(data.events.source, purchase_codes(data.events)) & (data.weight > 0)
+        bought, _ = build_interactions(
+            data.user_idx[purchase], data.item_idx[purchase], np.ones(int(purchase.sum())),
+            n_users=n_users, n_items=int(data.item_pks.size),
+        )  # fmt: skip
+    taught = np.diff(data.matrix.indptr) > 0
+    newest[~taught] = np.nan
+    for user in np.flatnonzero(taught):
+        blocked = bought.indices[bought.indptr[user] : bought.indptr[user + 1]]
+        try:
+            cols, values = recommender.recommend(
+                int(user), width, exclude_seen=False, blocked=blocked
+            )
+            cols, values = cols[values > 0], values[values > 0]
+            explained = recommender.explain_batch(cols, user_id=int(user), n=NAMED_PER_ITEM)
+        except NotImplementedError:
+            explained = [[] for _ in cols]
+        except (ValueError, IndexError):
+            newest[user] = np.nan  # scored at request time, as any error would be
+            continue
+        items[user, : cols.size] = cols
+        scores[user, : cols.size] = values
+        for position, pairs in enumerate(explained):
+            named[user, position, : len(pairs)] = [col for col, _share in pairs]
+    return UserLists(items=items, scores=scores, named=named, newest=newest)
 
 
 def _summary(metrics: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ or the item on screen: how each layer's items are explained is its reason policy
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -25,8 +25,8 @@ from recommendations.serving.candidates import (
     SIMILAR,
     TRENDING,
     Layer,
-    valid_pks,
 )
+from recommendations.serving.catalog import Catalog
 from recommendations.serving.history import History
 from recommendations.serving.loading import ServingModel
 
@@ -99,6 +99,8 @@ class Explainer:
 
     def _explained(self, layer: Layer, pks: list[Any], n: int) -> list[list[Any]]:
         """History items (keys) that contributed most to each of ``pks`` in ``layer``."""
+        if layer.explained is not None:
+            return [layer.explained.get(str(pk), [])[:n] for pk in pks]
         if self.model is None or layer.recommender is None or layer.row is None:
             return [[] for _ in pks]
         cols = [self.model.item_col(pk) for pk in pks]
@@ -160,41 +162,39 @@ class Explainer:
         return _FIXED_REASONS.get(layer.source, reasons.POPULAR)
 
 
-def _instances(adapter: SettingsAdapter, pks: Iterable[Any]) -> dict[str, Any]:
-    """Catalog instances by string key, with what labels, reasons and prices read."""
-    pks = valid_pks(adapter.catalog_model(), pks)
-    if not pks:
-        return {}
-    return {str(pk): item for pk, item in adapter.display_items(pks).items()}
-
-
 def recommendations_assemble(
     *,
     adapter: SettingsAdapter,
     model: ServingModel | None,
     chosen: list[tuple[Candidate, Layer | None]],
     history: History,
+    catalog: Catalog,
     policies: Mapping[str, str] = DEFAULT_REASONS,
 ) -> list[Recommendation]:
-    """The recommendations of the chosen candidates: one query for every instance shown
-    or named in a reason."""
+    """The recommendations of the chosen candidates: the instances shown or named in a
+    reason come from the process's catalog (one query for those it has not read yet)."""
     explainer = Explainer(adapter, model, reasons.strongest_sources(history.events), policies)
     candidates = [candidate for candidate, _ in chosen]
     layers = [layer for _, layer in chosen]
     named = explainer.named(candidates, layers)
-    items = _instances(adapter, [c.pk for c in candidates] + [pk for pks in named for pk in pks])
-    result = []
-    for candidate, layer, names in zip(candidates, layers, named, strict=True):
-        item = items.get(str(candidate.pk))
-        if item is None:
-            continue  # deleted since the first query
-        result.append(
-            Recommendation(
-                item=item,
-                score=candidate.score,
-                reason=explainer.reason(item, layer, names, items),
-                source=candidate.source,
-                run_id=None if model is None else model.run_id,
-            )
+    items = catalog.instances_of(
+        adapter, [c.pk for c in candidates] + [pk for pks in named for pk in pks]
+    )
+    kept = [
+        (candidate, layer, names, items[str(candidate.pk)])
+        for candidate, layer, names in zip(candidates, layers, named, strict=True)
+        if str(candidate.pk) in items  # else deleted since it was chosen
+    ]
+    shown = catalog.shown_of(adapter, [item for *_, item in kept])
+    run_id = None if model is None else model.run_id
+    return [
+        Recommendation(
+            item=item,
+            score=candidate.score,
+            reason=explainer.reason(item, layer, names, items),
+            source=candidate.source,
+            run_id=run_id,
+            known=known,
         )
-    return result
+        for (candidate, layer, names, item), known in zip(kept, shown, strict=True)
+    ]

@@ -2,15 +2,16 @@
 
 Lists of signed-in shoppers are cached in their generation (:mod:`.keys`), so a
 deletion or a consent change leaves every list of theirs behind at once.
-A list is cached whole (keys, scores, reasons), keyed by everything it was computed
-from, so a repeat request does no engine work. Availability is checked again on every
-hit, in the same query that reads the instances to show.
+A list is cached whole (item keys, scores, reasons, what each item showed), keyed by
+everything it was computed from, so a repeat request does no engine work. Availability
+is checked again in the process's catalog (:mod:`.catalog`), which holds the instances.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.utils.translation import get_language
 from recommendations.adapters import SettingsAdapter
 from recommendations.conf import app_settings
 from recommendations.serving.assembly import Recommendation
+from recommendations.serving.catalog import Catalog
 from recommendations.serving.keys import LIST_CACHE_PREFIX, LISTS_CACHE_NAME, UserCache, digest
 from recommendations.serving.state import process_state
 
@@ -58,16 +60,22 @@ def _entry_set(owner: UserCache | None, name: str, entry: tuple, *, timeout: flo
 
 
 def list_get(
-    adapter: SettingsAdapter, owner: UserCache | None, name: str, catalog_changed_at: float
+    adapter: SettingsAdapter,
+    catalog: Callable[[], Catalog],
+    owner: UserCache | None,
+    name: str,
+    catalog_changed_at: float,
 ) -> list[Recommendation] | None:
     """A cached list whose items are still available, or None.
 
     ``owner`` is the signed-in shopper's cache (None: shared by anonymous shoppers).
-    The availability of the listed items is checked again (one query) when the catalog
-    changed since the last check (``services.catalog_changed``) or, as a safety net for
-    changes made without telling, when the last check is older than ``RELOAD_INTERVAL``;
-    the items themselves come from the cache (a changed label or price shows within
-    ``CACHE_TIMEOUT`` seconds). Within ``RELOAD_INTERVAL`` of its last check a list this
+    The availability of the listed items is checked again (in the process's
+    ``catalog()``) when the catalog changed since the last check
+    (``services.catalog_changed``) or, as a safety net for changes made without
+    telling, when the last check is older than ``RELOAD_INTERVAL``;
+    the entry names its items by key, with the label, page and price shown (a changed
+    label or price shows within ``CACHE_TIMEOUT`` seconds), and their instances come
+    from the process's catalog. Within ``RELOAD_INTERVAL`` of its last check a list this
     process served is taken from memory, without reading and unpickling the entry.
     """
     now = time.time()
@@ -86,27 +94,31 @@ def list_get(
     if not rows and checked_at <= catalog_changed_at:
         return None  # an empty list may have something to show once the catalog changed
     if now - checked_at >= app_settings.RELOAD_INTERVAL or checked_at <= catalog_changed_at:
-        pks = [row[0].pk for row in rows]
-        available = adapter.available_items().filter(pk__in=pks).values_list("pk", flat=True)
+        keys = [str(row[0]) for row in rows]
+        available = catalog().available(keys)
         remaining = computed_at + app_settings.CACHE_TIMEOUT - now
-        if len(set(available)) < len(pks) or remaining <= 0:
+        if len(available) < len(set(keys)) or remaining <= 0:
             process_state.served.pop(key, None)
             return None  # sold out or withdrawn since: compute the list afresh
         checked_at = now
         _entry_set(owner, name, (computed_at, checked_at, rows), timeout=remaining)
-    result = _from_rows(rows)
+    instances = catalog().instances_of(adapter, [row[0] for row in rows])
+    if len(instances) < len(rows):
+        process_state.served.pop(key, None)
+        return None  # an item deleted since: compute the list afresh
+    result = tuple(
+        Recommendation(
+            item=instances[str(pk)],
+            score=score,
+            reason=reason,
+            source=source,
+            run_id=run_id,
+            known=known,
+        )
+        for pk, score, reason, source, run_id, known in rows
+    )
     process_state.served_remember(key, (computed_at, checked_at, result))
     return list(result)
-
-
-def _from_rows(rows: Iterable[tuple]) -> tuple[Recommendation, ...]:
-    """The recommendations of a cached list's rows."""
-    return tuple(
-        Recommendation(
-            item=item, score=score, reason=reason, source=source, run_id=run_id, known=known
-        )
-        for item, score, reason, source, run_id, known in rows
-    )
 
 
 def list_set(
@@ -117,14 +129,20 @@ def list_set(
     An empty list is cached too (a block with nothing it means to show, asked on every
     page): it is computed again once the catalog changes.
     """
+    served = tuple(
+        rec if rec.known else replace(rec, known=(rec.label, rec.url, rec.price)) for rec in result
+    )
+    # The instances stay in the process's catalog: the entry names them by key.
     rows = [
-        (rec.item, rec.score, rec.reason, rec.source, rec.run_id, (rec.label, rec.url, rec.price))
-        for rec in result
+        (rec.item.pk, rec.score, rec.reason, rec.source, rec.run_id, rec.known) for rec in served
     ]
     now = time.time()
-    _entry_set(owner, name, (now, now, rows), timeout=app_settings.CACHE_TIMEOUT)
-    if owner is not None:
-        owner.set(LISTS_CACHE_NAME, True)
-    served = _from_rows(rows)
+    entry = (now, now, rows)
+    if owner is None:
+        _entry_set(owner, name, entry, timeout=app_settings.CACHE_TIMEOUT)
+    else:  # the list, and the mark the export reads, in one round trip
+        cache.set_many(
+            {owner.key(name): entry, owner.key(LISTS_CACHE_NAME): True}, app_settings.CACHE_TIMEOUT
+        )
     process_state.served_remember(_served_key(owner, name), (now, now, served))
     return list(served)

@@ -20,7 +20,6 @@ import scipy.sparse as sp
 from django.apps import apps
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import models
 from django.db.models import Count
 from django.utils.translation import gettext as _
 
@@ -28,6 +27,13 @@ from recommendations.adapters import SettingsAdapter
 from recommendations.conf import PURCHASE, app_settings
 from recommendations.engine.base import Recommender
 from recommendations.rules import BlockRules, Candidate, Filters, apply_rules
+from recommendations.serving.catalog import (
+    Catalog,
+    CatalogRow,
+    available_rows,
+    row_category,
+    valid_pks,
+)
 from recommendations.serving.history import History
 from recommendations.serving.loading import ServingModel
 from recommendations.serving.state import MAX_GLOBAL_ORDERS, process_state
@@ -59,6 +65,8 @@ class Layer:
     recommender: Recommender | None = None
     row: sp.csr_matrix | None = None
     anchor_pks: list[Any] = field(default_factory=list)
+    # A list computed at training time: the history items explaining each item, by key.
+    explained: dict[str, list[Any]] | None = None
 
 
 @dataclass
@@ -235,8 +243,61 @@ def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> L
     return Layer(source, ranked, recommender=model.recommender, row=row)
 
 
+# Seconds two timestamps of one event may differ by (the database's and float precision).
+_SAME_TIME = 1e-3
+
+
+def _trained_layer(source: str, inputs: Inputs) -> Layer | None:
+    """The shopper's list computed at training time, when their history is the one trained on.
+
+    None (score it now) for shoppers unknown to the model, with an event newer (or an
+    event fewer) than the training saw, in a category list, or when the stored list is
+    too short for this request once its blocked items are left out.
+    """
+    model, history = inputs.model, inputs.history
+    lists = None if model is None else model.user_lists
+    if lists is None or history.user_cache is None or inputs.category_pks is not None:
+        return None
+    row = model.user_row(history.user_cache.user_pk)
+    if row is None or not history.rows:
+        return None
+    # Rows are newest first; NaN (no list for this user) never matches.
+    if not abs(history.rows[0][3].timestamp() - float(lists.newest[row])) <= _SAME_TIME:
+        return None
+    cols = lists.items[row]
+    stored = cols >= 0
+    pks = model.item_pks[cols[stored]].tolist()
+    named = lists.named[row][stored]
+    named_pks = model.item_pks[np.maximum(named, 0)].tolist()
+    named_cols = named.tolist()
+    blocked = engine_blocked(inputs.filters)
+    ranked, explained = [], {}
+    for position, (pk, score) in enumerate(zip(pks, lists.scores[row].tolist(), strict=False)):
+        key = str(pk)
+        if key in blocked:
+            continue
+        ranked.append((pk, score))
+        explained[key] = [
+            named_pk
+            for named_pk, col in zip(named_pks[position], named_cols[position], strict=True)
+            if col >= 0
+        ]
+        if len(ranked) >= inputs.k:
+            break
+    if len(ranked) < inputs.k and stored.all():
+        return None  # a full stored list ran out: there may be more to rank
+    return Layer(source, ranked, explained=explained)
+
+
 def history_layer(source: str, inputs: Inputs) -> Layer | None:
-    """The shopper's own history ranked by the personal recommender."""
+    """The shopper's own history ranked by the personal recommender.
+
+    A known shopper whose history is the one the model was trained on gets the list
+    computed at training time; the others (new events since) are scored now.
+    """
+    trained = _trained_layer(source, inputs)
+    if trained is not None:
+        return trained
     return _personal_layer(source, inputs, inputs.history.weights())
 
 
@@ -327,50 +388,12 @@ def layers_build(sources: Iterable[str], inputs: Inputs) -> list[Layer]:
 # -- availability and the rules ---------------------------------------------------------
 
 
-def valid_pks(catalog: type[models.Model], pks: Iterable[Any]) -> list[Any]:
-    """Keys the catalog's primary key accepts, each once; a mistyped rule key is skipped."""
-    field_ = catalog._meta.pk
-    valid = []
-    for pk in pks:
-        try:
-            valid.append(field_.to_python(pk))
-        except ValidationError:
-            continue
-    return list(dict.fromkeys(valid))
-
-
-@dataclass(frozen=True)
-class _Row:
-    """An available item as the rules see it: its key and category, no model instance."""
-
-    pk: Any
-    category: str | None
-
-
-def _row_category(row: _Row) -> str | None:
-    return row.category
-
-
-def _available_rows(
-    adapter: SettingsAdapter, queryset: models.QuerySet, *, limit: int | None = None
-) -> dict[str, _Row]:
-    """Key and category of the items of ``queryset`` by string key, in one query."""
-    category = adapter.category_lookup()
-    rows = queryset.values_list("pk", category) if category else queryset.values_list("pk", "pk")
-    if limit is not None:
-        rows = rows.order_by("pk")[:limit]
-    return {
-        str(pk): _Row(pk, None if not category or value is None else str(value))
-        for pk, value in rows
-    }
-
-
 def _available(
-    adapter: SettingsAdapter, pks: Iterable[Any], *, rule_pks: Iterable[Any] = ()
-) -> dict[str, _Row]:
+    catalog: Catalog, adapter: SettingsAdapter, pks: Iterable[Any], *, rule_pks: Iterable[Any] = ()
+) -> dict[str, CatalogRow]:
     """The available items among ``pks`` (typed keys) and ``rule_pks`` (staff-typed text)."""
-    keys = list(dict.fromkeys([*pks, *valid_pks(adapter.catalog_model(), rule_pks)]))
-    return _available_rows(adapter, adapter.available_items().filter(pk__in=keys)) if keys else {}
+    rule_keys = [str(pk) for pk in valid_pks(adapter.catalog_model(), rule_pks)]
+    return catalog.available([str(pk) for pk in pks] + rule_keys)
 
 
 def category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | None:
@@ -392,6 +415,7 @@ def candidates_choose(
     adapter: SettingsAdapter,
     layers: list[Layer],
     *,
+    catalog: Catalog,
     rules: BlockRules,
     filters: Filters,
     n: int,
@@ -399,9 +423,9 @@ def candidates_choose(
 ) -> list[tuple[Candidate, Layer | None]]:
     """Apply the rules across the layers in order: the chosen candidates and their layers.
 
-    One query for the keys and categories of the available candidates (no model
-    instances), and one more when the layers run dry and ``top_up`` lets the catalog
-    fill the list; a pinned item has no layer.
+    The available candidates come from the process's catalog (no query); one query when
+    the layers run dry and ``top_up`` lets the catalog fill the list; a pinned item has
+    no layer.
     """
     candidates: list[Candidate] = []
     layer_of: dict[str, Layer] = {}
@@ -410,9 +434,9 @@ def candidates_choose(
             layer_of.setdefault(str(pk), layer)
             candidates.append(Candidate(pk, float(score), layer.source))
     pin_pks = [pk for _, pk in rules.pins]
-    rows = _available(adapter, [c.pk for c in candidates], rule_pks=pin_pks)
+    rows = _available(catalog, adapter, [c.pk for c in candidates], rule_pks=pin_pks)
     chosen = apply_rules(
-        candidates, items=rows, filters=filters, rules=rules, category_of=_row_category, n=n
+        candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
     )
     if top_up and len(chosen) < n:
         # Starved (a new store, or a list eaten by the rules): top up from the catalog.
@@ -420,13 +444,13 @@ def candidates_choose(
         extra = adapter.available_items().exclude(pk__in=valid_pks(adapter.catalog_model(), used))
         if filters.category is not None and adapter.category_lookup():
             extra = extra.filter(**{adapter.category_lookup(): filters.category})
-        more = _available_rows(adapter, extra, limit=overfetch(n, filters))
+        more = available_rows(adapter, extra, limit=overfetch(n, filters))
         rows.update(more)
         catalog = Layer(CATALOG, [(row.pk, 0.0) for row in more.values()])
         for key in more:
             layer_of.setdefault(key, catalog)
         candidates += [Candidate(row.pk, 0.0, CATALOG) for row in more.values()]
         chosen = apply_rules(
-            candidates, items=rows, filters=filters, rules=rules, category_of=_row_category, n=n
+            candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
         )
     return [(c, None if c.source == PINNED else layer_of[str(c.pk)]) for c in chosen]

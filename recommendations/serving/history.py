@@ -102,8 +102,14 @@ class History:
             expires,
             (self.fingerprint, self.bought_fingerprint, bool(self.rows)),
         )
-        user_cache.set(HISTORY_ROWS_CACHE_NAME, list(self.rows), timeout=timeout)
-        cache.set(user_head_key(user_cache.user_pk), head, timeout)
+        # One round trip to a shared cache for both.
+        cache.set_many(
+            {
+                user_cache.key(HISTORY_ROWS_CACHE_NAME): list(self.rows),
+                user_head_key(user_cache.user_pk): head,
+            },
+            timeout,
+        )
 
     @cached_property
     def _loaded(self) -> Loaded:

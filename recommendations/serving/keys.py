@@ -52,8 +52,10 @@ def user_head_key(user_pk: Any) -> str:
 
 def _generation_start(user_pk: Any) -> int:
     """A new generation: random, so it never meets the values of a lost one."""
-    cache.add(user_generation_key(user_pk), secrets.randbits(48), GENERATION_TIMEOUT)
-    # Two processes starting one at once agree on whichever ``add`` won.
+    generation = secrets.randbits(48)
+    if cache.add(user_generation_key(user_pk), generation, GENERATION_TIMEOUT):
+        return generation
+    # Another process started one meanwhile: both agree on whichever ``add`` won.
     return cache.get(user_generation_key(user_pk))
 
 

@@ -20,6 +20,7 @@ from django.db import DatabaseError
 from recommendations.artifacts import (
     Artifact,
     ArtifactError,
+    UserLists,
     artifact_read,
     artifact_without_users,
 )
@@ -46,6 +47,8 @@ class ServingModel:
     item_pks: np.ndarray
     # Complements learned from baskets; None for artifacts written before it existed.
     bought_together: Recommender | None = None
+    # Each training user's list computed at training time; None for older artifacts.
+    user_lists: UserLists | None = None
     _user_rows: dict[Any, int] = field(default_factory=dict, repr=False, compare=False)
     _item_cols: dict[Any, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -72,6 +75,7 @@ class ServingModel:
             user_pks=artifact.user_pks,
             item_pks=artifact.item_pks,
             bought_together=artifact.bought_together,
+            user_lists=artifact.user_lists,
         )
 
     @staticmethod

@@ -36,6 +36,7 @@ from recommendations.serving.candidates import (
     layers_build,
     overfetch,
 )
+from recommendations.serving.catalog import Catalog, catalog_current
 from recommendations.serving.history import History, is_user
 from recommendations.serving.keys import (
     CATALOG_CHANGED_KEY,
@@ -179,6 +180,7 @@ def _keys(pks: Iterable[Any]) -> list[str]:
 
 def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     """The list of one block for one shopper: from the cache, or computed and cached."""
+    app_settings.refresh()
     n = check_n(request.n)
     user, exclude, anchors = request.user, list(request.exclude), list(request.anchors)
     adapter, model = get_adapter(), model_for_user(user)
@@ -208,7 +210,11 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         tuple(parts[part] for part in spec.key_parts),
     )
     owner = (history.user_cache or UserCache.of(user.pk)) if is_user(user) else None
-    cached = list_get(adapter, owner, name, catalog_changed_at)
+
+    def catalog() -> Catalog:
+        return catalog_current(adapter, catalog_changed_at)
+
+    cached = list_get(adapter, catalog, owner, name, catalog_changed_at)
     if cached is not None:
         return cached
     filters = _filters(spec, history, exclude=[*exclude, *anchors], category=category, rules=rules)
@@ -228,6 +234,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     chosen = candidates_choose(
         adapter,
         layers_build(spec.layers, inputs),
+        catalog=catalog(),
         rules=rules,
         filters=filters,
         n=n,
@@ -236,6 +243,11 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     if not spec.top_up and all(layer is None for _, layer in chosen):
         chosen = []  # pins alone: nothing this block means to show
     result = recommendations_assemble(
-        adapter=adapter, model=model, chosen=chosen, history=history, policies=spec.reasons
+        adapter=adapter,
+        model=model,
+        chosen=chosen,
+        history=history,
+        catalog=catalog(),
+        policies=spec.reasons,
     )
     return list_set(owner, name, result)

@@ -30,11 +30,14 @@ class ServingState:
         """Forget everything: the next request loads and computes again.
 
         ``lists_only`` keeps what was loaded (versions, experiment, global orders) and
-        forgets the lists served, as emptying the shared cache does for the others.
+        forgets the lists served and the catalog, as emptying the shared cache does for
+        the others.
         """
         with self.lock:
             # (user key, generation, list name) -> (computed at, checked at, the list).
             self.served: dict[tuple[Any, Any, str], tuple[float, float, tuple[Any, ...]]] = {}
+            # The available items and the instances shown (serving.catalog.Catalog).
+            self.catalog: Any = None
             if lists_only:
                 return
             # The active version: its model, when it was last checked, and the

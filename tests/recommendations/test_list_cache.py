@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from recommendations import selectors, serving
 from recommendations.privacy import user_cache_delete
 from recommendations.serving import cache as list_cache
+from recommendations.serving import catalog as serving_catalog
 from recommendations.serving import history as serving_history
 from recommendations.serving.keys import (
     GENERATION_TIMEOUT,
@@ -75,10 +76,11 @@ def _no_periodic_rereads(settings):
 
 
 def _later(monkeypatch, seconds):
-    """Move the clock the list cache reads ``seconds`` ahead."""
+    """Move the clock the list cache and the process's catalog read ``seconds`` ahead."""
     now = time.time()
     later = SimpleNamespace(time=lambda: now + seconds)
     monkeypatch.setattr(list_cache, "time", later)
+    monkeypatch.setattr(serving_catalog, "time", later)
     monkeypatch.setattr(serving_history, "time", later)
 
 

@@ -100,10 +100,11 @@ def test_the_host_project_can_override_a_block_template(store, settings, tmp_pat
     assert html.startswith("[") and html.count("|Trending in Cat ") == 2
 
 
-# Cold caches, signed in: the rules, consent, one query per event source, the available
-# candidates, their instances, and the impression (the user's consent, the INSERT).
-SIGNED_IN_QUERIES = 9
-# Anonymous: the rules, the available candidates, their instances, the impression.
+# Cold caches, signed in: the rules, consent, the history (every event source in one
+# query), the process's catalog (the available items), the instances shown, and the
+# impression (the user's consent, the INSERT).
+SIGNED_IN_QUERIES = 7
+# Anonymous: the rules, the catalog, the instances shown, the impression.
 ANONYMOUS_QUERIES = 4
 # Warm (the rules, the shopper's history and the list cached, its items' availability
 # checked less than RELOAD_INTERVAL ago): the impression (signed in: the consent too).
