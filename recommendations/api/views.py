@@ -131,6 +131,25 @@ class MyRecommendationsView(_ListView):
         )
 
 
+class FollowedView(_ListView):
+    """What the people the signed-in shopper follows bought or rated well (their own
+    follows only; empty when they follow nobody or nothing qualifies)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        parameters=[ListQuerySerializer],
+        responses={200: _LIST, 400: _BAD_REQUEST, 403: _FORBIDDEN, 429: _THROTTLED},
+    )
+    def get(self, request: Request) -> Response:
+        query = self.query(request)
+        return self.respond(
+            selectors.popular_with_followed(
+                user=request.user, n=query["n"], exclude=session_cart_pks(request)
+            )
+        )
+
+
 class UserRecommendationsView(_ListView):
     """Any user's personal list, for staff checking what a customer sees."""
 

@@ -22,6 +22,7 @@ from recommendations.rules import Candidate
 from recommendations.serving.candidates import (
     BOUGHT_TOGETHER,
     CATALOG,
+    FOLLOWED,
     PERSONAL,
     RECENTLY_VIEWED,
     SESSION,
@@ -32,6 +33,7 @@ from recommendations.serving.candidates import (
 )
 from recommendations.serving.history import History
 from recommendations.serving.loading import ServingModel
+from recommendations.serving.social import NOBODY, Circle, evidence_collect, social_reason
 
 # The source a reason names for an item viewed in this session but not in the history.
 VIEW_SOURCE = "view"
@@ -68,6 +70,9 @@ class Recommendation:
     run_id: int | None = None
     # Label, page and price as computed when the list was, kept with a cached list.
     known: tuple[str, str | None, Any] | None = field(default=None, repr=False, compare=False)
+    # What the people the shopper follows did with the item ("Bought by 3 people you
+    # follow"), besides ``reason``; "" when nothing may be told.
+    social_reason: str = ""
 
     @property
     def label(self) -> str:
@@ -199,26 +204,35 @@ def recommendations_assemble(
     chosen: list[tuple[Candidate, Layer | None]],
     history: History,
     policies: Mapping[str, str] = DEFAULT_REASONS,
+    circle: Circle = NOBODY,
 ) -> list[Recommendation]:
     """The recommendations of the chosen candidates: one query for every instance shown
-    or named in a reason."""
+    or named in a reason, and with a ``circle``, one per source for the social reasons."""
     explainer = Explainer(adapter, model, reasons.strongest_sources(history.events), policies)
     candidates = [candidate for candidate, _ in chosen]
     layers = [layer for _, layer in chosen]
     named = explainer.named(candidates, layers)
     items = _instances(adapter, [c.pk for c in candidates] + [pk for pks in named for pk in pks])
+    evidence = (
+        evidence_collect(adapter, circle, item_pks=[c.pk for c in candidates]) if circle else {}
+    )
     result = []
     for candidate, layer, names in zip(candidates, layers, named, strict=True):
         item = items.get(str(candidate.pk))
         if item is None:
             continue  # deleted since the first query
+        social = social_reason(evidence.get(str(candidate.pk)), circle)
+        reason = explainer.reason(item, layer, names, items)
+        if social and candidate.source == FOLLOWED:
+            reason, social = social, ""  # the block of the people one follows says it once
         result.append(
             Recommendation(
                 item=item,
                 score=candidate.score,
-                reason=explainer.reason(item, layer, names, items),
+                reason=reason,
                 source=candidate.source,
                 run_id=None if model is None else model.run_id,
+                social_reason=social,
             )
         )
     return result

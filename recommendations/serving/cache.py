@@ -95,9 +95,16 @@ def _from_rows(rows: Iterable[tuple]) -> tuple[Recommendation, ...]:
     """The recommendations of a cached list's rows."""
     return tuple(
         Recommendation(
-            item=item, score=score, reason=reason, source=source, run_id=run_id, known=known
+            item=item,
+            score=score,
+            reason=reason,
+            source=source,
+            run_id=run_id,
+            known=known,
+            # Lists cached before social reasons existed have none.
+            social_reason=social[0] if social else "",
         )
-        for item, score, reason, source, run_id, known in rows
+        for item, score, reason, source, run_id, known, *social in rows
     )
 
 
@@ -108,7 +115,15 @@ def list_set(
     if not result:
         return result
     rows = [
-        (rec.item, rec.score, rec.reason, rec.source, rec.run_id, (rec.label, rec.url, rec.price))
+        (
+            rec.item,
+            rec.score,
+            rec.reason,
+            rec.source,
+            rec.run_id,
+            (rec.label, rec.url, rec.price),
+            rec.social_reason,
+        )
         for rec in result
     ]
     now = time.time()

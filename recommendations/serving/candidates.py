@@ -29,6 +29,7 @@ from recommendations.engine.base import Recommender
 from recommendations.rules import BlockRules, Candidate, Filters, apply_rules
 from recommendations.serving.history import History
 from recommendations.serving.loading import ServingModel
+from recommendations.serving.social import NOBODY, Circle, followed_ranked, social_row
 from recommendations.serving.state import MAX_GLOBAL_ORDERS, process_state
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ POPULAR = "popular"
 PINNED = "pinned"
 RECENTLY_VIEWED = "recently_viewed"
 CATALOG = "catalog"
+FOLLOWED = "followed"
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Inputs:
     user_features: Callable[[], Any]
     # ServingModel attributes tried in order for an item-to-item layer.
     item_to_item: tuple[str, ...]
+    # The people the shopper follows (nobody for anonymous shoppers or without SOCIAL).
+    circle: Circle = NOBODY
 
 
 def overfetch(n: int, filters: Filters) -> int:
@@ -129,8 +133,12 @@ def _ranked(
     blocked: Iterable[Any] = (),
     allowed: Iterable[Any] | None = None,
     user_features: Any = None,
+    social: sp.csr_matrix | None = None,
 ) -> list[tuple[Any, float]]:
-    """Top ``k`` (item key, score) of a recommender; an engine error yields nothing."""
+    """Top ``k`` (item key, score) of a recommender; an engine error yields nothing.
+
+    ``social`` is the shopper's follows now, for a social recommender's fold-in.
+    """
     if row is None:
         row = sp.csr_matrix((1, model.item_pks.size), dtype=np.float32)
     allowed_cols = None if allowed is None else _cols(model, allowed)
@@ -144,6 +152,7 @@ def _ranked(
             exclude_seen=False,
             blocked=_cols(model, blocked),
             allowed=allowed_cols,
+            **({} if social is None else {"social_row": social}),
         )
     except (ValueError, IndexError) as exc:
         # A list falls back to the next layer rather than failing the page.
@@ -218,8 +227,12 @@ def _popular_from_db(k: int) -> list[tuple[Any, float]]:
 
 def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> Layer | None:
     model = inputs.model
-    row = None if model is None else _row(model, weights)
-    if row is None:
+    if model is None:
+        return None
+    row = _row(model, weights)
+    # A social model ranks a shopper with follows but no history of their own too.
+    social = social_row(model, inputs.circle) if source == PERSONAL else None
+    if row is None and social is None:
         return None
     features = inputs.user_features() if source == PERSONAL else None
     ranked = _ranked(
@@ -230,6 +243,7 @@ def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> L
         blocked=engine_blocked(inputs.filters),
         allowed=inputs.category_pks,
         user_features=features,
+        social=social,
     )
     return Layer(source, ranked, recommender=model.recommender, row=row)
 
@@ -306,6 +320,18 @@ def recently_viewed_layer(source: str, inputs: Inputs) -> Layer | None:
     return Layer(source, [(pk, 1.0 / (i + 1)) for i, pk in enumerate(inputs.viewed)])
 
 
+def followed_layer(source: str, inputs: Inputs) -> Layer | None:
+    """What the people the shopper follows bought or rated well, most of them first;
+    only items a social reason may tell of (see :mod:`.social`)."""
+    if not inputs.circle:
+        return None
+    allowed = None if inputs.category_pks is None else {str(pk) for pk in inputs.category_pks}
+    ranked = followed_ranked(
+        inputs.adapter, inputs.circle, blocked=engine_blocked(inputs.filters), k=inputs.k
+    )
+    return Layer(source, [pair for pair in ranked if allowed is None or str(pair[0]) in allowed])
+
+
 LAYER_BUILDERS: dict[str, Callable[[str, Inputs], Layer | None]] = {
     PERSONAL: history_layer,
     SESSION: session_layer,
@@ -314,6 +340,7 @@ LAYER_BUILDERS: dict[str, Callable[[str, Inputs], Layer | None]] = {
     TRENDING: trending_layer,
     POPULAR: popular_layer,
     RECENTLY_VIEWED: recently_viewed_layer,
+    FOLLOWED: followed_layer,
 }
 
 
@@ -386,12 +413,19 @@ def category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | 
 
 
 def candidates_choose(
-    adapter: SettingsAdapter, layers: list[Layer], *, rules: BlockRules, filters: Filters, n: int
+    adapter: SettingsAdapter,
+    layers: list[Layer],
+    *,
+    rules: BlockRules,
+    filters: Filters,
+    n: int,
+    top_up: bool = True,
 ) -> list[tuple[Candidate, Layer | None]]:
     """Apply the rules across the layers in order: the chosen candidates and their layers.
 
     One query for the keys and categories of the available candidates (no model
-    instances), and one more when the layers run dry; a pinned item has no layer.
+    instances), and one more when the layers run dry and ``top_up`` allows it; a
+    pinned item has no layer.
     """
     candidates: list[Candidate] = []
     layer_of: dict[str, Layer] = {}
@@ -404,7 +438,7 @@ def candidates_choose(
     chosen = apply_rules(
         candidates, items=rows, filters=filters, rules=rules, category_of=_row_category, n=n
     )
-    if len(chosen) < n:
+    if len(chosen) < n and top_up:
         # Starved (a new store, or a list eaten by the rules): top up from the catalog.
         used = [*(c.pk for c in chosen), *engine_blocked(filters)]
         extra = adapter.available_items().exclude(pk__in=valid_pks(adapter.catalog_model(), used))

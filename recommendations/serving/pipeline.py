@@ -44,6 +44,7 @@ from recommendations.serving.keys import (
     user_generation_key,
     user_head_key,
 )
+from recommendations.serving.social import circle_of
 
 DEFAULT_N = 8
 MAX_N = 100
@@ -68,6 +69,9 @@ class BlockSpec:
     item_to_item: tuple[str, ...] = ("similar",)
     # How each layer's items are explained (layer source -> assembly reason policy).
     reasons: Mapping[str, str] = field(default_factory=lambda: DEFAULT_REASONS)
+    # Whether a list the layers leave short is topped up from the catalog; a block
+    # without (the people you follow) is empty, and hidden, when nothing qualifies.
+    top_up: bool = True
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     if cached is not None:
         return cached
     filters = _filters(history, exclude=[*exclude, *anchors], category=category, rules=rules)
+    circle = circle_of(adapter, user, owner)
     inputs = Inputs(
         adapter=adapter,
         model=model,
@@ -204,11 +209,22 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         viewed=viewed,
         user_features=lambda: _user_features(adapter, user, history.user_cache),
         item_to_item=spec.item_to_item,
+        circle=circle,
     )
     chosen = candidates_choose(
-        adapter, layers_build(spec.layers, inputs), rules=rules, filters=filters, n=n
+        adapter,
+        layers_build(spec.layers, inputs),
+        rules=rules,
+        filters=filters,
+        n=n,
+        top_up=spec.top_up,
     )
     result = recommendations_assemble(
-        adapter=adapter, model=model, chosen=chosen, history=history, policies=spec.reasons
+        adapter=adapter,
+        model=model,
+        chosen=chosen,
+        history=history,
+        policies=spec.reasons,
+        circle=circle,
     )
     return list_set(owner, name, result)
