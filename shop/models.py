@@ -222,6 +222,12 @@ class Follow(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="followers"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # The synthetic graph of ``setup_demo --sample-social-graph``, kept apart from the
+    # follows shoppers make so it can be told (and removed) at any time.
+    is_sample = models.BooleanField(
+        default=False,
+        help_text="Synthetic: made by setup_demo --sample-social-graph, to try the feature.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
