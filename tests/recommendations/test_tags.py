@@ -94,9 +94,10 @@ def test_the_host_project_can_override_a_block_template(store, settings, tmp_pat
     assert html.startswith("[") and html.count("|Trending in Cat ") == 2
 
 
-# Cold caches, signed in: the rules, consent, one query per event source, the available
-# candidates, their instances, and the impression (the user's consent, the INSERT).
-SIGNED_IN_QUERIES = 9
+# Cold caches, signed in: the rules, consent, one query per event source, whom the shopper
+# follows (SOCIAL is set; cached with the lists), the available candidates, their
+# instances, and the impression (the user's consent, the INSERT).
+SIGNED_IN_QUERIES = 10
 # Anonymous: the rules, the available candidates, their instances, the impression.
 ANONYMOUS_QUERIES = 4
 # Warm (the rules, the shopper's history and the list cached, its items' availability
