@@ -133,6 +133,7 @@ class SharingForm(forms.ModelForm):
             "display_name": _("Public name"),
             "shares_activity": _("Show my purchases and reviews to the people who follow me"),
         }
+        error_messages = {"display_name": {"required": _("Choose a public name.")}}
 
     def clean_display_name(self) -> str:
         """A visible name of printable characters, without surrounding spaces."""
