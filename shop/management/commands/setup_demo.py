@@ -25,7 +25,7 @@ from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
 from recommendations.services import TrainingLocked, training_run_promote, training_run_start
 from shop.follows import sample_social_graph_create
-from shop.models import Order
+from shop.models import Follow, Order
 
 DATA_FILE = Path(settings.BASE_DIR) / "data" / "online_retail" / "online_retail.csv.gz"
 STAFF_USERNAME = "admin"
@@ -135,10 +135,10 @@ class Command(BaseCommand):
 
     def _sample_social_graph(self) -> None:
         """The labelled synthetic follow graph, made once, before the training reads it."""
-        report = sample_social_graph_create()
-        if not report.rows:
-            self.stdout.write("The sample social graph is already there (or there are no orders).")
+        if Follow.objects.filter(is_sample=True).exists():
+            self.stdout.write("The sample social graph is already there.")
             return
+        report = sample_social_graph_create()
         self.stdout.write(
             f"Created a SAMPLE social graph: {report.created} synthetic follows between "
             "customers of similar taste (Follow.is_sample), for trying the social features."
