@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from django.conf import settings as django_settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
 
 from recommendations import privacy, serving
 from recommendations.adapters import SettingsAdapter, SocialEdges
@@ -464,3 +465,23 @@ def test_the_social_model_folds_in_a_follow_made_after_training(isolated_serving
     assert not {"H4", "G4"} <= set(before)
     assert set(item_names(after)[:2]) == {"H4", "G4"}
     assert all(r.source == "personal" for r in after[:2])
+
+
+def test_the_staff_preview_shows_the_social_layer(staff_client, social_store):
+    bee = buyer(social_store.product(0, 0), username="bee")
+    alice = buyer(social_store.product(5, 4), username="alice")
+    _sharing(alice, "Alice")
+    carol = buyer(social_store.product(5, 4), username="carol")
+    _sharing(carol, "Carol", shares=False)
+    for person in (alice, carol):
+        FollowFactory(follower=bee, followed=person)
+
+    html = staff_client.get(
+        reverse("admin:recommendations_preview"), {"customer": bee.username}
+    ).content.decode()
+
+    summary = re.search(r'<p id="preview-social">(.*?)</p>', html, re.S).group(1)
+    assert "<strong>2</strong> people" in summary
+    assert "Alice" in summary and "Carol" not in summary  # only sharers may be named
+    assert 'data-block="followed"' in html
+    assert "Bought by Alice, whom you follow" in html
