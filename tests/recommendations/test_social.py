@@ -303,21 +303,20 @@ def test_a_social_reason_names_only_sharers_and_counts_at_least_two(
     assert social_reason(evidence, _circle([1, 2, 3], names)) == expected
 
 
-def test_no_mix_of_sharers_and_others_ever_tells_a_count_of_one_who_does_not_share():
-    people = range(1, 6)
-    for sharers in range(0, 6):
-        names = {pk: f"P{pk}" for pk in people if pk <= sharers}
-        for size in range(1, 6):
-            buyers = {str(pk) for pk in people if pk <= size}
-            reason = social_reason(Evidence(9, buyers=buyers), _circle(people, names))
-            hidden = len([pk for pk in buyers if int(pk) > sharers])
-            told = re.findall(r"(\d+) (?:more )?(?:person|people)", reason)
-            others = int(told[0]) - (len(buyers) - hidden - 1) if told and names else None
-            if not names:
-                # Counts only: never below 2, and nothing for one buyer.
-                assert reason == ("" if size < 2 else f"Bought by {size} people you follow")
-            elif others is not None:
-                assert others == 0 or others >= 2, (sharers, size, reason)
+def test_one_person_who_does_not_share_never_changes_what_a_reason_tells():
+    people = range(1, 7)
+    for sharers in range(0, 4):
+        circle = _circle(people, {pk: f"P{pk}" for pk in range(1, sharers + 1)})
+        for told_sharers in range(0, sharers + 1):
+            buyers = {str(pk) for pk in range(1, told_sharers + 1)}
+            without = social_reason(Evidence(9, buyers=buyers), circle)
+            with_one = social_reason(Evidence(9, buyers=buyers | {"6"}), circle)
+            assert with_one == without, (sharers, told_sharers)
+            # Two who do not share may be counted: the reason says 2 more at least.
+            with_two = social_reason(Evidence(9, buyers=buyers | {"5", "6"}), circle)
+            count = int(re.search(r"(\d+) (?:more )?people", with_two).group(1))
+            expected = len(buyers) + 1 if buyers else 2  # "P1 and N more" / "N people"
+            assert count == expected, with_two
 
 
 # -- serving: the block, the reasons, privacy ------------------------------------------------
