@@ -29,7 +29,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from recommendations.adapters import SettingsAdapter, SocialEvent
-from recommendations.conf import app_settings
+from recommendations.conf import PURCHASE, app_settings
+from recommendations.reasons import source_verb
 from recommendations.serving.history import is_user
 from recommendations.serving.keys import UserCache
 from recommendations.serving.loading import ServingModel
@@ -136,6 +137,58 @@ def _stars(value: Any) -> int | None:
         return None
 
 
+def purchase_verb() -> str:
+    """How the purchases read ("bought"; a library's loans, "borrowed"): the verb of
+    the first purchase source (see :func:`recommendations.reasons.source_verb`)."""
+    names = app_settings.source_names(PURCHASE)
+    return source_verb(names[0]) if names else "bought"
+
+
+def _bought_by(verb: str, named: list[str], others: int) -> str:
+    """ "Bought by Alice, whom you follow", "... and 2 more people", "by 3 people"; a
+    host's own verb ("Borrowed by ...") in the same shapes."""
+    own = verb != "bought"
+    more = len(named) - 1 + others if named else others
+    values = {"verb": verb.capitalize(), "name": named[0] if named else "", "count": more}
+    if named and not more:
+        if own:
+            return _("%(verb)s by %(name)s, whom you follow") % values
+        return _("Bought by %(name)s, whom you follow") % values
+    if named:
+        if own:
+            return (
+                ngettext(
+                    "%(verb)s by %(name)s and %(count)d more person you follow",
+                    "%(verb)s by %(name)s and %(count)d more people you follow",
+                    more,
+                )
+                % values
+            )
+        return (
+            ngettext(
+                "Bought by %(name)s and %(count)d more person you follow",
+                "Bought by %(name)s and %(count)d more people you follow",
+                more,
+            )
+            % values
+        )
+    if own:
+        return (
+            ngettext(
+                "%(verb)s by %(count)d person you follow",
+                "%(verb)s by %(count)d people you follow",
+                more,
+            )
+            % values
+        )
+    return (
+        ngettext(
+            "Bought by %(count)d person you follow", "Bought by %(count)d people you follow", more
+        )
+        % values
+    )
+
+
 def social_reason(evidence: Evidence | None, circle: Circle) -> str:
     """Why the people one follows make ``evidence``'s item worth a look; "" if nothing
     may be told (nobody, or one person who does not share)."""
@@ -151,21 +204,8 @@ def social_reason(evidence: Evidence | None, circle: Circle) -> str:
                 stars,
             ) % {"stars": stars, "name": circle.names[person]}
     named, others = _told(evidence.buyers, circle.names)
-    if named and not others and len(named) == 1:
-        return _("Bought by %(name)s, whom you follow") % {"name": named[0]}
-    if named:
-        more = len(named) - 1 + others
-        return ngettext(
-            "Bought by %(name)s and %(count)d more person you follow",
-            "Bought by %(name)s and %(count)d more people you follow",
-            more,
-        ) % {"name": named[0], "count": more}
-    if others:
-        return ngettext(
-            "Bought by %(count)d person you follow",
-            "Bought by %(count)d people you follow",
-            others,
-        ) % {"count": others}
+    if named or others:
+        return _bought_by(purchase_verb(), named, others)
     _nobody, raters_told = _told(evidence.ratings, {})
     if raters_told:
         return ngettext(
