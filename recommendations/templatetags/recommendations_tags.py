@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import template
+from django.utils.translation import gettext_lazy
 
 from recommendations import selectors, tracking
 from recommendations.adapters import get_adapter
@@ -245,7 +246,7 @@ def recently_viewed(
 def popular_with_followed(
     context: template.Context,
     n: Any = selectors.DEFAULT_N,
-    title: str = "Popular with people you follow",
+    title: str = gettext_lazy("Popular with people you follow"),
 ) -> dict[str, Any]:
     """What the people the shopper follows bought or rated well; hidden when nothing is."""
     request, user = _shopper(context)
