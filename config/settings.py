@@ -282,6 +282,17 @@ RECOMMENDATIONS = {
             "FILTER": {"is_approved": True},
         },
     ],
+    # Who follows whom (shop.Follow): the social models, the "Popular with people you
+    # follow" block and social reasons. A shopper is named to their followers only when
+    # they turned sharing on (off by default); otherwise counted, never below 2.
+    "SOCIAL": {
+        "MODEL": "shop.Follow",
+        "FOLLOWER_FIELD": "follower",
+        "FOLLOWED_FIELD": "followed",
+        "TIME_FIELD": "created_at",
+        "SHARING_FIELD": "profile__shares_activity",
+        "DISPLAY_NAME_FIELD": "profile__display_name",
+    },
     "HALF_LIFE_DAYS": 180,
     "TRENDING_HALF_LIFE_DAYS": 14,
     "ALGORITHMS": {

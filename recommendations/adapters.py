@@ -99,6 +99,17 @@ class SocialEdges:
         return int(self.follower_pk.size)
 
 
+@dataclass(frozen=True)
+class SocialEvent:
+    """A followed user's purchase or positive rating, as social reasons may tell it."""
+
+    user_pk: Any
+    item_pk: Any
+    source: str
+    purchase: bool
+    value: Any = None  # the raw value of a rating source ("5" stars), None for a purchase
+
+
 def _key_array(values: list[Any]) -> np.ndarray:
     """Primary keys as int64 when they are integers, else as strings (never objects)."""
     try:
@@ -604,6 +615,101 @@ class SettingsAdapter:
             )
             weights, times = np.tile(weights, 2), np.tile(times, 2)
         return SocialEdges(follower_pk=follower, followed_pk=followed, weight=weights, time=times)
+
+    def _social_links(
+        self, relation: SocialRelation, user_pk: Any, *, outgoing: bool
+    ) -> list[Any]:
+        """Keys of the users ``user_pk`` follows (``outgoing``) or is followed by, newest
+        first when the relation is dated; both ways for a mutual relation."""
+        queryset = self.social_queryset(relation)
+        if relation.weight_field:
+            queryset = queryset.filter(**{f"{relation.weight_field}__gt": 0})
+        order = [f"-{relation.time_field}"] if relation.time_field else []
+        ways = [(relation.follower_field, relation.followed_field)]
+        if relation.mutual:
+            ways.append((relation.followed_field, relation.follower_field))
+        pks: list[Any] = []
+        for mine, theirs in ways:
+            if not outgoing:
+                mine, theirs = theirs, mine
+            pks += (
+                queryset.filter(**{mine: user_pk}).order_by(*order).values_list(theirs, flat=True)
+            )
+        return [pk for pk in dict.fromkeys(pks) if pk != user_pk]
+
+    def user_followed(self, user_pk: Any) -> list[Any]:
+        """Keys of the users ``user_pk`` follows now (empty, and no query, without SOCIAL).
+
+        Serving reads it at request time, so a follow made after the last training
+        counts at once.
+        """
+        relation = app_settings.SOCIAL
+        return [] if relation is None else self._social_links(relation, user_pk, outgoing=True)
+
+    def user_followers(self, user_pk: Any) -> list[Any]:
+        """Keys of the users following ``user_pk`` (whose lists may name them)."""
+        relation = app_settings.SOCIAL
+        return [] if relation is None else self._social_links(relation, user_pk, outgoing=False)
+
+    def social_names(self, user_pks: Iterable[Any]) -> dict[Any, str]:
+        """Display names of those of ``user_pks`` who share their activity with followers.
+
+        Empty unless ``SOCIAL`` has ``SHARING_FIELD`` and ``DISPLAY_NAME_FIELD``; a user
+        who does not share, or has a blank name, is never named.
+        """
+        relation, pks = app_settings.SOCIAL, list(user_pks)
+        if relation is None or not relation.names_people or not pks:
+            return {}
+        rows = (
+            get_user_model()
+            ._default_manager.filter(pk__in=pks, **{relation.sharing_field: True})
+            .values_list("pk", relation.display_name_field)
+        )
+        return {pk: str(name).strip() for pk, name in rows if name and str(name).strip()}
+
+    def social_activity(
+        self, user_pks: Iterable[Any], *, item_pks: Iterable[Any] | None = None, limit: int = 5000
+    ) -> list[SocialEvent]:
+        """What consenting ``user_pks`` bought (purchase sources) or rated well (sources
+        with a VALUE_FIELD, positive weights only), newest first per source: the social
+        layer's evidence. Views and other sources are never shown to anyone else.
+        """
+        pks = list(user_pks)
+        lookup = app_settings.CONSENT_FIELD
+        if pks and lookup:
+            pks = list(
+                get_user_model()
+                ._default_manager.filter(pk__in=pks, **{lookup: True})
+                .values_list("pk", flat=True)
+            )
+        if not pks:
+            return []
+        items = None if item_pks is None else list(item_pks)
+        events: list[SocialEvent] = []
+        for source in app_settings.EVENT_SOURCES:
+            if source.role != PURCHASE and not source.value_field:
+                continue
+            queryset = self._source_queryset(source).filter(**{f"{source.user_field}__in": pks})
+            if items is not None:
+                queryset = queryset.filter(**{f"{source.item_field}__in": items})
+            fields = [source.user_field, source.item_field]
+            if source.value_field:
+                fields.append(source.value_field)
+            rows = list(queryset.order_by(f"-{source.time_field}").values_list(*fields)[:limit])
+            values = [row[2] for row in rows] if source.value_field else None
+            weights = self._source_weights(source, values, len(rows))
+            events.extend(
+                SocialEvent(
+                    user_pk=row[0],
+                    item_pk=row[1],
+                    source=source.name,
+                    purchase=source.role == PURCHASE,
+                    value=None if values is None else row[2],
+                )
+                for row, weight in zip(rows, weights, strict=True)
+                if math.isfinite(weight) and weight > 0
+            )
+        return events
 
     # -- the shopper's session (serving hooks) --------------------------------------------
 

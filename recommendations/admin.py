@@ -558,9 +558,15 @@ class PreviewForm(forms.Form):
                 pk__in=[event.item_pk for event in history]
             )
         )
+        social = None
+        if app_settings.SOCIAL:
+            followed = adapter.user_followed(user.pk)
+            names = adapter.social_names(followed)
+            social = {"followed": followed, "names": sorted(names.values())}
         return {
             "customer": user,
             "product": product,
+            "social": social,
             "consents": adapter.user_consents(user),
             "assignment": assignment,
             "serving_run": model.run_id if model else None,

@@ -53,7 +53,13 @@ ARTIFACT_PREFIX = "run-"
 ARTIFACT_SUFFIX = ".npz"
 # Learned state indexed by the user row, in every engine recommender; anything else a
 # recommender learns is indexed by item (tests/recommendations/test_privacy.py checks).
-USER_STATE = ("interactions_", "timestamps_", "user_features_", "user_norms_")
+USER_STATE = (
+    "interactions_",
+    "timestamps_",
+    "user_features_",
+    "user_norms_",
+    "user_factors_",  # social_mf: each user's own factors, tied to whom they follow
+)
 # Indexed by the user row and column: who follows whom (the social models).
 USER_BY_USER_STATE = ("social_",)
 

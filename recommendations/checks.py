@@ -17,7 +17,8 @@ recommendations.E011  a cache timeout or reload interval that is not a positive 
 recommendations.E012  bad TRUST values (the defences against fake accounts)
 recommendations.E013  a number of trusted proxies that is not a non-negative integer
 recommendations.E014  a bad SOCIAL relation (model, follower/followed fields that are not
-                      relations to the user model, weight or time fields)
+                      relations to the user model, weight or time fields, sharing or
+                      display-name lookups from the user that do not resolve)
 recommendations.E015  no folder for artifacts: no ARTIFACT_ROOT, BASE_DIR or STORAGES alias
 recommendations.E016  bad SELECTION values (budget, folds, the search space)
 recommendations.E017  a TRAINING_RUNNER other than "celery" or "process"
@@ -534,6 +535,31 @@ def _check_social() -> list[checks.Error]:
     for key, lookup, target in fields:
         if lookup is not None or target is not None:
             errors += _field(model, lookup, f"{where}[{key!r}]", target=target)
+    # Who may be named and by what name: read from the user, one relation away at most
+    # (a profile), so that a change of either reaches the followers' lists at once.
+    for key, lookup in (
+        ("SHARING_FIELD", relation.sharing_field),
+        ("DISPLAY_NAME_FIELD", relation.display_name_field),
+    ):
+        if lookup is None:
+            continue
+        errors += _field(user_model, lookup, f"{where}[{key!r}]")
+        if isinstance(lookup, str) and lookup.count("__") > 1:
+            errors.append(
+                _error(
+                    "E014",
+                    f"{where}[{key!r}] = {lookup!r} must be on the user or one "
+                    "relation away (e.g. 'profile__shares_activity').",
+                )
+            )
+    if (relation.sharing_field is None) != (relation.display_name_field is None):
+        errors.append(
+            _error(
+                "E014",
+                f"{where} names people only with both SHARING_FIELD and DISPLAY_NAME_FIELD.",
+                "Set both, or neither to give counts only.",
+            )
+        )
     return [_error("E014", error.msg, error.hint) for error in errors]
 
 

@@ -21,7 +21,11 @@ Example (the demo store)::
         "ALGORITHMS": {"popularity": {}, "item_knn": {"k": 50}},
         # Optional: who follows whom, for the social models (off when absent).
         "SOCIAL": {"MODEL": "shop.Follow", "FOLLOWER_FIELD": "follower",
-                   "FOLLOWED_FIELD": "followed", "TIME_FIELD": "created_at"},
+                   "FOLLOWED_FIELD": "followed", "TIME_FIELD": "created_at",
+                   # Optional, from the user: who lets followers see their activity
+                   # by name, and that name (without both, reasons give counts only).
+                   "SHARING_FIELD": "profile__shares_activity",
+                   "DISPLAY_NAME_FIELD": "profile__display_name"},
     }
 """
 
@@ -153,7 +157,10 @@ class SocialRelation:
     ``mutual`` (``MUTUAL``): a row relates both users (friends), not only the follower
     to the followed; ``weight_field`` (``WEIGHT_FIELD``) weighs a relation (default 1);
     ``time_field`` (``TIME_FIELD``) dates it, so a model evaluated on the past only
-    sees the relations of the past.
+    sees the relations of the past. ``sharing_field`` (``SHARING_FIELD``) and
+    ``display_name_field`` (``DISPLAY_NAME_FIELD``) are lookups from the user model: a
+    followed user whose sharing field is true is named in social reasons by that name;
+    without both, nobody is named and reasons give counts of at least 2 only.
     """
 
     model: str
@@ -162,6 +169,13 @@ class SocialRelation:
     weight_field: str | None = None
     time_field: str | None = None
     mutual: bool = False
+    sharing_field: str | None = None
+    display_name_field: str | None = None
+
+    @property
+    def names_people(self) -> bool:
+        """Whether reasons may name the followed users who share their activity."""
+        return bool(self.sharing_field and self.display_name_field)
 
     @classmethod
     def from_setting(cls, raw: Any) -> SocialRelation:
@@ -174,6 +188,7 @@ class SocialRelation:
             raise ImproperlyConfigured(f"{where} lacks {', '.join(missing)}.")
         unknown = set(raw) - {
             "MODEL", "FOLLOWER_FIELD", "FOLLOWED_FIELD", "WEIGHT_FIELD", "TIME_FIELD", "MUTUAL",
+            "SHARING_FIELD", "DISPLAY_NAME_FIELD",
         }  # fmt: skip
         if unknown:
             raise ImproperlyConfigured(f"{where} has unknown key(s) {', '.join(sorted(unknown))}.")
@@ -187,6 +202,8 @@ class SocialRelation:
             weight_field=raw.get("WEIGHT_FIELD"),
             time_field=raw.get("TIME_FIELD"),
             mutual=mutual,
+            sharing_field=raw.get("SHARING_FIELD"),
+            display_name_field=raw.get("DISPLAY_NAME_FIELD"),
         )
 
 
@@ -634,6 +651,7 @@ class AppSettings:
             gettext_lazy("Home page"): [
                 ("recently_viewed", {"n": 4}),
                 ("recommended_for_you", {"n": 8}),
+                ("popular_with_followed", {"n": 4}),
                 ("trending_products", {"n": 8}),
             ],
             gettext_lazy("Product page"): [

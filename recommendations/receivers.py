@@ -4,9 +4,10 @@ They keep the shared cache current for every process, whichever process writes: 
 web worker, a Celery worker or a management command that never served a list. An
 event saved joins (or drops) its user's cached history, a catalog save makes cached
 lists check their items' availability again, a consent change moves the user's cache
-to a new generation, an item rule's save drops the cached rules, and a deleted user
-is forgotten (:func:`recommendations.privacy.user_forget`), however the host deletes
-them: the admin, ``user.delete()`` or a queryset's ``delete()``. A change of the
+to a new generation, a follow moves the follower's (a change of sharing, the followers'),
+an item rule's save drops the cached rules, and a deleted user is forgotten
+(:func:`recommendations.privacy.user_forget`), however the host deletes them: the
+admin, ``user.delete()`` or a queryset's ``delete()``. A change of the
 ``RECOMMENDATIONS`` setting (tests make them) connects the receivers again.
 """
 
@@ -19,7 +20,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.db import models
+from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 
 from recommendations.adapters import get_adapter
@@ -101,6 +102,89 @@ def _consent_holder(sender: type[models.Model], instance: models.Model) -> Any:
     return getattr(instance, relation.field.attname, None)
 
 
+def follow_changed(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """A follow made or undone (an account deletion undoes its follows both ways): the
+    follower's lists, and both users' of a mutual relation, are computed afresh."""
+    relation = app_settings.SOCIAL
+    if relation is None:
+        return
+    users = [_lookup_value(instance, relation.follower_field)]
+    if relation.mutual:
+        users.append(_lookup_value(instance, relation.followed_field))
+    _generations_bump([user_pk for user_pk in users if user_pk is not None])
+
+
+def _generations_bump(user_pks: list[Any]) -> None:
+    """Bump now, and again once the transaction commits: a list computed in between
+    (from the rows before the change) would otherwise be cached under the new one."""
+
+    def bump() -> None:
+        for user_pk in user_pks:
+            user_generation_bump(user_pk)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def sharing_changed(
+    sender: type[models.Model],
+    instance: models.Model,
+    update_fields: frozenset[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    """A user's sharing, display name or consent may have changed: the lists of the
+    people following them must not keep naming (or counting) them."""
+    relation = app_settings.SOCIAL
+    if relation is None:
+        return
+    lookups = [relation.sharing_field, relation.display_name_field, app_settings.CONSENT_FIELD]
+    watched = {lookup.split("__")[-1] for lookup in lookups if lookup}
+    if update_fields is not None and not watched & set(update_fields):
+        return  # another field saved alone (the last login)
+    user_pk = instance.pk if sender is get_user_model() else _holder_user(sender, instance)
+    if user_pk is None:
+        return
+    _generations_bump(get_adapter().user_followers(user_pk))
+
+
+def _holder_user(sender: type[models.Model], instance: models.Model) -> Any:
+    """The user of a row one relation away from the user (a profile), or None."""
+    relation = app_settings.SOCIAL
+    lookups = [relation.sharing_field, relation.display_name_field, app_settings.CONSENT_FIELD]
+    for lookup in lookups:
+        if not lookup or "__" not in lookup:
+            continue
+        field = get_user_model()._meta.get_field(lookup.split("__")[0])
+        if field.related_model is sender and hasattr(field, "field"):
+            return getattr(instance, field.field.attname, None)
+    return None
+
+
+def _social_connect() -> None:
+    """Connect the follow model and the rows holding sharing, names and consent."""
+    relation = app_settings.SOCIAL
+    if relation is None:
+        return
+    model = apps.get_model(relation.model)
+    uid = f"recommendations-follow-{model._meta.label_lower}"
+    post_save.connect(follow_changed, sender=model, dispatch_uid=uid)
+    post_delete.connect(follow_changed, sender=model, dispatch_uid=uid)
+    holders = set()
+    for lookup in (
+        relation.sharing_field,
+        relation.display_name_field,
+        app_settings.CONSENT_FIELD,
+    ):
+        if lookup and lookup.count("__") <= 1:
+            holder = get_user_model()
+            if "__" in lookup:
+                holder = holder._meta.get_field(lookup.split("__")[0]).related_model
+            holders.add(holder)
+    for holder in holders:
+        uid = f"recommendations-sharing-{holder._meta.label_lower}"
+        post_save.connect(sharing_changed, sender=holder, dispatch_uid=uid)
+
+
 def user_deleted(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     """Forget a deleted user in the deleting transaction (Django deletes in one).
 
@@ -141,6 +225,7 @@ def _models_connect() -> None:
             holder = holder._meta.get_field(lookup.split("__")[0]).related_model
         uid = f"recommendations-consent-{holder._meta.label_lower}"
         post_save.connect(consent_changed, sender=holder, dispatch_uid=uid)
+    _social_connect()
 
 
 def _models_connect_quietly() -> None:

@@ -23,6 +23,7 @@ from recommendations.serving.assembly import Recommendation
 from recommendations.serving.candidates import (
     BOUGHT_TOGETHER,
     CATALOG,
+    FOLLOWED,
     PERSONAL,
     PINNED,
     POPULAR,
@@ -46,6 +47,7 @@ __all__ = [
     "BOUGHT_TOGETHER",
     "CATALOG",
     "DEFAULT_N",
+    "FOLLOWED",
     "MAX_N",
     "PERSONAL",
     "PINNED",
@@ -58,6 +60,7 @@ __all__ = [
     "bought_together",
     "check_n",
     "popular_products",
+    "popular_with_followed",
     "recently_viewed",
     "recommendations_for_session",
     "recommendations_for_user",
@@ -99,6 +102,13 @@ POPULAR_PRODUCTS = BlockSpec(
     block="popular",
     layers=(POPULAR,),
     key_parts=("n", "exclude", "category"),
+)
+FOLLOWED_PRODUCTS = BlockSpec(
+    block="followed",
+    layers=(FOLLOWED,),
+    key_parts=("n", "exclude"),
+    # Only what the people one follows bought or rated: empty (hidden) when nothing is.
+    top_up=False,
 )
 # Only what this shopper viewed, newest first, bought or not; never padded.
 RECENTLY_VIEWED_PRODUCTS = BlockSpec(
@@ -212,3 +222,20 @@ def recently_viewed(
         user=user, n=n, exclude=exclude, session_item_pks=session_item_pks or (), history=history
     )
     return block_run(RECENTLY_VIEWED_PRODUCTS, request)
+
+
+def popular_with_followed(
+    *,
+    user: Any,
+    n: int = DEFAULT_N,
+    exclude: Iterable[Any] = (),
+    history: History | None = None,
+) -> list[Recommendation]:
+    """What the people ``user`` follows bought or rated well, each with a social reason.
+
+    Empty for anonymous shoppers, without ``SOCIAL``, when the shopper follows nobody, or
+    when nothing qualifies (see :mod:`recommendations.serving.social` for what may be
+    told).
+    """
+    request = BlockRequest(user=user, n=n, exclude=exclude, history=history)
+    return block_run(FOLLOWED_PRODUCTS, request)

@@ -32,6 +32,7 @@ from django.utils.html import format_html, format_html_join
 from shop.models import (
     Category,
     CustomerProfile,
+    Follow,
     Order,
     OrderLine,
     Product,
@@ -95,9 +96,17 @@ class CustomerProfileInline(admin.StackedInline):
 
 @admin.register(CustomerProfile)
 class CustomerProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "external_id", "country", "birth_year", "personalisation_consent"]
-    list_filter = ["personalisation_consent", "country"]
-    search_fields = ["user__username", "user__email", "external_id"]
+    list_display = [
+        "user",
+        "display_name",
+        "external_id",
+        "country",
+        "birth_year",
+        "personalisation_consent",
+        "shares_activity",
+    ]
+    list_filter = ["personalisation_consent", "shares_activity", "country"]
+    search_fields = ["user__username", "user__email", "external_id", "display_name"]
     search_help_text = "Username, e-mail or imported customer id"
     ordering = ["user__username"]
     list_select_related = ["user"]
@@ -314,6 +323,18 @@ class ProductViewAdmin(admin.ModelAdmin):
             | Q(user__in=User.objects.filter(username__iexact=term).values("pk"))
             | Q(session_key=term)
         ), False
+
+
+@admin.register(Follow)
+class FollowAdmin(admin.ModelAdmin):
+    list_display = ["follower", "followed", "created_at", "is_sample"]
+    list_filter = ["is_sample", "created_at"]
+    search_fields = ["=follower__username", "=followed__username"]
+    search_help_text = "Exact username of the follower or the followed"
+    ordering = ["-pk"]
+    list_select_related = ["follower", "followed"]
+    autocomplete_fields = ["follower", "followed"]
+    list_per_page = 100
 
 
 @admin.register(Review)

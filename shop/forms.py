@@ -124,6 +124,26 @@ class ConsentForm(forms.ModelForm):
         fields = ["personalisation_consent"]
 
 
+class SharingForm(forms.ModelForm):
+    """The customer's public name and whether followers see their purchases and reviews."""
+
+    class Meta:
+        model = CustomerProfile
+        fields = ["display_name", "shares_activity"]
+        labels = {
+            "display_name": _("Public name"),
+            "shares_activity": _("Show my purchases and reviews to the people who follow me"),
+        }
+        error_messages = {"display_name": {"required": _("Choose a public name.")}}
+
+    def clean_display_name(self) -> str:
+        """A visible name of printable characters, without surrounding spaces."""
+        name = " ".join(self.cleaned_data["display_name"].split())
+        if not name:
+            raise ValidationError(_("Choose a public name."))
+        return name
+
+
 class DemoLoginForm(forms.Form):
     customer_number = forms.RegexField(
         regex=r"^\d{1,10}$",

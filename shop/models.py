@@ -1,7 +1,8 @@
-"""The demo store's catalog, customers, orders, views and reviews."""
+"""The demo store's catalog, customers, orders, views, reviews and follows."""
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 
 from django.conf import settings
@@ -68,6 +69,11 @@ class Product(models.Model):
         return self.is_active and self.stock_quantity > 0
 
 
+def anonymous_display_name() -> str:
+    """A public name that says nothing about the customer, until they choose one."""
+    return f"Shopper {secrets.randbelow(900_000) + 100_000}"
+
+
 class CustomerProfile(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
@@ -81,6 +87,15 @@ class CustomerProfile(models.Model):
     personalisation_consent = models.BooleanField(
         default=True,
         help_text="The customer agrees that their history is used to personalise the store.",
+    )
+    # The only thing of a customer other shoppers see (their profile page, reasons).
+    display_name = models.CharField(max_length=40, default=anonymous_display_name)
+    shares_activity = models.BooleanField(
+        default=False,
+        help_text=(
+            "The customer's purchases and reviews are visible to the people who follow "
+            "them, on their profile page and in recommendations, by their display name."
+        ),
     )
 
     def __str__(self) -> str:
@@ -195,3 +210,33 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rating}/5 for {self.product_id} by {self.user_id}"
+
+
+class Follow(models.Model):
+    """One shopper follows another: the followed shopper's taste counts for the follower."""
+
+    follower = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="following"
+    )
+    followed = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="followers"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # The synthetic graph of ``setup_demo --sample-social-graph``, kept apart from the
+    # follows shoppers make so it can be told (and removed) at any time.
+    is_sample = models.BooleanField(
+        default=False,
+        help_text="Synthetic: made by setup_demo --sample-social-graph, to try the feature.",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["follower", "followed"], name="shop_follow_once"),
+            models.CheckConstraint(
+                condition=~models.Q(follower=models.F("followed")), name="shop_follow_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.follower_id} follows {self.followed_id}"

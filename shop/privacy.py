@@ -1,7 +1,8 @@
 """A customer's privacy controls: personalisation consent, data export, account deletion.
 
-Deleting an account removes the user, their profile, product views and reviews
-(CASCADE), every stored session signed in as them, and detaches their orders
+Deleting an account removes the user, their profile, product views, reviews and
+follows both ways (CASCADE; row by row, so every follower's lists stop counting them at
+once), every stored session signed in as them, and detaches their orders
 (``Order.user`` is SET_NULL): the shop keeps its sales for accounting, but nothing links
 them to a person any more, so no training reads them as anyone's history. The
 recommendations app forgets the user in the same transaction, by itself on the user's
@@ -26,7 +27,7 @@ from django.utils import timezone
 
 from recommendations.privacy import user_cache_delete, user_data_export
 from shop import services
-from shop.models import CustomerProfile, Order, ProductView, Review
+from shop.models import CustomerProfile, Follow, Order, ProductView, Review
 
 # Said in every download, as the account pages say it: what outlives a deleted account.
 KEPT_AFTER_DELETION = (
@@ -82,11 +83,32 @@ def _orders(user: AbstractBaseUser) -> list[dict[str, Any]]:
     ]
 
 
+def _follows(follows: Any, other: str) -> list[dict[str, Any]]:
+    rows = follows.order_by("created_at", "pk").values(
+        f"{other}_id", f"{other}__profile__display_name", "created_at"
+    )
+    return [
+        {
+            "user_id": row[f"{other}_id"],
+            "display_name": row[f"{other}__profile__display_name"],
+            "since": row["created_at"],
+        }
+        for row in rows
+    ]
+
+
 def account_data_export(*, user: AbstractBaseUser) -> dict[str, Any]:
     """Everything the shop and its recommendations hold about ``user``, JSON-ready."""
     profile = (
         CustomerProfile.objects.filter(user=user)
-        .values("external_id", "country", "birth_year", "personalisation_consent")
+        .values(
+            "external_id",
+            "country",
+            "birth_year",
+            "personalisation_consent",
+            "display_name",
+            "shares_activity",
+        )
         .first()
     )
     views = (
@@ -116,6 +138,9 @@ def account_data_export(*, user: AbstractBaseUser) -> dict[str, Any]:
         "orders": _orders(user),
         "product_views": list(views),
         "reviews": list(reviews),
+        # Both ways, by public name: whom the customer follows and who follows them.
+        "following": _follows(Follow.objects.filter(follower=user), "followed"),
+        "followers": _follows(Follow.objects.filter(followed=user), "follower"),
         "recommendations": user_data_export(user=user),
     }
 

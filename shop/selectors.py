@@ -15,6 +15,7 @@ from recommendations.selectors import CATALOG, popular_products
 from shop.models import (
     Category,
     CustomerProfile,
+    Follow,
     Order,
     OrderLine,
     Product,
@@ -67,7 +68,7 @@ def product_reviews(*, product: Product) -> QuerySet[Review]:
     """Approved reviews of ``product``, newest first."""
     return (
         Review.objects.filter(product=product, is_approved=True)
-        .select_related("user")
+        .select_related("user__profile")
         .order_by("-created_at", "-pk")
     )
 
@@ -159,3 +160,54 @@ def demo_customer_user(*, number: str) -> AbstractBaseUser | None:
         .objects.filter(username=f"customer-{number}", profile__external_id=number, is_active=True)
         .first()
     )
+
+
+def person_for_profile(*, pk: int) -> AbstractBaseUser:
+    """The active shopper whose public profile is ``pk``, or 404 (staff have none)."""
+    return get_object_or_404(
+        get_user_model().objects.select_related("profile"),
+        pk=pk,
+        is_active=True,
+        is_staff=False,
+        profile__isnull=False,
+    )
+
+
+def follows(*, follower: AbstractBaseUser | AnonymousUser, followed: AbstractBaseUser) -> bool:
+    """Whether ``follower`` (signed in) follows ``followed``."""
+    return follower.is_authenticated and (
+        Follow.objects.filter(follower=follower, followed=followed).exists()
+    )
+
+
+def followed_people(*, user: AbstractBaseUser) -> QuerySet[Follow]:
+    """The follows of ``user``, newest first, with the followed shoppers' profiles."""
+    return Follow.objects.filter(follower=user).select_related("followed__profile")
+
+
+def shared_activity(
+    *, person: AbstractBaseUser, viewer: AbstractBaseUser | AnonymousUser, limit: int = 20
+) -> dict[str, Any] | None:
+    """``person``'s recent purchases and approved reviews as their followers see them.
+
+    None unless ``person`` shares their activity and ``viewer`` follows them (or is
+    them): nobody else ever sees what a shopper bought or reviewed.
+    """
+    profile = getattr(person, "profile", None)
+    own = viewer.is_authenticated and viewer.pk == person.pk
+    if profile is None or not profile.shares_activity:
+        return None
+    if not own and not follows(follower=viewer, followed=person):
+        return None
+    bought = (
+        OrderLine.objects.filter(order__user=person, order__status=Order.Status.PLACED)
+        .select_related("product")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    reviews = (
+        Review.objects.filter(user=person, is_approved=True)
+        .select_related("product")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    products = list(dict.fromkeys(line.product for line in bought))
+    return {"bought": products, "reviews": list(reviews)}

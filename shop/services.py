@@ -1,4 +1,4 @@
-"""Writes of the storefront: orders, reviews, product views and sign-ups."""
+"""Writes of the storefront: orders, reviews, product views, sign-ups and follows."""
 
 from __future__ import annotations
 
@@ -18,7 +18,16 @@ from django.utils.translation import gettext as _
 from recommendations.privacy import user_cache_delete
 from recommendations.services import catalog_changed
 from shop import selectors, taxonomy
-from shop.models import Category, CustomerProfile, Order, OrderLine, Product, ProductView, Review
+from shop.models import (
+    Category,
+    CustomerProfile,
+    Follow,
+    Order,
+    OrderLine,
+    Product,
+    ProductView,
+    Review,
+)
 
 
 class CheckoutError(ValidationError):
@@ -167,6 +176,41 @@ def signup(
             personalisation_consent=personalisation_consent,
         )
     return user
+
+
+def follow_create(*, follower: AbstractBaseUser, followed: AbstractBaseUser) -> Follow:
+    """``follower`` follows ``followed`` (again: nothing changes); never themself."""
+    if follower.pk == followed.pk:
+        raise ValidationError("You cannot follow yourself.", code="self")
+    follow, _ = Follow.objects.get_or_create(follower=follower, followed=followed)
+    return follow
+
+
+def follow_delete(*, follower: AbstractBaseUser, followed: AbstractBaseUser) -> bool:
+    """Stop following; whether there was a follow to undo.
+
+    Deleted row by row (not in bulk), so the recommendations app hears of it and the
+    follower's lists are computed afresh.
+    """
+    follows = list(Follow.objects.filter(follower=follower, followed=followed))
+    for follow in follows:
+        follow.delete()
+    return bool(follows)
+
+
+def profile_sharing_set(
+    *, user: AbstractBaseUser, shares_activity: bool, display_name: str
+) -> CustomerProfile:
+    """Set the public name and whether followers see the customer's purchases and reviews.
+
+    Saved with ``save()`` so the recommendations app hears of it: the lists of everyone
+    following the customer stop (or start) naming them at once.
+    """
+    profile, _ = CustomerProfile.objects.get_or_create(user=user)
+    profile.shares_activity = shares_activity
+    profile.display_name = display_name
+    profile.save(update_fields=["shares_activity", "display_name"])
+    return profile
 
 
 def profile_consent_set(*, user: AbstractBaseUser, consent: bool) -> CustomerProfile:

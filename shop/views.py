@@ -31,11 +31,12 @@ from shop.forms import (
     DemoLoginForm,
     ReviewForm,
     SearchForm,
+    SharingForm,
     SignupForm,
     ThrottledAuthenticationForm,
 )
 from shop.login_attempts import login_attempts_clear
-from shop.models import Category, Product
+from shop.models import Category, CustomerProfile, Product
 from shop.product_images import product_image_etag, product_image_svg
 from shop.search import products_search
 from shop.signals import product_viewed
@@ -299,14 +300,98 @@ def account(request: HttpRequest) -> HttpResponse:
             return redirect("shop:account")
     else:
         form = ConsentForm(instance=profile)
+    return _account_page(request, profile, consent_form=form)
+
+
+def _account_page(
+    request: HttpRequest,
+    profile: CustomerProfile | None,
+    *,
+    consent_form: ConsentForm | None = None,
+    sharing_form: SharingForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     return render(
         request,
         "shop/account.html",
         {
             "profile": profile,
-            "consent_form": form,
+            "consent_form": consent_form or ConsentForm(instance=profile),
+            "sharing_form": sharing_form or SharingForm(instance=profile),
             "page": _page(request, selectors.orders_for_user(user=request.user), ORDERS_PER_PAGE),
         },
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def account_sharing(request: HttpRequest) -> HttpResponse:
+    """Save the public name and whether followers see the customer's activity."""
+    profile = selectors.profile_for_user(user=request.user)
+    form = SharingForm(request.POST, instance=profile)
+    if form.is_valid():
+        services.profile_sharing_set(
+            user=request.user,
+            shares_activity=form.cleaned_data["shares_activity"],
+            display_name=form.cleaned_data["display_name"],
+        )
+        messages.success(request, "Your sharing settings are saved.")
+        return redirect("shop:account")
+    return _account_page(request, profile, sharing_form=form, status=400)
+
+
+@require_GET
+def person(request: HttpRequest, pk: int) -> HttpResponse:
+    """A shopper's public profile: their display name, and to their followers, what they
+    bought and reviewed when they share it."""
+    shopper = selectors.person_for_profile(pk=pk)
+    return render(
+        request,
+        "shop/person.html",
+        {
+            "person": shopper,
+            "is_me": request.user.is_authenticated and request.user.pk == shopper.pk,
+            "following": selectors.follows(follower=request.user, followed=shopper),
+            "activity": selectors.shared_activity(person=shopper, viewer=request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def person_follow(request: HttpRequest, pk: int) -> HttpResponse:
+    """Follow a shopper (signed in, by POST with the CSRF token)."""
+    shopper = selectors.person_for_profile(pk=pk)
+    try:
+        services.follow_create(follower=request.user, followed=shopper)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"You follow {shopper.profile.display_name}.")
+    return redirect("shop:person", pk=shopper.pk)
+
+
+@login_required
+@require_POST
+def person_unfollow(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stop following a shopper."""
+    shopper = selectors.person_for_profile(pk=pk)
+    if services.follow_delete(follower=request.user, followed=shopper):
+        messages.success(request, f"You no longer follow {shopper.profile.display_name}.")
+    if request.POST.get("next") == "following":
+        return redirect("shop:following")
+    return redirect("shop:person", pk=shopper.pk)
+
+
+@login_required
+@require_GET
+def following(request: HttpRequest) -> HttpResponse:
+    """The people the signed-in customer follows."""
+    return render(
+        request,
+        "shop/following.html",
+        {"follows": selectors.followed_people(user=request.user)},
     )
 
 

@@ -95,3 +95,11 @@ class ReviewFactory(factory.django.DjangoModelFactory):
     rating = 4
     title = "Lovely"
     text = "Would buy again."
+
+
+class FollowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Follow
+
+    follower = factory.SubFactory(UserFactory)
+    followed = factory.SubFactory(UserFactory)

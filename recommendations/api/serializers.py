@@ -58,6 +58,8 @@ class RecommendationSerializer(serializers.Serializer):
     price = serializers.CharField(allow_null=True)
     score = serializers.FloatField()
     reason = serializers.CharField()
+    # What the people the shopper follows did with the item; "" when nothing may be told.
+    social_reason = serializers.CharField(allow_blank=True)
     source = serializers.CharField()
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
@@ -71,6 +73,7 @@ class RecommendationSerializer(serializers.Serializer):
             "price": None if price is None else str(price),
             "score": float(instance.score),
             "reason": str(instance.reason),
+            "social_reason": str(instance.social_reason),
             "source": str(instance.source),
         }
 

@@ -16,6 +16,7 @@ urlpatterns = [
         name="bought-together",
     ),
     path("trending/", views.TrendingView.as_view(), name="trending"),
+    path("followed/", views.FollowedView.as_view(), name="followed"),
     path("events/", views.EventView.as_view(), name="events"),
     path("training-runs/", views.TrainingRunListView.as_view(), name="training-runs"),
     path(

@@ -111,24 +111,41 @@ class _ListView(_AppDefaults, BackendErrorsAs503, APIView):
 _ITEM = RecommendationSerializer()
 
 
-class MyRecommendationsView(_ListView):
-    """The signed-in shopper's own personal list."""
+class _OwnListView(_ListView):
+    """A list of the signed-in shopper's own: ``recommendations`` makes it."""
 
     permission_classes = [permissions.IsAuthenticated]
+
+    def recommendations(self, request: Request, n: int) -> list[selectors.Recommendation]:
+        raise NotImplementedError
 
     @extend_schema(
         parameters=[ListQuerySerializer],
         responses={200: _LIST, 400: _BAD_REQUEST, 403: _FORBIDDEN, 429: _THROTTLED},
     )
     def get(self, request: Request) -> Response:
-        query = self.query(request)
-        return self.respond(
-            selectors.recommendations_for_user(
-                user=request.user,
-                n=query["n"],
-                exclude=session_cart_pks(request),
-                session_item_pks=session_viewed_pks(request),
-            )
+        return self.respond(self.recommendations(request, self.query(request)["n"]))
+
+
+class MyRecommendationsView(_OwnListView):
+    """The signed-in shopper's own personal list."""
+
+    def recommendations(self, request: Request, n: int) -> list[selectors.Recommendation]:
+        return selectors.recommendations_for_user(
+            user=request.user,
+            n=n,
+            exclude=session_cart_pks(request),
+            session_item_pks=session_viewed_pks(request),
+        )
+
+
+class FollowedView(_OwnListView):
+    """What the people the signed-in shopper follows bought or rated well (their own
+    follows only; empty when they follow nobody or nothing qualifies)."""
+
+    def recommendations(self, request: Request, n: int) -> list[selectors.Recommendation]:
+        return selectors.popular_with_followed(
+            user=request.user, n=n, exclude=session_cart_pks(request)
         )
 
 

@@ -19,6 +19,7 @@ from recommendations.rules import Candidate
 from recommendations.serving.candidates import (
     BOUGHT_TOGETHER,
     CATALOG,
+    FOLLOWED,
     PERSONAL,
     RECENTLY_VIEWED,
     SESSION,
@@ -29,6 +30,7 @@ from recommendations.serving.candidates import (
 from recommendations.serving.catalog import Catalog
 from recommendations.serving.history import History
 from recommendations.serving.loading import ServingModel
+from recommendations.serving.social import NOBODY, Circle, evidence_collect, social_reason
 
 # The source a reason names for an item viewed in this session but not in the history.
 VIEW_SOURCE = "view"
@@ -66,6 +68,9 @@ class Recommendation:
     run_id: int | None = None
     # Label, page and price as computed when the list was, kept with a cached list.
     known: tuple[str, str | None, Any] | None = field(default=None, repr=False, compare=False)
+    # What the people the shopper follows did with the item ("Bought by 3 people you
+    # follow"), besides ``reason``; "" when nothing may be told.
+    social_reason: str = ""
 
     @property
     def label(self) -> str:
@@ -170,9 +175,11 @@ def recommendations_assemble(
     history: History,
     catalog: Catalog,
     policies: Mapping[str, str] = DEFAULT_REASONS,
+    circle: Circle = NOBODY,
 ) -> list[Recommendation]:
     """The recommendations of the chosen candidates: the instances shown or named in a
-    reason come from the process's catalog (one query for those it has not read yet)."""
+    reason come from the process's catalog (one query for those it has not read yet),
+    and with a ``circle``, one query per source for the social reasons."""
     explainer = Explainer(adapter, model, reasons.strongest_sources(history.events), policies)
     candidates = [candidate for candidate, _ in chosen]
     layers = [layer for _, layer in chosen]
@@ -186,15 +193,25 @@ def recommendations_assemble(
         if str(candidate.pk) in items  # else deleted since it was chosen
     ]
     shown = catalog.shown_of(adapter, [item for *_, item in kept])
+    evidence = (
+        evidence_collect(adapter, circle, item_pks=[c.pk for c, *_ in kept]) if circle else {}
+    )
     run_id = None if model is None else model.run_id
-    return [
-        Recommendation(
-            item=item,
-            score=candidate.score,
-            reason=explainer.reason(item, layer, names, items),
-            source=candidate.source,
-            run_id=run_id,
-            known=known,
+    result = []
+    for (candidate, layer, names, item), known in zip(kept, shown, strict=True):
+        social = social_reason(evidence.get(str(candidate.pk)), circle)
+        reason = explainer.reason(item, layer, names, items)
+        if social and candidate.source == FOLLOWED:
+            reason, social = social, ""  # the block of the people one follows says it once
+        result.append(
+            Recommendation(
+                item=item,
+                score=candidate.score,
+                reason=reason,
+                source=candidate.source,
+                run_id=run_id,
+                known=known,
+                social_reason=social,
+            )
         )
-        for (candidate, layer, names, item), known in zip(kept, shown, strict=True)
-    ]
+    return result

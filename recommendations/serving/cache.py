@@ -114,8 +114,10 @@ def list_get(
             source=source,
             run_id=run_id,
             known=known,
+            # Lists cached before social reasons existed have none.
+            social_reason=social[0] if social else "",
         )
-        for pk, score, reason, source, run_id, known in rows
+        for pk, score, reason, source, run_id, known, *social in rows
     )
     process_state.served_remember(key, (computed_at, checked_at, result))
     return list(result)
@@ -134,7 +136,16 @@ def list_set(
     )
     # The instances stay in the process's catalog: the entry names them by key.
     rows = [
-        (rec.item.pk, rec.score, rec.reason, rec.source, rec.run_id, rec.known) for rec in served
+        (
+            rec.item.pk,
+            rec.score,
+            rec.reason,
+            rec.source,
+            rec.run_id,
+            rec.known,
+            rec.social_reason,
+        )
+        for rec in served
     ]
     now = time.time()
     entry = (now, now, rows)

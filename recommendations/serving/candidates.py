@@ -36,6 +36,7 @@ from recommendations.serving.catalog import (
 )
 from recommendations.serving.history import History
 from recommendations.serving.loading import ServingModel
+from recommendations.serving.social import NOBODY, Circle, followed_ranked, social_row
 from recommendations.serving.state import MAX_GLOBAL_ORDERS, process_state
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ POPULAR = "popular"
 PINNED = "pinned"
 RECENTLY_VIEWED = "recently_viewed"
 CATALOG = "catalog"
+FOLLOWED = "followed"
 
 
 @dataclass
@@ -85,6 +87,8 @@ class Inputs:
     user_features: Callable[[], Any]
     # ServingModel attributes tried in order for an item-to-item layer.
     item_to_item: tuple[str, ...]
+    # The people the shopper follows (nobody for anonymous shoppers or without SOCIAL).
+    circle: Circle = NOBODY
 
 
 def overfetch(n: int, filters: Filters) -> int:
@@ -138,8 +142,12 @@ def _ranked(
     blocked: Iterable[Any] = (),
     allowed: Iterable[Any] | None = None,
     user_features: Any = None,
+    social: sp.csr_matrix | None = None,
 ) -> list[tuple[Any, float]]:
-    """Top ``k`` (item key, score) of a recommender; an engine error yields nothing."""
+    """Top ``k`` (item key, score) of a recommender; an engine error yields nothing.
+
+    ``social`` is the shopper's follows now, for a social recommender's fold-in.
+    """
     if row is None:
         row = sp.csr_matrix((1, model.item_pks.size), dtype=np.float32)
     allowed_cols = None if allowed is None else _cols(model, allowed)
@@ -153,6 +161,7 @@ def _ranked(
             exclude_seen=False,
             blocked=_cols(model, blocked),
             allowed=allowed_cols,
+            **({} if social is None else {"social_row": social}),
         )
     except (ValueError, IndexError) as exc:
         # A list falls back to the next layer rather than failing the page.
@@ -227,8 +236,12 @@ def _popular_from_db(k: int) -> list[tuple[Any, float]]:
 
 def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> Layer | None:
     model = inputs.model
-    row = None if model is None else _row(model, weights)
-    if row is None:
+    if model is None:
+        return None
+    row = _row(model, weights)
+    # A social model ranks a shopper with follows but no history of their own too.
+    social = social_row(model, inputs.circle) if source == PERSONAL else None
+    if row is None and social is None:
         return None
     features = inputs.user_features() if source == PERSONAL else None
     ranked = _ranked(
@@ -239,6 +252,7 @@ def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> L
         blocked=engine_blocked(inputs.filters),
         allowed=inputs.category_pks,
         user_features=features,
+        social=social,
     )
     return Layer(source, ranked, recommender=model.recommender, row=row)
 
@@ -368,6 +382,18 @@ def recently_viewed_layer(source: str, inputs: Inputs) -> Layer | None:
     return Layer(source, [(pk, 1.0 / (i + 1)) for i, pk in enumerate(inputs.viewed)])
 
 
+def followed_layer(source: str, inputs: Inputs) -> Layer | None:
+    """What the people the shopper follows bought or rated well, most of them first;
+    only items a social reason may tell of (see :mod:`.social`)."""
+    if not inputs.circle:
+        return None
+    allowed = None if inputs.category_pks is None else {str(pk) for pk in inputs.category_pks}
+    ranked = followed_ranked(
+        inputs.adapter, inputs.circle, blocked=engine_blocked(inputs.filters), k=inputs.k
+    )
+    return Layer(source, [pair for pair in ranked if allowed is None or str(pair[0]) in allowed])
+
+
 LAYER_BUILDERS: dict[str, Callable[[str, Inputs], Layer | None]] = {
     PERSONAL: history_layer,
     SESSION: session_layer,
@@ -376,6 +402,7 @@ LAYER_BUILDERS: dict[str, Callable[[str, Inputs], Layer | None]] = {
     TRENDING: trending_layer,
     POPULAR: popular_layer,
     RECENTLY_VIEWED: recently_viewed_layer,
+    FOLLOWED: followed_layer,
 }
 
 

@@ -45,6 +45,7 @@ from recommendations.serving.keys import (
     user_generation_key,
     user_head_key,
 )
+from recommendations.serving.social import circle_of
 
 DEFAULT_N = 8
 MAX_N = 100
@@ -218,6 +219,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     if cached is not None:
         return cached
     filters = _filters(spec, history, exclude=[*exclude, *anchors], category=category, rules=rules)
+    circle = circle_of(adapter, user, owner)
     inputs = Inputs(
         adapter=adapter,
         model=model,
@@ -230,6 +232,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         viewed=viewed,
         user_features=lambda: _user_features(adapter, user, history.user_cache),
         item_to_item=spec.item_to_item,
+        circle=circle,
     )
     chosen = candidates_choose(
         adapter,
@@ -249,5 +252,6 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         history=history,
         catalog=catalog(),
         policies=spec.reasons,
+        circle=circle,
     )
     return list_set(owner, name, result)

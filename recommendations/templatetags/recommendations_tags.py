@@ -18,6 +18,7 @@ of its items comes from the shopper's own history or session.
     {% bought_together product=product %}  {% bought_together items=cart_lines %}
     {% trending_products n=8 category=category.pk %}
     {% recently_viewed %}
+    {% popular_with_followed n=4 %}
 """
 
 from __future__ import annotations
@@ -257,3 +258,21 @@ def recently_viewed(
         history=_history(request, user),
     )
     return _block(context, "recently_viewed", title, _shown(request, recommendations))
+
+
+@register.inclusion_tag("recommendations/popular_with_followed.html", takes_context=True)
+@_quiet_when_down("followed")
+def popular_with_followed(
+    context: template.Context,
+    n: Any = selectors.DEFAULT_N,
+    title: str = gettext_lazy("Popular with people you follow"),
+) -> dict[str, Any]:
+    """What the people the shopper follows bought or rated well; hidden when nothing is."""
+    request, user = _shopper(context)
+    recommendations = selectors.popular_with_followed(
+        user=user,
+        n=_n(n),
+        exclude=_excluded(context, request),
+        history=_history(request, user),
+    )
+    return _block(context, "followed", title, _shown(request, recommendations))

@@ -149,6 +149,28 @@ def test_follows_are_read_and_train_a_social_model(library, settings):
     assert sorted(mutual.follower_pk.tolist()) == sorted([reader.pk] * 2 + [f.pk for f in fans])
 
 
+def test_the_followed_block_counts_readers_in_the_hosts_own_words(library):
+    """No sharing or name lookups here: nobody is named, and two readers are a count."""
+    User = get_user_model()
+    reader = User.objects.create_user("reader")
+    fans = [User.objects.get(username=f"crime-fan{i}") for i in range(2)]
+    travel = User.objects.get(username="travel-fan0")
+    assert selectors.popular_with_followed(user=reader) == []
+
+    for followed in [*fans, travel]:
+        Follow.objects.create(follower=reader, followed=followed)
+    listed = selectors.popular_with_followed(user=reader, n=5)
+
+    # Crime 0 and 1 by the two crime fans; the travel fan alone is never shown.
+    assert {r.item.title: r.reason for r in listed} == {
+        "Crime 0": "Borrowed by 2 people you follow",
+        "Crime 1": "Borrowed by 2 people you follow",
+    }
+    Follow.objects.filter(follower=reader, followed=fans[0]).update(weight=0.0)
+    Follow.objects.filter(follower=reader, followed=fans[0]).first().save()  # tell the app
+    assert selectors.popular_with_followed(user=reader) == []
+
+
 def _cached(user_pk) -> dict:
     user_cache = UserCache.current(user_pk)
     return {} if user_cache is None else user_cache.get_many(CACHED_KINDS)

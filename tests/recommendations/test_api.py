@@ -45,6 +45,7 @@ ROUTES = {
     "similar": ("get", {"anonymous": 200, "alice": 200, "staff": 200}),
     "bought-together": ("get", {"anonymous": 200, "alice": 200, "staff": 200}),
     "trending": ("get", {"anonymous": 200, "alice": 200, "staff": 200}),
+    "followed": ("get", {"anonymous": 403, "alice": 200, "staff": 200}),
     "events": ("post", {"anonymous": 202, "alice": 202, "staff": 202}),
     "training-runs": ("get", {"anonymous": 403, "alice": 403, "staff": 200}),
     "training-run": ("get", {"anonymous": 403, "alice": 403, "staff": 200}),
@@ -95,7 +96,16 @@ def test_me_lists_only_the_signed_in_shoppers_own_reasons(client, store, users):
     assert results[0]["reason"] == "Because you bought A0"
     assert not [r for r in results if "G3" in r["reason"]]  # bob's purchase
     assert str(store.product(0, 0).pk) not in {r["item_id"] for r in results}
-    assert set(results[0]) == {"item_id", "label", "url", "price", "score", "reason", "source"}
+    assert set(results[0]) == {
+        "item_id",
+        "label",
+        "url",
+        "price",
+        "score",
+        "reason",
+        "social_reason",
+        "source",
+    }
 
 
 def test_staff_see_a_customers_list(client, store, users):

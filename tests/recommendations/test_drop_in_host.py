@@ -68,7 +68,7 @@ def test_a_library_project_trains_and_serves_through_the_same_tags_and_api():
     )
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "8 passed" in result.stdout
+    assert "9 passed" in result.stdout
 
 
 def test_without_celery_and_drf_the_tags_admin_and_training_command_work():

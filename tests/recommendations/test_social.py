@@ -1,7 +1,9 @@
-"""The SOCIAL setting: parsing, system checks (E014), reading follows, training, forgetting.
+"""The SOCIAL setting: parsing, system checks (E014), reading follows, training,
+forgetting, and serving: the "Popular with people you follow" block, social reasons and
+their privacy rules, the fold-in of follows made after training.
 
-Reading a real follow model is tested in the library host project
-(tests/hostproject/host_checks.py); the demo store has no follow model yet.
+The serving tests run on the demo store's real follow model (``shop.Follow``, the
+setting of config/settings.py), as a host project would configure it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from django.conf import settings as django_settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
 
-from recommendations import privacy
+from recommendations import privacy, serving
 from recommendations.adapters import SettingsAdapter, SocialEdges
 from recommendations.checks import check_settings
 from recommendations.conf import (
@@ -25,7 +29,13 @@ from recommendations.conf import (
     app_settings,
 )
 from recommendations.engine import SocialBlendRecommender, SocialTrustRecommender
+from recommendations.selectors import popular_with_followed, recommendations_for_user
+from recommendations.services import training_run_start
+from recommendations.serving.social import Circle, Evidence, social_reason
 from recommendations.training import SECONDS_PER_DAY, social_matrix, training_data_prepare
+from shop.models import Follow
+from tests.factories import FollowFactory, ReviewFactory, UserFactory
+from tests.recommendations.store import buyer, item_names, store_build, store_train
 from tests.recommendations.test_training import make_small_shop
 
 VALID = {
@@ -44,8 +54,15 @@ def _social(settings, value) -> None:
 # -- the setting ------------------------------------------------------------------------
 
 
-def test_no_social_setting_means_the_feature_is_off():
-    assert "SOCIAL" not in django_settings.RECOMMENDATIONS
+def _without_social(settings) -> None:
+    recommendations = copy.deepcopy(django_settings.RECOMMENDATIONS)
+    recommendations.pop("SOCIAL", None)
+    settings.RECOMMENDATIONS = recommendations
+
+
+def test_no_social_setting_means_the_feature_is_off(settings):
+    _without_social(settings)
+
     assert app_settings.SOCIAL is None
 
 
@@ -82,6 +99,7 @@ def test_a_malformed_social_setting_is_improperly_configured(settings, value, te
 def test_the_default_algorithms_add_the_social_models_when_follows_are_configured(settings):
     recommendations = copy.deepcopy(django_settings.RECOMMENDATIONS)
     recommendations.pop("ALGORITHMS", None)
+    recommendations.pop("SOCIAL", None)
     settings.RECOMMENDATIONS = recommendations
     assert app_settings.ALGORITHMS == DEFAULT_ALGORITHMS
 
@@ -125,9 +143,13 @@ def test_each_bad_social_value_is_reported_as_e014(settings, value, text):
 
 
 @pytest.mark.django_db
-def test_without_a_social_setting_reading_follows_costs_no_query(django_assert_num_queries):
+def test_without_a_social_setting_reading_follows_costs_no_query(
+    settings, django_assert_num_queries
+):
+    _without_social(settings)
     with django_assert_num_queries(0):
         assert SettingsAdapter().social_edges() is None
+        assert SettingsAdapter().user_followed(1) == []
 
 
 def test_the_follow_matrix_keeps_the_batchs_users_and_the_relations_made_before():
@@ -199,3 +221,272 @@ def test_forgetting_a_user_drops_their_row_and_column_of_follows():
 
     assert model.social_.shape == (5, 5) and model.social_.nnz == 20
     assert model.recommend(0, 3)[0].size > 0
+
+
+# -- system checks of the sharing and name lookups -----------------------------------------
+
+FOLLOW = {
+    "MODEL": "shop.Follow",
+    "FOLLOWER_FIELD": "follower",
+    "FOLLOWED_FIELD": "followed",
+    "TIME_FIELD": "created_at",
+}
+
+
+def test_the_demo_follow_model_with_sharing_and_names_passes_the_checks(settings):
+    _social(
+        settings,
+        {
+            **FOLLOW,
+            "SHARING_FIELD": "profile__shares_activity",
+            "DISPLAY_NAME_FIELD": "profile__display_name",
+        },
+    )
+
+    assert check_settings() == []
+    assert app_settings.SOCIAL.names_people
+
+
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [
+        (
+            {"SHARING_FIELD": "profile__shares", "DISPLAY_NAME_FIELD": "profile__display_name"},
+            "shares",
+        ),
+        ({"SHARING_FIELD": "profile__shares_activity"}, "both SHARING_FIELD and DISPLAY_NAME"),
+        (
+            {
+                "SHARING_FIELD": "profile__user__profile__shares_activity",
+                "DISPLAY_NAME_FIELD": "profile__display_name",
+            },
+            "one relation away",
+        ),
+    ],
+)
+def test_a_bad_sharing_or_name_lookup_is_e014(settings, extra, text):
+    _social(settings, {**FOLLOW, **extra})
+
+    errors = check_settings()
+
+    assert {error.id for error in errors} == {"recommendations.E014"}, [e.msg for e in errors]
+    assert any(text in error.msg for error in errors), [e.msg for e in errors]
+
+
+# -- what a reason may tell -----------------------------------------------------------------
+
+
+def _circle(followed, names):
+    return Circle(tuple(followed), {str(pk): name for pk, name in names.items()})
+
+
+@pytest.mark.parametrize(
+    ("buyers", "ratings", "names", "expected"),
+    [
+        ({1}, {}, {}, ""),  # one person who does not share: never revealed
+        ({1, 2}, {}, {}, "Bought by 2 people you follow"),
+        ({1, 2, 3}, {}, {}, "Bought by 3 people you follow"),
+        ({1}, {}, {1: "Alice"}, "Bought by Alice, whom you follow"),
+        # Alice shares; Bob alone does not: he is not counted.
+        ({1, 2}, {}, {1: "Alice"}, "Bought by Alice, whom you follow"),
+        ({1, 2, 3}, {}, {1: "Alice"}, "Bought by Alice and 2 more people you follow"),
+        ({1, 2}, {}, {1: "Alice", 2: "Bob"}, "Bought by Alice and 1 more person you follow"),
+        (set(), {1: "5"}, {1: "Alice"}, "Rated 5 stars by Alice, whom you follow"),
+        ({2, 3}, {1: "4"}, {1: "Alice"}, "Rated 4 stars by Alice, whom you follow"),
+        (set(), {1: "5"}, {}, ""),
+        (set(), {1: "5", 2: "4"}, {}, "Rated highly by 2 people you follow"),
+    ],
+)
+def test_a_social_reason_names_only_sharers_and_counts_at_least_two(
+    buyers, ratings, names, expected
+):
+    evidence = Evidence(
+        item_pk=9,
+        buyers={str(pk) for pk in buyers},
+        ratings={str(pk): value for pk, value in ratings.items()},
+    )
+
+    assert social_reason(evidence, _circle([1, 2, 3], names)) == expected
+
+
+def test_one_person_who_does_not_share_never_changes_what_a_reason_tells():
+    people = range(1, 7)
+    for sharers in range(0, 4):
+        circle = _circle(people, {pk: f"P{pk}" for pk in range(1, sharers + 1)})
+        for told_sharers in range(0, sharers + 1):
+            buyers = {str(pk) for pk in range(1, told_sharers + 1)}
+            without = social_reason(Evidence(9, buyers=buyers), circle)
+            with_one = social_reason(Evidence(9, buyers=buyers | {"6"}), circle)
+            assert with_one == without, (sharers, told_sharers)
+            # Two who do not share may be counted: the reason says 2 more at least.
+            with_two = social_reason(Evidence(9, buyers=buyers | {"5", "6"}), circle)
+            count = int(re.search(r"(\d+) (?:more )?people", with_two).group(1))
+            expected = len(buyers) + 1 if buyers else 2  # "P1 and N more" / "N people"
+            assert count == expected, with_two
+
+
+# -- serving: the block, the reasons, privacy ------------------------------------------------
+
+
+@pytest.fixture
+def social_store(db, isolated_serving):
+    """The serving tests' store, item-kNN trained; B follows people who bought from it."""
+    store = store_build()
+    store.run = store_train()
+    return store
+
+
+def _follower(username="bee"):
+    return UserFactory(username=username)
+
+
+def _sharing(user, name: str, shares: bool = True) -> None:
+    profile = user.profile
+    profile.display_name, profile.shares_activity = name, shares
+    profile.save()
+
+
+def _reasons(recommendations):
+    return {r.item.name: (r.reason, r.social_reason) for r in recommendations}
+
+
+def test_a_shopper_who_follows_nobody_gets_no_followed_block(social_store):
+    bee = buyer(social_store.product(0, 0), username="bee")
+
+    assert popular_with_followed(user=bee) == []
+    assert popular_with_followed(user=AnonymousUser()) == []
+
+
+def test_the_block_lists_what_two_followed_people_bought_counted_and_hides_a_single_one(
+    social_store,
+):
+    bee = _follower()
+    alice = buyer(social_store.product(3, 4), social_store.product(5, 4), username="alice")
+    bob = buyer(social_store.product(3, 4), username="bob")
+    FollowFactory(follower=bee, followed=alice)
+    FollowFactory(follower=bee, followed=bob)
+
+    listed = _reasons(popular_with_followed(user=bee))
+
+    # D4 was bought by both (neither shares): counted. F4 by Alice alone: never shown.
+    assert listed == {"D4": ("Bought by 2 people you follow", "")}
+
+
+def test_a_sharing_person_is_named_and_turning_sharing_off_unnames_them_at_once(social_store):
+    bee = _follower()
+    alice = buyer(social_store.product(5, 4), username="alice")
+    ReviewFactory(user=alice, product=social_store.product(6, 4), rating=5)
+    _sharing(alice, "Alice")
+    FollowFactory(follower=bee, followed=alice)
+
+    listed = _reasons(popular_with_followed(user=bee))
+    assert listed == {
+        "F4": ("Bought by Alice, whom you follow", ""),
+        "G4": ("Rated 5 stars by Alice, whom you follow", ""),
+    }
+
+    _sharing(alice, "Alice", shares=False)  # the list above is cached: it must not stay
+
+    assert popular_with_followed(user=bee) == []
+
+
+def test_social_reasons_show_on_the_other_blocks_where_true(social_store):
+    bee = buyer(social_store.product(0, 0), username="bee")
+    for name in ("alice", "bob"):
+        FollowFactory(follower=bee, followed=buyer(social_store.product(1, 0), username=name))
+
+    mine = {r.item.name: r for r in recommendations_for_user(user=bee, n=10)}
+
+    # B0 goes with A0 (bee's purchase): its reason says so, and what the people she follows did.
+    assert mine["B0"].reason == "Because you bought A0"
+    assert mine["B0"].social_reason == "Bought by 2 people you follow"
+    assert all(r.social_reason == "" for name, r in mine.items() if name != "B0")
+
+
+def test_a_follow_and_an_unfollow_change_the_lists_at_once(social_store):
+    bee = _follower()
+    alice = buyer(social_store.product(2, 4), username="alice")
+    _sharing(alice, "Alice")
+    assert popular_with_followed(user=bee) == []  # cached empty for bee
+
+    follow = FollowFactory(follower=bee, followed=alice)
+    assert item_names(popular_with_followed(user=bee)) == ["C4"]
+
+    follow.delete()
+    assert popular_with_followed(user=bee) == []
+
+
+def test_deleting_a_followed_account_removes_them_from_every_followers_list_at_once(
+    social_store,
+):
+    alice = buyer(social_store.product(2, 4), username="alice")
+    _sharing(alice, "Alice")
+    followers = [_follower(f"fan{i}") for i in range(3)]
+    for fan in followers:
+        FollowFactory(follower=fan, followed=alice)
+        assert item_names(popular_with_followed(user=fan)) == ["C4"]
+
+    alice.delete()
+
+    for fan in followers:
+        assert popular_with_followed(user=fan) == []
+    assert not Follow.objects.filter(follower__in=followers).exists()
+
+
+def test_a_followed_person_who_refused_personalisation_is_not_counted(social_store):
+    bee = _follower()
+    people = [buyer(social_store.product(4, 4), username=n) for n in ("alice", "bob")]
+    for person in people:
+        FollowFactory(follower=bee, followed=person)
+    assert item_names(popular_with_followed(user=bee)) == ["E4"]
+
+    profile = people[0].profile
+    profile.personalisation_consent = False
+    profile.save()
+
+    # One buyer left who does not share: nothing may be told.
+    assert popular_with_followed(user=bee) == []
+
+
+@pytest.mark.django_db
+def test_the_social_model_folds_in_a_follow_made_after_training(isolated_serving, settings):
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "SIMILAR_ALGORITHM": "item_knn",
+        "SELECTION": {"ENABLED": False},
+    }
+    store = store_build()
+    # Alice's taste is her own: items nobody else bought much.
+    alice = buyer(store.product(7, 4), store.product(6, 4), username="alice")
+    bee = _follower()
+    run = training_run_start(algorithms=["social_trust"], promote=True)
+    assert run.is_active, run.error
+    serving.reset()
+    before = item_names(recommendations_for_user(user=bee, n=4))
+
+    FollowFactory(follower=bee, followed=alice)  # after the training
+    after = recommendations_for_user(user=bee, n=4)
+
+    assert not {"H4", "G4"} <= set(before)
+    assert set(item_names(after)[:2]) == {"H4", "G4"}
+    assert all(r.source == "personal" for r in after[:2])
+
+
+def test_the_staff_preview_shows_the_social_layer(staff_client, social_store):
+    bee = buyer(social_store.product(0, 0), username="bee")
+    alice = buyer(social_store.product(5, 4), username="alice")
+    _sharing(alice, "Alice")
+    carol = buyer(social_store.product(5, 4), username="carol")
+    _sharing(carol, "Carol", shares=False)
+    for person in (alice, carol):
+        FollowFactory(follower=bee, followed=person)
+
+    html = staff_client.get(
+        reverse("admin:recommendations_preview"), {"customer": bee.username}
+    ).content.decode()
+
+    summary = re.search(r'<p id="preview-social">(.*?)</p>', html, re.S).group(1)
+    assert "<strong>2</strong> people" in summary
+    assert "Alice" in summary and "Carol" not in summary  # only sharers may be named
+    assert 'data-block="followed"' in html
+    assert "Bought by Alice, whom you follow" in html

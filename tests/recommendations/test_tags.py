@@ -101,9 +101,10 @@ def test_the_host_project_can_override_a_block_template(store, settings, tmp_pat
 
 
 # Cold caches, signed in: the rules, consent, the history (every event source in one
-# query), the process's catalog (the available items), the instances shown, and the
-# impression (the user's consent, the INSERT).
-SIGNED_IN_QUERIES = 7
+# query), whom the shopper follows (SOCIAL is set; cached with the lists), the process's
+# catalog (the available items), the instances shown, and the impression (the user's
+# consent, the INSERT).
+SIGNED_IN_QUERIES = 8
 # Anonymous: the rules, the catalog, the instances shown, the impression.
 ANONYMOUS_QUERIES = 4
 # Warm (the rules, the shopper's history and the list cached, its items' availability

@@ -17,6 +17,7 @@ from django.urls import reverse
 from shop.models import Order, OrderLine, Product, ProductView, Review
 from tests.factories import (
     CategoryFactory,
+    FollowFactory,
     OrderFactory,
     OrderLineFactory,
     ProductFactory,
@@ -52,6 +53,7 @@ ROW_FACTORIES: dict[str, Callable[[int], object]] = {
     "auth.Group": groups_create,
     "auth.User": UserFactory.create_batch,
     "shop.Category": CategoryFactory.create_batch,
+    "shop.Follow": FollowFactory.create_batch,
     "shop.CustomerProfile": UserFactory.create_batch,
     "shop.Order": lambda n: [
         OrderLineFactory.create_batch(2, order=o) for o in OrderFactory.create_batch(n)
@@ -65,10 +67,11 @@ ROW_FACTORIES: dict[str, Callable[[int], object]] = {
 
 @pytest.fixture
 def shop_data(db):
-    """A little of everything: a review, an order line, a product view and a group."""
+    """A little of everything: a review, an order line, a product view, a follow and a group."""
     ReviewFactory()
     OrderLineFactory()
     ProductViewFactory()
+    FollowFactory()
     groups_create(1)
 
 
@@ -76,7 +79,7 @@ def test_every_shop_model_is_registered():
     labels = set(MODEL_IDS)
     for model_name in ["Category", "Product", "CustomerProfile", "Order", "OrderLine"]:
         assert f"shop.{model_name}" in labels
-    assert {"shop.ProductView", "shop.Review", "auth.User"} <= labels
+    assert {"shop.ProductView", "shop.Review", "shop.Follow", "auth.User"} <= labels
 
 
 @pytest.mark.parametrize("model", REGISTERED_MODELS, ids=MODEL_IDS)

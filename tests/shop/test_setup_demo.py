@@ -8,14 +8,17 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
 from recommendations.artifacts import artifact_delete
 from recommendations.models import TrainingRun
 from shop.importer import DATA_TIMEZONE
-from shop.models import Order
+from shop.models import Follow, Order, Product
+from tests.factories import OrderFactory, OrderLineFactory
 
+User = get_user_model()
 FIXTURE = Path(__file__).parent / "fixtures" / "online_retail_dirty.csv"
 
 
@@ -70,6 +73,28 @@ def test_a_second_setup_demo_changes_nothing(django_capture_on_commit_callbacks)
     assert "in the background" not in output
     assert not any("training_run_enqueue" in callback.__qualname__ for callback in queued)
     assert (TrainingRun.objects.count(), Order.objects.count()) == (runs, orders)
+
+
+@pytest.mark.django_db
+def test_the_demo_has_no_social_graph_unless_the_labelled_sample_is_asked_for():
+    setup_demo("--skip-training")
+    assert not Follow.objects.exists()
+    # Two of the file's customers bought the same lantern: the only taste they share.
+    lantern = Product.objects.get(sku="71053")
+    OrderLineFactory(
+        order=OrderFactory(user=User.objects.get(username="customer-13047")), product=lantern
+    )
+
+    output = setup_demo("--skip-training", "--sample-social-graph")
+
+    assert "Created a SAMPLE social graph: 2 synthetic follows" in output
+    assert set(Follow.objects.values_list("follower__username", "followed__username")) == {
+        ("customer-13047", "customer-17850"),
+        ("customer-17850", "customer-13047"),
+    }
+    assert not Follow.objects.filter(is_sample=False).exists()
+    again = setup_demo("--skip-training", "--sample-social-graph")
+    assert "already there" in again and Follow.objects.count() == 2
 
 
 @pytest.mark.django_db

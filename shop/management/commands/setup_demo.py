@@ -24,7 +24,8 @@ from recommendations.background import training_run_enqueue
 from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
 from recommendations.services import TrainingLocked, training_run_promote, training_run_start
-from shop.models import Order
+from shop.follows import sample_social_graph_create
+from shop.models import Follow, Order
 
 DATA_FILE = Path(settings.BASE_DIR) / "data" / "online_retail" / "online_retail.csv.gz"
 STAFF_USERNAME = "admin"
@@ -54,6 +55,13 @@ class Command(BaseCommand):
             f"(default {FIRST_ALGORITHMS}).",
         )
         parser.add_argument(
+            "--sample-social-graph",
+            action="store_true",
+            help="Also create a SYNTHETIC follow graph (each customer follows up to 3 of "
+            "similar taste), labelled as a sample, to try the social features. The data set "
+            "has no social graph of its own.",
+        )
+        parser.add_argument(
             "--no-background-training",
             action="store_true",
             help="Do not train the other configured algorithms in the background.",
@@ -73,6 +81,8 @@ class Command(BaseCommand):
             )
 
         password = self._staff_password()
+        if options["sample_social_graph"]:
+            self._sample_social_graph()
 
         if not options["skip_training"]:
             self._train(
@@ -121,6 +131,17 @@ class Command(BaseCommand):
             f"Training every configured algorithm in the background (not yet trained: "
             f"{', '.join(missing)}); the best is promoted if it beats the one serving. "
             f"Follow it on http://{ADDRESS}/admin/recommendations/trainingrun/"
+        )
+
+    def _sample_social_graph(self) -> None:
+        """The labelled synthetic follow graph, made once, before the training reads it."""
+        if Follow.objects.filter(is_sample=True).exists():
+            self.stdout.write("The sample social graph is already there.")
+            return
+        report = sample_social_graph_create()
+        self.stdout.write(
+            f"Created a SAMPLE social graph: {report.created} synthetic follows between "
+            "customers of similar taste (Follow.is_sample), for trying the social features."
         )
 
     def _staff_password(self) -> str:

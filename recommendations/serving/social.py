@@ -1,0 +1,237 @@
+"""The social layer of serving: who a shopper follows, what those people bought or
+rated, and how that may be told to the shopper.
+
+Privacy rules, in one place:
+
+- A followed person is **named** ("Rated 5 stars by Alice, whom you follow") only when
+  ``SOCIAL`` says they share their activity (``SHARING_FIELD``) and have a display name.
+- People who do not share are only ever **counted**, and a count of them is told only
+  when it is at least :data:`MIN_COUNT`: a count of one would reveal one person's
+  purchase.
+- Only purchases and ratings (sources with a ``VALUE_FIELD``, positive ones) are told;
+  views never, and nothing of a user who refused personalisation.
+
+Follows and names are read at request time (and cached with the shopper's generation,
+which a follow, an unfollow or a followed person's change of sharing moves on), so a
+follow made after the last training counts at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from recommendations.adapters import SettingsAdapter, SocialEvent
+from recommendations.conf import PURCHASE, app_settings
+from recommendations.reasons import source_verb
+from recommendations.serving.history import is_user
+from recommendations.serving.keys import UserCache
+from recommendations.serving.loading import ServingModel
+
+#: The smallest count of people who do not share that a reason may tell.
+MIN_COUNT = 2
+#: Followed people serving reads at most (the newest follows first).
+MAX_FOLLOWED = 500
+#: Events of the followed people read at most for a block of their favourites.
+MAX_ACTIVITY = 5000
+# The shopper's circle in their user cache: a follow or a change of sharing bumps it.
+CIRCLE_CACHE_NAME = "circle"
+
+
+@dataclass(frozen=True)
+class Circle:
+    """The people a shopper follows, as serving may tell of them."""
+
+    followed: tuple[Any, ...] = ()
+    # Display names by user key (as a string), of the followed people who share only.
+    names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __bool__(self) -> bool:
+        return bool(self.followed)
+
+
+NOBODY = Circle()
+
+
+def circle_of(adapter: SettingsAdapter, user: Any, user_cache: UserCache | None) -> Circle:
+    """Whom ``user`` follows and the names of those who share; nobody without ``SOCIAL``."""
+    if app_settings.SOCIAL is None or not is_user(user):
+        return NOBODY
+    circle = None if user_cache is None else user_cache.get(CIRCLE_CACHE_NAME)
+    if circle is None:
+        followed = adapter.user_followed(user.pk)[:MAX_FOLLOWED]
+        names = adapter.social_names(followed) if followed else {}
+        circle = Circle(tuple(followed), {str(pk): name for pk, name in names.items()})
+        if user_cache is not None:
+            user_cache.set(CIRCLE_CACHE_NAME, circle)
+    return circle
+
+
+def social_row(model: ServingModel, circle: Circle) -> sp.csr_matrix | None:
+    """The 1 x n_users row of the training users the shopper follows now (fold-in), or
+    None when the model is not social or knows none of them."""
+    if not circle or not getattr(model.recommender, "uses_social", False):
+        return None
+    rows = sorted({row for pk in circle.followed if (row := model.user_row(pk)) is not None})
+    if not rows:
+        return None
+    data = np.ones(len(rows), dtype=np.float32)
+    return sp.csr_matrix(
+        (data, (np.zeros(len(rows), dtype=np.int64), rows)), shape=(1, model.user_pks.size)
+    )
+
+
+@dataclass
+class Evidence:
+    """What the followed people did with one item."""
+
+    item_pk: Any
+    buyers: set[str] = field(default_factory=set)
+    # Stars (the raw value of a rating source) by user key, positive ratings only.
+    ratings: dict[str, Any] = field(default_factory=dict)
+
+
+def evidence_collect(
+    adapter: SettingsAdapter,
+    circle: Circle,
+    *,
+    item_pks: Iterable[Any] | None = None,
+    limit: int = MAX_ACTIVITY,
+) -> dict[str, Evidence]:
+    """Per item key, who of the circle bought or rated it well, newest activity first."""
+    if not circle:
+        return {}
+    events: list[SocialEvent] = adapter.social_activity(
+        circle.followed, item_pks=item_pks, limit=limit
+    )
+    evidence: dict[str, Evidence] = {}
+    for event in events:
+        found = evidence.setdefault(str(event.item_pk), Evidence(event.item_pk))
+        person = str(event.user_pk)
+        if event.purchase:
+            found.buyers.add(person)
+        else:
+            found.ratings[person] = max(found.ratings.get(person, event.value), event.value)
+    return evidence
+
+
+def _told(people: Iterable[str], names: Mapping[str, str]) -> tuple[list[str], int]:
+    """The names of the people who share, and how many others may be told (0 under 2)."""
+    people = sorted(people)
+    named = sorted(names[p] for p in people if p in names)
+    others = len(people) - len(named)
+    return named, others if others >= MIN_COUNT else 0
+
+
+def _stars(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def purchase_verb() -> str:
+    """How the purchases read ("bought"; a library's loans, "borrowed"): the verb of
+    the first purchase source (see :func:`recommendations.reasons.source_verb`)."""
+    names = app_settings.source_names(PURCHASE)
+    return source_verb(names[0]) if names else "bought"
+
+
+def _bought_by(verb: str, named: list[str], others: int) -> str:
+    """ "Bought by Alice, whom you follow", "... and 2 more people", "by 3 people"; a
+    host's own verb ("Borrowed by ...") in the same shapes."""
+    own = verb != "bought"
+    more = len(named) - 1 + others if named else others
+    values = {"verb": verb.capitalize(), "name": named[0] if named else "", "count": more}
+    if named and not more:
+        if own:
+            return _("%(verb)s by %(name)s, whom you follow") % values
+        return _("Bought by %(name)s, whom you follow") % values
+    if named:
+        if own:
+            return (
+                ngettext(
+                    "%(verb)s by %(name)s and %(count)d more person you follow",
+                    "%(verb)s by %(name)s and %(count)d more people you follow",
+                    more,
+                )
+                % values
+            )
+        return (
+            ngettext(
+                "Bought by %(name)s and %(count)d more person you follow",
+                "Bought by %(name)s and %(count)d more people you follow",
+                more,
+            )
+            % values
+        )
+    if own:
+        return (
+            ngettext(
+                "%(verb)s by %(count)d person you follow",
+                "%(verb)s by %(count)d people you follow",
+                more,
+            )
+            % values
+        )
+    return (
+        ngettext(
+            "Bought by %(count)d person you follow", "Bought by %(count)d people you follow", more
+        )
+        % values
+    )
+
+
+def social_reason(evidence: Evidence | None, circle: Circle) -> str:
+    """Why the people one follows make ``evidence``'s item worth a look; "" if nothing
+    may be told (nobody, or one person who does not share)."""
+    if evidence is None:
+        return ""
+    raters = sorted(evidence.ratings.items(), key=lambda pair: (-float(pair[1]), pair[0]))
+    for person, value in raters:
+        stars = _stars(value)
+        if person in circle.names and stars is not None:
+            return ngettext(
+                "Rated %(stars)d star by %(name)s, whom you follow",
+                "Rated %(stars)d stars by %(name)s, whom you follow",
+                stars,
+            ) % {"stars": stars, "name": circle.names[person]}
+    named, others = _told(evidence.buyers, circle.names)
+    if named or others:
+        return _bought_by(purchase_verb(), named, others)
+    _nobody, raters_told = _told(evidence.ratings, {})
+    if raters_told:
+        return ngettext(
+            "Rated highly by %(count)d person you follow",
+            "Rated highly by %(count)d people you follow",
+            raters_told,
+        ) % {"count": raters_told}
+    return ""
+
+
+def told_count(evidence: Evidence, circle: Circle) -> int:
+    """How many of the circle a reason may tell of for this item (named or counted)."""
+    people = evidence.buyers | set(evidence.ratings)
+    named, others = _told(people, circle.names)
+    return len(named) + others
+
+
+def followed_ranked(
+    adapter: SettingsAdapter, circle: Circle, *, blocked: set[str], k: int
+) -> list[tuple[Any, float]]:
+    """The items most of the circle bought or rated well, that a reason may tell of."""
+    ranked = []
+    for key, evidence in evidence_collect(adapter, circle).items():
+        if key in blocked or not social_reason(evidence, circle):
+            continue
+        ranked.append((evidence.item_pk, float(told_count(evidence, circle))))
+    # Stable: equal counts keep the newest activity first.
+    ranked.sort(key=lambda pair: -pair[1])
+    return ranked[:k]

@@ -1,0 +1,36 @@
+"""Import a follow graph from CSV: columns ``user,followed`` (customer numbers or usernames)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from shop.follows import FollowsImportError, follows_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Import who follows whom from a CSV with the columns user,followed (customer "
+        "numbers or usernames). All or nothing; follows already there are left as they are."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("csv", help="The CSV file (UTF-8, with a header row).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            with open(options["csv"], encoding="utf-8", newline="") as lines:
+                report = follows_import(lines)
+        except OSError as exc:
+            raise CommandError(f"Cannot read {options['csv']}: {exc.strerror}.") from exc
+        except UnicodeDecodeError as exc:
+            raise CommandError(f"{options['csv']} is not UTF-8 text: {exc.reason}.") from exc
+        except FollowsImportError as exc:
+            raise CommandError(f"{exc} Nothing was imported.") from exc
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{report.rows} rows: {report.created} follows created, "
+                f"{report.existing} already there."
+            )
+        )
