@@ -50,6 +50,7 @@ from benchmarks.offline import PEER_WEIGHTING, PEERS, ImplicitAdapter, make_peer
 from benchmarks.retail import read_events  # noqa: E402
 from recommendations.adapters import EventArrays  # noqa: E402
 from recommendations.conf import app_settings  # noqa: E402
+from recommendations.engine.cache import shared_fits  # noqa: E402
 from recommendations.engine.interactions import apply_weighting, build_interactions  # noqa: E402
 from recommendations.engine.metrics import evaluate  # noqa: E402
 from recommendations.engine.split import holdout_new_items  # noqa: E402
@@ -165,9 +166,19 @@ class BenchAdapter:
     def item_features(self, item_pks: np.ndarray) -> sp.csr_matrix:
         return sp.csr_matrix((len(item_pks), 0), dtype=np.float32)
 
+    def social_edges(self) -> None:
+        return None
+
 
 def default_training(split: Split) -> dict[str, Any]:
     """What the nightly training would serve, its time, and its score on the test."""
+    # As in training_batch_run: identical fits (an EASE in the selection, the blend and
+    # alone) are made once.
+    with shared_fits():
+        return _default_training(split)
+
+
+def _default_training(split: Split) -> dict[str, Any]:
     baseline = start_memory()
     started = time.perf_counter()
     data = training_data_prepare(adapter=BenchAdapter(split))  # type: ignore[arg-type]

@@ -182,3 +182,33 @@ def test_train_command_records_the_user_and_refuses_an_unknown_one(staff, capsys
     assert TrainingRun.objects.get().created_by == staff
     with pytest.raises(CommandError, match="--user-id: no user with id 999999"):
         call_command("train_recommendations", "--user-id", "999999")
+
+
+@pytest.mark.django_db
+def test_the_percent_moves_while_the_selection_and_the_blend_run(settings):
+    make_small_shop(n_users=40)
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "ALGORITHMS": {
+            "item_knn": {"k": 20},
+            "blend": {"candidates": 5, "validation_folds": 1, "compare_components": False},
+        },
+    }
+    seen = []
+
+    def watch(message):
+        seen.append((message, TrainingLock.objects.get(name=LOCK_NAME).percent))
+
+    training_run_start(progress=watch)
+
+    percents = [percent for _, percent in seen]
+    assert percents == sorted(percents)
+    # The selection reports its share: the percent moves before the first algorithm.
+    selection = [p for m, p in seen if m.startswith("selection:")]
+    assert selection and max(selection) > 5
+    # Inside the blend's evaluation and its fit: each component fit moves the percent.
+    evaluating = [p for m, p in seen if m.startswith("blend: evaluating") and m.endswith("%)")]
+    fitting = [p for m, p in seen if m.startswith("blend: fitting") and m.endswith("%)")]
+    start = dict(seen)["blend: evaluating on the last 30 days…"]
+    assert len(evaluating) >= 2 and start < evaluating[0] < evaluating[-1] < fitting[-1] < 95
+    assert len(set(evaluating + fitting)) >= 3
