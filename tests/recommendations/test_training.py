@@ -534,9 +534,9 @@ def test_above_max_items_the_set_leaves_ease_out_and_the_runs_say_so(shop, setti
     assert set(runs) == {"item_knn", "blend"}
     assert all(run.status == TrainingRun.Status.SUCCEEDED for run in runs.values())
     for run in runs.values():
-        assert any(
-            "ease" in note and "max_items=5" in note for note in run.metrics["notes"]
-        ), run.metrics
+        assert any("ease" in note and "max_items=5" in note for note in run.metrics["notes"]), (
+            run.metrics
+        )
     # The blend went on without its EASE, and says so too.
     assert any("blend component 'ease'" in note for note in runs["blend"].metrics["notes"])
     html = admin_client.get("/admin/recommendations/trainingrun/").content.decode()
