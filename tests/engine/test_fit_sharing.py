@@ -10,6 +10,7 @@ from recommendations.engine.blend import BlendRecommender, repeated_pairs
 from recommendations.engine.cache import shared_fits
 from recommendations.engine.ease import EASERecommender
 from recommendations.engine.interactions import build_interactions
+from recommendations.engine.itemknn import ItemKNNRecommender
 from recommendations.engine.progress import progress_reporting
 from tests.engine.test_content import grouped_purchases
 
@@ -106,3 +107,19 @@ def test_without_decay_a_repeat_is_a_pair_heavier_than_one_event():
 
     assert repeated_pairs(matrix, times).toarray().tolist() == [[0, 1, 0], [1, 0, 0]]
     assert repeated_pairs(matrix, None).toarray().tolist() == [[0, 1, 0], [1, 0, 0]]
+
+
+def test_inside_shared_fits_an_item_knn_with_another_history_setting_reuses_the_similarities(
+    data,
+):
+    interactions, stamps = data["interactions"], data["timestamps"]
+    with shared_fits():
+        plain = ItemKNNRecommender(k=10).fit(interactions, timestamps=stamps)
+        recency = ItemKNNRecommender(k=10, recency_half_life_days=30.0).fit(
+            interactions, timestamps=stamps
+        )
+        other_k = ItemKNNRecommender(k=5).fit(interactions, timestamps=stamps)
+    assert recency.similarity_ is plain.similarity_
+    assert other_k.similarity_ is not plain.similarity_
+    alone = ItemKNNRecommender(k=10).fit(interactions, timestamps=stamps)
+    assert (alone.similarity_ != plain.similarity_).nnz == 0
