@@ -446,15 +446,21 @@ def model_select(
     last_seconds: dict[str, float] = {}
     skipped = 0
     names = [name for name in base if name in algorithms]
-    # For the progress shown while it runs: every candidate the search could try.
-    planned = len(names) + sum(
-        len(values) for name in names for values in (space.get(name) or {}).values()
-    )
+    # For the progress shown while it runs: the configured candidates (always all of
+    # them) are the first half, the space (candidates tried, or the budget spent if
+    # further) the second.
+    in_space = sum(len(values) for name in names for values in (space.get(name) or {}).values())
+
+    space_started: float | None = None  # when the configured candidates were done
 
     def share(steps: float) -> float:
-        """How far the search is: candidates tried, or the budget spent if further."""
-        spent = (clock() - started) / budget_seconds if budget_seconds > 0 else 0.0
-        return min(max(steps / max(planned, 1), min(spent, 1.0)), 1.0)
+        """How far the search is after ``steps`` candidates (fractions: one running)."""
+        if space_started is None or not in_space:
+            return min(steps / max(len(names), 1), 1.0) * (0.5 if in_space else 1.0)
+        left = budget_seconds - (space_started - started)
+        spent = (clock() - space_started) / left if left > 0 else 1.0
+        searched = max((steps - len(names)) / in_space, min(spent, 1.0))
+        return 0.5 + 0.5 * min(searched, 1.0)
 
     def run(candidate: Candidate, *, configured: bool = False) -> Evaluation | None:
         nonlocal skipped
@@ -489,6 +495,7 @@ def model_select(
         evaluation = run(Candidate(name, dict(base.get(name, {}))), configured=True)
         if evaluation is not None and evaluation.error is None:
             best[name] = evaluation
+    space_started = clock()
     # Refine the most promising algorithm first: the budget may end before the others.
     for name in sorted(best, key=lambda n: -best[n].score):
         for param, values in (space.get(name) or {}).items():
