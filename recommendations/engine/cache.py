@@ -24,7 +24,7 @@ import scipy.sparse as sp
 T = TypeVar("T")
 
 #: Bytes of arrays kept at most; the least recently used go first.
-DEFAULT_MAX_BYTES = 1_500_000_000
+DEFAULT_MAX_BYTES = 1_000_000_000
 
 
 class FitCache:
