@@ -15,6 +15,7 @@ import os
 import random
 import re
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
@@ -50,6 +51,7 @@ def seed() -> None:
                 sku=f"{category.upper()}-{i:02d}",
                 name=f"{category.title()} {i}",
                 category=category,
+                price=Decimal(f"{2 + i}.50"),
             )
             for i in range(1, PER_CATEGORY + 1)
         ]
@@ -111,6 +113,7 @@ def check_page(customer, product: Product) -> None:
     html = response.content.decode()
     for block in BLOCKS:
         expect(f'data-rec-block="{block}"' in html, f"the {block} tag renders a block")
+    expect('class="rec-item__price">' in html, "the cards show PRICE_FIELD")
     sections = re.findall(r'data-rec-block="(\w+)".*?</section>', html, re.S)
     expect(len(sections) == len(BLOCKS), "one section per tag")
     for section in re.findall(r"<section.*?</section>", html, re.S):
@@ -200,17 +203,25 @@ def check_artifacts() -> None:
 
 
 def check_account_deletion(customer) -> None:
-    from store.accounts import account_delete
+    from recommendations.models import ForgottenUser
+    from recommendations.privacy import CACHED_KINDS
+    from recommendations.serving.keys import UserCache
 
     run = TrainingRun.objects.get(is_active=True)
     before = run.artifact
     expect(str(customer.pk) in artifact_read(before).user_pks.astype(str), "user served")
-    account_delete(customer)
+    selectors.recommendations_for_user(user=customer, n=4)
+    expect(UserCache.current(customer.pk).get_many(CACHED_KINDS) != {}, "the list is cached")
+    # As the README says: no call to the app, any deletion forgets the user.
+    get_user_model().objects.filter(pk=customer.pk).delete()
     run.refresh_from_db()
     expect(run.artifact != before, "deletion rewrote the serving artifact")
     users = artifact_read(run.artifact).user_pks.astype(str)
     expect(str(customer.pk) not in users, "the deleted user is gone from the serving model")
     expect(not artifact_storage().exists(before), "the old artifact file is deleted")
+    expect(ForgottenUser.objects.filter(user_pk=str(customer.pk)).exists(), "a tombstone")
+    cached = UserCache.current(customer.pk)
+    expect(cached is None or not cached.get_many(CACHED_KINDS), "the cached lists are gone")
 
 
 def check(mode: str) -> None:
