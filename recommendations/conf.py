@@ -29,6 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 
 #: The ``STORAGES`` alias of the artifacts; a private folder when the project has none.
 DEFAULT_ARTIFACT_STORAGE = "recommendations"
@@ -599,12 +600,12 @@ class AppSettings:
         in the storefront's order. Pages with a product-page tag need a product.
         """
         default = {
-            "Home page": [
+            gettext_lazy("Home page"): [
+                ("recently_viewed", {"n": 4}),
                 ("recommended_for_you", {"n": 8}),
                 ("trending_products", {"n": 8}),
-                ("recently_viewed", {"n": 4}),
             ],
-            "Product page": [
+            gettext_lazy("Product page"): [
                 ("similar_products", {"n": 4}),
                 ("bought_together", {"n": 4}),
                 ("recommended_for_you", {"n": 4}),

@@ -59,7 +59,8 @@ class Recommendation:
 
     item: Any
     score: float
-    reason: str
+    # Worded in the language active when shown (a cached list holds no language).
+    reason: reasons.Reason
     source: str
     # The training run that chose it (None before any training): impressions record it.
     run_id: int | None = None
@@ -134,7 +135,7 @@ class Explainer:
 
     def reason(
         self, item: Any, layer: Layer | None, named: list[Any], items: dict[str, Any]
-    ) -> str:
+    ) -> reasons.Reason:
         """Why ``item`` is shown; ``items`` holds the instances of the ``named`` keys."""
         if layer is None:
             return reasons.PINNED
