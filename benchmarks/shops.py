@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from benchmarks.offline import PEER_WEIGHTING, PEERS, ImplicitAdapter, make_peer
 from benchmarks.retail import read_events  # noqa: E402
 from recommendations.adapters import EventArrays  # noqa: E402
 from recommendations.conf import app_settings  # noqa: E402
+from recommendations.engine.cache import DEFAULT_MAX_BYTES, shared_fits  # noqa: E402
 from recommendations.engine.interactions import apply_weighting, build_interactions  # noqa: E402
 from recommendations.engine.metrics import evaluate  # noqa: E402
 from recommendations.engine.split import holdout_new_items  # noqa: E402
@@ -165,9 +167,23 @@ class BenchAdapter:
     def item_features(self, item_pks: np.ndarray) -> sp.csr_matrix:
         return sp.csr_matrix((len(item_pks), 0), dtype=np.float32)
 
+    def social_edges(self) -> None:
+        return None
 
-def default_training(split: Split) -> dict[str, Any]:
+
+def default_training(split: Split, share: bool = True) -> dict[str, Any]:
     """What the nightly training would serve, its time, and its score on the test."""
+    # As in training_batch_run: identical fits (an EASE in the selection, the blend and
+    # alone) are made once; without ``share`` (a baseline) every fit is made again.
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    with shared_fits(max_bytes=DEFAULT_MAX_BYTES if share else 0):
+        result = _default_training(split)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu"] = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    return result
+
+
+def _default_training(split: Split) -> dict[str, Any]:
     baseline = start_memory()
     started = time.perf_counter()
     data = training_data_prepare(adapter=BenchAdapter(split))  # type: ignore[arg-type]
@@ -262,8 +278,8 @@ def report(split: Split, results: dict[str, dict[str, Any]]) -> None:
     if "served" in served:
         print(
             f"\nDefault training: served {served['served']} (chosen by the {served['by']}); "
-            f"{served['fit']:.1f} s in all, of which {served['selection_seconds']:.1f} s "
-            "reading, auxiliary models and selection."
+            f"{served['fit']:.1f} s in all ({served['cpu']:.1f} s of CPU), of which "
+            f"{served['selection_seconds']:.1f} s reading, auxiliary models and selection."
         )
         holdout = ", ".join(
             f"{key}: {'-' if value is None else f'{value:.4f}'}"
@@ -299,13 +315,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", default=["retail", "movielens", "grocery"])
     parser.add_argument("--models", nargs="*", help="engine models and peers (default: all)")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument(
+        "--no-shared-fits",
+        action="store_true",
+        help="the default training without sharing identical fits (a baseline)",
+    )
     options = parser.parse_args(argv)
     for name in options.only:
         started = time.perf_counter()
         split = load(name)
         print(f"  loaded {name} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         results: dict[str, dict[str, Any]] = {}
-        status, value = in_child(default_training, split)
+        status, value = in_child(default_training, split, not options.no_shared_fits)
         results["default (served)"] = value if status == "ok" else {"error": value}
         models = [*registered_algorithms(), *([] if options.no_peers else PEERS)]
         for model in models:

@@ -300,10 +300,10 @@ RECOMMENDATIONS = {
         "item_knn": {"k": 100},
         "svd": {"factors": 128},
         "ease": {"l2": 500.0},
-        # The learned second stage over EASE, item-kNN and trending (see
-        # benchmarks/README.md). Its validation periods take every item bought in them as
-        # a target: training weights are time-decayed, so repeats cannot be told apart.
-        "blend": {"new_items_only": False},
+        # The learned second stage over EASE, item-kNN and trending, at its defaults (see
+        # benchmarks/README.md); the nightly selection also tries it with repeats as
+        # targets (new_items_only False) and with other components.
+        "blend": {},
     },
     "SIMILAR_ALGORITHM": "similar_blend",
     "PROMOTION": {

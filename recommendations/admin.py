@@ -259,7 +259,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Note"))
     def note(self, run: TrainingRun) -> str:
-        text = run.promotion_note or run.error
+        # What the training left out (EASE above max_items) comes before the promotion.
+        notes = [str(note) for note in (run.metrics or {}).get("notes") or []]
+        text = " ".join([*notes, run.promotion_note or run.error]) if notes else None
+        text = text or run.promotion_note or run.error
         if len(text) <= NOTE_CHARS:
             return text
         return format_html('<span title="{}">{}…</span>', text, text[: NOTE_CHARS - 1])

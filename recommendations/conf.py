@@ -51,8 +51,8 @@ METRICS = ("ndcg", "recall", "coverage")
 DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"anon": "120/min", "user": "600/min"}
 #: What the nightly model selection may vary around each candidate's parameters: EASE's
 #: L2, item-kNN's neighbours and shrinkage, SVD's rank, the recency half-life of a known
-#: user's history, the blend's components, and how the social blend holds pairs out to
-#: learn its weights (see recommendations.selection).
+#: user's history, the blend's components and validation targets, and how the social
+#: blend holds pairs out to learn its weights (see recommendations.selection).
 BLEND_COMPONENTS_WITH_SVD = [
     ["ease", {"recency_half_life_days": 120.0, "max_history": 100}],
     ["item_knn", {"recency_half_life_days": 120.0}],
@@ -67,7 +67,10 @@ DEFAULT_SELECTION_SPACE: dict[str, dict[str, list[Any]]] = {
     "ease": {"l2": [250.0, 1000.0], "recency_half_life_days": [120.0]},
     "item_knn": {"k": [50, 200], "shrinkage": [10.0], "recency_half_life_days": [120.0]},
     "svd": {"factors": [64, 128], "recency_half_life_days": [120.0]},
-    "blend": {"components": [BLEND_COMPONENTS_WITH_SVD, BLEND_COMPONENTS_EASE_ONLY]},
+    "blend": {
+        "components": [BLEND_COMPONENTS_WITH_SVD, BLEND_COMPONENTS_EASE_ONLY],
+        "new_items_only": [False],
+    },
     "social_blend": {"validation": ["time", "per_user"]},
 }
 #: Values of ``TRAINING_RUNNER``.

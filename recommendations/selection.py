@@ -36,6 +36,7 @@ import scipy.sparse as sp
 from recommendations.engine.base import Recommender
 from recommendations.engine.interactions import SECONDS_PER_DAY, build_interactions
 from recommendations.engine.metrics import evaluate_per_user, paired_bootstrap
+from recommendations.engine.progress import progress_reporting, progress_step
 from recommendations.engine.split import holdout_new_items, window_end
 
 if TYPE_CHECKING:
@@ -364,16 +365,17 @@ def _evaluate(
     evaluation = Evaluation(candidate=candidate)
     values = []
     try:
-        for fold in folds:
-            recommender = algorithms[candidate.algorithm](**candidate.params).fit(
-                fold.train,
-                user_features=data.user_features,
-                item_features=data.item_features,
-                timestamps=fold.train_times,
-                # The follows made before the holdout: a social candidate is compared
-                # with its social part (others ignore it).
-                social=data.train_social,
-            )
+        for index, fold in enumerate(folds):
+            with progress_step(index, len(folds)):
+                recommender = algorithms[candidate.algorithm](**candidate.params).fit(
+                    fold.train,
+                    user_features=data.user_features,
+                    item_features=data.item_features,
+                    timestamps=fold.train_times,
+                    # The follows made before the holdout: a social candidate is
+                    # compared with its social part (others ignore it).
+                    social=data.train_social,
+                )
             scores = evaluate_per_user(recommender, fold.train, fold.relevant, k, users=fold.users)
             evaluation.fold_scores.append(float(np.mean(scores[metric])))
             values.append(scores[metric])
@@ -423,8 +425,9 @@ def model_select(
         Algorithm -> parameter -> the values to try; algorithms not in ``base`` are
         not candidates.
     budget_seconds : float
-        No evaluation starts after this many seconds, nor one whose algorithm took
-        longer than what is left the last time it was fitted.
+        No evaluation of the space starts after this many seconds, nor one whose
+        algorithm took longer than what is left the last time it was fitted. The
+        configurations of ``base`` are evaluated whatever the time.
     max_evaluations : int, optional
         At most this many candidates are evaluated.
     k, metric : int, str
@@ -434,7 +437,9 @@ def model_select(
     fatal : tuple of exception types
         Raised through (a time limit); any other error only rules its candidate out.
     progress : callable, optional
-        Called with a line of text after each evaluation.
+        Called with a line of text after each evaluation and each step of a long one
+        (a blend's component fits); the line ends with the share of the search done,
+        as "(40%)".
     """
     if metric not in PER_USER_METRICS:
         raise ValueError(f"metric must be one of {', '.join(PER_USER_METRICS)}, got {metric!r}.")
@@ -443,31 +448,57 @@ def model_select(
     evaluations: dict[str, Evaluation] = {}
     last_seconds: dict[str, float] = {}
     skipped = 0
+    names = [name for name in base if name in algorithms]
+    # For the progress shown while it runs: the configured candidates (always all of
+    # them) are the first half, the space (candidates tried, or the budget spent if
+    # further) the second.
+    in_space = sum(len(values) for name in names for values in (space.get(name) or {}).values())
 
-    def run(candidate: Candidate) -> Evaluation | None:
+    space_started: float | None = None  # when the configured candidates were done
+
+    def share(steps: float) -> float:
+        """How far the search is after ``steps`` candidates (fractions: one running)."""
+        if space_started is None or not in_space:
+            return min(steps / max(len(names), 1), 1.0) * (0.5 if in_space else 1.0)
+        left = budget_seconds - (space_started - started)
+        spent = (clock() - space_started) / left if left > 0 else 1.0
+        searched = max((steps - len(names)) / in_space, min(spent, 1.0))
+        return 0.5 + 0.5 * min(searched, 1.0)
+
+    def run(candidate: Candidate, *, configured: bool = False) -> Evaluation | None:
         nonlocal skipped
         if candidate.key in evaluations:
             return evaluations[candidate.key]
         left = budget_seconds - (clock() - started)
         estimate = last_seconds.get(candidate.algorithm, 0.0)
         out_of_count = max_evaluations is not None and len(evaluations) >= max_evaluations
-        if not folds or out_of_count or left <= 0 or estimate > left:
+        # The configured algorithms are compared whatever the budget: the training fits
+        # each of them anyway, and the budget is for the search around them.
+        out_of_time = not configured and (left <= 0 or estimate > left)
+        if not folds or out_of_count or out_of_time:
             skipped += 1
             return None
-        evaluation = _evaluate(
-            candidate, folds, data, algorithms, k=k, metric=metric, clock=clock, fatal=fatal
-        )
+        done = len(evaluations)
+
+        def inner(part: float, what: str) -> None:
+            say(f"selection: {candidate.algorithm}: {what} ({share(done + part):.0%})")
+
+        with progress_reporting(inner):
+            evaluation = _evaluate(
+                candidate, folds, data, algorithms, k=k, metric=metric, clock=clock, fatal=fatal
+            )
         evaluations[candidate.key] = evaluation
         last_seconds[candidate.algorithm] = evaluation.seconds
-        say(f"selection: {candidate.key}: {_outcome(evaluation, metric, k)}")
+        outcome = _outcome(evaluation, metric, k)
+        say(f"selection: {candidate.key}: {outcome} ({share(len(evaluations)):.0%})")
         return evaluation
 
-    names = [name for name in base if name in algorithms]
     best: dict[str, Evaluation] = {}
     for name in names:
-        evaluation = run(Candidate(name, dict(base.get(name, {}))))
+        evaluation = run(Candidate(name, dict(base.get(name, {}))), configured=True)
         if evaluation is not None and evaluation.error is None:
             best[name] = evaluation
+    space_started = clock()
     # Refine the most promising algorithm first: the budget may end before the others.
     for name in sorted(best, key=lambda n: -best[n].score):
         for param, values in (space.get(name) or {}).items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -126,14 +127,23 @@ class HeldLock:
         return say
 
 
+#: The percents of the progress: events read, model selection done, algorithms done.
+READ_PERCENT, SELECTION_END, ALGORITHMS_END = 5, 25, 95
+#: A step inside a stage ends its message with the share of the stage done: "(40%)".
+STEP_SHARE = re.compile(r"\((\d{1,3})%\)$")
+
+
 class _ProgressRecord:
     """Keeps the lock row's stage, algorithm and percent as a training reports progress.
 
     A message about one algorithm starts with its name and a colon: its first message
     (evaluating) starts the algorithm's share of the way, the second (fitting) is half of
-    it, the third (done or failed) ends it. Before the first algorithm the events are
-    read (0 to 5 %); a message after the algorithms is the scoring of the serving
-    version (95 %). The row goes with the lock when the training ends.
+    it, the third (done or failed) ends it; a message ending with a share in brackets,
+    "(40%)", is a step inside the current stage (a blend's component fits) and moves
+    within it. Before the first algorithm the events are read (0 to 5 %), then the
+    model selection ("selection: … (40%)") takes the way to 25 %; a message after the
+    algorithms is the scoring of the serving version (95 %). The row goes with the lock
+    when the training ends.
     """
 
     def __init__(self, token: str, runs: Sequence[TrainingRun]) -> None:
@@ -143,18 +153,27 @@ class _ProgressRecord:
         self.seen: Counter[str] = Counter()
         self.messages = 0
         self.percent = 0
+        self.start = READ_PERCENT  # where the algorithms' share begins
 
     def __call__(self, message: str) -> None:
         algorithm = next((name for name in self.names if message.startswith(f"{name}:")), "")
+        step = STEP_SHARE.search(message)
+        share = int(step.group(1)) / 100 if step else None
         self.messages += 1
         if algorithm:
-            self.seen[algorithm] += 1
-            share = sum(min(count - 1, 2) / 2 for count in self.seen.values())
-            percent = 5 + 90 * share / len(self.names)
+            if share is None or not self.seen[algorithm]:
+                self.seen[algorithm] += 1
+            done = sum(min(count - 1, 2) / 2 for count in self.seen.values())
+            if share is not None and self.seen[algorithm] <= 2:
+                done += share / 2
+            percent = self.start + (ALGORITHMS_END - self.start) * done / len(self.names)
         elif self.seen:
-            percent = 95
+            percent = ALGORITHMS_END
+        elif message.startswith("selection:"):
+            self.start = SELECTION_END
+            percent = READ_PERCENT + (SELECTION_END - READ_PERCENT) * (share or 0.0)
         else:
-            percent = 0 if self.messages == 1 else 5
+            percent = 0 if self.messages == 1 else READ_PERCENT
         self.percent = max(self.percent, round(percent))
         try:
             TrainingLock.objects.filter(name=LOCK_NAME, token=self.token).update(

@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from recommendations import engine
 from recommendations.adapters import (
@@ -50,8 +51,11 @@ from recommendations.baskets import basket_matrix
 from recommendations.compat import SoftTimeLimitExceeded
 from recommendations.conf import app_settings
 from recommendations.engine.base import Recommender
+from recommendations.engine.cache import shared_fits
+from recommendations.engine.ease import CatalogTooLargeError
 from recommendations.engine.interactions import build_interactions
 from recommendations.engine.metrics import evaluate_per_user, mean_metrics
+from recommendations.engine.progress import progress_reporting
 from recommendations.engine.split import holdout_new_items, temporal_split, window_end
 from recommendations.models import TrainingRun
 from recommendations.selection import (
@@ -699,7 +703,16 @@ def training_batch_run(
     """Train every run of a batch: each ends succeeded with an artifact, or failed.
 
     Returns the per-user holdout scores of the succeeded runs and of the serving run.
+    A run whose algorithm refuses the catalog (EASE above ``max_items``) is left out,
+    and the batch's other runs say so, unless it is the batch's only run. Identical
+    fits (the same EASE on the same events in the selection, the blend and alone) are
+    made once (:func:`~recommendations.engine.cache.shared_fits`).
     """
+    with shared_fits():
+        return _batch_run(runs, progress=progress)
+
+
+def _batch_run(runs: Sequence[TrainingRun], *, progress: Progress | None) -> BatchScores:
     say = progress or (lambda message: logger.info("%s", message))
     started = time.perf_counter()
     TrainingRun.objects.filter(pk__in=[run.pk for run in runs]).update(
@@ -726,17 +739,27 @@ def training_batch_run(
     if selected is not None and selected[0] not in runs:
         runs = [*runs, selected[0]]
     scores: dict[int, dict[str, Any]] = {}
+    left_out: list[str] = []
     for run in runs:
         run_started = time.perf_counter()
         artifact = ""
         try:
-            say(f"{run.algorithm}: evaluating on the last {app_settings.HOLDOUT_DAYS} days…")
-            metrics, per_user = holdout_evaluate(run.algorithm, run.params, data)
-            say(f"{run.algorithm}: fitting on all events…")
-            recommender = _fit(run.algorithm, run.params, data, full=True)
+            evaluating = (
+                f"{run.algorithm}: evaluating on the last {app_settings.HOLDOUT_DAYS} days…"
+            )
+            say(evaluating)
+            with progress_reporting(_stage_reporter(say, evaluating)):
+                metrics, per_user = holdout_evaluate(run.algorithm, run.params, data)
+            fitting = f"{run.algorithm}: fitting on all events…"
+            say(fitting)
+            with progress_reporting(_stage_reporter(say, fitting)):
+                recommender = _fit(run.algorithm, run.params, data, full=True)
             fallback = getattr(recommender, "fallback_", None)
             if fallback:
                 metrics["fallback"] = fallback
+            dropped = getattr(recommender, "dropped_", None)
+            if dropped:
+                metrics["notes"] = [*metrics.get("notes", []), _left_out_note(dropped)]
             say(f"{run.algorithm}: computing each user's list…")
             user_lists = user_lists_compute(recommender, data)
             user_pks, recommenders = _without_departed_users(
@@ -765,6 +788,14 @@ def training_batch_run(
                 scores[run.pk] = per_user
             say(f"{run.algorithm}: done in {run.duration_seconds:.1f} s, {_summary(metrics)}")
         except BaseException as exc:
+            if isinstance(exc, CatalogTooLargeError) and len(runs) > 1:
+                # A set of algorithms drops what cannot fit a catalog this large (EASE
+                # above its max_items) rather than failing the training; the other runs
+                # say so. Asked for alone, it fails as any error does.
+                left_out.append(f"{run.algorithm}: {exc}")
+                say(f"{run.algorithm}: left out: {exc}")
+                _run_leave_out(run)
+                continue
             logger.exception("Training %s failed.", run.algorithm)
             stop = _stops_batch(exc)
             if not _fail(runs if stop else [run], exc, run_started):
@@ -775,6 +806,8 @@ def training_batch_run(
             if stop:
                 raise
             say(f"{run.algorithm}: FAILED: {_error_text(exc)}")
+    if left_out:
+        _left_out_record(runs, left_out)
     if selected is not None:
         _selection_record(*selected)
     if scores:
@@ -832,6 +865,36 @@ def user_lists_compute(recommender: Recommender, data: TrainingData) -> UserList
         for position, pairs in enumerate(explained):
             named[user, position, : len(pairs)] = [col for col, _share in pairs]
     return UserLists(items=items, scores=scores, named=named, newest=newest)
+
+
+def _stage_reporter(say: Progress, stage: str) -> Callable[[float, str], None]:
+    """Progress from inside a fit as lines of ``stage``, ending with the share done."""
+
+    def report(share: float, what: str) -> None:
+        say(f"{stage} {what} ({share:.0%})")
+
+    return report
+
+
+def _left_out_note(reason: str) -> str:
+    return str(_("Left out: %(reason)s") % {"reason": reason})
+
+
+def _run_leave_out(run: TrainingRun) -> None:
+    """Remove a run the catalog rules out: it was not trained, nor did it fail."""
+    TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).delete()
+
+
+def _left_out_record(runs: Sequence[TrainingRun], reasons: list[str]) -> None:
+    """Note on every succeeded run of the batch which algorithms were left out, and why."""
+    notes = [_left_out_note(reason) for reason in reasons]
+    for run in runs:
+        if run.status == TrainingRun.Status.SUCCEEDED:
+            run.metrics = {
+                **(run.metrics or {}),
+                "notes": [*(run.metrics or {}).get("notes", []), *notes],
+            }
+            run.save(update_fields=["metrics"])
 
 
 def _summary(metrics: dict[str, Any]) -> str:

@@ -50,12 +50,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.stats
 from sklearn.linear_model import LogisticRegression
 
 from recommendations.engine.base import Recommender, excluded_items, registered
 from recommendations.engine.ease import CatalogTooLargeError
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
 from recommendations.engine.metrics import ndcg_at_k, ndcg_per_user
+from recommendations.engine.progress import progress_report
 from recommendations.engine.split import holdout_new_items, window_end
 
 SECONDS_PER_DAY = 86_400.0
@@ -91,6 +93,15 @@ PER_USER_HOLDOUT = 0.2
 ABSOLUTE_TIME_MIN = 1e8
 #: Sales windows of the ranker's item features, in days before the latest event.
 SALES_WINDOWS_DAYS = (7, 14, 30, 90)
+#: A day's single-event weight is this quantile of its pairs' weights (a few lighter
+#: pairs, views among purchases, do not make every purchase of the day a repeat) ...
+SINGLE_EVENT_QUANTILE = 0.1
+#: ... and a pair is a repeat above this multiple of it: a second event, however old,
+#: adds more than 2% under any half-life of the training's decay over 100 days and a
+#: history of up to two years, while one day's decay changes a weight by under 1%.
+REPEAT_RATIO = 1.02
+#: Days the line of single-event weights is fitted through at most.
+THEIL_SEN_MAX_DAYS = 1_500
 # Days since the latest and earliest sale of an item nobody bought: "very long ago".
 NEVER_SOLD_DAYS = 10_000.0
 
@@ -172,6 +183,49 @@ def item_time_features(interactions: sp.csr_matrix, timestamps: sp.csr_matrix) -
             np.log1p(since_latest),
             np.log1p(since_earliest),
         ]
+    )
+
+
+def repeated_pairs(interactions: sp.csr_matrix, timestamps: sp.csr_matrix | None) -> sp.csr_matrix:
+    """1 where a pair weighs more than one event at its latest time: several events.
+
+    Comparing with the lightest pair of all fails where the training decays its weights
+    by age: an old single purchase is lighter than a recent one, so every recent pair
+    looks like a repeat. Decay is exponential, so the log weight of one event is a
+    straight line in time: it is fitted (Theil-Sen, robust to days of repeats only)
+    through each day's light pairs (the :data:`SINGLE_EVENT_QUANTILE` of the day's log
+    weights, so a few lighter views do not set it), and a pair above
+    :data:`REPEAT_RATIO` times the line is a repeat. Without decay the line is flat at
+    one event's weight. Without times (or on a single day) the reference is the
+    lightest pair, as before. Returns a float32 matrix in the storage order of
+    ``interactions``.
+    """
+    interactions = sp.csr_matrix(interactions)
+    weights = np.log(np.maximum(interactions.data.astype(np.float64), 1e-30))
+    days = np.zeros(weights.size)
+    if timestamps is not None and weights.size:
+        rows = np.repeat(np.arange(interactions.shape[0]), np.diff(interactions.indptr))
+        times = np.asarray(timestamps[rows, interactions.indices], dtype=np.float64).ravel()
+        days = np.floor(times / SECONDS_PER_DAY)
+    reference = np.full(weights.size, weights.min() if weights.size else 0.0)
+    unique_days = np.unique(days)
+    if unique_days.size >= 3:
+        order = np.lexsort((weights, days))
+        sorted_days = days[order]
+        starts = np.flatnonzero(np.r_[True, sorted_days[1:] != sorted_days[:-1]])
+        counts = np.diff(np.r_[starts, sorted_days.size])
+        light = weights[order][starts + np.floor(SINGLE_EVENT_QUANTILE * (counts - 1)).astype(int)]
+        x = sorted_days[starts]
+        if x.size > THEIL_SEN_MAX_DAYS:
+            # Evenly spread days: all pairs of slopes grow with the square of the days.
+            keep = np.linspace(0, x.size - 1, THEIL_SEN_MAX_DAYS).astype(int)
+            x, light = x[keep], light[keep]
+        slope, intercept = scipy.stats.theilslopes(light, x - x[0])[:2]
+        reference = intercept + slope * (days - x[0])
+    repeated = (weights > reference + np.log(REPEAT_RATIO)).astype(np.float32)
+    return sp.csr_matrix(
+        (repeated, interactions.indices.copy(), interactions.indptr.copy()),
+        shape=interactions.shape,
     )
 
 
@@ -501,6 +555,11 @@ class BlendRecommender(Recommender, name="blend"):
         self.sales_features_ = False
         self.selection_ = None
         timestamps = fit_kwargs["timestamps"]
+        # Progress: a fit of every component per validation fold, then one on all events.
+        folds_expected = 0 if weights is not None else int(self.validation_folds)
+        if weights is None and self._validation_mode(timestamps) == "per_user":
+            folds_expected = 1
+        self._steps_done, self._steps_total = 0, len(specs) * (folds_expected + 1)
         if weights is None:
             self.validation_ = self._validation_mode(timestamps)
             if self.validation_ == "time":
@@ -523,7 +582,7 @@ class BlendRecommender(Recommender, name="blend"):
                 if item_weights is not None:
                     # Every component proposes candidates, whatever its weight.
                     self.components_ = [
-                        _fit_component(klass, params, interactions, **fit_kwargs)
+                        self._final_fit(klass, params, interactions, fit_kwargs)
                         for klass, params in specs
                     ]
                     self.weights_ = weights
@@ -532,11 +591,28 @@ class BlendRecommender(Recommender, name="blend"):
                     ).astype(np.float32)
                     return
         self.components_ = [
-            _fit_component(klass, params, interactions, **fit_kwargs)
+            self._final_fit(klass, params, interactions, fit_kwargs)
             for (klass, params), weight in zip(specs, weights, strict=True)
             if weight > 0
         ]
         self.weights_ = weights[weights > 0].astype(np.float32)
+
+    def _final_fit(
+        self,
+        klass: type[Recommender],
+        params: dict[str, Any],
+        interactions: sp.csr_matrix,
+        fit_kwargs: dict[str, Any],
+    ) -> Recommender:
+        component = _fit_component(klass, params, interactions, **fit_kwargs)
+        self._step_done(f"{klass.name} on all events")
+        return component
+
+    def _step_done(self, what: str) -> None:
+        """Report one more component fit of the ones :meth:`_fit_specs` expects."""
+        self._steps_done = getattr(self, "_steps_done", 0) + 1
+        total = max(getattr(self, "_steps_total", 1), self._steps_done)
+        progress_report(self._steps_done, total, what)
 
     def _validation_mode(self, timestamps: sp.csr_matrix | None) -> str:
         """ "time" or "per_user": ``validation``, or what the timestamps allow."""
@@ -842,10 +918,10 @@ class BlendRecommender(Recommender, name="blend"):
         before.data = (before.data < start).astype(np.float32)
         before.eliminate_zeros()
         if self.new_items_only:
-            # Only the latest time of a pair is known. A pair weighing more than the
-            # lightest pair of all had several events, likely one before the window: it is
-            # history, not a new item, as in the test protocol, where repeats never count.
-            repeated = sp.csr_matrix(window.multiply(interactions > interactions.data.min()))
+            # Only the latest time of a pair is known. A pair heavier than one event at its
+            # time had several events, likely one before the window: it is history, not a
+            # new item, as in the test protocol, where repeats never count.
+            repeated = sp.csr_matrix(window.multiply(repeated_pairs(interactions, timestamps)))
             window = sp.csr_matrix(window - repeated)
             window.eliminate_zeros()
             before = sp.csr_matrix(before + repeated)
@@ -887,20 +963,18 @@ class BlendRecommender(Recommender, name="blend"):
         if users.size > limit:
             rng = np.random.default_rng(self.random_state)
             users = np.sort(rng.choice(users, size=limit, replace=False))
-        scores = [
-            np.asarray(
-                _fit_component(
-                    klass,
-                    params,
-                    earlier,
-                    user_features=user_features,
-                    item_features=item_features,
-                    timestamps=earlier_times,
-                )._score_users(users),
-                dtype=np.float32,
+        scores = []
+        for klass, params in specs:
+            component = _fit_component(
+                klass,
+                params,
+                earlier,
+                user_features=user_features,
+                item_features=item_features,
+                timestamps=earlier_times,
             )
-            for klass, params in specs
-        ]
+            scores.append(np.asarray(component._score_users(users), dtype=np.float32))
+            self._step_done(f"{klass.name} on a validation fold")
         items = sales_features(earlier, earlier_times) if self.combiner == "ranker" else None
         return _Fold(scores, earlier[users].nonzero(), target[users], items)
 
@@ -964,8 +1038,8 @@ class BlendRecommender(Recommender, name="blend"):
         chosen[eligible] = True
         held &= chosen[rows]
         if self.new_items_only and interactions.nnz:
-            # As in the periods: a pair heavier than the lightest had several events.
-            held &= interactions.data <= interactions.data.min()
+            # As in the periods: a pair heavier than one event at its time had several.
+            held &= repeated_pairs(interactions, timestamps).data == 0
         kept = ~held
 
         def with_values(values: np.ndarray) -> sp.csr_matrix:

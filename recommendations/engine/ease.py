@@ -7,6 +7,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
+from recommendations.engine.cache import cached_fit
 from recommendations.engine.interactions import apply_weighting, weight_values
 from recommendations.engine.itemknn import (
     DEFAULT_MAX_HISTORY,
@@ -217,7 +218,10 @@ class EASERecommender(HistoryRecommender, name="ease"):
                 "(about 8 * n_items ** 2 bytes) or use item_knn or svd."
             )
         self._fit_history(interactions, timestamps)
-        self.weights_ = ease_weights(apply_weighting(interactions, self.weighting), l2)
+        weighted = apply_weighting(interactions, self.weighting)
+        # The weights depend on the weighted matrix and l2 only: a blend's EASE and a
+        # standalone one (another history setting) on the same events share one solve.
+        self.weights_ = cached_fit("ease", weighted, (l2,), lambda: ease_weights(weighted, l2))
 
     def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
         return np.asarray(rows @ self.weights_, dtype=np.float32)

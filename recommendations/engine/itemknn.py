@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendations.engine.base import Recommender, csr_rows
+from recommendations.engine.cache import cached_fit
 from recommendations.engine.interactions import apply_weighting, weight_values
 
 # Products are computed in blocks of rows so that a block holds at most this many
@@ -291,6 +292,56 @@ class SimilarityRecommender(HistoryRecommender):
         return weight_values(row.data, self.weighting)[None, :] * block.T
 
 
+def item_similarity(
+    interactions: sp.csr_matrix,
+    k: int,
+    shrinkage: float,
+    alpha: float,
+    exponent: float,
+    user_exponent: float,
+    weighting: str,
+    min_support: float,
+) -> sp.csr_matrix:
+    """The top-``k`` item-to-item similarities of :class:`ItemKNNRecommender` (see there)."""
+    weighted = apply_weighting(interactions, weighting)
+    # Distinct users per pair, counted before any weighting (a pair's count cannot
+    # be read back from the weighted products).
+    present = sp.csr_matrix(interactions > 0, dtype=np.float32) if min_support > 1 else None
+    present_by_item = None if present is None else present.T.tocsr()
+    if user_exponent:
+        # Someone who bought hundreds of items says little about any one pair of them.
+        degree = np.maximum(np.diff(weighted.indptr), 1).astype(np.float32)
+        weighted = sp.csr_matrix(sp.diags(degree**-user_exponent) @ weighted)
+    by_item = weighted.T.tocsr()
+    norms = np.asarray(weighted.multiply(weighted).sum(axis=0), dtype=np.float64).ravel()
+    source_norm = np.power(norms, alpha).astype(np.float32)
+    target_norm = np.power(norms, 1.0 - alpha).astype(np.float32)
+    n_items = weighted.shape[1]
+    block = max(1, BLOCK_CELLS // max(n_items, 1))
+    blocks: list[sp.csr_matrix] = []
+    for start in range(0, n_items, block):
+        stop = min(start + block, n_items)
+        counts = sp.csr_matrix(by_item[start:stop] @ weighted, dtype=np.float32)
+        if present is not None:
+            support = sp.csr_matrix(present_by_item[start:stop] @ present)
+            support.data = (support.data >= min_support).astype(np.float32)
+            counts = sp.csr_matrix(counts.multiply(support), dtype=np.float32)
+            counts.eliminate_zeros()
+            counts.sort_indices()
+        rows = np.repeat(np.arange(start, stop), np.diff(counts.indptr))
+        columns = counts.indices
+        denominator = source_norm[rows] * target_norm[columns] + shrinkage
+        data = np.divide(
+            counts.data, denominator, out=np.zeros_like(counts.data), where=denominator > 0
+        )
+        data[rows == columns] = 0.0
+        if exponent != 1.0:
+            np.power(data, exponent, out=data)
+        counts.data = data
+        blocks.append(top_k_per_row(counts, k))
+    return sp.csr_matrix(sp.vstack(blocks, format="csr"), dtype=np.float32)
+
+
 class ItemKNNRecommender(SimilarityRecommender, name="item_knn"):
     """Score items by their similarity to the items in the user's history.
 
@@ -358,40 +409,9 @@ class ItemKNNRecommender(SimilarityRecommender, name="item_knn"):
         user_exponent = check_non_negative(self.user_exponent, "user_exponent")
         min_support = check_non_negative(self.min_support, "min_support")
         self._fit_history(interactions, timestamps)
-        weighted = apply_weighting(interactions, self.weighting)
-        # Distinct users per pair, counted before any weighting (a pair's count cannot
-        # be read back from the weighted products).
-        present = sp.csr_matrix(interactions > 0, dtype=np.float32) if min_support > 1 else None
-        present_by_item = None if present is None else present.T.tocsr()
-        if user_exponent:
-            # Someone who bought hundreds of items says little about any one pair of them.
-            degree = np.maximum(np.diff(weighted.indptr), 1).astype(np.float32)
-            weighted = sp.csr_matrix(sp.diags(degree**-user_exponent) @ weighted)
-        by_item = weighted.T.tocsr()
-        norms = np.asarray(weighted.multiply(weighted).sum(axis=0), dtype=np.float64).ravel()
-        source_norm = np.power(norms, alpha).astype(np.float32)
-        target_norm = np.power(norms, 1.0 - alpha).astype(np.float32)
-        n_items = weighted.shape[1]
-        block = max(1, BLOCK_CELLS // max(n_items, 1))
-        blocks: list[sp.csr_matrix] = []
-        for start in range(0, n_items, block):
-            stop = min(start + block, n_items)
-            counts = sp.csr_matrix(by_item[start:stop] @ weighted, dtype=np.float32)
-            if present is not None:
-                support = sp.csr_matrix(present_by_item[start:stop] @ present)
-                support.data = (support.data >= min_support).astype(np.float32)
-                counts = sp.csr_matrix(counts.multiply(support), dtype=np.float32)
-                counts.eliminate_zeros()
-                counts.sort_indices()
-            rows = np.repeat(np.arange(start, stop), np.diff(counts.indptr))
-            columns = counts.indices
-            denominator = source_norm[rows] * target_norm[columns] + shrinkage
-            data = np.divide(
-                counts.data, denominator, out=np.zeros_like(counts.data), where=denominator > 0
-            )
-            data[rows == columns] = 0.0
-            if exponent != 1.0:
-                np.power(data, exponent, out=data)
-            counts.data = data
-            blocks.append(top_k_per_row(counts, k))
-        self.similarity_ = sp.csr_matrix(sp.vstack(blocks, format="csr"), dtype=np.float32)
+        params = (k, shrinkage, alpha, exponent, user_exponent, self.weighting, min_support)
+        # The similarities depend on the events and these parameters only: a blend's
+        # item-kNN and a standalone one (another history setting) share one computation.
+        self.similarity_ = cached_fit(
+            "item_knn", interactions, params, lambda: item_similarity(interactions, *params)
+        )

@@ -235,6 +235,30 @@ def test_selection_starts_no_evaluation_after_the_time_budget():
     assert result.report()["skipped"] == 5
 
 
+def test_the_selection_reports_its_share_done_configured_candidates_first():
+    data = training_data(*co_purchase_events())
+    clock = FakeClock()
+    known = registered_algorithms()
+    algorithms = {name: slow(known[name], clock, 10.0) for name in ("popularity", "item_knn")}
+    lines = []
+
+    select(
+        data,
+        {"popularity": {}, "item_knn": {"k": 20}},
+        {"item_knn": {"k": [1, 5, 10, 50]}},
+        algorithms=algorithms,
+        clock=clock,
+        budget_seconds=70.0,
+        progress=lines.append,
+    )
+
+    shares = [int(line.rsplit("(", 1)[1].rstrip("%)")) for line in lines]
+    # The two configured candidates (0-40 s) are the first half; in the second, the
+    # space's one value tried (40-60 s) is two thirds of the 30 s of budget left.
+    assert shares == [25, 50, 83]
+    assert lines[0].startswith("selection: popularity {}: ndcg@20 ")
+
+
 def test_selection_evaluates_at_most_max_evaluations():
     data = training_data(*co_purchase_events())
     space = {"item_knn": {"k": [1, 5, 10, 50]}}

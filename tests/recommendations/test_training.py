@@ -510,3 +510,46 @@ def test_rollback_restores_the_popular_and_trending_blocks(
         assert [r.item for r in new] == [r.item for r in old]
         assert {r.run_id for r in new} == {first.pk}
     assert products_popular(limit=4) == [r.item for r in before[0]]
+
+
+def test_above_max_items_the_set_leaves_ease_out_and_the_runs_say_so(shop, settings, admin_client):
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        # The small shop has 12 products: EASE refuses them above max_items=5.
+        "ALGORITHMS": {
+            "item_knn": {"k": 20},
+            "ease": {"max_items": 5},
+            "blend": {
+                "components": [["ease", {"max_items": 5}], ["item_knn", {"k": 20}]],
+                "candidates": 5,
+                "validation_folds": 1,
+            },
+        },
+    }
+
+    training_run_start()
+
+    runs = {run.algorithm: run for run in TrainingRun.objects.all()}
+    # EASE was not trained, nor did it fail: the others were, and say it was left out.
+    assert set(runs) == {"item_knn", "blend"}
+    assert all(run.status == TrainingRun.Status.SUCCEEDED for run in runs.values())
+    for run in runs.values():
+        assert any("ease" in note and "max_items=5" in note for note in run.metrics["notes"]), (
+            run.metrics
+        )
+    # The blend went on without its EASE, and says so too.
+    assert any("blend component 'ease'" in note for note in runs["blend"].metrics["notes"])
+    html = admin_client.get("/admin/recommendations/trainingrun/").content.decode()
+    assert "Left out: ease" in html
+
+
+def test_ease_asked_for_alone_above_max_items_still_fails_with_the_reason(shop, settings):
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "ALGORITHMS": {"ease": {"max_items": 5}},
+    }
+
+    run = training_run_start()
+
+    assert run.status == TrainingRun.Status.FAILED
+    assert "max_items=5" in run.error

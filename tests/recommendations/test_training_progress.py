@@ -52,9 +52,11 @@ def test_the_lock_row_follows_the_training_stage_algorithm_and_percent():
     by_message = {message: algorithm for message, _, algorithm, _, _ in seen}
     assert by_message["item_knn: fitting on all events…"] == "item_knn"
     assert by_message["Reading events…"] == ""
-    # Evaluating item_knn (the second of two algorithms) starts half-way through the 90 %.
+    # The selection takes the way to 25 %; evaluating item_knn (the second of two
+    # algorithms) starts half-way through the 70 % left to the algorithms.
+    assert any(message.startswith("selection:") for message, *_ in seen)
     assert (
-        dict((m, p) for m, _, _, p, _ in seen)["item_knn: evaluating on the last 30 days…"] == 50
+        dict((m, p) for m, _, _, p, _ in seen)["item_knn: evaluating on the last 30 days…"] == 60
     )
     assert {batch for *_, batch in seen} == {run.batch}
     assert not TrainingLock.objects.exists()
@@ -182,3 +184,33 @@ def test_train_command_records_the_user_and_refuses_an_unknown_one(staff, capsys
     assert TrainingRun.objects.get().created_by == staff
     with pytest.raises(CommandError, match="--user-id: no user with id 999999"):
         call_command("train_recommendations", "--user-id", "999999")
+
+
+@pytest.mark.django_db
+def test_the_percent_moves_while_the_selection_and_the_blend_run(settings):
+    make_small_shop(n_users=40)
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "ALGORITHMS": {
+            "item_knn": {"k": 20},
+            "blend": {"candidates": 5, "validation_folds": 1, "compare_components": False},
+        },
+    }
+    seen = []
+
+    def watch(message):
+        seen.append((message, TrainingLock.objects.get(name=LOCK_NAME).percent))
+
+    training_run_start(progress=watch)
+
+    percents = [percent for _, percent in seen]
+    assert percents == sorted(percents)
+    # The selection reports its share: the percent moves before the first algorithm.
+    selection = [p for m, p in seen if m.startswith("selection:")]
+    assert selection and max(selection) > 5
+    # Inside the blend's evaluation and its fit: each component fit moves the percent.
+    evaluating = [p for m, p in seen if m.startswith("blend: evaluating") and m.endswith("%)")]
+    fitting = [p for m, p in seen if m.startswith("blend: fitting") and m.endswith("%)")]
+    start = dict(seen)["blend: evaluating on the last 30 days…"]
+    assert len(evaluating) >= 2 and start < evaluating[0] < evaluating[-1] < fitting[-1] <= 95
+    assert len(set(evaluating + fitting)) >= 3
