@@ -35,6 +35,8 @@ from benchmarks.measure import limit_threads
 
 limit_threads(2)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# No server runs: the settings only need a key to load.
+os.environ.setdefault("DEBUG", "1")
 
 import django  # noqa: E402
 
@@ -45,6 +47,7 @@ import scipy.sparse as sp  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from benchmarks import datasets  # noqa: E402
+from benchmarks.ease_reference import L2_GRID, ReferenceEASE  # noqa: E402
 from benchmarks.measure import in_child, peak_growth_mb, start_memory  # noqa: E402
 from benchmarks.offline import PEER_WEIGHTING, PEERS, ImplicitAdapter, make_peer  # noqa: E402
 from benchmarks.retail import read_events  # noqa: E402
@@ -64,6 +67,10 @@ from recommendations.training import (  # noqa: E402
 )
 
 K = 20
+#: The peers: implicit's item-kNN, ALS and BPR (as in offline.py) and a textbook EASE.
+SHOP_PEERS = (*PEERS, "ease_reference")
+#: Engine models that rank items for an item or need a follow graph, not for a user's history.
+NOT_PERSONAL = ("cooccurrence", "similar_blend", "social_trust", "social_blend")
 # Where the times say nothing, the training gets this one instant for every event.
 NO_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp()
 
@@ -165,11 +172,15 @@ class BenchAdapter:
     def item_features(self, item_pks: np.ndarray) -> sp.csr_matrix:
         return sp.csr_matrix((len(item_pks), 0), dtype=np.float32)
 
+    def social_edges(self) -> None:
+        return None
+
 
 def default_training(split: Split) -> dict[str, Any]:
     """What the nightly training would serve, its time, and its score on the test."""
     baseline = start_memory()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     data = training_data_prepare(adapter=BenchAdapter(split))  # type: ignore[arg-type]
     auxiliary_fit(data)
     selection = selection_search(data, base=app_settings.ALGORITHMS)
@@ -190,6 +201,7 @@ def default_training(split: Split) -> dict[str, Any]:
     else:
         best_key = chosen.key
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     peak = peak_growth_mb(baseline)
     served = fitted[best_key]
     # The training's rows are the users with a train event, in index order.
@@ -197,6 +209,7 @@ def default_training(split: Split) -> dict[str, Any]:
     result = evaluate(served, data.matrix, test, K)
     result.update(
         fit=seconds,
+        cpu=cpu_seconds,
         peak_mb=peak,
         selection_seconds=selection_seconds,
         served=best_key,
@@ -211,6 +224,8 @@ def run_model(name: str, split: Split) -> dict[str, Any]:
     """Fit one engine algorithm (defaults) or peer on the split's train; score the test."""
     baseline = start_memory()
     started = time.perf_counter()
+    if name == "ease_reference":
+        return _reference_ease(split, baseline, started)
     if name in PEERS:
         model = ImplicitAdapter(
             make_peer(name), apply_weighting(split.train, PEER_WEIGHTING[name])
@@ -222,6 +237,17 @@ def run_model(name: str, split: Split) -> dict[str, Any]:
     fit = time.perf_counter() - started
     peak = peak_growth_mb(baseline)
     return {**evaluate(model, split.train, split.test, K), "fit": fit, "peak_mb": peak}
+
+
+def _reference_ease(split: Split, baseline: int, started: float) -> dict[str, Any]:
+    """The textbook EASE peer at the best ``l2`` of its grid on the test (peers at their
+    best, as in ``BENCHMARK.md``); its fit time covers the decomposition and the grid."""
+    model = ReferenceEASE(split.train)
+    results = {l2: evaluate(model.use(l2), split.train, split.test, K) for l2 in L2_GRID}
+    best = max(results, key=lambda l2: results[l2]["ndcg"])
+    fit = time.perf_counter() - started
+    peak = peak_growth_mb(baseline)
+    return {**results[best], "fit": fit, "peak_mb": peak, "note": f"l2 {best:g}"}
 
 
 def load(name: str) -> Split:
@@ -245,7 +271,7 @@ def report(split: Split, results: dict[str, dict[str, Any]]) -> None:
         f"\n### {split.name}: {split.n_events:,} events, {split.train.shape[0]:,} users x "
         f"{split.train.shape[1]:,} items; {split.protocol}; {users:,} test users\n"
     )
-    peers = [r["ndcg"] for n, r in results.items() if n in PEERS and "ndcg" in r]
+    peers = [r["ndcg"] for n, r in results.items() if n in SHOP_PEERS and "ndcg" in r]
     best_peer = max(peers) if peers else None
     print("| model | Recall@20 | NDCG@20 | Coverage@20 | fit s | peak MB | NDCG / best peer |")
     print("|---|---|---|---|---|---|---|")
@@ -254,16 +280,17 @@ def report(split: Split, results: dict[str, dict[str, Any]]) -> None:
             print(f"| {name} | failed: {r['error'][:160]} | | | | | |")
             continue
         ratio = f"{r['ndcg'] / best_peer:.2f}" if best_peer else "n/a"
+        label = f"{name} ({r['note']})" if "note" in r else name
         print(
-            f"| {name} | {r['recall']:.4f} | {r['ndcg']:.4f} | {r['coverage']:.3f} "
+            f"| {label} | {r['recall']:.4f} | {r['ndcg']:.4f} | {r['coverage']:.3f} "
             f"| {r['fit']:.1f} | {r['peak_mb']:.0f} | {ratio} |"
         )
     served = results.get("default (served)", {})
     if "served" in served:
         print(
             f"\nDefault training: served {served['served']} (chosen by the {served['by']}); "
-            f"{served['fit']:.1f} s in all, of which {served['selection_seconds']:.1f} s "
-            "reading, auxiliary models and selection."
+            f"{served['fit']:.1f} s in all ({served['cpu']:.0f} s of CPU on 2 threads), of "
+            f"which {served['selection_seconds']:.1f} s reading, auxiliary models and selection."
         )
         holdout = ", ".join(
             f"{key}: {'-' if value is None else f'{value:.4f}'}"
@@ -307,7 +334,8 @@ def main(argv: list[str] | None = None) -> None:
         results: dict[str, dict[str, Any]] = {}
         status, value = in_child(default_training, split)
         results["default (served)"] = value if status == "ok" else {"error": value}
-        models = [*registered_algorithms(), *([] if options.no_peers else PEERS)]
+        engine_rows = [name for name in registered_algorithms() if name not in NOT_PERSONAL]
+        models = [*engine_rows, *([] if options.no_peers else SHOP_PEERS)]
         for model in models:
             if options.models and model not in options.models:
                 continue

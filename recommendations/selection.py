@@ -14,10 +14,10 @@ choice:
   one), fold 2 the events before those.
 
 The search is a budgeted coordinate search: every candidate algorithm at its configured
-parameters first, then, best algorithm first, one parameter of the space at a time
-around the best values found so far. A candidate's score is the mean over folds of the
-mean per-user metric. Pure numpy/scipy over :class:`~recommendations.training.TrainingData`
-and the engine: no Django here.
+parameters first (whatever the budget), then, best algorithm first, one parameter of the
+space at a time around the best values found so far. A candidate's score is the mean
+over folds of the mean per-user metric. Pure numpy/scipy over
+:class:`~recommendations.training.TrainingData` and the engine: no Django here.
 """
 
 from __future__ import annotations
@@ -420,8 +420,9 @@ def model_select(
         Algorithm -> parameter -> the values to try; algorithms not in ``base`` are
         not candidates.
     budget_seconds : float
-        No evaluation starts after this many seconds, nor one whose algorithm took
-        longer than what is left the last time it was fitted.
+        No evaluation of the space starts after this many seconds, nor one whose
+        algorithm took longer than what is left the last time it was fitted; the
+        candidates of ``base`` are evaluated whatever the time.
     max_evaluations : int, optional
         At most this many candidates are evaluated.
     k, metric : int, str
@@ -441,14 +442,17 @@ def model_select(
     last_seconds: dict[str, float] = {}
     skipped = 0
 
-    def run(candidate: Candidate) -> Evaluation | None:
+    def run(candidate: Candidate, *, configured: bool = False) -> Evaluation | None:
         nonlocal skipped
         if candidate.key in evaluations:
             return evaluations[candidate.key]
         left = budget_seconds - (clock() - started)
         estimate = last_seconds.get(candidate.algorithm, 0.0)
         out_of_count = max_evaluations is not None and len(evaluations) >= max_evaluations
-        if not folds or out_of_count or left <= 0 or estimate > left:
+        # A configured algorithm is always compared: the training fits it anyway, and a
+        # choice made without the slowest (often the strongest) is no choice.
+        out_of_time = not configured and (left <= 0 or estimate > left)
+        if not folds or out_of_count or out_of_time:
             skipped += 1
             return None
         evaluation = _evaluate(
@@ -462,7 +466,7 @@ def model_select(
     names = [name for name in base if name in algorithms]
     best: dict[str, Evaluation] = {}
     for name in names:
-        evaluation = run(Candidate(name, dict(base.get(name, {}))))
+        evaluation = run(Candidate(name, dict(base.get(name, {}))), configured=True)
         if evaluation is not None and evaluation.error is None:
             best[name] = evaluation
     # Refine the most promising algorithm first: the budget may end before the others.
