@@ -135,6 +135,29 @@ def last_share_split(events: datasets.ShopEvents, share: float = 0.2) -> Split:
     )
 
 
+def last_order_split(events: datasets.ShopEvents) -> Split:
+    """Each user's last order (their latest time) as test, for users with two or more;
+    the training sees order numbers (1, 2, ... per user) instead of dates, like a basket
+    data set without absolute times."""
+    starts = np.searchsorted(events.users, events.users, side="left")
+    new_order = np.ones(events.users.size, dtype=bool)
+    new_order[1:] = (events.users[1:] != events.users[:-1]) | (
+        events.times[1:] != events.times[:-1]
+    )
+    numbers = np.cumsum(new_order)  # global order counter, then made per user
+    numbers = numbers - numbers[starts] + 1
+    last = np.zeros(events.n_users)
+    np.maximum.at(last, events.users, numbers)
+    train = ~((numbers == last[events.users]) & (last[events.users] > 1))
+    return _split(
+        events.name,
+        "each user's last order (users with two or more; order numbers instead of dates)",
+        events,
+        train,
+        numbers.astype(np.float64),
+    )
+
+
 class _Catalog:
     """The two attributes of a catalog model ``training_data_prepare`` reads."""
 
@@ -259,6 +282,9 @@ def load(name: str) -> Split:
         cutoff = dt.datetime(2017, 12, 1, tzinfo=dt.UTC)
         events = datasets.complete_journey(before=cutoff.replace(tzinfo=None))
         return time_split(events, events.name + " (15,000 most bought products)", cutoff)
+    if name == "grocery_last":
+        events = datasets.complete_journey()
+        return last_order_split(events)
     if name == "movielens":
         return last_share_split(datasets.movielens_100k())
     raise ValueError(f"Unknown data set {name!r}.")
