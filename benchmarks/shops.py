@@ -330,6 +330,8 @@ def report(split: Split, results: dict[str, dict[str, Any]]) -> None:
                 f"users {selection['fold_users']}; {selection['evaluations']} evaluated, "
                 f"{selection['skipped']} skipped by the budget, {selection['elapsed_seconds']} s):"
             )
+            if selection.get("not_compared"):
+                print(f"- not compared (out of time): {', '.join(selection['not_compared'])}")
             for candidate in selection["candidates"]:
                 folds = " / ".join(f"{s:.4f}" for s in candidate["fold_scores"])
                 print(
