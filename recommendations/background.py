@@ -15,10 +15,9 @@ from recommendations.artifacts import ArtifactError
 from recommendations.compat import CELERY_INSTALLED
 from recommendations.conf import app_settings
 from recommendations.services import (
-    TrainingLocked,
     training_lock_ensure_free,
     training_process_start,
-    training_run_start,
+    training_run_start_unless_locked,
 )
 from recommendations.tombstones import forgotten_artifacts_rewrite
 
@@ -43,18 +42,13 @@ def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = Non
             lambda: training_process_start(algorithms=algorithms, user_id=user_id)
         )
     elif not CELERY_INSTALLED:
-        transaction.on_commit(lambda: _training_run_unless_locked(algorithms, user))
+        transaction.on_commit(
+            lambda: training_run_start_unless_locked(algorithms=algorithms, user=user)
+        )
     else:
         transaction.on_commit(
             lambda: training_run_task.delay(algorithms=algorithms, user_id=user_id)
         )
-
-
-def _training_run_unless_locked(algorithms: list[str] | None, user: Any) -> None:
-    try:
-        training_run_start(algorithms=algorithms, user=user)
-    except TrainingLocked as exc:
-        logger.info("Skipping training: %s", exc)
 
 
 def forgotten_artifacts_rewrite_enqueue() -> None:

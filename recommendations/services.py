@@ -544,6 +544,21 @@ def _orphans_delete() -> list[str]:
     return deleted
 
 
+def training_run_start_unless_locked(
+    *, algorithms: list[str] | None = None, user: Any = None
+) -> TrainingRun | None:
+    """:func:`training_run_start`, or None (logged) when another training holds the lock.
+
+    For queued trainings (a Celery task, a run after a commit): a duplicate that finds
+    a training under way (beat overlap, redelivery, two clicks) has nothing left to do.
+    """
+    try:
+        return training_run_start(algorithms=algorithms, user=user)
+    except TrainingLocked as exc:
+        logger.info("Skipping training: %s", exc)
+        return None
+
+
 def training_lock_ensure_free() -> None:
     """Raise TrainingLocked while a live training holds the lock (a stale one does not)."""
     lock = TrainingLock.objects.filter(name=LOCK_NAME).first()

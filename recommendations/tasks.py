@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from recommendations.artifacts import ArtifactError
 from recommendations.conf import app_settings
-from recommendations.services import TrainingLocked, training_run_start
+from recommendations.services import training_run_start_unless_locked
 from recommendations.tombstones import forgotten_artifacts_rewrite
 
 logger = logging.getLogger(__name__)
@@ -29,11 +29,8 @@ def training_run_task(
 ) -> int | None:
     """Train and maybe promote; returns the resulting run id, None if another training runs."""
     user = get_user_model()._default_manager.filter(pk=user_id).first() if user_id else None
-    try:
-        run = training_run_start(algorithms=algorithms, user=user)
-    except TrainingLocked as exc:
-        # A duplicate (beat overlap or redelivery) while a training runs: nothing to do.
-        logger.info("Skipping training: %s", exc)
+    run = training_run_start_unless_locked(algorithms=algorithms, user=user)
+    if run is None:
         return None
     logger.info("Training finished: run %s %s (%s).", run.pk, run.algorithm, run.status)
     return run.pk

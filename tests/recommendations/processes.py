@@ -1,5 +1,7 @@
 """Django processes for the fault tests and the lock benchmark: start, kill, inspect.
 
+The generic parts (environment, ports, stopping) live in :mod:`tests.processes`.
+
 They share a database with the test: the test database on PostgreSQL (the test must
 be transactional), a fresh migrated file on SQLite (whose test database lives in
 memory).
@@ -8,7 +10,6 @@ memory).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from typing import Any
 
 from django.db import connection
 
-from tests.processes import database_environment
+from tests.processes import database_environment, inherited_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = "tests.recommendations.faults_settings"
@@ -25,7 +26,7 @@ SETTINGS = "tests.recommendations.faults_settings"
 
 def process_env(folder: Path, *, database_url: str, **extra: str) -> dict[str, str]:
     """Environment of a Django process on ``database_url`` with artifacts in ``folder``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CACHE_URL", "CELERY_BROKER_URL")}
+    env = inherited_environment()
     env.update(
         DJANGO_SETTINGS_MODULE=SETTINGS,
         DATABASE_URL=database_url,
