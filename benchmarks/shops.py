@@ -14,7 +14,7 @@ selection runs on per-user folds). Test items are the items new to each user; k 
 models, the selection on folds before the training's own holdout, each configured
 algorithm evaluated on that holdout and fitted on all events, and the chosen one (the
 holdout's best when the folds cannot decide), scored on the test period. Its time is
-that whole path, without the database reads and artifact writes.
+that whole path, artifacts serialised in memory, without the database and the storage.
 """
 
 from __future__ import annotations
@@ -218,6 +218,8 @@ def default_training(split: Split) -> dict[str, Any]:
         metrics, _ = holdout_evaluate(run.algorithm, run.params, data)
         holdout[run.key] = metrics.get("ndcg")
         fitted[run.key] = _fit(run.algorithm, run.params, data, full=True)
+        # What an artifact holds, serialised as the training does (without the storage).
+        fitted[run.key].to_bytes()
     if chosen is None:
         # The folds could not decide: the training promotes the holdout's best.
         best_key = max(holdout, key=lambda key: -1.0 if holdout[key] is None else holdout[key])
