@@ -272,7 +272,8 @@ def _reference_ease(split: Split, baseline: int, started: float) -> dict[str, An
     best = max(results, key=lambda l2: results[l2]["ndcg"])
     fit = time.perf_counter() - started
     peak = peak_growth_mb(baseline)
-    return {**results[best], "fit": fit, "peak_mb": peak, "note": f"l2 {best:g}"}
+    grid = ", ".join(f"{l2:g}: {r['ndcg']:.4f}" for l2, r in results.items())
+    return {**results[best], "fit": fit, "peak_mb": peak, "note": f"l2 {best:g}; {grid}"}
 
 
 def load(name: str) -> Split:
@@ -332,8 +333,6 @@ def report(split: Split, results: dict[str, dict[str, Any]]) -> None:
                 f"users {selection['fold_users']}; {selection['evaluations']} evaluated, "
                 f"{selection['skipped']} skipped by the budget, {selection['elapsed_seconds']} s):"
             )
-            if selection.get("not_compared"):
-                print(f"- not compared (out of time): {', '.join(selection['not_compared'])}")
             for candidate in selection["candidates"]:
                 folds = " / ".join(f"{s:.4f}" for s in candidate["fold_scores"])
                 print(

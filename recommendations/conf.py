@@ -51,7 +51,7 @@ BLEND_COMPONENTS_EASE_ONLY = [
     ["trending", {}],
 ]
 DEFAULT_SELECTION_SPACE: dict[str, dict[str, list[Any]]] = {
-    "ease": {"l2": [250.0, 1000.0], "recency_half_life_days": [120.0]},
+    "ease": {"l2": [250.0, 100.0, 1000.0], "recency_half_life_days": [120.0]},
     "item_knn": {"k": [50, 200], "shrinkage": [10.0], "recency_half_life_days": [120.0]},
     "svd": {"factors": [64, 128], "recency_half_life_days": [120.0]},
     "blend": {"components": [BLEND_COMPONENTS_WITH_SVD, BLEND_COMPONENTS_EASE_ONLY]},

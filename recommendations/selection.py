@@ -14,11 +14,9 @@ choice:
   one), fold 2 the events before those.
 
 The search is a budgeted coordinate search: every candidate algorithm at its configured
-parameters first, then, best algorithm first, one parameter of the space at a time
-around the best values found so far. A candidate's score is the mean over folds of the
-mean per-user metric. When the budget ends before every configured algorithm was
-compared (a large catalog), the folds choose nothing: the holdout decides, as without
-selection, rather than the folds crowning the fastest algorithms. Pure numpy/scipy over
+parameters first (whatever the budget), then, best algorithm first, one parameter of the
+space at a time around the best values found so far. A candidate's score is the mean
+over folds of the mean per-user metric. Pure numpy/scipy over
 :class:`~recommendations.training.TrainingData` and the engine: no Django here.
 """
 
@@ -117,8 +115,6 @@ class Selection:
     budget_seconds: float
     elapsed_seconds: float
     skipped: int  # candidates left out: out of time or of evaluations
-    #: Configured algorithms the budget left out: the folds cannot choose without them.
-    not_compared: list[str] = field(default_factory=list)
 
     @property
     def ranked(self) -> list[Evaluation]:
@@ -147,10 +143,7 @@ class Selection:
     @property
     def best(self) -> Evaluation | None:
         """The winning evaluation (of equivalent ones, the first tried); None when nothing
-        could be scored, when a configured algorithm was not compared, or when a different
-        candidate scores as well (the holdout decides)."""
-        if self.not_compared:
-            return None
+        could be scored, or when a different candidate scores as well (the holdout decides)."""
         same, others = self._split_ranking()
         if not same or (others and others[0].score >= same[0].score):
             return None
@@ -169,7 +162,6 @@ class Selection:
             "fold_users": [int(fold.users.size) for fold in self.folds],
             "evaluations": len(self.evaluations),
             "skipped": self.skipped,
-            "not_compared": list(self.not_compared),
             "budget_seconds": self.budget_seconds,
             "elapsed_seconds": round(self.elapsed_seconds, 2),
             "chosen": best.as_dict() if best else None,
@@ -428,9 +420,9 @@ def model_select(
         Algorithm -> parameter -> the values to try; algorithms not in ``base`` are
         not candidates.
     budget_seconds : float
-        No evaluation starts after this many seconds, nor one whose algorithm took
-        longer than what is left the last time it was fitted. When a candidate of
-        ``base`` is left out, nothing is chosen (``Selection.not_compared``).
+        No evaluation of the space starts after this many seconds, nor one whose
+        algorithm took longer than what is left the last time it was fitted; the
+        candidates of ``base`` are evaluated whatever the time.
     max_evaluations : int, optional
         At most this many candidates are evaluated.
     k, metric : int, str
@@ -450,14 +442,17 @@ def model_select(
     last_seconds: dict[str, float] = {}
     skipped = 0
 
-    def run(candidate: Candidate) -> Evaluation | None:
+    def run(candidate: Candidate, *, configured: bool = False) -> Evaluation | None:
         nonlocal skipped
         if candidate.key in evaluations:
             return evaluations[candidate.key]
         left = budget_seconds - (clock() - started)
         estimate = last_seconds.get(candidate.algorithm, 0.0)
         out_of_count = max_evaluations is not None and len(evaluations) >= max_evaluations
-        if not folds or out_of_count or left <= 0 or estimate > left:
+        # A configured algorithm is always compared: the training fits it anyway, and a
+        # choice made without the slowest (often the strongest) is no choice.
+        out_of_time = not configured and (left <= 0 or estimate > left)
+        if not folds or out_of_count or out_of_time:
             skipped += 1
             return None
         evaluation = _evaluate(
@@ -471,7 +466,7 @@ def model_select(
     names = [name for name in base if name in algorithms]
     best: dict[str, Evaluation] = {}
     for name in names:
-        evaluation = run(Candidate(name, dict(base.get(name, {}))))
+        evaluation = run(Candidate(name, dict(base.get(name, {}))), configured=True)
         if evaluation is not None and evaluation.error is None:
             best[name] = evaluation
     # Refine the most promising algorithm first: the budget may end before the others.
@@ -490,11 +485,6 @@ def model_select(
         budget_seconds=budget_seconds,
         elapsed_seconds=clock() - started,
         skipped=skipped,
-        not_compared=[
-            name
-            for name in names
-            if Candidate(name, dict(base.get(name, {}))).key not in evaluations
-        ],
     )
 
 

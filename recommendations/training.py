@@ -566,12 +566,7 @@ def _selected_run(
     if result is None:
         return None
     if result.best is None:
-        if not result.folds:
-            why = "found no fold"
-        elif result.not_compared:
-            why = f"had no time to compare {', '.join(result.not_compared)}"
-        else:
-            why = "could not tell the candidates apart"
+        why = "could not tell the candidates apart" if result.folds else "found no fold"
         say(f"selection: {why}; the holdout decides.")
         return None
     chosen = result.best.candidate
