@@ -39,6 +39,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DEBUG", "1")
 
 import django  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 django.setup()
 
@@ -355,7 +356,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", default=["retail", "movielens", "grocery"])
     parser.add_argument("--models", nargs="*", help="engine models and peers (default: all)")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="the selection's time budget in seconds (default: the setting's); on a loaded "
+        "machine a wall-clock budget buys less work",
+    )
     options = parser.parse_args(argv)
+    if options.budget is not None:
+        recommendations = dict(settings.RECOMMENDATIONS)
+        recommendations["SELECTION"] = {
+            **(recommendations.get("SELECTION") or {}),
+            "TIME_BUDGET_SECONDS": options.budget,
+        }
+        settings.RECOMMENDATIONS = recommendations
     for name in options.only:
         started = time.perf_counter()
         split = load(name)
