@@ -386,7 +386,9 @@ class AppSettings:
 
     @property
     def SELECTION_TIME_BUDGET_SECONDS(self) -> float:
-        """Seconds the search may spend; no candidate starts after them."""
+        """CPU seconds the search may spend (of the training process, every BLAS thread
+        counted); no candidate of the space starts after them. CPU time, not wall time:
+        a machine busy with other work must not shrink the search."""
         return self._selection("TIME_BUDGET_SECONDS", 30)
 
     @property
