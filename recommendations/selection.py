@@ -14,9 +14,9 @@ choice:
   one), fold 2 the events before those.
 
 The search is a budgeted coordinate search: every candidate algorithm at its configured
-parameters first (whatever the budget), then, best algorithm first, one parameter of the
-space at a time around the best values found so far. A candidate's score is the mean
-over folds of the mean per-user metric. Pure numpy/scipy over
+parameters first (always), then, within the time budget, best algorithm first, one
+parameter of the space at a time around the best values found so far. A candidate's
+score is the mean over folds of the mean per-user metric. Pure numpy/scipy over
 :class:`~recommendations.training.TrainingData` and the engine: no Django here.
 """
 
@@ -420,9 +420,9 @@ def model_select(
         Algorithm -> parameter -> the values to try; algorithms not in ``base`` are
         not candidates.
     budget_seconds : float
-        No evaluation of the space starts after this many seconds, nor one whose
-        algorithm took longer than what is left the last time it was fitted; the
-        candidates of ``base`` are evaluated whatever the time.
+        No evaluation of the space starts once this many seconds have passed since
+        the candidates of ``base`` were evaluated (they always are), nor one whose
+        algorithm took longer than what is left the last time it was fitted.
     max_evaluations : int, optional
         At most this many candidates are evaluated.
     k, metric : int, str
@@ -438,6 +438,7 @@ def model_select(
         raise ValueError(f"metric must be one of {', '.join(PER_USER_METRICS)}, got {metric!r}.")
     say = progress or (lambda message: None)
     started = clock()
+    space_started = started  # the budget counts from the end of the configured candidates
     evaluations: dict[str, Evaluation] = {}
     last_seconds: dict[str, float] = {}
     skipped = 0
@@ -446,7 +447,7 @@ def model_select(
         nonlocal skipped
         if candidate.key in evaluations:
             return evaluations[candidate.key]
-        left = budget_seconds - (clock() - started)
+        left = budget_seconds - (clock() - space_started)
         estimate = last_seconds.get(candidate.algorithm, 0.0)
         out_of_count = max_evaluations is not None and len(evaluations) >= max_evaluations
         # A configured algorithm is always compared: the training fits it anyway, and a
@@ -469,6 +470,7 @@ def model_select(
         evaluation = run(Candidate(name, dict(base.get(name, {}))), configured=True)
         if evaluation is not None and evaluation.error is None:
             best[name] = evaluation
+    space_started = clock()
     # Refine the most promising algorithm first: the budget may end before the others.
     for name in sorted(best, key=lambda n: -best[n].score):
         for param, values in (space.get(name) or {}).items():

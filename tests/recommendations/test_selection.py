@@ -231,12 +231,13 @@ def slow_select(space: dict, budget_seconds: float) -> Selection:
 def test_selection_starts_no_evaluation_after_the_time_budget():
     result = slow_select({"item_knn": {"k": [1, 5, 10, 50, 100, 200]}}, budget_seconds=70.0)
 
-    # 0-20 popularity, 20-40 item_knn, 40-60 k=1; at 60 s an item_knn evaluation (20 s)
-    # no longer fits in the 10 s left: the five other values are skipped.
-    assert len(result.evaluations) == 3
-    assert result.skipped == 5
-    assert result.elapsed_seconds == 60.0
-    assert result.report()["skipped"] == 5
+    # 0-20 popularity, 20-40 item_knn, then the budget counts: 40-60 k=1, 60-80 k=5,
+    # 80-100 k=10; at 100 s an item_knn evaluation (20 s) no longer fits in the 10 s
+    # left: the three other values are skipped.
+    assert len(result.evaluations) == 5
+    assert result.skipped == 3
+    assert result.elapsed_seconds == 100.0
+    assert result.report()["skipped"] == 3
 
 
 def test_every_configured_algorithm_is_compared_even_past_the_time_budget():
