@@ -18,9 +18,10 @@ Two protocols, k = 20, new items only:
 
 Per row: NDCG@20 over all scored users, over those who trust someone (``trust``), over
 those who trust nobody (``alone``), over those with <= 2 train items who trust someone
-(``cold``), and the fit time. The ``implicit`` peers run when the package imports (a
-separate virtualenv: ``pip install implicit==0.7.3``); the engine needs no Django, so
-this script runs in such a virtualenv with the project on ``PYTHONPATH``.
+(``cold``), the fit time and the social blend's learned weights. The ``implicit`` peers
+run when the package imports (a separate virtualenv: ``pip install implicit==0.7.3``);
+the engine needs no Django, so this script runs in such a virtualenv with the project on
+``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -58,9 +59,22 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "social_trust taste": ("social_trust", {"taste_smoothing": 0.1}),
     "social_blend item_knn": ("social_blend", {"collaborative": ("item_knn", {})}),
     "social_blend ease w=2": ("social_blend", {"weight": 2.0}),
+    "social_blend per-user validation": (
+        "social_blend",
+        {"validation": "per_user", "validation_fraction": 0.2},
+    ),
     "social_blend (default)": ("social_blend", {}),
+    "als (social_mf, no social term)": ("social_mf", {"social_regularization": 0.0}),
+    "social_mf": ("social_mf", {}),
 }
-NON_SOCIAL = ("popularity", "item_knn", "user_knn", "rp3beta", "ease")
+NON_SOCIAL = (
+    "popularity",
+    "item_knn",
+    "user_knn",
+    "rp3beta",
+    "ease",
+    "als (social_mf, no social term)",
+)
 DEFAULT = "social_blend (default)"
 PEERS = ("implicit_cosine", "implicit_als")
 
@@ -149,12 +163,12 @@ def top_lists(scores: np.ndarray, train: sp.csr_matrix, users: np.ndarray) -> np
     return np.argsort(-scores, axis=1, kind="stable")[:, :K]
 
 
-def run(name: str, split: Split) -> tuple[np.ndarray, float]:
-    """Top lists of the scored users, and the fit time in seconds."""
+def run(name: str, split: Split) -> tuple[np.ndarray, float, str]:
+    """Top lists of the scored users, the fit time in seconds and what was learned."""
     started = time.perf_counter()
     if name == "trust_baseline":
         lists = top_lists(trust_baseline(split), split.train, split.users)
-        return lists, time.perf_counter() - started
+        return lists, time.perf_counter() - started, ""
     if name in PEERS:
         from implicit.als import AlternatingLeastSquares
         from implicit.nearest_neighbours import CosineRecommender
@@ -169,7 +183,7 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float]:
         model.fit(split.train, show_progress=False)
         elapsed = time.perf_counter() - started
         ids, _ = model.recommend(split.users, split.train[split.users], N=K)
-        return np.asarray(ids, dtype=np.int64), elapsed
+        return np.asarray(ids, dtype=np.int64), elapsed, ""
     algorithm, params = MODELS[name]
     model = registered()[algorithm](**params).fit(
         split.train, timestamps=split.times, social=split.social
@@ -181,7 +195,10 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float]:
             for i in range(0, split.users.size, 1000)
         ]
     )
-    return lists, elapsed
+    learned = ""
+    if hasattr(model, "cold_weight_"):
+        learned = f"weight {model.weight_:g}, cold {model.cold_weight_:g}"
+    return lists, elapsed, learned
 
 
 def main() -> None:
@@ -212,16 +229,17 @@ def main() -> None:
             f"\n### {protocol}: {split.users.size:,} users scored, {trusts.sum():,} trust "
             f"someone, {cold.sum():,} of them with <= 2 train items\n"
         )
-        print("| model | NDCG@20 | trust | alone | cold | fit s |")
-        print("|---|---|---|---|---|---|")
+        print("| model | NDCG@20 | trust | alone | cold | fit s | learned |")
+        print("|---|---|---|---|---|---|---|")
         results = {}
         for name in names:
-            lists, elapsed = run(name, split)
+            lists, elapsed, learned = run(name, split)
             ndcg = ndcg_per_user(lists, split.test[split.users], K)
             results[name] = ndcg
             print(
                 f"| {name} | {ndcg.mean():.4f} | {ndcg[trusts].mean():.4f} | "
-                f"{ndcg[~trusts].mean():.4f} | {ndcg[cold].mean():.4f} | {elapsed:.1f} |",
+                f"{ndcg[~trusts].mean():.4f} | {ndcg[cold].mean():.4f} | {elapsed:.1f} | "
+                f"{learned} |",
                 flush=True,
             )
         if DEFAULT in results:

@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The shopper's language (Accept-Language, the language cookie) for every page.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -137,6 +139,10 @@ LOGIN_REDIRECT_URL = "shop:home"
 LOGOUT_REDIRECT_URL = "shop:home"
 
 LANGUAGE_CODE = "en-gb"
+# The recommendations app ships German; the store's own pages fall back to English.
+LANGUAGES = [("en-gb", "English"), ("de", "Deutsch")]
+# The demo's own catalog, its templates/ folder included (makemessages writes here).
+LOCALE_PATHS = [BASE_DIR / "shop" / "locale"]
 TIME_ZONE = "Europe/London"
 USE_I18N = True
 USE_TZ = True

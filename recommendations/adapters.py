@@ -26,6 +26,7 @@ from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
 from recommendations.conf import PURCHASE, VIEW, EventSource, SocialRelation, app_settings
+from recommendations.lookups import CatalogLookup, catalog_lookup, first_value
 
 # Hashed feature spaces keep the same columns at training and serving time, however
 # many countries or categories appear later.
@@ -41,6 +42,13 @@ SESSION_FIELD = "session_key"
 # The app's own list of views posted to the events API, in the session.
 SESSION_VIEWS_KEY = "recommendations_viewed"
 MAX_SESSION_ITEMS = 50
+# What the adapter annotates on catalog rows when a CATALOG lookup has several values
+# per item (a many-to-many, a reverse foreign key): the first one.
+CATEGORY_ANNOTATION = "recommendations_category"
+LABEL_ANNOTATION = "recommendations_label"
+PRICE_ANNOTATION = "recommendations_price"
+# The category row (or value) of such an item, set by ``display_items()``.
+CATEGORY_OBJECT = "recommendations_category_row"
 
 
 @dataclass(frozen=True)
@@ -161,9 +169,48 @@ class SettingsAdapter:
         """The item model (``CATALOG["MODEL"]``)."""
         return apps.get_model(app_settings.CATALOG_MODEL)
 
+    def catalog_lookup(self, lookup: str | None) -> CatalogLookup | None:
+        """``lookup`` resolved on the catalog model; None when unset or wrong (see checks)."""
+        if not lookup:
+            return None
+        try:
+            return catalog_lookup(self.catalog_model(), lookup)
+        except FieldDoesNotExist:
+            return None
+
+    def _first_value(self, lookup: str | None, order: list[str]) -> models.Expression | None:
+        resolved = self.catalog_lookup(lookup)
+        if resolved is None or not resolved.many:
+            return None
+        return first_value(self.catalog_model(), resolved, order)
+
+    def category_expression(self) -> models.Expression | None:
+        """The category key of the outer item, when ``CATEGORY_FIELD`` cannot be read as a
+        column: the first of its categories by ``CATEGORY_ORDER``. None otherwise."""
+        return self._first_value(app_settings.CATEGORY_FIELD, app_settings.CATEGORY_ORDER)
+
+    def price_expression(self) -> models.Expression | None:
+        """The price of the outer item when an item has several (the lowest, unless
+        ``PRICE_ORDER`` says otherwise); None when the price is read from the item."""
+        return self._first_value(app_settings.PRICE_FIELD, app_settings.PRICE_ORDER)
+
+    def label_expression(self) -> models.Expression | None:
+        """The label of the outer item when an item has several (by ``LABEL_ORDER``);
+        None when the label is read from the item."""
+        return self._first_value(app_settings.LABEL_FIELD, app_settings.LABEL_ORDER)
+
+    def _annotated(self, queryset: models.QuerySet, **expressions: Any) -> models.QuerySet:
+        expressions = {name: e for name, e in expressions.items() if e is not None}
+        return queryset.annotate(**expressions) if expressions else queryset
+
     def available_items(self) -> models.QuerySet:
-        """Items that may be shown to shoppers (``CATALOG["AVAILABLE"]``)."""
-        return self.catalog_model()._default_manager.filter(**app_settings.CATALOG_AVAILABLE)
+        """Items that may be shown to shoppers (``CATALOG["AVAILABLE"]``).
+
+        A category read through a relation with several rows per item is annotated
+        (``CATEGORY_ANNOTATION``), so rules and filters read one category per item.
+        """
+        queryset = self.catalog_model()._default_manager.filter(**app_settings.CATALOG_AVAILABLE)
+        return self._annotated(queryset, **{CATEGORY_ANNOTATION: self.category_expression()})
 
     def available_item_pks(self) -> set[Any]:
         """Primary keys of the items that may be shown."""
@@ -171,29 +218,24 @@ class SettingsAdapter:
 
     def category_lookup(self) -> str | None:
         """The lookup of an item's category key in querysets of ``available_items()``."""
+        if self.category_expression() is not None:
+            return CATEGORY_ANNOTATION
         return app_settings.CATEGORY_FIELD
 
     def category_key_field(self) -> models.Field | None:
         """The field that holds category keys, where ``CATEGORY_FIELD`` ends; None if unset."""
-        lookup = app_settings.CATEGORY_FIELD
-        if not lookup:
-            return None
-        model, field = self.catalog_model(), None
-        try:
-            for part in lookup.split("__"):
-                field = model._meta.pk if part == "pk" else model._meta.get_field(part)
-                if field.is_relation:
-                    model = field.related_model
-        except FieldDoesNotExist:  # reported by the system checks
-            return None
-        return field.target_field if field.is_relation else field
+        category = self.catalog_lookup(app_settings.CATEGORY_FIELD)
+        return None if category is None else category.key_field
 
     def item_category_key(self, item: models.Model) -> str | None:
         """The category of one item as a string key, or None."""
         lookup = app_settings.CATEGORY_FIELD
         if not lookup:
             return None
-        if "__" not in lookup:
+        if hasattr(item, CATEGORY_ANNOTATION):
+            value = getattr(item, CATEGORY_ANNOTATION)
+            return None if value is None else str(value)
+        if "__" not in lookup and self.category_expression() is None:
             # A plain field or foreign key: read the column, no query.
             field = item._meta.get_field(lookup)
             value = getattr(item, field.attname)
@@ -206,24 +248,102 @@ class SettingsAdapter:
         lookup = app_settings.CATEGORY_FIELD
         if not lookup:
             return dict.fromkeys(pks)
-        rows = self.catalog_model()._default_manager.filter(pk__in=pks).values_list("pk", lookup)
+        expression = self.category_expression()
+        queryset = self.catalog_model()._default_manager.filter(pk__in=pks)
+        if expression is not None:
+            queryset, lookup = (
+                queryset.annotate(**{CATEGORY_ANNOTATION: expression}),
+                CATEGORY_ANNOTATION,
+            )
+        rows = queryset.values_list("pk", lookup)
         return {pk: None if value is None else str(value) for pk, value in rows}
 
+    def display_items(self, pks: Iterable[Any]) -> dict[Any, models.Model]:
+        """Catalog instances by key, with what labels, reasons and prices read.
+
+        One query, with the relations of single-valued lookups selected and the first
+        of many-valued ones annotated, plus one for the rows of categories read through
+        such a relation (their labels).
+        """
+        lookups = [
+            self.catalog_lookup(lookup)
+            for lookup in (
+                app_settings.CATEGORY_FIELD,
+                app_settings.LABEL_FIELD,
+                app_settings.PRICE_FIELD,
+            )
+        ]
+        related = [lookup.related_path for lookup in lookups if lookup and lookup.related_path]
+        queryset = self._annotated(
+            self.catalog_model()._default_manager.select_related(*related),
+            **{
+                CATEGORY_ANNOTATION: self.category_expression(),
+                LABEL_ANNOTATION: self.label_expression(),
+                PRICE_ANNOTATION: self.price_expression(),
+            },
+        )
+        items = queryset.in_bulk(list(pks))
+        category = lookups[0]
+        if category is not None and category.target is not None:
+            annotated = [item for item in items.values() if hasattr(item, CATEGORY_ANNOTATION)]
+            keys = {getattr(item, CATEGORY_ANNOTATION) for item in annotated} - {None}
+            rows = category.target._base_manager.in_bulk(list(keys)) if keys else {}
+            for item in annotated:
+                setattr(item, CATEGORY_OBJECT, rows.get(getattr(item, CATEGORY_ANNOTATION)))
+        return items
+
+    def _item_value(self, item: models.Model, name: str, expression: models.Expression) -> Any:
+        """The annotation ``name`` of an item loaded without it: one query."""
+        if hasattr(item, name):
+            return getattr(item, name)
+        return (
+            self.catalog_model()
+            ._default_manager.filter(pk=item.pk)
+            .annotate(**{name: expression})
+            .values_list(name, flat=True)
+            .first()
+        )
+
     def item_label(self, item: models.Model) -> str:
-        """A display name of the item."""
-        value = _follow(item, app_settings.LABEL_FIELD)
+        """A display name of the item (``LABEL_FIELD``, else ``str(item)``)."""
+        expression = self.label_expression()
+        if expression is not None:
+            value = self._item_value(item, LABEL_ANNOTATION, expression)
+        else:
+            value = _follow(item, app_settings.LABEL_FIELD)
         return str(item if value is None else value)
 
     def category_label(self, item: models.Model) -> str | None:
-        """The display name of an item's category (no query once it is select_related)."""
-        value = _follow(item, app_settings.CATEGORY_FIELD)
+        """The display name of an item's category: ``CATEGORY_LABEL_FIELD`` of the category
+        row, else its ``str()``; a plain value as text. No query for items of
+        ``display_items()``."""
+        lookup = app_settings.CATEGORY_FIELD
+        if not lookup:
+            return None
+        if self.category_expression() is None:
+            value = _follow(item, lookup)
+        elif hasattr(item, CATEGORY_OBJECT):
+            value = getattr(item, CATEGORY_OBJECT)
+        else:
+            value = self.item_category_key(item)
+            category = self.catalog_lookup(lookup)
+            if value is not None and category is not None and category.target is not None:
+                value = category.target._base_manager.filter(pk=value).first()
+        if isinstance(value, models.Model) and app_settings.CATEGORY_LABEL_FIELD:
+            value = _follow(value, app_settings.CATEGORY_LABEL_FIELD)
         text = "" if value is None else str(value)
         return text or None
 
     def item_price(self, item: models.Model) -> Any:
-        """The item's price (``CATALOG["PRICE_FIELD"]``, a field of the item), or None."""
-        lookup = app_settings.PRICE_FIELD
-        return getattr(item, lookup, None) if lookup and "__" not in lookup else None
+        """The item's price (``CATALOG["PRICE_FIELD"]``), or None.
+
+        With several prices per item, the first by ``PRICE_ORDER`` (default: the lowest).
+        """
+        expression = self.price_expression()
+        if expression is not None:
+            return self._item_value(item, PRICE_ANNOTATION, expression)
+        value = _follow(item, app_settings.PRICE_FIELD)
+        return None if isinstance(value, models.Model) else value
 
     # -- users and consent -------------------------------------------------------------
 
@@ -509,19 +629,28 @@ class SettingsAdapter:
         Category and price band are hashed attributes; text is TF-IDF over hashed terms.
         """
         keys = list(np.asarray(item_pks).tolist())
-        lookups = ["pk"]
-        category, price, texts = (
-            app_settings.CATEGORY_FIELD,
-            app_settings.PRICE_FIELD,
-            app_settings.TEXT_FIELDS,
+        category, price = app_settings.CATEGORY_FIELD, app_settings.PRICE_FIELD
+        # One value per item: many-valued lookups read their first value (annotated).
+        expressions = {
+            CATEGORY_ANNOTATION: self.category_expression(),
+            PRICE_ANNOTATION: self.price_expression(),
+        }
+        columns = [
+            CATEGORY_ANNOTATION if expressions[CATEGORY_ANNOTATION] is not None else category,
+            PRICE_ANNOTATION if expressions[PRICE_ANNOTATION] is not None else price,
+        ]
+        for position, lookup in enumerate(app_settings.TEXT_FIELDS):
+            name = f"recommendations_text_{position}"
+            expressions[name] = self._first_value(lookup, [])
+            columns.append(lookup if expressions[name] is None else name)
+        queryset = self._annotated(
+            self.catalog_model()._default_manager.filter(pk__in=keys), **expressions
         )
-        lookups += [f for f in (category, price) if f] + list(texts)
         rows = {
             row[0]: row
-            for row in self.catalog_model()
-            ._default_manager.filter(pk__in=keys)
-            .values_list(*lookups)
-            .iterator(chunk_size=CHUNK_SIZE)
+            for row in queryset.values_list("pk", *(c for c in columns if c)).iterator(
+                chunk_size=CHUNK_SIZE
+            )
         }
         attributes: list[dict[str, float]] = []
         documents: list[str] = []

@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from recommendations import experiments, serving, tracking, trust
 from recommendations.adapters import get_adapter
@@ -46,7 +46,11 @@ from recommendations.services import (
 )
 from recommendations.templatetags import recommendations_tags
 
-METRIC_LABELS = {"ndcg": "NDCG", "recall": "Recall", "coverage": "Coverage"}
+METRIC_LABELS = {
+    "ndcg": "NDCG",
+    "recall": gettext_lazy("Recall"),
+    "coverage": gettext_lazy("Coverage"),
+}
 # Colour-blind-safe palette (Okabe-Ito); algorithms beyond it reuse the colours.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 220, 40
@@ -138,9 +142,16 @@ def quality_chart(metric: str) -> dict[str, Any]:
         y = round(CHART_PAD + (1 - value / top) * inner_h, 1)
         # A handful of users is luck, not quality: a hollow dot, off the line.
         sparse = users < app_settings.MIN_USERS
-        title = f"{algorithm} #{pk}: {value:.4f} over {users} users ({created:%Y-%m-%d %H:%M})"
+        title = _("%(run)s: %(value)s over %(users)s users (%(created)s)") % {
+            "run": f"{algorithm} #{pk}",
+            "value": f"{value:.4f}",
+            "users": users,
+            "created": f"{created:%Y-%m-%d %H:%M}",
+        }
         if sparse:
-            title += f", fewer than MIN_USERS ({app_settings.MIN_USERS}): not comparable"
+            title += _(", fewer than MIN_USERS (%(min_users)s): not comparable") % {
+                "min_users": app_settings.MIN_USERS
+            }
         by_algorithm.setdefault(algorithm, []).append((x_of(position[batch]), y, title, sparse))
     series = [
         _Series(
@@ -221,10 +232,10 @@ class TrainingRunAdmin(admin.ModelAdmin):
     actions = ["promote", "rollback", "train_now"]
     # The cut-off k is in the charts' titles: short headers leave room for the table.
     ndcg = _metric("ndcg", "NDCG")
-    recall = _metric("recall", "Recall")
-    coverage = _metric("coverage", "Coverage")
+    recall = _metric("recall", gettext_lazy("Recall"))
+    coverage = _metric("coverage", gettext_lazy("Coverage"))
 
-    @admin.display(description="Duration", ordering="duration_seconds")
+    @admin.display(description=gettext_lazy("Duration"), ordering="duration_seconds")
     def duration(self, run: TrainingRun) -> str:
         return "—" if run.duration_seconds is None else f"{run.duration_seconds:.1f} s"
 
@@ -257,7 +268,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         # Runs are a record of what happened: only the actions change them.
         return [field.name for field in self.model._meta.fields] + ["selection"]
 
-    @admin.display(description="Chosen on validation folds")
+    @admin.display(description=gettext_lazy("Chosen on validation folds"))
     def selection(self, run: TrainingRun) -> str:
         """The folds, fold scores and margin over the runner-up that chose this run."""
         report = (run.metrics or {}).get("selection")
@@ -271,28 +282,42 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Promote the selected run (serve it now)", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Promote the selected run (serve it now)"), permissions=["change"]
+    )
     def promote(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one run to promote.", messages.ERROR)
+            self.message_user(request, _("Select exactly one run to promote."), messages.ERROR)
             return
         try:
             run = training_run_promote(run=queryset.get(), user=request.user)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return
-        self.message_user(request, f"Run #{run.pk} ({run.algorithm}) now serves.")
+        self.message_user(
+            request,
+            _("Run #%(pk)s (%(algorithm)s) now serves.")
+            % {"pk": run.pk, "algorithm": run.algorithm},
+        )
 
-    @admin.action(description="Roll back to the previous version", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Roll back to the previous version"), permissions=["change"]
+    )
     def rollback(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
         try:
             run = training_run_rollback(user=request.user)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return
-        self.message_user(request, f"Rolled back: run #{run.pk} ({run.algorithm}) serves again.")
+        self.message_user(
+            request,
+            _("Rolled back: run #%(pk)s (%(algorithm)s) serves again.")
+            % {"pk": run.pk, "algorithm": run.algorithm},
+        )
 
-    @admin.action(description="Train now (in the background)", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Train now (in the background)"), permissions=["change"]
+    )
     def train_now(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
         try:
             training_run_enqueue(user=request.user)
@@ -358,11 +383,17 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if request.method == "POST":
             failed = training_lock_release(user=request.user)
             self.message_user(
-                request, f"Training lock released; {failed} unfinished run(s) marked failed."
+                request,
+                ngettext(
+                    "Training lock released; %(count)d unfinished run marked failed.",
+                    "Training lock released; %(count)d unfinished runs marked failed.",
+                    failed,
+                )
+                % {"count": failed},
             )
             return HttpResponseRedirect(changelist)
         context = self._context(
-            request, "Release the training lock", **self._lock_context(request)
+            request, _("Release the training lock"), **self._lock_context(request)
         )
         return TemplateResponse(request, "admin/recommendations/release_lock.html", context)
 
@@ -404,7 +435,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def preview_view(self, request: HttpRequest) -> HttpResponse:
         """What each block shows a customer, built by the storefront's own selectors."""
         form = PreviewForm(request.GET or None)
-        context = self._context(request, "Preview a customer's recommendations", form=form)
+        context = self._context(request, _("Preview a customer's recommendations"), form=form)
         if form.is_valid():
             context.update(form.preview())
         return TemplateResponse(request, "admin/recommendations/preview.html", context)
@@ -418,7 +449,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         since = None if days is None else timezone.now() - dt.timedelta(days=days)
         context = self._context(
             request,
-            "Click-through and conversion",
+            _("Click-through and conversion"),
             period=period,
             periods=list(REPORT_PERIODS),
             conversion_days=app_settings.CONVERSION_DAYS,
@@ -434,7 +465,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         """Products whose recent signal came mostly from accounts without a purchase."""
         context = self._context(
             request,
-            "Signal jumps from new accounts",
+            _("Signal jumps from new accounts"),
             days=app_settings.TRUST_REPORT_DAYS,
             jumps=trust.signal_jumps(),
         )
@@ -459,15 +490,15 @@ class PreviewForm(forms.Form):
     product to preview."""
 
     customer = forms.CharField(
-        label=_("Customer"),
+        label=gettext_lazy("Customer"),
         max_length=150,
-        help_text=_("Username, customer number, e-mail or user id."),
+        help_text=gettext_lazy("Username, customer number, e-mail or user id."),
     )
     product = forms.CharField(
-        label=_("Product"),
+        label=gettext_lazy("Product"),
         max_length=64,
         required=False,
-        help_text=_("Product key for the product-page blocks."),
+        help_text=gettext_lazy("Product key for the product-page blocks."),
     )
 
     def clean_customer(self) -> Any:
@@ -505,7 +536,9 @@ class PreviewForm(forms.Form):
         try:
             return model._default_manager.get(pk=key)
         except (model.DoesNotExist, ValueError, TypeError, ValidationError):
-            raise ValidationError(f"No product with key {key!r}.") from None
+            raise ValidationError(
+                _("No product with key %(key)r.") % {"key": key}, code="unknown"
+            ) from None
 
     def preview(self) -> dict[str, Any]:
         """The blocks of the chosen customer, with who serves them and why."""
@@ -595,9 +628,9 @@ class ExperimentAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     actions = ["promote_challenger", "keep_control"]
 
-    @admin.display(description="Control")
+    @admin.display(description=gettext_lazy("Control"))
     def control(self, experiment: Experiment) -> str:
-        return str(experiment.control_run) if experiment.control_run else "the active version"
+        return str(experiment.control_run) if experiment.control_run else _("the active version")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Experiment]:
         return super().get_queryset(request).select_related("control_run", "challenger_run")
@@ -619,7 +652,7 @@ class ExperimentAdmin(admin.ModelAdmin):
 
     def _conclude(self, request: HttpRequest, queryset: QuerySet[Experiment], winner: str) -> None:
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one experiment.", messages.ERROR)
+            self.message_user(request, _("Select exactly one experiment."), messages.ERROR)
             return
         try:
             run = experiments.experiment_conclude(
@@ -628,13 +661,17 @@ class ExperimentAdmin(admin.ModelAdmin):
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return
-        self.message_user(request, f"Experiment ended: run #{run.pk} ({run.algorithm}) serves.")
+        self.message_user(
+            request,
+            _("Experiment ended: run #%(pk)s (%(algorithm)s) serves.")
+            % {"pk": run.pk, "algorithm": run.algorithm},
+        )
 
-    @admin.action(description="Promote the challenger and end the experiment")
+    @admin.action(description=gettext_lazy("Promote the challenger and end the experiment"))
     def promote_challenger(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
         self._conclude(request, queryset, experiments.CHALLENGER)
 
-    @admin.action(description="Keep the control and end the experiment")
+    @admin.action(description=gettext_lazy("Keep the control and end the experiment"))
     def keep_control(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
         self._conclude(request, queryset, experiments.CONTROL)
 
@@ -648,11 +685,17 @@ def experiment_comparison(experiment: Experiment) -> dict[str, Any]:
     return {
         "comparison": [
             (
-                "Control",
-                experiment.control_run or "the active version",
+                experiments.CONTROL,
+                _("Control"),
+                experiment.control_run or _("the active version"),
                 rows.get(experiments.CONTROL),
             ),
-            ("Challenger", experiment.challenger_run, rows.get(experiments.CHALLENGER)),
+            (
+                experiments.CHALLENGER,
+                _("Challenger"),
+                experiment.challenger_run,
+                rows.get(experiments.CHALLENGER),
+            ),
         ],
         "conversion_days": app_settings.CONVERSION_DAYS,
     }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RecommendationsConfig(AppConfig):
     name = "recommendations"
-    verbose_name = "Recommendations"
+    verbose_name = _("Recommendations")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -22,6 +22,11 @@ recommendations.E015  no folder for artifacts: no ARTIFACT_ROOT, BASE_DIR or STO
 recommendations.E016  bad SELECTION values (budget, folds, the search space)
 recommendations.E017  a TRAINING_RUNNER other than "celery" or "process"
 recommendations.W001  artifacts in a public storage ("default", or under MEDIA_ROOT)
+recommendations.W002  a CATALOG field that cannot be read as configured: a category or
+                      label ending at rows without ``__str__`` (and no label field), a
+                      label ending at a to-many relation, a price that is not a number
+                      field, a CATEGORY_LABEL_FIELD the category rows lack, an *_ORDER
+                      for a field with one value per item
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ from recommendations.conf import (
     TRAINING_RUNNERS,
     EventSource,
     app_settings,
+    lookup_list,
 )
+from recommendations.lookups import CatalogLookup, catalog_lookup
 from recommendations.training import registered_algorithms
 
 ID = "recommendations.{}"
@@ -122,7 +129,7 @@ def _field(
     return []
 
 
-def _check_catalog() -> tuple[type[models.Model] | None, list[checks.Error]]:
+def _check_catalog() -> tuple[type[models.Model] | None, list[checks.CheckMessage]]:
     catalog = getattr(settings, "RECOMMENDATIONS", {}).get("CATALOG") or {}
     model, errors = _model(catalog.get("MODEL"), "RECOMMENDATIONS['CATALOG']['MODEL']")
     if model is None:
@@ -132,11 +139,94 @@ def _check_catalog() -> tuple[type[models.Model] | None, list[checks.Error]]:
             errors += _field(model, catalog[key], f"RECOMMENDATIONS['CATALOG'][{key!r}]")
     for lookup in app_settings.TEXT_FIELDS:
         errors += _field(model, lookup, "RECOMMENDATIONS['CATALOG']['TEXT_FIELDS']")
+    for key in ("CATEGORY_ORDER", "PRICE_ORDER", "LABEL_ORDER"):
+        for lookup in lookup_list(catalog.get(key)):
+            where = f"RECOMMENDATIONS['CATALOG'][{key!r}]"
+            name = lookup[1:] if isinstance(lookup, str) and lookup.startswith("-") else lookup
+            errors += _field(model, name, where)
+    errors += _check_catalog_readable(model, catalog)
     for lookup in app_settings.CATALOG_AVAILABLE:
         errors += _field(
             model, lookup, "RECOMMENDATIONS['CATALOG']['AVAILABLE']", allow_lookup=True
         )
     return model, errors
+
+
+def _has_str(model: type[models.Model]) -> bool:
+    """Whether the model (or an abstract parent) says what its rows are called."""
+    return any(
+        "__str__" in vars(klass)
+        for klass in model.__mro__
+        if issubclass(klass, models.Model) and klass is not models.Model
+    )
+
+
+def _check_catalog_readable(
+    model: type[models.Model], catalog: dict[str, Any]
+) -> list[checks.CheckMessage]:
+    """W002 for each CATALOG field that exists but cannot be read the way it is meant."""
+    warnings: list[checks.CheckMessage] = []
+
+    def warn(key: str, text: str, hint: str | None = None) -> None:
+        message = f"RECOMMENDATIONS['CATALOG'][{key!r}] = {catalog[key]!r} {text}"
+        warnings.append(checks.Warning(message, hint=hint, id=ID.format("W002")))
+
+    def resolved(key: str) -> CatalogLookup | None:
+        value = catalog.get(key)
+        if not value or not isinstance(value, str):
+            return None
+        try:
+            return catalog_lookup(model, value)
+        except FieldDoesNotExist:  # E002
+            return None
+
+    category, label, price = map(resolved, ("CATEGORY_FIELD", "LABEL_FIELD", "PRICE_FIELD"))
+    category_label = catalog.get("CATEGORY_LABEL_FIELD")
+    if category is not None and category.target is not None:
+        target = category.target._meta.label
+        if category_label:
+            try:
+                catalog_lookup(category.target, str(category_label))
+            except FieldDoesNotExist as exc:
+                warn("CATEGORY_LABEL_FIELD", f"cannot be read on {target} rows: {exc}.")
+        elif not _has_str(category.target):
+            warn(
+                "CATEGORY_FIELD",
+                f"ends at {target} rows, which have no __str__: reasons would read "
+                f"'Trending in {category.target.__name__} object (1)'.",
+                hint=f"Set RECOMMENDATIONS['CATALOG']['CATEGORY_LABEL_FIELD'] to a field of "
+                f"{target}, such as 'name'.",
+            )
+    elif category is not None and category_label:
+        warn("CATEGORY_LABEL_FIELD", "is not read: CATEGORY_FIELD ends at a value, not at rows.")
+    if label is not None and label.target is not None:
+        if label.many:
+            warn(
+                "LABEL_FIELD",
+                f"ends at a to-many relation: labels would read a {label.target._meta.label} key.",
+                hint=f"Name a field of it, such as '{label.lookup}__name'.",
+            )
+        elif not _has_str(label.target):
+            warn(
+                "LABEL_FIELD",
+                f"ends at {label.target._meta.label} rows, which have no __str__.",
+                hint=f"Name a field of it, such as '{label.lookup}__name'.",
+            )
+    numeric = (models.DecimalField, models.FloatField, models.IntegerField)
+    if price is not None and (price.target is not None or not isinstance(price.field, numeric)):
+        warn(
+            "PRICE_FIELD",
+            "is not a number field: prices would be missing from cards and content features.",
+            hint="Name a DecimalField, FloatField or IntegerField (e.g. 'stockrecords__price').",
+        )
+    for key, field, name in (
+        ("CATEGORY_ORDER", category, "CATEGORY_FIELD"),
+        ("PRICE_ORDER", price, "PRICE_FIELD"),
+        ("LABEL_ORDER", label, "LABEL_FIELD"),
+    ):
+        if catalog.get(key) and field is not None and not field.many:
+            warn(key, f"is not read: {name} has one value per item.")
+    return warnings
 
 
 def _check_source(

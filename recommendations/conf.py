@@ -29,17 +29,20 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 
 #: The ``STORAGES`` alias of the artifacts; a private folder when the project has none.
 DEFAULT_ARTIFACT_STORAGE = "recommendations"
 DEFAULT_ALGORITHMS: dict[str, dict[str, Any]] = {"popularity": {}, "item_knn": {}}
-#: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset.
-DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}}
+#: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset;
+#: the selection and the holdout pick among them as among the others.
+DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}, "social_mf": {}}
 METRICS = ("ndcg", "recall", "coverage")
 DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"anon": "120/min", "user": "600/min"}
 #: What the nightly model selection may vary around each candidate's parameters: EASE's
 #: L2, item-kNN's neighbours and shrinkage, SVD's rank, the recency half-life of a known
-#: user's history, and the blend's components (see recommendations.selection).
+#: user's history, the blend's components, and how the social blend holds pairs out to
+#: learn its weights (see recommendations.selection).
 BLEND_COMPONENTS_WITH_SVD = [
     ["ease", {"recency_half_life_days": 120.0, "max_history": 100}],
     ["item_knn", {"recency_half_life_days": 120.0}],
@@ -55,6 +58,7 @@ DEFAULT_SELECTION_SPACE: dict[str, dict[str, list[Any]]] = {
     "item_knn": {"k": [50, 200], "shrinkage": [10.0], "recency_half_life_days": [120.0]},
     "svd": {"factors": [64, 128], "recency_half_life_days": [120.0]},
     "blend": {"components": [BLEND_COMPONENTS_WITH_SVD, BLEND_COMPONENTS_EASE_ONLY]},
+    "social_blend": {"validation": ["time", "per_user"]},
 }
 #: Values of ``TRAINING_RUNNER``.
 TRAINING_RUNNERS = ("celery", "process")
@@ -180,6 +184,13 @@ class SocialRelation:
         )
 
 
+def lookup_list(value: Any) -> list[str]:
+    """A lookup or a list of them as a list (a non-string entry is left to the checks)."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 class AppSettings:
     """Typed accessors for ``settings.RECOMMENDATIONS``."""
 
@@ -208,12 +219,33 @@ class AppSettings:
 
     @property
     def CATEGORY_FIELD(self) -> str | None:
-        """Lookup of the item's category, used for diversity and repeat purchases."""
+        """Lookup of the item's category (diversity, repeat purchases, trending by category).
+
+        May cross foreign keys, many-to-many and reverse relations (``"categories"``): an
+        item with several gets the first by ``CATEGORY_ORDER``; ending at related rows,
+        their key is the category key and ``CATEGORY_LABEL_FIELD`` (or ``str()``) its name.
+        """
         return self._catalog("CATEGORY_FIELD", None)
 
     @property
+    def CATEGORY_ORDER(self) -> list[str]:
+        """Catalog lookups ordering an item's categories when it has several; the first counts.
+
+        Empty: the category model's ``Meta.ordering`` (else its key) decides.
+        """
+        return lookup_list(self._catalog("CATEGORY_ORDER", None))
+
+    @property
+    def CATEGORY_LABEL_FIELD(self) -> str | None:
+        """Lookup, on the category model, of a category's display name; ``None``: ``str()``."""
+        return self._catalog("CATEGORY_LABEL_FIELD", None)
+
+    @property
     def LABEL_FIELD(self) -> str | None:
-        """Lookup of the item's display name; ``None`` uses ``str(item)``."""
+        """Lookup of the item's display name; ``None`` uses ``str(item)``.
+
+        May cross relations; with several values per item, the first by ``LABEL_ORDER``.
+        """
         return self._catalog("LABEL_FIELD", None)
 
     @property
@@ -223,8 +255,22 @@ class AppSettings:
 
     @property
     def PRICE_FIELD(self) -> str | None:
-        """Lookup of the item's price (a content feature); ``None`` to ignore prices."""
+        """Lookup of the item's price (cards, content features); ``None`` to ignore prices.
+
+        May cross relations (``"stockrecords__price"``): with several values per item,
+        the first by ``PRICE_ORDER``, by default the lowest.
+        """
         return self._catalog("PRICE_FIELD", None)
+
+    @property
+    def PRICE_ORDER(self) -> list[str]:
+        """Catalog lookups ordering an item's prices when it has several; empty: the lowest."""
+        return lookup_list(self._catalog("PRICE_ORDER", None))
+
+    @property
+    def LABEL_ORDER(self) -> list[str]:
+        """Catalog lookups ordering an item's labels when it has several; empty: by the label."""
+        return lookup_list(self._catalog("LABEL_ORDER", None))
 
     # -- users and events ---------------------------------------------------------
 
@@ -314,7 +360,8 @@ class AppSettings:
     def ALGORITHMS(self) -> dict[str, dict[str, Any]]:
         """Registry name of each personal recommender trained -> its hyper-parameters.
 
-        By default popularity and item-kNN, and the social blend when ``SOCIAL`` is set.
+        By default popularity and item-kNN, and the social blend and the social
+        factorisation when ``SOCIAL`` is set.
         """
         algorithms = self._setting("ALGORITHMS", None)
         if algorithms is None:
@@ -552,12 +599,12 @@ class AppSettings:
         in the storefront's order. Pages with a product-page tag need a product.
         """
         default = {
-            "Home page": [
+            gettext_lazy("Home page"): [
+                ("recently_viewed", {"n": 4}),
                 ("recommended_for_you", {"n": 8}),
                 ("trending_products", {"n": 8}),
-                ("recently_viewed", {"n": 4}),
             ],
-            "Product page": [
+            gettext_lazy("Product page"): [
                 ("similar_products", {"n": 4}),
                 ("bought_together", {"n": 4}),
                 ("recommended_for_you", {"n": 4}),

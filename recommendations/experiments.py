@@ -17,6 +17,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from recommendations import serving
 from recommendations.models import Experiment, Impression, TrainingRun
@@ -80,9 +81,11 @@ def experiment_validate(
     errors = {}
     for field, run in (("challenger_run", challenger_run), ("control_run", control_run)):
         if run is not None and (run.status != TrainingRun.Status.SUCCEEDED or not run.artifact):
-            errors[field] = f"Run #{run.pk} did not succeed; only succeeded runs can serve."
+            errors[field] = _("Run #%(pk)s did not succeed; only succeeded runs can serve.") % {
+                "pk": run.pk
+            }
     if challenger_run is not None and control_run is not None and challenger_run == control_run:
-        errors["challenger_run"] = "The challenger must differ from the control."
+        errors["challenger_run"] = _("The challenger must differ from the control.")
     if errors:
         raise ValidationError(errors)
 
@@ -90,13 +93,16 @@ def experiment_validate(
 def experiment_conclude(*, experiment: Experiment, winner: str, user: Any = None) -> TrainingRun:
     """End an experiment and serve the winning group's run; return that run."""
     if winner not in (CONTROL, CHALLENGER):
-        raise ValidationError(f"The winner must be {CONTROL!r} or {CHALLENGER!r}.")
+        raise ValidationError(
+            _("The winner must be %(control)r or %(challenger)r.")
+            % {"control": CONTROL, "challenger": CHALLENGER}
+        )
     run = experiment.challenger_run if winner == CHALLENGER else experiment.control_run
     if run is None:
         # The control was "whatever is active": it already serves.
         run = TrainingRun.objects.filter(is_active=True).first()
         if run is None:
-            raise ValidationError("No version is active; promote a run first.")
+            raise ValidationError(_("No version is active; promote a run first."))
     with transaction.atomic():
         if not run.is_active:
             run = training_run_promote(run=run, user=user)

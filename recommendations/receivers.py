@@ -4,7 +4,9 @@ They keep the shared cache current for every process, whichever process writes: 
 web worker, a Celery worker or a management command that never served a list. An
 event saved joins (or drops) its user's cached history, a catalog save makes cached
 lists check their items' availability again, a consent change moves the user's cache
-to a new generation, and an item rule's save drops the cached rules. A change of the
+to a new generation, an item rule's save drops the cached rules, and a deleted user
+is forgotten (:func:`recommendations.privacy.user_forget`), however the host deletes
+them: the admin, ``user.delete()`` or a queryset's ``delete()``. A change of the
 ``RECOMMENDATIONS`` setting (tests make them) connects the receivers again.
 """
 
@@ -23,6 +25,7 @@ from django.db.models.signals import post_delete, post_save
 from recommendations.adapters import get_adapter
 from recommendations.conf import app_settings
 from recommendations.models import ItemRule
+from recommendations.privacy import user_forget
 from recommendations.rules import rules_cache_clear
 from recommendations.services import catalog_changed
 from recommendations.serving.history import history_event_add, history_forget
@@ -98,6 +101,16 @@ def _consent_holder(sender: type[models.Model], instance: models.Model) -> Any:
     return getattr(instance, relation.field.attname, None)
 
 
+def user_deleted(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """Forget a deleted user in the deleting transaction (Django deletes in one).
+
+    The tombstone and the rewritten serving artifacts stand only if the deletion
+    commits; caches and the other artifacts follow on commit. A failure other than the
+    artifact storage's rolls the deletion back, leaving everything as it was.
+    """
+    user_forget(user_pk=instance.pk)
+
+
 def catalog_saved(**kwargs: Any) -> None:
     """A catalog row changed: cached lists check their items' availability again."""
     catalog_changed()
@@ -107,6 +120,9 @@ def _models_connect() -> None:
     """Connect the model receivers to the models the current setting names."""
     post_save.connect(rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules")
     post_delete.connect(rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules")
+    post_delete.connect(
+        user_deleted, sender=get_user_model(), dispatch_uid="recommendations-user-deleted"
+    )
     catalog = get_adapter().catalog_model()
     uid = f"recommendations-catalog-{catalog._meta.label_lower}"
     post_save.connect(catalog_saved, sender=catalog, dispatch_uid=uid)

@@ -3,7 +3,9 @@
 Never an unavailable item, never an item in the cart, never an item already bought
 (unless its category is in ``REPEAT_PURCHASE_CATEGORIES``), an optional category
 filter, at most ``MAX_PER_CATEGORY`` items of one category, and the merchandisers'
-:class:`~recommendations.models.ItemRule` pins and excludes.
+:class:`~recommendations.models.ItemRule` pins and excludes. A block's spec
+(:class:`~recommendations.serving.pipeline.BlockSpec`) says which apply to it: similar
+products have no category cap, recently viewed lists bought items and takes no pins.
 """
 
 from __future__ import annotations

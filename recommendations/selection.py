@@ -370,6 +370,9 @@ def _evaluate(
                 user_features=data.user_features,
                 item_features=data.item_features,
                 timestamps=fold.train_times,
+                # The follows made before the holdout: a social candidate is compared
+                # with its social part (others ignore it).
+                social=data.train_social,
             )
             scores = evaluate_per_user(recommender, fold.train, fold.relevant, k, users=fold.users)
             evaluation.fold_scores.append(float(np.mean(scores[metric])))

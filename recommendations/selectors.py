@@ -4,9 +4,14 @@ Each block is one declarative :class:`~recommendations.serving.pipeline.BlockSpe
 run by the same pipeline (:func:`~recommendations.serving.pipeline.block_run`):
 ranked candidates from the layers the spec names, in order, then the business rules
 of :mod:`recommendations.rules`, then the catalog instances of the survivors and the
-items named in reasons, fetched together in one query. Popularity comes from the
-database when no model was ever trained, and the available catalog itself is the
-last resort, so no list is empty while the catalog has an available item.
+items named in reasons, fetched together in one query.
+
+The general lists (personal, trending, popular) fall back: popularity comes from the
+database when no model was ever trained, and the available catalog itself is the last
+resort, so none is empty while the catalog has an available item; each item's
+``source`` names the layer that chose it. The lists that mean something specific
+(similar, bought together, recently viewed) hold only that, fewer than ``n`` items or
+none when there is no more.
 """
 
 from __future__ import annotations
@@ -67,17 +72,23 @@ FOR_YOU = BlockSpec(
     personal=True,
     key_parts=("n", "exclude", "category", "session"),
 )
+# Alternatives to the product: nothing else, and as many of its category as there are.
 SIMILAR_PRODUCTS = BlockSpec(
     block="similar",
-    layers=(SIMILAR, TRENDING, POPULAR),
+    layers=(SIMILAR,),
     key_parts=("n", "exclude", "anchors"),
+    top_up=False,
+    category_cap=False,
 )
+# Complements bought in the same orders: empty for an empty cart or a product never
+# bought with another, not trending items under this title.
 BOUGHT_TOGETHER_PRODUCTS = BlockSpec(
     block="bought_together",
-    layers=(BOUGHT_TOGETHER, TRENDING, POPULAR),
+    layers=(BOUGHT_TOGETHER,),
     key_parts=("n", "exclude", "anchors"),
     # The basket co-occurrence model when the artifact has one; older ones: similar items.
     item_to_item=("bought_together", "similar"),
+    top_up=False,
 )
 TRENDING_PRODUCTS = BlockSpec(
     block="trending",
@@ -89,10 +100,15 @@ POPULAR_PRODUCTS = BlockSpec(
     layers=(POPULAR,),
     key_parts=("n", "exclude", "category"),
 )
+# Only what this shopper viewed, newest first, bought or not; never padded.
 RECENTLY_VIEWED_PRODUCTS = BlockSpec(
     block="recently_viewed",
-    layers=(RECENTLY_VIEWED, TRENDING, POPULAR),
+    layers=(RECENTLY_VIEWED,),
     key_parts=("n", "exclude", "viewed"),
+    top_up=False,
+    shows_bought=True,
+    category_cap=False,
+    pinned=False,
 )
 
 
@@ -135,7 +151,7 @@ def similar_products(
     exclude: Iterable[Any] = (),
     history: History | None = None,
 ) -> list[Recommendation]:
-    """Alternatives to ``item`` (never ``item`` itself): alike and co-bought."""
+    """Alternatives to ``item`` (never ``item`` itself): alike and co-bought; maybe none."""
     request = BlockRequest(user=user, n=n, exclude=exclude, anchors=[item.pk], history=history)
     return block_run(SIMILAR_PRODUCTS, request)
 
@@ -149,7 +165,10 @@ def bought_together(
     exclude: Iterable[Any] = (),
     history: History | None = None,
 ) -> list[Recommendation]:
-    """Items bought with ``item``, or with the items of a cart when no item is given."""
+    """Items bought with ``item``, or with the items of a cart when no item is given.
+
+    Only items bought in the same orders: none for an empty cart or a lone product.
+    """
     anchors = [item.pk] if item is not None else list(dict.fromkeys(cart_item_pks or ()))
     request = BlockRequest(user=user, n=n, exclude=exclude, anchors=anchors, history=history)
     return block_run(BOUGHT_TOGETHER_PRODUCTS, request)
@@ -188,7 +207,7 @@ def recently_viewed(
     exclude: Iterable[Any] = (),
     history: History | None = None,
 ) -> list[Recommendation]:
-    """The shopper's own recently viewed items, newest first, then trending to fill."""
+    """The shopper's own viewed items, newest first, bought or not; only those (maybe none)."""
     request = BlockRequest(
         user=user, n=n, exclude=exclude, session_item_pks=session_item_pks or (), history=history
     )

@@ -206,7 +206,8 @@ def training_lock(*, timeout: float | None = None) -> Iterator[HeldLock]:
         if current is not None:
             if not training_lock_is_stale(current):
                 raise TrainingLocked(
-                    f"Another training is running ({_lock_holder_text(current)})."
+                    _("Another training is running (%(holder)s).")
+                    % {"holder": _lock_holder_text(current)}
                 )
             logger.warning("Taking over the stale training %s.", _lock_holder_text(current))
             TrainingLock.objects.filter(name=LOCK_NAME, token=current.token).delete()
@@ -222,7 +223,9 @@ def training_lock(*, timeout: float | None = None) -> Iterator[HeldLock]:
                     process=process_identity(),
                 )
         except IntegrityError:
-            raise TrainingLocked("Another training is running (it just took the lock).") from None
+            raise TrainingLocked(
+                _("Another training is running (it just took the lock).")
+            ) from None
     heartbeat = _Heartbeat(token, app_settings.TRAINING_LOCK_STALE_AFTER / 4)
     heartbeat.start()
     try:
@@ -432,16 +435,23 @@ def _difference(
 def training_run_promote(*, run: TrainingRun, user: Any = None) -> TrainingRun:
     """Make a succeeded run the version that serves; the previous one stays for rollback."""
     if run.status != TrainingRun.Status.SUCCEEDED:
-        raise ValidationError(f"Run #{run.pk} did not succeed; only succeeded runs can serve.")
+        raise ValidationError(
+            _("Run #%(pk)s did not succeed; only succeeded runs can serve.") % {"pk": run.pk}
+        )
     if not run.artifact:
         raise ValidationError(
-            f"Run #{run.pk} has no artifact any more (older artifacts are deleted, see "
-            "ARTIFACT_KEEP); train again."
+            _(
+                "Run #%(pk)s has no artifact any more (older artifacts are deleted, see "
+                "ARTIFACT_KEEP); train again."
+            )
+            % {"pk": run.pk}
         )
     try:
         artifact_read(run.artifact)
     except ArtifactError as exc:
-        raise ValidationError(f"Run #{run.pk} cannot be promoted: {exc}") from exc
+        raise ValidationError(
+            _("Run #%(pk)s cannot be promoted: %(error)s") % {"pk": run.pk, "error": exc}
+        ) from exc
     with transaction.atomic():
         # The artifact read above must still be the run's: pruning may have taken it.
         if (
@@ -449,7 +459,9 @@ def training_run_promote(*, run: TrainingRun, user: Any = None) -> TrainingRun:
             .filter(pk=run.pk, artifact=run.artifact)
             .exists()
         ):
-            raise ValidationError(f"Run #{run.pk} changed while promoting it; try again.")
+            raise ValidationError(
+                _("Run #%(pk)s changed while promoting it; try again.") % {"pk": run.pk}
+            )
         TrainingRun.objects.select_for_update().filter(is_active=True).exclude(pk=run.pk).update(
             is_active=False
         )
@@ -472,7 +484,7 @@ def training_run_rollback(*, user: Any = None) -> TrainingRun:
             previous = previous.exclude(pk=active.pk).filter(promoted_at__lt=active.promoted_at)
         target = previous.order_by("-promoted_at", "-pk").first()
         if target is None:
-            raise ValidationError("There is no earlier version to roll back to.")
+            raise ValidationError(_("There is no earlier version to roll back to."))
         if active is not None:
             active.is_active = False
             active.save(update_fields=["is_active"])
@@ -563,7 +575,9 @@ def training_lock_ensure_free() -> None:
     """Raise TrainingLocked while a live training holds the lock (a stale one does not)."""
     lock = TrainingLock.objects.filter(name=LOCK_NAME).first()
     if lock is not None and not training_lock_is_stale(lock):
-        raise TrainingLocked(f"Another training is running ({_lock_holder_text(lock)}).")
+        raise TrainingLocked(
+            _("Another training is running (%(holder)s).") % {"holder": _lock_holder_text(lock)}
+        )
 
 
 def training_process_start(

@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.db.models.functions import Cast
+from django.utils.translation import gettext
 
 from recommendations.adapters import get_adapter
 from recommendations.conf import app_settings
@@ -108,7 +109,7 @@ def parse_rec(value: str) -> tuple[str, int]:
     """Split a ``<token>.<position>`` link parameter; ValidationError when malformed."""
     token, _, position = (value or "").rpartition(".")
     if not token or not position.isdigit():
-        raise ValidationError({"rec": "Expected <impression>.<position>."})
+        raise ValidationError({"rec": gettext("Expected <impression>.<position>.")})
     return token, int(position)
 
 
@@ -120,9 +121,11 @@ def click_record(*, token: str, position: int, item_pk: Any, user: Any = None) -
     """
     shown = Impression.objects.filter(pk=token).values_list("item_pks", flat=True).first()
     if shown is None:
-        raise ValidationError({"impression": "Unknown impression."})
+        raise ValidationError({"impression": gettext("Unknown impression.")})
     if not 0 <= position < len(shown) or shown[position] != str(item_pk):
-        raise ValidationError({"position": "The impression did not show this item there."})
+        raise ValidationError(
+            {"position": gettext("The impression did not show this item there.")}
+        )
     return Click.objects.create(
         impression_id=token,
         position=position,

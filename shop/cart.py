@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from shop.models import Product
 
@@ -59,19 +60,19 @@ class Cart:
     def set(self, product: Product, quantity: int) -> None:
         """Set the quantity of ``product``; zero removes it."""
         if quantity < 0:
-            raise ValidationError("The quantity cannot be negative.", code="negative")
+            raise ValidationError(_("The quantity cannot be negative."), code="negative")
         if quantity == 0:
             self.remove(product)
             return
         if not product.is_available:
             raise ValidationError(
-                "%(name)s is not available at the moment.",
+                _("%(name)s is not available at the moment."),
                 code="unavailable",
                 params={"name": product.name},
             )
         if quantity > product.stock_quantity:
             raise ValidationError(
-                "Only %(stock)d of %(name)s in stock.",
+                _("Only %(stock)d of %(name)s in stock."),
                 code="stock",
                 params={"stock": product.stock_quantity, "name": product.name},
             )

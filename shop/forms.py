@@ -45,11 +45,11 @@ class ThrottledAuthenticationForm(AuthenticationForm):
 
 class SearchForm(forms.Form):
     q = forms.CharField(
-        label="Search",
+        label=_("Search"),
         max_length=100,
         required=False,
         widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "Search by name, word or SKU"}
+            attrs={"type": "search", "placeholder": _("Search by name, word or SKU")}
         ),
     )
 
@@ -60,7 +60,7 @@ class CartAddForm(forms.Form):
 
 class CartUpdateForm(forms.Form):
     quantity = forms.IntegerField(
-        min_value=0, max_value=MAX_CART_QUANTITY, help_text="Zero removes the product."
+        min_value=0, max_value=MAX_CART_QUANTITY, help_text=_("Zero removes the product.")
     )
 
 
@@ -90,17 +90,18 @@ class ReviewForm(forms.ModelForm):
 
 
 class SignupForm(UserCreationForm):
-    email = forms.EmailField()
-    country = forms.CharField(max_length=64)
+    email = forms.EmailField(label=_("Email"))
+    country = forms.CharField(label=_("Country"), max_length=64)
     birth_year = forms.IntegerField(
+        label=_("Birth year"),
         required=False,
         validators=[MinValueValidator(1900), MaxValueValidator(2100)],
-        help_text="Optional.",
+        help_text=_("Optional."),
     )
     personalisation_consent = forms.BooleanField(
         required=False,
         initial=True,
-        label="Use my shopping history to personalise the store",
+        label=_("Use my shopping history to personalise the store"),
     )
 
     class Meta(UserCreationForm.Meta):
@@ -112,7 +113,7 @@ class SignupForm(UserCreationForm):
         username = super().clean_username()
         if username and username.lower().startswith(RESERVED_USERNAME_PREFIX):
             raise forms.ValidationError(
-                "Names starting with “customer-” are reserved for imported customers."
+                _("Names starting with “customer-” are reserved for imported customers.")
             )
         return username
 
@@ -126,8 +127,8 @@ class ConsentForm(forms.ModelForm):
 class DemoLoginForm(forms.Form):
     customer_number = forms.RegexField(
         regex=r"^\d{1,10}$",
-        label="Customer number",
-        error_messages={"invalid": "Type the customer number as digits, e.g. 17850."},
+        label=_("Customer number"),
+        error_messages={"invalid": _("Type the customer number as digits, e.g. 17850.")},
     )
 
     def clean_customer_number(self) -> str:
@@ -145,11 +146,13 @@ class AccountDeleteForm(forms.Form):
         self.user = user
         field = self.fields["confirmation"]
         if user.has_usable_password():
-            field.label = "Your password"
+            field.label = _("Your password")
             field.widget = forms.PasswordInput(attrs={"autocomplete": "current-password"})
         else:
             # Imported customers sign in without a password: they type their name instead.
-            field.label = f"Type your username ({user.get_username()}) to confirm"
+            field.label = _("Type your username (%(name)s) to confirm") % {
+                "name": user.get_username()
+            }
             field.widget = forms.TextInput(attrs={"autocomplete": "off"})
 
     def clean_confirmation(self) -> str:
@@ -157,7 +160,7 @@ class AccountDeleteForm(forms.Form):
         value = self.cleaned_data["confirmation"]
         if self.user.has_usable_password():
             if not self.user.check_password(value):
-                raise forms.ValidationError("That is not your password.")
+                raise forms.ValidationError(_("That is not your password."))
         elif value.strip() != self.user.get_username():
-            raise forms.ValidationError("Type your username exactly as shown.")
+            raise forms.ValidationError(_("Type your username exactly as shown."))
         return value

@@ -4,9 +4,9 @@ Deleting an account removes the user, their profile, product views and reviews
 (CASCADE), every stored session signed in as them, and detaches their orders
 (``Order.user`` is SET_NULL): the shop keeps its sales for accounting, but nothing links
 them to a person any more, so no training reads them as anyone's history. The
-recommendations app forgets the user in the same transaction
-(:func:`recommendations.privacy.user_forget`); its artifact storage being down does
-not stop the deletion.
+recommendations app forgets the user in the same transaction, by itself on the user's
+deletion (its receiver runs :func:`recommendations.privacy.user_forget`); its artifact
+storage being down does not stop the deletion.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from django.core import signing
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from recommendations.privacy import user_cache_delete, user_data_export, user_forget
+from recommendations.privacy import user_cache_delete, user_data_export
 from shop import services
 from shop.models import CustomerProfile, Order, ProductView, Review
 
@@ -168,10 +168,10 @@ def account_delete(*, user: AbstractBaseUser) -> None:
     user_pk = user.pk
     try:
         with transaction.atomic():
-            # Deleting first takes SQLite's write lock before the serving runs are read.
+            # The recommendations app forgets the user on the deletion's post_delete,
+            # inside this transaction (and after SQLite's write lock is taken).
             user.delete()
             sessions_delete(user_pk=user_pk)
-            user_forget(user_pk=user_pk)
     except BaseException as exc:
         # The rollback restored the rows; the instance must say so too.
         user.pk = user_pk

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from recommendations.privacy import user_cache_delete
 from recommendations.services import catalog_changed
@@ -117,10 +118,10 @@ def review_create(
     """Create a review by a buyer of ``product``; raise ValidationError otherwise."""
     if not selectors.product_bought_by(user=user, product=product):
         raise ValidationError(
-            "Only customers who bought this product can review it.", code="not_buyer"
+            _("Only customers who bought this product can review it."), code="not_buyer"
         )
     if Review.objects.filter(user=user, product=product).exists():
-        raise ValidationError("You have already reviewed this product.", code="duplicate")
+        raise ValidationError(_("You have already reviewed this product."), code="duplicate")
     review = Review(user=user, product=product, rating=rating, title=title, text=text)
     review.full_clean(exclude=["user", "product"], validate_unique=False)
     try:
@@ -128,7 +129,9 @@ def review_create(
             review.save()
     except IntegrityError as exc:
         # A second submit raced past the check above; the unique constraint caught it.
-        raise ValidationError("You have already reviewed this product.", code="duplicate") from exc
+        raise ValidationError(
+            _("You have already reviewed this product."), code="duplicate"
+        ) from exc
     return review
 
 

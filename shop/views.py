@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import quote_etag
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from recommendations.session import SESSION_KEY as RECOMMENDATIONS_SESSION_KEY
@@ -187,7 +188,7 @@ def review_create(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, "Thank you for your review.")
+            messages.success(request, _("Thank you for your review."))
             return redirect(product)
     return _product_page(request, product, review_form=form, status=400)
 
@@ -206,7 +207,11 @@ def cart_add(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(exc.messages))
         return redirect(product if product.is_active else "shop:cart")
     quantity = form.cleaned_data["quantity"]
-    messages.success(request, f"Added {quantity} of {product.name} to your cart.")
+    messages.success(
+        request,
+        _("Added %(quantity)s of %(name)s to your cart.")
+        % {"quantity": quantity, "name": product.name},
+    )
     return redirect("shop:cart")
 
 
@@ -223,7 +228,7 @@ def cart_update(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"Updated {product.name}.")
+        messages.success(request, _("Updated %(name)s.") % {"name": product.name})
     return redirect("shop:cart")
 
 
@@ -252,7 +257,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     """GET shows the order summary; POST places the order and empties the cart."""
     cart = Cart(request.session)
     if not cart.items():
-        messages.info(request, "Your cart is empty.")
+        messages.info(request, _("Your cart is empty."))
         return redirect("shop:cart")
     if request.method == "POST":
         try:
@@ -261,7 +266,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
             messages.error(request, " ".join(exc.messages))
             return redirect("shop:cart")
         cart.clear()
-        messages.success(request, f"Thank you! Your order {order.number} is placed.")
+        messages.success(
+            request, _("Thank you! Your order %(number)s is placed.") % {"number": order.number}
+        )
         return redirect("shop:order_detail", number=order.number)
     lines = cart.lines()
     return render(request, "shop/checkout.html", {"lines": lines, "total": cart.total(lines)})
@@ -288,7 +295,7 @@ def account(request: HttpRequest) -> HttpResponse:
             if not consent:
                 # What this session viewed would otherwise personalise it again later.
                 request.session.pop(RECOMMENDATIONS_SESSION_KEY, None)
-            messages.success(request, "Your preferences are saved.")
+            messages.success(request, _("Your preferences are saved."))
             return redirect("shop:account")
     else:
         form = ConsentForm(instance=profile)
@@ -326,7 +333,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             logout(request)
-            messages.success(request, "Your account and your personal data are deleted.")
+            messages.success(request, _("Your account and your personal data are deleted."))
             return redirect("shop:home")
     return render(
         request,
@@ -353,7 +360,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             personalisation_consent=data["personalisation_consent"],
         )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.get_username()}!")
+        messages.success(request, _("Welcome, %(name)s!") % {"name": user.get_username()})
         return redirect("shop:home")
     return render(request, "registration/signup.html", {"form": form})
 
@@ -393,7 +400,10 @@ def demo_login(request: HttpRequest) -> HttpResponse:
             form.add_error("customer_number", f"There is no imported customer {number}.")
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, f"You are signed in as imported customer {number}.")
+            messages.success(
+                request,
+                _("You are signed in as imported customer %(number)s.") % {"number": number},
+            )
             return redirect("shop:account")
     return render(
         request,

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
@@ -36,7 +37,7 @@ def _category_field() -> serializers.Field:
         required=False,
         min_value=limits.get(MinValueValidator),
         max_value=limits.get(MaxValueValidator),
-        help_text="A category key.",
+        help_text=_("A category key."),
     )
 
 
@@ -124,7 +125,7 @@ class EventSerializer(serializers.Serializer):
     def validate(self, data: dict) -> dict:
         if ("impression" in data) != ("position" in data):
             field = "position" if "impression" in data else "impression"
-            raise serializers.ValidationError({field: ["Give both impression and position."]})
+            raise serializers.ValidationError({field: [_("Give both impression and position.")]})
         return data
 
 

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, serializers, status
@@ -234,7 +235,7 @@ class EventView(_AppDefaults, BackendErrorsAs503, APIView):
         try:
             item = _catalog_item(data["product"])
         except Http404:
-            raise serializers.ValidationError({"product": ["Unknown product."]}) from None
+            raise serializers.ValidationError({"product": [_("Unknown product.")]}) from None
         if data["kind"] == EventSerializer.Kind.VIEW:
             adapter = get_adapter()
             signed_in = request.user.is_authenticated

@@ -18,6 +18,7 @@ from recommendations.engine.popularity import PopularityRecommender, TrendingRec
 from recommendations.engine.rp3beta import RP3betaRecommender
 from recommendations.engine.similar import SimilarBlendRecommender
 from recommendations.engine.social import SocialBlendRecommender, SocialTrustRecommender
+from recommendations.engine.socialmf import SocialMFRecommender
 from recommendations.engine.split import holdout_new_items, temporal_split
 from recommendations.engine.svd import SVDRecommender
 from recommendations.engine.userknn import UserKNNRecommender
@@ -37,6 +38,7 @@ __all__ = [
     "SVDRecommender",
     "SimilarBlendRecommender",
     "SocialBlendRecommender",
+    "SocialMFRecommender",
     "SocialTrustRecommender",
     "TrendingRecommender",
     "UserKNNRecommender",

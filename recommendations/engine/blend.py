@@ -95,14 +95,20 @@ SALES_WINDOWS_DAYS = (7, 14, 30, 90)
 NEVER_SOLD_DAYS = 10_000.0
 
 
-def standardise_rows(scores: np.ndarray) -> np.ndarray:
-    """Z-score each row over its finite entries; non-finite entries get the row minimum."""
+def finite_rows(scores: np.ndarray) -> np.ndarray:
+    """``scores`` as float32 with each non-finite entry replaced by its row's finite minimum."""
     scores = np.asarray(scores, dtype=np.float32)
     infinite = ~np.isfinite(scores)
     if infinite.any():
         floor = np.where(infinite, np.inf, scores).min(axis=1, keepdims=True)
         floor[~np.isfinite(floor)] = 0.0
         scores = np.where(infinite, floor, scores)
+    return scores
+
+
+def standardise_rows(scores: np.ndarray) -> np.ndarray:
+    """Z-score each row over its finite entries; non-finite entries get the row minimum."""
+    scores = finite_rows(scores)
     # Plain passes (mean, centre, sum of squares): np.std makes more temporaries, and
     # this runs for every component at every request.
     centred = scores - scores.mean(axis=1, keepdims=True)

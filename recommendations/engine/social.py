@@ -29,17 +29,19 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendations.engine.base import Recommender, csr_rows, registered
-from recommendations.engine.blend import standardise_rows
+from recommendations.engine.blend import finite_rows
 from recommendations.engine.itemknn import (
     check_non_negative,
     check_positive_int,
     top_k_per_row,
 )
-from recommendations.engine.metrics import ndcg_at_k
+from recommendations.engine.metrics import ndcg_per_user, paired_bootstrap
 from recommendations.engine.split import holdout_new_items
 
 #: Weights the validation of :class:`SocialBlendRecommender` tries for the social votes.
-DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+DEFAULT_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
+#: Ways :class:`SocialBlendRecommender` holds pairs out to learn its weights.
+VALIDATIONS = ("time", "per_user")
 #: Weight of the best sellers among items the mix leaves tied (a cold user's unvoted
 #: items): small enough never to reorder two items that differ otherwise.
 POPULARITY_TIE_BREAK = 1e-3
@@ -226,16 +228,76 @@ class SocialTrustRecommender(SocialRecommender, name="social_trust"):
         return np.where(votes > 0, scaled, ranked).astype(np.float32)
 
 
-class SocialBlendRecommender(SocialRecommender, name="social_blend"):
-    """A collaborative model mixed with social votes at a weight learned on held-out pairs.
+def unit_rows(scores: np.ndarray) -> np.ndarray:
+    """Each row shifted and scaled so its median is 0 and its maximum 1.
 
-    For a user with votes, the score is ``z(collaborative) + weight * z(votes)`` (z-score
-    of each row over the catalog) plus a tie-break by popularity; for a user without,
-    the collaborative score unchanged. The weight is the one of ``grid`` that gives the
-    best NDCG@k, on the users with votes, when the newest ``validation_fraction`` of the
-    pairs (by time; a seeded random sample without ``timestamps``) is held out and
-    everything is fitted on the rest. Too few such users, and ``default_weight`` is used
-    and ``fallback_`` says why.
+    Unlike a z-score this does not depend on how many items tie at the bottom: a row of
+    social votes (a few voted items, the rest 0) keeps its voted items between 0 and 1,
+    on the same scale as a collaborative row's best items. Non-finite entries get the
+    row's finite minimum.
+    """
+    scores = finite_rows(scores)
+    middle = np.median(scores, axis=1, keepdims=True)
+    span = scores.max(axis=1, keepdims=True) - middle
+    return ((scores - middle) / np.where(span > 1e-12, span, 1.0)).astype(np.float32)
+
+
+def _mean_columns(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Row means of ``values[:, columns]``; NaN where no column is chosen."""
+    if not columns.any():
+        return np.full(values.shape[0], np.nan)
+    return values[:, columns].mean(axis=1)
+
+
+def holdout_pairs(
+    interactions: sp.csr_matrix,
+    timestamps: sp.csr_matrix | None,
+    *,
+    fraction: float,
+    per_user: bool,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Mask over ``interactions.data`` of the pairs a validation holds out.
+
+    ``per_user``: each user with >= 2 pairs holds out their newest ceil(fraction) (by
+    time, else a random sample); otherwise the newest ``fraction`` of all pairs (a
+    random sample without times).
+    """
+    timed = timestamps is not None and timestamps.nnz == interactions.nnz
+    if timed:
+        times = sp.csr_matrix(timestamps)
+        times.sort_indices()
+        keys = times.data
+    else:
+        keys = rng.random(interactions.nnz)
+    if not per_user:
+        return keys > np.quantile(keys, 1.0 - fraction)
+    counts = np.diff(interactions.indptr)
+    rows = np.repeat(np.arange(counts.size), counts)
+    order = np.lexsort((keys, rows))
+    rank = np.empty(rows.size, dtype=np.int64)
+    rank[order] = np.arange(rows.size) - interactions.indptr[rows[order]]
+    held = np.where(counts >= 2, np.ceil(fraction * counts), 0).astype(np.int64)
+    return rank >= counts[rows] - held[rows]
+
+
+class SocialBlendRecommender(SocialRecommender, name="social_blend"):
+    """A collaborative model mixed with social votes at weights learned on held-out pairs.
+
+    For a user with votes, the score is ``unit(collaborative) + weight * votes / max``
+    (``unit``: the row's median at 0, its best item at 1, see :func:`unit_rows`) plus a
+    tie-break by popularity; for a user without votes, or in a segment whose weight is
+    0, the collaborative score unchanged - so nothing is lost by construction where
+    there is nothing social. Cold users (at most ``cold_items`` items of their own) get
+    a weight of their own, since friends say more about someone with no history.
+
+    The weights are those of ``grid`` that give the best NDCG@k, on the users with
+    votes, when pairs are held out as ``validation`` says and everything is fitted on
+    the rest (and, with ``confidence``, that beat weight 0 clearly): ``"time"``, the
+    newest ``validation_fraction`` of all pairs (a global time split, like the
+    training's holdout); ``"per_user"``, each user's newest ``validation_fraction``.
+    Too few such users, and ``default_weight`` is used and
+    ``fallback_`` says why; too few cold ones, and the cold users share the warm weight.
 
     Parameters
     ----------
@@ -244,17 +306,25 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     hops, decay, taste_smoothing, max_neighbours
         The social votes, as in :class:`SocialTrustRecommender`.
     weight : float, optional
-        A fixed weight of the votes: nothing is held out.
+        A fixed weight of the votes for every user: nothing is held out.
     default_weight : float
         The weight when validation has too few users.
+    cold_items : int
+        Users with at most this many items of their own are cold.
     grid : sequence of float
         Candidate weights of the validation.
+    validation : {"time", "per_user"}
+        How the validation holds pairs out.
     validation_fraction : float
         Share of the pairs held out for the validation (between 0 and 1).
     min_validation_users : int
-        Users with votes and held-out new items the validation needs.
+        Users with votes and held-out new items a weight needs.
     max_validation_users : int
         Validation users scored at most (a seeded sample beyond).
+    confidence : float, optional
+        A weight other than 0 is chosen only when the paired bootstrap interval, at
+        this confidence, of its per-user gain over weight 0 is above 0; None: the best
+        weight on the validation, however small its lead.
     k : int
         Cut-off of the NDCG maximised.
     random_state : int
@@ -267,13 +337,15 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     social_ : scipy.sparse.csr_matrix of shape (n_users, n_users)
         Who follows whom.
     weight_ : float
-        Weight of the z-scored votes.
+        Weight of the scaled votes for users with more than ``cold_items`` items.
+    cold_weight_ : float
+        Weight of the scaled votes for cold users.
     item_prior_ : ndarray of float32
-        The z-scored popularity of the items, the tie-break.
+        Popularity of the items scaled to [0, 1], the tie-break.
     validation_ndcg_ : float or None
-        NDCG@k of the chosen weight on the validation users.
+        NDCG@k of the chosen weights on the validation users.
     fallback_ : str or None
-        Why the weight was not learned (None when it was, or was given).
+        Why a weight was not learned (None when they were, or were given).
     """
 
     def __init__(
@@ -285,11 +357,14 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         taste_smoothing: float | None = 0.1,
         max_neighbours: int = 200,
         weight: float | None = None,
-        default_weight: float = 1.0,
+        default_weight: float = 0.2,
+        cold_items: int = 2,
         grid: Sequence[float] = DEFAULT_GRID,
+        validation: str = "time",
         validation_fraction: float = 0.1,
         min_validation_users: int = 20,
         max_validation_users: int = 3000,
+        confidence: float | None = 0.9,
         k: int = 20,
         random_state: int = 0,
     ) -> None:
@@ -300,10 +375,13 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.max_neighbours = max_neighbours
         self.weight = weight
         self.default_weight = default_weight
+        self.cold_items = cold_items
         self.grid = grid
+        self.validation = validation
         self.validation_fraction = validation_fraction
         self.min_validation_users = min_validation_users
         self.max_validation_users = max_validation_users
+        self.confidence = confidence
         self.k = k
         self.random_state = random_state
 
@@ -311,47 +389,58 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self._check_social_params()
         klass, params = _component(self.collaborative, name="collaborative")
         check_non_negative(self.default_weight, "default_weight")
+        check_non_negative(self.cold_items, "cold_items")
         grid = [check_non_negative(w, "grid") for w in self.grid]
         fraction = check_non_negative(self.validation_fraction, "validation_fraction")
         if not 0 < fraction < 1:
             raise ValueError(f"validation_fraction must be between 0 and 1, got {fraction!r}.")
+        if self.validation not in VALIDATIONS:
+            raise ValueError(
+                f"validation must be one of {', '.join(VALIDATIONS)}, got {self.validation!r}."
+            )
         check_positive_int(self.k, "k")
         check_positive_int(self.max_validation_users, "max_validation_users")
         check_non_negative(self.min_validation_users, "min_validation_users")
         if not grid:
             raise ValueError("grid must hold at least one weight.")
+        if self.confidence is not None:
+            confidence = check_non_negative(self.confidence, "confidence")
+            if not 0 < confidence < 1:
+                raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}.")
         features = {"user_features": user_features, "item_features": item_features}
         self._store_social(social)
         self.validation_ndcg_, self.fallback_ = None, None
+        self.validation_curve_ = np.zeros((0, 2), dtype=np.float32)
         if self.weight is not None:
-            self.weight_ = check_non_negative(self.weight, "weight")
+            self.weight_ = self.cold_weight_ = check_non_negative(self.weight, "weight")
         elif not self.social_.nnz:
-            self.weight_ = 0.0
+            self.weight_ = self.cold_weight_ = 0.0
             self.fallback_ = "no social relations: the collaborative model alone"
         else:
-            self.weight_ = self._learn_weight(klass, params, interactions, timestamps, features)
+            self.weight_, self.cold_weight_ = self._learn_weights(
+                klass, params, interactions, timestamps, features
+            )
         self.collaborative_ = klass(**params).fit(interactions, timestamps=timestamps, **features)
-        popularity = np.diff(interactions.tocsc().indptr).astype(np.float32)[None, :]
-        self.item_prior_ = standardise_rows(popularity)[0]
+        popularity = np.diff(interactions.tocsc().indptr).astype(np.float32)
+        self.item_prior_ = popularity / max(float(popularity.max(initial=0.0)), 1.0)
 
-    def _learn_weight(
+    def _learn_weights(
         self,
         klass: type[Recommender],
         params: dict[str, Any],
         interactions: sp.csr_matrix,
         timestamps: sp.csr_matrix | None,
         features: dict[str, Any],
-    ) -> float:
-        """The weight of ``grid`` with the best NDCG@k on the held-out pairs."""
+    ) -> tuple[float, float]:
+        """The weights of ``grid`` (warm, cold) with the best NDCG@k on held-out pairs."""
         rng = np.random.default_rng(self.random_state)
-        fraction = float(self.validation_fraction)
-        if timestamps is not None and timestamps.nnz == interactions.nnz:
-            times = sp.csr_matrix(timestamps)
-            times.sort_indices()
-            held = times.data > np.quantile(times.data, 1.0 - fraction)
-        else:
-            times = None
-            held = rng.random(interactions.nnz) < fraction
+        held = holdout_pairs(
+            interactions,
+            timestamps,
+            fraction=float(self.validation_fraction),
+            per_user=self.validation == "per_user",
+            rng=rng,
+        )
         earlier = interactions.copy()
         earlier.data = np.where(held, 0.0, earlier.data).astype(np.float32)
         earlier.eliminate_zeros()
@@ -363,45 +452,97 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         users = np.flatnonzero((np.diff(target.indptr) > 0) & followers)
         if users.size > int(self.max_validation_users):
             users = np.sort(rng.choice(users, size=int(self.max_validation_users), replace=False))
+        default = float(self.default_weight)
         if users.size < float(self.min_validation_users):
             self.fallback_ = (
                 f"{users.size} user(s) with relations and held-out items, fewer than "
                 f"min_validation_users={self.min_validation_users}: default_weight used"
             )
-            return float(self.default_weight)
+            return default, default
         earlier_times = None
-        if times is not None:
-            earlier_times = times.copy()
+        if timestamps is not None and timestamps.nnz == interactions.nnz:
+            earlier_times = sp.csr_matrix(timestamps)
+            earlier_times.sort_indices()
             earlier_times.data = np.where(held, 0.0, earlier_times.data)
             earlier_times.eliminate_zeros()
         model = klass(**params).fit(earlier, timestamps=earlier_times, **features)
-        base = standardise_rows(model._score_users(users))
+        base = unit_rows(model._score_users(users))
         votes = self._votes(csr_rows(self.social_, users), earlier[users], users, liked=earlier)
-        has = votes.max(axis=1) > 0
-        normalised = standardise_rows(votes)
-        prior = standardise_rows(np.diff(earlier.tocsc().indptr)[None, :].astype(np.float32))
-        seen = earlier[users].nonzero()
-        k = int(self.k)
-        best, best_weight = -1.0, float(self.default_weight)
+        peak = votes.max(axis=1, keepdims=True)
+        has = peak[:, 0] > 0
+        scaled = votes / np.where(peak > 0, peak, 1.0)
+        popularity = np.diff(earlier.tocsc().indptr).astype(np.float32)
+        prior = popularity / max(float(popularity.max(initial=0.0)), 1.0)
+        base[earlier[users].nonzero()] = -np.inf
+        cold = np.diff(earlier.indptr)[users] <= int(self.cold_items)
+        k, relevant = int(self.k), target[users]
+        quality = []
         for weight in self.grid:
-            mixed = base + float(weight) * normalised + POPULARITY_TIE_BREAK * prior
-            mixed = np.where(has[:, None], mixed, base)
-            mixed[seen] = -np.inf
+            mixed = base + float(weight) * scaled + POPULARITY_TIE_BREAK * prior[None, :]
+            mixed = np.where(has[:, None] & (float(weight) > 0), mixed, base)
             top = np.argsort(-mixed, axis=1, kind="stable")[:, :k]
-            quality = ndcg_at_k(top, target[users], k)
-            if quality > best + 1e-9:
-                best, best_weight = quality, float(weight)
-        self.validation_ndcg_ = float(best)
-        return best_weight
+            quality.append(ndcg_per_user(top, relevant, k))
+        quality = np.array(quality)
+        self.validation_curve_ = np.stack(
+            [_mean_columns(quality, ~cold), _mean_columns(quality, cold)], axis=1
+        ).astype(np.float32)
+        warm_choice = self._choose(quality, ~cold) if (~cold).any() else 0
+        cold_choice = warm_choice
+        if cold.sum() >= float(self.min_validation_users):
+            cold_choice = self._choose(quality, cold)
+        chosen = np.where(cold, quality[cold_choice], quality[warm_choice])
+        self.validation_ndcg_ = float(chosen.mean())
+        return float(self.grid[warm_choice]), float(self.grid[cold_choice])
 
-    def _mix(self, base: np.ndarray, votes: np.ndarray) -> np.ndarray:
-        has = votes.max(axis=1) > 0
-        if not has.any() or not self.weight_:
+    def _after_load(self) -> None:
+        # An artifact of the first social blend (one weight, z-scored popularity) is
+        # served until the next training replaces it: one weight for every user.
+        if not hasattr(self, "cold_weight_"):
+            self.cold_weight_ = self.weight_
+            prior = self.item_prior_ - self.item_prior_.min(initial=0.0)
+            self.item_prior_ = (prior / max(float(prior.max(initial=0.0)), 1e-12)).astype(
+                np.float32
+            )
+
+    def _choose(self, quality: np.ndarray, users: np.ndarray) -> int:
+        """Index in ``grid`` of the best weight for ``users`` (columns of ``quality``).
+
+        With ``confidence`` set, a weight beats 0 only when the bootstrap interval of
+        its per-user gain over weight 0 lies above 0: a noisy validation keeps the
+        collaborative model.
+        """
+        best = int(np.argmax(quality[:, users].mean(axis=1)))
+        zeros = [i for i, weight in enumerate(self.grid) if float(weight) == 0.0]
+        if self.confidence is None or not zeros or best == zeros[0]:
+            return best
+        _, low, _ = paired_bootstrap(
+            quality[best, users],
+            quality[zeros[0], users],
+            confidence=float(self.confidence),
+            random_state=int(self.random_state),
+        )
+        return best if low > 0 else zeros[0]
+
+    def _mix_rows(self, base: np.ndarray, votes: np.ndarray, cold: np.ndarray) -> np.ndarray:
+        peak = votes.max(axis=1)
+        weights = np.where(cold, np.float32(self.cold_weight_), np.float32(self.weight_))
+        mixing = (peak > 0) & (weights > 0)
+        if not mixing.any():
             return base
         mixed = base.copy()
-        mixed[has] = (
-            standardise_rows(base[has])
-            + np.float32(self.weight_) * standardise_rows(votes[has])
+        mixed[mixing] = (
+            unit_rows(base[mixing])
+            + weights[mixing, None] * votes[mixing] / peak[mixing, None]
             + np.float32(POPULARITY_TIE_BREAK) * self.item_prior_[None, :]
         )
         return mixed
+
+    def _score_social_rows(self, rows, user_features, social) -> np.ndarray:
+        base = np.asarray(self.collaborative_._score_rows(rows, user_features), np.float32)
+        cold = np.diff(rows.indptr) <= int(self.cold_items)
+        return self._mix_rows(base, self._votes(social, rows, None), cold)
+
+    def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
+        base = np.asarray(self.collaborative_._score_users(user_ids), np.float32)
+        cold = np.diff(self.interactions_.indptr)[user_ids] <= int(self.cold_items)
+        return self._mix_rows(base, self._user_votes(user_ids), cold)

@@ -12,9 +12,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist
-from django.db import models
-
 from recommendations import reasons
 from recommendations.adapters import SettingsAdapter, get_adapter
 from recommendations.conf import VIEW, app_settings
@@ -62,7 +59,8 @@ class Recommendation:
 
     item: Any
     score: float
-    reason: str
+    # Worded in the language active when shown (a cached list holds no language).
+    reason: reasons.Reason
     source: str
     # The training run that chose it (None before any training): impressions record it.
     run_id: int | None = None
@@ -137,7 +135,7 @@ class Explainer:
 
     def reason(
         self, item: Any, layer: Layer | None, named: list[Any], items: dict[str, Any]
-    ) -> str:
+    ) -> reasons.Reason:
         """Why ``item`` is shown; ``items`` holds the instances of the ``named`` keys."""
         if layer is None:
             return reasons.PINNED
@@ -162,34 +160,12 @@ class Explainer:
         return _FIXED_REASONS.get(layer.source, reasons.POPULAR)
 
 
-def _related_paths(model: type[models.Model], lookups: Iterable[str | None]) -> list[str]:
-    """The forward relations crossed by ``lookups``, for select_related."""
-    paths = []
-    for lookup in lookups:
-        current, path = model, []
-        for part in (lookup or "").split("__"):
-            try:
-                related = current._meta.get_field(part)
-            except FieldDoesNotExist:
-                break
-            if not (related.many_to_one or related.one_to_one):
-                break
-            path.append(part)
-            current = related.related_model
-        if path:
-            paths.append("__".join(path))
-    return paths
-
-
 def _instances(adapter: SettingsAdapter, pks: Iterable[Any]) -> dict[str, Any]:
-    """Catalog instances by string key, with the relations labels and reasons read."""
-    catalog = adapter.catalog_model()
-    pks = valid_pks(catalog, pks)
+    """Catalog instances by string key, with what labels, reasons and prices read."""
+    pks = valid_pks(adapter.catalog_model(), pks)
     if not pks:
         return {}
-    related = _related_paths(catalog, (app_settings.CATEGORY_FIELD, app_settings.LABEL_FIELD))
-    items = catalog._default_manager.select_related(*related).in_bulk(pks)
-    return {str(pk): item for pk, item in items.items()}
+    return {str(pk): item for pk, item in adapter.display_items(pks).items()}
 
 
 def recommendations_assemble(

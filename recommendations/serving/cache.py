@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import get_language
 
 from recommendations.adapters import SettingsAdapter
 from recommendations.conf import app_settings
@@ -29,7 +30,12 @@ def list_name(
     """The cache name of a list: its block, model run, rules, history digest and inputs."""
     # The setting too: a changed business rule (MAX_PER_CATEGORY ...) applies at once.
     configuration = digest(getattr(settings, "RECOMMENDATIONS", None))
-    return LIST_CACHE_PREFIX + digest((block, run_id, rules_key, history, configuration, parts))
+    # And the language: a cached item's label and page may be worded per language (a
+    # translated name, i18n_patterns URLs); its reason is worded when shown anyway.
+    language = get_language()
+    return LIST_CACHE_PREFIX + digest(
+        (block, run_id, rules_key, history, configuration, language, parts)
+    )
 
 
 def _anonymous_key(name: str) -> str:
@@ -77,6 +83,8 @@ def list_get(
         process_state.served.pop(key, None)
         return None
     computed_at, checked_at, rows = entry
+    if not rows and checked_at <= catalog_changed_at:
+        return None  # an empty list may have something to show once the catalog changed
     if now - checked_at >= app_settings.RELOAD_INTERVAL or checked_at <= catalog_changed_at:
         pks = [row[0].pk for row in rows]
         available = adapter.available_items().filter(pk__in=pks).values_list("pk", flat=True)
@@ -104,9 +112,11 @@ def _from_rows(rows: Iterable[tuple]) -> tuple[Recommendation, ...]:
 def list_set(
     owner: UserCache | None, name: str, result: list[Recommendation]
 ) -> list[Recommendation]:
-    """Cache a computed list (per user, or shared for anonymous shoppers) and return it."""
-    if not result:
-        return result
+    """Cache a computed list (per user, or shared for anonymous shoppers) and return it.
+
+    An empty list is cached too (a block with nothing it means to show, asked on every
+    page): it is computed again once the catalog changes.
+    """
     rows = [
         (rec.item, rec.score, rec.reason, rec.source, rec.run_id, (rec.label, rec.url, rec.price))
         for rec in result

@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count
+from django.utils.translation import gettext as _
 
 from recommendations.adapters import SettingsAdapter
 from recommendations.conf import PURCHASE, app_settings
@@ -382,16 +383,25 @@ def category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | 
             adapter.available_items().filter(**{lookup: category}).values_list("pk", flat=True)
         )
     except (ValueError, TypeError, OverflowError, ValidationError):
-        raise ValueError(f"{category!r} is not a valid category key.") from None
+        raise ValueError(
+            _("%(category)r is not a valid category key.") % {"category": category}
+        ) from None
 
 
 def candidates_choose(
-    adapter: SettingsAdapter, layers: list[Layer], *, rules: BlockRules, filters: Filters, n: int
+    adapter: SettingsAdapter,
+    layers: list[Layer],
+    *,
+    rules: BlockRules,
+    filters: Filters,
+    n: int,
+    top_up: bool = True,
 ) -> list[tuple[Candidate, Layer | None]]:
     """Apply the rules across the layers in order: the chosen candidates and their layers.
 
     One query for the keys and categories of the available candidates (no model
-    instances), and one more when the layers run dry; a pinned item has no layer.
+    instances), and one more when the layers run dry and ``top_up`` lets the catalog
+    fill the list; a pinned item has no layer.
     """
     candidates: list[Candidate] = []
     layer_of: dict[str, Layer] = {}
@@ -404,7 +414,7 @@ def candidates_choose(
     chosen = apply_rules(
         candidates, items=rows, filters=filters, rules=rules, category_of=_row_category, n=n
     )
-    if len(chosen) < n:
+    if top_up and len(chosen) < n:
         # Starved (a new store, or a list eaten by the rules): top up from the catalog.
         used = [*(c.pk for c in chosen), *engine_blocked(filters)]
         extra = adapter.available_items().exclude(pk__in=valid_pks(adapter.catalog_model(), used))

@@ -68,6 +68,18 @@ class BlockSpec:
     item_to_item: tuple[str, ...] = ("similar",)
     # How each layer's items are explained (layer source -> assembly reason policy).
     reasons: Mapping[str, str] = field(default_factory=lambda: DEFAULT_REASONS)
+    # Whether the catalog tops the list up when its layers run dry. A block that means
+    # something specific (similar, bought together, recently viewed) lists what it means
+    # or nothing: it is never filled with other items, and pins join its items rather
+    # than stand in for them.
+    top_up: bool = True
+    # Whether items the shopper bought are listed (their own views: bought or not).
+    shows_bought: bool = False
+    # Whether MAX_PER_CATEGORY applies. Not to alternatives to one product (of its
+    # category by nature), nor to what the shopper viewed.
+    category_cap: bool = True
+    # Whether the merchandisers' pins apply (their excludes always do).
+    pinned: bool = True
 
 
 @dataclass(frozen=True)
@@ -120,13 +132,19 @@ def _inputs(
 
 
 def _filters(
-    history: History, *, exclude: Iterable[Any], category: str | None, rules: BlockRules
+    spec: BlockSpec,
+    history: History,
+    *,
+    exclude: Iterable[Any],
+    category: str | None,
+    rules: BlockRules,
 ) -> Filters:
+    # A category list is one category by definition: variety does not apply.
+    capped = spec.category_cap and category is None
     filters = Filters(
-        bought=history.bought(),
+        bought=set() if spec.shows_bought else history.bought(),
         category=category,
-        # A category list is one category by definition: variety does not apply.
-        max_per_category=None if category is not None else app_settings.MAX_PER_CATEGORY,
+        max_per_category=app_settings.MAX_PER_CATEGORY if capped else None,
     )
     filters.block(exclude)
     filters.block(rules.excluded)
@@ -165,6 +183,8 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     user, exclude, anchors = request.user, list(request.exclude), list(request.anchors)
     adapter, model = get_adapter(), model_for_user(user)
     history, rules, catalog_changed_at = _inputs(adapter, user, request.history, spec.block)
+    if not spec.pinned:
+        rules = BlockRules(excluded=rules.excluded)
     session = list(request.session_item_pks or ())
     if session and not _session_allowed(adapter, user, history):
         session = []
@@ -191,7 +211,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     cached = list_get(adapter, owner, name, catalog_changed_at)
     if cached is not None:
         return cached
-    filters = _filters(history, exclude=[*exclude, *anchors], category=category, rules=rules)
+    filters = _filters(spec, history, exclude=[*exclude, *anchors], category=category, rules=rules)
     inputs = Inputs(
         adapter=adapter,
         model=model,
@@ -206,8 +226,15 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         item_to_item=spec.item_to_item,
     )
     chosen = candidates_choose(
-        adapter, layers_build(spec.layers, inputs), rules=rules, filters=filters, n=n
+        adapter,
+        layers_build(spec.layers, inputs),
+        rules=rules,
+        filters=filters,
+        n=n,
+        top_up=spec.top_up,
     )
+    if not spec.top_up and all(layer is None for _, layer in chosen):
+        chosen = []  # pins alone: nothing this block means to show
     result = recommendations_assemble(
         adapter=adapter, model=model, chosen=chosen, history=history, policies=spec.reasons
     )

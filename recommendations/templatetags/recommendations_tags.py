@@ -6,7 +6,11 @@ They need ``request`` in the context (the ``request`` context processor).
 
 The blocks of one page share what they read: the shopper's history, cart and session
 views are read once per request. A block never repeats an item an earlier block of
-the page showed, nor the product on screen (``product`` in the context).
+the page showed (recently viewed included), nor the product on screen (``product`` in
+the context): it asks the pipeline for other items in their place. A block renders
+nothing when it has nothing it means to show (no similar item, an empty cart, no view),
+and "Recommended for you" is titled ``fallback_title`` ("Popular right now") when none
+of its items comes from the shopper's own history or session.
 
     {% load recommendations_tags %}
     {% recommended_for_you n=8 %}
@@ -24,6 +28,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import template
+from django.utils.translation import gettext_lazy
 
 from recommendations import selectors, tracking
 from recommendations.adapters import get_adapter
@@ -33,6 +38,11 @@ from recommendations.session import request_memo, session_cart_pks, session_view
 TagFunction = Callable[..., dict[str, Any]]
 register = template.Library()
 logger = logging.getLogger(__name__)
+
+# The layers whose items make "Recommended for you" personal: the shopper's own
+# history and this session's views (the rest are trending, popular or pinned).
+PERSONAL_SOURCES = frozenset({selectors.PERSONAL, selectors.SESSION})
+FALLBACK_TITLE = gettext_lazy("Popular right now")
 
 
 def _quiet_when_down(block: str) -> Callable[[TagFunction], TagFunction]:
@@ -132,9 +142,16 @@ def _item_pks(items: Iterable[Any]) -> list[Any]:
 @register.inclusion_tag("recommendations/recommended_for_you.html", takes_context=True)
 @_quiet_when_down("for_you")
 def recommended_for_you(
-    context: template.Context, n: Any = selectors.DEFAULT_N, title: str = "Recommended for you"
+    context: template.Context,
+    n: Any = selectors.DEFAULT_N,
+    title: str = gettext_lazy("Recommended for you"),
+    fallback_title: str = FALLBACK_TITLE,
 ) -> dict[str, Any]:
-    """The shopper's personal list (this session's views for anonymous shoppers)."""
+    """The shopper's personal list (this session's views for anonymous shoppers).
+
+    Titled ``fallback_title`` when nothing in it is personal (a shopper the store knows
+    nothing of gets trending and popular items).
+    """
     request, user = _shopper(context)
     recommendations = selectors.recommendations_for_user(
         user=user,
@@ -143,6 +160,8 @@ def recommended_for_you(
         session_item_pks=session_viewed_pks(request),
         history=_history(request, user),
     )
+    if not any(rec.source in PERSONAL_SOURCES for rec in recommendations):
+        title = fallback_title
     return _block(context, "for_you", title, _shown(request, recommendations))
 
 
@@ -152,7 +171,7 @@ def similar_products(
     context: template.Context,
     product: Any = None,
     n: Any = 4,
-    title: str = "Similar products",
+    title: str = gettext_lazy("Similar products"),
 ) -> dict[str, Any]:
     """Alternatives to ``product`` (default: ``product`` in context): alike and co-bought."""
     request, user = _shopper(context)
@@ -178,7 +197,7 @@ def bought_together(
     product: Any = None,
     items: Iterable[Any] | None = None,
     n: Any = 4,
-    title: str = "Frequently bought together",
+    title: str = gettext_lazy("Frequently bought together"),
 ) -> dict[str, Any]:
     """Items bought with ``product``, or with ``items`` (e.g. cart lines), or with the cart."""
     request, user = _shopper(context)
@@ -207,7 +226,7 @@ def trending_products(
     context: template.Context,
     n: Any = selectors.DEFAULT_N,
     category: Any = None,
-    title: str = "Trending now",
+    title: str = gettext_lazy("Trending now"),
 ) -> dict[str, Any]:
     """What is selling now, optionally in one category (its key)."""
     request, user = _shopper(context)
@@ -224,16 +243,17 @@ def trending_products(
 @register.inclusion_tag("recommendations/recently_viewed.html", takes_context=True)
 @_quiet_when_down("recently_viewed")
 def recently_viewed(
-    context: template.Context, n: Any = selectors.DEFAULT_N, title: str = "Recently viewed"
+    context: template.Context,
+    n: Any = selectors.DEFAULT_N,
+    title: str = gettext_lazy("Recently viewed"),
 ) -> dict[str, Any]:
-    """The shopper's own recently viewed items, newest first."""
+    """The shopper's own viewed items, newest first, bought or not (nothing else)."""
     request, user = _shopper(context)
-    # The shopper's own items: shown even when another block listed them too.
     recommendations = selectors.recently_viewed(
         user=user,
         session_item_pks=session_viewed_pks(request),
         n=_n(n),
-        exclude=session_cart_pks(request),
+        exclude=_excluded(context, request),
         history=_history(request, user),
     )
-    return _block(context, "recently_viewed", title, recommendations)
+    return _block(context, "recently_viewed", title, _shown(request, recommendations))

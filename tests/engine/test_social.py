@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -10,9 +13,11 @@ from recommendations.engine import (
     EASERecommender,
     ItemKNNRecommender,
     SocialBlendRecommender,
+    SocialMFRecommender,
     SocialTrustRecommender,
     load,
 )
+from recommendations.engine.social import holdout_pairs, unit_rows
 
 
 def follows(n_users: int, edges: list[tuple[int, int]]) -> sp.csr_matrix:
@@ -249,3 +254,210 @@ def test_a_social_model_as_collaborative_part_is_refused():
     interactions, _ = chain_data()
     with pytest.raises(ValueError, match="collaborative"):
         SocialBlendRecommender(collaborative=("social_trust", {})).fit(interactions)
+
+
+def test_cold_users_are_mixed_at_their_own_weight():
+    rng = np.random.default_rng(4)
+    dense = (rng.random((40, 25)) < 0.2).astype(np.float32)
+    dense[0] = 0.0
+    dense[0, 3] = 1.0  # a cold user ...
+    dense[1, :6] = 1.0  # ... and a warm one, both following user 5
+    dense[5, 10:16] = 1.0
+    interactions = sp.csr_matrix(dense)
+    social = follows(40, [(0, 5), (1, 5)])
+    model = SocialBlendRecommender(collaborative=("ease", {"l2": 10.0}), weight=1.0).fit(
+        interactions, social=social
+    )
+    ease = EASERecommender(l2=10.0).fit(interactions)
+    model.cold_weight_ = 0.0
+
+    users = np.array([0, 1])
+    scores = model._score_users(users)
+
+    np.testing.assert_array_equal(scores[0], ease._score_users(users)[0])
+    assert not np.allclose(scores[1], ease._score_users(users)[1])
+
+
+def test_the_cold_weight_is_learned_apart_from_the_warm_one():
+    interactions, stamps, social = group_data()
+    model = SocialBlendRecommender(
+        collaborative=("item_knn", {}), min_validation_users=5, cold_items=3
+    ).fit(interactions, timestamps=stamps, social=social)
+
+    assert model.validation_curve_.shape == (len(model.grid), 2)
+    assert model.weight_ in model.grid and model.cold_weight_ in model.grid
+    warm_best = np.nanargmax(model.validation_curve_[:, 0])
+    assert model.weight_ == model.grid[warm_best]
+
+
+def test_unit_rows_put_the_median_at_zero_and_the_best_at_one():
+    rows = np.array([[0.0, 0.0, 0.0, 2.0, 1.0], [5.0, 1.0, 3.0, -np.inf, 3.0]], np.float32)
+
+    scaled = unit_rows(rows)
+
+    np.testing.assert_allclose(scaled[0], [0.0, 0.0, 0.0, 1.0, 0.5], atol=1e-6)
+    assert scaled[1, 0] == pytest.approx(1.0) and scaled[1, 2] == pytest.approx(0.0)
+    assert np.all(np.isfinite(scaled))
+
+
+def test_a_per_user_holdout_takes_each_users_newest_pairs():
+    dense = np.zeros((3, 6), dtype=np.float32)
+    dense[0, :5] = 1.0
+    dense[1, :2] = 1.0
+    dense[2, 0] = 1.0  # one pair: nothing held out
+    interactions = sp.csr_matrix(dense)
+    stamps = interactions.copy()
+    stamps.data = np.array([5, 4, 3, 2, 1, 7, 9, 8], dtype=np.float64)
+
+    held = holdout_pairs(
+        interactions, stamps, fraction=0.2, per_user=True, rng=np.random.default_rng(0)
+    )
+
+    assert held.tolist() == [True, False, False, False, False, False, True, False]
+
+
+@pytest.mark.parametrize("model_name", ["social_blend", "social_mf"])
+def test_a_cold_user_with_friends_gets_the_friends_items(model_name):
+    interactions, _, social = group_data()
+    # User 2 (group 2) has no history of their own; they follow members of group 2.
+    interactions = interactions.tolil()
+    interactions[2] = 0.0
+    interactions = sp.csr_matrix(interactions)
+    interactions.eliminate_zeros()
+    model = (
+        SocialMFRecommender(factors=8, iterations=8)
+        if model_name == "social_mf"
+        else SocialBlendRecommender(collaborative=("item_knn", {}), weight=1.0)
+    ).fit(interactions, social=social)
+
+    items, _ = model.recommend(2, 5)
+
+    assert interactions[2].nnz == 0
+    assert np.mean((items >= 20) & (items < 30)) >= 0.8  # group 2's own items
+
+
+def test_social_mf_folds_in_a_new_follow():
+    interactions, _, social = group_data()
+    model = SocialMFRecommender(factors=8, iterations=8).fit(interactions, social=social)
+    history = np.zeros(interactions.shape[1], dtype=np.float32)
+    follows_now = np.zeros(interactions.shape[0], dtype=np.float32)
+    follows_now[np.arange(interactions.shape[0]) % 4 == 2] = 1.0  # the whole group 2
+
+    without, _ = model.recommend_interactions(history, 5)
+    items, _ = model.recommend_interactions(history, 5, social_row=follows_now)
+
+    assert np.mean((items >= 20) & (items < 30)) >= 0.8
+    assert items.tolist() != without.tolist()
+
+
+def test_social_mf_without_follows_is_plain_implicit_als():
+    interactions, _, social = group_data()
+    alone = SocialMFRecommender(factors=8, iterations=4).fit(interactions)
+    no_pull = SocialMFRecommender(factors=8, iterations=4, social_regularization=0.0).fit(
+        interactions, social=social
+    )
+    users = np.arange(interactions.shape[0])
+
+    np.testing.assert_allclose(
+        alone._score_users(users), no_pull._score_users(users), rtol=1e-4, atol=1e-6
+    )
+
+
+def test_social_mf_pulls_a_user_towards_the_people_they_follow():
+    interactions, _, social = group_data()
+    plain = SocialMFRecommender(factors=8, iterations=8, social_regularization=0.0)
+    pulled = SocialMFRecommender(factors=8, iterations=8, social_regularization=50.0)
+    plain.fit(interactions, social=social)
+    pulled.fit(interactions, social=social)
+
+    def distance(model: SocialMFRecommender) -> float:
+        friends = model.social_ @ model.user_factors_
+        gap = np.linalg.norm(model.user_factors_ - friends, axis=1)
+        return float(gap.mean() / np.linalg.norm(model.user_factors_, axis=1).mean())
+
+    assert distance(pulled) < 0.8 * distance(plain)
+
+
+def test_a_weight_must_beat_zero_clearly_to_be_chosen():
+    rng = np.random.default_rng(6)
+    at_zero = rng.random(200)
+    noise = rng.normal(0.0, 0.2, 200)
+    noisy_lead = at_zero + noise - noise.mean() + 0.002  # ahead by 0.002, within the noise
+    clear_lead = at_zero + 0.05
+    quality = np.stack([at_zero, noisy_lead, clear_lead])
+    everyone = np.ones(200, dtype=bool)
+    grid = (0.0, 0.5, 1.0)
+
+    careful = SocialBlendRecommender(grid=grid, confidence=0.9)
+    eager = SocialBlendRecommender(grid=grid, confidence=None)
+
+    assert careful._choose(quality[:2], everyone) == 0
+    assert eager._choose(quality[:2], everyone) == 1
+    assert careful._choose(quality, everyone) == 2
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"validation": "random"}, "validation"),
+        ({"confidence": 1.5}, "confidence"),
+        ({"cold_items": -1}, "cold_items"),
+    ],
+)
+def test_bad_blend_parameters_raise_value_error_naming_them(params, name):
+    interactions, stamps, social = group_data()
+    with pytest.raises(ValueError, match=name):
+        SocialBlendRecommender(**params).fit(interactions, timestamps=stamps, social=social)
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"factors": 0}, "factors"),
+        ({"social_regularization": -1.0}, "social_regularization"),
+        ({"iterations": 1.5}, "iterations"),
+    ],
+)
+def test_bad_social_mf_parameters_raise_value_error_naming_them(params, name):
+    interactions, _, social = group_data()
+    with pytest.raises(ValueError, match=name):
+        SocialMFRecommender(**params).fit(interactions, social=social)
+
+
+def test_the_per_user_validation_learns_weights_where_friends_predict_the_newest_items():
+    interactions, stamps, social = group_data()
+    model = SocialBlendRecommender(
+        collaborative=("item_knn", {}),
+        validation="per_user",
+        validation_fraction=0.3,
+        min_validation_users=5,
+    ).fit(interactions, timestamps=stamps, social=social)
+
+    assert model.fallback_ is None
+    assert model.weight_ > 0
+    assert 0 < model.validation_ndcg_ <= 1
+
+
+def test_an_artifact_of_the_first_social_blend_still_loads_and_ranks():
+    interactions, stamps, social = group_data()
+    model = SocialBlendRecommender(collaborative=("item_knn", {}), weight=1.0).fit(
+        interactions, timestamps=stamps, social=social
+    )
+    with np.load(io.BytesIO(model.to_bytes()), allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    header = json.loads(str(arrays["__header__"]))
+    # The first version had one weight and no validation curve.
+    for key in ("cold_weight_", "validation_curve_"):
+        header["state"].pop(key)
+        arrays.pop(key, None)
+    arrays["__header__"] = np.array(json.dumps(header))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+
+    loaded = load(buffer.getvalue())
+
+    assert loaded.cold_weight_ == loaded.weight_ == 1.0
+    users = np.arange(interactions.shape[0])
+    np.testing.assert_array_equal(
+        loaded.recommend_batch(users, 5)[0], model.recommend_batch(users, 5)[0]
+    )

@@ -15,14 +15,19 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
 from django.template import Context, Template
 from django.test import RequestFactory
 
 from recommendations import selectors, serving
 from recommendations.adapters import get_adapter
+from recommendations.artifacts import artifact_read
 from recommendations.checks import check_settings
 from recommendations.engine import SocialTrustRecommender
+from recommendations.models import ForgottenUser, TrainingRun
+from recommendations.privacy import CACHED_KINDS
 from recommendations.services import training_run_start
+from recommendations.serving.keys import UserCache
 from recommendations.training import training_data_prepare
 from tests.hostproject.library.models import Follow, Loan
 
@@ -73,9 +78,10 @@ def test_unavailable_books_are_never_recommended(library):
     library["poetry0"].save()
 
     items = [r.item for r in selectors.similar_products(item=library["crime0"], n=8)]
+    trending = [r.item for r in selectors.trending_products(n=8)]
 
-    assert library["poetry0"] not in items
-    assert len(items) == 8
+    assert items and library["poetry0"] not in items
+    assert len(trending) == 8 and library["poetry0"] not in trending
 
 
 def test_the_template_tags_render_books(library):
@@ -141,3 +147,36 @@ def test_follows_are_read_and_train_a_social_model(library, settings):
     assert data.social.nnz == 2 and data.social[row].sum() == 1.5
     assert {data.item_pks[i] for i in items} == {library["crime0"].pk, library["crime1"].pk}
     assert sorted(mutual.follower_pk.tolist()) == sorted([reader.pk] * 2 + [f.pk for f in fans])
+
+
+def _cached(user_pk) -> dict:
+    user_cache = UserCache.current(user_pk)
+    return {} if user_cache is None else user_cache.get_many(CACHED_KINDS)
+
+
+def test_a_reader_deleted_by_a_queryset_is_forgotten_without_the_host_asking(
+    library, django_capture_on_commit_callbacks
+):
+    User = get_user_model()
+    reader = User.objects.get(username="crime-fan0")
+    pk = reader.pk
+    assert serving.active_model().user_row(pk) is not None
+    assert selectors.recommendations_for_user(user=reader, n=4)
+    assert _cached(pk)
+
+    # A failed deletion leaves everything as it was.
+    with pytest.raises(RuntimeError), transaction.atomic():
+        User.objects.filter(username="crime-fan0").delete()
+        raise RuntimeError("the host's deletion fails later")
+    assert User.objects.filter(pk=pk).exists() and not ForgottenUser.objects.exists()
+    assert serving.active_model().user_row(pk) is not None and _cached(pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        User.objects.filter(username="crime-fan0").delete()
+
+    assert ForgottenUser.objects.filter(user_pk=str(pk)).exists()
+    assert _cached(pk) == {}
+    assert serving.active_model().user_row(pk) is None
+    run = TrainingRun.objects.get(is_active=True)
+    assert pk not in artifact_read(run.artifact).user_pks.tolist()
+    assert serving.active_model().user_row(User.objects.get(username="crime-fan1").pk) is not None

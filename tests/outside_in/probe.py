@@ -2,9 +2,9 @@
 
 ``python outside_in_probe.py seed``: the store's products, customers and orders.
 ``python outside_in_probe.py check full|base``: the installed app as a shopper, the
-staff and a worker meet it: every template tag on a page, every API route and the
-OpenAPI schema (full), the Celery task and beat entry (full), the business rules and
-pins, account deletion, private artifacts. Exits non-zero on the first failure.
+staff and a worker meet it: every template tag on a page, the German catalog, every API
+route and the OpenAPI schema (full), the Celery task and beat entry (full), the business
+rules and pins, account deletion, private artifacts. Exits non-zero on the first failure.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import random
 import re
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
@@ -28,13 +29,14 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
-from django.utils import timezone  # noqa: E402
+from django.utils import timezone, translation  # noqa: E402
 from store.models import Order, OrderLine, Product  # noqa: E402
 
 import recommendations  # noqa: E402
 from recommendations import selectors  # noqa: E402
 from recommendations.artifacts import artifact_read, artifact_storage  # noqa: E402
 from recommendations.models import TrainingRun  # noqa: E402
+from recommendations.session import SESSION_KEY  # noqa: E402
 
 CATEGORIES = ("tea", "coffee", "cake", "gifts", "mugs")
 PER_CATEGORY = 8
@@ -50,6 +52,7 @@ def seed() -> None:
                 sku=f"{category.upper()}-{i:02d}",
                 name=f"{category.title()} {i}",
                 category=category,
+                price=Decimal(f"{2 + i}.50"),
             )
             for i in range(1, PER_CATEGORY + 1)
         ]
@@ -106,18 +109,43 @@ def check_installation(mode: str) -> None:
 def check_page(customer, product: Product) -> None:
     client = Client()
     client.force_login(customer)
+    # A view kept in the session (as the events API keeps it): recently viewed lists
+    # only what the shopper viewed, and this host records no views of its own.
+    session = client.session
+    viewed = Product.objects.filter(sku__in=["TEA-03", "CAKE-05", "GIFTS-07", "TEA-06"])
+    session[SESSION_KEY] = [str(pk) for pk in viewed.values_list("pk", flat=True)]
+    session.save()
     response = client.get(f"/products/{product.pk}/")
     expect(response.status_code == 200, "the product page renders")
     html = response.content.decode()
     for block in BLOCKS:
         expect(f'data-rec-block="{block}"' in html, f"the {block} tag renders a block")
-    sections = re.findall(r'data-rec-block="(\w+)".*?</section>', html, re.S)
+    expect('class="rec-item__price">' in html, "the cards show PRICE_FIELD")
+    sections = re.findall(r'data-rec-block="(\w+)"(.*?)</section>', html, re.S)
     expect(len(sections) == len(BLOCKS), "one section per tag")
-    for section in re.findall(r"<section.*?</section>", html, re.S):
+    shown = [pk for _, body in sections for pk in re.findall(r'data-rec-item="(\d+)"', body)]
+    expect(len(shown) == len(set(shown)), "no product twice on the page")
+    for block, section in sections:
+        if block == "similar":
+            continue  # alternatives to the product: of its category, no cap
         pks = re.findall(r'data-rec-item="(\d+)"', section)
         categories = [Product.objects.get(pk=pk).category for pk in pks]
         counts = {c: categories.count(c) for c in set(categories)}
         expect(max(counts.values()) <= 3, f"at most MAX_PER_CATEGORY=3 per category: {counts}")
+
+
+def check_german() -> None:
+    """The wheel's compiled German catalog: block titles and reasons in German."""
+    with translation.override("de"):
+        title = translation.gettext("Recommended for you")
+        reasons = [str(r.reason) for r in selectors.trending_products(n=5)]
+    expect(title == "Empfehlungen für Sie", f"the German catalog is installed: {title!r}")
+    expect(
+        # The README's pin puts a tea first: "Picked by our team".
+        bool(reasons)
+        and all(r.startswith(("Gerade gefragt", "Von unserem Team")) for r in reasons),
+        f"reasons in German: {reasons}",
+    )
 
 
 def check_pin() -> None:
@@ -200,17 +228,25 @@ def check_artifacts() -> None:
 
 
 def check_account_deletion(customer) -> None:
-    from store.accounts import account_delete
+    from recommendations.models import ForgottenUser
+    from recommendations.privacy import CACHED_KINDS
+    from recommendations.serving.keys import UserCache
 
     run = TrainingRun.objects.get(is_active=True)
     before = run.artifact
     expect(str(customer.pk) in artifact_read(before).user_pks.astype(str), "user served")
-    account_delete(customer)
+    selectors.recommendations_for_user(user=customer, n=4)
+    expect(UserCache.current(customer.pk).get_many(CACHED_KINDS) != {}, "the list is cached")
+    # As the README says: no call to the app, any deletion forgets the user.
+    get_user_model().objects.filter(pk=customer.pk).delete()
     run.refresh_from_db()
     expect(run.artifact != before, "deletion rewrote the serving artifact")
     users = artifact_read(run.artifact).user_pks.astype(str)
     expect(str(customer.pk) not in users, "the deleted user is gone from the serving model")
     expect(not artifact_storage().exists(before), "the old artifact file is deleted")
+    expect(ForgottenUser.objects.filter(user_pk=str(customer.pk)).exists(), "a tombstone")
+    cached = UserCache.current(customer.pk)
+    expect(cached is None or not cached.get_many(CACHED_KINDS), "the cached lists are gone")
 
 
 def check(mode: str) -> None:
@@ -221,6 +257,7 @@ def check(mode: str) -> None:
     customer = get_user_model().objects.get(username="shopper")
     product = Product.objects.get(sku="COFFEE-01")
     check_page(customer, product)
+    check_german()
     check_pin()
     check_admin()
     check_artifacts()

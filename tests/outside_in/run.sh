@@ -30,7 +30,9 @@ tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(
 assert tops == {"recommendations"}, f"the wheel holds more than the app: {sorted(tops)}"
 for needed in ("recommendations/migrations/0001_initial.py",
                "recommendations/templates/recommendations/_list.html",
-               "recommendations/static/recommendations/tracking.js"):
+               "recommendations/static/recommendations/tracking.js",
+               "recommendations/locale/de/LC_MESSAGES/django.po",
+               "recommendations/locale/de/LC_MESSAGES/django.mo"):
     assert needed in names, f"the wheel lacks {needed}"
 print(f"{sys.argv[1]}: {len(names)} files, only the recommendations package")
 PY

@@ -13,7 +13,13 @@ from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
 from recommendations.session import SESSION_KEY
 from recommendations.urls import urlpatterns
-from tests.factories import OrderFactory, OrderLineFactory, StaffFactory, UserFactory
+from tests.factories import (
+    OrderFactory,
+    OrderLineFactory,
+    ProductFactory,
+    StaffFactory,
+    UserFactory,
+)
 
 # The throttle counters live in the cache too: isolated_serving clears it.
 pytestmark = pytest.mark.usefixtures("isolated_serving")
@@ -108,6 +114,30 @@ def test_similar_and_bought_together_exclude_the_product(client, store):
         assert len(results) == 4
         assert str(product.pk) not in {r["item_id"] for r in results}
         assert results[0]["reason"] == reason
+
+
+@pytest.mark.parametrize("name", ["similar", "bought-together"])
+def test_a_product_list_holds_only_its_own_items_and_may_be_empty(client, store, name):
+    source = name.replace("-", "_")
+    newcomer = ProductFactory(name="Newcomer", category=store.categories[0])
+
+    lone = client.get(_url(name, pk=newcomer.pk), {"n": 4})
+    many = client.get(_url(name, pk=store.product(4, 0).pk), {"n": 20}).json()["results"]
+
+    # Nothing to show is an empty list, never trending items under this route.
+    assert lone.status_code == 200 and lone.json() == {"results": []}
+    # E0's seven neighbours, not twenty padded with others.
+    assert len(many) == 7 and {r["source"] for r in many} == {source}
+
+
+def test_me_of_a_shopper_without_history_labels_its_fallback_items(client, store, users):
+    client.force_login(UserFactory(username="newcomer"))
+
+    results = client.get(_url("me"), {"n": 4}).json()["results"]
+
+    assert len(results) == 4
+    assert {r["source"] for r in results} <= {"trending", "popular", "catalog"}
+    assert not [r for r in results if r["reason"].startswith("Because you")]
 
 
 def test_trending_filters_by_category(client, store):

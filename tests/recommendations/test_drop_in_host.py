@@ -68,7 +68,7 @@ def test_a_library_project_trains_and_serves_through_the_same_tags_and_api():
     )
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "7 passed" in result.stdout
+    assert "8 passed" in result.stdout
 
 
 def test_without_celery_and_drf_the_tags_admin_and_training_command_work():
@@ -82,3 +82,15 @@ def test_without_celery_and_drf_the_tags_admin_and_training_command_work():
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "7 passed" in result.stdout
+
+
+def test_catalog_lookups_through_relations_read_one_value_per_item_and_are_checked():
+    # Many-to-many shelves, a foreign key without __str__, several priced copies per book.
+    result = _run_pytest(
+        [sys.executable, "-m", "pytest"],
+        "tests.hostproject.settings",
+        "tests/hostproject/relations_checks.py",
+    )
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "15 passed" in result.stdout

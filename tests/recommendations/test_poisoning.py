@@ -98,7 +98,8 @@ def test_without_the_defences_the_same_attack_poisons_every_list(attacked, setti
     assert _lists_with(target, bestseller) == {
         "trending": True,
         "similar": True,
-        "bought_together": True,
+        # Views make no basket: bought together showed T only while trending padded it.
+        "bought_together": False,
         "victims": True,
     }
 

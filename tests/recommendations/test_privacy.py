@@ -347,10 +347,11 @@ def test_an_opted_out_user_gets_only_non_personal_lists_and_reasons(trained, sho
     _consent(alice, False)
     lists = [
         selectors.recommendations_for_user(user=alice, n=4, session_item_pks=viewed),
-        selectors.recently_viewed(user=alice, session_item_pks=viewed, n=4),
         selectors.similar_products(item=shop.products[0], user=alice, n=4),
     ]
 
+    # Nothing of their own is shown, nor anything else under "Recently viewed".
+    assert selectors.recently_viewed(user=alice, session_item_pks=viewed, n=4) == []
     for recommendations in lists:
         assert recommendations
         assert not {r.source for r in recommendations} & {

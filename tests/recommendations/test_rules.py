@@ -27,13 +27,16 @@ def test_unavailable_items_are_never_shown(store):
 
     lists = [
         selectors.trending_products(n=20),
-        selectors.similar_products(item=store.product(2, 0), n=20),
         selectors.recommendations_for_session(item_pks=[store.product(7, 0).pk], n=20),
     ]
+    # C0's neighbours only (A0 and B0 among them), however many that leaves.
+    similar = selectors.similar_products(item=store.product(2, 0), n=20)
 
     for recommendations in lists:
         assert len(recommendations) == 20
         assert not {inactive.pk, sold_out.pk} & set(_pks(recommendations))
+    assert len(similar) >= 4
+    assert not {inactive.pk, sold_out.pk} & set(_pks(similar))
 
 
 def test_items_in_the_cart_are_never_shown(store):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from recommendations import selectors
-from recommendations.models import TrainingRun
+from recommendations import selectors, serving
+from recommendations.models import ItemRule, TrainingRun
 from recommendations.privacy import user_cache_delete
+from recommendations.services import training_run_start
 from recommendations.serving import history as serving_history
 from recommendations.serving.keys import BOUGHT_CACHE_NAME, user_cache_key
 from tests.factories import (
@@ -114,16 +117,114 @@ def test_trending_in_a_category_only_lists_that_category(store):
     assert {r.reason for r in recommendations} == {"Trending in Cat F"}
 
 
-def test_recently_viewed_lists_own_views_newest_first(store):
+def test_recently_viewed_lists_own_views_newest_first_and_nothing_else(store):
     viewer = UserFactory(username="viewer")
     for category in (1, 6, 3):
         ProductViewFactory(user=viewer, product=store.product(category, 2))
 
     recommendations = selectors.recently_viewed(user=viewer, n=5)
 
-    assert item_names(recommendations)[:3] == ["D2", "G2", "B2"]
+    # Three views, three items: never padded with trending or popular ones.
+    assert item_names(recommendations) == ["D2", "G2", "B2"]
+    assert {r.source for r in recommendations} == {selectors.RECENTLY_VIEWED}
     assert recommendations[0].reason == "You viewed this recently"
-    assert len(recommendations) == 5
+
+
+def test_recently_viewed_lists_viewed_items_bought_since_and_hides_unavailable_ones(
+    store, settings
+):
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MAX_PER_CATEGORY": 1}
+    viewer = UserFactory(username="viewer")
+    viewed = [store.product(2, rank) for rank in (1, 2, 3)] + [store.product(4, 1)]
+    for product in viewed:
+        ProductViewFactory(user=viewer, product=product)
+    OrderLineFactory(order=OrderFactory(user=viewer), product=store.product(2, 2))
+    sold_out = store.product(4, 1)
+    sold_out.stock_quantity = 0
+    sold_out.save()
+
+    recommendations = selectors.recently_viewed(user=viewer, n=8)
+
+    # Bought or not, all of one category or not: what the shopper viewed and can buy.
+    assert item_names(recommendations) == ["C3", "C2", "C1"]
+
+
+def test_recently_viewed_of_a_shopper_who_viewed_nothing_is_empty(store):
+    alice = buyer(store.product(0, 0))
+
+    assert selectors.recently_viewed(user=alice, n=4) == []
+    assert selectors.recently_viewed(user=AnonymousUser(), n=4) == []
+    # An anonymous shopper's session views (or a host's history hook) are theirs.
+    session = [store.product(3, 1).pk, store.product(5, 2).pk]
+    assert item_names(selectors.recently_viewed(session_item_pks=session, n=4)) == ["D1", "F2"]
+
+
+def test_an_empty_list_is_cached_until_the_catalog_changes(store, settings):
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 3600}
+    viewer = UserFactory(username="viewer")
+    product = store.product(5, 3)
+    ProductViewFactory(user=viewer, product=product)
+    product.stock_quantity = 0
+    product.save()
+    assert selectors.recently_viewed(user=viewer, n=4) == []
+
+    with CaptureQueriesContext(connection) as queries:
+        again = selectors.recently_viewed(user=viewer, n=4)
+    product.stock_quantity = 5
+    product.save()
+    restocked = selectors.recently_viewed(user=viewer, n=4)
+
+    assert again == [] and len(queries) == 0  # the empty list, from the cache
+    assert item_names(restocked) == ["F3"]
+
+
+def test_similar_products_of_a_product_no_one_bought_is_empty_not_trending(store):
+    newcomer = ProductFactory(name="Newcomer", category=store.categories[0])
+
+    assert selectors.similar_products(item=newcomer, n=4) == []
+
+
+def test_bought_together_for_an_empty_cart_or_a_lone_product_is_empty(store):
+    newcomer = ProductFactory(name="Newcomer", category=store.categories[0])
+
+    assert selectors.bought_together(cart_item_pks=[], n=4) == []
+    assert selectors.bought_together(item=newcomer, n=4) == []
+
+
+def test_a_pin_joins_a_similar_list_but_does_not_stand_in_for_one(store):
+    pinned = store.product(6, 4)
+    ItemRule.objects.create(
+        kind=ItemRule.Kind.PIN, item_pk=str(pinned.pk), block=ItemRule.Block.ALL, position=0
+    )
+    newcomer = ProductFactory(name="Newcomer", category=store.categories[0])
+
+    with_neighbours = selectors.similar_products(item=store.product(4, 0), n=4)
+
+    assert with_neighbours[0].item == pinned and with_neighbours[0].source == selectors.PINNED
+    assert {r.source for r in with_neighbours[1:]} == {selectors.SIMILAR}
+    assert selectors.similar_products(item=newcomer, n=4) == []
+    # Nor does a pin make a view: recently viewed takes none.
+    viewer = UserFactory(username="viewer")
+    ProductViewFactory(user=viewer, product=store.product(1, 1))
+    assert item_names(selectors.recently_viewed(user=viewer, n=4)) == ["B1"]
+
+
+def test_similar_products_are_not_cut_to_max_per_category(untrained_store, settings):
+    # The default similar model (content and behaviour): alternatives of one category.
+    run = training_run_start(algorithms=["item_knn"], promote=True)
+    assert run.is_active, run.error
+    serving.reset()
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MAX_PER_CATEGORY": 2}
+    product = untrained_store.product(3, 0)
+
+    similar = selectors.similar_products(item=product, n=4)
+    trending = selectors.trending_products(n=8)
+
+    assert len(similar) == 4
+    assert {r.item.category_id for r in similar} == {product.category_id}
+    assert {r.source for r in similar} == {selectors.SIMILAR}
+    # The other lists keep the rule.
+    assert max(Counter(r.item.category_id for r in trending).values()) <= 2
 
 
 def test_without_a_trained_model_the_popular_list_comes_from_the_database(untrained_store):

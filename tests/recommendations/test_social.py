@@ -18,7 +18,12 @@ from django.core.exceptions import ImproperlyConfigured
 from recommendations import privacy
 from recommendations.adapters import SettingsAdapter, SocialEdges
 from recommendations.checks import check_settings
-from recommendations.conf import DEFAULT_ALGORITHMS, SocialRelation, app_settings
+from recommendations.conf import (
+    DEFAULT_ALGORITHMS,
+    DEFAULT_SOCIAL_ALGORITHMS,
+    SocialRelation,
+    app_settings,
+)
 from recommendations.engine import SocialBlendRecommender, SocialTrustRecommender
 from recommendations.training import SECONDS_PER_DAY, social_matrix, training_data_prepare
 from tests.recommendations.test_training import make_small_shop
@@ -74,7 +79,7 @@ def test_a_malformed_social_setting_is_improperly_configured(settings, value, te
         _ = app_settings.SOCIAL
 
 
-def test_the_default_algorithms_add_the_social_blend_when_follows_are_configured(settings):
+def test_the_default_algorithms_add_the_social_models_when_follows_are_configured(settings):
     recommendations = copy.deepcopy(django_settings.RECOMMENDATIONS)
     recommendations.pop("ALGORITHMS", None)
     settings.RECOMMENDATIONS = recommendations
@@ -82,7 +87,8 @@ def test_the_default_algorithms_add_the_social_blend_when_follows_are_configured
 
     settings.RECOMMENDATIONS = {**recommendations, "SOCIAL": VALID}
 
-    assert app_settings.ALGORITHMS == {**DEFAULT_ALGORITHMS, "social_blend": {}}
+    assert app_settings.ALGORITHMS == {**DEFAULT_ALGORITHMS, **DEFAULT_SOCIAL_ALGORITHMS}
+    assert {"social_blend", "social_mf"} <= set(app_settings.ALGORITHMS)
 
 
 # -- system checks ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.db import DatabaseError
 from django.test import Client
 from django.urls import reverse
 
-from recommendations import serving
+from recommendations import receivers, serving
 from recommendations.artifacts import artifact_read
 from recommendations.models import ForgottenUser, Impression, TrainingRun
 from recommendations.services import training_run_start
@@ -319,7 +319,7 @@ def test_a_database_failure_while_forgetting_leaves_the_account_intact(
     def fail(**kwargs):
         raise DatabaseError("connection lost")
 
-    monkeypatch.setattr(privacy, "user_forget", fail)
+    monkeypatch.setattr(receivers, "user_forget", fail)
     response = client.post(reverse("shop:account_delete"), {"confirmation": PASSWORD})
 
     assert response.status_code == 400
@@ -397,7 +397,7 @@ def test_an_unexpected_failure_rolls_the_deletion_back(trained_shop, monkeypatch
     def fail(**kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(privacy, "user_forget", fail)
+    monkeypatch.setattr(receivers, "user_forget", fail)
     with pytest.raises(RuntimeError):
         privacy.account_delete(user=user)
 

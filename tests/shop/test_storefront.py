@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -14,6 +16,7 @@ from tests.factories import (
     OrderLineFactory,
     ProductFactory,
 )
+from tests.recommendations.store import buyer, store_build, store_train
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
@@ -211,3 +214,65 @@ def test_popular_products_count_customers_so_one_huge_order_does_not_lead(client
         OrderLineFactory(product=liked, quantity=1)
 
     assert selectors.products_popular() == [liked, huge]
+
+
+def _blocks(content: str) -> dict[str, list[tuple[str, str]]]:
+    """(product key, source) of each recommendation block of a page, by block name."""
+    sections = re.findall(r'data-rec-block="(\w+)"(.*?)</section>', content, flags=re.S)
+    item = r'data-rec-item="(\d+)" data-rec-source="(\w+)"'
+    return {name: re.findall(item, body) for name, body in sections}
+
+
+@pytest.mark.usefixtures("isolated_serving")
+@pytest.mark.parametrize("shopper", ["anonymous", "returning customer"])
+def test_no_product_appears_twice_on_the_home_and_product_pages(client, shopper):
+    store = store_build()
+    store_train()
+    # Views of the best sellers too, which trending and the personal list rank first.
+    viewed = [store.product(c, r) for c, r in ((2, 0), (3, 0), (5, 2), (6, 1), (1, 3))]
+    if shopper == "returning customer":
+        client.force_login(buyer(store.product(0, 0), store.product(4, 1)))
+    for product in viewed:
+        assert client.get(product.get_absolute_url()).status_code == 200
+    product = store.product(4, 0)
+
+    home = _blocks(client.get(reverse("shop:home")).content.decode())
+    page = _blocks(client.get(product.get_absolute_url()).content.decode())
+
+    assert list(home) == ["recently_viewed", "for_you", "trending"]
+    # The shopper's own views, newest first, then what only the personal list knows.
+    assert [pk for pk, _ in home["recently_viewed"]] == [str(p.pk) for p in viewed[::-1][:4]]
+    assert {"similar", "bought_together", "for_you"} <= set(page)
+    for blocks in (home, page):
+        shown = [pk for items in blocks.values() for pk, _ in items]
+        assert len(shown) == len(set(shown)), blocks
+    assert str(product.pk) not in [pk for items in page.values() for pk, _ in items]
+    # Each block lists what its title says, and nothing else.
+    assert {source for _, source in page["similar"]} == {"similar"}
+    assert {source for _, source in page["bought_together"]} == {"bought_together"}
+    assert {source for _, source in home["recently_viewed"]} == {"recently_viewed"}
+
+
+@pytest.mark.usefixtures("isolated_serving")
+def test_a_product_without_neighbours_shows_no_similar_or_bought_together_block(client):
+    store = store_build()
+    store_train()
+    newcomer = ProductFactory(name="Newcomer", category=store.categories[0])
+
+    content = client.get(newcomer.get_absolute_url()).content.decode()
+
+    assert "Similar products" not in content and "Frequently bought together" not in content
+    assert not {"similar", "bought_together"} & set(_blocks(content))
+
+
+@pytest.mark.usefixtures("isolated_serving")
+def test_an_empty_cart_shows_no_bought_together_block(client):
+    store = store_build()
+    store_train()
+
+    empty = client.get(reverse("shop:cart")).content.decode()
+    client.post(reverse("shop:cart_add", args=[store.product(0, 0).pk]), {"quantity": 1})
+    filled = client.get(reverse("shop:cart")).content.decode()
+
+    assert "Frequently bought together" not in empty
+    assert {source for _, source in _blocks(filled)["bought_together"]} == {"bought_together"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db import models
@@ -18,9 +17,6 @@ Product = get_model("catalogue", "Product")
 ProductCategory = get_model("catalogue", "ProductCategory")
 StockRecord = get_model("partner", "StockRecord")
 UserProductView = get_model("analytics", "UserProductView")
-
-# The primary category of an available item, annotated by ``available_items()``.
-CATEGORY_ANNOTATION = "recommendations_category"
 
 
 def _sellable_stock() -> models.QuerySet:
@@ -69,45 +65,25 @@ class OscarAdapter(SettingsAdapter):
                 Exists(stock.filter(product=OuterRef("pk")))
                 | Exists(stock.filter(product__parent=OuterRef("pk"), product__is_public=True))
             )
-            .annotate(**{CATEGORY_ANNOTATION: _primary_category()})
         )
 
-    def category_lookup(self) -> str:
-        """The primary category annotated by ``available_items()``."""
-        return CATEGORY_ANNOTATION
+    def category_expression(self) -> models.Expression:
+        """Key of the primary category of the outer product (a child's is its parent's)."""
+        return Coalesce(_primary_category(), _primary_category("parent_id"))
 
-    def category_values(self, items: Iterable[Any]) -> dict[Any, str | None]:
-        """Key of the primary category of each product (a child's is its parent's)."""
-        pks = [getattr(item, "pk", item) for item in items]
-        rows = (
-            Product._default_manager.filter(pk__in=pks)
-            .annotate(key=Coalesce(_primary_category(), _primary_category("parent_id")))
-            .values_list("pk", "key")
+    def price_expression(self) -> models.Expression:
+        """The price of the product's first stock record (a parent: its first child's)."""
+        return Subquery(
+            StockRecord._default_manager.filter(
+                Q(product=OuterRef("pk")) | Q(product__parent=OuterRef("pk"))
+            )
+            .order_by("pk")
+            .values("price")[:1]
         )
-        keys = dict(rows)
-        return {pk: None if keys.get(pk) is None else str(keys[pk]) for pk in pks}
-
-    def item_category_key(self, item: models.Model) -> str | None:
-        """Key of the product's primary category."""
-        return self.category_values([item.pk]).get(item.pk)
-
-    def category_label(self, item: models.Model) -> str | None:
-        """Name of the product's primary category."""
-        category = item.get_categories().first()
-        return None if category is None else category.name
 
     def item_label(self, item: models.Model) -> str:
         """The product's title (a child without one: its parent's)."""
         return item.get_title()
-
-    def item_price(self, item: models.Model) -> Any:
-        """The price of the product's first stock record (a parent: its first child's)."""
-        return (
-            StockRecord._default_manager.filter(Q(product=item) | Q(product__parent=item))
-            .order_by("pk")
-            .values_list("price", flat=True)
-            .first()
-        )
 
     # -- the shopper's session ---------------------------------------------------------
 

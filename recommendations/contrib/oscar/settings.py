@@ -16,10 +16,12 @@ _PRESET: dict[str, Any] = {
     "ADAPTER": "recommendations.contrib.oscar.adapters.OscarAdapter",
     "CATALOG": {
         "MODEL": "catalogue.Product",
-        # The adapter reads the primary (first browsable) category of this many-to-many.
+        # The adapter reads the primary (first browsable) category of this many-to-many,
+        # named by its own name (Category's str() is the whole path).
         "CATEGORY_FIELD": "categories",
+        "CATEGORY_LABEL_FIELD": "name",
         "LABEL_FIELD": "title",
-        # The adapter reads the first stock record's price.
+        # The adapter reads the first stock record's price (a parent: its first child's).
         "PRICE_FIELD": "stockrecords__price",
         "TEXT_FIELDS": ["title", "description"],
     },

@@ -1,6 +1,7 @@
 // Follow a training on the admin's training runs page: poll the staff-only progress
 // view, show the stage, the algorithm and the percent, and reload the page once the
-// training has ended so its runs, their metrics and the chart appear.
+// training has ended so its runs, their metrics and the chart appear. Its words come
+// translated in the panel's data-text-* attributes.
 (function () {
   "use strict";
   var panel = document.getElementById("training-progress");
@@ -24,7 +25,7 @@
 
   function show(state) {
     panel.hidden = false;
-    stage.textContent = state.stage || "Starting…";
+    stage.textContent = state.stage || panel.dataset.textStarting;
     algorithm.textContent = state.algorithm ? "(" + state.algorithm + ")" : "";
     bar.value = state.percent || 0;
     percent.textContent = String(state.percent || 0);
@@ -32,7 +33,7 @@
       heartbeat.textContent = new Date(state.heartbeat_at).toLocaleTimeString();
     }
     note.textContent = state.stale
-      ? "No heartbeat: the training seems to have stopped; the next training takes the lock over."
+      ? panel.dataset.textStale
       : "";
   }
 
@@ -58,7 +59,7 @@
           show(state);
         } else if (starting && Date.now() - started > GIVE_UP_STARTING) {
           starting = false;
-          note.textContent = "No training has started yet; see the server's console.";
+          note.textContent = panel.dataset.textNotStarted;
         }
         window.setTimeout(poll, seenRunning || starting ? FAST : SLOW);
       })

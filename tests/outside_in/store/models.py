@@ -9,6 +9,7 @@ class Product(models.Model):
     sku = models.CharField(max_length=32, unique=True)
     name = models.CharField(max_length=200)
     category = models.CharField(max_length=40)
+    price = models.DecimalField(max_digits=8, decimal_places=2, default=0)
     is_active = models.BooleanField(default=True)
 
     def __str__(self) -> str:
