@@ -71,7 +71,7 @@ K = 20
 #: The peers: implicit's item-kNN, ALS and BPR (as in offline.py) and a textbook EASE.
 SHOP_PEERS = (*PEERS, "ease_reference")
 #: Engine models that rank items for an item or need a follow graph, not for a user's history.
-NOT_PERSONAL = ("cooccurrence", "similar_blend", "social_trust", "social_blend")
+NOT_PERSONAL = ("cooccurrence", "similar_blend", "social_trust", "social_blend", "social_mf")
 # Where the times say nothing, the training gets this one instant for every event.
 NO_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp()
 
