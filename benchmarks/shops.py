@@ -14,7 +14,7 @@ selection runs on per-user folds). Test items are the items new to each user; k 
 models, the selection on folds before the training's own holdout, each configured
 algorithm evaluated on that holdout and fitted on all events, and the chosen one (the
 holdout's best when the folds cannot decide), scored on the test period. Its time is
-that whole path, without the database reads and artifact writes.
+that whole path, artifacts serialised in memory, without the database and the storage.
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ from benchmarks.measure import limit_threads
 
 limit_threads(2)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# No server runs: the settings only need a key to load.
+os.environ.setdefault("DEBUG", "1")
 
 import django  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 django.setup()
 
@@ -46,6 +49,7 @@ import scipy.sparse as sp  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from benchmarks import datasets  # noqa: E402
+from benchmarks.ease_reference import L2_GRID, ReferenceEASE  # noqa: E402
 from benchmarks.measure import in_child, peak_growth_mb, start_memory  # noqa: E402
 from benchmarks.offline import PEER_WEIGHTING, PEERS, ImplicitAdapter, make_peer  # noqa: E402
 from benchmarks.retail import read_events  # noqa: E402
@@ -66,6 +70,10 @@ from recommendations.training import (  # noqa: E402
 )
 
 K = 20
+#: The peers: implicit's item-kNN, ALS and BPR (as in offline.py) and a textbook EASE.
+SHOP_PEERS = (*PEERS, "ease_reference")
+#: Engine models that rank items for an item or need a follow graph, not for a user's history.
+NOT_PERSONAL = ("cooccurrence", "similar_blend", "social_trust", "social_blend", "social_mf")
 # Where the times say nothing, the training gets this one instant for every event.
 NO_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp()
 
@@ -127,6 +135,29 @@ def last_share_split(events: datasets.ShopEvents, share: float = 0.2) -> Split:
         events,
         train,
         np.full(events.users.size, NO_TIME),
+    )
+
+
+def last_order_split(events: datasets.ShopEvents) -> Split:
+    """Each user's last order (their latest time) as test, for users with two or more;
+    the training sees order numbers (1, 2, ... per user) instead of dates, like a basket
+    data set without absolute times."""
+    starts = np.searchsorted(events.users, events.users, side="left")
+    new_order = np.ones(events.users.size, dtype=bool)
+    new_order[1:] = (events.users[1:] != events.users[:-1]) | (
+        events.times[1:] != events.times[:-1]
+    )
+    numbers = np.cumsum(new_order)  # global order counter, then made per user
+    numbers = numbers - numbers[starts] + 1
+    last = np.zeros(events.n_users)
+    np.maximum.at(last, events.users, numbers)
+    train = ~((numbers == last[events.users]) & (last[events.users] > 1))
+    return _split(
+        events.name,
+        "each user's last order (users with two or more; order numbers instead of dates)",
+        events,
+        train,
+        numbers.astype(np.float64),
     )
 
 
@@ -200,6 +231,8 @@ def _default_training(split: Split) -> dict[str, Any]:
         metrics, _ = holdout_evaluate(run.algorithm, run.params, data)
         holdout[run.key] = metrics.get("ndcg")
         fitted[run.key] = _fit(run.algorithm, run.params, data, full=True)
+        # What an artifact holds, serialised as the training does (without the storage).
+        fitted[run.key].to_bytes()
     if chosen is None:
         # The folds could not decide: the training promotes the holdout's best.
         best_key = max(holdout, key=lambda key: -1.0 if holdout[key] is None else holdout[key])
@@ -227,6 +260,8 @@ def run_model(name: str, split: Split) -> dict[str, Any]:
     """Fit one engine algorithm (defaults) or peer on the split's train; score the test."""
     baseline = start_memory()
     started = time.perf_counter()
+    if name == "ease_reference":
+        return _reference_ease(split, baseline, started)
     if name in PEERS:
         model = ImplicitAdapter(
             make_peer(name), apply_weighting(split.train, PEER_WEIGHTING[name])
@@ -240,6 +275,18 @@ def run_model(name: str, split: Split) -> dict[str, Any]:
     return {**evaluate(model, split.train, split.test, K), "fit": fit, "peak_mb": peak}
 
 
+def _reference_ease(split: Split, baseline: int, started: float) -> dict[str, Any]:
+    """The textbook EASE peer at the best ``l2`` of its grid on the test (peers at their
+    best, as in ``BENCHMARK.md``); its fit time covers the decomposition and the grid."""
+    model = ReferenceEASE(split.train)
+    results = {l2: evaluate(model.use(l2), split.train, split.test, K) for l2 in L2_GRID}
+    best = max(results, key=lambda l2: results[l2]["ndcg"])
+    fit = time.perf_counter() - started
+    peak = peak_growth_mb(baseline)
+    grid = ", ".join(f"{l2:g}: {r['ndcg']:.4f}" for l2, r in results.items())
+    return {**results[best], "fit": fit, "peak_mb": peak, "note": f"l2 {best:g}; {grid}"}
+
+
 def load(name: str) -> Split:
     """The split of one data set by its short name."""
     if name == "retail":
@@ -249,6 +296,9 @@ def load(name: str) -> Split:
         cutoff = dt.datetime(2017, 12, 1, tzinfo=dt.UTC)
         events = datasets.complete_journey(before=cutoff.replace(tzinfo=None))
         return time_split(events, events.name + " (15,000 most bought products)", cutoff)
+    if name == "grocery_last":
+        events = datasets.complete_journey()
+        return last_order_split(events)
     if name == "movielens":
         return last_share_split(datasets.movielens_100k())
     raise ValueError(f"Unknown data set {name!r}.")
@@ -261,7 +311,7 @@ def report(split: Split, results: dict[str, dict[str, Any]]) -> None:
         f"\n### {split.name}: {split.n_events:,} events, {split.train.shape[0]:,} users x "
         f"{split.train.shape[1]:,} items; {split.protocol}; {users:,} test users\n"
     )
-    peers = [r["ndcg"] for n, r in results.items() if n in PEERS and "ndcg" in r]
+    peers = [r["ndcg"] for n, r in results.items() if n in SHOP_PEERS and "ndcg" in r]
     best_peer = max(peers) if peers else None
     print("| model | Recall@20 | NDCG@20 | Coverage@20 | fit s | peak MB | NDCG / best peer |")
     print("|---|---|---|---|---|---|---|")
@@ -270,8 +320,9 @@ def report(split: Split, results: dict[str, dict[str, Any]]) -> None:
             print(f"| {name} | failed: {r['error'][:160]} | | | | | |")
             continue
         ratio = f"{r['ndcg'] / best_peer:.2f}" if best_peer else "n/a"
+        label = f"{name} ({r['note']})" if "note" in r else name
         print(
-            f"| {name} | {r['recall']:.4f} | {r['ndcg']:.4f} | {r['coverage']:.3f} "
+            f"| {label} | {r['recall']:.4f} | {r['ndcg']:.4f} | {r['coverage']:.3f} "
             f"| {r['fit']:.1f} | {r['peak_mb']:.0f} | {ratio} |"
         )
     served = results.get("default (served)", {})
@@ -320,7 +371,20 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="the default training without sharing identical fits (a baseline)",
     )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help="the selection's time budget in seconds (default: the setting's); on a loaded "
+        "machine a wall-clock budget buys less work",
+    )
     options = parser.parse_args(argv)
+    if options.budget is not None:
+        recommendations = dict(settings.RECOMMENDATIONS)
+        recommendations["SELECTION"] = {
+            **(recommendations.get("SELECTION") or {}),
+            "TIME_BUDGET_SECONDS": options.budget,
+        }
+        settings.RECOMMENDATIONS = recommendations
     for name in options.only:
         started = time.perf_counter()
         split = load(name)
@@ -328,7 +392,8 @@ def main(argv: list[str] | None = None) -> None:
         results: dict[str, dict[str, Any]] = {}
         status, value = in_child(default_training, split, not options.no_shared_fits)
         results["default (served)"] = value if status == "ok" else {"error": value}
-        models = [*registered_algorithms(), *([] if options.no_peers else PEERS)]
+        engine_rows = [name for name in registered_algorithms() if name not in NOT_PERSONAL]
+        models = [*engine_rows, *([] if options.no_peers else SHOP_PEERS)]
         for model in models:
             if options.models and model not in options.models:
                 continue

@@ -64,7 +64,7 @@ BLEND_COMPONENTS_EASE_ONLY = [
     ["trending", {}],
 ]
 DEFAULT_SELECTION_SPACE: dict[str, dict[str, list[Any]]] = {
-    "ease": {"l2": [250.0, 1000.0], "recency_half_life_days": [120.0]},
+    "ease": {"l2": [250.0, 100.0, 1000.0], "recency_half_life_days": [120.0]},
     "item_knn": {"k": [50, 200], "shrinkage": [10.0], "recency_half_life_days": [120.0]},
     "svd": {"factors": [64, 128], "recency_half_life_days": [120.0]},
     "blend": {
@@ -477,7 +477,9 @@ class AppSettings:
 
     @property
     def SELECTION_TIME_BUDGET_SECONDS(self) -> float:
-        """Seconds the search may spend; no candidate starts after them."""
+        """CPU seconds the search may spend (of the training process, every BLAS thread
+        counted); no candidate of the space starts after them. CPU time, not wall time:
+        a machine busy with other work must not shrink the search."""
         return self._selection("TIME_BUDGET_SECONDS", 30)
 
     @property

@@ -14,10 +14,10 @@ choice:
   one), fold 2 the events before those.
 
 The search is a budgeted coordinate search: every candidate algorithm at its configured
-parameters first, then, best algorithm first, one parameter of the space at a time
-around the best values found so far. A candidate's score is the mean over folds of the
-mean per-user metric. Pure numpy/scipy over :class:`~recommendations.training.TrainingData`
-and the engine: no Django here.
+parameters first (always), then, within the time budget, best algorithm first, one
+parameter of the space at a time around the best values found so far. A candidate's
+score is the mean over folds of the mean per-user metric. Pure numpy/scipy over
+:class:`~recommendations.training.TrainingData` and the engine: no Django here.
 """
 
 from __future__ import annotations
@@ -425,9 +425,9 @@ def model_select(
         Algorithm -> parameter -> the values to try; algorithms not in ``base`` are
         not candidates.
     budget_seconds : float
-        No evaluation of the space starts after this many seconds, nor one whose
-        algorithm took longer than what is left the last time it was fitted. The
-        configurations of ``base`` are evaluated whatever the time.
+        No evaluation of the space starts once this many seconds have passed since
+        the candidates of ``base`` were evaluated (they always are), nor one whose
+        algorithm took longer than what is left the last time it was fitted.
     max_evaluations : int, optional
         At most this many candidates are evaluated.
     k, metric : int, str
@@ -445,6 +445,7 @@ def model_select(
         raise ValueError(f"metric must be one of {', '.join(PER_USER_METRICS)}, got {metric!r}.")
     say = progress or (lambda message: None)
     started = clock()
+    space_started = started  # the budget counts from the end of the configured candidates
     evaluations: dict[str, Evaluation] = {}
     last_seconds: dict[str, float] = {}
     skipped = 0
@@ -454,14 +455,13 @@ def model_select(
     # further) the second.
     in_space = sum(len(values) for name in names for values in (space.get(name) or {}).values())
 
-    space_started: float | None = None  # when the configured candidates were done
+    searching = False  # True once the configured candidates were evaluated
 
     def share(steps: float) -> float:
         """How far the search is after ``steps`` candidates (fractions: one running)."""
-        if space_started is None or not in_space:
+        if not searching or not in_space:
             return min(steps / max(len(names), 1), 1.0) * (0.5 if in_space else 1.0)
-        left = budget_seconds - (space_started - started)
-        spent = (clock() - space_started) / left if left > 0 else 1.0
+        spent = (clock() - space_started) / budget_seconds if budget_seconds > 0 else 1.0
         searched = max((steps - len(names)) / in_space, min(spent, 1.0))
         return 0.5 + 0.5 * min(searched, 1.0)
 
@@ -469,7 +469,7 @@ def model_select(
         nonlocal skipped
         if candidate.key in evaluations:
             return evaluations[candidate.key]
-        left = budget_seconds - (clock() - started)
+        left = budget_seconds - (clock() - space_started)
         estimate = last_seconds.get(candidate.algorithm, 0.0)
         out_of_count = max_evaluations is not None and len(evaluations) >= max_evaluations
         # The configured algorithms are compared whatever the budget: the training fits
@@ -498,7 +498,7 @@ def model_select(
         evaluation = run(Candidate(name, dict(base.get(name, {}))), configured=True)
         if evaluation is not None and evaluation.error is None:
             best[name] = evaluation
-    space_started = clock()
+    space_started, searching = clock(), True
     # Refine the most promising algorithm first: the budget may end before the others.
     for name in sorted(best, key=lambda n: -best[n].score):
         for param, values in (space.get(name) or {}).items():

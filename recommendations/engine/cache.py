@@ -100,10 +100,8 @@ def cached_fit(
 
 
 def _nbytes(value: object) -> int:
-    if isinstance(value, np.ndarray):
-        return int(value.nbytes)
     if sp.issparse(value):
         return int(sum(a.nbytes for a in (value.data, value.indices, value.indptr)))
     if isinstance(value, tuple | list):
         return sum(_nbytes(part) for part in value)
-    return 0
+    return int(getattr(value, "nbytes", 0))  # numpy arrays, EASE's low-rank weights

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
@@ -104,13 +107,53 @@ def direct_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
     return precision
 
 
-def low_rank_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
+@dataclass(frozen=True)
+class LowRankWeights:
+    """EASE weights of the bought items kept as the Woodbury factors, not multiplied out.
+
+    ``B[active][:, active] = (left @ right) / denominator`` off the diagonal, 0 on it;
+    every other row and column is 0. Scoring a few users from the factors costs a
+    fraction of forming ``B`` (items x users x items): validation and holdout fits,
+    which only score, never form it.
+    """
+
+    n_items: int
+    active: np.ndarray  # the items in the solve, sorted
+    left: np.ndarray  # (active, users)
+    right: np.ndarray  # (users, active), already divided by the denominators
+    diagonal: np.ndarray  # (active,): the diagonal of left @ right, to take back out
+
+    def scores(self, rows: sp.csr_matrix) -> np.ndarray:
+        """``rows @ B`` for weighted rows over the whole catalog: (n_rows, n_items)."""
+        compact = sp.csr_matrix(rows)[:, self.active]
+        product = np.asarray(compact @ self.left, dtype=self.left.dtype) @ self.right
+        product -= compact.multiply(self.diagonal[None, :]).toarray()
+        if self.active.size == self.n_items:
+            return np.asarray(product, dtype=np.float32)
+        result = np.zeros((rows.shape[0], self.n_items), dtype=np.float32)
+        result[:, self.active] = product
+        return result
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the factors (what a fit cache counts)."""
+        return int(sum(a.nbytes for a in (self.active, self.left, self.right, self.diagonal)))
+
+    def dense(self) -> np.ndarray:
+        """``B`` as a dense float32 (n_items, n_items) matrix."""
+        block = self.left @ self.right
+        block[np.diag_indices(block.shape[0])] = 0.0
+        return _scattered(block, self.active, self.n_items)
+
+
+def low_rank_factors(weighted: sp.csr_matrix, l2: float) -> tuple[np.ndarray, np.ndarray]:
     """EASE weights through the Woodbury identity, for fewer users than items.
 
     ``(X^T X + l2 I)^-1 = (I - X^T C) / l2`` with ``C = (l2 I + X X^T)^-1 X``: a solve
-    of users x users and one product of items x users by users x items. Off the
-    diagonal ``B_ij = (X^T C)_ij / (1 - (X^T C)_jj)``: the only subtraction is on the
-    diagonal, computed in float64 from ``C`` directly.
+    of users x users; ``B`` is the product of items x users by users x items, returned
+    as its two factors ``(X^T, C / (1 - diag(X^T C)))``. Off the diagonal ``B_ij =
+    (X^T C)_ij / (1 - (X^T C)_jj)``: the only subtraction is on the diagonal, computed
+    in float64 from ``C`` directly.
     """
     n_items = weighted.shape[1]
     dense = weighted.toarray().astype(np.float64)
@@ -122,23 +165,38 @@ def low_rank_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
         check_finite=False,
     )
     denominator = 1.0 - np.einsum("ui,ui->i", dense, solved)
+    solved /= denominator[None, :]
     dtype = np.float64 if n_items <= FLOAT64_MAX_ITEMS else np.float32
-    left = np.ascontiguousarray(dense.T, dtype=dtype)
-    right = solved.astype(dtype)
-    del dense, solved
+    return np.ascontiguousarray(dense.T, dtype=dtype), solved.astype(dtype)
+
+
+def low_rank_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
+    """:func:`low_rank_factors` multiplied out: the dense weights, diagonal 0."""
+    left, right = low_rank_factors(weighted, l2)
     weights = left @ right
-    weights /= denominator.astype(dtype)[None, :]
-    weights[np.diag_indices(n_items)] = 0.0
+    weights[np.diag_indices(weights.shape[0])] = 0.0
     return weights
 
 
-def ease_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
-    """Dense float32 EASE weights of a weighted users x items matrix.
+def _scattered(block: np.ndarray, active: np.ndarray, n_items: int) -> np.ndarray:
+    """The weights of the ``active`` items placed in a zero (n_items, n_items) matrix."""
+    if active.size == n_items:
+        return np.ascontiguousarray(block, dtype=np.float32)
+    weights = np.zeros((n_items, n_items), dtype=np.float32)
+    for start in range(0, active.size, FILL_BLOCK):
+        stop = min(start + FILL_BLOCK, active.size)
+        weights[np.ix_(active[start:stop], active)] = block[start:stop]
+    return weights
+
+
+def ease_solve(weighted: sp.csr_matrix, l2: float) -> np.ndarray | LowRankWeights:
+    """EASE weights of a weighted users x items matrix: dense float32, or the factors.
 
     Items nobody has are left out of the solve (their rows and columns of ``B`` are
     zero: nothing predicts them, they predict nothing), and users with no item too;
-    with fewer users than half the items the Woodbury identity replaces the inverse.
-    Both are exact: the same weights up to rounding.
+    with fewer users than half the items the Woodbury identity replaces the inverse,
+    and the weights stay factored (:class:`LowRankWeights`). Both are exact: the same
+    weights up to rounding.
     """
     n_items = weighted.shape[1]
     weighted = sp.csr_matrix(weighted)
@@ -150,16 +208,17 @@ def ease_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
     if active.size == 0:
         return np.zeros((n_items, n_items), dtype=np.float32)
     if users.size * 2 < active.size and users.size * active.size <= LOW_RANK_MAX_CELLS:
-        block = low_rank_weights(compact, l2)
-    else:
-        block = direct_weights(compact, l2)
-    if active.size == n_items:
-        return np.ascontiguousarray(block, dtype=np.float32)
-    weights = np.zeros((n_items, n_items), dtype=np.float32)
-    for start in range(0, active.size, FILL_BLOCK):
-        stop = min(start + FILL_BLOCK, active.size)
-        weights[np.ix_(active[start:stop], active)] = block[start:stop]
-    return weights
+        left, right = low_rank_factors(compact, l2)
+        diagonal = np.einsum("iu,ui->i", left, right)
+        return LowRankWeights(n_items, active, left, right, diagonal)
+    return _scattered(direct_weights(compact, l2), active, n_items)
+
+
+def ease_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
+    """Dense float32 EASE weights of a weighted users x items matrix (see
+    :func:`ease_solve`)."""
+    solved = ease_solve(weighted, l2)
+    return solved.dense() if isinstance(solved, LowRankWeights) else solved
 
 
 class EASERecommender(HistoryRecommender, name="ease"):
@@ -218,12 +277,33 @@ class EASERecommender(HistoryRecommender, name="ease"):
                 "(about 8 * n_items ** 2 bytes) or use item_knn or svd."
             )
         self._fit_history(interactions, timestamps)
+        self.__dict__.pop("weights_", None)
         weighted = apply_weighting(interactions, self.weighting)
-        # The weights depend on the weighted matrix and l2 only: a blend's EASE and a
-        # standalone one (another history setting) on the same events share one solve.
-        self.weights_ = cached_fit("ease", weighted, (l2,), lambda: ease_weights(weighted, l2))
+        # The solve depends on the weighted matrix and l2 only: a blend's EASE and a
+        # standalone one (another history setting) on the same events share it.
+        solved = cached_fit("ease", weighted, (l2,), lambda: ease_solve(weighted, l2))
+        if isinstance(solved, LowRankWeights):
+            # Formed when first needed (saving, similar items): a fit that only scores
+            # some users (validation, a holdout) never pays for the dense product.
+            self._low_rank = solved
+        else:
+            self._low_rank = None
+            self.weights_ = solved
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "weights_" and self.__dict__.get("_low_rank") is not None:
+            self.weights_ = self.__dict__.pop("_low_rank").dense()
+            return self.weights_
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _state(self) -> dict[str, Any]:
+        self.weights_  # noqa: B018 - the dense weights are what an artifact saves
+        return super()._state()
 
     def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
+        low_rank = self.__dict__.get("_low_rank")
+        if low_rank is not None:
+            return low_rank.scores(rows)
         return np.asarray(rows @ self.weights_, dtype=np.float32)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:

@@ -304,6 +304,23 @@ def test_ease_weights_in_float32_above_two_thousand_items_match_float64():
     np.testing.assert_allclose(weights, expected, rtol=0, atol=1e-4 * scale)
 
 
+def test_ease_with_fewer_users_than_items_scores_from_its_factors_as_from_its_weights():
+    rng = np.random.default_rng(13)
+    dense = (rng.random((30, 90)) < 0.15).astype(np.float32)
+    dense[:, [4, 50]] = 0.0  # nobody bought these
+    interactions = sp.csr_matrix(dense)
+    model = EASERecommender(l2=3.0, max_history=None).fit(interactions)
+    users = np.arange(30)
+    factored = model._score_users(users)
+    assert "weights_" not in vars(model)  # scoring alone never formed the dense weights
+    expected = dense @ naive_ease(dense.astype(np.float64), 3.0)
+    np.testing.assert_allclose(factored, expected, rtol=1e-4, atol=1e-5)
+    # Saving forms them; the restored model ranks alike.
+    restored = load(model.to_bytes())
+    np.testing.assert_allclose(restored._score_users(users), factored, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.similar_items(1, n=5)[1], restored.similar_items(1, n=5)[1])
+
+
 def test_ease_refuses_a_catalog_above_max_items_with_its_own_error():
     interactions = sp.csr_matrix(np.eye(5, dtype=np.float32))
     with pytest.raises(CatalogTooLargeError, match="max_items=4"):

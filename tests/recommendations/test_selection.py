@@ -19,6 +19,7 @@ from recommendations.models import TrainingRun
 from recommendations.selection import (
     PER_USER_FOLDS,
     TIME_FOLDS,
+    Selection,
     model_select,
     selection_folds,
 )
@@ -210,29 +211,42 @@ def slow(cls, clock: FakeClock, seconds: float):
     return Slow
 
 
-def test_selection_starts_no_evaluation_after_the_time_budget():
+def slow_select(space: dict, budget_seconds: float) -> Selection:
+    """Popularity and item-kNN k 20 then ``space``, each fit taking 10 s on a fake clock
+    (2 folds x 10 s = 20 s an evaluation)."""
     data = training_data(*co_purchase_events())
     clock = FakeClock()
     known = registered_algorithms()
-    # 2 folds x 10 s = 20 s an evaluation.
     algorithms = {name: slow(known[name], clock, 10.0) for name in ("popularity", "item_knn")}
-    space = {"item_knn": {"k": [1, 5, 10, 50, 100, 200]}}
-
-    result = select(
+    return select(
         data,
         {"popularity": {}, "item_knn": {"k": 20}},
         space,
         algorithms=algorithms,
         clock=clock,
-        budget_seconds=70.0,
+        budget_seconds=budget_seconds,
     )
 
-    # 0-20 popularity, 20-40 item_knn, 40-60 k=1; at 60 s an item_knn evaluation (20 s)
-    # no longer fits in the 10 s left: the five other values are skipped.
-    assert len(result.evaluations) == 3
-    assert result.skipped == 5
-    assert result.elapsed_seconds == 60.0
-    assert result.report()["skipped"] == 5
+
+def test_selection_starts_no_evaluation_after_the_time_budget():
+    result = slow_select({"item_knn": {"k": [1, 5, 10, 50, 100, 200]}}, budget_seconds=70.0)
+
+    # 0-20 popularity, 20-40 item_knn, then the budget counts: 40-60 k=1, 60-80 k=5,
+    # 80-100 k=10; at 100 s an item_knn evaluation (20 s) no longer fits in the 10 s
+    # left: the three other values are skipped.
+    assert len(result.evaluations) == 5
+    assert result.skipped == 3
+    assert result.elapsed_seconds == 100.0
+    assert result.report()["skipped"] == 3
+
+
+def test_every_configured_algorithm_is_compared_even_past_the_time_budget():
+    result = slow_select({"item_knn": {"k": [1, 5]}}, budget_seconds=5.0)
+
+    # popularity alone overruns the budget; item_knn is still compared, its space is not.
+    tried = {(e.candidate.algorithm, e.candidate.params.get("k")) for e in result.evaluations}
+    assert tried == {("popularity", None), ("item_knn", 20)}
+    assert result.skipped == 2
 
 
 def test_the_selection_reports_its_share_done_configured_candidates_first():
