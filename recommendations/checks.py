@@ -22,6 +22,7 @@ recommendations.E014  a bad SOCIAL relation (model, follower/followed fields tha
 recommendations.E015  no folder for artifacts: no ARTIFACT_ROOT, BASE_DIR or STORAGES alias
 recommendations.E016  bad SELECTION values (budget, folds, the search space)
 recommendations.E017  a TRAINING_RUNNER other than "celery" or "process"
+recommendations.E018  a USER_LIST_LENGTH that is not a non-negative integer
 recommendations.W001  artifacts in a public storage ("default", or under MEDIA_ROOT)
 recommendations.W002  a CATALOG field that cannot be read as configured: a category or
                       label ending at rows without ``__str__`` (and no label field), a
@@ -307,7 +308,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]
         "E013", "NUM_PROXIES", "The number of reverse proxies in front of the site; 0 without any."
     )
     errors += _non_negative_int(
-        "E019",
+        "E018",
         "USER_LIST_LENGTH",
         "Items of each user's list computed at training time; 0 turns it off.",
     )
