@@ -38,11 +38,10 @@ def _hits(recommended: Any, relevant: sp.csr_matrix, k: int) -> tuple[np.ndarray
     if rows.size == 0:
         raise ValueError("relevant has no row with a relevant item.")
     ranked = ranked[rows, :k]
-    hits = np.zeros(ranked.shape, dtype=bool)
-    for position, row in enumerate(rows):
-        items = ranked[position]
-        hits[position] = np.isin(items, truth.indices[truth.indptr[row] : truth.indptr[row + 1]])
-        hits[position] &= items >= 0
+    padded = ranked >= 0
+    # One lookup in the sparse rows for every (user, rank): a stored value is a hit.
+    looked_up = truth[rows][np.arange(rows.size)[:, None], np.where(padded, ranked, 0)]
+    hits = (np.asarray(looked_up.toarray() if sp.issparse(looked_up) else looked_up) != 0) & padded
     return hits, counts[rows]
 
 
