@@ -19,7 +19,12 @@ import scipy.sparse as sp
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import (
+    EmptyResultSet,
+    FieldDoesNotExist,
+    FullResultSet,
+    ValidationError,
+)
 from django.db import connections, models
 from django.db.models import F, Value
 from django.db.models.functions import Cast
@@ -927,7 +932,8 @@ class SettingsAdapter:
 
 
 #: Stands for the user's key while a history statement is compiled (found in its params).
-_USER_PLACEHOLDER = -7_340_033_123_456_789
+#: Within a 32-bit key's range: PostgreSQL's lookups refuse a value out of the column's.
+_USER_PLACEHOLDER = -1_987_654_321
 
 
 def _setting_key() -> int:
@@ -1034,8 +1040,17 @@ def _history_statement(
                 if source.role == PURCHASE
             ]
         consent = _consent_queryset(_USER_PLACEHOLDER)
-    except (ValueError, TypeError, FieldDoesNotExist):
+        return _statement_compile(querysets, consent)
+    except (ValueError, TypeError, FieldDoesNotExist, ValidationError):
         return None
+    except (EmptyResultSet, FullResultSet):  # a placeholder out of the key's range
+        return None
+
+
+def _statement_compile(
+    querysets: list[models.QuerySet], consent: models.QuerySet | None
+) -> HistoryStatement | None:
+    """One statement of the sub-selects ``querysets``, each row with the consent."""
     parts, params, alias = [], [], None
     for code, queryset in enumerate(querysets):
         if alias not in (None, queryset.db):

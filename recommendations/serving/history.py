@@ -27,6 +27,7 @@ from recommendations.serving.keys import (
     HISTORY_ROWS_CACHE_NAME,
     UserCache,
     digest,
+    user_generation_key,
     user_head_key,
 )
 from recommendations.serving.loading import ServingModel
@@ -141,10 +142,10 @@ class History:
         history = cls(rows, None, bought, user_cache=user_cache)
         # Read by every block of every page, yet rarely changed: kept for a while, and
         # kept current by the event sources' signals meanwhile.
-        history.store(time.time() + history_timeout())
+        history.store(time.time() + history_timeout(), with_bought=True)
         return history
 
-    def store(self, expires: float) -> None:
+    def store(self, expires: float, *, with_bought: bool = False) -> None:
         """Cache the head, the rows and the items bought beyond them until ``expires``."""
         timeout = expires - time.time()
         if timeout <= 0 or self.user_cache is None:
@@ -164,7 +165,7 @@ class History:
             user_cache.key(HISTORY_ROWS_CACHE_NAME): list(self.rows),
             user_head_key(user_cache.user_pk): head,
         }
-        if self._load is None and self._bought_all is not None:
+        if with_bought and self._bought_all is not None:
             entries[user_cache.key(BOUGHT_CACHE_NAME)] = sorted(self._bought_all)
         # One round trip to a shared cache for all.
         cache.set_many(entries, timeout)
@@ -363,20 +364,33 @@ def _window(rows: Iterable[HistoryRow]) -> tuple[HistoryRow, ...]:
 
 
 def history_event_add(adapter: SettingsAdapter, user_pk: Any, row: HistoryRow) -> None:
-    """Add a new event to a user's cached history, or drop it when it is not cached whole."""
-    user_cache = UserCache.current(user_pk)
-    head = None if user_cache is None else cache.get(user_head_key(user_pk))
-    if user_cache is None or head is None or head[0] != user_cache.generation:
+    """Add a new event to a user's cached history, or drop it when it is not cached whole.
+
+    Two round trips to a shared cache: the generation and head, then the rows and the
+    items bought (every page view of a signed-in shopper comes here).
+    """
+    generation_key, head_key = user_generation_key(user_pk), user_head_key(user_pk)
+    values = cache.get_many([generation_key, head_key])
+    generation, head = values.get(generation_key), values.get(head_key)
+    if generation is None or head is None or head[0] != generation:
         history_forget(user_pk)
         return
-    cached = user_cache.get(HISTORY_ROWS_CACHE_NAME)
+    user_cache = UserCache(user_pk, generation)
+    rows_key, bought_key = (
+        user_cache.key(HISTORY_ROWS_CACHE_NAME),
+        user_cache.key(BOUGHT_CACHE_NAME),
+    )
+    values = cache.get_many([rows_key, bought_key])
+    cached = values.get(rows_key)
     if not cached:
         history_forget(user_pk)
         return
     rows = _window((row, *cached))
-    History(rows, None, bought_beyond(adapter, user_cache, rows), user_cache=user_cache).store(
-        head[1]
+    known = values.get(bought_key)
+    bought = bought_beyond(
+        adapter, user_cache, rows, known=None if known is None else frozenset(known)
     )
+    History(rows, None, bought, user_cache=user_cache).store(head[1])
 
 
 def history_forget(user_pk: Any) -> None:

@@ -101,10 +101,11 @@ def _selected_block(
     for the shopper: called with their ``user``, their ``history`` and what to leave
     out (the page's, plus ``exclude``); later blocks of the page do not repeat it."""
     request, user = _shopper(context)
+    history = _history(request, user)
+    if history:  # a history of one's own implies consent
+        tracking.consent_known(request, True)
     recommendations = select(
-        user=user,
-        exclude=[*_excluded(context, request), *exclude],
-        history=_history(request, user),
+        user=user, exclude=[*_excluded(context, request), *exclude], history=history
     )
     _shown_pks(request).update(str(rec.item.pk) for rec in recommendations)
     return _block(context, block, title, recommendations)
