@@ -8,7 +8,7 @@ or the item on screen: how each layer's items are explained is its reason policy
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -180,10 +180,13 @@ def recommendations_assemble(
     """The recommendations of the chosen candidates: the instances shown or named in a
     reason come from the process's catalog (one query for those it has not read yet),
     and with a ``circle``, one query per source for the social reasons."""
-    explainer = Explainer(adapter, model, reasons.strongest_sources(history.events), policies)
     candidates = [candidate for candidate, _ in chosen]
     layers = [layer for _, layer in chosen]
+    explainer = Explainer(adapter, model, {}, policies)
     named = explainer.named(candidates, layers)
+    # The strongest source of the items a reason names only: a history holds many more.
+    among = {pk for pks in named for pk in pks}
+    explainer = replace(explainer, sources=reasons.strongest_sources(history.events, among=among))
     items = catalog.instances_of(
         adapter, [c.pk for c in candidates] + [pk for pks in named for pk in pks]
     )
