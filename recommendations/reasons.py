@@ -10,7 +10,7 @@ active when it is shown, whatever the language active when it was computed or ca
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from django.utils.functional import Promise, lazy
@@ -98,17 +98,15 @@ def trending_in(*, category_label: str | None) -> Reason:
     return worded(gettext_noop("Trending in %(category)s"), category=category_label)
 
 
-def strongest_sources(
-    events: Iterable[Event], *, among: Collection[Any] | None = None
-) -> dict[Any, str]:
-    """For each item of a history (only those in ``among`` when given), the source that
-    gave it the most weight; of sources as heavy, the first seen."""
+def strongest_sources(events: Iterable[Event]) -> dict[Any, str]:
+    """For each item of a history, the source that gave it the most weight; of sources
+    as heavy, the first seen."""
     purchases = set(app_settings.source_names(PURCHASE))
     totals: dict[tuple[Any, str], float] = {}
+    # One flat dict and one pass: no dict per item, no max() with a key per item.
     for event in events:
-        if among is None or event.item_pk in among:
-            key = (event.item_pk, event.source)
-            totals[key] = totals.get(key, 0.0) + event.weight
+        key = (event.item_pk, event.source)
+        totals[key] = totals.get(key, 0.0) + event.weight
     best: dict[Any, tuple[tuple[bool, float], str]] = {}
     for (pk, source), total in totals.items():
         # A purchase outranks views of the same item: "bought" is the truer reason.
