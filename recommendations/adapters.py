@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -60,9 +60,12 @@ PRICE_ANNOTATION = "recommendations_price"
 CATEGORY_OBJECT = "recommendations_category_row"
 
 
-@dataclass(frozen=True)
-class Event:
-    """One event of a user's own history, for serving."""
+class Event(NamedTuple):
+    """One event of a user's own history, for serving.
+
+    A named tuple, not a frozen dataclass: a history builds hundreds per request, and a
+    tuple is built three times as fast.
+    """
 
     item_pk: Any
     source: str
