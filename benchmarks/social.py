@@ -59,9 +59,13 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "social_trust taste": ("social_trust", {"taste_smoothing": 0.1}),
     "social_blend item_knn": ("social_blend", {"collaborative": ("item_knn", {})}),
     "social_blend ease w=2": ("social_blend", {"weight": 2.0}),
-    "social_blend per-user validation": (
+    "social_blend time validation": (
         "social_blend",
-        {"validation": "per_user", "validation_fraction": 0.2},
+        {"validation": "time", "validation_fraction": 0.1},
+    ),
+    "social_blend one fold, no recency": (
+        "social_blend",
+        {"validation_folds": 1, "recency_grid": (None,)},
     ),
     "social_blend (default)": ("social_blend", {}),
     "als (social_mf, no social term)": ("social_mf", {"social_regularization": 0.0}),
@@ -198,6 +202,8 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, str]:
     learned = ""
     if hasattr(model, "cold_weight_"):
         learned = f"weight {model.weight_:g}, cold {model.cold_weight_:g}"
+        if model.recency_days_ is not None:
+            learned += f", recency {model.recency_days_:g} d"
     return lists, elapsed, learned
 
 
