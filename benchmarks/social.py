@@ -21,9 +21,8 @@ those who trust nobody (``alone``), over those with <= 2 train items who trust s
 (``cold``), the fit's wall and CPU seconds and the social blend's learned weights and
 time scale; ``--timing`` only times the default social training on every positive. The
 ``implicit`` peers run when the package imports (a separate virtualenv:
-``pip install implicit==0.7.3``);
-the engine needs no Django, so this script runs in such a virtualenv with the project on
-``PYTHONPATH``.
+``pip install implicit==0.7.3``); the engine needs no Django, so this script runs in such
+a virtualenv with the project on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
