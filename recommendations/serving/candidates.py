@@ -34,7 +34,7 @@ from recommendations.serving.catalog import (
     row_category,
     valid_pks,
 )
-from recommendations.serving.history import History
+from recommendations.serving.history import SAME_TIME, History
 from recommendations.serving.loading import ServingModel
 from recommendations.serving.social import NOBODY, Circle, followed_ranked, social_row
 from recommendations.serving.state import MAX_GLOBAL_ORDERS, process_state
@@ -257,10 +257,6 @@ def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> L
     return Layer(source, ranked, recommender=model.recommender, row=row)
 
 
-# Seconds two timestamps of one event may differ by (the database's and float precision).
-_SAME_TIME = 1e-3
-
-
 def _trained_layer(source: str, inputs: Inputs) -> Layer | None:
     """The shopper's list computed at training time, when their history is the one trained on.
 
@@ -273,10 +269,9 @@ def _trained_layer(source: str, inputs: Inputs) -> Layer | None:
     if lists is None or history.user_cache is None or inputs.category_pks is not None:
         return None
     row = model.user_row(history.user_cache.user_pk)
-    if row is None or not history.rows:
-        return None
-    # Rows are newest first; NaN (no list for this user) never matches.
-    if not abs(history.rows[0][3].timestamp() - float(lists.newest[row])) <= _SAME_TIME:
+    newest = None if row is None else history.newest_time()
+    # NaN (no list for this user) never matches.
+    if newest is None or not abs(newest - float(lists.newest[row])) <= SAME_TIME:
         return None
     cols = lists.items[row]
     stored = cols >= 0

@@ -18,6 +18,7 @@ follow made after the last training counts at once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -34,6 +35,7 @@ from recommendations.reasons import source_verb
 from recommendations.serving.history import is_user
 from recommendations.serving.keys import UserCache
 from recommendations.serving.loading import ServingModel
+from recommendations.serving.state import process_state
 
 #: The smallest count of people who do not share that a reason may tell.
 MIN_COUNT = 2
@@ -60,9 +62,34 @@ class Circle:
 NOBODY = Circle()
 
 
-def circle_of(adapter: SettingsAdapter, user: Any, user_cache: UserCache | None) -> Circle:
-    """Whom ``user`` follows and the names of those who share; nobody without ``SOCIAL``."""
+def followers_current(adapter: SettingsAdapter, social_changed_at: float) -> frozenset[str]:
+    """Keys (as strings) of the users who follow anyone, as this process holds them.
+
+    Read again when follows changed since (``services.social_changed``) or, as a safety
+    net for changes made without telling, after ``RELOAD_INTERVAL`` seconds.
+    """
+    now = time.time()
+    held = process_state.followers
+    if held is not None and social_changed_at < held[0] > now - app_settings.RELOAD_INTERVAL:
+        return held[1]
+    followers = frozenset(str(pk) for pk in adapter.social_followers())
+    process_state.followers = (now, followers)
+    return followers
+
+
+def circle_of(
+    adapter: SettingsAdapter,
+    user: Any,
+    user_cache: UserCache | None,
+    social_changed_at: float = 0.0,
+) -> Circle:
+    """Whom ``user`` follows and the names of those who share; nobody without ``SOCIAL``.
+
+    A shopper who follows nobody costs no query (the process knows who follows anyone).
+    """
     if app_settings.SOCIAL is None or not is_user(user):
+        return NOBODY
+    if str(user.pk) not in followers_current(adapter, social_changed_at):
         return NOBODY
     circle = None if user_cache is None else user_cache.get(CIRCLE_CACHE_NAME)
     if circle is None:

@@ -17,6 +17,8 @@ import scipy.sparse as sp
 from django.conf import settings as django_settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from recommendations import privacy, serving
@@ -30,7 +32,8 @@ from recommendations.conf import (
 )
 from recommendations.engine import SocialBlendRecommender, SocialTrustRecommender
 from recommendations.selectors import popular_with_followed, recommendations_for_user
-from recommendations.services import training_run_start
+from recommendations.services import social_changed, training_run_start
+from recommendations.serving.keys import user_generation_bump
 from recommendations.serving.social import Circle, Evidence, social_reason
 from recommendations.training import SECONDS_PER_DAY, social_matrix, training_data_prepare
 from shop.models import Follow
@@ -414,6 +417,29 @@ def test_a_follow_and_an_unfollow_change_the_lists_at_once(social_store):
 
     follow.delete()
     assert popular_with_followed(user=bee) == []
+
+
+def test_a_shopper_who_follows_nobody_costs_no_query_for_whom_they_follow(social_store):
+    bee, alice = _follower(), buyer(social_store.product(2, 4), username="alice")
+    recommendations_for_user(user=alice, n=4)  # the process learns who follows anyone
+
+    with CaptureQueriesContext(connection) as queries:
+        recommendations_for_user(user=bee, n=4)
+
+    assert not [q for q in queries if '"shop_follow"' in q["sql"]]
+
+
+def test_a_follow_saved_by_another_process_is_seen_by_the_next_list(social_store):
+    bee, alice = _follower(), buyer(social_store.product(2, 4), username="alice")
+    _sharing(alice, "Alice")
+    assert popular_with_followed(user=bee) == []  # this process holds: nobody follows
+
+    # Another process: a row without this process's signals, then its notices.
+    Follow.objects.bulk_create([Follow(follower=bee, followed=alice)])
+    social_changed()
+    user_generation_bump(bee.pk)
+
+    assert item_names(popular_with_followed(user=bee)) == ["C4"]
 
 
 def test_deleting_a_followed_account_removes_them_from_every_followers_list_at_once(
