@@ -120,6 +120,10 @@ class SocialVotes:
         return recent_votes(voters, times, reference, days * SECONDS_PER_DAY)
 
 
+#: (voter, item) pairs :func:`recent_votes` expands at once: bounds its memory.
+RECENT_VOTES_BLOCK = 2_000_000
+
+
 def recent_votes(
     voters: sp.csr_matrix, times: sp.csr_matrix, reference: np.ndarray, scale: float
 ) -> np.ndarray:
@@ -131,21 +135,35 @@ def recent_votes(
     the period a user is active in say more about them than ones from years apart.
     """
     times = sp.csr_matrix(times)
-    counts = np.diff(times.indptr)[voters.indices]
-    entry = np.repeat(np.arange(voters.nnz), counts)
-    first = np.cumsum(counts) - counts
-    position = np.repeat(times.indptr[voters.indices], counts) + (
-        np.arange(entry.size) - np.repeat(first, counts)
-    )
-    rows = np.repeat(np.arange(voters.shape[0]), np.diff(voters.indptr))[entry]
-    stamps = times.data[position]
-    age = np.abs(stamps - np.asarray(reference, dtype=np.float64)[rows])
-    kernel = np.where(np.isfinite(age), np.exp(-np.nan_to_num(age) / float(scale)), 1.0)
-    weights = (voters.data[entry] * kernel).astype(np.float32)
-    votes = sp.csr_matrix(
-        (weights, (rows, times.indices[position])), shape=(voters.shape[0], times.shape[1])
-    )
-    return np.asarray(votes.toarray(), dtype=np.float32)
+    reference = np.asarray(reference, dtype=np.float64)
+    n_rows = voters.shape[0]
+    votes = np.zeros((n_rows, times.shape[1]), dtype=np.float32)
+    owner = np.repeat(np.arange(n_rows), np.diff(voters.indptr))
+    pairs = np.bincount(owner, weights=np.diff(times.indptr)[voters.indices], minlength=n_rows)
+    total = np.cumsum(pairs)
+    start = 0
+    while start < n_rows:
+        # The rows whose expanded pairs fit in one block (at least one row).
+        done = total[start - 1] if start else 0.0
+        stop = int(np.searchsorted(total, done + RECENT_VOTES_BLOCK, side="right"))
+        stop = min(max(stop, start + 1), n_rows)
+        block = voters[start:stop]
+        counts = np.diff(times.indptr)[block.indices]
+        entry = np.repeat(np.arange(block.nnz), counts)
+        first = np.cumsum(counts) - counts
+        position = np.repeat(times.indptr[block.indices], counts) + (
+            np.arange(entry.size) - np.repeat(first, counts)
+        )
+        rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))[entry]
+        age = np.abs(times.data[position] - reference[start:stop][rows])
+        kernel = np.where(np.isfinite(age), np.exp(-np.nan_to_num(age) / float(scale)), 1.0)
+        weights = (block.data[entry] * kernel).astype(np.float32)
+        summed = sp.csr_matrix(
+            (weights, (rows, times.indices[position])), shape=(block.shape[0], times.shape[1])
+        )
+        votes[start:stop] = summed.toarray()
+        start = stop
+    return votes
 
 
 def _component(spec: Any, *, name: str) -> tuple[type[Recommender], dict[str, Any]]:

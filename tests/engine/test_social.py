@@ -17,6 +17,7 @@ from recommendations.engine import (
     SocialTrustRecommender,
     load,
 )
+from recommendations.engine import social as social_module
 from recommendations.engine.social import holdout_pairs, unit_rows
 
 
@@ -322,6 +323,27 @@ def test_recent_votes_count_friends_items_from_the_users_active_period_more():
     assert scores[2] > scores[1]
     items, _ = recent.recommend(0, 1)
     assert items.tolist() == [2]  # without recency the tie would go to item 1
+
+
+def test_recent_votes_are_the_same_whatever_the_block_size(monkeypatch):
+    rng = np.random.default_rng(8)
+    voters = sp.random(40, 60, density=0.1, format="csr", random_state=1, dtype=np.float32)
+    times = sp.random(60, 25, density=0.2, format="csr", random_state=2)
+    times.data = rng.uniform(0, 1000 * DAY, times.nnz)
+    times.data[::5] = np.nan  # unknown times count fully
+    reference = rng.uniform(0, 1000 * DAY, 40)
+    expected = np.zeros((40, 25))
+    for row, voter in zip(*voters.nonzero(), strict=True):
+        for item, stamp in zip(times[voter].indices, times[voter].data, strict=True):
+            kernel = np.exp(-abs(stamp - reference[row]) / (30 * DAY)) if np.isfinite(stamp) else 1
+            expected[row, item] += voters[row, voter] * kernel
+
+    whole = social_module.recent_votes(voters, times, reference, 30 * DAY)
+    monkeypatch.setattr(social_module, "RECENT_VOTES_BLOCK", 3)
+    blocked = social_module.recent_votes(voters, times, reference, 30 * DAY)
+
+    np.testing.assert_allclose(whole, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(blocked, whole)
 
 
 def test_a_folded_in_user_is_judged_at_the_end_of_training():
