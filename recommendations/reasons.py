@@ -2,7 +2,9 @@
 
 A reason is built only from the shopper's own history or from the rule that put the
 item in the list, never from another customer's data: "Customers who bought X also
-bought" names the product on screen (or in the shopper's own cart), not a person.
+bought" names the product on screen (or in the shopper's own cart), not a person. The
+one exception, what followed people did, is worded by ``serving/social.py`` under its
+privacy rules, with the same lazy :data:`worded`.
 
 A reason is lazy: it keeps its message and parameters and is worded in the language
 active when it is shown, whatever the language active when it was computed or cached.
@@ -53,9 +55,11 @@ BECAUSE_YOU_SENTENCES = {
 BECAUSE_YOU_VERB = gettext_noop("Because you %(verb)s %(label)s")
 
 
-def _worded(message: str, **params: Any) -> str:
-    """``message`` (a marked msgid) in the active language, with its parameters."""
-    return gettext(message) % params
+def _worded(message: Reason, **params: Any) -> str:
+    """``message`` in the active language, with its parameters: a marked msgid, or a
+    lazy plural whose form is chosen already (``ngettext_lazy`` with a number)."""
+    text = str(message) if isinstance(message, Promise) else gettext(message)
+    return text % params
 
 
 # A reason worded when shown; it pickles as its message and parameters, so a cached

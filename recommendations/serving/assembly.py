@@ -69,8 +69,8 @@ class Recommendation:
     # Label, page and price as computed when the list was, kept with a cached list.
     known: tuple[str, str | None, Any] | None = field(default=None, repr=False, compare=False)
     # What the people the shopper follows did with the item ("Bought by 3 people you
-    # follow"), besides ``reason``; "" when nothing may be told.
-    social_reason: str = ""
+    # follow"), besides ``reason`` and worded like it; "" when nothing may be told.
+    social_reason: reasons.Reason = ""
 
     @property
     def label(self) -> str:

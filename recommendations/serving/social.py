@@ -26,12 +26,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext_lazy
 
 from recommendations.adapters import SettingsAdapter, SocialEvent
 from recommendations.conf import PURCHASE, app_settings
-from recommendations.reasons import source_verb
+from recommendations.reasons import Reason, source_verb, worded
 from recommendations.serving.history import is_user
 from recommendations.serving.keys import UserCache
 from recommendations.serving.loading import ServingModel
@@ -171,7 +170,7 @@ def purchase_verb() -> str:
     return source_verb(names[0]) if names else "bought"
 
 
-def _bought_by(verb: str, named: list[str], others: int) -> str:
+def _bought_by(verb: str, named: list[str], others: int) -> Reason:
     """ "Bought by Alice, whom you follow", "... and 2 more people", "by 3 people"; a
     host's own verb ("Borrowed by ...") in the same shapes."""
     own = verb != "bought"
@@ -179,67 +178,60 @@ def _bought_by(verb: str, named: list[str], others: int) -> str:
     values = {"verb": verb.capitalize(), "name": named[0] if named else "", "count": more}
     if named and not more:
         if own:
-            return _("%(verb)s by %(name)s, whom you follow") % values
-        return _("Bought by %(name)s, whom you follow") % values
+            return worded(gettext_noop("%(verb)s by %(name)s, whom you follow"), **values)
+        return worded(gettext_noop("Bought by %(name)s, whom you follow"), **values)
     if named:
         if own:
-            return (
-                ngettext(
-                    "%(verb)s by %(name)s and %(count)d more person you follow",
-                    "%(verb)s by %(name)s and %(count)d more people you follow",
-                    more,
-                )
-                % values
+            message = ngettext_lazy(
+                "%(verb)s by %(name)s and %(count)d more person you follow",
+                "%(verb)s by %(name)s and %(count)d more people you follow",
+                more,
             )
-        return (
-            ngettext(
+        else:
+            message = ngettext_lazy(
                 "Bought by %(name)s and %(count)d more person you follow",
                 "Bought by %(name)s and %(count)d more people you follow",
                 more,
             )
-            % values
+    elif own:
+        message = ngettext_lazy(
+            "%(verb)s by %(count)d person you follow",
+            "%(verb)s by %(count)d people you follow",
+            more,
         )
-    if own:
-        return (
-            ngettext(
-                "%(verb)s by %(count)d person you follow",
-                "%(verb)s by %(count)d people you follow",
-                more,
-            )
-            % values
-        )
-    return (
-        ngettext(
+    else:
+        message = ngettext_lazy(
             "Bought by %(count)d person you follow", "Bought by %(count)d people you follow", more
         )
-        % values
-    )
+    return worded(message, **values)
 
 
-def social_reason(evidence: Evidence | None, circle: Circle) -> str:
-    """Why the people one follows make ``evidence``'s item worth a look; "" if nothing
-    may be told (nobody, or one person who does not share)."""
+def social_reason(evidence: Evidence | None, circle: Circle) -> Reason:
+    """Why the people one follows make ``evidence``'s item worth a look, worded when
+    shown; "" if nothing may be told (nobody, or one person who does not share)."""
     if evidence is None:
         return ""
     raters = sorted(evidence.ratings.items(), key=lambda pair: (-float(pair[1]), pair[0]))
     for person, value in raters:
         stars = _stars(value)
         if person in circle.names and stars is not None:
-            return ngettext(
+            message = ngettext_lazy(
                 "Rated %(stars)d star by %(name)s, whom you follow",
                 "Rated %(stars)d stars by %(name)s, whom you follow",
                 stars,
-            ) % {"stars": stars, "name": circle.names[person]}
+            )
+            return worded(message, stars=stars, name=circle.names[person])
     named, others = _told(evidence.buyers, circle.names)
     if named or others:
         return _bought_by(purchase_verb(), named, others)
     _nobody, raters_told = _told(evidence.ratings, {})
     if raters_told:
-        return ngettext(
+        message = ngettext_lazy(
             "Rated highly by %(count)d person you follow",
             "Rated highly by %(count)d people you follow",
             raters_told,
-        ) % {"count": raters_told}
+        )
+        return worded(message, count=raters_told)
     return ""
 
 
