@@ -1,6 +1,6 @@
 """Social recommendations on CiaoDVD: models with and without the trust network.
 
-    python benchmarks/social.py --data ~/.cache/ciaodvd [--only ease social_blend ...]
+    python benchmarks/social.py --data ~/.cache/ciaodvd [--only ease social_blend ...] [--timing]
 
 Data: ``movie-ratings.txt`` (userID, movieID, genreID, reviewID, movieRating, date) and
 ``trusts.txt`` (trustorID, trusteeID, trustValue) of CiaoDVD (get them with
@@ -18,10 +18,11 @@ Two protocols, k = 20, new items only:
 
 Per row: NDCG@20 over all scored users, over those who trust someone (``trust``), over
 those who trust nobody (``alone``), over those with <= 2 train items who trust someone
-(``cold``), the fit time and the social blend's learned weights. The ``implicit`` peers
-run when the package imports (a separate virtualenv: ``pip install implicit==0.7.3``);
-the engine needs no Django, so this script runs in such a virtualenv with the project on
-``PYTHONPATH``.
+(``cold``), the fit's wall and CPU seconds and the social blend's learned weights and
+time scale; ``--timing`` only times the default social training on every positive. The
+``implicit`` peers run when the package imports (a separate virtualenv:
+``pip install implicit==0.7.3``); the engine needs no Django, so this script runs in such
+a virtualenv with the project on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -59,9 +60,13 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "social_trust taste": ("social_trust", {"taste_smoothing": 0.1}),
     "social_blend item_knn": ("social_blend", {"collaborative": ("item_knn", {})}),
     "social_blend ease w=2": ("social_blend", {"weight": 2.0}),
-    "social_blend per-user validation": (
+    "social_blend time validation": (
         "social_blend",
-        {"validation": "per_user", "validation_fraction": 0.2},
+        {"validation": "time", "validation_fraction": 0.1},
+    ),
+    "social_blend one fold, no recency": (
+        "social_blend",
+        {"validation_folds": 1, "recency_grid": (None,)},
     ),
     "social_blend (default)": ("social_blend", {}),
     "als (social_mf, no social term)": ("social_mf", {"social_regularization": 0.0}),
@@ -163,12 +168,12 @@ def top_lists(scores: np.ndarray, train: sp.csr_matrix, users: np.ndarray) -> np
     return np.argsort(-scores, axis=1, kind="stable")[:, :K]
 
 
-def run(name: str, split: Split) -> tuple[np.ndarray, float, str]:
-    """Top lists of the scored users, the fit time in seconds and what was learned."""
-    started = time.perf_counter()
+def run(name: str, split: Split) -> tuple[np.ndarray, float, float, str]:
+    """Top lists of the scored users, the fit's wall and CPU seconds, what was learned."""
+    started, cpu = time.perf_counter(), time.process_time()
     if name == "trust_baseline":
         lists = top_lists(trust_baseline(split), split.train, split.users)
-        return lists, time.perf_counter() - started, ""
+        return lists, time.perf_counter() - started, time.process_time() - cpu, ""
     if name in PEERS:
         from implicit.als import AlternatingLeastSquares
         from implicit.nearest_neighbours import CosineRecommender
@@ -181,14 +186,14 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, str]:
             )
         )
         model.fit(split.train, show_progress=False)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         ids, _ = model.recommend(split.users, split.train[split.users], N=K)
-        return np.asarray(ids, dtype=np.int64), elapsed, ""
+        return np.asarray(ids, dtype=np.int64), elapsed, cpu, ""
     algorithm, params = MODELS[name]
     model = registered()[algorithm](**params).fit(
         split.train, timestamps=split.times, social=split.social
     )
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     lists = np.vstack(
         [
             model.recommend_batch(split.users[i : i + 1000], K)[0]
@@ -198,15 +203,48 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, str]:
     learned = ""
     if hasattr(model, "cold_weight_"):
         learned = f"weight {model.weight_:g}, cold {model.cold_weight_:g}"
-    return lists, elapsed, learned
+        if model.recency_days_ is not None:
+            learned += f", recency {model.recency_days_:g} d"
+    return lists, elapsed, cpu, learned
+
+
+def timing(user, item, day, edges) -> None:
+    """Wall and CPU seconds of the default social training on every positive."""
+    n_users, n_items = int(user.max()) + 1, int(item.max()) + 1
+    interactions = sp.csr_matrix(
+        (np.ones(user.size, np.float32), (user, item)), shape=(n_users, n_items)
+    )
+    times = sp.csr_matrix(
+        ((day * SECONDS_PER_DAY + SECONDS_PER_DAY).astype(np.float64), (user, item)),
+        shape=(n_users, n_items),
+    )
+    social = sp.csr_matrix(
+        (np.ones(len(edges), np.float32), (edges[:, 0], edges[:, 1])), shape=(n_users, n_users)
+    )
+    social.data[:] = 1.0
+    print(f"\nload average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    for name in ("social_blend", "social_mf"):
+        started, cpu = time.perf_counter(), time.process_time()
+        registered()[name]().fit(interactions, timestamps=times, social=social)
+        print(
+            f"{name} (defaults) on all {user.size:,} positives: "
+            f"{time.perf_counter() - started:.1f} s wall, {time.process_time() - cpu:.1f} s CPU"
+        )
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("~/.cache/ciaodvd").expanduser())
     parser.add_argument("--only", nargs="*", help="row names to run (default: all)")
+    parser.add_argument(
+        "--timing", action="store_true", help="only time the default social training"
+    )
     args = parser.parse_args()
     user, item, day, edges = read_ciao(args.data)
+    if args.timing:
+        timing(user, item, day, edges)
+        return
     try:
         import implicit  # noqa: F401
 
@@ -229,17 +267,17 @@ def main() -> None:
             f"\n### {protocol}: {split.users.size:,} users scored, {trusts.sum():,} trust "
             f"someone, {cold.sum():,} of them with <= 2 train items\n"
         )
-        print("| model | NDCG@20 | trust | alone | cold | fit s | learned |")
-        print("|---|---|---|---|---|---|---|")
+        print("| model | NDCG@20 | trust | alone | cold | fit s | CPU s | learned |")
+        print("|---|---|---|---|---|---|---|---|")
         results = {}
         for name in names:
-            lists, elapsed, learned = run(name, split)
+            lists, elapsed, cpu, learned = run(name, split)
             ndcg = ndcg_per_user(lists, split.test[split.users], K)
             results[name] = ndcg
             print(
                 f"| {name} | {ndcg.mean():.4f} | {ndcg[trusts].mean():.4f} | "
                 f"{ndcg[~trusts].mean():.4f} | {ndcg[cold].mean():.4f} | {elapsed:.1f} | "
-                f"{learned} |",
+                f"{cpu:.1f} | {learned} |",
                 flush=True,
             )
         if DEFAULT in results:

@@ -4,13 +4,17 @@ The API's throttles and a host's sign-in form count requests per client. Every w
 process must see the same count: with a cache that increments on its server (Redis,
 Memcached) the counter is a cache key; with any other cache (a database cache's
 ``incr`` reads then writes, a local-memory cache is one per process) it is a
-:class:`~recommendations.models.RateCounter` row, incremented by one UPDATE that holds
-the row's lock until its transaction ends.
+:class:`~recommendations.models.RateCounter` row. On SQLite and PostgreSQL one upsert
+statement creates or increments the row and reads the count back (the database
+serialises concurrent ones on the row); on other databases an UPDATE that holds the
+row's lock until its transaction ends, then a SELECT. Rows of windows gone by are
+deleted now and then, when a client's first request of a window comes.
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,14 +22,23 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.memcached import BaseMemcachedCache
 from django.core.cache.backends.redis import RedisCache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Case, F, Value, When
-from django.utils import timezone
 
 from recommendations.models import RateCounter
 
 #: Caches whose ``incr`` is one atomic operation on a server shared by every process.
 ATOMIC_CACHES: tuple[type[BaseCache], ...] = (RedisCache, BaseMemcachedCache)
+
+#: Databases whose ``INSERT ... ON CONFLICT (...) DO UPDATE ... RETURNING`` counts in one
+#: statement (SQLite from 3.35 on, as ``can_return_columns_from_insert`` says).
+UPSERT_VENDORS = frozenset({"sqlite", "postgresql"})
+
+#: One window's first request in this many deletes the rows of past windows: often
+#: enough that the table holds about the clients of the current window, rarely enough
+#: that a new client costs one statement, not two.
+PURGE_ONE_IN = 32
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,14 @@ def counter_increment(key: str, *, duration: int, now: float | None = None) -> C
     if isinstance(cache, ATOMIC_CACHES):
         return Count(_cache_increment(cache, f"{key}:{window}", duration), retry_after)
     ends_at = datetime.fromtimestamp((window + 1) * duration, tz=UTC)
-    return Count(_row_increment(key, window, ends_at), retry_after)
+    connection = connections[router.db_for_write(RateCounter)]
+    if upsert_supported(connection):
+        value = _row_upsert(connection, key, window, ends_at)
+    else:
+        value = _row_increment(key, window, ends_at)
+    if value == 1 and purge_due(key, window):
+        RateCounter.objects.filter(expires_at__lt=datetime.fromtimestamp(now, tz=UTC)).delete()
+    return Count(value, retry_after)
 
 
 def counter_reset(key: str, *, duration: int) -> None:
@@ -73,6 +93,47 @@ def _cache_increment(cache: BaseCache, key: str, duration: int) -> int:
         return 1
 
 
+def upsert_supported(connection: BaseDatabaseWrapper) -> bool:
+    """Whether ``connection`` counts a request with one upsert statement."""
+    features = connection.features
+    return (
+        connection.vendor in UPSERT_VENDORS
+        and features.supports_update_conflicts_with_target
+        and features.can_return_columns_from_insert
+    )
+
+
+def purge_due(key: str, window: int) -> bool:
+    """Whether the first request under ``key`` in ``window`` deletes the past rows: one
+    (key, window) in ``PURGE_ONE_IN``, spread evenly and the same in every process."""
+    return zlib.crc32(f"{window}:{key}".encode()) % PURGE_ONE_IN == 0
+
+
+def _upsert_sql(connection: BaseDatabaseWrapper) -> str:
+    meta, quote = RateCounter._meta, connection.ops.quote_name
+    table = quote(meta.db_table)
+    key, window, count, expires_at = (
+        quote(meta.get_field(name).column) for name in ("key", "window", "count", "expires_at")
+    )
+    return (
+        f"INSERT INTO {table} ({key}, {window}, {count}, {expires_at}) VALUES (%s, %s, 1, %s) "
+        f"ON CONFLICT ({key}) DO UPDATE SET "
+        f"{count} = CASE WHEN {table}.{window} = excluded.{window} "
+        f"THEN {table}.{count} + 1 ELSE 1 END, "
+        f"{window} = excluded.{window}, {expires_at} = excluded.{expires_at} "
+        f"RETURNING {count}"
+    )
+
+
+def _row_upsert(connection: BaseDatabaseWrapper, key: str, window: int, ends_at: datetime) -> int:
+    # One statement, atomic on its own: concurrent requests wait for the row's lock
+    # (PostgreSQL) or the write lock (SQLite) and each reads back its own count.
+    expires_at = RateCounter._meta.get_field("expires_at").get_db_prep_value(ends_at, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_upsert_sql(connection), [key, window, expires_at])
+        return cursor.fetchone()[0]
+
+
 def _row_increment(key: str, window: int, ends_at: datetime) -> int:
     counters = RateCounter.objects.filter(key=key)
     for _attempt in range(2):
@@ -88,8 +149,6 @@ def _row_increment(key: str, window: int, ends_at: datetime) -> int:
                 return counters.values_list("count", flat=True).get()
         try:
             with transaction.atomic():
-                # Rows of clients gone quiet are deleted as new clients come.
-                RateCounter.objects.filter(expires_at__lt=timezone.now()).delete()
                 RateCounter.objects.create(key=key, window=window, count=1, expires_at=ends_at)
             return 1
         except IntegrityError:  # a concurrent request created the row: count on it

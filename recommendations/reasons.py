@@ -2,7 +2,9 @@
 
 A reason is built only from the shopper's own history or from the rule that put the
 item in the list, never from another customer's data: "Customers who bought X also
-bought" names the product on screen (or in the shopper's own cart), not a person.
+bought" names the product on screen (or in the shopper's own cart), not a person. The
+one exception, what followed people did, is worded by ``serving/social.py`` under its
+privacy rules, with the same lazy :data:`worded`.
 
 A reason is lazy: it keeps its message and parameters and is worded in the language
 active when it is shown, whatever the language active when it was computed or cached.
@@ -10,7 +12,6 @@ active when it is shown, whatever the language active when it was computed or ca
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -53,9 +54,11 @@ BECAUSE_YOU_SENTENCES = {
 BECAUSE_YOU_VERB = gettext_noop("Because you %(verb)s %(label)s")
 
 
-def _worded(message: str, **params: Any) -> str:
-    """``message`` (a marked msgid) in the active language, with its parameters."""
-    return gettext(message) % params
+def _worded(message: Reason, **params: Any) -> str:
+    """``message`` in the active language, with its parameters: a marked msgid, or a
+    lazy plural whose form is chosen already (``ngettext_lazy`` with a number)."""
+    text = str(message) if isinstance(message, Promise) else gettext(message)
+    return text % params
 
 
 # A reason worded when shown; it pickles as its message and parameters, so a cached
@@ -100,14 +103,18 @@ def trending_in(*, category_label: str | None) -> Reason:
 
 
 def strongest_sources(events: Iterable[Event]) -> dict[Any, str]:
-    """For each item of a history, the source that gave it the most weight."""
+    """For each item of a history, the source that gave it the most weight; of sources
+    as heavy, the first seen."""
     purchases = set(app_settings.source_names(PURCHASE))
-    totals: dict[Any, dict[str, float]] = defaultdict(dict)
+    totals: dict[tuple[Any, str], float] = {}
+    # One flat dict and one pass: no dict per item, no max() with a key per item.
     for event in events:
-        by_source = totals[event.item_pk]
-        by_source[event.source] = by_source.get(event.source, 0.0) + event.weight
-    # A purchase outranks views of the same item: "bought" is the truer reason.
-    return {
-        pk: max(by_source, key=lambda s: (s in purchases, by_source[s]))
-        for pk, by_source in totals.items()
-    }
+        key = (event.item_pk, event.source)
+        totals[key] = totals.get(key, 0.0) + event.weight
+    best: dict[Any, tuple[tuple[bool, float], str]] = {}
+    for (pk, source), total in totals.items():
+        # A purchase outranks views of the same item: "bought" is the truer reason.
+        rank = (source in purchases, total)
+        if pk not in best or rank > best[pk][0]:
+            best[pk] = (rank, source)
+    return {pk: source for pk, (_rank, source) in best.items()}

@@ -40,6 +40,13 @@ PREVIEW_ATTRIBUTE = "recommendations_preview"
 PENDING_ATTRIBUTE = "_recommendations_impressions"
 
 
+def consent_known(request: Any, consents: bool) -> None:
+    """Tell the impressions of ``request`` whether its shopper consents (known already:
+    a shopper with a history does), sparing them the query."""
+    if request is not None:
+        setattr(request, _CONSENT_ATTRIBUTE, consents)
+
+
 def _consenting_user(user: Any, request: Any = None) -> Any:
     """``user`` when they may be remembered, else None."""
     if not getattr(user, "is_authenticated", False):

@@ -38,11 +38,14 @@ def _hits(recommended: Any, relevant: sp.csr_matrix, k: int) -> tuple[np.ndarray
     if rows.size == 0:
         raise ValueError("relevant has no row with a relevant item.")
     ranked = ranked[rows, :k]
-    padded = ranked >= 0
-    # One lookup in the sparse rows for every (user, rank): a stored value is a hit.
-    looked_up = truth[rows][np.arange(rows.size)[:, None], np.where(padded, ranked, 0)]
-    hits = (np.asarray(looked_up.toarray() if sp.issparse(looked_up) else looked_up) != 0) & padded
-    return hits, counts[rows]
+    # One sparse lookup for every (row, rank) instead of a set test per row.
+    flags = sp.csr_matrix(
+        (np.ones(truth.nnz, dtype=np.int8), truth.indices, truth.indptr), shape=truth.shape
+    )[rows]
+    valid = (ranked >= 0) & (ranked < truth.shape[1])
+    positions = np.repeat(np.arange(rows.size), ranked.shape[1])
+    found = np.asarray(flags[positions, np.where(valid, ranked, 0).ravel()]).reshape(ranked.shape)
+    return (found != 0) & valid, counts[rows]
 
 
 def recall_per_user(recommended: Any, relevant: sp.csr_matrix, k: int = 20) -> np.ndarray:

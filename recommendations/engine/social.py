@@ -30,6 +30,7 @@ import scipy.sparse as sp
 
 from recommendations.engine.base import Recommender, csr_rows, registered
 from recommendations.engine.blend import finite_rows
+from recommendations.engine.interactions import SECONDS_PER_DAY
 from recommendations.engine.itemknn import (
     check_non_negative,
     check_positive_int,
@@ -40,8 +41,11 @@ from recommendations.engine.split import holdout_new_items
 
 #: Weights the validation of :class:`SocialBlendRecommender` tries for the social votes.
 DEFAULT_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
+#: Time scales (days) the validation of :class:`SocialBlendRecommender` tries for the
+#: votes; None counts every vote fully.
+DEFAULT_RECENCY_GRID = (None, 30.0, 180.0, 720.0)
 #: Ways :class:`SocialBlendRecommender` holds pairs out to learn its weights.
-VALIDATIONS = ("time", "per_user")
+VALIDATIONS = ("per_user", "time")
 #: Weight of the best sellers among items the mix leaves tied (a cold user's unvoted
 #: items): small enough never to reorder two items that differ otherwise.
 POPULARITY_TIE_BREAK = 1e-3
@@ -89,11 +93,14 @@ class SocialVotes:
         exclude: np.ndarray | None,
         *,
         liked: sp.csr_matrix | None = None,
+        recency: tuple[sp.csr_matrix, np.ndarray, float] | None = None,
     ) -> np.ndarray:
         """Summed voter weights per item, (rows, n_items) float32; zero rows: no votes.
 
         ``history`` holds the rows' own items (for the taste similarity); ``liked`` the
-        voters' items (the training matrix unless given).
+        voters' items (the training matrix unless given); ``recency``, when given,
+        ``(times of liked, reference time per row, scale in days)`` for
+        :func:`recent_votes`.
         """
         liked = sp.csr_matrix(self.interactions_ if liked is None else liked)
         liked = sp.csr_matrix(liked > 0, dtype=np.float32)
@@ -107,7 +114,56 @@ class SocialVotes:
             cosine = np.divide(overlap, norms, out=np.zeros_like(overlap), where=norms > 0)
             voters = voters.copy()
             voters.data = (voters.data * (float(self.taste_smoothing) + cosine)).astype(np.float32)
-        return np.asarray((voters @ liked).toarray(), dtype=np.float32)
+        if recency is None:
+            return np.asarray((voters @ liked).toarray(), dtype=np.float32)
+        times, reference, days = recency
+        return recent_votes(voters, times, reference, days * SECONDS_PER_DAY)
+
+
+#: (voter, item) pairs :func:`recent_votes` expands at once: bounds its memory.
+RECENT_VOTES_BLOCK = 2_000_000
+
+
+def recent_votes(
+    voters: sp.csr_matrix, times: sp.csr_matrix, reference: np.ndarray, scale: float
+) -> np.ndarray:
+    """Votes where each voter's item counts ``exp(-|t - reference| / scale)`` times.
+
+    ``voters`` is (rows, n_users); ``times`` (n_users, n_items) holds when each voter
+    had each item (unix seconds; NaN for an unknown time, which counts fully);
+    ``reference`` (rows,) the time each row's user is judged at. Friends' items from
+    the period a user is active in say more about them than ones from years apart.
+    """
+    times = sp.csr_matrix(times)
+    reference = np.asarray(reference, dtype=np.float64)
+    n_rows = voters.shape[0]
+    votes = np.zeros((n_rows, times.shape[1]), dtype=np.float32)
+    owner = np.repeat(np.arange(n_rows), np.diff(voters.indptr))
+    pairs = np.bincount(owner, weights=np.diff(times.indptr)[voters.indices], minlength=n_rows)
+    total = np.cumsum(pairs)
+    start = 0
+    while start < n_rows:
+        # The rows whose expanded pairs fit in one block (at least one row).
+        done = total[start - 1] if start else 0.0
+        stop = int(np.searchsorted(total, done + RECENT_VOTES_BLOCK, side="right"))
+        stop = min(max(stop, start + 1), n_rows)
+        block = voters[start:stop]
+        counts = np.diff(times.indptr)[block.indices]
+        entry = np.repeat(np.arange(block.nnz), counts)
+        first = np.cumsum(counts) - counts
+        position = np.repeat(times.indptr[block.indices], counts) + (
+            np.arange(entry.size) - np.repeat(first, counts)
+        )
+        rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))[entry]
+        age = np.abs(times.data[position] - reference[start:stop][rows])
+        kernel = np.where(np.isfinite(age), np.exp(-np.nan_to_num(age) / float(scale)), 1.0)
+        weights = (block.data[entry] * kernel).astype(np.float32)
+        summed = sp.csr_matrix(
+            (weights, (rows, times.indices[position])), shape=(block.shape[0], times.shape[1])
+        )
+        votes[start:stop] = summed.toarray()
+        start = stop
+    return votes
 
 
 def _component(spec: Any, *, name: str) -> tuple[type[Recommender], dict[str, Any]]:
@@ -249,36 +305,69 @@ def _mean_columns(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return values[:, columns].mean(axis=1)
 
 
+def aligned_times(
+    interactions: sp.csr_matrix, timestamps: sp.csr_matrix | None
+) -> sp.csr_matrix | None:
+    """The time of each pair of ``interactions``, on its sparsity pattern (NaN: unknown).
+
+    None without timestamps. Entry ``i`` of the result's ``data`` is the time of entry
+    ``i`` of ``interactions.data`` once its indices are sorted.
+    """
+    if timestamps is None or not timestamps.nnz:
+        return None
+    times = sp.csr_matrix(interactions, dtype=np.float64, copy=True)
+    times.sort_indices()
+    rows = np.repeat(np.arange(times.shape[0]), np.diff(times.indptr))
+    stamps = np.asarray(sp.csr_matrix(timestamps)[rows, times.indices], np.float64).ravel()
+    # NaN, not 0, for an unknown time: a pruned copy must keep the pair.
+    times.data = np.where(stamps > 0, stamps, np.nan)
+    return times
+
+
 def holdout_pairs(
     interactions: sp.csr_matrix,
-    timestamps: sp.csr_matrix | None,
+    keys: np.ndarray,
     *,
     fraction: float,
     per_user: bool,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Mask over ``interactions.data`` of the pairs a validation holds out.
+    fold: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masks over ``interactions.data`` of the pairs fold ``fold`` holds out and trains on.
 
-    ``per_user``: each user with >= 2 pairs holds out their newest ceil(fraction) (by
-    time, else a random sample); otherwise the newest ``fraction`` of all pairs (a
-    random sample without times).
+    ``keys`` order the pairs (their times, or a random draw). Fold 0 holds out the
+    newest ``fraction``, fold 1 the ``fraction`` before it, and so on; each fold trains
+    on the pairs older than its held-out ones, as time would have it. ``per_user``:
+    within each user with >= 2 pairs, slices of ceil(fraction) of their pairs;
+    otherwise slices of all pairs (a global time split).
     """
-    timed = timestamps is not None and timestamps.nnz == interactions.nnz
-    if timed:
-        times = sp.csr_matrix(timestamps)
-        times.sort_indices()
-        keys = times.data
-    else:
-        keys = rng.random(interactions.nnz)
     if not per_user:
-        return keys > np.quantile(keys, 1.0 - fraction)
+        upper = np.quantile(keys, 1.0 - fold * fraction) if fold else np.inf
+        lower = np.quantile(keys, max(1.0 - (fold + 1) * fraction, 0.0))
+        return (keys > lower) & (keys <= upper), keys <= lower
     counts = np.diff(interactions.indptr)
     rows = np.repeat(np.arange(counts.size), counts)
     order = np.lexsort((keys, rows))
     rank = np.empty(rows.size, dtype=np.int64)
     rank[order] = np.arange(rows.size) - interactions.indptr[rows[order]]
-    held = np.where(counts >= 2, np.ceil(fraction * counts), 0).astype(np.int64)
-    return rank >= counts[rows] - held[rows]
+    held = np.where(counts >= 2, np.ceil(fraction * counts), 0).astype(np.int64)[rows]
+    newer = counts[rows] - rank  # 1 for a user's newest pair
+    return (newer > fold * held) & (newer <= (fold + 1) * held), newer > (fold + 1) * held
+
+
+def _keep(matrix: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
+    """``matrix`` (sorted indices) with only the entries of ``mask``."""
+    kept = matrix.copy()
+    kept.data = np.where(mask, kept.data, 0).astype(kept.dtype)
+    kept.eliminate_zeros()
+    return kept
+
+
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` best entries of each row, best first."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    best = np.take_along_axis(scores, part, axis=1)
+    return np.take_along_axis(part, np.argsort(-best, axis=1, kind="stable"), axis=1)
 
 
 class SocialBlendRecommender(SocialRecommender, name="social_blend"):
@@ -289,15 +378,19 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     tie-break by popularity; for a user without votes, or in a segment whose weight is
     0, the collaborative score unchanged - so nothing is lost by construction where
     there is nothing social. Cold users (at most ``cold_items`` items of their own) get
-    a weight of their own, since friends say more about someone with no history.
+    a weight of their own, since friends say more about someone with no history. With
+    timestamps, a friend's item can count ``exp(-|t - t_user| / scale)`` times, ``t_user``
+    being the user's newest item (the end of training for a user folded in): what
+    friends liked while the user was active says more than what they liked years apart.
 
-    The weights are those of ``grid`` that give the best NDCG@k, on the users with
-    votes, when pairs are held out as ``validation`` says and everything is fitted on
-    the rest (and, with ``confidence``, that beat weight 0 clearly): ``"time"``, the
-    newest ``validation_fraction`` of all pairs (a global time split, like the
-    training's holdout); ``"per_user"``, each user's newest ``validation_fraction``.
-    Too few such users, and ``default_weight`` is used and
-    ``fallback_`` says why; too few cold ones, and the cold users share the warm weight.
+    The weights and the time scale are those of ``grid`` and ``recency_grid`` that give
+    the best NDCG@k, on the users with votes, pooled over ``validation_folds`` folds of
+    held-out pairs, each fitted on the pairs older than its own (and, with
+    ``confidence``, a weight beats 0 only clearly): ``"per_user"``, each user's newest
+    ``validation_fraction``, the slice before it, ...; ``"time"``, the newest
+    ``validation_fraction`` of all pairs, the slice before it, ... Too few such users,
+    and ``default_weight`` is used and ``fallback_`` says why; too few cold ones, and
+    the cold users share the warm weight.
 
     Parameters
     ----------
@@ -306,21 +399,27 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     hops, decay, taste_smoothing, max_neighbours
         The social votes, as in :class:`SocialTrustRecommender`.
     weight : float, optional
-        A fixed weight of the votes for every user: nothing is held out.
+        A fixed weight of the votes for every user: nothing is held out (and no
+        recency unless ``recency_grid`` holds a single scale).
     default_weight : float
         The weight when validation has too few users.
     cold_items : int
         Users with at most this many items of their own are cold.
     grid : sequence of float
         Candidate weights of the validation.
-    validation : {"time", "per_user"}
+    recency_grid : sequence of float or None
+        Candidate time scales (days) of the votes; None counts every vote fully.
+        Without timestamps, None is used.
+    validation : {"per_user", "time"}
         How the validation holds pairs out.
     validation_fraction : float
-        Share of the pairs held out for the validation (between 0 and 1).
+        Share of the pairs each fold holds out (between 0 and 1).
+    validation_folds : int
+        Folds pooled: more validation users, and periods further back.
     min_validation_users : int
-        Users with votes and held-out new items a weight needs.
+        Users with votes and held-out new items (summed over folds) a weight needs.
     max_validation_users : int
-        Validation users scored at most (a seeded sample beyond).
+        Validation users scored at most per fold (a seeded sample beyond).
     confidence : float, optional
         A weight other than 0 is chosen only when the paired bootstrap interval, at
         this confidence, of its per-user gain over weight 0 is above 0; None: the best
@@ -340,10 +439,19 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         Weight of the scaled votes for users with more than ``cold_items`` items.
     cold_weight_ : float
         Weight of the scaled votes for cold users.
+    recency_days_ : float or None
+        Time scale of the votes in days (None: every vote counts fully).
+    times_ : scipy.sparse.csr_matrix or None
+        When each training pair happened, kept only when ``recency_days_`` is set.
+    now_ : float
+        The newest training time: the reference of a user folded in.
     item_prior_ : ndarray of float32
         Popularity of the items scaled to [0, 1], the tie-break.
     validation_ndcg_ : float or None
         NDCG@k of the chosen weights on the validation users.
+    validation_curve_ : ndarray of shape (len(grid), 2)
+        Mean validation NDCG@k of each weight at the chosen time scale, for warm and
+        for cold users (NaN where a segment had no user).
     fallback_ : str or None
         Why a weight was not learned (None when they were, or were given).
     """
@@ -360,8 +468,10 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         default_weight: float = 0.2,
         cold_items: int = 2,
         grid: Sequence[float] = DEFAULT_GRID,
-        validation: str = "time",
+        recency_grid: Sequence[float | None] = DEFAULT_RECENCY_GRID,
+        validation: str = "per_user",
         validation_fraction: float = 0.1,
+        validation_folds: int = 5,
         min_validation_users: int = 20,
         max_validation_users: int = 3000,
         confidence: float | None = 0.9,
@@ -377,20 +487,28 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.default_weight = default_weight
         self.cold_items = cold_items
         self.grid = grid
+        self.recency_grid = recency_grid
         self.validation = validation
         self.validation_fraction = validation_fraction
+        self.validation_folds = validation_folds
         self.min_validation_users = min_validation_users
         self.max_validation_users = max_validation_users
         self.confidence = confidence
         self.k = k
         self.random_state = random_state
 
-    def _fit(self, interactions, *, user_features, item_features, timestamps, social) -> None:
+    def _check_blend_params(self) -> tuple[list[float], list[float | None]]:
+        """Validate the parameters; the weight and time scale grids."""
         self._check_social_params()
-        klass, params = _component(self.collaborative, name="collaborative")
         check_non_negative(self.default_weight, "default_weight")
         check_non_negative(self.cold_items, "cold_items")
         grid = [check_non_negative(w, "grid") for w in self.grid]
+        scales = [
+            None if days is None else check_non_negative(days, "recency_grid")
+            for days in self.recency_grid
+        ]
+        if any(days == 0 for days in scales):
+            raise ValueError("recency_grid scales must be above 0 days (None: no recency).")
         fraction = check_non_negative(self.validation_fraction, "validation_fraction")
         if not 0 < fraction < 1:
             raise ValueError(f"validation_fraction must be between 0 and 1, got {fraction!r}.")
@@ -398,91 +516,133 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             raise ValueError(
                 f"validation must be one of {', '.join(VALIDATIONS)}, got {self.validation!r}."
             )
+        check_positive_int(self.validation_folds, "validation_folds")
         check_positive_int(self.k, "k")
         check_positive_int(self.max_validation_users, "max_validation_users")
         check_non_negative(self.min_validation_users, "min_validation_users")
         if not grid:
             raise ValueError("grid must hold at least one weight.")
+        if not scales:
+            raise ValueError("recency_grid must hold at least one scale (None: no recency).")
         if self.confidence is not None:
             confidence = check_non_negative(self.confidence, "confidence")
             if not 0 < confidence < 1:
                 raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}.")
+        return grid, scales
+
+    def _fit(self, interactions, *, user_features, item_features, timestamps, social) -> None:
+        grid, scales = self._check_blend_params()
+        klass, params = _component(self.collaborative, name="collaborative")
         features = {"user_features": user_features, "item_features": item_features}
         self._store_social(social)
+        times = aligned_times(interactions, timestamps)
+        if times is None:
+            scales = [None]
         self.validation_ndcg_, self.fallback_ = None, None
         self.validation_curve_ = np.zeros((0, 2), dtype=np.float32)
+        self.recency_days_ = scales[0] if len(scales) == 1 else None
         if self.weight is not None:
             self.weight_ = self.cold_weight_ = check_non_negative(self.weight, "weight")
         elif not self.social_.nnz:
             self.weight_ = self.cold_weight_ = 0.0
             self.fallback_ = "no social relations: the collaborative model alone"
         else:
-            self.weight_, self.cold_weight_ = self._learn_weights(
-                klass, params, interactions, timestamps, features
+            self.weight_, self.cold_weight_, self.recency_days_ = self._learn_weights(
+                klass, params, interactions, times, features, grid, scales
             )
         self.collaborative_ = klass(**params).fit(interactions, timestamps=timestamps, **features)
+        self.times_ = times if self.recency_days_ is not None else None
+        self.now_ = float(np.nanmax(times.data, initial=0.0)) if times is not None else 0.0
         popularity = np.diff(interactions.tocsc().indptr).astype(np.float32)
         self.item_prior_ = popularity / max(float(popularity.max(initial=0.0)), 1.0)
+
+    def _fold_quality(
+        self,
+        model: Recommender,
+        earlier: sp.csr_matrix,
+        earlier_times: sp.csr_matrix | None,
+        users: np.ndarray,
+        relevant: sp.csr_matrix,
+        grid: list[float],
+        scales: list[float | None],
+    ) -> np.ndarray:
+        """NDCG@k of ``users`` per (time scale, weight): (len(scales), len(grid), users)."""
+        base = unit_rows(model._score_users(users))
+        base[earlier[users].nonzero()] = -np.inf
+        popularity = np.diff(earlier.tocsc().indptr).astype(np.float32)
+        tie_break = POPULARITY_TIE_BREAK * popularity / max(float(popularity.max(initial=0)), 1.0)
+        social, history = csr_rows(self.social_, users), earlier[users]
+        quality = np.zeros((len(scales), len(grid), users.size))
+        for s, days in enumerate(scales):
+            recency = None
+            if days is not None and earlier_times is not None:
+                reference = np.nan_to_num(_row_max(earlier_times[users]))
+                recency = (earlier_times, reference, float(days))
+            votes = self._votes(social, history, users, liked=earlier, recency=recency)
+            peak = votes.max(axis=1, keepdims=True)
+            has = peak[:, 0] > 0
+            scaled = votes / np.where(peak > 0, peak, 1.0)
+            for w, weight in enumerate(grid):
+                mixed = base + weight * scaled + tie_break[None, :]
+                mixed = np.where(has[:, None] & (weight > 0), mixed, base)
+                quality[s, w] = ndcg_per_user(top_rows(mixed, int(self.k)), relevant, int(self.k))
+        return quality
 
     def _learn_weights(
         self,
         klass: type[Recommender],
         params: dict[str, Any],
         interactions: sp.csr_matrix,
-        timestamps: sp.csr_matrix | None,
+        times: sp.csr_matrix | None,
         features: dict[str, Any],
-    ) -> tuple[float, float]:
-        """The weights of ``grid`` (warm, cold) with the best NDCG@k on held-out pairs."""
+        grid: list[float],
+        scales: list[float | None],
+    ) -> tuple[float, float, float | None]:
+        """The weights (warm, cold) and time scale with the best NDCG@k on held-out pairs."""
         rng = np.random.default_rng(self.random_state)
-        held = holdout_pairs(
-            interactions,
-            timestamps,
-            fraction=float(self.validation_fraction),
-            per_user=self.validation == "per_user",
-            rng=rng,
-        )
-        earlier = interactions.copy()
-        earlier.data = np.where(held, 0.0, earlier.data).astype(np.float32)
-        earlier.eliminate_zeros()
-        later = interactions.copy()
-        later.data = np.where(held, later.data, 0.0).astype(np.float32)
-        later.eliminate_zeros()
-        target = holdout_new_items(earlier, later)
+        ordered = sp.csr_matrix(interactions, copy=True)
+        ordered.sort_indices()
+        keys = np.nan_to_num(times.data) if times is not None else rng.random(ordered.nnz)
         followers = np.diff(self.social_.indptr) > 0
-        users = np.flatnonzero((np.diff(target.indptr) > 0) & followers)
-        if users.size > int(self.max_validation_users):
-            users = np.sort(rng.choice(users, size=int(self.max_validation_users), replace=False))
+        qualities, colds = [], []
+        for fold in range(int(self.validation_folds)):
+            held, older = holdout_pairs(
+                ordered,
+                keys,
+                fraction=float(self.validation_fraction),
+                per_user=self.validation == "per_user",
+                fold=fold,
+            )
+            earlier = _keep(ordered, older)
+            target = holdout_new_items(earlier, _keep(ordered, held))
+            users = np.flatnonzero((np.diff(target.indptr) > 0) & followers)
+            if users.size > int(self.max_validation_users):
+                users = np.sort(
+                    rng.choice(users, size=int(self.max_validation_users), replace=False)
+                )
+            if not users.size:
+                continue
+            earlier_times = _keep(times, older) if times is not None else None
+            model = klass(**params).fit(earlier, timestamps=earlier_times, **features)
+            qualities.append(
+                self._fold_quality(
+                    model, earlier, earlier_times, users, target[users], grid, scales
+                )
+            )
+            colds.append(np.diff(earlier.indptr)[users] <= int(self.cold_items))
+        n_users = sum(cold.size for cold in colds)
         default = float(self.default_weight)
-        if users.size < float(self.min_validation_users):
+        if n_users < float(self.min_validation_users):
             self.fallback_ = (
-                f"{users.size} user(s) with relations and held-out items, fewer than "
+                f"{n_users} user(s) with relations and held-out items, fewer than "
                 f"min_validation_users={self.min_validation_users}: default_weight used"
             )
-            return default, default
-        earlier_times = None
-        if timestamps is not None and timestamps.nnz == interactions.nnz:
-            earlier_times = sp.csr_matrix(timestamps)
-            earlier_times.sort_indices()
-            earlier_times.data = np.where(held, 0.0, earlier_times.data)
-            earlier_times.eliminate_zeros()
-        model = klass(**params).fit(earlier, timestamps=earlier_times, **features)
-        base = unit_rows(model._score_users(users))
-        votes = self._votes(csr_rows(self.social_, users), earlier[users], users, liked=earlier)
-        peak = votes.max(axis=1, keepdims=True)
-        has = peak[:, 0] > 0
-        scaled = votes / np.where(peak > 0, peak, 1.0)
-        popularity = np.diff(earlier.tocsc().indptr).astype(np.float32)
-        prior = popularity / max(float(popularity.max(initial=0.0)), 1.0)
-        base[earlier[users].nonzero()] = -np.inf
-        cold = np.diff(earlier.indptr)[users] <= int(self.cold_items)
-        k, relevant = int(self.k), target[users]
-        quality = []
-        for weight in self.grid:
-            mixed = base + float(weight) * scaled + POPULARITY_TIE_BREAK * prior[None, :]
-            mixed = np.where(has[:, None] & (float(weight) > 0), mixed, base)
-            top = np.argsort(-mixed, axis=1, kind="stable")[:, :k]
-            quality.append(ndcg_per_user(top, relevant, k))
-        quality = np.array(quality)
+            return default, default, None
+        quality = np.concatenate(qualities, axis=2)
+        cold = np.concatenate(colds)
+        # The time scale whose best weight does best over everyone; then the weights.
+        scale = int(np.argmax(quality.mean(axis=2).max(axis=1)))
+        quality = quality[scale]
         self.validation_curve_ = np.stack(
             [_mean_columns(quality, ~cold), _mean_columns(quality, cold)], axis=1
         ).astype(np.float32)
@@ -492,17 +652,20 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             cold_choice = self._choose(quality, cold)
         chosen = np.where(cold, quality[cold_choice], quality[warm_choice])
         self.validation_ndcg_ = float(chosen.mean())
-        return float(self.grid[warm_choice]), float(self.grid[cold_choice])
+        return float(grid[warm_choice]), float(grid[cold_choice]), scales[scale]
 
     def _after_load(self) -> None:
-        # An artifact of the first social blend (one weight, z-scored popularity) is
-        # served until the next training replaces it: one weight for every user.
+        # An artifact of an earlier social blend is served until the next training
+        # replaces it: the first had one weight and a z-scored popularity, the second
+        # no recency.
         if not hasattr(self, "cold_weight_"):
             self.cold_weight_ = self.weight_
             prior = self.item_prior_ - self.item_prior_.min(initial=0.0)
             self.item_prior_ = (prior / max(float(prior.max(initial=0.0)), 1e-12)).astype(
                 np.float32
             )
+        if not hasattr(self, "recency_days_"):
+            self.recency_days_, self.times_, self.now_ = None, None, 0.0
 
     def _choose(self, quality: np.ndarray, users: np.ndarray) -> int:
         """Index in ``grid`` of the best weight for ``users`` (columns of ``quality``).
@@ -537,12 +700,39 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         )
         return mixed
 
+    def _recency(self, reference: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, float] | None:
+        if self.recency_days_ is None or self.times_ is None:
+            return None
+        return self.times_, reference, float(self.recency_days_)
+
     def _score_social_rows(self, rows, user_features, social) -> np.ndarray:
         base = np.asarray(self.collaborative_._score_rows(rows, user_features), np.float32)
         cold = np.diff(rows.indptr) <= int(self.cold_items)
-        return self._mix_rows(base, self._votes(social, rows, None), cold)
+        # A user folded in is judged at the end of training: their row has no times.
+        recency = self._recency(np.full(rows.shape[0], self.now_))
+        return self._mix_rows(base, self._votes(social, rows, None, recency=recency), cold)
 
     def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
         base = np.asarray(self.collaborative_._score_users(user_ids), np.float32)
         cold = np.diff(self.interactions_.indptr)[user_ids] <= int(self.cold_items)
-        return self._mix_rows(base, self._user_votes(user_ids), cold)
+        reference = None
+        if self.times_ is not None:
+            reference = _row_max(csr_rows(self.times_, user_ids))
+            reference = np.where(np.isfinite(reference), reference, self.now_)
+        votes = self._votes(
+            csr_rows(self.social_, user_ids),
+            csr_rows(self.interactions_, user_ids),
+            user_ids,
+            recency=None if reference is None else self._recency(reference),
+        )
+        return self._mix_rows(base, votes, cold)
+
+
+def _row_max(times: sp.csr_matrix) -> np.ndarray:
+    """The newest known time of each row; NaN for a row with none."""
+    data = np.where(np.isfinite(times.data), times.data, -np.inf)
+    filled = np.diff(times.indptr) > 0
+    newest = np.full(times.shape[0], -np.inf)
+    if filled.any():
+        newest[filled] = np.maximum.reduceat(data, times.indptr[:-1][filled])
+    return np.where(np.isfinite(newest), newest, np.nan)

@@ -4,10 +4,13 @@ Which items may be shown, with their category, is read in one query and kept in 
 :class:`~recommendations.serving.state.ServingState` until the catalog changes
 (``services.catalog_changed``, whose time every list reads anyway) or, as a safety net
 for changes made without telling, ``RELOAD_INTERVAL`` seconds pass. The instances of
-the items shown (labels, pages, prices, categories for reasons) are read once for the
-items missing, and kept until the catalog changes or ``CACHE_TIMEOUT`` seconds pass. So
-a list is ranked, filtered and assembled without a query for the catalog, and a sold-out
-item leaves every list at the next request after the change.
+the items shown (labels, pages, prices, categories for reasons) are read with the
+available items when the catalog is not bigger than ``INSTANCES_PRELOAD_MAX`` (a few
+queries, a few MB for thousands of items), else as lists show them (one query for the
+items of a list not read yet); either way they are kept until the catalog changes or
+``CACHE_TIMEOUT`` seconds pass. So a list is ranked, filtered and assembled without a
+query for the catalog, and a sold-out item leaves every list at the next request after
+the change.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from recommendations.serving.state import process_state
 
 # Instances kept per process at most (cleared whole when full, refilled by requests).
 INSTANCES_MAX = 20_000
+# Available items whose instances are read with the catalog, at most: a bigger catalog's
+# are read as lists show them. Below INSTANCES_MAX, which leaves room for the
+# unavailable items a reason names ("Because you bought X", X sold out since).
+INSTANCES_PRELOAD_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,19 @@ class Catalog:
         instances = self.instances
         return {key: instances[key] for key in keys if key in instances}
 
+    def instances_preload(self, adapter: SettingsAdapter) -> None:
+        """Read the instances of the available items not read yet, when the catalog is
+        not bigger than ``INSTANCES_PRELOAD_MAX``: then no list queries for them."""
+        if len(self.rows) > INSTANCES_PRELOAD_MAX:
+            return
+        missing = [row.pk for key, row in self.rows.items() if key not in self.instances]
+        if not missing:
+            return
+        if len(self.instances) + len(missing) > INSTANCES_MAX:
+            self.instances, self.shown = {}, {}
+        found = adapter.display_items(missing)
+        self.instances.update({str(pk): item for pk, item in found.items()})
+
     def shown_of(self, adapter: SettingsAdapter, items: list[Any]) -> list[tuple[str, Any, Any]]:
         """Label, page and price of each instance, as a list shows them."""
         shown, language = self.shown, get_language()
@@ -145,5 +165,6 @@ def catalog_current(adapter: SettingsAdapter, catalog_changed_at: float) -> Cata
         )
     else:
         fresh = Catalog(type(adapter), setting, now, rows, now)
+    fresh.instances_preload(adapter)
     process_state.catalog = fresh
     return fresh

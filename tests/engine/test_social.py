@@ -17,6 +17,7 @@ from recommendations.engine import (
     SocialTrustRecommender,
     load,
 )
+from recommendations.engine import social as social_module
 from recommendations.engine.social import holdout_pairs, unit_rows
 
 
@@ -290,6 +291,111 @@ def test_the_cold_weight_is_learned_apart_from_the_warm_one():
     assert model.weight_ == model.grid[warm_best]
 
 
+DAY = 86_400.0
+
+
+def recency_data() -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """User 0 (last active on day 1000) follows 1 and 2; 1 liked item 1 on day 100, 2
+    liked item 2 on day 995; users 3-8 liked item 3, the best seller."""
+    dense = np.zeros((9, 5), dtype=np.float32)
+    days = np.zeros((9, 5))
+    dense[0, 0], days[0, 0] = 1.0, 1000
+    dense[1, 1], days[1, 1] = 1.0, 100
+    dense[2, 2], days[2, 2] = 1.0, 995
+    dense[3:, 3], days[3:, 3] = 1.0, 500
+    return sp.csr_matrix(dense), sp.csr_matrix(days * DAY), follows(9, [(0, 1), (0, 2)])
+
+
+def test_recent_votes_count_friends_items_from_the_users_active_period_more():
+    interactions, stamps, social = recency_data()
+    plain = SocialBlendRecommender(collaborative=("item_knn", {}), weight=1.0)
+    recent = SocialBlendRecommender(
+        collaborative=("item_knn", {}), weight=1.0, recency_grid=(30.0,)
+    )
+    plain.fit(interactions, timestamps=stamps, social=social)
+    recent.fit(interactions, timestamps=stamps, social=social)
+
+    plain_votes = plain._user_votes(np.array([0]))[0]
+    scores = recent._score_users(np.array([0]))[0]
+
+    assert plain_votes[1] == pytest.approx(plain_votes[2])
+    assert recent.recency_days_ == 30.0
+    assert scores[2] > scores[1]
+    items, _ = recent.recommend(0, 1)
+    assert items.tolist() == [2]  # without recency the tie would go to item 1
+
+
+def test_recent_votes_are_the_same_whatever_the_block_size(monkeypatch):
+    rng = np.random.default_rng(8)
+    voters = sp.random(40, 60, density=0.1, format="csr", random_state=1, dtype=np.float32)
+    times = sp.random(60, 25, density=0.2, format="csr", random_state=2)
+    times.data = rng.uniform(0, 1000 * DAY, times.nnz)
+    times.data[::5] = np.nan  # unknown times count fully
+    reference = rng.uniform(0, 1000 * DAY, 40)
+    expected = np.zeros((40, 25))
+    for row, voter in zip(*voters.nonzero(), strict=True):
+        for item, stamp in zip(times[voter].indices, times[voter].data, strict=True):
+            kernel = np.exp(-abs(stamp - reference[row]) / (30 * DAY)) if np.isfinite(stamp) else 1
+            expected[row, item] += voters[row, voter] * kernel
+
+    whole = social_module.recent_votes(voters, times, reference, 30 * DAY)
+    monkeypatch.setattr(social_module, "RECENT_VOTES_BLOCK", 3)
+    blocked = social_module.recent_votes(voters, times, reference, 30 * DAY)
+
+    np.testing.assert_allclose(whole, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(blocked, whole)
+
+
+def test_a_folded_in_user_is_judged_at_the_end_of_training():
+    interactions, stamps, social = recency_data()
+    model = SocialBlendRecommender(
+        collaborative=("item_knn", {}), weight=1.0, recency_grid=(30.0,)
+    ).fit(interactions, timestamps=stamps, social=social)
+    follows_now = np.zeros(interactions.shape[0], dtype=np.float32)
+    follows_now[[1, 2]] = 1.0
+
+    items, _ = model.recommend_interactions(np.zeros(5), 1, social_row=follows_now)
+
+    assert model.now_ == pytest.approx(1000 * DAY)
+    assert items.tolist() == [2]  # day 995 is near the end of training, day 100 is not
+
+
+def test_without_timestamps_the_votes_count_fully():
+    interactions, _, social = recency_data()
+    model = SocialBlendRecommender(
+        collaborative=("item_knn", {}), weight=1.0, recency_grid=(30.0,)
+    ).fit(interactions, social=social)
+
+    assert model.recency_days_ is None and model.times_ is None
+
+
+def test_the_validation_chooses_a_time_scale_of_its_grid():
+    interactions, stamps, social = group_data()
+    model = SocialBlendRecommender(
+        collaborative=("item_knn", {}),
+        min_validation_users=5,
+        recency_grid=(None, 1.0, 30.0),
+        validation_folds=2,
+    ).fit(interactions, timestamps=stamps, social=social)
+
+    assert model.fallback_ is None
+    assert model.recency_days_ in (None, 1.0, 30.0)
+    assert (model.times_ is None) == (model.recency_days_ is None)
+
+
+def test_the_recency_survives_save_and_load():
+    interactions, stamps, social = recency_data()
+    model = SocialBlendRecommender(
+        collaborative=("item_knn", {}), weight=1.0, recency_grid=(30.0,)
+    ).fit(interactions, timestamps=stamps, social=social)
+
+    loaded = load(model.to_bytes())
+
+    assert loaded.recency_days_ == 30.0 and loaded.now_ == model.now_
+    users = np.arange(interactions.shape[0])
+    np.testing.assert_array_equal(loaded._score_users(users), model._score_users(users))
+
+
 def test_unit_rows_put_the_median_at_zero_and_the_best_at_one():
     rows = np.array([[0.0, 0.0, 0.0, 2.0, 1.0], [5.0, 1.0, 3.0, -np.inf, 3.0]], np.float32)
 
@@ -300,20 +406,33 @@ def test_unit_rows_put_the_median_at_zero_and_the_best_at_one():
     assert np.all(np.isfinite(scaled))
 
 
-def test_a_per_user_holdout_takes_each_users_newest_pairs():
+def test_a_per_user_holdout_takes_each_users_newest_pairs_and_trains_on_older_ones():
     dense = np.zeros((3, 6), dtype=np.float32)
     dense[0, :5] = 1.0
     dense[1, :2] = 1.0
     dense[2, 0] = 1.0  # one pair: nothing held out
     interactions = sp.csr_matrix(dense)
-    stamps = interactions.copy()
-    stamps.data = np.array([5, 4, 3, 2, 1, 7, 9, 8], dtype=np.float64)
+    times = np.array([5, 4, 3, 2, 1, 7, 9, 8], dtype=np.float64)
 
-    held = holdout_pairs(
-        interactions, stamps, fraction=0.2, per_user=True, rng=np.random.default_rng(0)
-    )
+    held, older = holdout_pairs(interactions, times, fraction=0.2, per_user=True)
+    held_1, older_1 = holdout_pairs(interactions, times, fraction=0.2, per_user=True, fold=1)
 
     assert held.tolist() == [True, False, False, False, False, False, True, False]
+    assert older.tolist() == [False, True, True, True, True, True, False, True]
+    # The fold before: each user's second newest, trained on what came before it.
+    assert held_1.tolist() == [False, True, False, False, False, True, False, False]
+    assert older_1.tolist() == [False, False, True, True, True, False, False, True]
+
+
+def test_a_time_holdout_fold_trains_only_on_pairs_older_than_it_holds_out():
+    interactions = sp.csr_matrix(np.ones((2, 5), dtype=np.float32))
+    times = np.arange(10, dtype=np.float64)
+
+    held, older = holdout_pairs(interactions, times, fraction=0.2, per_user=False, fold=1)
+
+    assert times[held].tolist() == [6.0, 7.0]
+    assert times[older].max() < times[held].min()
+    assert not (held & older).any()
 
 
 @pytest.mark.parametrize("model_name", ["social_blend", "social_mf"])
@@ -402,6 +521,9 @@ def test_a_weight_must_beat_zero_clearly_to_be_chosen():
         ({"validation": "random"}, "validation"),
         ({"confidence": 1.5}, "confidence"),
         ({"cold_items": -1}, "cold_items"),
+        ({"recency_grid": (None, 0.0)}, "recency_grid"),
+        ({"recency_grid": ()}, "recency_grid"),
+        ({"validation_folds": 0}, "validation_folds"),
     ],
 )
 def test_bad_blend_parameters_raise_value_error_naming_them(params, name):
@@ -446,8 +568,8 @@ def test_an_artifact_of_the_first_social_blend_still_loads_and_ranks():
     with np.load(io.BytesIO(model.to_bytes()), allow_pickle=False) as archive:
         arrays = {key: archive[key] for key in archive.files}
     header = json.loads(str(arrays["__header__"]))
-    # The first version had one weight and no validation curve.
-    for key in ("cold_weight_", "validation_curve_"):
+    # The first version had one weight, no validation curve and no recency.
+    for key in ("cold_weight_", "validation_curve_", "recency_days_", "times_", "now_"):
         header["state"].pop(key)
         arrays.pop(key, None)
     arrays["__header__"] = np.array(json.dumps(header))

@@ -7,12 +7,34 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from recommendations import counters
-from recommendations.counters import counter_increment, counter_reset
+from recommendations.counters import counter_increment, counter_reset, purge_due
 from recommendations.models import RateCounter
 
 WINDOW_START = 1_700_000_040.0  # a multiple of 60
+
+
+@pytest.fixture(autouse=True, params=["upsert", "update"])
+def row_path(request, monkeypatch) -> str:
+    """Every database test runs on the one-statement upsert and on the fallback of the
+    databases without it (UPDATE, then SELECT or INSERT)."""
+    if request.param == "upsert":
+        if not counters.upsert_supported(connection):
+            pytest.skip(f"{connection.vendor} counts without an upsert")
+    else:
+        monkeypatch.setattr(counters, "upsert_supported", lambda connection: False)
+    return request.param
+
+
+def _key(*, purging: bool, window: int, prefix: str = "new") -> str:
+    """A key whose first request in ``window`` deletes past rows (or does not)."""
+    return next(
+        key
+        for key in (f"{prefix}-{i}" for i in range(10_000))
+        if purge_due(key, window) == purging
+    )
 
 
 def test_a_database_counter_counts_each_request_of_the_window(db):
@@ -40,11 +62,39 @@ def test_a_reset_forgets_the_count(db):
     assert counter_increment("k", duration=60).value == 1
 
 
-def test_rows_of_past_windows_are_deleted_as_new_clients_come(db):
+def test_rows_of_past_windows_are_deleted_now_and_then_as_new_clients_come(db):
+    later = WINDOW_START + 120
+    window = int(later // 60)
     counter_increment("gone-quiet", duration=60, now=WINDOW_START)
-    counter_increment("new", duration=60)
+    counter_increment("current", duration=60, now=later)
 
+    counter_increment(_key(purging=False, window=window), duration=60, now=later)
+    kept = RateCounter.objects.filter(key="gone-quiet").exists()
+    counter_increment(_key(purging=True, window=window), duration=60, now=later)
+
+    assert kept
     assert not RateCounter.objects.filter(key="gone-quiet").exists()
+    assert RateCounter.objects.filter(key="current").exists()
+
+
+def test_few_first_requests_of_a_window_delete_past_rows():
+    due = sum(purge_due(f"client-{i}", 28_333_334) for i in range(3200))
+
+    assert 0 < due < 3200 / counters.PURGE_ONE_IN * 2
+
+
+def test_a_request_is_one_statement_with_an_upsert(db, row_path):
+    if row_path != "upsert":
+        pytest.skip("the fallback takes a transaction")
+    key = _key(purging=False, window=int(WINDOW_START // 60), prefix="one")
+    with CaptureQueriesContext(connection) as new:
+        counter_increment(key, duration=60, now=WINDOW_START)
+    with CaptureQueriesContext(connection) as again:
+        counter_increment(key, duration=60, now=WINDOW_START + 1)
+
+    assert len(new) == 1
+    assert len(again) == 1
+    assert "ON CONFLICT" in again[0]["sql"]
 
 
 def test_concurrent_requests_each_get_their_own_count(transactional_db):

@@ -129,3 +129,15 @@ def test_a_shopper_without_consent_gets_no_personal_reasons():
     assert recommendations
     assert not any(r.reason.startswith("Because you") for r in recommendations)
     assert {r.source for r in recommendations} <= {selectors.TRENDING, selectors.POPULAR}
+
+
+def test_of_two_sources_as_heavy_the_first_seen_is_the_strongest():
+    now = timezone.now()
+    events = [
+        Event(item_pk=1, source="view", weight=2.0, timestamp=now),
+        Event(item_pk=1, source="wishlist", weight=2.0, timestamp=now),
+        Event(item_pk=2, source="wishlist", weight=1.0, timestamp=now),
+        Event(item_pk=2, source="view", weight=1.0, timestamp=now),
+    ]
+
+    assert reasons.strongest_sources(events) == {1: "view", 2: "wishlist"}

@@ -100,16 +100,17 @@ def test_the_host_project_can_override_a_block_template(store, settings, tmp_pat
     assert html.startswith("[") and html.count("|Trending in Cat ") == 2
 
 
-# Cold caches, signed in: the rules, consent, the history (every event source in one
-# query), whom the shopper follows (SOCIAL is set; cached with the lists), the process's
-# catalog (the available items), the instances shown, and the impression (the user's
-# consent, the INSERT).
-SIGNED_IN_QUERIES = 8
+# Cold caches, signed in: the rules, the history (every event source, the items bought
+# and the consent in one query), who follows anyone (SOCIAL is set; held per process:
+# the shopper follows nobody, so whom they follow is not read), the process's catalog
+# (the available items), the instances shown, and the impression's INSERT (a shopper
+# with a history consents: no query for it).
+SIGNED_IN_QUERIES = 6
 # Anonymous: the rules, the catalog, the instances shown, the impression.
 ANONYMOUS_QUERIES = 4
 # Warm (the rules, the shopper's history and the list cached, its items' availability
-# checked less than RELOAD_INTERVAL ago): the impression (signed in: the consent too).
-WARM_QUERIES = {"signed_in": 2, "anonymous": 1}
+# checked less than RELOAD_INTERVAL ago): the impression's INSERT alone.
+WARM_QUERIES = {"signed_in": 1, "anonymous": 1}
 
 BLOCKS = [
     ("{% recommended_for_you n=N %}", SIGNED_IN_QUERIES + 1, ANONYMOUS_QUERIES),  # features
