@@ -66,6 +66,23 @@ class Event:
 
 
 @dataclass(frozen=True)
+class UserHistory:
+    """A user's recent events and, when they were read in the same query, every item bought."""
+
+    events: list[Event]
+    # Keys (as strings) of every item of the purchase sources; None when not read.
+    bought: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class UserNewest:
+    """When a user's newest event happened (None: never) and whether they consent."""
+
+    time: dt.datetime | None
+    consents: bool
+
+
+@dataclass(frozen=True)
 class EventArrays:
     """Every training event as parallel arrays, one entry per event."""
 
@@ -462,26 +479,56 @@ class SettingsAdapter:
         )
 
     def _consents(self, user_pk: Any) -> bool:
-        lookup = app_settings.CONSENT_FIELD
-        return not lookup or (
-            get_user_model()._default_manager.filter(pk=user_pk, **{lookup: True}).exists()
-        )
+        consent = _consent_queryset(user_pk)
+        return consent is None or consent.exists()
 
     def user_events(self, user_pk: Any, *, limit: int = 200) -> list[Event]:
         """The user's own recent events: the newest ``limit`` of each source, newest first.
 
         Each source has its own window, so a burst of page views never pushes the
-        shopper's purchases out of the history. Empty without consent. Read in one
-        query of every source (one more for the consent) where the user key allows it.
+        shopper's purchases out of the history. Empty without consent.
         """
-        if not self._consents(user_pk):
-            return []
+        return self._history(user_pk, limit).events
+
+    def user_history(self, user_pk: Any, *, limit: int = 200) -> UserHistory:
+        """:meth:`user_events`, and every item the user bought when read with them.
+
+        One query of every source, the consent and the items bought, where the user key
+        and the sources allow it. A subclass that overrides :meth:`user_events` is read
+        through it (the items bought are then read apart, by :meth:`user_bought`).
+        """
+        if type(self).user_events is not SettingsAdapter.user_events:
+            return UserHistory(self.user_events(user_pk, limit=limit))
+        return self._history(user_pk, limit)
+
+    def user_newest(self, user_pk: Any) -> UserNewest | None:
+        """When the user's newest event happened and whether they consent, in one query.
+
+        None when this adapter cannot tell without reading the whole history (a
+        subclass overriding :meth:`user_events`, sources that cannot share a query).
+        """
+        if type(self).user_events is not SettingsAdapter.user_events:
+            return None
+        statement = _history_statement(type(self), _setting_key(), 1, False)
+        if statement is None:
+            return None
+        read = statement.read(user_pk, len(app_settings.EVENT_SOURCES))
+        times = [rows[0][1] for rows in read.rows if rows and rows[0][1] is not None]
+        return UserNewest(max(times) if times else None, read.consents)
+
+    def _history(self, user_pk: Any, limit: int) -> UserHistory:
         sources = app_settings.EVENT_SOURCES
         statement = _history_statement(type(self), _setting_key(), limit)
+        bought = None
         if statement is None:
+            if not self._consents(user_pk):
+                return UserHistory([], frozenset())
             rows_by_source = [self._source_rows(source, user_pk, limit) for source in sources]
         else:
-            rows_by_source = statement.rows(user_pk, len(sources))
+            read = statement.read(user_pk, len(sources))
+            if not read.consents:
+                return UserHistory([], frozenset())
+            rows_by_source, bought = read.rows, read.bought
         events: list[Event] = []
         for source, rows in zip(sources, rows_by_source, strict=True):
             if not rows:
@@ -495,7 +542,7 @@ class SettingsAdapter:
                 if math.isfinite(w) and w != 0
             )
         events.sort(key=lambda event: event.timestamp, reverse=True)
-        return events
+        return UserHistory(events, bought)
 
     def _source_history(
         self,
@@ -519,6 +566,22 @@ class SettingsAdapter:
             .annotate(_event_value=value)
             .order_by(f"-{source.time_field}")
             .values_list(source.item_field, source.time_field, "_event_value")[:limit]
+        )
+
+    def _source_bought(
+        self, source: EventSource, user_pk: Any, *, null_time: models.Field, null: models.Field
+    ) -> models.QuerySet:
+        """Every item of one source for a user, once each, shaped like :meth:`_source_history`."""
+        return (
+            self._source_queryset(source)
+            .filter(**{source.user_field: user_pk})
+            .annotate(
+                _event_time=Cast(Value(None), output_field=null_time),
+                _event_value=Cast(Value(None), output_field=null),
+            )
+            .order_by()
+            .values_list(source.item_field, "_event_time", "_event_value")
+            .distinct()
         )
 
     def _source_rows(self, source: EventSource, user_pk: Any, limit: int) -> list[tuple]:
@@ -636,6 +699,22 @@ class SettingsAdapter:
                 queryset.filter(**{mine: user_pk}).order_by(*order).values_list(theirs, flat=True)
             )
         return [pk for pk in dict.fromkeys(pks) if pk != user_pk]
+
+    def social_followers(self) -> list[Any]:
+        """Keys of every user who follows anyone now (both sides of a mutual relation)."""
+        relation = app_settings.SOCIAL
+        if relation is None:
+            return []
+        queryset = self.social_queryset(relation)
+        if relation.weight_field:
+            queryset = queryset.filter(**{f"{relation.weight_field}__gt": 0})
+        fields = [relation.follower_field]
+        if relation.mutual:
+            fields.append(relation.followed_field)
+        pks: set[Any] = set()
+        for name in fields:
+            pks.update(queryset.order_by().values_list(name, flat=True).distinct())
+        return list(pks)
 
     def user_followed(self, user_pk: Any) -> list[Any]:
         """Keys of the users ``user_pk`` follows now (empty, and no query, without SOCIAL).
@@ -857,13 +936,23 @@ def _setting_key() -> int:
 
 
 @dataclass(frozen=True)
+class HistoryRead:
+    """What one history statement read: rows per source, the items bought, the consent."""
+
+    rows: list[list[tuple]]
+    bought: frozenset[str]
+    consents: bool
+
+
+@dataclass(frozen=True)
 class HistoryStatement:
     """The history of one user in every source as one compiled SQL statement.
 
     Each source's newest rows are a sub-select of a ``UNION ALL``, tagged with the
-    source's position; the user's key is bound where the compiled parameters hold the
-    placeholder. Built once per setting, so a request pays neither the ORM's query
-    building nor one round trip per source.
+    source's position; every item of each purchase source follows, once each, tagged
+    after them; each row carries the user's consent. The user's key is bound where the
+    compiled parameters hold the placeholder. Built once per setting, so a request pays
+    neither the ORM's query building nor one round trip per source.
     """
 
     alias: str
@@ -871,7 +960,7 @@ class HistoryStatement:
     params: tuple[Any, ...]
     user_positions: tuple[int, ...]
 
-    def rows(self, user_pk: Any, n_sources: int) -> list[list[tuple]]:
+    def read(self, user_pk: Any, n_sources: int) -> HistoryRead:
         """The (item, time, value) rows of each source, newest first within a source."""
         positions = set(self.user_positions)
         params = [user_pk if i in positions else p for i, p in enumerate(self.params)]
@@ -879,11 +968,17 @@ class HistoryStatement:
             cursor.execute(self.sql, params)
             fetched = cursor.fetchall()
         by_source: list[list[tuple]] = [[] for _ in range(n_sources)]
-        for item, time, value, code in fetched:
-            by_source[code].append((item, _as_datetime(time), value))
+        bought: set[str] = set()
+        consents = True
+        for item, time, value, code, consent in fetched:
+            consents = consents and bool(consent)
+            if code < n_sources:
+                by_source[code].append((item, _as_datetime(time), value))
+            else:
+                bought.add(str(item))
         for rows in by_source:
             rows.sort(key=lambda row: row[1], reverse=True)
-        return by_source
+        return HistoryRead(by_source, frozenset(bought), consents)
 
 
 def _as_datetime(value: Any) -> Any:
@@ -897,7 +992,7 @@ def _as_datetime(value: Any) -> Any:
 
 @lru_cache(maxsize=8)
 def _history_statement(
-    adapter_class: type[SettingsAdapter], setting_key: int, limit: int
+    adapter_class: type[SettingsAdapter], setting_key: int, limit: int, bought: bool = True
 ) -> HistoryStatement | None:
     """The compiled history statement, or None when the sources cannot share one query.
 
@@ -926,7 +1021,20 @@ def _history_statement(
             adapter._source_history(source, _USER_PLACEHOLDER, limit, null=null)
             for source in sources
         ]
-    except (ValueError, TypeError):
+        if querysets and bought:
+            time_field = querysets[0].model._meta.get_field(sources[0].time_field)
+            querysets += [
+                adapter._source_bought(
+                    source,
+                    _USER_PLACEHOLDER,
+                    null_time=type(time_field)(),
+                    null=null or models.FloatField(),
+                )
+                for source in sources
+                if source.role == PURCHASE
+            ]
+        consent = _consent_queryset(_USER_PLACEHOLDER)
+    except (ValueError, TypeError, FieldDoesNotExist):
         return None
     parts, params, alias = [], [], None
     for code, queryset in enumerate(querysets):
@@ -937,10 +1045,29 @@ def _history_statement(
         # The position tags each row with its source; the alias keeps PostgreSQL happy.
         parts.append(f"SELECT s{code}.*, {int(code)} FROM ({sql}) s{code}")
         params.extend(part_params)
-    positions = tuple(i for i, p in enumerate(params) if p == _USER_PLACEHOLDER)
-    if alias is None or not positions:
+    if alias is None:
         return None
-    return HistoryStatement(alias, " UNION ALL ".join(parts), tuple(params), positions)
+    union = " UNION ALL ".join(parts)
+    if consent is None:
+        sql = f"SELECT h.*, 1 FROM ({union}) h"
+    else:
+        if consent.db != alias:
+            return None
+        consent_sql, consent_params = consent.query.get_compiler(alias).as_sql()
+        sql = f"SELECT h.*, EXISTS({consent_sql}) FROM ({union}) h"
+        params = [*consent_params, *params]
+    positions = tuple(i for i, p in enumerate(params) if p == _USER_PLACEHOLDER)
+    if not positions:
+        return None
+    return HistoryStatement(alias, sql, tuple(params), positions)
+
+
+def _consent_queryset(user_pk: Any) -> models.QuerySet | None:
+    """The user's row when they consent to personalisation (None: no consent field)."""
+    lookup = app_settings.CONSENT_FIELD
+    if not lookup:
+        return None
+    return get_user_model()._default_manager.filter(pk=user_pk, **{lookup: True}).values("pk")
 
 
 @cache

@@ -99,12 +99,32 @@ class UserLists:
     named: np.ndarray
     # (users,) float64: Unix time of the user's newest event the list was computed from.
     newest: np.ndarray
+    # The item columns each user bought, as CSR rows: (users + 1,) offsets into (n,)
+    # columns. None in older artifacts, or when some categories may be bought again.
+    bought_indptr: np.ndarray | None = None
+    bought_indices: np.ndarray | None = None
 
     ARRAYS = ("items", "scores", "named", "newest")
+    BOUGHT_ARRAYS = ("bought_indptr", "bought_indices")
+
+    def bought_cols(self, row: int) -> np.ndarray | None:
+        """The item columns the user of ``row`` bought, or None when not stored."""
+        if self.bought_indptr is None or self.bought_indices is None:
+            return None
+        return self.bought_indices[self.bought_indptr[row] : self.bought_indptr[row + 1]]
 
     def without(self, keep: np.ndarray) -> UserLists:
         """The lists of the users whose rows ``keep`` (a boolean mask) keeps."""
-        return UserLists(*(getattr(self, name)[keep] for name in self.ARRAYS))
+        kept = [getattr(self, name)[keep] for name in self.ARRAYS]
+        if self.bought_indptr is None or self.bought_indices is None:
+            return UserLists(*kept)
+        rows = np.flatnonzero(keep)
+        starts, ends = self.bought_indptr[rows], self.bought_indptr[rows + 1]
+        indptr = np.zeros(rows.size + 1, dtype=self.bought_indptr.dtype)
+        np.cumsum(ends - starts, out=indptr[1:])
+        pieces = [self.bought_indices[a:b] for a, b in zip(starts, ends, strict=True)]
+        indices = np.concatenate(pieces) if pieces else self.bought_indices[:0]
+        return UserLists(*kept, bought_indptr=indptr, bought_indices=indices)
 
 
 @dataclass(frozen=True)
@@ -163,8 +183,13 @@ def artifact_write(
     manifest = {"format": ARTIFACT_FORMAT, "algorithm": algorithm, "run_id": run_id}
     optional = {} if bought_together is None else {"bought_together": _as_bytes(bought_together)}
     if user_lists is not None:
+        names = [*UserLists.ARRAYS, *UserLists.BOUGHT_ARRAYS]
         optional.update(
-            {f"{LISTS_PREFIX}{name}": getattr(user_lists, name) for name in UserLists.ARRAYS}
+            {
+                f"{LISTS_PREFIX}{name}": getattr(user_lists, name)
+                for name in names
+                if getattr(user_lists, name) is not None
+            }
         )
     buffer = io.BytesIO()
     np.savez(
@@ -229,11 +254,14 @@ def artifact_read(name: str) -> Artifact:
             if key in arrays or key not in OPTIONAL_RECOMMENDER_KEYS
         }
         lists = [arrays.get(f"{LISTS_PREFIX}{key}") for key in UserLists.ARRAYS]
+        bought = [arrays.get(f"{LISTS_PREFIX}{key}") for key in UserLists.BOUGHT_ARRAYS]
         return Artifact(
             algorithm=str(manifest["algorithm"]),
             user_pks=arrays["user_pks"],
             item_pks=arrays["item_pks"],
-            user_lists=None if any(array is None for array in lists) else UserLists(*lists),
+            user_lists=None
+            if any(array is None for array in lists)
+            else UserLists(*lists, *bought),
             **recommenders,
         )
     except ArtifactError:

@@ -2,7 +2,9 @@
 
 A reason is built only from the shopper's own history or from the rule that put the
 item in the list, never from another customer's data: "Customers who bought X also
-bought" names the product on screen (or in the shopper's own cart), not a person.
+bought" names the product on screen (or in the shopper's own cart), not a person. The
+one exception, what followed people did, is worded by ``serving/social.py`` under its
+privacy rules, with the same :class:`Worded`.
 
 A reason is lazy: it keeps its message and parameters and is worded in the language
 active when it is shown, whatever the language active when it was computed or cached.
@@ -29,19 +31,31 @@ from recommendations.conf import PURCHASE, app_settings
 class Worded(Promise):
     """A marked message and its parameters, worded in the language active when shown.
 
-    It stands for the ``str`` it words to, as Django's lazy strings do: it compares and
-    hashes as that text and answers its methods (``startswith``, ``upper`` ...). It
-    pickles as its message and parameters, and unpickles as this one class.
+    ``message`` is a marked msgid, or a lazy plural whose form is chosen already
+    (``ngettext_lazy`` with a number). It stands for the ``str`` it words to, as
+    Django's lazy strings do: it compares and hashes as that text and answers its
+    methods (``startswith``, ``upper`` ...). It pickles as its message and parameters,
+    and unpickles as this one class.
     """
 
     __slots__ = ("message", "params")
 
-    def __init__(self, message: str, **params: Any) -> None:
+    def __init__(self, message: str | Promise | tuple[Any, ...], **params: Any) -> None:
+        if isinstance(message, Promise) and not isinstance(message, Worded):
+            # Kept as the call it stands for (ngettext and its arguments, pickled by
+            # reference), through the pickle protocol of Django's lazy values: the
+            # proxy itself would unpickle as a new class.
+            _unpickle, (function, args, kwargs, *_classes) = message.__reduce__()
+            message = (function, args, kwargs)
         self.message = message
         self.params = params
 
     def __str__(self) -> str:
-        text = gettext(self.message)
+        if isinstance(self.message, tuple):
+            function, args, kwargs = self.message
+            text = function(*args, **kwargs)
+        else:
+            text = gettext(self.message)
         # Without parameters the message is not a format: a "%" in it stays as written.
         return text % self.params if self.params else text
 
@@ -85,7 +99,7 @@ class Worded(Promise):
         return format(str(self), spec)
 
 
-def _worded_unpickle(message: str, params: dict[str, Any]) -> Worded:
+def _worded_unpickle(message: str | tuple[Any, ...], params: dict[str, Any]) -> Worded:
     return Worded(message, **params)
 
 

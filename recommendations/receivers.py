@@ -28,7 +28,7 @@ from recommendations.conf import app_settings
 from recommendations.models import ItemRule
 from recommendations.privacy import user_forget
 from recommendations.rules import rules_cache_clear
-from recommendations.services import catalog_changed
+from recommendations.services import catalog_changed, social_changed
 from recommendations.serving.history import history_event_add, history_forget
 from recommendations.serving.keys import user_generation_bump
 
@@ -111,6 +111,10 @@ def follow_changed(sender: type[models.Model], instance: models.Model, **kwargs:
     users = [_lookup_value(instance, relation.follower_field)]
     if relation.mutual:
         users.append(_lookup_value(instance, relation.followed_field))
+    # Who follows anyone first: a list computed in a new generation must not use the
+    # followers a process held before the change.
+    social_changed()
+    transaction.on_commit(social_changed)
     _generations_bump([user_pk for user_pk in users if user_pk is not None])
 
 

@@ -49,6 +49,11 @@ PER_USER_FOLDS = "per_user"
 PER_USER_METRICS = ("ndcg", "recall")
 #: Candidates listed with their fold scores in the report (the rest are only counted).
 REPORTED_CANDIDATES = 12
+#: How much of the way from a candidate's start to its end its own steps (a blend's
+#: component fits) may show: the line that ends it always says more.
+RUNNING_SHARE = 0.9
+#: The most a candidate's line says: 100 % is the line that ends the search.
+CANDIDATE_SHARE_MAX = 0.99
 
 
 @dataclass(frozen=True)
@@ -439,7 +444,8 @@ def model_select(
     progress : callable, optional
         Called with a line of text after each evaluation and each step of a long one
         (a blend's component fits); the line ends with the share of the search done,
-        as "(40%)".
+        as "(40%)", never less than the line before. The last line counts the
+        candidates evaluated and skipped; it alone says "(100%)".
     """
     if metric not in PER_USER_METRICS:
         raise ValueError(f"metric must be one of {', '.join(PER_USER_METRICS)}, got {metric!r}.")
@@ -456,14 +462,20 @@ def model_select(
     in_space = sum(len(values) for name in names for values in (space.get(name) or {}).values())
 
     searching = False  # True once the configured candidates were evaluated
+    shown = 0.0  # the share said last: a line never says less
 
-    def share(steps: float) -> float:
-        """How far the search is after ``steps`` candidates (fractions: one running)."""
+    def share(steps: int) -> float:
+        """How far the search is after ``steps`` candidates (at this time)."""
         if not searching or not in_space:
             return min(steps / max(len(names), 1), 1.0) * (0.5 if in_space else 1.0)
         spent = (clock() - space_started) / budget_seconds if budget_seconds > 0 else 1.0
         searched = max((steps - len(names)) / in_space, min(spent, 1.0))
         return 0.5 + 0.5 * min(searched, 1.0)
+
+    def said(what: str, done: float, *, last: bool = False) -> None:
+        nonlocal shown
+        shown = max(shown, done if last else min(done, CANDIDATE_SHARE_MAX))
+        say(f"selection: {what} ({_percent(shown)})")
 
     def run(candidate: Candidate, *, configured: bool = False) -> Evaluation | None:
         nonlocal skipped
@@ -479,9 +491,13 @@ def model_select(
             skipped += 1
             return None
         done = len(evaluations)
+        start = share(done)
 
         def inner(part: float, what: str) -> None:
-            say(f"selection: {candidate.algorithm}: {what} ({share(done + part):.0%})")
+            # Part of the way to where the candidate would end now, never all of it: a
+            # budget spent while it runs must not say 100 % before its last fits.
+            way = (share(done + 1) - start) * min(max(part, 0.0), 1.0) * RUNNING_SHARE
+            said(f"{candidate.algorithm}: {what}", start + way)
 
         with progress_reporting(inner):
             evaluation = _evaluate(
@@ -489,8 +505,7 @@ def model_select(
             )
         evaluations[candidate.key] = evaluation
         last_seconds[candidate.algorithm] = evaluation.seconds
-        outcome = _outcome(evaluation, metric, k)
-        say(f"selection: {candidate.key}: {outcome} ({share(len(evaluations)):.0%})")
+        said(f"{candidate.key}: {_outcome(evaluation, metric, k)}", share(len(evaluations)))
         return evaluation
 
     best: dict[str, Evaluation] = {}
@@ -507,6 +522,7 @@ def model_select(
                 evaluation = run(Candidate(name, params))
                 if evaluation is not None and evaluation.score > best[name].score:
                     best[name] = evaluation
+    said(f"{len(evaluations)} evaluated, {skipped} skipped", 1.0, last=True)
     return Selection(
         kind=kind,
         folds=list(folds),
@@ -516,6 +532,12 @@ def model_select(
         elapsed_seconds=clock() - started,
         skipped=skipped,
     )
+
+
+def _percent(share: float) -> str:
+    """ "40%": rounded down, so that only the whole search says 100 %."""
+    # The epsilon keeps 0.57 (56.99999... in binary) from reading 56.
+    return f"{math.floor(share * 100 + 1e-9)}%"
 
 
 def _outcome(evaluation: Evaluation, metric: str, k: int) -> str:

@@ -38,7 +38,7 @@ from recommendations.conf import app_settings
 from recommendations.engine.metrics import paired_bootstrap
 from recommendations.liveness import process_gone, process_identity
 from recommendations.models import Experiment, TrainingLock, TrainingRun
-from recommendations.serving.keys import CATALOG_CHANGED_KEY
+from recommendations.serving.keys import CATALOG_CHANGED_KEY, SOCIAL_CHANGED_KEY
 from recommendations.tombstones import forgotten_artifacts_rewrite
 from recommendations.training import (
     BatchScores,
@@ -633,3 +633,14 @@ def catalog_changed() -> None:
     cache, other processes notice within ``RELOAD_INTERVAL`` seconds.
     """
     cache.set(CATALOG_CHANGED_KEY, time.time(), None)
+
+
+def social_changed() -> None:
+    """Tell serving that follows were made or undone (``SOCIAL``).
+
+    Each process keeps who follows anyone, so a shopper who follows nobody costs no
+    query; it reads them again after this. Saves and deletes of the follow model call
+    it through a signal; call it yourself after ``bulk_create()`` or ``update()`` of
+    follows. Without it, processes notice within ``RELOAD_INTERVAL`` seconds.
+    """
+    cache.set(SOCIAL_CHANGED_KEY, time.time(), None)

@@ -841,7 +841,8 @@ def user_lists_compute(recommender: Recommender, data: TrainingData) -> UserList
     newest = np.full(n_users, -np.inf)
     np.maximum.at(newest, data.user_idx, data.time)
     bought = sp.csr_matrix((n_users, int(data.item_pks.size)), dtype=np.float32)
-    if data.events is not None and not app_settings.REPEAT_PURCHASE_CATEGORIES:
+    known_bought = data.events is not None and not app_settings.REPEAT_PURCHASE_CATEGORIES
+    if known_bought:
         purchase = np.isin(data.events.source, purchase_codes(data.events)) & (data.weight > 0)
         bought, _ = build_interactions(
             data.user_idx[purchase], data.item_idx[purchase], np.ones(int(purchase.sum())),
@@ -866,7 +867,15 @@ def user_lists_compute(recommender: Recommender, data: TrainingData) -> UserList
         scores[user, : cols.size] = values
         for position, pairs in enumerate(explained):
             named[user, position, : len(pairs)] = [col for col, _share in pairs]
-    return UserLists(items=items, scores=scores, named=named, newest=newest)
+    return UserLists(
+        items=items,
+        scores=scores,
+        named=named,
+        newest=newest,
+        # Serving trusts them for a shopper with no event since: no history query then.
+        bought_indptr=bought.indptr.astype(np.int64) if known_bought else None,
+        bought_indices=bought.indices.astype(np.int32) if known_bought else None,
+    )
 
 
 def _stage_reporter(say: Progress, stage: str) -> Callable[[float, str], None]:

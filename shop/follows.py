@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from recommendations.privacy import user_cache_delete
+from recommendations.services import social_changed
 from shop.models import CustomerProfile, Follow, Order, OrderLine
 
 COLUMNS = ("user", "followed")
@@ -71,6 +72,8 @@ def _created(pairs: list[tuple[int, int]], *, is_sample: bool = False) -> Follow
         [Follow(follower_id=a, followed_id=b, is_sample=is_sample) for a, b in new],
         batch_size=1000,
     )
+    if new:  # bulk_create sends no signal; told before the followers' caches go
+        transaction.on_commit(social_changed)
     for follower in sorted({a for a, _ in new}):
         transaction.on_commit(lambda pk=follower: user_cache_delete(user_pk=pk))
     return FollowsReport(rows=len(pairs), created=len(new), existing=len(pairs) - len(new))

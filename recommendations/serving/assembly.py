@@ -7,7 +7,7 @@ or the item on screen: how each layer's items are explained is its reason policy
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -69,8 +69,8 @@ class Recommendation:
     # Label, page and price as computed when the list was, kept with a cached list.
     known: tuple[str, str | None, Any] | None = field(default=None, repr=False, compare=False)
     # What the people the shopper follows did with the item ("Bought by 3 people you
-    # follow"), besides ``reason``; "" when nothing may be told.
-    social_reason: str = ""
+    # follow"), besides ``reason`` and worded like it; "" when nothing may be told.
+    social_reason: reasons.Reason = ""
 
     @property
     def label(self) -> str:
@@ -99,7 +99,8 @@ class Explainer:
 
     adapter: SettingsAdapter
     model: ServingModel | None
-    sources: dict[Any, str]
+    # The history's strongest source of an item (History.source_of).
+    sources: Callable[[Any], str | None]
     policies: Mapping[str, str] = field(default_factory=lambda: DEFAULT_REASONS)
 
     def _explained(self, layer: Layer, pks: list[Any], n: int) -> list[list[Any]]:
@@ -151,7 +152,7 @@ class Explainer:
             for pk in named:
                 if str(pk) in items:
                     label = self.adapter.item_label(items[str(pk)])
-                    source = self.sources.get(pk) or next(
+                    source = self.sources(pk) or next(
                         iter(app_settings.source_names(VIEW)), VIEW_SOURCE
                     )
                     return reasons.because_you(source=source, label=label)
@@ -180,7 +181,7 @@ def recommendations_assemble(
     """The recommendations of the chosen candidates: the instances shown or named in a
     reason come from the process's catalog (one query for those it has not read yet),
     and with a ``circle``, one query per source for the social reasons."""
-    explainer = Explainer(adapter, model, reasons.strongest_sources(history.events), policies)
+    explainer = Explainer(adapter, model, history.source_of, policies)
     candidates = [candidate for candidate, _ in chosen]
     layers = [layer for _, layer in chosen]
     named = explainer.named(candidates, layers)

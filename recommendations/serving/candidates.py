@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,7 @@ from recommendations.serving.catalog import (
     row_category,
     valid_pks,
 )
-from recommendations.serving.history import History
+from recommendations.serving.history import SAME_TIME, History
 from recommendations.serving.loading import ServingModel
 from recommendations.serving.social import NOBODY, Circle, followed_ranked, social_row
 from recommendations.serving.state import MAX_GLOBAL_ORDERS, process_state
@@ -257,10 +257,6 @@ def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> L
     return Layer(source, ranked, recommender=model.recommender, row=row)
 
 
-# Seconds two timestamps of one event may differ by (the database's and float precision).
-_SAME_TIME = 1e-3
-
-
 def _trained_layer(source: str, inputs: Inputs) -> Layer | None:
     """The shopper's list computed at training time, when their history is the one trained on.
 
@@ -273,10 +269,9 @@ def _trained_layer(source: str, inputs: Inputs) -> Layer | None:
     if lists is None or history.user_cache is None or inputs.category_pks is not None:
         return None
     row = model.user_row(history.user_cache.user_pk)
-    if row is None or not history.rows:
-        return None
-    # Rows are newest first; NaN (no list for this user) never matches.
-    if not abs(history.rows[0][3].timestamp() - float(lists.newest[row])) <= _SAME_TIME:
+    newest = None if row is None else history.newest_time()
+    # NaN (no list for this user) never matches.
+    if newest is None or not abs(newest - float(lists.newest[row])) <= SAME_TIME:
         return None
     cols = lists.items[row]
     stored = cols >= 0
@@ -406,10 +401,13 @@ LAYER_BUILDERS: dict[str, Callable[[str, Inputs], Layer | None]] = {
 }
 
 
-def layers_build(sources: Iterable[str], inputs: Inputs) -> list[Layer]:
-    """The layers of ``sources`` in order, leaving out those with nothing to rank."""
-    built = (LAYER_BUILDERS[source](source, inputs) for source in sources)
-    return [layer for layer in built if layer is not None]
+def layers_build(sources: Iterable[str], inputs: Inputs) -> Iterator[Layer]:
+    """The layers of ``sources`` in order, each built when asked for; those with nothing
+    to rank left out."""
+    for source in sources:
+        layer = LAYER_BUILDERS[source](source, inputs)
+        if layer is not None:
+            yield layer
 
 
 # -- availability and the rules ---------------------------------------------------------
@@ -440,7 +438,7 @@ def category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | 
 
 def candidates_choose(
     adapter: SettingsAdapter,
-    layers: list[Layer],
+    layers: Iterable[Layer],
     *,
     catalog: Catalog,
     rules: BlockRules,
@@ -450,21 +448,28 @@ def candidates_choose(
 ) -> list[tuple[Candidate, Layer | None]]:
     """Apply the rules across the layers in order: the chosen candidates and their layers.
 
+    ``layers`` may be lazy: a layer is built only when the ones before it leave the list
+    short (the rules take candidates in order, so later ones cannot change the choice).
     The available candidates come from the process's catalog (no query); one query when
     the layers run dry and ``top_up`` lets the catalog fill the list; a pinned item has
     no layer.
     """
     candidates: list[Candidate] = []
     layer_of: dict[str, Layer] = {}
+    rows = _available(catalog, adapter, [], rule_pks=[pk for _, pk in rules.pins])
+    chosen = apply_rules(
+        candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
+    )
     for layer in layers:
         for pk, score in layer.ranked:
             layer_of.setdefault(str(pk), layer)
             candidates.append(Candidate(pk, float(score), layer.source))
-    pin_pks = [pk for _, pk in rules.pins]
-    rows = _available(catalog, adapter, [c.pk for c in candidates], rule_pks=pin_pks)
-    chosen = apply_rules(
-        candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
-    )
+        rows.update(_available(catalog, adapter, [pk for pk, _ in layer.ranked]))
+        chosen = apply_rules(
+            candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
+        )
+        if len(chosen) >= n:
+            break
     if top_up and len(chosen) < n:
         # Starved (a new store, or a list eaten by the rules): top up from the catalog.
         used = [*(c.pk for c in chosen), *engine_blocked(filters)]

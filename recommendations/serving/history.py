@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from recommendations.adapters import Event, SettingsAdapter
 from recommendations.conf import PURCHASE, VIEW, app_settings
+from recommendations.reasons import strongest_sources
 from recommendations.serving.keys import (
     BOUGHT_CACHE_NAME,
     HISTORY_ROWS_CACHE_NAME,
@@ -27,9 +29,12 @@ from recommendations.serving.keys import (
     digest,
     user_head_key,
 )
+from recommendations.serving.loading import ServingModel
 
 # Events of a shopper's own history used at serve time: the newest of each source.
 HISTORY_LIMIT = 200
+# Seconds two timestamps of one event may differ by (the database's and float precision).
+SAME_TIME = 1e-3
 
 HistoryRow = tuple[Any, str, float, Any]  # item key, source name, weight, timestamp
 Loaded = tuple[tuple[HistoryRow, ...], frozenset[str] | None]
@@ -38,6 +43,19 @@ Loaded = tuple[tuple[HistoryRow, ...], frozenset[str] | None]
 def is_user(user: Any) -> bool:
     """Whether ``user`` is a signed-in shopper (who has a history of their own)."""
     return user is not None and getattr(user, "is_authenticated", False)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A history known to be the one a model was trained on: no event since its training.
+
+    Its list, and what the shopper bought, come from the model's artifact; the rows are
+    read only if something asks for them.
+    """
+
+    run_id: int
+    newest: float  # Unix time of the newest event
+    bought: frozenset[str]
 
 
 class History:
@@ -51,6 +69,7 @@ class History:
         *,
         user_cache: UserCache | None = None,
         load: Callable[[], Loaded] | None = None,
+        trained: Trained | None = None,
     ) -> None:
         self._rows = tuple(rows)
         # (fingerprint, bought_fingerprint, has events) when read from the head.
@@ -60,56 +79,95 @@ class History:
         # The signed-in shopper's cache (None for anonymous shoppers).
         self.user_cache = user_cache
         self._load = load
+        self.trained = trained
 
     @classmethod
-    def of(cls, adapter: SettingsAdapter, user: Any) -> History:
+    def of(cls, adapter: SettingsAdapter, user: Any, model: ServingModel | None = None) -> History:
         """The history of any shopper, read from the cache when it holds it."""
         if not is_user(user):
             return cls()
         user_cache = UserCache.of(user.pk)
-        return cls.from_head(adapter, user_cache, cache.get(user_head_key(user.pk)))
+        return cls.from_head(adapter, user_cache, cache.get(user_head_key(user.pk)), model)
 
     @classmethod
-    def from_head(cls, adapter: SettingsAdapter, user_cache: UserCache, head: Any) -> History:
-        """The history of a signed-in shopper whose cached head (or None) was read."""
+    def from_head(
+        cls,
+        adapter: SettingsAdapter,
+        user_cache: UserCache,
+        head: Any,
+        model: ServingModel | None = None,
+    ) -> History:
+        """The history of a signed-in shopper whose cached head (or None) was read.
+
+        Without a head, a shopper the serving ``model`` was trained on, with no event
+        since, costs one small query (their newest event) instead of their history.
+        """
         if head is not None and head[0] == user_cache.generation:
-            return cls(
-                digests=head[2],
-                user_cache=user_cache,
-                load=lambda: _rows_of(adapter, user_cache),
-            )
+            marker = head[3] if len(head) > 3 else None
+            if marker is None:
+                return cls(
+                    digests=head[2],
+                    user_cache=user_cache,
+                    load=lambda: _rows_of(adapter, user_cache),
+                )
+            trained = _trained(model, user_cache.user_pk, marker[1])
+            if trained is not None and trained.run_id == marker[0]:
+                return cls._of_trained(adapter, user_cache, trained)
+        trained = _trained_probe(adapter, model, user_cache.user_pk)
+        if trained is not None:
+            history = cls._of_trained(adapter, user_cache, trained)
+            history.store(time.time() + history_timeout())
+            return history
         return cls.read(adapter, user_cache)
+
+    @classmethod
+    def _of_trained(
+        cls, adapter: SettingsAdapter, user_cache: UserCache, trained: Trained
+    ) -> History:
+        named = digest(("trained", trained.run_id, trained.newest))
+        return cls(
+            digests=(named, named, True),
+            user_cache=user_cache,
+            load=lambda: _rows_read(adapter, user_cache),
+            trained=trained,
+        )
 
     @classmethod
     def read(cls, adapter: SettingsAdapter, user_cache: UserCache) -> History:
         """Read the history from the database and cache it."""
-        events = adapter.user_events(user_cache.user_pk, limit=HISTORY_LIMIT)
-        rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in events)
-        history = cls(rows, None, bought_beyond(adapter, user_cache, rows), user_cache=user_cache)
+        read = adapter.user_history(user_cache.user_pk, limit=HISTORY_LIMIT)
+        rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in read.events)
+        bought = bought_beyond(adapter, user_cache, rows, known=read.bought)
+        history = cls(rows, None, bought, user_cache=user_cache)
         # Read by every block of every page, yet rarely changed: kept for a while, and
         # kept current by the event sources' signals meanwhile.
         history.store(time.time() + history_timeout())
         return history
 
     def store(self, expires: float) -> None:
-        """Cache the head and the rows until ``expires`` (a time.time() value)."""
+        """Cache the head, the rows and the items bought beyond them until ``expires``."""
         timeout = expires - time.time()
         if timeout <= 0 or self.user_cache is None:
             return
         user_cache = self.user_cache
+        if self.trained is not None:  # the head alone: its rows are not read
+            marker = (self.trained.run_id, self.trained.newest)
+            head = (user_cache.generation, expires, self.digests, marker)
+            cache.set(user_head_key(user_cache.user_pk), head, timeout)
+            return
         head = (
             user_cache.generation,
             expires,
             (self.fingerprint, self.bought_fingerprint, bool(self.rows)),
         )
-        # One round trip to a shared cache for both.
-        cache.set_many(
-            {
-                user_cache.key(HISTORY_ROWS_CACHE_NAME): list(self.rows),
-                user_head_key(user_cache.user_pk): head,
-            },
-            timeout,
-        )
+        entries = {
+            user_cache.key(HISTORY_ROWS_CACHE_NAME): list(self.rows),
+            user_head_key(user_cache.user_pk): head,
+        }
+        if self._load is None and self._bought_all is not None:
+            entries[user_cache.key(BOUGHT_CACHE_NAME)] = sorted(self._bought_all)
+        # One round trip to a shared cache for all.
+        cache.set_many(entries, timeout)
 
     @cached_property
     def _loaded(self) -> Loaded:
@@ -146,8 +204,26 @@ class History:
             totals[item_pk] = totals.get(item_pk, 0.0) + weight
         return totals
 
+    def newest_time(self) -> float | None:
+        """Unix time of the newest event, or None without events."""
+        if self.trained is not None:
+            return self.trained.newest
+        return self.rows[0][3].timestamp() if self.rows else None
+
+    def source_of(self, item_pk: Any) -> str | None:
+        """The source that gave ``item_pk`` the most weight here (a purchase first)."""
+        if self.trained is not None and str(item_pk) in self.trained.bought:
+            return next(iter(_purchase_sources_ordered()), None)
+        return self._strongest.get(item_pk)
+
+    @cached_property
+    def _strongest(self) -> dict[Any, str]:
+        return strongest_sources(self.events)
+
     def bought(self) -> set[str]:
         """Keys of the items bought (the sources whose ``ROLE`` is ``"purchase"``)."""
+        if self.trained is not None:
+            return set(self.trained.bought)
         purchases = _purchase_sources()
         bought = {str(row[0]) for row in self.rows if row[1] in purchases}
         return bought if self.bought_all is None else bought | self.bought_all
@@ -209,18 +285,65 @@ def _purchase_sources() -> set[str]:
     return set(app_settings.source_names(PURCHASE))
 
 
+def _purchase_sources_ordered() -> list[str]:
+    return list(app_settings.source_names(PURCHASE))
+
+
+def _trained(model: ServingModel | None, user_pk: Any, newest: float) -> Trained | None:
+    """The trained history of a user whose newest event is at ``newest``, if the model's."""
+    lists = None if model is None else model.user_lists
+    if lists is None or app_settings.REPEAT_PURCHASE_CATEGORIES:
+        return None
+    row = model.user_row(user_pk)
+    if row is None or not abs(newest - float(lists.newest[row])) <= SAME_TIME:
+        return None  # NaN (no list for this user) never matches
+    cols = lists.bought_cols(row)
+    if cols is None:
+        return None
+    bought = frozenset(str(pk) for pk in model.item_pks[cols].tolist())
+    return Trained(run_id=model.run_id, newest=newest, bought=bought)
+
+
+def _trained_probe(
+    adapter: SettingsAdapter, model: ServingModel | None, user_pk: Any
+) -> Trained | None:
+    """The trained history of a user with no event since the model's training, or None."""
+    lists = None if model is None else model.user_lists
+    if lists is None or lists.bought_indptr is None or model.user_row(user_pk) is None:
+        return None
+    newest = adapter.user_newest(user_pk)
+    if newest is None or newest.time is None or not newest.consents:
+        return None
+    return _trained(model, user_pk, newest.time.timestamp())
+
+
+def _rows_read(adapter: SettingsAdapter, user_cache: UserCache) -> Loaded:
+    """The rows of a trained history, read when asked for (not cached: the head says
+    the history is the trained one, and stays until an event moves it on)."""
+    read = adapter.user_history(user_cache.user_pk, limit=HISTORY_LIMIT)
+    rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in read.events)
+    return rows, bought_beyond(adapter, user_cache, rows, known=read.bought)
+
+
 def bought_beyond(
-    adapter: SettingsAdapter, user_cache: UserCache, rows: tuple[HistoryRow, ...]
+    adapter: SettingsAdapter,
+    user_cache: UserCache,
+    rows: tuple[HistoryRow, ...],
+    *,
+    known: frozenset[str] | None = None,
 ) -> frozenset[str] | None:
     """Every item the user bought, when a purchase source fills its window; else None.
 
-    Cached for ``CACHE_TIMEOUT`` seconds, longer than the history: newer purchases are
-    in the window anyway, and the items beyond it never change.
+    ``known``: the items bought, when read with the rows. Otherwise cached for
+    ``CACHE_TIMEOUT`` seconds, longer than the history: newer purchases are in the
+    window anyway, and the items beyond it never change.
     """
     sources = _purchase_sources()
     purchases = Counter(row[1] for row in rows if row[1] in sources)
     if not any(count >= HISTORY_LIMIT for count in purchases.values()):
         return None
+    if known is not None:
+        return known
     bought = user_cache.get(BOUGHT_CACHE_NAME)
     if bought is None:
         bought = sorted(adapter.user_bought(user_cache.user_pk))

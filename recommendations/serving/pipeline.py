@@ -41,6 +41,7 @@ from recommendations.serving.history import History, is_user
 from recommendations.serving.keys import (
     CATALOG_CHANGED_KEY,
     FEATURES_CACHE_NAME,
+    SOCIAL_CHANGED_KEY,
     UserCache,
     user_generation_key,
     user_head_key,
@@ -108,29 +109,47 @@ def check_n(n: Any) -> int:
 
 def shopper_history(*, user: Any) -> History:
     """The shopper's own recent events, read once and shared by the blocks of a page."""
-    return History.of(get_adapter(), user)
+    return History.of(get_adapter(), user, model_for_user(user))
 
 
-def _inputs(
-    adapter: SettingsAdapter, user: Any, history: History | None, block: str
-) -> tuple[History, BlockRules, float]:
-    """The shopper's history, the block's rules and when the catalog last changed.
+@dataclass(frozen=True)
+class _Basis:
+    """What every list reads first, from the cache in one call."""
 
-    Every list needs all three first: they are read from the cache in one call with the
+    history: History
+    rules: BlockRules
+    # When the catalog and the follows last changed (services.catalog_changed, social_changed).
+    catalog_changed_at: float
+    social_changed_at: float
+
+
+def _basis_read(
+    adapter: SettingsAdapter, user: Any, history: History | None, block: str, model: Any
+) -> _Basis:
+    """The shopper's history, the block's rules and when the catalog and follows changed.
+
+    Every list needs them first: they are read from the cache in one call with the
     shopper's generation (one round trip to a shared cache).
     """
     keys = [RULES_CACHE_KEY, CATALOG_CHANGED_KEY]
+    if app_settings.SOCIAL is not None:
+        keys.append(SOCIAL_CHANGED_KEY)
     read_head = history is None and is_user(user)
     if read_head:
-        keys += [user_generation_key(user.pk), user_head_key(user.pk)]
+        user_keys = [user_generation_key(user.pk), user_head_key(user.pk)]
+        keys += user_keys
     values = cache.get_many(keys)
     if read_head:
-        user_cache = UserCache.of(user.pk, values.get(keys[2]))
-        history = History.from_head(adapter, user_cache, values.get(keys[3]))
+        user_cache = UserCache.of(user.pk, values.get(user_keys[0]))
+        history = History.from_head(adapter, user_cache, values.get(user_keys[1]), model)
     elif history is None:
         history = History()  # anonymous
-    rules = block_rules(block=block, rows=values.get(RULES_CACHE_KEY))
-    return history, rules, values.get(CATALOG_CHANGED_KEY, 0.0)
+    return _Basis(
+        history=history,
+        rules=block_rules(block=block, rows=values.get(RULES_CACHE_KEY)),
+        catalog_changed_at=values.get(CATALOG_CHANGED_KEY, 0.0),
+        social_changed_at=values.get(SOCIAL_CHANGED_KEY, 0.0),
+    )
 
 
 def _filters(
@@ -185,7 +204,8 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     n = check_n(request.n)
     user, exclude, anchors = request.user, list(request.exclude), list(request.anchors)
     adapter, model = get_adapter(), model_for_user(user)
-    history, rules, catalog_changed_at = _inputs(adapter, user, request.history, spec.block)
+    read = _basis_read(adapter, user, request.history, spec.block, model)
+    history, rules, catalog_changed_at = read.history, read.rules, read.catalog_changed_at
     if not spec.pinned:
         rules = BlockRules(excluded=rules.excluded)
     session = list(request.session_item_pks or ())
@@ -219,7 +239,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     if cached is not None:
         return cached
     filters = _filters(spec, history, exclude=[*exclude, *anchors], category=category, rules=rules)
-    circle = circle_of(adapter, user, owner)
+    circle = circle_of(adapter, user, owner, read.social_changed_at)
     inputs = Inputs(
         adapter=adapter,
         model=model,
@@ -234,10 +254,11 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         item_to_item=spec.item_to_item,
         circle=circle,
     )
+    current = catalog()
     chosen = candidates_choose(
         adapter,
         layers_build(spec.layers, inputs),
-        catalog=catalog(),
+        catalog=current,
         rules=rules,
         filters=filters,
         n=n,
@@ -250,7 +271,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         model=model,
         chosen=chosen,
         history=history,
-        catalog=catalog(),
+        catalog=current,
         policies=spec.reasons,
         circle=circle,
     )

@@ -18,6 +18,7 @@ follow made after the last training counts at once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -25,15 +26,15 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext_lazy
 
 from recommendations.adapters import SettingsAdapter, SocialEvent
 from recommendations.conf import PURCHASE, app_settings
-from recommendations.reasons import source_verb
+from recommendations.reasons import Reason, Worded, source_verb
 from recommendations.serving.history import is_user
 from recommendations.serving.keys import UserCache
 from recommendations.serving.loading import ServingModel
+from recommendations.serving.state import process_state
 
 #: The smallest count of people who do not share that a reason may tell.
 MIN_COUNT = 2
@@ -60,9 +61,34 @@ class Circle:
 NOBODY = Circle()
 
 
-def circle_of(adapter: SettingsAdapter, user: Any, user_cache: UserCache | None) -> Circle:
-    """Whom ``user`` follows and the names of those who share; nobody without ``SOCIAL``."""
+def followers_current(adapter: SettingsAdapter, social_changed_at: float) -> frozenset[str]:
+    """Keys (as strings) of the users who follow anyone, as this process holds them.
+
+    Read again when follows changed since (``services.social_changed``) or, as a safety
+    net for changes made without telling, after ``RELOAD_INTERVAL`` seconds.
+    """
+    now = time.time()
+    held = process_state.followers
+    if held is not None and social_changed_at < held[0] > now - app_settings.RELOAD_INTERVAL:
+        return held[1]
+    followers = frozenset(str(pk) for pk in adapter.social_followers())
+    process_state.followers = (now, followers)
+    return followers
+
+
+def circle_of(
+    adapter: SettingsAdapter,
+    user: Any,
+    user_cache: UserCache | None,
+    social_changed_at: float = 0.0,
+) -> Circle:
+    """Whom ``user`` follows and the names of those who share; nobody without ``SOCIAL``.
+
+    A shopper who follows nobody costs no query (the process knows who follows anyone).
+    """
     if app_settings.SOCIAL is None or not is_user(user):
+        return NOBODY
+    if str(user.pk) not in followers_current(adapter, social_changed_at):
         return NOBODY
     circle = None if user_cache is None else user_cache.get(CIRCLE_CACHE_NAME)
     if circle is None:
@@ -144,7 +170,7 @@ def purchase_verb() -> str:
     return source_verb(names[0]) if names else "bought"
 
 
-def _bought_by(verb: str, named: list[str], others: int) -> str:
+def _bought_by(verb: str, named: list[str], others: int) -> Reason:
     """ "Bought by Alice, whom you follow", "... and 2 more people", "by 3 people"; a
     host's own verb ("Borrowed by ...") in the same shapes."""
     own = verb != "bought"
@@ -152,67 +178,60 @@ def _bought_by(verb: str, named: list[str], others: int) -> str:
     values = {"verb": verb.capitalize(), "name": named[0] if named else "", "count": more}
     if named and not more:
         if own:
-            return _("%(verb)s by %(name)s, whom you follow") % values
-        return _("Bought by %(name)s, whom you follow") % values
+            return Worded(gettext_noop("%(verb)s by %(name)s, whom you follow"), **values)
+        return Worded(gettext_noop("Bought by %(name)s, whom you follow"), **values)
     if named:
         if own:
-            return (
-                ngettext(
-                    "%(verb)s by %(name)s and %(count)d more person you follow",
-                    "%(verb)s by %(name)s and %(count)d more people you follow",
-                    more,
-                )
-                % values
+            message = ngettext_lazy(
+                "%(verb)s by %(name)s and %(count)d more person you follow",
+                "%(verb)s by %(name)s and %(count)d more people you follow",
+                more,
             )
-        return (
-            ngettext(
+        else:
+            message = ngettext_lazy(
                 "Bought by %(name)s and %(count)d more person you follow",
                 "Bought by %(name)s and %(count)d more people you follow",
                 more,
             )
-            % values
+    elif own:
+        message = ngettext_lazy(
+            "%(verb)s by %(count)d person you follow",
+            "%(verb)s by %(count)d people you follow",
+            more,
         )
-    if own:
-        return (
-            ngettext(
-                "%(verb)s by %(count)d person you follow",
-                "%(verb)s by %(count)d people you follow",
-                more,
-            )
-            % values
-        )
-    return (
-        ngettext(
+    else:
+        message = ngettext_lazy(
             "Bought by %(count)d person you follow", "Bought by %(count)d people you follow", more
         )
-        % values
-    )
+    return Worded(message, **values)
 
 
-def social_reason(evidence: Evidence | None, circle: Circle) -> str:
-    """Why the people one follows make ``evidence``'s item worth a look; "" if nothing
-    may be told (nobody, or one person who does not share)."""
+def social_reason(evidence: Evidence | None, circle: Circle) -> Reason:
+    """Why the people one follows make ``evidence``'s item worth a look, worded when
+    shown; "" if nothing may be told (nobody, or one person who does not share)."""
     if evidence is None:
         return ""
     raters = sorted(evidence.ratings.items(), key=lambda pair: (-float(pair[1]), pair[0]))
     for person, value in raters:
         stars = _stars(value)
         if person in circle.names and stars is not None:
-            return ngettext(
+            message = ngettext_lazy(
                 "Rated %(stars)d star by %(name)s, whom you follow",
                 "Rated %(stars)d stars by %(name)s, whom you follow",
                 stars,
-            ) % {"stars": stars, "name": circle.names[person]}
+            )
+            return Worded(message, stars=stars, name=circle.names[person])
     named, others = _told(evidence.buyers, circle.names)
     if named or others:
         return _bought_by(purchase_verb(), named, others)
     _nobody, raters_told = _told(evidence.ratings, {})
     if raters_told:
-        return ngettext(
+        message = ngettext_lazy(
             "Rated highly by %(count)d person you follow",
             "Rated highly by %(count)d people you follow",
             raters_told,
-        ) % {"count": raters_told}
+        )
+        return Worded(message, count=raters_told)
     return ""
 
 

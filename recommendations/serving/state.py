@@ -38,6 +38,8 @@ class ServingState:
             self.served: dict[tuple[Any, Any, str], tuple[float, float, tuple[Any, ...]]] = {}
             # The available items and the instances shown (serving.catalog.Catalog).
             self.catalog: Any = None
+            # (read at, keys as strings of the users who follow anyone): serving.social.
+            self.followers: tuple[float, frozenset[str]] | None = None
             if lists_only:
                 return
             # The active version: its model, when it was last checked, and the

@@ -89,6 +89,27 @@ def _block(
     }
 
 
+def _selected_block(
+    context: template.Context,
+    block: str,
+    title: str,
+    select: Callable[..., list[Any]],
+    *,
+    exclude: Iterable[Any] = (),
+) -> dict[str, Any]:
+    """The block of the list ``select`` (a selector with its own arguments bound) gives
+    for the shopper: called with their ``user``, their ``history`` and what to leave
+    out (the page's, plus ``exclude``); later blocks of the page do not repeat it."""
+    request, user = _shopper(context)
+    recommendations = select(
+        user=user,
+        exclude=[*_excluded(context, request), *exclude],
+        history=_history(request, user),
+    )
+    _shown_pks(request).update(str(rec.item.pk) for rec in recommendations)
+    return _block(context, block, title, recommendations)
+
+
 def _shopper(context: template.Context) -> tuple[Any, Any]:
     request = context.get("request")
     return request, getattr(request, "user", None)
@@ -111,12 +132,6 @@ def _excluded(context: template.Context, request: Any) -> list[Any]:
     if isinstance(product, get_adapter().catalog_model()):
         excluded.append(product.pk)
     return excluded
-
-
-def _shown(request: Any, recommendations: list[Any]) -> list[Any]:
-    """Remember what a block shows, so later blocks of the page do not repeat it."""
-    _shown_pks(request).update(str(rec.item.pk) for rec in recommendations)
-    return recommendations
 
 
 def _item_pks(items: Iterable[Any]) -> list[Any]:
@@ -153,17 +168,15 @@ def recommended_for_you(
     Titled ``fallback_title`` when nothing in it is personal (a shopper the store knows
     nothing of gets trending and popular items).
     """
-    request, user = _shopper(context)
-    recommendations = selectors.recommendations_for_user(
-        user=user,
+    select = functools.partial(
+        selectors.recommendations_for_user,
         n=_n(n),
-        exclude=_excluded(context, request),
-        session_item_pks=session_viewed_pks(request),
-        history=_history(request, user),
+        session_item_pks=session_viewed_pks(context.get("request")),
     )
-    if not any(rec.source in PERSONAL_SOURCES for rec in recommendations):
-        title = fallback_title
-    return _block(context, "for_you", title, _shown(request, recommendations))
+    rendered = _selected_block(context, "for_you", title, select)
+    if not any(rec.source in PERSONAL_SOURCES for rec in rendered["recommendations"]):
+        rendered["title"] = fallback_title
+    return rendered
 
 
 @register.inclusion_tag("recommendations/similar_products.html", takes_context=True)
@@ -175,20 +188,11 @@ def similar_products(
     title: str = gettext_lazy("Similar products"),
 ) -> dict[str, Any]:
     """Alternatives to ``product`` (default: ``product`` in context): alike and co-bought."""
-    request, user = _shopper(context)
     product = product if product is not None else context.get("product")
-    recommendations = (
-        []
-        if product is None
-        else selectors.similar_products(
-            item=product,
-            n=_n(n),
-            user=user,
-            exclude=_excluded(context, request),
-            history=_history(request, user),
-        )
-    )
-    return _block(context, "similar", title, _shown(request, recommendations))
+    if product is None:
+        return _block(context, "similar", title, [])
+    select = functools.partial(selectors.similar_products, item=product, n=_n(n))
+    return _selected_block(context, "similar", title, select)
 
 
 @register.inclusion_tag("recommendations/bought_together.html", takes_context=True)
@@ -201,24 +205,14 @@ def bought_together(
     title: str = gettext_lazy("Frequently bought together"),
 ) -> dict[str, Any]:
     """Items bought with ``product``, or with ``items`` (e.g. cart lines), or with the cart."""
-    request, user = _shopper(context)
-    excluded, history = _excluded(context, request), _history(request, user)
     if product is None and items is None:
         product = context.get("product")
     if product is not None:
-        recommendations = selectors.bought_together(
-            item=product, n=_n(n), user=user, exclude=excluded, history=history
-        )
-    else:
-        anchors = _item_pks(items) if items is not None else session_cart_pks(request)
-        recommendations = selectors.bought_together(
-            cart_item_pks=anchors,
-            n=_n(n),
-            user=user,
-            exclude=[*excluded, *anchors],
-            history=history,
-        )
-    return _block(context, "bought_together", title, _shown(request, recommendations))
+        select = functools.partial(selectors.bought_together, item=product, n=_n(n))
+        return _selected_block(context, "bought_together", title, select)
+    anchors = _item_pks(items) if items is not None else session_cart_pks(context.get("request"))
+    select = functools.partial(selectors.bought_together, cart_item_pks=anchors, n=_n(n))
+    return _selected_block(context, "bought_together", title, select, exclude=anchors)
 
 
 @register.inclusion_tag("recommendations/trending_products.html", takes_context=True)
@@ -230,15 +224,8 @@ def trending_products(
     title: str = gettext_lazy("Trending now"),
 ) -> dict[str, Any]:
     """What is selling now, optionally in one category (its key)."""
-    request, user = _shopper(context)
-    recommendations = selectors.trending_products(
-        n=_n(n),
-        category=category,
-        user=user,
-        exclude=_excluded(context, request),
-        history=_history(request, user),
-    )
-    return _block(context, "trending", title, _shown(request, recommendations))
+    select = functools.partial(selectors.trending_products, n=_n(n), category=category)
+    return _selected_block(context, "trending", title, select)
 
 
 @register.inclusion_tag("recommendations/recently_viewed.html", takes_context=True)
@@ -249,15 +236,12 @@ def recently_viewed(
     title: str = gettext_lazy("Recently viewed"),
 ) -> dict[str, Any]:
     """The shopper's own viewed items, newest first, bought or not (nothing else)."""
-    request, user = _shopper(context)
-    recommendations = selectors.recently_viewed(
-        user=user,
-        session_item_pks=session_viewed_pks(request),
+    select = functools.partial(
+        selectors.recently_viewed,
+        session_item_pks=session_viewed_pks(context.get("request")),
         n=_n(n),
-        exclude=_excluded(context, request),
-        history=_history(request, user),
     )
-    return _block(context, "recently_viewed", title, _shown(request, recommendations))
+    return _selected_block(context, "recently_viewed", title, select)
 
 
 @register.inclusion_tag("recommendations/popular_with_followed.html", takes_context=True)
@@ -268,11 +252,5 @@ def popular_with_followed(
     title: str = gettext_lazy("Popular with people you follow"),
 ) -> dict[str, Any]:
     """What the people the shopper follows bought or rated well; hidden when nothing is."""
-    request, user = _shopper(context)
-    recommendations = selectors.popular_with_followed(
-        user=user,
-        n=_n(n),
-        exclude=_excluded(context, request),
-        history=_history(request, user),
-    )
-    return _block(context, "followed", title, _shown(request, recommendations))
+    select = functools.partial(selectors.popular_with_followed, n=_n(n))
+    return _selected_block(context, "followed", title, select)

@@ -12,7 +12,12 @@ import scipy.sparse as sp
 from recommendations.engine import load
 from recommendations.engine.blend import BlendRecommender
 from recommendations.engine.content import ContentRecommender
-from recommendations.engine.ease import CatalogTooLargeError, EASERecommender, ease_weights
+from recommendations.engine.ease import (
+    CatalogTooLargeError,
+    EASERecommender,
+    LowRankWeights,
+    ease_solve,
+)
 from recommendations.engine.itemknn import top_k_per_row
 from recommendations.engine.mlp import MLPRecommender
 from tests.engine.test_content import grouped_purchases
@@ -275,12 +280,12 @@ def test_mlp_without_item_features_is_a_collaborative_mlp_that_says_so(data):
 
 
 @pytest.mark.parametrize(
-    ("n_users", "n_items", "leaf"),
-    [(60, 25, 512), (60, 25, 4), (90, 41, 7), (20, 70, 512)],
+    ("n_users", "n_items", "leaf", "factored"),
+    [(60, 25, 512, False), (60, 25, 4, False), (90, 41, 7, False), (20, 70, 512, True)],
     ids=["direct", "direct by blocks", "odd blocks", "woodbury"],
 )
 def test_ease_weights_match_the_textbook_inverse_and_leave_unbought_items_out(
-    n_users, n_items, leaf, monkeypatch
+    n_users, n_items, leaf, factored, monkeypatch
 ):
     # A small leaf makes the block inversion recurse on a small catalog.
     monkeypatch.setattr("recommendations.engine.ease.SPD_LEAF", leaf)
@@ -288,7 +293,10 @@ def test_ease_weights_match_the_textbook_inverse_and_leave_unbought_items_out(
     dense = (rng.random((n_users, n_items)) < 0.2).astype(np.float64)
     dense[:, [3, 9]] = 0.0  # nobody bought these
     dense[5] = 0.0  # a user without items
-    weights = ease_weights(sp.csr_matrix(dense, dtype=np.float32), 4.0)
+    solved = ease_solve(sp.csr_matrix(dense, dtype=np.float32), 4.0)
+    # Fewer users than half the items: the weights stay as their Woodbury factors.
+    assert isinstance(solved, LowRankWeights) == factored
+    weights = solved.dense() if factored else solved
     assert weights.dtype == np.float32
     expected = naive_ease(dense, 4.0)
     np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-7)
@@ -298,7 +306,8 @@ def test_ease_weights_match_the_textbook_inverse_and_leave_unbought_items_out(
 def test_ease_weights_in_float32_above_two_thousand_items_match_float64():
     rng = np.random.default_rng(12)
     dense = (rng.random((2400, 2100)) < 0.01).astype(np.float64)
-    weights = ease_weights(sp.csr_matrix(dense, dtype=np.float32), 50.0)
+    weights = ease_solve(sp.csr_matrix(dense, dtype=np.float32), 50.0)
+    assert isinstance(weights, np.ndarray)  # more users than items: the direct solve
     expected = naive_ease(dense, 50.0)
     scale = np.abs(expected).max()
     np.testing.assert_allclose(weights, expected, rtol=0, atol=1e-4 * scale)

@@ -415,7 +415,9 @@ def test_runs_of_a_live_experiment_forget_the_user_too(
 
 def test_export_describes_the_cache_without_its_internal_keys(trained, shop):
     alice = shop.users[0]
-    selectors.recommendations_for_user(user=alice, n=4)  # caches history and a list
+    # A purchase since the training: her history is read, and cached with a list.
+    OrderLineFactory(order=OrderFactory(user=alice), product=shop.products[-1])
+    selectors.recommendations_for_user(user=alice, n=4)
     names = set(privacy.CACHED_KINDS)
 
     cached = privacy.user_data_export(user=alice)["cached"]

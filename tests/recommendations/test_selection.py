@@ -249,29 +249,70 @@ def test_every_configured_algorithm_is_compared_even_past_the_time_budget():
     assert result.skipped == 2
 
 
-def test_the_selection_reports_its_share_done_configured_candidates_first():
+def progress_lines(base: dict, space: dict, budget_seconds: float) -> list[str]:
+    """The progress lines of a selection whose every fit of a ``base`` algorithm takes
+    10 s on a fake clock (2 folds x 10 s = 20 s an evaluation)."""
     data = training_data(*co_purchase_events())
     clock = FakeClock()
     known = registered_algorithms()
-    algorithms = {name: slow(known[name], clock, 10.0) for name in ("popularity", "item_knn")}
-    lines = []
-
+    lines: list[str] = []
     select(
         data,
-        {"popularity": {}, "item_knn": {"k": 20}},
-        {"item_knn": {"k": [1, 5, 10, 50]}},
-        algorithms=algorithms,
+        base,
+        space,
+        algorithms={name: slow(known[name], clock, 10.0) for name in base},
         clock=clock,
-        budget_seconds=70.0,
+        budget_seconds=budget_seconds,
         progress=lines.append,
     )
+    return lines
 
-    shares = [int(line.rsplit("(", 1)[1].rstrip("%)")) for line in lines]
+
+def _shares(lines: list[str]) -> list[int]:
+    return [int(line.rsplit("(", 1)[1].rstrip("%)")) for line in lines]
+
+
+def test_the_selection_reports_its_share_done_configured_candidates_first():
+    lines = progress_lines(
+        {"popularity": {}, "item_knn": {"k": 20}}, {"item_knn": {"k": [1, 5, 10, 50]}}, 70.0
+    )
+
     # The two configured candidates (0-40 s) are the first half; in the second, the
     # budget's 70 s count from their end: each value tried takes 20 s (its share of the
-    # budget beats its share of the 4 values), and a fourth would not fit in what is left.
-    assert shares == [25, 50, 64, 79, 93]
+    # budget beats its share of the 4 values, rounded down), and a fourth would not fit
+    # in what is left; the last line ends the search.
+    assert _shares(lines) == [25, 50, 64, 78, 92, 100]
     assert lines[0].startswith("selection: popularity {}: ndcg@20 ")
+    assert lines[-1] == "selection: 5 evaluated, 1 skipped (100%)"
+
+
+BLEND = {"components": [["popularity", {}], ["item_knn", {"k": 20}]], "validation_folds": 1}
+
+
+@pytest.mark.parametrize(
+    ("base", "space", "budget_seconds"),
+    [
+        # The blend alone: its last fold's last fit is the search's last step.
+        ({"blend": BLEND}, {}, 600.0),
+        # A variant of the blend starts within the budget and spends it while it runs.
+        (
+            {"popularity": {}, "blend": BLEND},
+            {"blend": {"candidates": [30, 80]}},
+            20.0,
+        ),
+    ],
+    ids=["configured blend last", "budget spent inside a blend"],
+)
+def test_the_selection_progress_never_goes_back_and_says_100_only_at_the_end(
+    base, space, budget_seconds
+):
+    lines = progress_lines(base, space, budget_seconds)
+
+    shares = _shares(lines)
+    # The blend's component fits report from inside it, each line at least the last.
+    assert any("blend: " in line and "all events" in line for line in lines[:-1])
+    assert shares == sorted(shares)
+    assert shares[-1] == 100 and 100 not in shares[:-1], lines
 
 
 def test_selection_evaluates_at_most_max_evaluations():

@@ -311,6 +311,23 @@ def test_items_bought_before_the_history_window_are_never_shown(store, monkeypat
     assert cache.get(key) is None
 
 
+def test_the_history_the_items_bought_beyond_it_and_the_consent_are_one_query(store, monkeypatch):
+    monkeypatch.setattr(serving_history, "HISTORY_LIMIT", 2)
+    alice = buyer(store.product(0, 0))
+    for rank in (3, 4):
+        OrderLineFactory(order=OrderFactory(user=alice), product=store.product(7, rank))
+    caches_clear()
+
+    with CaptureQueriesContext(connection) as queries:
+        history = selectors.shopper_history(user=alice)
+        bought = history.bought()
+
+    # (The serving model is loaded too: it does not know Alice.)
+    events = [q["sql"] for q in queries if '"shop_orderline"' in q["sql"]]
+    assert len(events) == 1 and "DISTINCT" in events[0]
+    assert {str(store.product(0, 0).pk), str(store.product(7, 3).pk)} <= bought
+
+
 def test_page_views_never_push_purchases_out_of_the_history(store, monkeypatch):
     monkeypatch.setattr(serving_history, "HISTORY_LIMIT", 2)
     alice = buyer(store.product(0, 0))

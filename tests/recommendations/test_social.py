@@ -9,6 +9,7 @@ setting of config/settings.py), as a host project would configure it.
 from __future__ import annotations
 
 import copy
+import pickle
 import re
 
 import numpy as np
@@ -17,7 +18,10 @@ import scipy.sparse as sp
 from django.conf import settings as django_settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from recommendations import privacy, serving
 from recommendations.adapters import SettingsAdapter, SocialEdges
@@ -30,7 +34,8 @@ from recommendations.conf import (
 )
 from recommendations.engine import SocialBlendRecommender, SocialTrustRecommender
 from recommendations.selectors import popular_with_followed, recommendations_for_user
-from recommendations.services import training_run_start
+from recommendations.services import social_changed, training_run_start
+from recommendations.serving.keys import user_generation_bump
 from recommendations.serving.social import Circle, Evidence, social_reason
 from recommendations.training import SECONDS_PER_DAY, social_matrix, training_data_prepare
 from shop.models import Follow
@@ -320,9 +325,63 @@ def test_one_person_who_does_not_share_never_changes_what_a_reason_tells():
             assert with_one == without, (sharers, told_sharers)
             # Two who do not share may be counted: the reason says 2 more at least.
             with_two = social_reason(Evidence(9, buyers=buyers | {"5", "6"}), circle)
-            count = int(re.search(r"(\d+) (?:more )?people", with_two).group(1))
+            count = int(re.search(r"(\d+) (?:more )?people", str(with_two)).group(1))
             expected = len(buyers) + 1 if buyers else 2  # "P1 and N more" / "N people"
             assert count == expected, with_two
+
+
+@pytest.mark.parametrize(
+    ("buyers", "ratings", "names", "english", "german"),
+    [
+        (
+            {1, 2},
+            {},
+            {},
+            "Bought by 2 people you follow",
+            "Gekauft von 2 Personen, denen Sie folgen",
+        ),
+        (
+            {1, 2},
+            {},
+            {1: "Alice", 2: "Bob"},
+            "Bought by Alice and 1 more person you follow",
+            "Gekauft von Alice und 1 weiteren Person, der Sie folgen",
+        ),
+        (
+            set(),
+            {1: "1"},
+            {1: "Alice"},
+            "Rated 1 star by Alice, whom you follow",
+            "Mit 1 Stern bewertet von Alice, dem/der Sie folgen",
+        ),
+        (
+            set(),
+            {1: "5", 2: "4"},
+            {},
+            "Rated highly by 2 people you follow",
+            "Gut bewertet von 2 Personen, denen Sie folgen",
+        ),
+    ],
+)
+def test_a_social_reason_is_worded_when_shown_and_pickles_without_a_language(
+    buyers, ratings, names, english, german
+):
+    evidence = Evidence(
+        item_pk=9,
+        buyers={str(pk) for pk in buyers},
+        ratings={str(pk): value for pk, value in ratings.items()},
+    )
+    with translation.override("de"):
+        reason = social_reason(evidence, _circle([1, 2, 3], names))
+        stored = pickle.dumps(reason)
+
+    with translation.override("en"):
+        assert str(reason) == english
+        assert str(pickle.loads(stored)) == english
+        # One class, not one per value unpickled (issue 12: 250 KB per list read back).
+        assert type(pickle.loads(stored)) is type(pickle.loads(stored)) is type(reason)
+    with translation.override("de"):
+        assert str(pickle.loads(stored)) == german
 
 
 # -- serving: the block, the reasons, privacy ------------------------------------------------
@@ -403,6 +462,25 @@ def test_social_reasons_show_on_the_other_blocks_where_true(social_store):
     assert all(r.social_reason == "" for name, r in mine.items() if name != "B0")
 
 
+def test_a_social_reason_of_a_cached_list_reads_in_the_language_it_is_shown_in(social_store):
+    bee = buyer(social_store.product(0, 0), username="bee")
+    for name in ("alice", "bob"):
+        FollowFactory(follower=bee, followed=buyer(social_store.product(1, 0), username=name))
+
+    def listed():
+        return {r.item.name: r for r in recommendations_for_user(user=bee, n=10)}
+
+    with translation.override("de"):
+        listed()
+        serving.process_state.reset(lists_only=True)
+        cached = listed()  # from the shared cache, unpickled
+
+    with translation.override("en"):
+        assert str(cached["B0"].social_reason) == "Bought by 2 people you follow"
+    with translation.override("de"):
+        assert str(cached["B0"].social_reason) == "Gekauft von 2 Personen, denen Sie folgen"
+
+
 def test_a_follow_and_an_unfollow_change_the_lists_at_once(social_store):
     bee = _follower()
     alice = buyer(social_store.product(2, 4), username="alice")
@@ -414,6 +492,29 @@ def test_a_follow_and_an_unfollow_change_the_lists_at_once(social_store):
 
     follow.delete()
     assert popular_with_followed(user=bee) == []
+
+
+def test_a_shopper_who_follows_nobody_costs_no_query_for_whom_they_follow(social_store):
+    bee, alice = _follower(), buyer(social_store.product(2, 4), username="alice")
+    recommendations_for_user(user=alice, n=4)  # the process learns who follows anyone
+
+    with CaptureQueriesContext(connection) as queries:
+        recommendations_for_user(user=bee, n=4)
+
+    assert not [q for q in queries if '"shop_follow"' in q["sql"]]
+
+
+def test_a_follow_saved_by_another_process_is_seen_by_the_next_list(social_store):
+    bee, alice = _follower(), buyer(social_store.product(2, 4), username="alice")
+    _sharing(alice, "Alice")
+    assert popular_with_followed(user=bee) == []  # this process holds: nobody follows
+
+    # Another process: a row without this process's signals, then its notices.
+    Follow.objects.bulk_create([Follow(follower=bee, followed=alice)])
+    social_changed()
+    user_generation_bump(bee.pk)
+
+    assert item_names(popular_with_followed(user=bee)) == ["C4"]
 
 
 def test_deleting_a_followed_account_removes_them_from_every_followers_list_at_once(

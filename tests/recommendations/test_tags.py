@@ -100,11 +100,12 @@ def test_the_host_project_can_override_a_block_template(store, settings, tmp_pat
     assert html.startswith("[") and html.count("|Trending in Cat ") == 2
 
 
-# Cold caches, signed in: the rules, consent, the history (every event source in one
-# query), whom the shopper follows (SOCIAL is set; cached with the lists), the process's
-# catalog (the available items), the instances shown, and the impression (the user's
-# consent, the INSERT).
-SIGNED_IN_QUERIES = 8
+# Cold caches, signed in: the rules, the history (every event source, the items bought
+# and the consent in one query), who follows anyone (SOCIAL is set; held per process:
+# the shopper follows nobody, so whom they follow is not read), the process's catalog
+# (the available items), the instances shown, and the impression (the user's consent,
+# the INSERT).
+SIGNED_IN_QUERIES = 7
 # Anonymous: the rules, the catalog, the instances shown, the impression.
 ANONYMOUS_QUERIES = 4
 # Warm (the rules, the shopper's history and the list cached, its items' availability

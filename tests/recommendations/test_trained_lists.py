@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from recommendations import selectors, serving
 from recommendations.artifacts import artifact_read
@@ -20,7 +22,7 @@ from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
 from recommendations.privacy import user_forget
 from recommendations.services import training_run_promote, training_run_start
-from tests.factories import OrderFactory, OrderLineFactory
+from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory
 from tests.recommendations.store import caches_clear, item_names
 
 pytestmark = pytest.mark.usefixtures("isolated_serving")
@@ -73,6 +75,53 @@ def test_a_known_shopper_with_an_unchanged_history_gets_the_trained_list_unscore
     assert trained[0].source == selectors.PERSONAL
     assert trained[0].reason.startswith("Because you bought")
     assert not {"A0", "B0"} & set(item_names(trained))  # bought: never listed again
+
+
+def test_an_unchanged_shopper_costs_one_small_query_of_their_events_not_their_history(store):
+    customer = _pair_customer()
+    live = _live(customer, 4)
+    with CaptureQueriesContext(connection) as queries:
+        trained = selectors.recommendations_for_user(user=customer, n=4)
+    history = selectors.shopper_history(user=customer)
+
+    events = [q["sql"] for q in queries if '"shop_orderline"' in q["sql"]]
+    # Their newest event of each source, one row each: neither their rows nor a
+    # DISTINCT of everything they bought.
+    assert len(events) == 1 and "LIMIT 1" in events[0] and "DISTINCT" not in events[0]
+    assert item_names(trained) == item_names(live)
+    assert [r.reason for r in trained] == [r.reason for r in live]
+    # What they bought comes from the artifact, as their rows would tell it.
+    assert history.trained is not None
+    assert history.bought() == {str(store.product(0, 0).pk), str(store.product(1, 0).pk)}
+    assert history.bought() == {str(pk) for pk, source, *_ in history.rows if source == "purchase"}
+
+
+def test_a_trained_history_moves_on_with_the_next_event(store):
+    customer = _pair_customer()
+    selectors.recommendations_for_user(user=customer, n=4)
+    assert selectors.shopper_history(user=customer).trained is not None
+
+    ProductViewFactory(user=customer, product=store.product(4, 1))
+
+    history = selectors.shopper_history(user=customer)
+    assert history.trained is None
+    assert str(store.product(4, 1).pk) in {str(pk) for pk, *_ in history.rows}
+
+
+def test_an_artifact_keeps_what_each_user_bought_and_forgetting_keeps_the_rows_in_step(store):
+    run = TrainingRun.objects.get(is_active=True)
+    lists = artifact_read(run.artifact).user_lists
+    model = serving.active_model()
+    customer = _pair_customer()
+    row = model.user_row(customer.pk)
+
+    bought = {str(pk) for pk in model.item_pks[lists.bought_cols(row)].tolist()}
+    assert bought == {str(store.product(0, 0).pk), str(store.product(1, 0).pk)}
+    keep = np.ones(model.user_pks.size, dtype=bool)
+    keep[row] = False
+    without = lists.without(keep)
+    for new_row, old_row in enumerate(np.flatnonzero(keep)):
+        assert np.array_equal(without.bought_cols(new_row), lists.bought_cols(old_row))
 
 
 def test_a_shopper_with_an_event_since_the_training_is_scored_at_request_time(store, monkeypatch):
