@@ -164,7 +164,14 @@ STORAGES = {
 
 if os.environ.get("CACHE_URL") == "locmem://":
     # Each process its own cache (benchmarks compare it with the shared ones).
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Per shopper a session, a history and lists: the default 300 entries would evict
+    # them after a few dozen shoppers.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 elif os.environ.get("CACHE_URL"):
     CACHES = {
@@ -184,7 +191,7 @@ else:
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "django_cache",
             # Cached recommendation lists are per user: the default 300 entries is too few.
-            "OPTIONS": {"MAX_ENTRIES": 5000},
+            "OPTIONS": {"MAX_ENTRIES": 20000},
         }
     }
     # Straight from the database: over a database cache, cached_db would read it twice.

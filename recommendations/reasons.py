@@ -4,10 +4,15 @@ A reason is built only from the shopper's own history or from the rule that put 
 item in the list, never from another customer's data: "Customers who bought X also
 bought" names the product on screen (or in the shopper's own cart), not a person. The
 one exception, what followed people did, is worded by ``serving/social.py`` under its
-privacy rules, with the same lazy :data:`worded`.
+privacy rules, with the same :class:`Worded`.
 
 A reason is lazy: it keeps its message and parameters and is worded in the language
 active when it is shown, whatever the language active when it was computed or cached.
+It is a :class:`Worded`, not one of Django's ``lazy()`` values: those unpickle through
+``lazy()`` again, which builds a new proxy class (a wrapper per ``str`` method, about
+12 KB) for every value read back from a cache. A list of 20 reasons read from Redis cost a
+web worker about 250 KB, kept for as long as the process's memo kept the list: 634-640 MB
+per worker instead of 290 MB under 1,000 shoppers (issue 12).
 """
 
 from __future__ import annotations
@@ -15,20 +20,96 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.utils.functional import Promise, lazy
-from django.utils.translation import gettext, gettext_lazy, gettext_noop
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_noop
 
 from recommendations.adapters import Event
 from recommendations.conf import PURCHASE, app_settings
 
-# What a reason is: a str, or (as every reason built here) a lazy str worded when shown.
+
+class Worded(Promise):
+    """A marked message and its parameters, worded in the language active when shown.
+
+    ``message`` is a marked msgid, or a lazy plural whose form is chosen already
+    (``ngettext_lazy`` with a number). It stands for the ``str`` it words to, as
+    Django's lazy strings do: it compares and hashes as that text and answers its
+    methods (``startswith``, ``upper`` ...). It pickles as its message and parameters,
+    and unpickles as this one class.
+    """
+
+    __slots__ = ("message", "params")
+
+    def __init__(self, message: str | Promise | tuple[Any, ...], **params: Any) -> None:
+        if isinstance(message, Promise) and not isinstance(message, Worded):
+            # Kept as the call it stands for (ngettext and its arguments, pickled by
+            # reference), through the pickle protocol of Django's lazy values: the
+            # proxy itself would unpickle as a new class.
+            _unpickle, (function, args, kwargs, *_classes) = message.__reduce__()
+            message = (function, args, kwargs)
+        self.message = message
+        self.params = params
+
+    def __str__(self) -> str:
+        if isinstance(self.message, tuple):
+            function, args, kwargs = self.message
+            text = function(*args, **kwargs)
+        else:
+            text = gettext(self.message)
+        # Without parameters the message is not a format: a "%" in it stays as written.
+        return text % self.params if self.params else text
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_worded_unpickle, (self.message, self.params))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only str's public methods: never a slot (unset while unpickling) or a dunder.
+        if name.startswith("_") or name in Worded.__slots__:
+            raise AttributeError(name)
+        return getattr(str(self), name)
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == (str(other) if isinstance(other, Promise) else other)
+
+    def __lt__(self, other: object) -> bool:
+        return str(self) < (str(other) if isinstance(other, Promise) else other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __len__(self) -> int:
+        return len(str(self))
+
+    def __contains__(self, part: str) -> bool:
+        return str(part) in str(self)
+
+    def __add__(self, other: str) -> str:
+        return str(self) + str(other)
+
+    def __radd__(self, other: str) -> str:
+        return str(other) + str(self)
+
+    def __mod__(self, params: Any) -> str:
+        return str(self) % params
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+def _worded_unpickle(message: str | tuple[Any, ...], params: dict[str, Any]) -> Worded:
+    return Worded(message, **params)
+
+
+# What a reason is: a str, or (as every reason built here) a Worded, worded when shown.
 Reason = str | Promise
 
-PINNED = gettext_lazy("Picked by our team")
-POPULAR = gettext_lazy("Popular right now")
-TRENDING = gettext_lazy("Trending now")
-RECENTLY_VIEWED = gettext_lazy("You viewed this recently")
-CATALOG = gettext_lazy("From our catalogue")
+PINNED = Worded(gettext_noop("Picked by our team"))
+POPULAR = Worded(gettext_noop("Popular right now"))
+TRENDING = Worded(gettext_noop("Trending now"))
+RECENTLY_VIEWED = Worded(gettext_noop("You viewed this recently"))
+CATALOG = Worded(gettext_noop("From our catalogue"))
 
 # How an event source reads in "Because you <verb> X" when it sets no VERB: by its
 # name, else by its role; anything else reads as "liked".
@@ -54,18 +135,6 @@ BECAUSE_YOU_SENTENCES = {
 BECAUSE_YOU_VERB = gettext_noop("Because you %(verb)s %(label)s")
 
 
-def _worded(message: Reason, **params: Any) -> str:
-    """``message`` in the active language, with its parameters: a marked msgid, or a
-    lazy plural whose form is chosen already (``ngettext_lazy`` with a number)."""
-    text = str(message) if isinstance(message, Promise) else gettext(message)
-    return text % params
-
-
-# A reason worded when shown; it pickles as its message and parameters, so a cached
-# list holds no language.
-worded = lazy(_worded, str)
-
-
 def source_verb(source: str) -> str:
     """The verb of the event source named ``source`` ("bought", "viewed", ...)."""
     for configured in app_settings.EVENT_SOURCES:
@@ -80,26 +149,26 @@ def because_you(*, source: str, label: str) -> Reason:
     verb = source_verb(source)
     sentence = BECAUSE_YOU_SENTENCES.get(verb)
     if sentence is not None:
-        return worded(sentence, label=label)
+        return Worded(sentence, label=label)
     # The host may translate its own verb in its catalog.
-    return worded(BECAUSE_YOU_VERB, verb=gettext_lazy(verb), label=label)
+    return Worded(BECAUSE_YOU_VERB, verb=Worded(verb), label=label)
 
 
 def similar_to(*, label: str) -> Reason:
     """ "Similar to X": an alternative to the product on screen (the similar block)."""
-    return worded(gettext_noop("Similar to %(label)s"), label=label)
+    return Worded(gettext_noop("Similar to %(label)s"), label=label)
 
 
 def often_bought_with(*, label: str) -> Reason:
     """ "Often bought with X": a complement of the product on screen or in the cart."""
-    return worded(gettext_noop("Often bought with %(label)s"), label=label)
+    return Worded(gettext_noop("Often bought with %(label)s"), label=label)
 
 
 def trending_in(*, category_label: str | None) -> Reason:
     """ "Trending in <Category>", or "Trending now" for an item without a category."""
     if not category_label:
         return TRENDING
-    return worded(gettext_noop("Trending in %(category)s"), category=category_label)
+    return Worded(gettext_noop("Trending in %(category)s"), category=category_label)
 
 
 def strongest_sources(events: Iterable[Event]) -> dict[Any, str]:

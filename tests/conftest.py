@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from django.utils import translation
 
 from recommendations import serving
 from tests.factories import StaffFactory, UserFactory
@@ -24,6 +25,14 @@ def served_lists_forgotten():
     serving.process_state.reset(lists_only=True)
     yield
     serving.process_state.reset(lists_only=True)
+
+
+@pytest.fixture(autouse=True)
+def language_reset():
+    """Each test starts in the default language: a request in German (LocaleMiddleware)
+    leaves German active in the thread after it."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

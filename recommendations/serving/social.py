@@ -30,7 +30,7 @@ from django.utils.translation import gettext_noop, ngettext_lazy
 
 from recommendations.adapters import SettingsAdapter, SocialEvent
 from recommendations.conf import PURCHASE, app_settings
-from recommendations.reasons import Reason, source_verb, worded
+from recommendations.reasons import Reason, Worded, source_verb
 from recommendations.serving.history import is_user
 from recommendations.serving.keys import UserCache
 from recommendations.serving.loading import ServingModel
@@ -178,8 +178,8 @@ def _bought_by(verb: str, named: list[str], others: int) -> Reason:
     values = {"verb": verb.capitalize(), "name": named[0] if named else "", "count": more}
     if named and not more:
         if own:
-            return worded(gettext_noop("%(verb)s by %(name)s, whom you follow"), **values)
-        return worded(gettext_noop("Bought by %(name)s, whom you follow"), **values)
+            return Worded(gettext_noop("%(verb)s by %(name)s, whom you follow"), **values)
+        return Worded(gettext_noop("Bought by %(name)s, whom you follow"), **values)
     if named:
         if own:
             message = ngettext_lazy(
@@ -203,7 +203,7 @@ def _bought_by(verb: str, named: list[str], others: int) -> Reason:
         message = ngettext_lazy(
             "Bought by %(count)d person you follow", "Bought by %(count)d people you follow", more
         )
-    return worded(message, **values)
+    return Worded(message, **values)
 
 
 def social_reason(evidence: Evidence | None, circle: Circle) -> Reason:
@@ -220,7 +220,7 @@ def social_reason(evidence: Evidence | None, circle: Circle) -> Reason:
                 "Rated %(stars)d stars by %(name)s, whom you follow",
                 stars,
             )
-            return worded(message, stars=stars, name=circle.names[person])
+            return Worded(message, stars=stars, name=circle.names[person])
     named, others = _told(evidence.buyers, circle.names)
     if named or others:
         return _bought_by(purchase_verb(), named, others)
@@ -231,7 +231,7 @@ def social_reason(evidence: Evidence | None, circle: Circle) -> Reason:
             "Rated highly by %(count)d people you follow",
             raters_told,
         )
-        return worded(message, count=raters_told)
+        return Worded(message, count=raters_told)
     return ""
 
 

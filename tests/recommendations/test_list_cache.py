@@ -69,6 +69,17 @@ def test_a_repeat_request_is_served_from_the_cache_without_engine_work(store, mo
     assert len(calls) == 1  # computed again: the whole list explained in one call
 
 
+def test_a_list_read_back_from_the_shared_cache_keeps_one_reason_class(store):
+    alice = buyer(store.product(0, 0))
+    first = selectors.recommendations_for_user(user=alice, n=4)
+    serving.process_state.reset(lists_only=True)  # as a worker that did not compute it
+
+    again = selectors.recommendations_for_user(user=alice, n=4)
+
+    assert [str(r.reason) for r in again] == [str(r.reason) for r in first]
+    assert {type(r.reason) for r in again} == {type(r.reason) for r in first}
+
+
 @pytest.fixture(autouse=True)
 def _no_periodic_rereads(settings):
     """Query counts must not catch a periodic re-read (active version, experiment,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from recommendations import reasons, selectors
 from recommendations.adapters import Event, SettingsAdapter
@@ -41,6 +42,41 @@ def test_a_configured_verb_or_role_words_the_reason(settings):
     assert reasons.because_you(source="sale", label="Mug") == "Because you bought Mug"
     assert reasons.because_you(source="visit", label="Mug") == "Because you viewed Mug"
     assert reasons.because_you(source="review", label="Mug") == "Because you gave stars to Mug"
+
+
+def test_a_reason_unpickles_as_one_class_and_is_worded_when_shown(settings):
+    # Django's lazy strings unpickle through lazy(), a new class of about 12 KB each
+    # time: a worker reading lists back from Redis kept one per reason (issue 12).
+    sources = settings.RECOMMENDATIONS["EVENT_SOURCES"]
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "EVENT_SOURCES": [*sources[:2], {**sources[2], "VERB": "gave stars to"}],
+    }
+    built = [
+        reasons.because_you(source="purchase", label="Mug"),
+        reasons.because_you(source="review", label="Mug"),
+        reasons.trending_in(category_label="Kitchen"),
+        reasons.PINNED,
+    ]
+
+    for reason in built:
+        first, second = (pickle.loads(pickle.dumps(reason)) for _ in range(2))
+        assert type(first) is type(second) is type(reason)
+        assert first == reason
+    assert str(pickle.loads(pickle.dumps(built[1]))) == "Because you gave stars to Mug"
+    with translation.override("de"):
+        assert str(pickle.loads(pickle.dumps(built[0]))) == "Weil Sie Mug gekauft haben"
+
+
+def test_a_reason_reads_as_its_text():
+    reason = reasons.because_you(source="purchase", label="Mug 100%")
+
+    assert reason == "Because you bought Mug 100%" and reason != "Because you bought Mug"
+    assert reason.startswith("Because you") and "Mug" in reason
+    assert {reason, "Because you bought Mug 100%"} == {"Because you bought Mug 100%"}
+    assert f"[{reason}]" == "[Because you bought Mug 100%]"
+    assert len(reason) == len("Because you bought Mug 100%")
+    assert str(reasons.Worded("100% cotton")) == "100% cotton"  # no parameters, no format
 
 
 def test_a_purchase_outranks_a_heavier_view_whatever_the_source_names(settings):

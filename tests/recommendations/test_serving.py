@@ -13,6 +13,7 @@ from recommendations.artifacts import artifact_read
 from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
 from recommendations.services import training_run_promote, training_run_start
+from recommendations.serving import loading
 from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
 
 pytestmark = pytest.mark.django_db
@@ -76,6 +77,17 @@ def test_the_model_is_loaded_once_and_checked_at_most_every_interval(
 
     with django_assert_num_queries(0):
         assert serving.active_model() is first
+
+
+def test_a_check_of_an_unchanged_version_keeps_the_loaded_model(shop, monkeypatch):
+    training_run_start()
+    first = serving.active_model()
+    reads = []
+    monkeypatch.setattr(loading, "artifact_read", lambda name: reads.append(name) or 1 / 0)
+    serving.expire()  # as when RELOAD_INTERVAL passed: the active version is looked up
+
+    assert serving.active_model() is first
+    assert reads == []
 
 
 def test_a_promotion_is_picked_up_without_a_restart(shop):

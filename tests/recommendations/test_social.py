@@ -378,6 +378,8 @@ def test_a_social_reason_is_worded_when_shown_and_pickles_without_a_language(
     with translation.override("en"):
         assert str(reason) == english
         assert str(pickle.loads(stored)) == english
+        # One class, not one per value unpickled (issue 12: 250 KB per list read back).
+        assert type(pickle.loads(stored)) is type(pickle.loads(stored)) is type(reason)
     with translation.override("de"):
         assert str(pickle.loads(stored)) == german
 
