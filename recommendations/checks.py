@@ -588,6 +588,14 @@ def _check_selection() -> list[checks.Error]:
                 f"TRAINING_SOFT_TIME_LIMIT ({app_settings.TRAINING_SOFT_TIME_LIMIT}).",
             )
         )
+    budget_share = app_settings.SELECTION_TIME_BUDGET_SHARE
+    if not _is_number(budget_share) or budget_share < 0:
+        errors.append(
+            _error(
+                "E016",
+                f"{where}['TIME_BUDGET_SHARE'] must be a number >= 0, got {budget_share!r}.",
+            )
+        )
     for key in ("FOLDS", "MIN_USERS", "MAX_USERS", "MAX_EVALUATIONS"):
         value = getattr(app_settings, f"SELECTION_{key}")
         if key == "MAX_EVALUATIONS" and value is None:

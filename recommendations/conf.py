@@ -64,9 +64,16 @@ BLEND_COMPONENTS_EASE_ONLY = [
     ["trending", {}],
 ]
 DEFAULT_SELECTION_SPACE: dict[str, dict[str, list[Any]]] = {
-    "ease": {"l2": [250.0, 100.0, 1000.0], "recency_half_life_days": [120.0]},
-    "item_knn": {"k": [50, 200], "shrinkage": [10.0], "recency_half_life_days": [120.0]},
-    "svd": {"factors": [64, 128], "recency_half_life_days": [120.0]},
+    # Numeric values are grids walked from the configured value while they improve
+    # (see recommendations.selection): wide ones cost only where the data asks for them.
+    "ease": {
+        "l2": [50.0, 100.0, 250.0, 1000.0, 2000.0, 4000.0],
+        # The weights do not depend on it: only the scoring is redone (cheap).
+        "max_history": [100, 400],
+        "recency_half_life_days": [120.0],
+    },
+    "item_knn": {"k": [25, 50, 200, 400], "shrinkage": [10.0], "recency_half_life_days": [120.0]},
+    "svd": {"factors": [32, 64, 128, 256], "recency_half_life_days": [120.0]},
     "blend": {
         "components": [BLEND_COMPONENTS_WITH_SVD, BLEND_COMPONENTS_EASE_ONLY],
         "new_items_only": [False],
@@ -481,6 +488,13 @@ class AppSettings:
         counted); no candidate of the space starts after them. CPU time, not wall time:
         a machine busy with other work must not shrink the search."""
         return self._selection("TIME_BUDGET_SECONDS", 30)
+
+    @property
+    def SELECTION_TIME_BUDGET_SHARE(self) -> float:
+        """The search may also spend this share of the CPU seconds the configured
+        candidates took (whichever is more): a larger shop, whose evaluations cost
+        more, gets as many of them as a small one (0: the seconds alone)."""
+        return self._selection("TIME_BUDGET_SHARE", 0.5)
 
     @property
     def SELECTION_MAX_EVALUATIONS(self) -> int | None:

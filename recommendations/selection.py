@@ -15,13 +15,16 @@ choice:
 
 The search is a budgeted coordinate search: every candidate algorithm at its configured
 parameters first (always), then, within the time budget, best algorithm first, one
-parameter of the space at a time around the best values found so far. A candidate's
+parameter of the space at a time around the best values found so far; a numeric
+parameter walks its grid from the current value, both neighbours first, then onwards
+while it improves. A candidate's
 score is the mean over folds of the mean per-user metric. Pure numpy/scipy over
 :class:`~recommendations.training.TrainingData` and the engine: no Django here.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -404,6 +407,7 @@ def model_select(
     base: Mapping[str, Mapping[str, Any]],
     space: Mapping[str, Mapping[str, Sequence[Any]]],
     budget_seconds: float,
+    budget_share: float = 0.0,
     max_evaluations: int | None = None,
     k: int = 20,
     metric: str = "ndcg",
@@ -433,6 +437,10 @@ def model_select(
         No evaluation of the space starts once this many seconds have passed since
         the candidates of ``base`` were evaluated (they always are), nor one whose
         algorithm took longer than what is left the last time it was fitted.
+    budget_share : float
+        The budget is at least this share of the seconds the candidates of ``base``
+        took: where every evaluation costs more (a larger catalog), the search still
+        gets a few.
     max_evaluations : int, optional
         At most this many candidates are evaluated.
     k, metric : int, str
@@ -514,14 +522,24 @@ def model_select(
         if evaluation is not None and evaluation.error is None:
             best[name] = evaluation
     space_started, searching = clock(), True
+    budget_seconds = max(budget_seconds, budget_share * (space_started - started))
     # Refine the most promising algorithm first: the budget may end before the others.
     for name in sorted(best, key=lambda n: -best[n].score):
+        defaults = _defaults(algorithms[name])
         for param, values in (space.get(name) or {}).items():
-            for value in values:
+            current = best[name].candidate.params.get(param, defaults.get(param))
+
+            def improves(value: Any, name: str = name, param: str = param) -> bool:
+                """Evaluate the best configuration with ``param`` at ``value``; True when
+                it becomes the algorithm's best."""
                 params = {**best[name].candidate.params, param: value}
                 evaluation = run(Candidate(name, params))
                 if evaluation is not None and evaluation.score > best[name].score:
                     best[name] = evaluation
+                    return True
+                return False
+
+            _search_values(current, values, improves)
     said(f"{len(evaluations)} evaluated, {skipped} skipped", 1.0, last=True)
     return Selection(
         kind=kind,
@@ -532,6 +550,42 @@ def model_select(
         elapsed_seconds=clock() - started,
         skipped=skipped,
     )
+
+
+def _defaults(algorithm: type[Recommender]) -> dict[str, Any]:
+    """The keyword defaults of an algorithm's ``__init__``: a parameter's current value
+    when the configuration does not set it."""
+    parameters = inspect.signature(algorithm.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _search_values(current: Any, values: Sequence[Any], improves: Callable[[Any], bool]) -> None:
+    """Try the ``values`` of one parameter whose best value so far is ``current``.
+
+    Numbers are a grid: the neighbours of ``current`` on either side first, then onwards
+    in the direction that improved, while it improves (a value past one that lost is
+    not tried: the budget goes to promising ones). Other values (components, flags, a
+    parameter whose current value is not a number) are tried in the given order.
+    """
+    if not (_numeric(current) and all(_numeric(value) for value in values)):
+        for value in values:
+            if value != current:
+                improves(value)
+        return
+    grid = sorted({float(value) for value in values} | {float(current)})
+    original = {float(value): value for value in values}
+    at = grid.index(float(current))
+    down = at > 0 and improves(original[grid[at - 1]])
+    up = at + 1 < len(grid) and improves(original[grid[at + 1]])
+    if up or down:
+        step, position = (1, at + 1) if up else (-1, at - 1)
+        position += step
+        while 0 <= position < len(grid) and improves(original[grid[position]]):
+            position += step
 
 
 def _percent(share: float) -> str:

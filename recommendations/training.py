@@ -552,6 +552,7 @@ def selection_search(
         base=app_settings.ALGORITHMS if base is None else base,
         space=app_settings.SELECTION_SPACE,
         budget_seconds=float(app_settings.SELECTION_TIME_BUDGET_SECONDS),
+        budget_share=float(app_settings.SELECTION_TIME_BUDGET_SHARE),
         max_evaluations=app_settings.SELECTION_MAX_EVALUATIONS,
         k=app_settings.EVALUATION_K,
         # Coverage belongs to a list set, not to a user: the folds rank by NDCG then.

@@ -34,7 +34,10 @@ The blend checks itself on those folds. The ranker is tried with and without the
 sales features (they help where everyone is judged at one moment, and mislead where
 they are not); each variant is cross-fitted (learned on half of the validation users,
 measured on the other half, and the other way round), so its NDCG is not measured on
-what it learned from; each component alone is measured on the same users. The best
+what it learned from; each component alone is measured on the same users. A
+combination is kept only when its gain over the best component is clear: the lower
+bound of a paired bootstrap interval of the per-user gain above zero (a gain within the
+noise of the folds did not carry over to the next month on The Complete Journey). The best
 wins: when it is a component, the blend is that component alone and ``fallback_`` says
 so. It also falls back when no fold holds enough users to learn from (to the first
 component when nothing could be measured). A component that refuses the catalog as too
@@ -56,7 +59,7 @@ from sklearn.linear_model import LogisticRegression
 from recommendations.engine.base import Recommender, excluded_items, registered
 from recommendations.engine.ease import CatalogTooLargeError
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
-from recommendations.engine.metrics import ndcg_at_k, ndcg_per_user
+from recommendations.engine.metrics import ndcg_at_k, ndcg_per_user, paired_bootstrap
 from recommendations.engine.progress import progress_report
 from recommendations.engine.split import holdout_new_items, window_end
 
@@ -102,6 +105,12 @@ SINGLE_EVENT_QUANTILE = 0.1
 REPEAT_RATIO = 1.02
 #: Days the line of single-event weights is fitted through at most.
 THEIL_SEN_MAX_DAYS = 1_500
+#: The self-check keeps a combination only when the lower bound of this two-sided
+#: paired bootstrap interval of its gain over the best component is above zero (a 95%
+#: one-sided bound): on The Complete Journey the ranker's gain over its EASE on its own
+#: folds was within the noise (0.0448 against 0.0434), and on the next month it lost
+#: to EASE (0.0438 against 0.0474).
+CLEAR_GAIN_CONFIDENCE = 0.9
 # Days since the latest and earliest sale of an item nobody bought: "very long ago".
 NEVER_SOLD_DAYS = 10_000.0
 
@@ -656,9 +665,11 @@ class BlendRecommender(Recommender, name="blend"):
         linear mix or a single component).
         """
         k = int(self.k)
-        components = self._component_quality(folds).mean(axis=1)
+        per_user = self._component_quality(folds)
+        components = per_user.mean(axis=1)
         report: dict[str, float] = {}
-        halves = self._halves(folds)
+        learned: dict[str, np.ndarray] = {}  # each combination's NDCG of every user
+        splits = self._splits(folds)
         options: list[tuple[str, Any]] = []
         errors = []
         if self.combiner == "ranker":
@@ -667,22 +678,31 @@ class BlendRecommender(Recommender, name="blend"):
             for sales in choices:
                 label = f"ranker {'with' if sales else 'without'} sales features"
                 try:
-                    report[label] = self._cross_fitted_ranker(pools, halves, sales)
+                    learned[label] = self._cross_fitted_ranker(pools, splits, sales)
                 except ValueError as exc:
                     errors.append(str(exc))
                     continue
                 options.append((label, sales))
         else:
-            report["linear"] = self._cross_fitted_linear(folds, halves)
+            learned["linear"] = self._cross_fitted_linear(folds, splits)
             options.append(("linear", None))
+        report.update({label: float(values.mean()) for label, values in learned.items()})
         for name, value in zip(names, components, strict=True):
             report.setdefault(name, float(value))
         self.selection_ = json.dumps({key: round(v, 6) for key, v in report.items()})
         best_component = int(np.argmax(components))
         best = max(options, key=lambda option: report[option[0]], default=None)
-        if best is None or (
-            self.compare_components and report[best[0]] <= components[best_component]
-        ):
+        low = -np.inf
+        if best is not None and self.compare_components:
+            # A gain the folds cannot tell from noise is not worth a second stage that
+            # may not carry over to the next period (see CLEAR_GAIN_CONFIDENCE).
+            _, low, _ = paired_bootstrap(
+                learned[best[0]],
+                per_user[best_component],
+                confidence=CLEAR_GAIN_CONFIDENCE,
+                random_state=int(self.random_state),
+            )
+        if best is None or (self.compare_components and low <= 0.0):
             if best is None:
                 self.fallback_ = errors[0] if errors else "no combination could be learned"
             else:
@@ -690,6 +710,11 @@ class BlendRecommender(Recommender, name="blend"):
                     f"its best component alone, {names[best_component]}, scored NDCG@{k} "
                     f"{components[best_component]:.4f} on the validation users, the "
                     f"{best[0]} {report[best[0]]:.4f}"
+                    + (
+                        f" (not clearly better: lower bound of the gain {low:+.4f})"
+                        if report[best[0]] > components[best_component]
+                        else ""
+                    )
                 )
             return self._fallback_weights(folds, len(names)), None
         self.validation_ndcg_ = float(report[best[0]])
@@ -700,56 +725,66 @@ class BlendRecommender(Recommender, name="blend"):
         self.sales_features_ = bool(best[1])
         return self._learn_ranker(pools, self.sales_features_)
 
-    def _halves(self, folds: list[_Fold]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Two random halves of the users of every fold, for cross-fitting."""
+    def _splits(self, folds: list[_Fold]) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
+        """How the combinations are cross-fitted: two random halves of the users of every
+        fold, each measured by what the other taught; one array of row indices per
+        fold, (learn, measure) for each side. Every validation user is measured once."""
         rng = np.random.default_rng(self.random_state)
         halves = []
         for fold in folds:
             order = rng.permutation(fold.relevant.shape[0])
             middle = order.size // 2
             halves.append((np.sort(order[:middle]), np.sort(order[middle:])))
-        return halves
+        return [
+            ([half[side] for half in halves], [half[1 - side] for half in halves])
+            for side in (0, 1)
+        ]
 
     def _cross_fitted_ranker(
-        self, pools: list[_Pool], halves: list[tuple[np.ndarray, np.ndarray]], sales: bool
+        self,
+        pools: list[_Pool],
+        splits: list[tuple[list[np.ndarray], list[np.ndarray]]],
+        sales: bool,
     ) -> float:
-        """Mean NDCG@k of the ranker on each half of the users, learned on the other."""
-        values = []
-        for side in (0, 1):
-            train = [pool.rows(half[side]) for pool, half in zip(pools, halves, strict=True)]
+        """NDCG@k of the ranker of every validation user, learned on others (in the order
+        of :meth:`_component_quality`)."""
+        values = [np.zeros(pool.pool.shape[0]) for pool in pools]
+        for learn, measure in splits:
+            train = [pool.rows(rows) for pool, rows in zip(pools, learn, strict=True)]
             weights, item_weights = self._learn_ranker(
                 [p for p in train if p.pool.shape[0]], sales
             )
-            for pool, half in zip(pools, halves, strict=True):
-                if half[1 - side].size:
-                    test = pool.rows(half[1 - side])
-                    values.append(self._ranker_ndcg(test, weights, item_weights))
-        return float(np.mean(np.concatenate(values)))
+            for index, (pool, rows) in enumerate(zip(pools, measure, strict=True)):
+                if rows.size:
+                    ndcg = self._ranker_ndcg(pool.rows(rows), weights, item_weights)
+                    values[index][rows] = ndcg
+        return np.concatenate(values)
 
     def _cross_fitted_linear(
-        self, folds: list[_Fold], halves: list[tuple[np.ndarray, np.ndarray]]
+        self, folds: list[_Fold], splits: list[tuple[list[np.ndarray], list[np.ndarray]]]
     ) -> float:
-        """Mean NDCG@k of the linear mix on each half of the users, searched on the other."""
+        """NDCG@k of the linear mix of every validation user, searched on others (in the
+        order of :meth:`_component_quality`)."""
         k = int(self.k)
-        values = []
-        for side in (0, 1):
+        values = [np.zeros(fold.relevant.shape[0]) for fold in folds]
+        for learn, measure in splits:
             train = [
-                _fold_rows(fold, half[side])
-                for fold, half in zip(folds, halves, strict=True)
-                if half[side].size
+                _fold_rows(fold, rows)
+                for fold, rows in zip(folds, learn, strict=True)
+                if rows.size
             ]
             weights = self._search_weights(train)
-            for fold, half in zip(folds, halves, strict=True):
-                if not half[1 - side].size:
+            for index, (fold, rows) in enumerate(zip(folds, measure, strict=True)):
+                if not rows.size:
                     continue
-                test = _fold_rows(fold, half[1 - side])
+                test = _fold_rows(fold, rows)
                 mixed = np.zeros_like(test.scores[0], dtype=np.float32)
                 for weight, scores in zip(weights, test.scores, strict=True):
                     if weight:
                         mixed += weight * self._normalise(scores)
                 mixed[test.seen] = -np.inf
-                values.append(ndcg_per_user(_top_k_rows(mixed, k), test.relevant, k))
-        return float(np.mean(np.concatenate(values)))
+                values[index][rows] = ndcg_per_user(_top_k_rows(mixed, k), test.relevant, k)
+        return np.concatenate(values)
 
     def _pool(self, fold: _Fold) -> _Pool:
         """The ranker's view of a fold: normalised scores and candidates."""

@@ -391,3 +391,33 @@ def test_ease_history_cap_keeps_the_latest_items_when_weights_tie():
     # The capped history is what scores: the latest items, not the lowest indices.
     full = dated._score_rows(sp.csr_matrix(dated._weighted_history()[0]), None)
     np.testing.assert_allclose(dated._score_users(np.array([0])), full, rtol=1e-5, atol=1e-6)
+
+
+def test_a_combination_not_clearly_better_than_its_best_component_falls_back_to_it(data):
+    # Every pair of the last 10 days a repeat, repeats counted as new: the ranker and
+    # item-kNN alone come out within a hair of each other on the folds.
+    interactions = data["interactions"].copy()
+    stamps = data["timestamps"].copy()
+    late = stamps.data >= stamps.data.max() - 10 * DAY
+    interactions.data[late] = 2.0
+    interactions.data[~late] = 1.0
+    params = {
+        "components": [("popularity", {}), ("item_knn", {"k": 10})],
+        "validation_days": 10,
+        "validation_folds": 1,
+        "new_items_only": False,
+    }
+
+    model = BlendRecommender(**params).fit(interactions, timestamps=stamps)
+    kept = BlendRecommender(**params, compare_components=False).fit(
+        interactions, timestamps=stamps
+    )
+
+    scores = json.loads(model.selection_)
+    best_ranker = max(v for key, v in scores.items() if key.startswith("ranker"))
+    assert abs(best_ranker - scores["item_knn"]) < 0.01
+    assert model.fallback_.startswith("its best component alone, item_knn")
+    if best_ranker > scores["item_knn"]:
+        assert "not clearly better" in model.fallback_
+    assert [c.name for c in model.components_] == ["item_knn"]
+    assert kept.fallback_ is None and len(kept.components_) == 2

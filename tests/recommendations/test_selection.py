@@ -20,6 +20,7 @@ from recommendations.selection import (
     PER_USER_FOLDS,
     TIME_FOLDS,
     Selection,
+    _search_values,
     model_select,
     selection_folds,
 )
@@ -148,6 +149,48 @@ def test_selection_searches_the_space_one_parameter_at_a_time_around_the_best():
     assert len(tried) == 5
 
 
+def walked(current, values, peak: float) -> list:
+    """The values :func:`_search_values` tries when quality peaks at ``peak`` (the
+    closer, the better) and the best so far is ``current``."""
+    best = {"value": current}
+    tried = []
+
+    def improves(value) -> bool:
+        tried.append(value)
+        if abs(value - peak) < abs(best["value"] - peak):
+            best["value"] = value
+            return True
+        return False
+
+    _search_values(current, values, improves)
+    return tried
+
+
+def test_a_numeric_grid_is_walked_from_the_current_value_while_it_improves():
+    grid = [50.0, 100.0, 250.0, 1000.0, 2000.0, 4000.0]
+
+    # Both neighbours of 500 first, then upwards while better: 4000 is past the peak's
+    # loser (2000 is the best), and the values below 250 are never tried.
+    assert walked(500.0, grid, peak=1900.0) == [250.0, 1000.0, 2000.0, 4000.0]
+    assert walked(500.0, grid, peak=2100.0) == [250.0, 1000.0, 2000.0, 4000.0]
+    assert walked(500.0, grid, peak=1200.0) == [250.0, 1000.0, 2000.0]
+    # Downwards: 100 beats 250, 50 does not.
+    assert walked(500.0, grid, peak=90.0) == [250.0, 1000.0, 100.0, 50.0]
+    # The current value is the best: its neighbours only.
+    assert walked(500.0, grid, peak=480.0) == [250.0, 1000.0]
+    # At the end of the grid: one neighbour.
+    assert walked(4000.0, grid, peak=5000.0) == [2000.0]
+
+
+def test_values_that_are_not_numbers_are_tried_in_their_order_except_the_current_one():
+    tried = []
+    _search_values(None, [120.0, 30.0], lambda value: tried.append(value) or value == 120.0)
+    assert tried == [120.0, 30.0]  # a half-life where there was none: not a grid
+    tried.clear()
+    _search_values(True, [False, True], lambda value: tried.append(value) or False)
+    assert tried == [False]
+
+
 def test_the_folds_never_include_the_holdout_period():
     data = training_data(*co_purchase_events())
 
@@ -211,7 +254,7 @@ def slow(cls, clock: FakeClock, seconds: float):
     return Slow
 
 
-def slow_select(space: dict, budget_seconds: float) -> Selection:
+def slow_select(space: dict, budget_seconds: float, **options) -> Selection:
     """Popularity and item-kNN k 20 then ``space``, each fit taking 10 s on a fake clock
     (2 folds x 10 s = 20 s an evaluation)."""
     data = training_data(*co_purchase_events())
@@ -225,14 +268,17 @@ def slow_select(space: dict, budget_seconds: float) -> Selection:
         algorithms=algorithms,
         clock=clock,
         budget_seconds=budget_seconds,
+        **options,
     )
 
 
 def test_selection_starts_no_evaluation_after_the_time_budget():
-    result = slow_select({"item_knn": {"k": [1, 5, 10, 50, 100, 200]}}, budget_seconds=70.0)
+    # Half-lives where the configuration has none: tried in their order, not walked.
+    space = {"item_knn": {"recency_half_life_days": [1.0, 5.0, 10.0, 50.0, 100.0, 200.0]}}
+    result = slow_select(space, budget_seconds=70.0)
 
-    # 0-20 popularity, 20-40 item_knn, then the budget counts: 40-60 k=1, 60-80 k=5,
-    # 80-100 k=10; at 100 s an item_knn evaluation (20 s) no longer fits in the 10 s
+    # 0-20 popularity, 20-40 item_knn, then the budget counts: 40-60 1 day, 60-80 5,
+    # 80-100 10; at 100 s an item_knn evaluation (20 s) no longer fits in the 10 s
     # left: the three other values are skipped.
     assert len(result.evaluations) == 5
     assert result.skipped == 3
@@ -241,12 +287,25 @@ def test_selection_starts_no_evaluation_after_the_time_budget():
 
 
 def test_every_configured_algorithm_is_compared_even_past_the_time_budget():
-    result = slow_select({"item_knn": {"k": [1, 5]}}, budget_seconds=5.0)
+    result = slow_select({"item_knn": {"recency_half_life_days": [1.0, 5.0]}}, budget_seconds=5.0)
 
     # popularity alone overruns the budget; item_knn is still compared, its space is not.
     tried = {(e.candidate.algorithm, e.candidate.params.get("k")) for e in result.evaluations}
     assert tried == {("popularity", None), ("item_knn", 20)}
     assert result.skipped == 2
+
+
+def test_the_budget_grows_with_what_the_configured_candidates_cost():
+    space = {"item_knn": {"recency_half_life_days": [1.0, 5.0, 10.0, 50.0]}}
+
+    seconds_only = slow_select(space, budget_seconds=5.0, budget_share=0.0)
+    shared = slow_select(space, budget_seconds=5.0, budget_share=1.0)
+
+    # The configured candidates took 40 s: a share of 1 gives the space 40 s, two
+    # evaluations of 20 s, where 5 s alone gave none.
+    assert len(seconds_only.evaluations) == 2
+    assert len(shared.evaluations) == 4 and shared.skipped == 2
+    assert shared.budget_seconds == 40.0
 
 
 def progress_lines(base: dict, space: dict, budget_seconds: float) -> list[str]:
@@ -274,7 +333,9 @@ def _shares(lines: list[str]) -> list[int]:
 
 def test_the_selection_reports_its_share_done_configured_candidates_first():
     lines = progress_lines(
-        {"popularity": {}, "item_knn": {"k": 20}}, {"item_knn": {"k": [1, 5, 10, 50]}}, 70.0
+        {"popularity": {}, "item_knn": {"k": 20}},
+        {"item_knn": {"recency_half_life_days": [1.0, 5.0, 10.0, 50.0]}},
+        70.0,
     )
 
     # The two configured candidates (0-40 s) are the first half; in the second, the
@@ -317,7 +378,7 @@ def test_the_selection_progress_never_goes_back_and_says_100_only_at_the_end(
 
 def test_selection_evaluates_at_most_max_evaluations():
     data = training_data(*co_purchase_events())
-    space = {"item_knn": {"k": [1, 5, 10, 50]}}
+    space = {"item_knn": {"recency_half_life_days": [1.0, 5.0, 10.0, 50.0]}}
 
     result = select(data, {"popularity": {}, "item_knn": {"k": 20}}, space, max_evaluations=3)
 
