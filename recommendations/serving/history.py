@@ -239,7 +239,7 @@ class History:
         """
         if self.digests is not None:
             return self.digests[0]
-        return digest(sorted({(str(pk), source, weight) for pk, source, weight, _ in self.rows}))
+        return digest(sorted(_triples(self.rows)))
 
     @cached_property
     def bought_fingerprint(self) -> str:
@@ -352,6 +352,11 @@ def bought_beyond(
     return frozenset(bought)
 
 
+def _triples(rows: Iterable[HistoryRow]) -> set[tuple[str, str, float]]:
+    """What of a history names its personal list: each (item, source, weight) once."""
+    return {(str(pk), source, weight) for pk, source, weight, _ in rows}
+
+
 def _window(rows: Iterable[HistoryRow]) -> tuple[HistoryRow, ...]:
     """The newest ``HISTORY_LIMIT`` rows of each source (rows are newest first)."""
     counts: Counter[str] = Counter()
@@ -366,8 +371,9 @@ def _window(rows: Iterable[HistoryRow]) -> tuple[HistoryRow, ...]:
 def history_event_add(adapter: SettingsAdapter, user_pk: Any, row: HistoryRow) -> None:
     """Add a new event to a user's cached history, or drop it when it is not cached whole.
 
-    Two round trips to a shared cache: the generation and head, then the rows and the
-    items bought (every page view of a signed-in shopper comes here).
+    Every page view of a signed-in shopper comes here: two round trips to a shared
+    cache (the generation and head, then the rows) and one write. A view leaves what
+    was bought as it was, and a repeat one what names the personal list too.
     """
     generation_key, head_key = user_generation_key(user_pk), user_head_key(user_pk)
     values = cache.get_many([generation_key, head_key])
@@ -376,21 +382,19 @@ def history_event_add(adapter: SettingsAdapter, user_pk: Any, row: HistoryRow) -
         history_forget(user_pk)
         return
     user_cache = UserCache(user_pk, generation)
-    rows_key, bought_key = (
-        user_cache.key(HISTORY_ROWS_CACHE_NAME),
-        user_cache.key(BOUGHT_CACHE_NAME),
-    )
-    values = cache.get_many([rows_key, bought_key])
-    cached = values.get(rows_key)
+    cached = user_cache.get(HISTORY_ROWS_CACHE_NAME)
     if not cached:
         history_forget(user_pk)
         return
     rows = _window((row, *cached))
-    known = values.get(bought_key)
-    bought = bought_beyond(
-        adapter, user_cache, rows, known=None if known is None else frozenset(known)
+    if row[1] not in _purchase_sources():
+        triples = _triples(rows)
+        fingerprint = head[2][0] if triples == _triples(cached) else digest(sorted(triples))
+        History(rows, (fingerprint, head[2][1], True), user_cache=user_cache).store(head[1])
+        return
+    History(rows, None, bought_beyond(adapter, user_cache, rows), user_cache=user_cache).store(
+        head[1]
     )
-    History(rows, None, bought, user_cache=user_cache).store(head[1])
 
 
 def history_forget(user_pk: Any) -> None:

@@ -46,6 +46,7 @@ from recommendations.serving.keys import (
     user_generation_key,
     user_head_key,
 )
+from recommendations.serving.loading import ServingModel
 from recommendations.serving.social import circle_of
 
 DEFAULT_N = 8
@@ -124,7 +125,11 @@ class _Basis:
 
 
 def _basis_read(
-    adapter: SettingsAdapter, user: Any, history: History | None, block: str, model: Any
+    adapter: SettingsAdapter,
+    user: Any,
+    history: History | None,
+    block: str,
+    model: ServingModel | None,
 ) -> _Basis:
     """The shopper's history, the block's rules and when the catalog and follows changed.
 

@@ -328,6 +328,25 @@ def test_the_history_the_items_bought_beyond_it_and_the_consent_are_one_query(st
     assert {str(store.product(0, 0).pk), str(store.product(7, 3).pk)} <= bought
 
 
+def test_a_repeat_view_keeps_the_personal_lists_name_and_a_new_one_moves_it(store):
+    alice = buyer(store.product(0, 0))
+    selectors.recommendations_for_user(user=alice, n=4)  # her history cached
+    ProductViewFactory(user=alice, product=store.product(5, 0))
+    first = selectors.shopper_history(user=alice)
+    ProductViewFactory(user=alice, product=store.product(5, 0))
+    repeat = selectors.shopper_history(user=alice)
+    repeat_newest = repeat.rows[0][0]  # the rows are read when asked for
+    ProductViewFactory(user=alice, product=store.product(5, 1))
+    new = selectors.shopper_history(user=alice)
+    caches_clear()
+    fresh = selectors.shopper_history(user=alice)
+
+    assert repeat.fingerprint == first.fingerprint != new.fingerprint == fresh.fingerprint
+    assert new.bought_fingerprint == first.bought_fingerprint == fresh.bought_fingerprint
+    assert repeat_newest == store.product(5, 0).pk
+    assert [pk for pk, *_ in new.rows] == [pk for pk, *_ in fresh.rows]
+
+
 def test_page_views_never_push_purchases_out_of_the_history(store, monkeypatch):
     monkeypatch.setattr(serving_history, "HISTORY_LIMIT", 2)
     alice = buyer(store.product(0, 0))
@@ -343,3 +362,4 @@ def test_page_views_never_push_purchases_out_of_the_history(store, monkeypatch):
         sources = [source for _pk, source, *_ in history.rows]
         assert sources.count("purchase") == 1 and sources.count("view") == 2
     assert cached.fingerprint == read.fingerprint
+    assert cached.bought_fingerprint == read.bought_fingerprint
