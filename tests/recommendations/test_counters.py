@@ -83,9 +83,8 @@ def test_few_first_requests_of_a_window_delete_past_rows():
     assert 0 < due < 3200 / counters.PURGE_ONE_IN * 2
 
 
+@pytest.mark.parametrize("row_path", ["upsert"], indirect=True)  # the fallback takes more
 def test_a_request_is_one_statement_with_an_upsert(db, row_path):
-    if row_path != "upsert":
-        pytest.skip("the fallback takes a transaction")
     key = _key(purging=False, window=int(WINDOW_START // 60), prefix="one")
     with CaptureQueriesContext(connection) as new:
         counter_increment(key, duration=60, now=WINDOW_START)
