@@ -34,3 +34,8 @@ CACHES = {
 # Tasks run eagerly in the test process, on the test database; the tests of the
 # "process" runner say so themselves and point the process at that database.
 RECOMMENDATIONS = {**RECOMMENDATIONS, "TRAINING_RUNNER": "celery"}
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    # A test's commits need not wait for the disk: nothing of a test database must
+    # survive a crash, and the suite's many transactional tests commit often.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_commit=off"  # noqa: F405
