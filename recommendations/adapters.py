@@ -505,7 +505,7 @@ class SettingsAdapter:
         and the sources allow it. A subclass that overrides :meth:`user_events` is read
         through it (the items bought are then read apart, by :meth:`user_bought`).
         """
-        if type(self).user_events is not SettingsAdapter.user_events:
+        if self._events_overridden():
             return UserHistory(self.user_events(user_pk, limit=limit))
         return self._history(user_pk, limit)
 
@@ -515,7 +515,7 @@ class SettingsAdapter:
         None when this adapter cannot tell without reading the whole history (a
         subclass overriding :meth:`user_events`, sources that cannot share a query).
         """
-        if type(self).user_events is not SettingsAdapter.user_events:
+        if self._events_overridden():
             return None
         statement = _history_statement(type(self), _setting_key(), 1, False)
         if statement is None:
@@ -523,6 +523,10 @@ class SettingsAdapter:
         read = statement.read(user_pk, len(app_settings.EVENT_SOURCES))
         times = [rows[0][1] for rows in read.rows if rows and rows[0][1] is not None]
         return UserNewest(max(times) if times else None, read.consents)
+
+    def _events_overridden(self) -> bool:
+        """Whether a subclass reads the events its own way (then only through it)."""
+        return type(self).user_events is not SettingsAdapter.user_events
 
     def _history(self, user_pk: Any, limit: int) -> UserHistory:
         sources = app_settings.EVENT_SOURCES

@@ -136,9 +136,7 @@ class History:
     @classmethod
     def read(cls, adapter: SettingsAdapter, user_cache: UserCache) -> History:
         """Read the history from the database and cache it."""
-        read = adapter.user_history(user_cache.user_pk, limit=HISTORY_LIMIT)
-        rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in read.events)
-        bought = bought_beyond(adapter, user_cache, rows, known=read.bought)
+        rows, bought = _rows_read(adapter, user_cache)
         history = cls(rows, None, bought, user_cache=user_cache)
         # Read by every block of every page, yet rarely changed: kept for a while, and
         # kept current by the event sources' signals meanwhile.
@@ -319,8 +317,11 @@ def _trained_probe(
 
 
 def _rows_read(adapter: SettingsAdapter, user_cache: UserCache) -> Loaded:
-    """The rows of a trained history, read when asked for (not cached: the head says
-    the history is the trained one, and stays until an event moves it on)."""
+    """A history's rows and the items bought beyond them, read from the database.
+
+    (A trained history reads them when asked for, and does not cache them: its head says
+    it is the trained one, and stays until an event moves it on.)
+    """
     read = adapter.user_history(user_cache.user_pk, limit=HISTORY_LIMIT)
     rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in read.events)
     return rows, bought_beyond(adapter, user_cache, rows, known=read.bought)
