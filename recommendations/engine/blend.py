@@ -54,11 +54,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 import scipy.stats
+from sklearn.linear_model import LogisticRegression
 
 from recommendations.engine.base import Recommender, excluded_items, registered
 from recommendations.engine.ease import CatalogTooLargeError
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
-from recommendations.engine.logistic import logistic_fit
 from recommendations.engine.metrics import ndcg_at_k, ndcg_per_user, paired_bootstrap
 from recommendations.engine.progress import progress_report
 from recommendations.engine.split import holdout_new_items, window_end
@@ -824,9 +824,10 @@ class BlendRecommender(Recommender, name="blend"):
         mean = inputs.mean(axis=0)
         scale = inputs.std(axis=0)
         scale[scale <= 1e-12] = 1.0
-        coefficients, _ = logistic_fit((inputs - mean) / scale, bought, c=float(self.ranker_c))
+        model = LogisticRegression(C=float(self.ranker_c), max_iter=1000)
+        model.fit((inputs - mean) / scale, bought)
         # The standardisation folds into the weights; the intercept does not rank.
-        coefficients = coefficients / scale
+        coefficients = model.coef_.ravel() / scale
         n_components = pools[0].parts.shape[0]
         weights = coefficients[:n_components].astype(np.float32)
         item_weights = np.zeros(pools[0].items.shape[1])
