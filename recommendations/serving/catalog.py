@@ -73,8 +73,9 @@ def available_rows(
     """Key and category of the items of ``queryset`` by string key, in one query."""
     category = adapter.category_lookup()
     rows = queryset.values_list("pk", category) if category else queryset.values_list("pk", "pk")
-    if limit is not None:
-        rows = rows.order_by("pk")[:limit]
+    # The first ``limit`` by key; else no order: the rows are kept by key, and a host's
+    # default ordering (by name) would only make the database sort the whole catalog.
+    rows = rows.order_by("pk")[:limit] if limit is not None else rows.order_by()
     return {
         str(pk): CatalogRow(pk, None if not category or value is None else str(value))
         for pk, value in rows
