@@ -9,10 +9,10 @@ pages, prices, categories for reasons) are read with the available items when th
 catalog is not bigger than ``INSTANCES_PRELOAD_MAX`` (a few queries, a few MB for
 thousands of items), else as lists show them (one query for the items of a list not
 read yet); either way they are kept until the catalog changes or ``CACHE_TIMEOUT``
-seconds pass, but not when only the availability changed: a checkout costs each
-process one query, not the instances. So a list is ranked, filtered and assembled
-without a query for the catalog, and a sold-out item leaves every list at the next
-request after the change.
+seconds pass. A change of availability alone keeps them: a checkout costs each process
+one query, not the instances. So a list is ranked, filtered and assembled without a
+query for the catalog, and a sold-out item leaves every list at the next request after
+the change.
 """
 
 from __future__ import annotations
