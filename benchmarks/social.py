@@ -1,12 +1,20 @@
-"""Social recommendations on CiaoDVD: models with and without the trust network.
+"""Social recommendations: models with and without the trust or friend network.
 
-    python benchmarks/social.py --data ~/.cache/ciaodvd [--only ease social_blend ...] [--timing]
+    python benchmarks/social.py [--dataset ciaodvd|lastfm] [--data DIR]
+        [--only ease social_blend ...] [--timing]
 
-Data: ``movie-ratings.txt`` (userID, movieID, genreID, reviewID, movieRating, date) and
-``trusts.txt`` (trustorID, trusteeID, trustValue) of CiaoDVD (get them with
-``benchmarks/ciaodvd_extract.py``). Ratings >= 4 are positives (one per user and movie,
-the earliest), movies with >= 3 positive users are kept; trust edges between two kept
-users are the social matrix (row: the trustor).
+Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
+``~/.cache/<dataset>``):
+
+- ``ciaodvd``: ``movie-ratings.txt`` (userID, movieID, genreID, reviewID, movieRating,
+  date) and ``trusts.txt`` (trustorID, trusteeID, trustValue). Ratings >= 4 are
+  positives; a trust edge's row is the trustor.
+- ``lastfm`` (HetRec 2011 Last.fm 2K): ``user_taggedartists.dat`` (userID, artistID,
+  tagID, day, month, year): a user who tagged an artist has a positive, dated by the
+  tag; ``user_friends.dat``: mutual friendships (each listed both ways).
+
+Both: one positive per user and item (the earliest), items with >= 3 positive users
+are kept, and relation edges between two kept users are the social matrix.
 
 Two protocols, k = 20, new items only:
 
@@ -14,13 +22,13 @@ Two protocols, k = 20, new items only:
   (ties in file order); every such user is scored.
 - ``time``: the positives after the 80% quantile of the dates are held out, every user
   with a train item and a held-out one is scored; the social models only see the trust
-  network (CiaoDVD's edges are undated).
+  network (neither data set dates its edges).
 
-Per row: NDCG@20 over all scored users, over those who trust someone (``trust``), over
-those who trust nobody (``alone``), over those with <= 2 train items who trust someone
-(``cold``), the fit's wall and CPU seconds and the social blend's learned weights and
-time scale; ``--timing`` only times the default social training on every positive. The
-``implicit`` peers run when the package imports (a separate virtualenv:
+Per row: NDCG@20 over all scored users, over those who trust someone (``trust``: have
+a relation), over those who trust nobody (``alone``), over those with <= 2 train items
+who trust someone (``cold``), the fit's wall and CPU seconds and the social blend's
+learned weights and time scale; ``--timing`` only times the default social training on
+every positive. The ``implicit`` peers run when the package imports (a separate virtualenv:
 ``pip install implicit==0.7.3``); the engine needs no Django, so this script runs in such
 a virtualenv with the project on ``PYTHONPATH``.
 """

@@ -40,7 +40,7 @@ from recommendations.engine.metrics import ndcg_per_user, paired_bootstrap
 from recommendations.engine.split import holdout_new_items
 
 #: Weights the validation of :class:`SocialBlendRecommender` tries for the social votes.
-DEFAULT_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
+DEFAULT_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, 5.0, 20.0)
 #: Time scales (days) the validation of :class:`SocialBlendRecommender` tries for the
 #: votes; None counts every vote fully.
 DEFAULT_RECENCY_GRID = (None, 30.0, 180.0, 720.0)
