@@ -233,6 +233,10 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, float, str]:
     learned = ""
     if hasattr(model, "cold_weight_"):
         learned = f"weight {model.weight_:g}, cold {model.cold_weight_:g}"
+        if np.isfinite(model.agreement_threshold_):
+            learned += (
+                f", agreed {model.agreed_weight_:g} (agreement > {model.agreement_threshold_:.2f})"
+            )
         if model.recency_days_ is not None:
             learned += f", recency {model.recency_days_:g} d"
     return lists, elapsed, cpu, learned
