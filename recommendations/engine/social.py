@@ -458,8 +458,9 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         voters already have a larger share of their items than
         ``agreement_threshold_`` (see :func:`agreement`).
     agreement_threshold_ : float
-        The median agreement of the warm validation users (infinite when the weights
-        were not learned, or too few users had votes on either side).
+        The median agreement of the warm validation users; infinite (one warm weight)
+        when the weights were not learned, too few users were on either side, or the
+        two weights did not clearly beat one on the validation.
     recency_days_ : float or None
         Time scale of the votes in days (None: every vote counts fully).
     times_ : scipy.sparse.csr_matrix or None
@@ -673,16 +674,21 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         quality = quality[scale]
         enough = float(self.min_validation_users)
         overall = self._choose(quality, ~cold) if (~cold).any() else 0
-        # Warm users split at their median agreement, each half with its weight when
-        # both halves have enough users; otherwise one warm weight.
+        # Warm users split at their median agreement, each half with its weight, when
+        # both halves have enough users and the split clearly beats one warm weight.
         threshold = float(np.median(agreed[~cold])) if (~cold).any() else float("inf")
         high = ~cold & (agreed > threshold)
         low = ~cold & ~high
         warm_choice = agreed_choice = overall
         if min(high.sum(), low.sum()) >= enough:
             warm_choice, agreed_choice = self._choose(quality, low), self._choose(quality, high)
+        split = np.where(high, quality[agreed_choice], quality[warm_choice])[~cold]
+        if (warm_choice, agreed_choice) != (overall, overall) and self._clearly_better(
+            split, quality[overall, ~cold]
+        ):
             self.agreement_threshold_ = threshold
         else:
+            warm_choice = agreed_choice = overall
             low, high = ~cold, np.zeros_like(cold)
         cold_choice = overall
         if cold.sum() >= enough:
@@ -719,6 +725,16 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         if not hasattr(self, "agreed_weight_"):
             self.agreed_weight_, self.agreement_threshold_ = self.weight_, float("inf")
 
+    def _clearly_better(self, new: np.ndarray, old: np.ndarray) -> bool:
+        """Whether per-user NDCG ``new`` beats ``old``: by the bootstrap interval of the
+        gain at ``confidence`` (a noisy lead keeps ``old``), else by the mean."""
+        if self.confidence is None:
+            return bool(new.mean() > old.mean())
+        _, low, _ = paired_bootstrap(
+            new, old, confidence=float(self.confidence), random_state=int(self.random_state)
+        )
+        return bool(low > 0)
+
     def _choose(self, quality: np.ndarray, users: np.ndarray) -> int:
         """Index in ``grid`` of the best weight for ``users`` (columns of ``quality``).
 
@@ -730,13 +746,8 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         zeros = [i for i, weight in enumerate(self.grid) if float(weight) == 0.0]
         if self.confidence is None or not zeros or best == zeros[0]:
             return best
-        _, low, _ = paired_bootstrap(
-            quality[best, users],
-            quality[zeros[0], users],
-            confidence=float(self.confidence),
-            random_state=int(self.random_state),
-        )
-        return best if low > 0 else zeros[0]
+        clear = self._clearly_better(quality[best, users], quality[zeros[0], users])
+        return best if clear else zeros[0]
 
     def _mix_rows(self, base: np.ndarray, votes: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         peak = votes.max(axis=1)

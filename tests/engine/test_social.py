@@ -319,7 +319,7 @@ def test_warm_users_whose_friends_shared_their_past_get_the_agreed_weight():
     assert not np.allclose(scores[0], ease._score_users(users)[0])
 
 
-def test_the_agreed_weight_is_learned_only_with_enough_users_on_both_sides():
+def test_one_warm_weight_is_kept_unless_two_clearly_beat_it():
     interactions, stamps, social = group_data()
     few = SocialBlendRecommender(collaborative=("item_knn", {}), min_validation_users=10_000)
     many = SocialBlendRecommender(collaborative=("item_knn", {}), min_validation_users=5)
@@ -328,8 +328,24 @@ def test_the_agreed_weight_is_learned_only_with_enough_users_on_both_sides():
     many.fit(interactions, timestamps=stamps, social=social)
 
     assert few.agreement_threshold_ == float("inf") and few.agreed_weight_ == few.weight_
-    assert np.isfinite(many.agreement_threshold_) and many.agreed_weight_ in many.grid
     assert many.validation_curve_.shape == (len(many.grid), 3)
+    if np.isinf(many.agreement_threshold_):
+        assert many.agreed_weight_ == many.weight_
+        assert np.isnan(many.validation_curve_[:, 2]).all()
+    else:
+        assert many.agreed_weight_ in many.grid
+
+
+def test_a_lead_counts_only_when_the_bootstrap_says_it_is_clear():
+    rng = np.random.default_rng(8)
+    old = rng.random(400)
+    careful = SocialBlendRecommender(confidence=0.9)
+    eager = SocialBlendRecommender(confidence=None)
+
+    assert careful._clearly_better(old + 0.05, old)
+    noisy = old + rng.normal(0.001, 0.2, old.size)
+    assert not careful._clearly_better(noisy, old)
+    assert eager._clearly_better(old + 1e-6, old) and not eager._clearly_better(old, old)
 
 
 DAY = 86_400.0
