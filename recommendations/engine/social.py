@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.engine.base import Recommender, csr_rows, registered
+from recommendations.engine.base import (
+    Recommender,
+    csr_rows,
+    recommender_class,
+    registered,
+    registered_names,
+)
 from recommendations.engine.blend import finite_rows
 from recommendations.engine.interactions import SECONDS_PER_DAY
 from recommendations.engine.itemknn import (
@@ -168,16 +174,17 @@ def recent_votes(
 
 def _component(spec: Any, *, name: str) -> tuple[type[Recommender], dict[str, Any]]:
     """The class and parameters of a ``(name, params)`` pair; a ValueError naming ``name``."""
-    classes = registered()
     if isinstance(spec, str | bytes) or not isinstance(spec, Sequence) or len(spec) != 2:
         raise ValueError(f"{name} must be a (name, params) pair, got {spec!r}.")
     component, params = spec
-    if component not in classes or classes[component].uses_social:
-        known = ", ".join(sorted(n for n, c in classes.items() if not c.uses_social))
+    klass = recommender_class(component) if component in registered_names() else None
+    if klass is None or klass.uses_social:
+        # Only the error lists every algorithm, and so imports them all.
+        known = ", ".join(sorted(n for n, c in registered().items() if not c.uses_social))
         raise ValueError(f"Unknown {name} {component!r}; choose from: {known}.")
     if not isinstance(params, dict):
         raise ValueError(f"Parameters of {name} {component!r} must be a dict.")
-    return classes[component], dict(params)
+    return klass, dict(params)
 
 
 class SocialRecommender(SocialVotes, Recommender):
