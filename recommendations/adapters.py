@@ -31,10 +31,9 @@ from django.db.models.functions import Cast
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from sklearn.feature_extraction import FeatureHasher
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
 from recommendations.conf import PURCHASE, VIEW, EventSource, SocialRelation, app_settings
+from recommendations.engine.hashing import hash_features
 from recommendations.lookups import CatalogLookup, catalog_lookup, first_value
 
 # Hashed feature spaces keep the same columns at training and serving time, however
@@ -202,6 +201,10 @@ class UnixTime(models.Func):
 
 class SettingsAdapter:
     """Reads the host's models as described by ``settings.RECOMMENDATIONS``."""
+
+    #: Turns the items' texts into feature columns, ``(documents, n_features) -> CSR``;
+    #: a dotted path imported at training, so serving never imports scikit-learn.
+    text_features = "recommendations.engine.text.hashed_tfidf"
 
     # -- catalog -------------------------------------------------------------------
 
@@ -899,14 +902,8 @@ class SettingsAdapter:
                     features[f"price={math.floor(math.log2(float(value)))}"] = 0.5
             attributes.append(features)
             documents.append(" ".join(str(v) for v in values if v))
-        hashed = FeatureHasher(
-            n_features=ITEM_ATTRIBUTE_DIMENSIONS, alternate_sign=False
-        ).transform(attributes)
-        text = HashingVectorizer(
-            n_features=ITEM_TEXT_DIMENSIONS, alternate_sign=False, norm=None, stop_words="english"
-        ).transform(documents)
-        if text.nnz:
-            text = TfidfTransformer().fit_transform(text)
+        hashed = hash_features(attributes, ITEM_ATTRIBUTE_DIMENSIONS)
+        text = import_string(self.text_features)(documents, ITEM_TEXT_DIMENSIONS)
         return sp.hstack([hashed, text], format="csr", dtype=np.float32)
 
     def user_features(self, user_pks: Any) -> sp.csr_matrix:
@@ -934,8 +931,7 @@ class SettingsAdapter:
                     value = f"{int(value) // 10 * 10}s"
                 user[f"{name.lower()}={value}"] = 1.0
             tokens.append(user)
-        hashed = FeatureHasher(n_features=USER_FEATURE_DIMENSIONS, alternate_sign=False)
-        return sp.csr_matrix(hashed.transform(tokens), dtype=np.float32)
+        return hash_features(tokens, USER_FEATURE_DIMENSIONS)
 
 
 #: Stands for the user's key while a history statement is compiled (found in its params).

@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import importlib
 import logging
-import pkgutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -89,9 +87,7 @@ class TrainingInterrupted(RuntimeError):
 
 
 def registered_algorithms() -> dict[str, type[Recommender]]:
-    """Every engine recommender by registry name, importing all engine modules first."""
-    for module in pkgutil.iter_modules(engine.__path__):
-        importlib.import_module(f"{engine.__name__}.{module.name}")
+    """Every engine recommender by registry name (imports every algorithm)."""
     return engine.registered()
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -55,6 +59,20 @@ def database_environment() -> dict[str, str]:
     credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
     host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
     return {"DATABASE_URL": f"postgres://{credentials}{host}:{port}/{db['NAME']}"}
+
+
+def python_report(code: str, *, env: dict[str, str] | None = None) -> Any:
+    """Run ``code`` in a fresh Python process at the project root; its last line, as JSON."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def free_port() -> int:

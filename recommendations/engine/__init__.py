@@ -1,27 +1,44 @@
-"""The recommendation algorithms: numpy, scipy and scikit-learn, never Django."""
+"""The recommendation algorithms: numpy, scipy and scikit-learn, never Django.
 
-from recommendations.engine.base import NotFittedError, Recommender, load, registered
-from recommendations.engine.blend import BlendRecommender
-from recommendations.engine.content import ContentRecommender
-from recommendations.engine.cooccurrence import CooccurrenceRecommender
-from recommendations.engine.ease import CatalogTooLargeError, EASERecommender
+The algorithm classes are imported when first used (``engine.BlendRecommender``,
+:func:`recommender_class`, :func:`load`), not with the package: a process serving one
+model imports only its algorithms, and scikit-learn only where one of them fits with it.
+"""
+
+from typing import Any
+
+from recommendations.engine.base import (
+    BUILT_IN,
+    NotFittedError,
+    Recommender,
+    import_object,
+    load,
+    recommender_class,
+    registered,
+    registered_names,
+)
 from recommendations.engine.interactions import apply_weighting, build_interactions
-from recommendations.engine.itemknn import ItemKNNRecommender
 from recommendations.engine.metrics import (
     coverage_at_k,
     evaluate,
     ndcg_at_k,
     recall_at_k,
 )
-from recommendations.engine.mlp import MLPRecommender
-from recommendations.engine.popularity import PopularityRecommender, TrendingRecommender
-from recommendations.engine.rp3beta import RP3betaRecommender
-from recommendations.engine.similar import SimilarBlendRecommender
-from recommendations.engine.social import SocialBlendRecommender, SocialTrustRecommender
-from recommendations.engine.socialmf import SocialMFRecommender
 from recommendations.engine.split import holdout_new_items, temporal_split
-from recommendations.engine.svd import SVDRecommender
-from recommendations.engine.userknn import UserKNNRecommender
+
+#: Names the package offers and imports from their own module on first access.
+_LAZY = {
+    **{path.rpartition(".")[2]: path for path in BUILT_IN.values()},
+    "CatalogTooLargeError": "recommendations.engine.ease.CatalogTooLargeError",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """An algorithm class (or the error EASE raises), imported on first access."""
+    if name in _LAZY:
+        return import_object(_LAZY[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BlendRecommender",
@@ -50,6 +67,8 @@ __all__ = [
     "load",
     "ndcg_at_k",
     "recall_at_k",
+    "recommender_class",
     "registered",
+    "registered_names",
     "temporal_split",
 ]

@@ -13,6 +13,7 @@ persistence, is shared here so every algorithm behaves the same.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import io
 import json
@@ -29,6 +30,28 @@ import numpy as np
 import scipy.sparse as sp
 
 FORMAT_VERSION = 1
+
+#: Where each built-in recommender is defined, by registry name. A class is imported
+#: when it is first asked for, so a process that loads one model imports only the
+#: algorithms in it (serving a blend never imports scikit-learn).
+BUILT_IN: dict[str, str] = {
+    "blend": "recommendations.engine.blend.BlendRecommender",
+    "content": "recommendations.engine.content.ContentRecommender",
+    "cooccurrence": "recommendations.engine.cooccurrence.CooccurrenceRecommender",
+    "ease": "recommendations.engine.ease.EASERecommender",
+    "item_knn": "recommendations.engine.itemknn.ItemKNNRecommender",
+    "mlp": "recommendations.engine.mlp.MLPRecommender",
+    "popularity": "recommendations.engine.popularity.PopularityRecommender",
+    "rp3beta": "recommendations.engine.rp3beta.RP3betaRecommender",
+    "similar_blend": "recommendations.engine.similar.SimilarBlendRecommender",
+    "social_blend": "recommendations.engine.social.SocialBlendRecommender",
+    "social_mf": "recommendations.engine.socialmf.SocialMFRecommender",
+    "social_trust": "recommendations.engine.social.SocialTrustRecommender",
+    "svd": "recommendations.engine.svd.SVDRecommender",
+    "trending": "recommendations.engine.popularity.TrendingRecommender",
+    "user_knn": "recommendations.engine.userknn.UserKNNRecommender",
+}
+#: The recommender classes defined so far (built in or not), by registry name.
 _REGISTRY: dict[str, type[Recommender]] = {}
 
 FileLike = str | os.PathLike[str] | IO[bytes]
@@ -178,7 +201,9 @@ class Recommender:
     def __init_subclass__(cls, *, name: str = "", **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if name:
-            if name in _REGISTRY and _REGISTRY[name].__qualname__ != cls.__qualname__:
+            built_in = BUILT_IN.get(name, f"{cls.__module__}.{cls.__qualname__}")
+            taken = name in _REGISTRY and _REGISTRY[name].__qualname__ != cls.__qualname__
+            if taken or built_in.rpartition(".")[2] != cls.__qualname__:
                 raise TypeError(f"Recommender name {name!r} is already taken.")
             cls.name = name
             _REGISTRY[name] = cls
@@ -558,9 +583,10 @@ class Recommender:
         header = json.loads(str(arrays[f"{prefix}__header__"]))
         if header.get("format") != FORMAT_VERSION:
             raise ValueError(f"Unsupported artifact format {header.get('format')!r}.")
-        klass = _REGISTRY.get(header.get("name", ""))
-        if klass is None:
-            raise ValueError(f"Unknown recommender {header.get('name')!r} in artifact.")
+        try:
+            klass = recommender_class(header.get("name", ""))
+        except LookupError:
+            raise ValueError(f"Unknown recommender {header.get('name')!r} in artifact.") from None
         recommender = klass(**header["params"])
         for key, meta in header["state"].items():
             name = prefix + key
@@ -691,6 +717,30 @@ def load(file: FileLike | bytes) -> Recommender:
         raise ValueError(f"Corrupt recommender artifact: {exc}") from exc
 
 
+def import_object(path: str) -> Any:
+    """The object a dotted path ``package.module.name`` names, importing its module."""
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def registered_names() -> list[str]:
+    """The registry name of every recommender, built in or defined so far, sorted."""
+    return sorted({*BUILT_IN, *_REGISTRY})
+
+
+def recommender_class(name: str) -> type[Recommender]:
+    """The recommender class registered as ``name``, importing only its own module.
+
+    Raises ``LookupError`` for a name nothing is registered as.
+    """
+    if name not in _REGISTRY and name in BUILT_IN:
+        import_object(BUILT_IN[name])
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise LookupError(f"No recommender is registered as {name!r}.") from None
+
+
 def registered() -> dict[str, type[Recommender]]:
-    """Every recommender class by its registry name."""
-    return dict(_REGISTRY)
+    """Every recommender class by its registry name (imports every built-in algorithm)."""
+    return {name: recommender_class(name) for name in registered_names()}

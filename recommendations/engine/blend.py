@@ -53,9 +53,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.linear_model import LogisticRegression
 
-from recommendations.engine.base import Recommender, excluded_items, registered
+from recommendations.engine.base import (
+    Recommender,
+    excluded_items,
+    import_object,
+    recommender_class,
+    registered_names,
+)
 from recommendations.engine.ease import CatalogTooLargeError
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
 from recommendations.engine.metrics import ndcg_at_k, ndcg_per_user, paired_bootstrap
@@ -85,6 +90,9 @@ DEFAULT_COMPONENTS: tuple[tuple[str, dict[str, Any]], ...] = (
 # Validation scores are dense users x items matrices: cap their cells on large catalogs.
 VALIDATION_CELLS = 20_000_000
 DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: Fits the ranker's logistic regression; resolved when a blend is fitted, so ranking
+#: with a fitted blend (its coefficients) never imports scikit-learn.
+RANKER_FIT = "recommendations.engine.ranker.logistic_coefficients"
 NORMALISATIONS = ("zscore", "rank")
 COMBINERS = ("ranker", "linear")
 VALIDATIONS = ("auto", "time", "per_user")
@@ -456,18 +464,18 @@ class BlendRecommender(Recommender, name="blend"):
         specs = DEFAULT_COMPONENTS if self.components is None else self.components
         if isinstance(specs, str | bytes) or not specs:
             raise ValueError("components must be a non-empty sequence of (name, params) pairs.")
-        classes = registered()
+        names = registered_names()
         result = []
         for spec in specs:
             if isinstance(spec, str | bytes) or len(spec) != 2:
                 raise ValueError(f"Each component must be a (name, params) pair, got {spec!r}.")
             name, params = spec
-            if name == self.name or name not in classes:
-                known = ", ".join(sorted(n for n in classes if n != self.name))
+            if name == self.name or name not in names:
+                known = ", ".join(n for n in names if n != self.name)
                 raise ValueError(f"Unknown blend component {name!r}; choose from: {known}.")
             if not isinstance(params, dict):
                 raise ValueError(f"Parameters of component {name!r} must be a dict.")
-            result.append((classes[name], dict(params)))
+            result.append((recommender_class(name), dict(params)))
         return result
 
     def _fixed_weights(self, n_components: int) -> np.ndarray | None:
@@ -824,10 +832,9 @@ class BlendRecommender(Recommender, name="blend"):
         mean = inputs.mean(axis=0)
         scale = inputs.std(axis=0)
         scale[scale <= 1e-12] = 1.0
-        model = LogisticRegression(C=float(self.ranker_c), max_iter=1000)
-        model.fit((inputs - mean) / scale, bought)
+        fit = import_object(RANKER_FIT)
         # The standardisation folds into the weights; the intercept does not rank.
-        coefficients = model.coef_.ravel() / scale
+        coefficients = fit((inputs - mean) / scale, bought, c=float(self.ranker_c)) / scale
         n_components = pools[0].parts.shape[0]
         weights = coefficients[:n_components].astype(np.float32)
         item_weights = np.zeros(pools[0].items.shape[1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from recommendations.engine.interactions import WEIGHTINGS
 from recommendations.engine.itemknn import (
@@ -25,6 +24,15 @@ def usable_item_features(item_features: sp.csr_matrix | None) -> sp.csr_matrix |
     if item_features is None or item_features.shape[1] == 0 or item_features.count_nonzero() == 0:
         return None
     return item_features
+
+
+def normalize_rows(features: sp.csr_matrix) -> sp.csr_matrix:
+    """A copy of ``features`` whose non-empty rows have unit L2 norm (float dtype kept)."""
+    result = sp.csr_matrix(features, dtype=np.result_type(features.dtype, np.float32), copy=True)
+    norms = np.sqrt(np.asarray(result.multiply(result).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    result.data /= np.repeat(norms, np.diff(result.indptr)).astype(result.dtype)
+    return result
 
 
 def describe_features(features: sp.csr_matrix | None, kind: str) -> str:
@@ -98,7 +106,7 @@ class ContentRecommender(ItemKNNRecommender, name="content"):
             self.similarity_ = sp.csr_matrix(interactions.shape[1:] * 2, dtype=np.float32)
             return
         self.features_used_ = describe_features(usable, "item")
-        features = normalize(usable)
+        features = normalize_rows(usable)
         features_t = features.T.tocsr()
         n_items = features.shape[0]
         block = max(1, BLOCK_CELLS // max(n_items, 1))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
+from sklearn.preprocessing import normalize
 
 from recommendations.engine import load
-from recommendations.engine.content import ContentRecommender
+from recommendations.engine.content import ContentRecommender, normalize_rows
 from recommendations.engine.features import item_features
 
 GROUPS = ("mug", "lantern", "cushion")
@@ -93,3 +95,18 @@ def test_content_round_trips_through_save_and_load():
     np.testing.assert_array_equal(
         restored.recommend_batch(np.arange(10), 5)[0], model.recommend_batch(np.arange(10), 5)[0]
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_normalize_rows_matches_scikit_learns_l2_normalize_and_leaves_empty_rows(dtype):
+    rng = np.random.default_rng(0)
+    dense = rng.integers(0, 4, size=(20, 9)) * (rng.random((20, 9)) < 0.3)
+    dense[3] = 0
+    features = sp.csr_matrix(dense.astype(dtype))
+
+    result = normalize_rows(features)
+
+    expected = normalize(features)
+    assert result.dtype == expected.dtype
+    np.testing.assert_allclose(result.toarray(), expected.toarray(), rtol=1e-6)
+    assert features.toarray().tolist() == dense.tolist()  # the input is left as it was

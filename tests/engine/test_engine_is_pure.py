@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import python_report
 
 SCRIPT = """
 import importlib, json, pkgutil, sys
@@ -21,15 +16,7 @@ print(json.dumps({"modules": modules, "django": loaded}))
 
 
 def test_importing_every_engine_module_does_not_import_django():
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    report = json.loads(result.stdout)
+    report = python_report(SCRIPT)
     assert "recommendations.engine.base" in report["modules"]
     assert "recommendations.engine.itemknn" in report["modules"]
     assert report["django"] == []

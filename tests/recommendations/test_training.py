@@ -37,6 +37,14 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 FAST_ALGORITHMS = {"popularity": {}, "item_knn": {"k": 20}}
+# The blend's ranker on the small shop: its history is too short for the default two
+# validation periods, and the ranker ties EASE alone there (so no comparison).
+SMALL_SHOP_BLEND = {
+    "new_items_only": False,
+    "candidates": 5,
+    "validation_folds": 1,
+    "compare_components": False,
+}
 
 
 @dataclass
@@ -298,16 +306,7 @@ def test_an_account_deleted_during_training_is_not_in_the_artifact(
 def test_the_configured_blend_trains_on_decayed_weights(shop, settings):
     settings.RECOMMENDATIONS = {
         **settings.RECOMMENDATIONS,
-        # The small shop's history is too short for the default two validation periods.
-        # The ranker's path, not whether it beats EASE alone on a tiny shop (it ties).
-        "ALGORITHMS": {
-            "blend": {
-                "new_items_only": False,
-                "candidates": 5,
-                "validation_folds": 1,
-                "compare_components": False,
-            }
-        },
+        "ALGORITHMS": {"blend": SMALL_SHOP_BLEND},
     }
 
     run = training_run_start()
