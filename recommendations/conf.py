@@ -243,15 +243,14 @@ class AppSettings:
 
     def refresh(self) -> None:
         """Drop the kept values when ``settings.RECOMMENDATIONS`` is another object now."""
-        current = getattr(settings, "RECOMMENDATIONS", None)
-        if current is not self._kept_from:
+        if getattr(settings, "RECOMMENDATIONS", None) is not self._kept_from:
             self.reload()
-            self._kept_from = current
 
     def reload(self) -> None:
         """Drop every kept value: the next reads read the setting again."""
         for name in [name for name in vars(self) if isinstance(vars(type(self)).get(name), _kept)]:
             del self.__dict__[name]
+        self._kept_from = getattr(settings, "RECOMMENDATIONS", None)
 
     @_kept
     def fingerprint(self) -> str:
