@@ -96,7 +96,7 @@ class Filters:
 
     def block(self, pks: Iterable[Any]) -> None:
         """Never show these items."""
-        self.blocked.update(str(pk) for pk in pks)
+        self.blocked.update(map(str, pks))
 
 
 def _admitted(
@@ -149,7 +149,9 @@ def apply_rules(
         rules=rules,
         category_of=category_of,
     )
-    pins = [(position, pk) for position, pk in rules.pins if pk in admitted][:n]
+    pins = (
+        [(position, pk) for position, pk in rules.pins if pk in admitted][:n] if rules.pins else []
+    )
     seen: set[str] = set(map(itemgetter(1), pins))
     chosen: list[Candidate] = []
     per_category: Counter[str | None] = Counter()

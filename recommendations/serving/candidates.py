@@ -461,10 +461,13 @@ def candidates_choose(
     """
     candidates: list[Candidate] = []
     layer_of: dict[str, Layer] = {}
-    rows = _available(catalog, adapter, [], rule_pks=[pk for _, pk in rules.pins])
-    chosen = apply_rules(
-        candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
-    )
+    rows: dict[str, CatalogRow] = {}
+    chosen: list[Candidate] = []
+    if rules.pins:  # pinned items show even when every layer is empty
+        rows = _available(catalog, adapter, [], rule_pks=[pk for _, pk in rules.pins])
+        chosen = apply_rules(
+            candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
+        )
     for layer in layers:
         for pk, score in layer.ranked:
             layer_of.setdefault(str(pk), layer)
