@@ -16,15 +16,18 @@ Needs the demo database with a trained model (run ``./bin/demo`` once, or
     python benchmarks/http_load.py [--duration 15] [--connections 8] [--customers 1]
         [--warmup 2]
 
-With ``--customers N`` each request signs in as the next of N customers, so each
-one's first request in each worker computes their list (history, model, rules,
-reasons) and the rest are served from the cache, as for a shop with many shoppers.
+With ``--customers N`` each request signs in as the next of N customers (in a fixed
+shuffled order), so each one's first request in each worker computes their list
+(history, model, rules, reasons) and the rest are served from the cache, as for a shop
+with many shoppers. ``--new-accounts`` makes up a number above the shop's customers
+with accounts that have no history yet (``--customers 10000 --new-accounts``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import shutil
 import signal
@@ -41,11 +44,15 @@ LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULT
 TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def session_cookies(customer: str | None, customers: int) -> tuple[str, list[str]]:
+def session_cookies(
+    customer: str | None, customers: int, new_accounts: bool = False
+) -> tuple[str, list[str]]:
     """Sign customers in through Django's test client: (who, one cookie per customer).
 
     One customer: ``customer``, or the one with the most orders. More: the
-    ``customers`` customers with the most orders.
+    ``customers`` customers with the most orders; with ``new_accounts``, accounts
+    without any history (``load-shopper-<n>``, created once in the benchmark's database)
+    make up the number when the shop has fewer customers, as new shoppers signing up.
     """
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -61,6 +68,15 @@ def session_cookies(customer: str | None, customers: int) -> tuple[str, list[str
         chosen = [users.get(username=customer)]
     else:
         chosen = list(users.annotate(n=Count("orders")).order_by("-n", "pk")[:customers])
+        if new_accounts and len(chosen) < customers:
+            names = [f"load-shopper-{n}" for n in range(customers - len(chosen))]
+            existing = set(users.filter(username__in=names).values_list("username", flat=True))
+            model = get_user_model()
+            users.bulk_create(
+                [model(username=name) for name in names if name not in existing],
+                batch_size=1000,
+            )
+            chosen += list(users.filter(username__in=names).exclude(pk__in=[u.pk for u in chosen]))
     if not chosen:
         raise SystemExit("No customer in the database: run ./bin/demo (setup_demo) first.")
     cookies = []
@@ -68,7 +84,13 @@ def session_cookies(customer: str | None, customers: int) -> tuple[str, list[str
         client = Client()
         client.force_login(user)
         cookies.append(f"sessionid={client.cookies['sessionid'].value}")
-    who = chosen[0].username if len(chosen) == 1 else f"{len(chosen)} customers in turn"
+    # Shoppers arrive in no particular order: the heaviest customers are not all first.
+    random.Random(0).shuffle(chosen)
+    if len(chosen) == 1:
+        who = chosen[0].username
+    else:
+        fresh = sum(user.username.startswith("load-shopper-") for user in chosen)
+        who = f"{len(chosen)} customers in turn ({fresh} of them new accounts without history)"
     return who, cookies
 
 
@@ -161,6 +183,12 @@ def main() -> int:
         "one's first request in a worker computes their list",
     )
     parser.add_argument(
+        "--new-accounts",
+        action="store_true",
+        help="with --customers above the shop's number of customers, create accounts "
+        "without history (load-shopper-<n>) to make up the number",
+    )
+    parser.add_argument(
         "--warmup",
         type=int,
         default=2,
@@ -187,7 +215,7 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update({k: env[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")})
-    who, cookies = session_cookies(args.customer, max(1, args.customers))
+    who, cookies = session_cookies(args.customer, max(1, args.customers), args.new_accounts)
     folder = Path(tempfile.mkdtemp(prefix="http-load-"))
     cookie: str | Path = cookies[0] if len(cookies) == 1 else rotation_script(cookies, folder)
 

@@ -200,7 +200,7 @@ def user_deleted(sender: type[models.Model], instance: models.Model, **kwargs: A
 
 
 def catalog_saved(**kwargs: Any) -> None:
-    """A catalog row changed: cached lists check their items' availability again."""
+    """A catalog row saved or deleted: the catalog and its instances are read again."""
     catalog_changed()
 
 

@@ -38,7 +38,11 @@ from recommendations.conf import app_settings
 from recommendations.engine.metrics import paired_bootstrap
 from recommendations.liveness import process_gone, process_identity
 from recommendations.models import Experiment, TrainingLock, TrainingRun
-from recommendations.serving.keys import CATALOG_CHANGED_KEY, SOCIAL_CHANGED_KEY
+from recommendations.serving.keys import (
+    AVAILABILITY_CHANGED_KEY,
+    CATALOG_CHANGED_KEY,
+    SOCIAL_CHANGED_KEY,
+)
 from recommendations.tombstones import forgotten_artifacts_rewrite
 from recommendations.training import (
     BatchScores,
@@ -625,14 +629,25 @@ def training_process_start(
 
 
 def catalog_changed() -> None:
-    """Tell serving that items may have become unavailable (sold out, withdrawn).
+    """Tell serving that items changed: what they show (label, price, category) or more.
 
-    Cached lists check their items' availability again on their next read. Saves and
-    deletes of catalog rows call this through a signal; call it yourself after
-    ``QuerySet.update()`` of stock or flags, which sends no signal. With a per-process
+    Each process reads the available items and their instances again, and cached lists
+    check their items' availability on their next read. Saves and deletes of catalog
+    rows call this through a signal; call it yourself after ``QuerySet.update()`` or
+    ``bulk_update()`` of what items show, which send no signal. With a per-process
     cache, other processes notice within ``RELOAD_INTERVAL`` seconds.
     """
     cache.set(CATALOG_CHANGED_KEY, time.time(), None)
+
+
+def availability_changed() -> None:
+    """Tell serving that items may have sold out or come back, and nothing else changed.
+
+    As :func:`catalog_changed` for the availability alone (stock, an active flag after
+    a checkout): each process reads which items are available again, one query, and
+    keeps the instances it holds. Call it after ``QuerySet.update()`` of stock or flags.
+    """
+    cache.set(AVAILABILITY_CHANGED_KEY, time.time(), None)
 
 
 def social_changed() -> None:

@@ -16,7 +16,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from recommendations.privacy import user_cache_delete
-from recommendations.services import catalog_changed
+from recommendations.services import availability_changed, catalog_changed
 from shop import selectors, taxonomy
 from shop.models import (
     Category,
@@ -111,8 +111,9 @@ def checkout_create_order(*, user: AbstractBaseUser, items: dict[int, int]) -> O
         user_pk = user.pk
         transaction.on_commit(lambda: user_cache_delete(user_pk=user_pk))
         # Stock went down with update(), which sends no signal: an item may have sold
-        # out, so cached recommendation lists must check availability again.
-        transaction.on_commit(catalog_changed)
+        # out, so cached recommendation lists must check availability again (only
+        # availability: labels and prices are unchanged).
+        transaction.on_commit(availability_changed)
     return order
 
 

@@ -53,7 +53,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.stats
 from sklearn.linear_model import LogisticRegression
 
 from recommendations.engine.base import Recommender, excluded_items, registered
@@ -61,6 +60,7 @@ from recommendations.engine.ease import CatalogTooLargeError
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
 from recommendations.engine.metrics import ndcg_at_k, ndcg_per_user, paired_bootstrap
 from recommendations.engine.progress import progress_report
+from recommendations.engine.regression import theil_sen
 from recommendations.engine.split import holdout_new_items, window_end
 
 SECONDS_PER_DAY = 86_400.0
@@ -229,7 +229,7 @@ def repeated_pairs(interactions: sp.csr_matrix, timestamps: sp.csr_matrix | None
             # Evenly spread days: all pairs of slopes grow with the square of the days.
             keep = np.linspace(0, x.size - 1, THEIL_SEN_MAX_DAYS).astype(int)
             x, light = x[keep], light[keep]
-        slope, intercept = scipy.stats.theilslopes(light, x - x[0])[:2]
+        slope, intercept = theil_sen(x - x[0], light)
         reference = intercept + slope * (days - x[0])
     repeated = (weights > reference + np.log(REPEAT_RATIO)).astype(np.float32)
     return sp.csr_matrix(

@@ -61,15 +61,15 @@ def list_get(
     catalog: Callable[[], Catalog],
     owner: UserCache | None,
     name: str,
-    catalog_changed_at: float,
+    availability_changed_at: float,
 ) -> list[Recommendation] | None:
     """A cached list whose items are still available, or None.
 
     ``owner`` is the signed-in shopper's cache (None: shared by anonymous shoppers).
     The availability of the listed items is checked again (in the process's
-    ``catalog()``) when the catalog changed since the last check
-    (``services.catalog_changed``) or, as a safety net for changes made without
-    telling, when the last check is older than ``RELOAD_INTERVAL``;
+    ``catalog()``) when the availability changed since the last check
+    (``services.catalog_changed``, ``availability_changed``) or, as a safety net for
+    changes made without telling, when the last check is older than ``RELOAD_INTERVAL``;
     the entry names its items by key, with the label, page and price shown (a changed
     label or price shows within ``CACHE_TIMEOUT`` seconds), and their instances come
     from the process's catalog. Within ``RELOAD_INTERVAL`` of its last check a list this
@@ -80,7 +80,10 @@ def list_get(
     served = process_state.served.get(key)
     if served is not None:
         computed_at, checked_at, result = served
-        fresh = now - checked_at < app_settings.RELOAD_INTERVAL and checked_at > catalog_changed_at
+        fresh = (
+            now - checked_at < app_settings.RELOAD_INTERVAL
+            and checked_at > availability_changed_at
+        )
         if fresh and now < computed_at + app_settings.CACHE_TIMEOUT:
             return list(result)
     entry = _entry_get(owner, name)
@@ -88,9 +91,9 @@ def list_get(
         process_state.served.pop(key, None)
         return None
     computed_at, checked_at, rows = entry
-    if not rows and checked_at <= catalog_changed_at:
+    if not rows and checked_at <= availability_changed_at:
         return None  # an empty list may have something to show once the catalog changed
-    if now - checked_at >= app_settings.RELOAD_INTERVAL or checked_at <= catalog_changed_at:
+    if now - checked_at >= app_settings.RELOAD_INTERVAL or checked_at <= availability_changed_at:
         keys = [str(row[0]) for row in rows]
         available = catalog().available(keys)
         remaining = computed_at + app_settings.CACHE_TIMEOUT - now

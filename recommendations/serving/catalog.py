@@ -1,14 +1,16 @@
 """The catalog as serving sees it, held in this process: what is available, and its instances.
 
 Which items may be shown, with their category, is read in one query and kept in the
-:class:`~recommendations.serving.state.ServingState` until the catalog changes
-(``services.catalog_changed``, whose time every list reads anyway) or, as a safety net
-for changes made without telling, ``RELOAD_INTERVAL`` seconds pass. The instances of
-the items shown (labels, pages, prices, categories for reasons) are read with the
-available items when the catalog is not bigger than ``INSTANCES_PRELOAD_MAX`` (a few
-queries, a few MB for thousands of items), else as lists show them (one query for the
-items of a list not read yet); either way they are kept until the catalog changes or
-``CACHE_TIMEOUT`` seconds pass. So a list is ranked, filtered and assembled without a
+:class:`~recommendations.serving.state.ServingState` until the catalog or the
+availability changes (``services.catalog_changed``, ``services.availability_changed``,
+whose times every list reads anyway) or, as a safety net for changes made without
+telling, ``RELOAD_INTERVAL`` seconds pass. The instances of the items shown (labels,
+pages, prices, categories for reasons) are read with the available items when the
+catalog is not bigger than ``INSTANCES_PRELOAD_MAX`` (a few queries, a few MB for
+thousands of items), else as lists show them (one query for the items of a list not
+read yet); either way they are kept until the catalog changes or ``CACHE_TIMEOUT``
+seconds pass. A change of availability alone keeps them: a checkout costs each process
+one query, not the instances. So a list is ranked, filtered and assembled without a
 query for the catalog, and a sold-out item leaves every list at the next request after
 the change.
 """
@@ -39,6 +41,21 @@ INSTANCES_PRELOAD_MAX = 10_000
 
 
 @dataclass(frozen=True)
+class CatalogChanges:
+    """When the catalog last changed, as the shared cache says (0: never told)."""
+
+    # services.catalog_changed: what items show, and which are available.
+    catalog_at: float
+    # services.availability_changed, or catalog_changed: which items are available.
+    availability_at: float
+
+    @classmethod
+    def of(cls, catalog_at: float, availability_at: float) -> CatalogChanges:
+        """The changes from the times each service wrote (a catalog change is both)."""
+        return cls(catalog_at, max(catalog_at, availability_at))
+
+
+@dataclass(frozen=True)
 class CatalogRow:
     """An available item as the rules see it: its key and category, no model instance."""
 
@@ -56,8 +73,9 @@ def available_rows(
     """Key and category of the items of ``queryset`` by string key, in one query."""
     category = adapter.category_lookup()
     rows = queryset.values_list("pk", category) if category else queryset.values_list("pk", "pk")
-    if limit is not None:
-        rows = rows.order_by("pk")[:limit]
+    # The first ``limit`` by key; else no order: the rows are kept by key, and a host's
+    # default ordering (by name) would only make the database sort the whole catalog.
+    rows = rows.order_by("pk")[:limit] if limit is not None else rows.order_by()
     return {
         str(pk): CatalogRow(pk, None if not category or value is None else str(value))
         for pk, value in rows
@@ -139,8 +157,11 @@ class Catalog:
         return result
 
 
-def catalog_current(adapter: SettingsAdapter, catalog_changed_at: float) -> Catalog:
-    """This process's catalog, read again when it changed or ``RELOAD_INTERVAL`` passed."""
+def catalog_current(adapter: SettingsAdapter, changes: CatalogChanges) -> Catalog:
+    """This process's catalog, read again when it changed or ``RELOAD_INTERVAL`` passed.
+
+    The instances are kept when only the availability changed since they were read.
+    """
     now = time.time()
     current = process_state.catalog
     setting = getattr(settings, "RECOMMENDATIONS", None)
@@ -148,12 +169,19 @@ def catalog_current(adapter: SettingsAdapter, catalog_changed_at: float) -> Cata
         current is not None
         and current.adapter_class is type(adapter)
         and current.setting is setting
-        and current.loaded_at > catalog_changed_at
     )
-    if same and now - current.loaded_at < app_settings.RELOAD_INTERVAL:
+    if (
+        same
+        and current.loaded_at > changes.availability_at
+        and now - current.loaded_at < app_settings.RELOAD_INTERVAL
+    ):
         return current
     rows = available_rows(adapter, adapter.available_items())
-    if same and now - current.instances_since < app_settings.CACHE_TIMEOUT:
+    if (
+        same
+        and current.instances_since > changes.catalog_at
+        and now - current.instances_since < app_settings.CACHE_TIMEOUT
+    ):
         fresh = Catalog(
             type(adapter),
             setting,

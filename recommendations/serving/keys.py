@@ -24,6 +24,8 @@ from recommendations.conf import app_settings
 
 # Written by services.catalog_changed, read with every list.
 CATALOG_CHANGED_KEY = "recommendations:catalog-changed-at"
+# Written by services.availability_changed (stock, flags: nothing shown), read with it.
+AVAILABILITY_CHANGED_KEY = "recommendations:availability-changed-at"
 # Written by services.social_changed, read with every list when SOCIAL is set.
 SOCIAL_CHANGED_KEY = "recommendations:social-changed-at"
 HISTORY_CACHE_NAME = "history"

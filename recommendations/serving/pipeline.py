@@ -3,7 +3,7 @@
 A block is declared once as a :class:`BlockSpec` (in :mod:`recommendations.selectors`)
 and run by :func:`block_run` with the shopper's :class:`BlockRequest`:
 
-1. the block's rules, the catalog's change time and the shopper's generation and
+1. the block's rules, the catalog's change times and the shopper's generation and
    history head, read from the cache in one call;
 2. the cached list named by everything it depends on, when still available;
 3. otherwise the spec's layers in order (:mod:`.candidates`), the business rules
@@ -36,9 +36,10 @@ from recommendations.serving.candidates import (
     layers_build,
     overfetch,
 )
-from recommendations.serving.catalog import Catalog, catalog_current
+from recommendations.serving.catalog import Catalog, CatalogChanges, catalog_current
 from recommendations.serving.history import History, is_user
 from recommendations.serving.keys import (
+    AVAILABILITY_CHANGED_KEY,
     CATALOG_CHANGED_KEY,
     FEATURES_CACHE_NAME,
     SOCIAL_CHANGED_KEY,
@@ -120,7 +121,7 @@ class _Basis:
     history: History
     rules: BlockRules
     # When the catalog and the follows last changed (services.catalog_changed, social_changed).
-    catalog_changed_at: float
+    catalog_changes: CatalogChanges
     social_changed_at: float
 
 
@@ -136,7 +137,7 @@ def _basis_read(
     Every list needs them first: they are read from the cache in one call with the
     shopper's generation (one round trip to a shared cache).
     """
-    keys = [RULES_CACHE_KEY, CATALOG_CHANGED_KEY]
+    keys = [RULES_CACHE_KEY, CATALOG_CHANGED_KEY, AVAILABILITY_CHANGED_KEY]
     if app_settings.SOCIAL is not None:
         keys.append(SOCIAL_CHANGED_KEY)
     read_head = history is None and is_user(user)
@@ -152,7 +153,9 @@ def _basis_read(
     return _Basis(
         history=history,
         rules=block_rules(block=block, rows=values.get(RULES_CACHE_KEY)),
-        catalog_changed_at=values.get(CATALOG_CHANGED_KEY, 0.0),
+        catalog_changes=CatalogChanges.of(
+            values.get(CATALOG_CHANGED_KEY, 0.0), values.get(AVAILABILITY_CHANGED_KEY, 0.0)
+        ),
         social_changed_at=values.get(SOCIAL_CHANGED_KEY, 0.0),
     )
 
@@ -206,7 +209,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     user, exclude, anchors = request.user, list(request.exclude), list(request.anchors)
     adapter, model = get_adapter(), model_for_user(user)
     read = _basis_read(adapter, user, request.history, spec.block, model)
-    history, rules, catalog_changed_at = read.history, read.rules, read.catalog_changed_at
+    history, rules, changes = read.history, read.rules, read.catalog_changes
     if not spec.pinned:
         rules = BlockRules(excluded=rules.excluded)
     session = list(request.session_item_pks or ())
@@ -234,9 +237,9 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     owner = (history.user_cache or UserCache.of(user.pk)) if is_user(user) else None
 
     def catalog() -> Catalog:
-        return catalog_current(adapter, catalog_changed_at)
+        return catalog_current(adapter, changes)
 
-    cached = list_get(adapter, catalog, owner, name, catalog_changed_at)
+    cached = list_get(adapter, catalog, owner, name, changes.availability_at)
     if cached is not None:
         return cached
     filters = _filters(spec, history, exclude=[*exclude, *anchors], category=category, rules=rules)

@@ -9,12 +9,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.core import checks
+from django.db import connection
 from django.template import RequestContext, Template
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from oscar.core.loading import get_class, get_model
 
 from recommendations import selectors
 from recommendations.contrib.oscar.adapters import OscarAdapter
+from recommendations.serving.state import process_state
 from tests.oscar.store import Category, Partner, Product, ProductClass, StockRecord, product_create
 
 Basket = get_model("basket", "Basket")
@@ -114,6 +117,46 @@ def test_allocating_the_last_stock_removes_a_product_from_the_next_page(shop, cl
     after = shown(client.get(page_url))
     assert product.pk not in after
     assert product not in OscarAdapter().available_items()
+
+
+def _product_reads_by_key(queries: CaptureQueriesContext) -> list[str]:
+    """The queries that read product rows by key (the catalog's instances)."""
+    table = connection.ops.quote_name(Product._meta.db_table)
+    sql = [q["sql"] for q in queries.captured_queries]
+    return [s for s in sql if f"FROM {table}" in s and " IN (" in s]
+
+
+def test_an_allocation_rereads_the_availability_and_keeps_the_instances(shop):
+    user = shopper(shop, categories=1)
+    first = selectors.recommendations_for_user(user=user, n=6)
+    held = process_state.catalog.instances
+    record = first[0].item.stockrecords.get()
+    record.num_in_stock, record.num_allocated = 1, 0
+    record.save(update_fields=["num_in_stock", "num_allocated"])
+    record.allocate(1)  # Oscar's checkout allocation: an UPDATE plus the save signals
+
+    with CaptureQueriesContext(connection) as queries:
+        after = selectors.recommendations_for_user(user=user, n=6)
+
+    assert first[0].item.pk not in {rec.item.pk for rec in after}
+    assert len(after) == 6
+    assert _product_reads_by_key(queries) == []
+    assert process_state.catalog.instances is held
+
+
+def test_a_stock_records_new_price_shows_in_the_next_list(shop):
+    user = shopper(shop, categories=1)
+    listed = [rec.item.pk for rec in selectors.recommendations_for_user(user=user, n=6)]
+    record = StockRecord.objects.get(product_id=listed[0])
+    record.allocate(1)  # an allocation (the instances are kept), then a price edit
+    record.price = Decimal("123.45")
+    record.save()
+
+    # Another list (a cached one shows what it showed until CACHE_TIMEOUT).
+    after = selectors.recommendations_for_user(user=user, n=7)
+
+    prices = {rec.item.pk: rec.price for rec in after}
+    assert Decimal(prices[record.product_id]) == Decimal("123.45")
 
 
 def test_products_in_the_basket_are_never_recommended(shop, client):

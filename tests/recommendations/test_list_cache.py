@@ -177,9 +177,9 @@ def test_a_repeat_list_reads_its_inputs_from_the_cache_in_one_call(
 
     assert item_names(again) == item_names(first)
     assert len(reads) == reads_expected and reads[0][0] == "get_many"
-    # Rules, catalog change time, the shopper's generation and history head (and when
-    # the follows changed, with SOCIAL set).
-    assert len(reads[0][1]) == 4 + (app_settings.SOCIAL is not None)
+    # Rules, catalog and availability change times, the shopper's generation and history
+    # head (and when the follows changed, with SOCIAL set).
+    assert len(reads[0][1]) == 5 + (app_settings.SOCIAL is not None)
 
 
 def test_a_sold_out_item_is_not_served_from_the_cache_once_checked(store, monkeypatch):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 
 
 class OscarRecommendationsConfig(AppConfig):
@@ -17,8 +17,12 @@ class OscarRecommendationsConfig(AppConfig):
 
         from recommendations.contrib.oscar import receivers
 
-        for label in ("partner.StockRecord", "catalogue.ProductCategory"):
-            model = get_model(*label.split("."))
-            uid = f"recommendations-oscar-{label.lower()}"
-            post_save.connect(receivers.stock_changed, sender=model, dispatch_uid=uid)
-            post_delete.connect(receivers.stock_changed, sender=model, dispatch_uid=uid)
+        stock = get_model("partner", "StockRecord")
+        uid = "recommendations-oscar-partner.stockrecord"
+        pre_save.connect(receivers.stock_saving, sender=stock, dispatch_uid=uid)
+        post_save.connect(receivers.stock_saved, sender=stock, dispatch_uid=uid)
+        post_delete.connect(receivers.catalog_row_changed, sender=stock, dispatch_uid=uid)
+        categories = get_model("catalogue", "ProductCategory")
+        uid = "recommendations-oscar-catalogue.productcategory"
+        post_save.connect(receivers.catalog_row_changed, sender=categories, dispatch_uid=uid)
+        post_delete.connect(receivers.catalog_row_changed, sender=categories, dispatch_uid=uid)
