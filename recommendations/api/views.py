@@ -60,7 +60,7 @@ class _AppDefaults:
 
 def _catalog_item(pk: str) -> Any:
     """The catalog item with key ``pk`` (available or not), or 404."""
-    return _get_or_404(get_adapter().catalog_model(), pk, "Unknown product.")
+    return _get_or_404(get_adapter().shape.model, pk, "Unknown product.")
 
 
 def _get_or_404(model: type[Any], pk: str, message: str) -> Any:
