@@ -65,7 +65,7 @@ class Trained:
     @cached_property
     def bought(self) -> frozenset[str]:
         """Keys (as strings) of the items bought: only a computed list asks for them."""
-        return frozenset(self.bought_pks.astype(str).tolist())
+        return frozenset(map(str, self.bought_pks.tolist()))
 
 
 class History:
