@@ -1,12 +1,20 @@
-"""Social recommendations on CiaoDVD: models with and without the trust network.
+"""Social recommendations: models with and without the trust or friend network.
 
-    python benchmarks/social.py --data ~/.cache/ciaodvd [--only ease social_blend ...] [--timing]
+    python benchmarks/social.py [--dataset ciaodvd|lastfm] [--data DIR]
+        [--only ease social_blend ...] [--timing]
 
-Data: ``movie-ratings.txt`` (userID, movieID, genreID, reviewID, movieRating, date) and
-``trusts.txt`` (trustorID, trusteeID, trustValue) of CiaoDVD (get them with
-``benchmarks/ciaodvd_extract.py``). Ratings >= 4 are positives (one per user and movie,
-the earliest), movies with >= 3 positive users are kept; trust edges between two kept
-users are the social matrix (row: the trustor).
+Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
+``~/.cache/<dataset>``):
+
+- ``ciaodvd``: ``movie-ratings.txt`` (userID, movieID, genreID, reviewID, movieRating,
+  date) and ``trusts.txt`` (trustorID, trusteeID, trustValue). Ratings >= 4 are
+  positives; a trust edge's row is the trustor.
+- ``lastfm`` (HetRec 2011 Last.fm 2K): ``user_taggedartists.dat`` (userID, artistID,
+  tagID, day, month, year): a user who tagged an artist has a positive, dated by the
+  tag; ``user_friends.dat``: mutual friendships (each listed both ways).
+
+Both: one positive per user and item (the earliest), items with >= 3 positive users
+are kept, and relation edges between two kept users are the social matrix.
 
 Two protocols, k = 20, new items only:
 
@@ -14,13 +22,13 @@ Two protocols, k = 20, new items only:
   (ties in file order); every such user is scored.
 - ``time``: the positives after the 80% quantile of the dates are held out, every user
   with a train item and a held-out one is scored; the social models only see the trust
-  network (CiaoDVD's edges are undated).
+  network (neither data set dates its edges).
 
-Per row: NDCG@20 over all scored users, over those who trust someone (``trust``), over
-those who trust nobody (``alone``), over those with <= 2 train items who trust someone
-(``cold``), the fit's wall and CPU seconds and the social blend's learned weights and
-time scale; ``--timing`` only times the default social training on every positive. The
-``implicit`` peers run when the package imports (a separate virtualenv:
+Per row: NDCG@20 over all scored users, over those who trust someone (``trust``: have
+a relation), over those who trust nobody (``alone``), over those with <= 2 train items
+who trust someone (``cold``), the fit's wall and CPU seconds and the social blend's
+learned weights and time scale; ``--timing`` only times the default social training on
+every positive. The ``implicit`` peers run when the package imports (a separate virtualenv:
 ``pip install implicit==0.7.3``); the engine needs no Django, so this script runs in such
 a virtualenv with the project on ``PYTHONPATH``.
 """
@@ -96,26 +104,48 @@ class Split:
 
 
 def read_ciao(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Positive (user row, item column, day) triples in file order, and the trust edges."""
+    """CiaoDVD's positives (raw user, movie, day; ratings >= 4) and trust edges."""
     ratings = np.genfromtxt(folder / "movie-ratings.txt", delimiter=",", dtype=str)
     user, item = ratings[:, 0].astype(np.int64), ratings[:, 1].astype(np.int64)
     day = np.array(ratings[:, 5], dtype="datetime64[D]").astype(np.int64)
     positive = ratings[:, 4].astype(float) >= 4
-    user, item, day = user[positive], item[positive], day[positive]
-    # One positive per pair, the earliest (file order among equal days).
+    trusts = np.loadtxt(folder / "trusts.txt", delimiter=",", dtype=np.int64, ndmin=2)
+    return user[positive], item[positive], day[positive], trusts[:, :2]
+
+
+def read_lastfm(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """HetRec 2011 Last.fm's positives (raw user, artist, day of a tag assignment) and
+    friend edges (listed both ways in the file)."""
+    tags = np.loadtxt(folder / "user_taggedartists.dat", skiprows=1, dtype=np.int64, ndmin=2)
+    month = ((tags[:, 5] - 1970) * 12 + tags[:, 4] - 1).astype("datetime64[M]")
+    day = (month.astype("datetime64[D]") + (tags[:, 3] - 1)).astype(np.int64)
+    friends = np.loadtxt(folder / "user_friends.dat", skiprows=1, dtype=np.int64, ndmin=2)
+    return tags[:, 0], tags[:, 1], day, friends[:, :2]
+
+
+#: Data set name -> (reader, default folder).
+READERS = {"ciaodvd": read_ciao, "lastfm": read_lastfm}
+
+
+def prepare(user, item, day, relations) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(user row, item column, day) of the kept positives in file order, and the edges.
+
+    One positive per pair (the earliest; file order among equal days), items with >= 3
+    positive users; an edge is kept when both of its users are.
+    """
     order = np.lexsort((np.arange(user.size), day, item, user))
     _, first = np.unique(user[order] * 10**7 + item[order], return_index=True)
     keep = np.sort(order[first])
     user, item, day = user[keep], item[keep], day[keep]
-    popular = np.bincount(item)[item] >= 3
+    _, item_cols, counts = np.unique(item, return_inverse=True, return_counts=True)
+    popular = counts[item_cols] >= 3
     user, item, day = user[popular], item[popular], day[popular]
-    trusts = np.loadtxt(folder / "trusts.txt", delimiter=",", dtype=np.int64, ndmin=2)
     user_ids, user_rows = np.unique(user, return_inverse=True)
     _, item_cols = np.unique(item, return_inverse=True)
-    trustor = np.searchsorted(user_ids, trusts[:, 0]).clip(0, user_ids.size - 1)
-    trustee = np.searchsorted(user_ids, trusts[:, 1]).clip(0, user_ids.size - 1)
-    known = (user_ids[trustor] == trusts[:, 0]) & (user_ids[trustee] == trusts[:, 1])
-    edges = np.column_stack([trustor[known], trustee[known]])
+    trustor = np.searchsorted(user_ids, relations[:, 0]).clip(0, user_ids.size - 1)
+    trustee = np.searchsorted(user_ids, relations[:, 1]).clip(0, user_ids.size - 1)
+    known = (user_ids[trustor] == relations[:, 0]) & (user_ids[trustee] == relations[:, 1])
+    edges = np.unique(np.column_stack([trustor[known], trustee[known]]), axis=0)
     return user_rows, item_cols, day, edges
 
 
@@ -203,6 +233,10 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, float, str]:
     learned = ""
     if hasattr(model, "cold_weight_"):
         learned = f"weight {model.weight_:g}, cold {model.cold_weight_:g}"
+        if np.isfinite(model.agreement_threshold_):
+            learned += (
+                f", agreed {model.agreed_weight_:g} (agreement > {model.agreement_threshold_:.2f})"
+            )
         if model.recency_days_ is not None:
             learned += f", recency {model.recency_days_:g} d"
     return lists, elapsed, cpu, learned
@@ -235,13 +269,15 @@ def timing(user, item, day, edges) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("~/.cache/ciaodvd").expanduser())
+    parser.add_argument("--dataset", choices=sorted(READERS), default="ciaodvd")
+    parser.add_argument("--data", type=Path, help="folder of the files (~/.cache/<dataset>)")
     parser.add_argument("--only", nargs="*", help="row names to run (default: all)")
     parser.add_argument(
         "--timing", action="store_true", help="only time the default social training"
     )
     args = parser.parse_args()
-    user, item, day, edges = read_ciao(args.data)
+    folder = args.data or Path(f"~/.cache/{args.dataset}").expanduser()
+    user, item, day, edges = prepare(*READERS[args.dataset](folder))
     if args.timing:
         timing(user, item, day, edges)
         return
@@ -256,8 +292,8 @@ def main() -> None:
     if args.only:
         names = [n for n in names if n in args.only]
     print(
-        f"CiaoDVD: {user.size:,} positives, {user.max() + 1:,} users x {item.max() + 1:,} "
-        f"movies, {len(edges):,} trust edges between them"
+        f"{args.dataset}: {user.size:,} positives, {user.max() + 1:,} users x "
+        f"{item.max() + 1:,} items, {len(edges):,} relation edges between them"
     )
     for protocol in ("per-user", "time"):
         split = make_split(protocol, user, item, day, edges)

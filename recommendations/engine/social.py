@@ -40,7 +40,7 @@ from recommendations.engine.metrics import ndcg_per_user, paired_bootstrap
 from recommendations.engine.split import holdout_new_items
 
 #: Weights the validation of :class:`SocialBlendRecommender` tries for the social votes.
-DEFAULT_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
+DEFAULT_GRID = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, 5.0, 20.0)
 #: Time scales (days) the validation of :class:`SocialBlendRecommender` tries for the
 #: votes; None counts every vote fully.
 DEFAULT_RECENCY_GRID = (None, 30.0, 180.0, 720.0)
@@ -298,6 +298,19 @@ def unit_rows(scores: np.ndarray) -> np.ndarray:
     return ((scores - middle) / np.where(span > 1e-12, span, 1.0)).astype(np.float32)
 
 
+def agreement(votes: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+    """Share of each row's own items that the row's voters also have (0 without items).
+
+    Friends who already shared much of a user's past are likelier to share their
+    future: the blend gives such users a weight of their own.
+    """
+    history = sp.csr_matrix(history)
+    counts = np.diff(history.indptr)
+    rows = np.repeat(np.arange(history.shape[0]), counts)
+    hits = np.bincount(rows, weights=votes[rows, history.indices] > 0, minlength=history.shape[0])
+    return hits / np.maximum(counts, 1)
+
+
 def _mean_columns(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """Row means of ``values[:, columns]``; NaN where no column is chosen."""
     if not columns.any():
@@ -436,9 +449,18 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     social_ : scipy.sparse.csr_matrix of shape (n_users, n_users)
         Who follows whom.
     weight_ : float
-        Weight of the scaled votes for users with more than ``cold_items`` items.
+        Weight of the scaled votes for users with more than ``cold_items`` items (at
+        most ``agreement_threshold_`` of them shared by their voters).
     cold_weight_ : float
         Weight of the scaled votes for cold users.
+    agreed_weight_ : float
+        Weight for the other users with more than ``cold_items`` items: those whose
+        voters already have a larger share of their items than
+        ``agreement_threshold_`` (see :func:`agreement`).
+    agreement_threshold_ : float
+        The median agreement of the warm validation users; infinite (one warm weight)
+        when the weights were not learned, too few users were on either side, or the
+        two weights did not clearly beat one on the validation.
     recency_days_ : float or None
         Time scale of the votes in days (None: every vote counts fully).
     times_ : scipy.sparse.csr_matrix or None
@@ -449,9 +471,9 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         Popularity of the items scaled to [0, 1], the tie-break.
     validation_ndcg_ : float or None
         NDCG@k of the chosen weights on the validation users.
-    validation_curve_ : ndarray of shape (len(grid), 2)
-        Mean validation NDCG@k of each weight at the chosen time scale, for warm and
-        for cold users (NaN where a segment had no user).
+    validation_curve_ : ndarray of shape (len(grid), 3)
+        Mean validation NDCG@k of each weight at the chosen time scale, for warm, cold
+        and agreed users (NaN where a segment had no user).
     fallback_ : str or None
         Why a weight was not learned (None when they were, or were given).
     """
@@ -539,17 +561,17 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         if times is None:
             scales = [None]
         self.validation_ndcg_, self.fallback_ = None, None
-        self.validation_curve_ = np.zeros((0, 2), dtype=np.float32)
+        self.validation_curve_ = np.zeros((0, 3), dtype=np.float32)
         self.recency_days_ = scales[0] if len(scales) == 1 else None
+        self.agreement_threshold_ = float("inf")
         if self.weight is not None:
             self.weight_ = self.cold_weight_ = check_non_negative(self.weight, "weight")
+            self.agreed_weight_ = self.weight_
         elif not self.social_.nnz:
-            self.weight_ = self.cold_weight_ = 0.0
+            self.weight_ = self.cold_weight_ = self.agreed_weight_ = 0.0
             self.fallback_ = "no social relations: the collaborative model alone"
         else:
-            self.weight_, self.cold_weight_, self.recency_days_ = self._learn_weights(
-                klass, params, interactions, times, features, grid, scales
-            )
+            self._learn_weights(klass, params, interactions, times, features, grid, scales)
         self.collaborative_ = klass(**params).fit(interactions, timestamps=timestamps, **features)
         self.times_ = times if self.recency_days_ is not None else None
         self.now_ = float(np.nanmax(times.data, initial=0.0)) if times is not None else 0.0
@@ -565,20 +587,24 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         relevant: sp.csr_matrix,
         grid: list[float],
         scales: list[float | None],
-    ) -> np.ndarray:
-        """NDCG@k of ``users`` per (time scale, weight): (len(scales), len(grid), users)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """NDCG@k of ``users`` per (time scale, weight): (len(scales), len(grid), users);
+        and the users' :func:`agreement`."""
         base = unit_rows(model._score_users(users))
         base[earlier[users].nonzero()] = -np.inf
         popularity = np.diff(earlier.tocsc().indptr).astype(np.float32)
         tie_break = POPULARITY_TIE_BREAK * popularity / max(float(popularity.max(initial=0)), 1.0)
         social, history = csr_rows(self.social_, users), earlier[users]
         quality = np.zeros((len(scales), len(grid), users.size))
+        agreed = np.zeros(users.size)
         for s, days in enumerate(scales):
             recency = None
             if days is not None and earlier_times is not None:
                 reference = np.nan_to_num(_row_max(earlier_times[users]))
                 recency = (earlier_times, reference, float(days))
             votes = self._votes(social, history, users, liked=earlier, recency=recency)
+            # Which items have a vote does not depend on the time scale.
+            agreed = agreement(votes, history)
             peak = votes.max(axis=1, keepdims=True)
             has = peak[:, 0] > 0
             scaled = votes / np.where(peak > 0, peak, 1.0)
@@ -586,7 +612,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                 mixed = base + weight * scaled + tie_break[None, :]
                 mixed = np.where(has[:, None] & (weight > 0), mixed, base)
                 quality[s, w] = ndcg_per_user(top_rows(mixed, int(self.k)), relevant, int(self.k))
-        return quality
+        return quality, agreed
 
     def _learn_weights(
         self,
@@ -597,14 +623,15 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         features: dict[str, Any],
         grid: list[float],
         scales: list[float | None],
-    ) -> tuple[float, float, float | None]:
-        """The weights (warm, cold) and time scale with the best NDCG@k on held-out pairs."""
+    ) -> None:
+        """Set the weights (warm, cold, agreed), the agreement threshold and the time
+        scale with the best NDCG@k on held-out pairs."""
         rng = np.random.default_rng(self.random_state)
         ordered = sp.csr_matrix(interactions, copy=True)
         ordered.sort_indices()
         keys = np.nan_to_num(times.data) if times is not None else rng.random(ordered.nnz)
         followers = np.diff(self.social_.indptr) > 0
-        qualities, colds = [], []
+        qualities, colds, agreements = [], [], []
         for fold in range(int(self.validation_folds)):
             held, older = holdout_pairs(
                 ordered,
@@ -624,11 +651,11 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                 continue
             earlier_times = _keep(times, older) if times is not None else None
             model = klass(**params).fit(earlier, timestamps=earlier_times, **features)
-            qualities.append(
-                self._fold_quality(
-                    model, earlier, earlier_times, users, target[users], grid, scales
-                )
+            quality, agreed = self._fold_quality(
+                model, earlier, earlier_times, users, target[users], grid, scales
             )
+            qualities.append(quality)
+            agreements.append(agreed)
             colds.append(np.diff(earlier.indptr)[users] <= int(self.cold_items))
         n_users = sum(cold.size for cold in colds)
         default = float(self.default_weight)
@@ -637,22 +664,51 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                 f"{n_users} user(s) with relations and held-out items, fewer than "
                 f"min_validation_users={self.min_validation_users}: default_weight used"
             )
-            return default, default, None
+            self.weight_ = self.cold_weight_ = self.agreed_weight_ = default
+            self.recency_days_ = None
+            return
         quality = np.concatenate(qualities, axis=2)
-        cold = np.concatenate(colds)
+        cold, agreed = np.concatenate(colds), np.concatenate(agreements)
         # The time scale whose best weight does best over everyone; then the weights.
         scale = int(np.argmax(quality.mean(axis=2).max(axis=1)))
         quality = quality[scale]
-        self.validation_curve_ = np.stack(
-            [_mean_columns(quality, ~cold), _mean_columns(quality, cold)], axis=1
-        ).astype(np.float32)
-        warm_choice = self._choose(quality, ~cold) if (~cold).any() else 0
-        cold_choice = warm_choice
-        if cold.sum() >= float(self.min_validation_users):
+        enough = float(self.min_validation_users)
+        overall = self._choose(quality, ~cold) if (~cold).any() else 0
+        # Warm users split at their median agreement, each half with its weight, when
+        # both halves have enough users and the split clearly beats one warm weight.
+        threshold = float(np.median(agreed[~cold])) if (~cold).any() else float("inf")
+        high = ~cold & (agreed > threshold)
+        low = ~cold & ~high
+        warm_choice = agreed_choice = overall
+        if min(high.sum(), low.sum()) >= enough:
+            warm_choice, agreed_choice = self._choose(quality, low), self._choose(quality, high)
+        split = np.where(high, quality[agreed_choice], quality[warm_choice])[~cold]
+        if (warm_choice, agreed_choice) != (overall, overall) and self._clearly_better(
+            split, quality[overall, ~cold]
+        ):
+            self.agreement_threshold_ = threshold
+        else:
+            warm_choice = agreed_choice = overall
+            low, high = ~cold, np.zeros_like(cold)
+        cold_choice = overall
+        if cold.sum() >= enough:
             cold_choice = self._choose(quality, cold)
-        chosen = np.where(cold, quality[cold_choice], quality[warm_choice])
+        self.validation_curve_ = np.stack(
+            [
+                _mean_columns(quality, low),
+                _mean_columns(quality, cold),
+                _mean_columns(quality, high),
+            ],
+            axis=1,
+        ).astype(np.float32)
+        chosen = np.where(
+            cold,
+            quality[cold_choice],
+            np.where(high, quality[agreed_choice], quality[warm_choice]),
+        )
         self.validation_ndcg_ = float(chosen.mean())
-        return float(grid[warm_choice]), float(grid[cold_choice]), scales[scale]
+        self.weight_, self.cold_weight_ = float(grid[warm_choice]), float(grid[cold_choice])
+        self.agreed_weight_, self.recency_days_ = float(grid[agreed_choice]), scales[scale]
 
     def _after_load(self) -> None:
         # An artifact of an earlier social blend is served until the next training
@@ -666,6 +722,18 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             )
         if not hasattr(self, "recency_days_"):
             self.recency_days_, self.times_, self.now_ = None, None, 0.0
+        if not hasattr(self, "agreed_weight_"):
+            self.agreed_weight_, self.agreement_threshold_ = self.weight_, float("inf")
+
+    def _clearly_better(self, new: np.ndarray, old: np.ndarray) -> bool:
+        """Whether per-user NDCG ``new`` beats ``old``: by the bootstrap interval of the
+        gain at ``confidence`` (a noisy lead keeps ``old``), else by the mean."""
+        if self.confidence is None:
+            return bool(new.mean() > old.mean())
+        _, low, _ = paired_bootstrap(
+            new, old, confidence=float(self.confidence), random_state=int(self.random_state)
+        )
+        return bool(low > 0)
 
     def _choose(self, quality: np.ndarray, users: np.ndarray) -> int:
         """Index in ``grid`` of the best weight for ``users`` (columns of ``quality``).
@@ -678,17 +746,18 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         zeros = [i for i, weight in enumerate(self.grid) if float(weight) == 0.0]
         if self.confidence is None or not zeros or best == zeros[0]:
             return best
-        _, low, _ = paired_bootstrap(
-            quality[best, users],
-            quality[zeros[0], users],
-            confidence=float(self.confidence),
-            random_state=int(self.random_state),
-        )
-        return best if low > 0 else zeros[0]
+        clear = self._clearly_better(quality[best, users], quality[zeros[0], users])
+        return best if clear else zeros[0]
 
-    def _mix_rows(self, base: np.ndarray, votes: np.ndarray, cold: np.ndarray) -> np.ndarray:
+    def _mix_rows(self, base: np.ndarray, votes: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         peak = votes.max(axis=1)
-        weights = np.where(cold, np.float32(self.cold_weight_), np.float32(self.weight_))
+        cold = np.diff(history.indptr) <= int(self.cold_items)
+        warm = np.where(
+            agreement(votes, history) > self.agreement_threshold_,
+            np.float32(self.agreed_weight_),
+            np.float32(self.weight_),
+        )
+        weights = np.where(cold, np.float32(self.cold_weight_), warm)
         mixing = (peak > 0) & (weights > 0)
         if not mixing.any():
             return base
@@ -707,25 +776,24 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
 
     def _score_social_rows(self, rows, user_features, social) -> np.ndarray:
         base = np.asarray(self.collaborative_._score_rows(rows, user_features), np.float32)
-        cold = np.diff(rows.indptr) <= int(self.cold_items)
         # A user folded in is judged at the end of training: their row has no times.
         recency = self._recency(np.full(rows.shape[0], self.now_))
-        return self._mix_rows(base, self._votes(social, rows, None, recency=recency), cold)
+        return self._mix_rows(base, self._votes(social, rows, None, recency=recency), rows)
 
     def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
         base = np.asarray(self.collaborative_._score_users(user_ids), np.float32)
-        cold = np.diff(self.interactions_.indptr)[user_ids] <= int(self.cold_items)
+        history = csr_rows(self.interactions_, user_ids)
         reference = None
         if self.times_ is not None:
             reference = _row_max(csr_rows(self.times_, user_ids))
             reference = np.where(np.isfinite(reference), reference, self.now_)
         votes = self._votes(
             csr_rows(self.social_, user_ids),
-            csr_rows(self.interactions_, user_ids),
+            history,
             user_ids,
             recency=None if reference is None else self._recency(reference),
         )
-        return self._mix_rows(base, votes, cold)
+        return self._mix_rows(base, votes, history)
 
 
 def _row_max(times: sp.csr_matrix) -> np.ndarray:

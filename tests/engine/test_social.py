@@ -18,7 +18,7 @@ from recommendations.engine import (
     load,
 )
 from recommendations.engine import social as social_module
-from recommendations.engine.social import holdout_pairs, unit_rows
+from recommendations.engine.social import agreement, holdout_pairs, unit_rows
 
 
 def follows(n_users: int, edges: list[tuple[int, int]]) -> sp.csr_matrix:
@@ -285,10 +285,67 @@ def test_the_cold_weight_is_learned_apart_from_the_warm_one():
         collaborative=("item_knn", {}), min_validation_users=5, cold_items=3
     ).fit(interactions, timestamps=stamps, social=social)
 
-    assert model.validation_curve_.shape == (len(model.grid), 2)
+    assert model.validation_curve_.shape == (len(model.grid), 3)
     assert model.weight_ in model.grid and model.cold_weight_ in model.grid
     warm_best = np.nanargmax(model.validation_curve_[:, 0])
     assert model.weight_ == model.grid[warm_best]
+
+
+def test_agreement_is_the_share_of_a_users_items_their_voters_have():
+    votes = np.array([[1.0, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]])
+    history = sp.csr_matrix(np.array([[1, 1, 1, 1], [1, 0, 0, 0], [0, 0, 0, 0]], np.float32))
+
+    np.testing.assert_allclose(agreement(votes, history), [0.5, 0.0, 0.0])
+
+
+def test_warm_users_whose_friends_shared_their_past_get_the_agreed_weight():
+    rng = np.random.default_rng(6)
+    dense = (rng.random((40, 25)) < 0.2).astype(np.float32)
+    dense[:3] = 0.0
+    dense[0, :4] = dense[1, 4:8] = 1.0  # two warm users who both follow user 2 ...
+    dense[2, [0, 1, 2, 3, 12, 13]] = 1.0  # ... who shares all of user 0's past, none of 1's
+    interactions = sp.csr_matrix(dense)
+    social = follows(40, [(0, 2), (1, 2)])
+    model = SocialBlendRecommender(collaborative=("ease", {"l2": 10.0}), weight=1.0).fit(
+        interactions, social=social
+    )
+    ease = EASERecommender(l2=10.0).fit(interactions)
+    model.weight_, model.agreed_weight_, model.agreement_threshold_ = 0.0, 1.0, 0.5
+
+    users = np.array([0, 1])
+    scores = model._score_users(users)
+
+    np.testing.assert_array_equal(scores[1], ease._score_users(users)[1])
+    assert not np.allclose(scores[0], ease._score_users(users)[0])
+
+
+def test_one_warm_weight_is_kept_unless_two_clearly_beat_it():
+    interactions, stamps, social = group_data()
+    few = SocialBlendRecommender(collaborative=("item_knn", {}), min_validation_users=10_000)
+    many = SocialBlendRecommender(collaborative=("item_knn", {}), min_validation_users=5)
+
+    few.fit(interactions, timestamps=stamps, social=social)
+    many.fit(interactions, timestamps=stamps, social=social)
+
+    assert few.agreement_threshold_ == float("inf") and few.agreed_weight_ == few.weight_
+    assert many.validation_curve_.shape == (len(many.grid), 3)
+    if np.isinf(many.agreement_threshold_):
+        assert many.agreed_weight_ == many.weight_
+        assert np.isnan(many.validation_curve_[:, 2]).all()
+    else:
+        assert many.agreed_weight_ in many.grid
+
+
+def test_a_lead_counts_only_when_the_bootstrap_says_it_is_clear():
+    rng = np.random.default_rng(8)
+    old = rng.random(400)
+    careful = SocialBlendRecommender(confidence=0.9)
+    eager = SocialBlendRecommender(confidence=None)
+
+    assert careful._clearly_better(old + 0.05, old)
+    noisy = old + rng.normal(0.001, 0.2, old.size)
+    assert not careful._clearly_better(noisy, old)
+    assert eager._clearly_better(old + 1e-6, old) and not eager._clearly_better(old, old)
 
 
 DAY = 86_400.0
@@ -569,7 +626,15 @@ def test_an_artifact_of_the_first_social_blend_still_loads_and_ranks():
         arrays = {key: archive[key] for key in archive.files}
     header = json.loads(str(arrays["__header__"]))
     # The first version had one weight, no validation curve and no recency.
-    for key in ("cold_weight_", "validation_curve_", "recency_days_", "times_", "now_"):
+    for key in (
+        "cold_weight_",
+        "validation_curve_",
+        "recency_days_",
+        "times_",
+        "now_",
+        "agreed_weight_",
+        "agreement_threshold_",
+    ):
         header["state"].pop(key)
         arrays.pop(key, None)
     arrays["__header__"] = np.array(json.dumps(header))

@@ -1,0 +1,76 @@
+"""Copy a social data set's files out of a git mirror of a public repository.
+
+    python benchmarks/social_extract.py MIRROR_GIT_DIR [--dataset ciaodvd] [--out DIR]
+
+``MIRROR_GIT_DIR`` is a bare git directory of the repository holding the data set:
+
+- ``ciaodvd``: ``npxiaoying/Social-Recommendation`` (under ``dataset/CiaoDVD``);
+- ``lastfm``: ``Coder-Yu/QRec`` (HetRec 2011 ``hetrec2011-lastfm-2k``, under
+  ``dataset/lastfm-2k`` at the commit that added it; later commits removed it).
+
+The data is never committed to this repository; see benchmarks/README.md for the
+sources and terms. ``--out`` defaults to ``~/.cache/<dataset>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a data set lives in its mirror: folder, files and the revision to read."""
+
+    folder: str
+    files: tuple[str, ...]
+    revision: str = "HEAD"
+
+
+DATASETS = {
+    "ciaodvd": Source("dataset/CiaoDVD", ("movie-ratings.txt", "trusts.txt", "readme.txt")),
+    "lastfm": Source(
+        "dataset/lastfm-2k",
+        ("user_taggedartists.dat", "user_friends.dat", "readme.txt"),
+        revision="734bcdb59796020fa0f0825ef8ae85703c774967",
+    ),
+}
+
+
+def extract(mirror: Path, out: Path, source: Source, *, revision: str | None = None) -> list[Path]:
+    """Write each file of ``source`` from ``revision`` (its own by default) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in source.files:
+        blob = subprocess.run(
+            [
+                "git",
+                f"--git-dir={mirror}",
+                "show",
+                f"{revision or source.revision}:{source.folder}/{name}",
+            ],
+            check=True,
+            capture_output=True,
+        ).stdout
+        path = out / name
+        path.write_bytes(blob)
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mirror", type=Path, help="bare git directory of the mirror")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="ciaodvd")
+    parser.add_argument("--out", type=Path, help="folder to write (~/.cache/<dataset>)")
+    parser.add_argument("--revision", help="commit to read (the data set's own by default)")
+    args = parser.parse_args()
+    out = args.out or Path(f"~/.cache/{args.dataset}").expanduser()
+    for path in extract(args.mirror, out, DATASETS[args.dataset], revision=args.revision):
+        print(f"{path} ({path.stat().st_size:,} bytes)")
+
+
+if __name__ == "__main__":
+    main()
