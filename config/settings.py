@@ -176,7 +176,8 @@ if os.environ.get("CACHE_URL") == "locmem://":
 elif os.environ.get("CACHE_URL"):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis cache, reusing its client (config/cache.py).
+            "BACKEND": "config.cache.PooledRedisCache",
             "LOCATION": os.environ["CACHE_URL"],
         }
     }

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cached_property
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -199,14 +200,62 @@ class UnixTime(models.Func):
         )
 
 
+@dataclass(frozen=True)
+class CatalogShape:
+    """What every list asks of the catalog, resolved once: see :attr:`SettingsAdapter.shape`."""
+
+    model: type[models.Model]
+    category: CatalogLookup | None
+    label: CatalogLookup | None
+    price: CatalogLookup | None
+    category_expression: models.Expression | None
+    label_expression: models.Expression | None
+    price_expression: models.Expression | None
+    # Forward relations the category, label and price lookups cross, for select_related.
+    related: tuple[str, ...]
+
+
 class SettingsAdapter:
-    """Reads the host's models as described by ``settings.RECOMMENDATIONS``."""
+    """Reads the host's models as described by ``settings.RECOMMENDATIONS``.
+
+    One instance serves a process for one value of the setting (:func:`get_adapter`):
+    what it resolves about the catalog is kept on it (:attr:`shape`).
+    """
 
     #: Turns the items' texts into feature columns, ``(documents, n_features) -> CSR``;
     #: a dotted path imported at training, so serving never imports scikit-learn.
     text_features = "recommendations.engine.text.hashed_tfidf"
 
     # -- catalog -------------------------------------------------------------------
+
+    @cached_property
+    def shape(self) -> CatalogShape:
+        """The catalog model, lookups and expressions, asked of this adapter once.
+
+        Built from :meth:`catalog_model`, :meth:`catalog_lookup` and the ``*_expression``
+        methods, so a subclass overrides those; their answers must not change while
+        the setting stays the same (they are asked once per process and setting).
+        """
+        lookups = [
+            self.catalog_lookup(lookup)
+            for lookup in (
+                app_settings.CATEGORY_FIELD,
+                app_settings.LABEL_FIELD,
+                app_settings.PRICE_FIELD,
+            )
+        ]
+        return CatalogShape(
+            model=self.catalog_model(),
+            category=lookups[0],
+            label=lookups[1],
+            price=lookups[2],
+            category_expression=self.category_expression(),
+            label_expression=self.label_expression(),
+            price_expression=self.price_expression(),
+            related=tuple(
+                lookup.related_path for lookup in lookups if lookup and lookup.related_path
+            ),
+        )
 
     def catalog_model(self) -> type[models.Model]:
         """The item model (``CATALOG["MODEL"]``)."""
@@ -221,7 +270,7 @@ class SettingsAdapter:
         except FieldDoesNotExist:
             return None
 
-    def _first_value(self, lookup: str | None, order: list[str]) -> models.Expression | None:
+    def _first_value(self, lookup: str | None, order: Sequence[str]) -> models.Expression | None:
         resolved = self.catalog_lookup(lookup)
         if resolved is None or not resolved.many:
             return None
@@ -252,8 +301,9 @@ class SettingsAdapter:
         A category read through a relation with several rows per item is annotated
         (``CATEGORY_ANNOTATION``), so rules and filters read one category per item.
         """
-        queryset = self.catalog_model()._default_manager.filter(**app_settings.CATALOG_AVAILABLE)
-        return self._annotated(queryset, **{CATEGORY_ANNOTATION: self.category_expression()})
+        shape = self.shape
+        queryset = shape.model._default_manager.filter(**app_settings.CATALOG_AVAILABLE)
+        return self._annotated(queryset, **{CATEGORY_ANNOTATION: shape.category_expression})
 
     def available_item_pks(self) -> set[Any]:
         """Primary keys of the items that may be shown."""
@@ -261,13 +311,13 @@ class SettingsAdapter:
 
     def category_lookup(self) -> str | None:
         """The lookup of an item's category key in querysets of ``available_items()``."""
-        if self.category_expression() is not None:
+        if self.shape.category_expression is not None:
             return CATEGORY_ANNOTATION
         return app_settings.CATEGORY_FIELD
 
     def category_key_field(self) -> models.Field | None:
         """The field that holds category keys, where ``CATEGORY_FIELD`` ends; None if unset."""
-        category = self.catalog_lookup(app_settings.CATEGORY_FIELD)
+        category = self.shape.category
         return None if category is None else category.key_field
 
     def item_category_key(self, item: models.Model) -> str | None:
@@ -278,7 +328,7 @@ class SettingsAdapter:
         if hasattr(item, CATEGORY_ANNOTATION):
             value = getattr(item, CATEGORY_ANNOTATION)
             return None if value is None else str(value)
-        if "__" not in lookup and self.category_expression() is None:
+        if "__" not in lookup and self.shape.category_expression is None:
             # A plain field or foreign key: read the column, no query.
             field = item._meta.get_field(lookup)
             value = getattr(item, field.attname)
@@ -291,8 +341,8 @@ class SettingsAdapter:
         lookup = app_settings.CATEGORY_FIELD
         if not lookup:
             return dict.fromkeys(pks)
-        expression = self.category_expression()
-        queryset = self.catalog_model()._default_manager.filter(pk__in=pks)
+        expression = self.shape.category_expression
+        queryset = self.shape.model._default_manager.filter(pk__in=pks)
         if expression is not None:
             queryset, lookup = (
                 queryset.annotate(**{CATEGORY_ANNOTATION: expression}),
@@ -308,25 +358,17 @@ class SettingsAdapter:
         of many-valued ones annotated, plus one for the rows of categories read through
         such a relation (their labels).
         """
-        lookups = [
-            self.catalog_lookup(lookup)
-            for lookup in (
-                app_settings.CATEGORY_FIELD,
-                app_settings.LABEL_FIELD,
-                app_settings.PRICE_FIELD,
-            )
-        ]
-        related = [lookup.related_path for lookup in lookups if lookup and lookup.related_path]
+        shape = self.shape
         queryset = self._annotated(
-            self.catalog_model()._default_manager.select_related(*related),
+            shape.model._default_manager.select_related(*shape.related),
             **{
-                CATEGORY_ANNOTATION: self.category_expression(),
-                LABEL_ANNOTATION: self.label_expression(),
-                PRICE_ANNOTATION: self.price_expression(),
+                CATEGORY_ANNOTATION: shape.category_expression,
+                LABEL_ANNOTATION: shape.label_expression,
+                PRICE_ANNOTATION: shape.price_expression,
             },
         )
         items = queryset.in_bulk(list(pks))
-        category = lookups[0]
+        category = shape.category
         if category is not None and category.target is not None:
             annotated = [item for item in items.values() if hasattr(item, CATEGORY_ANNOTATION)]
             keys = {getattr(item, CATEGORY_ANNOTATION) for item in annotated} - {None}
@@ -340,8 +382,7 @@ class SettingsAdapter:
         if hasattr(item, name):
             return getattr(item, name)
         return (
-            self.catalog_model()
-            ._default_manager.filter(pk=item.pk)
+            self.shape.model._default_manager.filter(pk=item.pk)
             .annotate(**{name: expression})
             .values_list(name, flat=True)
             .first()
@@ -349,7 +390,7 @@ class SettingsAdapter:
 
     def item_label(self, item: models.Model) -> str:
         """A display name of the item (``LABEL_FIELD``, else ``str(item)``)."""
-        expression = self.label_expression()
+        expression = self.shape.label_expression
         if expression is not None:
             value = self._item_value(item, LABEL_ANNOTATION, expression)
         else:
@@ -363,13 +404,14 @@ class SettingsAdapter:
         lookup = app_settings.CATEGORY_FIELD
         if not lookup:
             return None
-        if self.category_expression() is None:
+        shape = self.shape
+        if shape.category_expression is None:
             value = _follow(item, lookup)
         elif hasattr(item, CATEGORY_OBJECT):
             value = getattr(item, CATEGORY_OBJECT)
         else:
             value = self.item_category_key(item)
-            category = self.catalog_lookup(lookup)
+            category = shape.category
             if value is not None and category is not None and category.target is not None:
                 value = category.target._base_manager.filter(pk=value).first()
         if isinstance(value, models.Model) and app_settings.CATEGORY_LABEL_FIELD:
@@ -382,7 +424,7 @@ class SettingsAdapter:
 
         With several prices per item, the first by ``PRICE_ORDER`` (default: the lowest).
         """
-        expression = self.price_expression()
+        expression = self.shape.price_expression
         if expression is not None:
             return self._item_value(item, PRICE_ANNOTATION, expression)
         value = _follow(item, app_settings.PRICE_FIELD)
@@ -520,12 +562,24 @@ class SettingsAdapter:
         """
         if self._events_overridden():
             return None
-        statement = _history_statement(type(self), _setting_key(), 1, False)
+        statement = self._statement(1, bought=False)
         if statement is None:
             return None
         read = statement.read(user_pk, len(app_settings.EVENT_SOURCES))
         times = [rows[0][1] for rows in read.rows if rows and rows[0][1] is not None]
         return UserNewest(max(times) if times else None, read.consents)
+
+    @cached_property
+    def _statements(self) -> dict[tuple[int, bool], HistoryStatement | None]:
+        return {}
+
+    def _statement(self, limit: int, *, bought: bool = True) -> HistoryStatement | None:
+        """The history statement for ``limit`` rows per source, compiled once per adapter."""
+        key = (limit, bought)
+        statements = self._statements
+        if key not in statements:
+            statements[key] = _history_statement(self, limit, bought)
+        return statements[key]
 
     def _events_overridden(self) -> bool:
         """Whether a subclass reads the events its own way (then only through it)."""
@@ -533,7 +587,7 @@ class SettingsAdapter:
 
     def _history(self, user_pk: Any, limit: int) -> UserHistory:
         sources = app_settings.EVENT_SOURCES
-        statement = _history_statement(type(self), _setting_key(), limit)
+        statement = self._statement(limit)
         bought = None
         if statement is None:
             if not self._consents(user_pk):
@@ -552,11 +606,13 @@ class SettingsAdapter:
                 source, [row[2] for row in rows] if source.value_field else None, len(rows)
             )
             events.extend(
-                Event(item_pk=row[0], source=source.name, weight=float(w), timestamp=row[1])
-                for row, w in zip(rows, weights, strict=True)
-                if math.isfinite(w) and w != 0
+                [
+                    Event(item_pk=row[0], source=source.name, weight=float(w), timestamp=row[1])
+                    for row, w in zip(rows, weights, strict=True)
+                    if math.isfinite(w) and w != 0
+                ]
             )
-        events.sort(key=lambda event: event.timestamp, reverse=True)
+        events.sort(key=attrgetter("timestamp"), reverse=True)
         return UserHistory(events, bought)
 
     def _source_history(
@@ -861,8 +917,8 @@ class SettingsAdapter:
         category, price = app_settings.CATEGORY_FIELD, app_settings.PRICE_FIELD
         # One value per item: many-valued lookups read their first value (annotated).
         expressions = {
-            CATEGORY_ANNOTATION: self.category_expression(),
-            PRICE_ANNOTATION: self.price_expression(),
+            CATEGORY_ANNOTATION: self.shape.category_expression,
+            PRICE_ANNOTATION: self.shape.price_expression,
         }
         columns = [
             CATEGORY_ANNOTATION if expressions[CATEGORY_ANNOTATION] is not None else category,
@@ -873,7 +929,7 @@ class SettingsAdapter:
             expressions[name] = self._first_value(lookup, [])
             columns.append(lookup if expressions[name] is None else name)
         queryset = self._annotated(
-            self.catalog_model()._default_manager.filter(pk__in=keys), **expressions
+            self.shape.model._default_manager.filter(pk__in=keys), **expressions
         )
         rows = {
             row[0]: row
@@ -939,11 +995,6 @@ class SettingsAdapter:
 _USER_PLACEHOLDER = -1_987_654_321
 
 
-def _setting_key() -> int:
-    """Names the setting a compiled statement was built from (another object, another)."""
-    return id(getattr(settings, "RECOMMENDATIONS", None))
-
-
 @dataclass(frozen=True)
 class HistoryRead:
     """What one history statement read: rows per source, the items bought, the consent."""
@@ -960,7 +1011,7 @@ class HistoryStatement:
     Each source's newest rows are a sub-select of a ``UNION ALL``, tagged with the
     source's position; every item of each purchase source follows, once each, tagged
     after them; each row carries the user's consent. The user's key is bound where the
-    compiled parameters hold the placeholder. Built once per setting, so a request pays
+    compiled parameters hold the placeholder. Built once per adapter, so a request pays
     neither the ORM's query building nor one round trip per source.
     """
 
@@ -986,7 +1037,7 @@ class HistoryStatement:
             else:
                 bought.add(str(item))
         for rows in by_source:
-            rows.sort(key=lambda row: row[1], reverse=True)
+            rows.sort(key=itemgetter(1), reverse=True)
         return HistoryRead(by_source, frozenset(bought), consents)
 
 
@@ -999,17 +1050,14 @@ def _as_datetime(value: Any) -> Any:
     return value
 
 
-@lru_cache(maxsize=8)
 def _history_statement(
-    adapter_class: type[SettingsAdapter], setting_key: int, limit: int, bought: bool = True
+    adapter: SettingsAdapter, limit: int, bought: bool
 ) -> HistoryStatement | None:
     """The compiled history statement, or None when the sources cannot share one query.
 
     (Sources in several databases, values of several types, or a user key the
     placeholder cannot stand for.)
-    ``setting_key`` only names the setting the statement was built from.
     """
-    adapter = adapter_class()
     sources = app_settings.EVENT_SOURCES
     try:
         # Values of one type, and NULLs of that type: databases unite columns of one type.
@@ -1074,7 +1122,7 @@ def _statement_compile(
         consent_sql, consent_params = consent.query.get_compiler(alias).as_sql()
         sql = f"SELECT h.*, EXISTS({consent_sql}) FROM ({union}) h"
         params = [*consent_params, *params]
-    positions = tuple(i for i, p in enumerate(params) if p == _USER_PLACEHOLDER)
+    positions = tuple([i for i, p in enumerate(params) if p == _USER_PLACEHOLDER])
     if not positions:
         return None
     return HistoryStatement(alias, sql, tuple(params), positions)
@@ -1088,11 +1136,10 @@ def _consent_queryset(user_pk: Any) -> models.QuerySet | None:
     return get_user_model()._default_manager.filter(pk=user_pk, **{lookup: True}).values("pk")
 
 
-@cache
-def _adapter_class(path: str) -> type[SettingsAdapter]:
-    return import_string(path)
-
-
 def get_adapter() -> SettingsAdapter:
-    """An instance of the configured adapter class (``RECOMMENDATIONS["ADAPTER"]``)."""
-    return _adapter_class(app_settings.ADAPTER)()
+    """This process's instance of the configured adapter class (``RECOMMENDATIONS["ADAPTER"]``).
+
+    Kept with the setting (:attr:`~recommendations.conf.AppSettings.adapter`): a new
+    value of the setting makes a new adapter, which resolves the catalog again.
+    """
+    return app_settings.adapter

@@ -1,11 +1,14 @@
 """The settings of the recommendations app, read from one ``RECOMMENDATIONS`` dict.
 
-Every key is a typed property with a default, read from ``django.conf.settings``. The
-plain values the read path needs on every request (fields, timeouts, the adapter) are
-kept once read, until the setting changes: ``override_settings`` (the
+Every key is a typed property with a default, read from ``django.conf.settings``. What
+the read path needs on every request (catalog fields and orders, event sources, rules,
+timeouts, the adapter) is kept once read, as read-only values (tuples, frozensets,
+read-only mappings), so a request reads an attribute instead of parsing the setting
+again. The kept values are dropped when the setting changes: ``override_settings`` (the
 ``setting_changed`` signal, see :mod:`recommendations.receivers`) or another
-``RECOMMENDATIONS`` object (:meth:`AppSettings.refresh`, once per block) drops them, so
-tests that change the setting see the change. Other keys are re-read on each access.
+``RECOMMENDATIONS`` object (:meth:`AppSettings.refresh`, once per block), so tests that
+change the setting see the change; a setting changed in place is not followed (Django
+settings are not changed at run time). Other keys are re-read on each access.
 Only ``CATALOG["MODEL"]`` and ``EVENT_SOURCES`` have no default: they tie the app to
 the host project's models.
 
@@ -33,12 +36,16 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy
 
 #: The ``STORAGES`` alias of the artifacts; a private folder when the project has none.
@@ -233,21 +240,29 @@ def lookup_list(value: Any) -> list[str]:
 class AppSettings:
     """Typed accessors for ``settings.RECOMMENDATIONS``."""
 
-    _parsed_sources: tuple[Any, list[EventSource]] | None = None
     # The RECOMMENDATIONS object the kept values were read from.
     _kept_from: Any = None
 
     def refresh(self) -> None:
         """Drop the kept values when ``settings.RECOMMENDATIONS`` is another object now."""
-        current = getattr(settings, "RECOMMENDATIONS", None)
-        if current is not self._kept_from:
+        if getattr(settings, "RECOMMENDATIONS", None) is not self._kept_from:
             self.reload()
-            self._kept_from = current
 
     def reload(self) -> None:
         """Drop every kept value: the next reads read the setting again."""
         for name in [name for name in vars(self) if isinstance(vars(type(self)).get(name), _kept)]:
             del self.__dict__[name]
+        self._kept_from = getattr(settings, "RECOMMENDATIONS", None)
+
+    @_kept
+    def fingerprint(self) -> str:
+        """A short digest of the whole setting: names what was computed under this value.
+
+        Stable across processes (a shared cache's lists carry it); kept, so a request
+        does not turn the setting into text again.
+        """
+        text = repr(getattr(settings, "RECOMMENDATIONS", None))
+        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
     def _setting(self, name: str, default: Any) -> Any:
         return getattr(settings, "RECOMMENDATIONS", {}).get(name, default)
@@ -265,10 +280,10 @@ class AppSettings:
             raise ImproperlyConfigured("RECOMMENDATIONS['CATALOG']['MODEL'] is not set.")
         return label
 
-    @property
-    def CATALOG_AVAILABLE(self) -> dict[str, Any]:
-        """Filter kwargs selecting the items that may be shown (default: all)."""
-        return dict(self._catalog("AVAILABLE", {}) or {})
+    @_kept
+    def CATALOG_AVAILABLE(self) -> Mapping[str, Any]:
+        """Filter kwargs selecting the items that may be shown (default: all); read-only."""
+        return MappingProxyType(dict(self._catalog("AVAILABLE", {}) or {}))
 
     @_kept
     def CATEGORY_FIELD(self) -> str | None:
@@ -280,13 +295,13 @@ class AppSettings:
         """
         return self._catalog("CATEGORY_FIELD", None)
 
-    @property
-    def CATEGORY_ORDER(self) -> list[str]:
+    @_kept
+    def CATEGORY_ORDER(self) -> tuple[str, ...]:
         """Catalog lookups ordering an item's categories when it has several; the first counts.
 
         Empty: the category model's ``Meta.ordering`` (else its key) decides.
         """
-        return lookup_list(self._catalog("CATEGORY_ORDER", None))
+        return tuple(lookup_list(self._catalog("CATEGORY_ORDER", None)))
 
     @_kept
     def CATEGORY_LABEL_FIELD(self) -> str | None:
@@ -315,15 +330,15 @@ class AppSettings:
         """
         return self._catalog("PRICE_FIELD", None)
 
-    @property
-    def PRICE_ORDER(self) -> list[str]:
+    @_kept
+    def PRICE_ORDER(self) -> tuple[str, ...]:
         """Catalog lookups ordering an item's prices when it has several; empty: the lowest."""
-        return lookup_list(self._catalog("PRICE_ORDER", None))
+        return tuple(lookup_list(self._catalog("PRICE_ORDER", None)))
 
-    @property
-    def LABEL_ORDER(self) -> list[str]:
+    @_kept
+    def LABEL_ORDER(self) -> tuple[str, ...]:
         """Catalog lookups ordering an item's labels when it has several; empty: by the label."""
-        return lookup_list(self._catalog("LABEL_ORDER", None))
+        return tuple(lookup_list(self._catalog("LABEL_ORDER", None)))
 
     # -- users and events ---------------------------------------------------------
 
@@ -337,27 +352,30 @@ class AppSettings:
         """User lookup of a boolean consent to personalisation; ``None``: everyone consents."""
         return self._setting("CONSENT_FIELD", None)
 
-    @property
-    def EVENT_SOURCES(self) -> list[EventSource]:
+    @_kept
+    def EVENT_SOURCES(self) -> tuple[EventSource, ...]:
         """The host models read as events (required, at least one)."""
         raw = self._setting("EVENT_SOURCES", None)
         if not raw:
             raise ImproperlyConfigured("RECOMMENDATIONS['EVENT_SOURCES'] is not set or empty.")
         if not isinstance(raw, list | tuple):
             raise ImproperlyConfigured("RECOMMENDATIONS['EVENT_SOURCES'] must be a list.")
-        # Read many times per request: parse once per value of the setting. The copy
-        # kept for the comparison notices a setting replaced or changed in place.
-        parsed = self._parsed_sources
-        if parsed is None or parsed[0] != raw:
-            sources = [EventSource.from_setting(i, entry) for i, entry in enumerate(raw)]
-            parsed = self._parsed_sources = (copy.deepcopy(raw), sources)
-        return list(parsed[1])
+        return tuple(EventSource.from_setting(i, entry) for i, entry in enumerate(raw))
+
+    @_kept
+    def _names_by_role(self) -> Mapping[str, tuple[str, ...]]:
+        return MappingProxyType(
+            {
+                role: tuple(source.name for source in self.EVENT_SOURCES if source.role == role)
+                for role in ROLES
+            }
+        )
 
     def source_names(self, role: str) -> list[str]:
         """Names of the event sources that play ``role`` (``PURCHASE`` or ``VIEW``)."""
-        return [source.name for source in self.EVENT_SOURCES if source.role == role]
+        return list(self._names_by_role.get(role, ()))
 
-    @property
+    @_kept
     def SOCIAL(self) -> SocialRelation | None:
         """Who follows whom (``SOCIAL``), for the social models; None: the feature is off."""
         raw = self._setting("SOCIAL", None)
@@ -556,10 +574,10 @@ class AppSettings:
 
     # -- serving ----------------------------------------------------------------------
 
-    @property
-    def REPEAT_PURCHASE_CATEGORIES(self) -> list[str]:
+    @_kept
+    def REPEAT_PURCHASE_CATEGORIES(self) -> frozenset[str]:
         """Category keys whose items may be recommended again after a purchase."""
-        return [str(key) for key in self._setting("REPEAT_PURCHASE_CATEGORIES", []) or []]
+        return frozenset(str(key) for key in self._setting("REPEAT_PURCHASE_CATEGORIES", []) or [])
 
     @_kept
     def MAX_PER_CATEGORY(self) -> int | None:
@@ -690,6 +708,15 @@ class AppSettings:
     def ADAPTER(self) -> str:
         """Dotted path of the adapter class that reads the host project's models."""
         return self._setting("ADAPTER", "recommendations.adapters.SettingsAdapter")
+
+    @_kept
+    def adapter(self) -> Any:
+        """The one instance of the ``ADAPTER`` class for this value of the setting.
+
+        What it resolves (the catalog model, lookups, compiled statements) lives as long
+        as it does: a new value of the setting drops it with the other kept values.
+        """
+        return import_string(self.ADAPTER)()
 
     @property
     def ARTIFACT_STORAGE(self) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.utils.functional import Promise
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import get_language, gettext, gettext_noop
 
 from recommendations.adapters import Event
 from recommendations.conf import PURCHASE, app_settings
@@ -37,7 +37,7 @@ class Worded(Promise):
     and unpickles as this one class.
     """
 
-    __slots__ = ("message", "params")
+    __slots__ = ("_text", "message", "params")
 
     def __init__(self, message: str | Promise | tuple[Any, ...], **params: Any) -> None:
         if isinstance(message, Promise) and not isinstance(message, Worded):
@@ -48,15 +48,28 @@ class Worded(Promise):
             message = (function, args, kwargs)
         self.message = message
         self.params = params
+        # (language, text) of the last wording: a cached list's reasons are worded again
+        # on every request, in the same language as a rule.
+        self._text: tuple[str | None, str] | None = None
 
     def __str__(self) -> str:
+        return self.text_in(get_language())
+
+    def text_in(self, language: str | None) -> str:
+        """The text in ``language``, which must be the active one (``get_language()``):
+        a caller wording a whole list reads it once."""
+        known = self._text
+        if known is not None and known[0] == language:
+            return known[1]
         if isinstance(self.message, tuple):
             function, args, kwargs = self.message
             text = function(*args, **kwargs)
         else:
             text = gettext(self.message)
         # Without parameters the message is not a format: a "%" in it stays as written.
-        return text % self.params if self.params else text
+        text = text % self.params if self.params else text
+        self._text = (language, text)
+        return text
 
     def __repr__(self) -> str:
         return repr(str(self))
@@ -104,6 +117,12 @@ def _worded_unpickle(message: str | tuple[Any, ...], params: dict[str, Any]) -> 
 
 # What a reason is: a str, or (as every reason built here) a Worded, worded when shown.
 Reason = str | Promise
+
+
+def reason_text(reason: Reason, language: str | None) -> str:
+    """A reason as text in ``language``, the active one (see :meth:`Worded.text_in`)."""
+    return reason.text_in(language) if isinstance(reason, Worded) else str(reason)
+
 
 PINNED = Worded(gettext_noop("Picked by our team"))
 POPULAR = Worded(gettext_noop("Popular right now"))

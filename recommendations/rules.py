@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.core.cache import cache
@@ -95,7 +96,34 @@ class Filters:
 
     def block(self, pks: Iterable[Any]) -> None:
         """Never show these items."""
-        self.blocked.update(str(pk) for pk in pks)
+        self.blocked.update(map(str, pks))
+
+
+def _admitted(
+    keys: Iterable[str],
+    *,
+    items: Mapping[str, Any],
+    filters: Filters,
+    rules: BlockRules,
+    category_of: Callable[[Any], str | None],
+) -> set[str]:
+    """The ``keys`` a list may show: available, neither blocked nor excluded, of the
+    category asked for, and not bought unless their category repeats. One loop for a
+    whole list, not a call per candidate."""
+    repeatable = app_settings.REPEAT_PURCHASE_CATEGORIES
+    blocked, excluded, bought = filters.blocked, rules.excluded, filters.bought
+    wanted = filters.category
+    admitted = set()
+    for pk in keys:
+        item = items.get(pk)
+        if item is None or pk in blocked or pk in excluded:
+            continue
+        category = category_of(item)
+        if wanted is not None and category != wanted:
+            continue
+        if pk not in bought or category in repeatable:
+            admitted.add(pk)
+    return admitted
 
 
 def apply_rules(
@@ -112,28 +140,26 @@ def apply_rules(
     ``items`` holds the available items by string key: a candidate missing from it is
     unavailable (or unknown) and is skipped.
     """
-    repeatable = set(app_settings.REPEAT_PURCHASE_CATEGORIES)
-
-    def allowed(pk: str) -> bool:
-        item = items.get(pk)
-        if item is None or pk in filters.blocked or pk in rules.excluded:
-            return False
-        category = category_of(item)
-        if filters.category is not None and category != filters.category:
-            return False
-        return pk not in filters.bought or category in repeatable
-
-    pins = [(position, pk) for position, pk in rules.pins if allowed(pk)][:n]
-    pinned = {pk for _, pk in pins}
+    candidates = list(candidates)
+    keys = list(map(str, map(attrgetter("pk"), candidates)))
+    admitted = _admitted(
+        [*keys, *map(itemgetter(1), rules.pins)],
+        items=items,
+        filters=filters,
+        rules=rules,
+        category_of=category_of,
+    )
+    pins = (
+        [(position, pk) for position, pk in rules.pins if pk in admitted][:n] if rules.pins else []
+    )
+    seen: set[str] = set(map(itemgetter(1), pins))
     chosen: list[Candidate] = []
-    seen: set[str] = set(pinned)
     per_category: Counter[str | None] = Counter()
     limit = filters.max_per_category
-    for candidate in candidates:
+    for candidate, pk in zip(candidates, keys, strict=True):
         if len(chosen) + len(pins) >= n:
             break
-        pk = str(candidate.pk)
-        if pk in seen or not allowed(pk):
+        if pk in seen or pk not in admitted:
             continue
         category = category_of(items[pk])
         if limit is not None and category is not None and per_category[category] >= limit:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
@@ -13,6 +14,7 @@ from rest_framework import serializers
 
 from recommendations.adapters import get_adapter
 from recommendations.models import ItemRule, TrainingRun
+from recommendations.reasons import reason_text
 from recommendations.selectors import DEFAULT_N, MAX_N
 
 
@@ -63,8 +65,14 @@ class RecommendationSerializer(serializers.Serializer):
     source = serializers.CharField()
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        # The same output as the declared fields, without their per-field machinery:
-        # this runs for every item of every list the API serves.
+        return self.represent(instance, get_language())
+
+    def represent(self, instance: Any, language: str | None) -> dict[str, Any]:
+        """:meth:`to_representation` with the active ``language`` read by the caller.
+
+        The same output as the declared fields, without their per-field machinery:
+        this runs for every item of every list the API serves.
+        """
         url, price = instance.url, instance.price
         return {
             "item_id": str(instance.item.pk),
@@ -72,8 +80,8 @@ class RecommendationSerializer(serializers.Serializer):
             "url": None if url is None else str(url),
             "price": None if price is None else str(price),
             "score": float(instance.score),
-            "reason": str(instance.reason),
-            "social_reason": str(instance.social_reason),
+            "reason": reason_text(instance.reason, language),
+            "social_reason": reason_text(instance.social_reason, language),
             "source": str(instance.source),
         }
 

@@ -200,7 +200,7 @@ def recommendations_assemble(
     run_id = None if model is None else model.run_id
     result = []
     for (candidate, layer, names, item), known in zip(kept, shown, strict=True):
-        social = social_reason(evidence.get(str(candidate.pk)), circle)
+        social = social_reason(evidence.get(str(candidate.pk)), circle) if evidence else ""
         reason = explainer.reason(item, layer, names, items)
         if social and candidate.source == FOLLOWED:
             reason, social = social, ""  # the block of the people one follows says it once

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.utils.translation import get_language
 
@@ -31,12 +30,10 @@ def list_name(
 ) -> str:
     """The cache name of a list: its block, model run, rules, history digest and inputs."""
     # The setting too: a changed business rule (MAX_PER_CATEGORY ...) applies at once.
-    configuration = digest(getattr(settings, "RECOMMENDATIONS", None))
     # And the language: a cached item's label and page may be worded per language (a
     # translated name, i18n_patterns URLs); its reason is worded when shown anyway.
-    language = get_language()
     return LIST_CACHE_PREFIX + digest(
-        (block, run_id, rules_key, history, configuration, language, parts)
+        (block, run_id, rules_key, history, app_settings.fingerprint, get_language(), parts)
     )
 
 
@@ -134,9 +131,10 @@ def list_set(
     An empty list is cached too (a block with nothing it means to show, asked on every
     page): it is computed again once the catalog changes.
     """
-    served = tuple(
+    shown = [
         rec if rec.known else replace(rec, known=(rec.label, rec.url, rec.price)) for rec in result
-    )
+    ]
+    served = tuple(shown)
     # The instances stay in the process's catalog: the entry names them by key.
     rows = [
         (

@@ -13,6 +13,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -268,7 +269,11 @@ def _trained_layer(source: str, inputs: Inputs) -> Layer | None:
     lists = None if model is None else model.user_lists
     if lists is None or history.user_cache is None or inputs.category_pks is not None:
         return None
-    row = model.user_row(history.user_cache.user_pk)
+    trained = history.trained
+    if trained is not None and trained.run_id == model.run_id:
+        row: int | None = trained.row  # looked up with the history
+    else:
+        row = model.user_row(history.user_cache.user_pk)
     newest = None if row is None else history.newest_time()
     # NaN (no list for this user) never matches.
     if newest is None or not abs(newest - float(lists.newest[row])) <= SAME_TIME:
@@ -417,8 +422,8 @@ def _available(
     catalog: Catalog, adapter: SettingsAdapter, pks: Iterable[Any], *, rule_pks: Iterable[Any] = ()
 ) -> dict[str, CatalogRow]:
     """The available items among ``pks`` (typed keys) and ``rule_pks`` (staff-typed text)."""
-    rule_keys = [str(pk) for pk in valid_pks(adapter.catalog_model(), rule_pks)]
-    return catalog.available([str(pk) for pk in pks] + rule_keys)
+    rule_keys = map(str, valid_pks(adapter.shape.model, rule_pks)) if rule_pks else ()
+    return catalog.available([*map(str, pks), *rule_keys])
 
 
 def category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | None:
@@ -456,15 +461,18 @@ def candidates_choose(
     """
     candidates: list[Candidate] = []
     layer_of: dict[str, Layer] = {}
-    rows = _available(catalog, adapter, [], rule_pks=[pk for _, pk in rules.pins])
-    chosen = apply_rules(
-        candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
-    )
+    rows: dict[str, CatalogRow] = {}
+    chosen: list[Candidate] = []
+    if rules.pins:  # pinned items show even when every layer is empty
+        rows = _available(catalog, adapter, [], rule_pks=[pk for _, pk in rules.pins])
+        chosen = apply_rules(
+            candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
+        )
     for layer in layers:
         for pk, score in layer.ranked:
             layer_of.setdefault(str(pk), layer)
             candidates.append(Candidate(pk, float(score), layer.source))
-        rows.update(_available(catalog, adapter, [pk for pk, _ in layer.ranked]))
+        rows.update(_available(catalog, adapter, map(itemgetter(0), layer.ranked)))
         chosen = apply_rules(
             candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
         )
@@ -472,8 +480,8 @@ def candidates_choose(
             break
     if top_up and len(chosen) < n:
         # Starved (a new store, or a list eaten by the rules): top up from the catalog.
-        used = [*(c.pk for c in chosen), *engine_blocked(filters)]
-        extra = adapter.available_items().exclude(pk__in=valid_pks(adapter.catalog_model(), used))
+        used = [*map(attrgetter("pk"), chosen), *engine_blocked(filters)]
+        extra = adapter.available_items().exclude(pk__in=valid_pks(adapter.shape.model, used))
         if filters.category is not None and adapter.category_lookup():
             extra = extra.filter(**{adapter.category_lookup(): filters.category})
         more = available_rows(adapter, extra, limit=overfetch(n, filters))

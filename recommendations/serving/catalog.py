@@ -120,7 +120,7 @@ class Catalog:
         keys = {str(pk): pk for pk in pks}
         missing = [pk for key, pk in keys.items() if key not in self.instances]
         if missing:
-            valid = valid_pks(adapter.catalog_model(), missing)
+            valid = valid_pks(adapter.shape.model, missing)
             if valid:
                 found = adapter.display_items(valid)
                 if len(self.instances) + len(found) > INSTANCES_MAX:

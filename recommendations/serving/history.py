@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
@@ -56,7 +58,14 @@ class Trained:
 
     run_id: int
     newest: float  # Unix time of the newest event
-    bought: frozenset[str]
+    row: int  # the user's row in the model's matrices
+    # The keys of the items bought, as the artifact holds them.
+    bought_pks: np.ndarray = field(repr=False, compare=False)
+
+    @cached_property
+    def bought(self) -> frozenset[str]:
+        """Keys (as strings) of the items bought: only a computed list asks for them."""
+        return frozenset(map(str, self.bought_pks.tolist()))
 
 
 class History:
@@ -288,19 +297,23 @@ def _purchase_sources_ordered() -> list[str]:
     return list(app_settings.source_names(PURCHASE))
 
 
-def _trained(model: ServingModel | None, user_pk: Any, newest: float) -> Trained | None:
-    """The trained history of a user whose newest event is at ``newest``, if the model's."""
+def _trained(
+    model: ServingModel | None, user_pk: Any, newest: float, row: int | None = None
+) -> Trained | None:
+    """The trained history of a user whose newest event is at ``newest``, if the model's.
+
+    ``row``: the user's row in the model, when the caller looked it up already.
+    """
     lists = None if model is None else model.user_lists
     if lists is None or app_settings.REPEAT_PURCHASE_CATEGORIES:
         return None
-    row = model.user_row(user_pk)
+    row = model.user_row(user_pk) if row is None else row
     if row is None or not abs(newest - float(lists.newest[row])) <= SAME_TIME:
         return None  # NaN (no list for this user) never matches
     cols = lists.bought_cols(row)
     if cols is None:
         return None
-    bought = frozenset(str(pk) for pk in model.item_pks[cols].tolist())
-    return Trained(run_id=model.run_id, newest=newest, bought=bought)
+    return Trained(run_id=model.run_id, newest=newest, row=row, bought_pks=model.item_pks[cols])
 
 
 def _trained_probe(
@@ -308,12 +321,13 @@ def _trained_probe(
 ) -> Trained | None:
     """The trained history of a user with no event since the model's training, or None."""
     lists = None if model is None else model.user_lists
-    if lists is None or lists.bought_indptr is None or model.user_row(user_pk) is None:
+    row = None if lists is None or lists.bought_indptr is None else model.user_row(user_pk)
+    if row is None:
         return None
     newest = adapter.user_newest(user_pk)
     if newest is None or newest.time is None or not newest.consents:
         return None
-    return _trained(model, user_pk, newest.time.timestamp())
+    return _trained(model, user_pk, newest.time.timestamp(), row)
 
 
 def _rows_read(adapter: SettingsAdapter, user_cache: UserCache) -> Loaded:
@@ -323,7 +337,7 @@ def _rows_read(adapter: SettingsAdapter, user_cache: UserCache) -> Loaded:
     it is the trained one, and stays until an event moves it on.)
     """
     read = adapter.user_history(user_cache.user_pk, limit=HISTORY_LIMIT)
-    rows = tuple((e.item_pk, e.source, e.weight, e.timestamp) for e in read.events)
+    rows = tuple([(e.item_pk, e.source, e.weight, e.timestamp) for e in read.events])
     return rows, bought_beyond(adapter, user_cache, rows, known=read.bought)
 
 
@@ -340,9 +354,8 @@ def bought_beyond(
     ``CACHE_TIMEOUT`` seconds, longer than the history: newer purchases are in the
     window anyway, and the items beyond it never change.
     """
-    sources = _purchase_sources()
-    purchases = Counter(row[1] for row in rows if row[1] in sources)
-    if not any(count >= HISTORY_LIMIT for count in purchases.values()):
+    counts = Counter(map(itemgetter(1), rows))
+    if not any(counts[source] >= HISTORY_LIMIT for source in _purchase_sources()):
         return None
     if known is not None:
         return known

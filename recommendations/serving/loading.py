@@ -51,10 +51,17 @@ class ServingModel:
     user_lists: UserLists | None = None
     _user_rows: dict[Any, int] = field(default_factory=dict, repr=False, compare=False)
     _item_cols: dict[Any, int] = field(default_factory=dict, repr=False, compare=False)
+    # Whether the artifact keys users and items by integers (else by strings): asked of
+    # every key looked up, so decided once.
+    _integer_keys: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._user_rows.update({pk: row for row, pk in enumerate(self.user_pks.tolist())})
         self._item_cols.update({pk: col for col, pk in enumerate(self.item_pks.tolist())})
+        self._integer_keys.update(
+            users=bool(np.issubdtype(self.user_pks.dtype, np.integer)),
+            items=bool(np.issubdtype(self.item_pks.dtype, np.integer)),
+        )
 
     @classmethod
     def from_artifact(cls, run_id: int, artifact: Artifact) -> ServingModel:
@@ -79,9 +86,9 @@ class ServingModel:
         )
 
     @staticmethod
-    def _key(pk: Any, keys: np.ndarray) -> Any:
+    def _key(pk: Any, integer: bool) -> Any:
         # Keys come from URLs, rules and the database as str or int: match the artifact.
-        if np.issubdtype(keys.dtype, np.integer):
+        if integer:
             try:
                 return int(pk)
             except (TypeError, ValueError):
@@ -90,11 +97,11 @@ class ServingModel:
 
     def user_row(self, pk: Any) -> int | None:
         """Matrix row of a user seen in training, or None."""
-        return self._user_rows.get(self._key(pk, self.user_pks))
+        return self._user_rows.get(self._key(pk, self._integer_keys["users"]))
 
     def item_col(self, pk: Any) -> int | None:
         """Matrix column of an item known to the model, or None."""
-        return self._item_cols.get(self._key(pk, self.item_pks))
+        return self._item_cols.get(self._key(pk, self._integer_keys["items"]))
 
     def item_pk(self, col: int) -> Any:
         """Primary key of the item in a matrix column."""

@@ -202,10 +202,6 @@ def _user_features(adapter: SettingsAdapter, user: Any, user_cache: UserCache | 
     return features
 
 
-def _keys(pks: Iterable[Any]) -> list[str]:
-    return sorted({str(pk) for pk in pks})
-
-
 def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     """The list of one block for one shopper: from the cache, or computed and cached."""
     app_settings.refresh()
@@ -223,20 +219,20 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     if RECENTLY_VIEWED in spec.layers:
         viewed = list(dict.fromkeys([*session, *history.viewed()]))
     category = None if request.category is None else str(request.category)
-    parts = {
-        "n": n,
-        "exclude": _keys(exclude),
-        "category": category,
-        "session": _keys(session),
-        "anchors": [str(pk) for pk in anchors],
-        "viewed": [str(pk) for pk in viewed],
-    }
+    # Only the parts the spec names the list by are computed.
+    parts = {"n": n, "category": category}
+    for part, pks in (("exclude", exclude), ("session", session)):
+        if part in spec.key_parts:
+            parts[part] = sorted(set(map(str, pks)))
+    for part, pks in (("anchors", anchors), ("viewed", viewed)):
+        if part in spec.key_parts:
+            parts[part] = list(map(str, pks))
     name = list_name(
         spec.block,
         None if model is None else model.run_id,
         (sorted(rules.pins), sorted(rules.excluded)),
         history.fingerprint if spec.personal else history.bought_fingerprint,
-        tuple(parts[part] for part in spec.key_parts),
+        tuple(map(parts.__getitem__, spec.key_parts)),
     )
     owner = (history.user_cache or UserCache.of(user.pk)) if is_user(user) else None
 

@@ -130,14 +130,14 @@ def _excluded(context: template.Context, request: Any) -> list[Any]:
     """What a block leaves out: the cart, earlier blocks' items, the product on screen."""
     excluded = [*session_cart_pks(request), *_shown_pks(request)]
     product = context.get("product")
-    if isinstance(product, get_adapter().catalog_model()):
+    if isinstance(product, get_adapter().shape.model):
         excluded.append(product.pk)
     return excluded
 
 
 def _item_pks(items: Iterable[Any]) -> list[Any]:
     """Keys of catalog items given as instances, keys, or wrappers of an item (cart lines)."""
-    catalog = get_adapter().catalog_model()
+    catalog = get_adapter().shape.model
     pks = []
     for element in items or ():
         if isinstance(element, catalog):

@@ -23,7 +23,10 @@ from tests.hostproject.library.models import Book, Copy, Publisher, Shelf
 
 
 def catalog(settings, **fields) -> None:
-    """The library's setting with these CATALOG entries (None removes one)."""
+    """The library's setting with these CATALOG entries (None removes one).
+
+    A new value of the setting makes a new adapter: ask ``get_adapter()`` again after it.
+    """
     merged = {**settings.RECOMMENDATIONS["CATALOG"], **fields}
     settings.RECOMMENDATIONS = {
         **settings.RECOMMENDATIONS,
@@ -52,18 +55,19 @@ def messages(code: str) -> list[str]:
 def test_a_book_on_several_shelves_belongs_to_the_first_by_the_shelfs_ordering(settings, shelved):
     books, shelves, picks = shelved
     book = books["crime0"]
-    adapter = get_adapter()
 
     catalog(settings, CATEGORY_FIELD="shelves")
-    assert adapter.category_values([book]) == {book.pk: str(picks.pk)}  # Shelf.Meta.ordering
-    assert adapter.category_label(book) == "Staff picks"
-    assert adapter.category_key_field() == Shelf._meta.pk
+    assert get_adapter().category_values([book]) == {book.pk: str(picks.pk)}  # Shelf.Meta.ordering
+    assert get_adapter().category_label(book) == "Staff picks"
+    assert get_adapter().category_key_field() == Shelf._meta.pk
 
     catalog(settings, CATEGORY_ORDER="-shelves__position")
-    assert adapter.item_category_key(book) == str(shelves["crime"].pk)
-    assert adapter.category_label(book) == "Crime"
-    available = adapter.available_items().filter(
-        **{adapter.category_lookup(): shelves["crime"].pk}
+    assert get_adapter().item_category_key(book) == str(shelves["crime"].pk)
+    assert get_adapter().category_label(book) == "Crime"
+    available = (
+        get_adapter()
+        .available_items()
+        .filter(**{get_adapter().category_lookup(): shelves["crime"].pk})
     )
     assert set(available) == {books[f"crime{i}"] for i in range(4)}
     assert messages("W002") == []
@@ -114,15 +118,14 @@ def test_the_price_of_several_copies_follows_price_order(settings, books):
     book = books["poetry1"]
     for price, condition in ((12, "fine"), (5, "worn"), (8, "good")):
         Copy.objects.create(book=book, price=Decimal(price), condition=condition)
-    adapter = get_adapter()
 
     catalog(settings, PRICE_FIELD="copies__price")
-    assert adapter.item_price(book) == Decimal(5)
+    assert get_adapter().item_price(book) == Decimal(5)
     catalog(settings, PRICE_ORDER="-copies__price")
-    assert adapter.item_price(book) == Decimal(12)
+    assert get_adapter().item_price(book) == Decimal(12)
     catalog(settings, PRICE_ORDER="copies__condition")
-    assert adapter.item_price(book) == Decimal(12)  # "fine" sorts first
-    assert adapter.item_price(books["travel0"]) is None  # no copy
+    assert get_adapter().item_price(book) == Decimal(12)  # "fine" sorts first
+    assert get_adapter().item_price(books["travel0"]) is None  # no copy
     assert messages("W002") == []
 
 
@@ -132,13 +135,12 @@ def test_labels_and_categories_through_a_foreign_key(settings, books):
     book.publisher = penguin
     book.save()
     book = Book.objects.select_related("publisher").get(pk=book.pk)
-    adapter = get_adapter()
 
     catalog(settings, LABEL_FIELD="publisher__name")
-    assert adapter.item_label(book) == "Penguin"
+    assert get_adapter().item_label(book) == "Penguin"
     catalog(settings, CATEGORY_FIELD="publisher", CATEGORY_LABEL_FIELD="name")
-    assert adapter.item_category_key(book) == str(penguin.pk)
-    assert adapter.category_label(book) == "Penguin"
+    assert get_adapter().item_category_key(book) == str(penguin.pk)
+    assert get_adapter().category_label(book) == "Penguin"
     assert messages("W002") == []
 
 

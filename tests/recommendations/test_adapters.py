@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from recommendations import selectors
 from recommendations.adapters import SettingsAdapter, get_adapter
 from tests.factories import (
     CategoryFactory,
@@ -190,6 +191,35 @@ def test_user_features_hash_country_and_birth_decade():
 class OnlyPurchases(SettingsAdapter):
     def user_events(self, user_pk, *, limit=200):
         return [event for event in super().user_events(user_pk) if event.source == "purchase"]
+
+
+class CountingAdapter(SettingsAdapter):
+    """Counts how often serving asks for the category's expression."""
+
+    asked = 0
+
+    def category_expression(self):
+        type(self).asked += 1
+        return super().category_expression()
+
+
+def test_one_adapter_serves_a_value_of_the_setting_and_resolves_the_catalog_once(settings, store):
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "ADAPTER": "tests.recommendations.test_adapters.CountingAdapter",
+    }
+    CountingAdapter.asked = 0
+    adapter = get_adapter()
+    shoppers = UserFactory.create_batch(3)
+    for shopper, rank in zip(shoppers, range(3), strict=True):
+        OrderLineFactory(order=OrderFactory(user=shopper), product=store.product(0, rank))
+        assert selectors.recommendations_for_user(user=shopper, n=4)
+
+    assert get_adapter() is adapter
+    assert CountingAdapter.asked == 1
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "MAX_PER_CATEGORY": 2}
+    assert get_adapter() is not adapter  # another value of the setting: resolved again
+    assert type(get_adapter()) is CountingAdapter
 
 
 def test_get_adapter_returns_the_configured_class(settings):

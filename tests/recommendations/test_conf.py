@@ -42,7 +42,7 @@ def test_a_minimal_setting_gets_every_default():
         assert app_settings.AUTO_PROMOTE is True
         assert app_settings.EVALUATION_K == 20
         assert app_settings.EVALUATION_SOURCES == ["shop.OrderLine"]
-        assert app_settings.REPEAT_PURCHASE_CATEGORIES == []
+        assert not app_settings.REPEAT_PURCHASE_CATEGORIES
         assert app_settings.MAX_PER_CATEGORY == 3
         assert app_settings.CACHE_TIMEOUT == 300
         assert app_settings.RELOAD_INTERVAL == 5
@@ -101,19 +101,26 @@ def test_a_role_is_set_explicitly_or_taken_from_the_name(settings):
     assert app_settings.source_names("purchase") == ["sale", "purchase"]
     assert app_settings.source_names("view") == ["visit"]
     # Holdout hits and conversions default to the purchase sources, wherever they are.
-    settings.RECOMMENDATIONS["EVENT_SOURCES"].insert(0, _source(NAME="click"))
+    raw = settings.RECOMMENDATIONS["EVENT_SOURCES"]
+    settings.RECOMMENDATIONS = {**MINIMAL, "EVENT_SOURCES": [_source(NAME="click"), *raw]}
     assert app_settings.EVALUATION_SOURCES == ["sale", "purchase"]
     assert app_settings.CONVERSION_SOURCES == ["sale", "purchase"]
 
 
-def test_event_sources_are_parsed_once_yet_follow_every_change_of_the_setting(settings):
+def test_the_setting_is_read_once_until_override_settings_changes_it(settings):
     settings.RECOMMENDATIONS = {**MINIMAL, "EVENT_SOURCES": [_source(NAME="sale")]}
     first = app_settings.EVENT_SOURCES
     again = app_settings.EVENT_SOURCES
-    assert again == first and again[0] is first[0]  # not parsed a second time
-    settings.RECOMMENDATIONS["EVENT_SOURCES"][0]["VERB"] = "ordered"
-    assert app_settings.EVENT_SOURCES[0].verb == "ordered"
-    settings.RECOMMENDATIONS["EVENT_SOURCES"].append(_source(NAME="visit", ROLE="view"))
+    assert again is first  # kept: a later read is an attribute read, nothing parsed
+    assert app_settings.source_names("view") == []
+    # Kept values are read-only: a caller cannot change them for the next one.
+    assert isinstance(first, tuple)
+    with pytest.raises(TypeError):
+        app_settings.CATALOG_AVAILABLE["is_active"] = False  # type: ignore[index]
+    settings.RECOMMENDATIONS = {
+        **MINIMAL,
+        "EVENT_SOURCES": [_source(NAME="sale"), _source(NAME="visit", ROLE="view")],
+    }
     assert app_settings.source_names("view") == ["visit"]
     settings.RECOMMENDATIONS = {**MINIMAL, "EVENT_SOURCES": [_source(NAME="loan")]}
     assert [source.name for source in app_settings.EVENT_SOURCES] == ["loan"]

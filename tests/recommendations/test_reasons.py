@@ -68,6 +68,18 @@ def test_a_reason_unpickles_as_one_class_and_is_worded_when_shown(settings):
         assert str(pickle.loads(pickle.dumps(built[0]))) == "Weil Sie Mug gekauft haben"
 
 
+def test_a_reason_worded_once_is_worded_again_in_another_language():
+    reason = reasons.because_you(source="purchase", label="Mug")
+
+    assert str(reason) == "Because you bought Mug"
+    with translation.override("de"):
+        assert str(reason) == "Weil Sie Mug gekauft haben"
+        language = translation.get_language()
+        assert reasons.reason_text(reason, language) == "Weil Sie Mug gekauft haben"
+    assert str(reason) == "Because you bought Mug"
+    assert reasons.reason_text("Plain", None) == "Plain"
+
+
 def test_a_reason_reads_as_its_text():
     reason = reasons.because_you(source="purchase", label="Mug 100%")
 

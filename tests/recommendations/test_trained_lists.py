@@ -17,6 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from recommendations import selectors, serving
+from recommendations.adapters import get_adapter
 from recommendations.artifacts import artifact_read
 from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
@@ -215,3 +216,17 @@ def test_kept_settings_follow_override_settings_and_a_replaced_setting(settings)
         django_settings.RECOMMENDATIONS = original
         app_settings.refresh()
     assert app_settings.CACHE_TIMEOUT == 222
+
+
+def test_a_repeat_list_of_an_unchanged_shopper_leaves_what_they_bought_unread(store):
+    customer = _pair_customer()
+    first = selectors.recommendations_for_user(user=customer, n=4)
+
+    history = selectors.shopper_history(user=customer)
+    again = selectors.recommendations_for_user(user=customer, n=4, history=history)
+
+    assert item_names(again) == item_names(first)
+    assert history.trained is not None
+    # Only a computed list asks for the items bought: a served one names none of them.
+    assert "bought" not in vars(history.trained)
+    assert history.trained.bought == get_adapter().user_bought(customer.pk)
