@@ -74,9 +74,11 @@ DEFAULT_SELECTION_SPACE: dict[str, dict[str, list[Any]]] = {
     # Numeric values are grids walked from the configured value while they improve
     # (see recommendations.selection): wide ones cost only where the data asks for them.
     "ease": {
+        # First: the weights do not depend on it, so the solves of the configured
+        # candidate (still in the fit cache) are reused and only the scoring is redone;
+        # tried after l2 it needed new solves and the budget could end before it.
+        "max_history": [100, 400, 800],
         "l2": [50.0, 100.0, 250.0, 1000.0, 2000.0, 4000.0],
-        # The weights do not depend on it: only the scoring is redone (cheap).
-        "max_history": [100, 400],
         "recency_half_life_days": [120.0],
     },
     "item_knn": {"k": [25, 50, 200, 400], "shrinkage": [10.0], "recency_half_life_days": [120.0]},

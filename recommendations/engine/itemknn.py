@@ -46,8 +46,13 @@ def top_k_per_row(
     """
     data, indices, indptr = matrix.data, matrix.indices, matrix.indptr
     keep = data > 0
-    kept_before = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
-    counts = kept_before[indptr[1:]] - kept_before[indptr[:-1]]
+    # Positive entries per row, summed in place (a running total of every entry would
+    # write eight bytes per entry): only non-empty rows, whose starts strictly increase.
+    lengths = np.diff(indptr)
+    counts = np.zeros(matrix.shape[0], dtype=np.int64)
+    filled = lengths > 0
+    if filled.any():
+        counts[filled] = np.add.reduceat(keep, indptr[:-1][filled], dtype=np.int64)
     # Only rows with more than k entries need a selection; a loop over them is cheap
     # next to sorting every entry, and partition is linear in the row length.
     for row in np.flatnonzero(counts > k):

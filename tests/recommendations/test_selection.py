@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from recommendations import engine
 from recommendations.checks import check_settings
+from recommendations.conf import DEFAULT_SELECTION_SPACE
+from recommendations.engine.cache import shared_fits
 from recommendations.engine.interactions import SECONDS_PER_DAY, build_interactions
 from recommendations.engine.split import holdout_new_items
 from recommendations.models import TrainingRun
@@ -579,3 +581,20 @@ def test_configurations_that_score_every_user_alike_do_not_block_the_choice():
     ]
     assert report["runner_up"]["algorithm"] == "popularity"
     assert report["margin"] > 0
+
+
+def test_the_default_space_varies_eases_history_cap_first_reusing_the_configured_solves():
+    data = training_data(*co_purchase_events())
+    space = {"ease": DEFAULT_SELECTION_SPACE["ease"]}
+
+    with shared_fits() as cache:
+        result = select(data, {"ease": {"l2": 500.0}}, space, max_evaluations=3)
+
+    tried = [e.candidate.params for e in result.evaluations]
+    # The configured candidate, then the cap's two neighbours on its grid, l2 unchanged.
+    assert tried[0] == {"l2": 500.0}
+    assert [params.get("max_history") for params in tried[1:]] == [100, 400]
+    assert all(params["l2"] == 500.0 for params in tried)
+    # The cap changes the scoring, not the weights: one solve per fold, made once.
+    assert cache.misses == len(result.folds)
+    assert cache.hits == 2 * len(result.folds)
