@@ -98,14 +98,15 @@ def _selected_block(
     exclude: Iterable[Any] = (),
 ) -> dict[str, Any]:
     """The block of the list ``select`` (a selector with its own arguments bound) gives
-    for the shopper: called with their ``user``, their ``history`` and what to leave
-    out (the page's, plus ``exclude``); later blocks of the page do not repeat it."""
+    for the shopper: called with their ``user``, what the page's blocks read first
+    (``page``) and what to leave out (the page's, plus ``exclude``); later blocks of the
+    page do not repeat it."""
     request, user = _shopper(context)
-    history = _history(request, user)
-    if history:  # a history of one's own implies consent
+    page = _page(request, user)
+    if page.history:  # a history of one's own implies consent
         tracking.consent_known(request, True)
     recommendations = select(
-        user=user, exclude=[*_excluded(context, request), *exclude], history=history
+        user=user, exclude=[*_excluded(context, request), *exclude], page=page
     )
     _shown_pks(request).update(str(rec.item.pk) for rec in recommendations)
     return _block(context, block, title, recommendations)
@@ -116,9 +117,10 @@ def _shopper(context: template.Context) -> tuple[Any, Any]:
     return request, getattr(request, "user", None)
 
 
-def _history(request: Any, user: Any) -> Any:
-    """The shopper's history, read once per request whatever the number of blocks."""
-    return request_memo(request, "history", lambda: selectors.shopper_history(user=user))
+def _page(request: Any, user: Any) -> selectors.PageRead:
+    """What every block reads first (the shopper's history, the rules, when the catalog
+    changed), read once per request whatever the number of blocks: one cache round trip."""
+    return request_memo(request, "page", lambda: selectors.page_read(user=user))
 
 
 def _shown_pks(request: Any) -> set[str]:
