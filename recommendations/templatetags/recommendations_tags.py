@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import template
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy
 
 from recommendations import selectors, tracking
@@ -81,6 +82,7 @@ def _block(
         "title": title,
         "recommendations": recommendations,
         "request": request,
+        "events_url": request_memo(request, "events_url", _events_url),
         # One row per rendered block (one INSERT per page with ImpressionMiddleware);
         # its token lets a click name what was shown.
         "impression": tracking.impression_record(
@@ -110,6 +112,15 @@ def _selected_block(
     )
     _shown_pks(request).update(str(rec.item.pk) for rec in recommendations)
     return _block(context, block, title, recommendations)
+
+
+def _events_url() -> str:
+    """The URL clicks are posted to ('' when the host does not route the app's API):
+    reversed once per request, not once per block."""
+    try:
+        return reverse("recommendations:events")
+    except NoReverseMatch:
+        return ""
 
 
 def _shopper(context: template.Context) -> tuple[Any, Any]:
