@@ -11,6 +11,7 @@ Each view carries its own schema class, so the OpenAPI schema works in a host wh
 from __future__ import annotations
 
 import logging
+from functools import cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -48,14 +49,24 @@ logger = logging.getLogger(__name__)
 RUN_HEADER = "X-Recommendations-Run"
 
 
+@cache
+def _classes(paths: tuple[str, ...]) -> tuple[type, ...]:
+    """The classes ``paths`` name, imported once per distinct setting value."""
+    return tuple(import_string(path) for path in paths)
+
+
 class _AppDefaults:
-    """Authentication and throttles from ``RECOMMENDATIONS``, never the host's defaults."""
+    """Authentication and throttles from ``RECOMMENDATIONS``, never the host's defaults.
+
+    The setting is read on each request (a changed one applies at once); the classes it
+    names are resolved once per value, and instantiated per request as DRF expects.
+    """
 
     def get_authenticators(self) -> list[Any]:
-        return [import_string(path)() for path in app_settings.API_AUTHENTICATION_CLASSES]
+        return [cls() for cls in _classes(tuple(app_settings.API_AUTHENTICATION_CLASSES))]
 
     def get_throttles(self) -> list[Any]:
-        return [import_string(path)() for path in app_settings.API_THROTTLE_CLASSES]
+        return [cls() for cls in _classes(tuple(app_settings.API_THROTTLE_CLASSES))]
 
 
 def _catalog_item(pk: str) -> Any:
@@ -93,7 +104,12 @@ class _ListView(_AppDefaults, BackendErrorsAs503, APIView):
     def query(self, request: Request) -> dict[str, Any]:
         # A plain dict, not the QueryDict: DRF would read ``?n=`` as "not given" there,
         # where the schema (and the shopper) mean an empty, invalid number.
-        serializer = self.query_serializer(data=request.query_params.dict())
+        data = request.query_params.dict()
+        if self.query_serializer is ListQuerySerializer:
+            # Its fields never change: one bound instance validates every request
+            # (validation keeps no state on it), with the same errors as is_valid.
+            return _LIST_QUERY.run_validation(data)
+        serializer = self.query_serializer(data=data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
@@ -111,6 +127,7 @@ class _ListView(_AppDefaults, BackendErrorsAs503, APIView):
 
 
 _ITEM = RecommendationSerializer()
+_LIST_QUERY = ListQuerySerializer()
 
 
 class _OwnListView(_ListView):

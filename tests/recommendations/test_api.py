@@ -9,8 +9,10 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from recommendations.api.serializers import ListQuerySerializer
 from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
+from recommendations.selectors import DEFAULT_N
 from recommendations.session import SESSION_KEY
 from recommendations.urls import urlpatterns
 from tests.factories import (
@@ -494,3 +496,38 @@ def test_the_api_signs_in_with_sessions_whatever_the_hosts_default(client, users
     response = client.get(_url("me"), {"n": 2})
 
     assert response.status_code == 200
+
+
+def test_a_refused_n_answers_what_a_fresh_serializer_says_and_leaves_no_state(
+    client, store, users
+):
+    # One bound query serializer validates every request: its errors must be those of
+    # a serializer built for the request, and a refused request must not leak into the
+    # next one.
+    client.force_login(users["alice"])
+    fresh = ListQuerySerializer(data={"n": "abc"})
+    assert not fresh.is_valid()
+
+    refused = client.get(_url("me"), {"n": "abc"})
+    served = client.get(_url("me"), {"n": 2})
+    default = client.get(_url("me")).json()["results"]
+    explicit = client.get(_url("me"), {"n": DEFAULT_N}).json()["results"]
+
+    assert refused.status_code == 400
+    assert refused.json() == json.loads(json.dumps(fresh.errors))
+    assert len(served.json()["results"]) == 2
+    assert len(default) > 2
+    assert default == explicit
+
+
+def test_a_changed_list_of_throttle_classes_applies_at_once(client, store, settings):
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "API_THROTTLE_RATES": {"anon": "1/day"},
+    }
+    first = [client.get(_url("trending"), {"n": 1}).status_code for _ in range(2)]
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "API_THROTTLE_CLASSES": []}
+    unthrottled = client.get(_url("trending"), {"n": 1}).status_code
+
+    assert first == [200, 429]
+    assert unthrottled == 200
