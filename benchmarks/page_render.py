@@ -10,6 +10,9 @@ queries).
 Runs with production settings (DEBUG off, collected static files): in DEBUG mode
 Django records every query and keeps template debug data, which costs the page with
 blocks far more than the page without (ratio about 2.7 here in DEBUG, against 1.5).
+Nor does it set up Django's test environment: that instruments every template render
+(a signal per template, which the test client answers with a copy of the context),
+a cost no served page pays and one that grows with every included card.
 
 Needs the demo database with a trained model (``./bin/demo`` once). Usage::
 
@@ -58,11 +61,10 @@ def main() -> int:
     from django.db import connection
     from django.db.models import Count
     from django.test import Client, override_settings
-    from django.test.utils import CaptureQueriesContext, setup_test_environment
+    from django.test.utils import CaptureQueriesContext
 
     from shop.models import Product
 
-    setup_test_environment()
     user_model = django.contrib.auth.get_user_model()
     customer = user_model.objects.annotate(n=Count("orders")).order_by("-n").first()
     if customer is None:

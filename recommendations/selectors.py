@@ -38,8 +38,10 @@ from recommendations.serving.pipeline import (
     MAX_N,
     BlockRequest,
     BlockSpec,
+    PageRead,
     block_run,
     check_n,
+    page_read,
     shopper_history,
 )
 
@@ -56,9 +58,11 @@ __all__ = [
     "SESSION",
     "SIMILAR",
     "TRENDING",
+    "PageRead",
     "Recommendation",
     "bought_together",
     "check_n",
+    "page_read",
     "popular_products",
     "popular_with_followed",
     "recently_viewed",
@@ -130,10 +134,12 @@ def recommendations_for_user(
     category: Any = None,
     session_item_pks: Sequence[Any] = (),
     history: History | None = None,
+    page: PageRead | None = None,
 ) -> list[Recommendation]:
     """A shopper's personal list: own history, then this session's views, then trending.
 
-    ``history`` is the shopper's :func:`shopper_history`, when the caller read it already.
+    ``history`` is the shopper's :func:`shopper_history`, when the caller read it already;
+    ``page`` (any selector) what the blocks of a page share, read once (:func:`page_read`).
     """
     request = BlockRequest(
         user=user,
@@ -142,6 +148,7 @@ def recommendations_for_user(
         category=category,
         session_item_pks=session_item_pks,
         history=history,
+        page=page,
     )
     return block_run(FOR_YOU, request)
 
@@ -160,9 +167,12 @@ def similar_products(
     user: Any = None,
     exclude: Iterable[Any] = (),
     history: History | None = None,
+    page: PageRead | None = None,
 ) -> list[Recommendation]:
     """Alternatives to ``item`` (never ``item`` itself): alike and co-bought; maybe none."""
-    request = BlockRequest(user=user, n=n, exclude=exclude, anchors=[item.pk], history=history)
+    request = BlockRequest(
+        user=user, n=n, exclude=exclude, anchors=[item.pk], history=history, page=page
+    )
     return block_run(SIMILAR_PRODUCTS, request)
 
 
@@ -174,13 +184,16 @@ def bought_together(
     user: Any = None,
     exclude: Iterable[Any] = (),
     history: History | None = None,
+    page: PageRead | None = None,
 ) -> list[Recommendation]:
     """Items bought with ``item``, or with the items of a cart when no item is given.
 
     Only items bought in the same orders: none for an empty cart or a lone product.
     """
     anchors = [item.pk] if item is not None else list(dict.fromkeys(cart_item_pks or ()))
-    request = BlockRequest(user=user, n=n, exclude=exclude, anchors=anchors, history=history)
+    request = BlockRequest(
+        user=user, n=n, exclude=exclude, anchors=anchors, history=history, page=page
+    )
     return block_run(BOUGHT_TOGETHER_PRODUCTS, request)
 
 
@@ -191,9 +204,12 @@ def trending_products(
     user: Any = None,
     exclude: Iterable[Any] = (),
     history: History | None = None,
+    page: PageRead | None = None,
 ) -> list[Recommendation]:
     """What is selling now, optionally in one category (a category key)."""
-    request = BlockRequest(user=user, n=n, exclude=exclude, category=category, history=history)
+    request = BlockRequest(
+        user=user, n=n, exclude=exclude, category=category, history=history, page=page
+    )
     return block_run(TRENDING_PRODUCTS, request)
 
 
@@ -203,9 +219,10 @@ def popular_products(
     user: Any = None,
     exclude: Iterable[Any] = (),
     history: History | None = None,
+    page: PageRead | None = None,
 ) -> list[Recommendation]:
     """The best sellers of the serving version: promoting or rolling back changes them."""
-    request = BlockRequest(user=user, n=n, exclude=exclude, history=history)
+    request = BlockRequest(user=user, n=n, exclude=exclude, history=history, page=page)
     return block_run(POPULAR_PRODUCTS, request)
 
 
@@ -216,10 +233,16 @@ def recently_viewed(
     n: int = DEFAULT_N,
     exclude: Iterable[Any] = (),
     history: History | None = None,
+    page: PageRead | None = None,
 ) -> list[Recommendation]:
     """The shopper's own viewed items, newest first, bought or not; only those (maybe none)."""
     request = BlockRequest(
-        user=user, n=n, exclude=exclude, session_item_pks=session_item_pks or (), history=history
+        user=user,
+        n=n,
+        exclude=exclude,
+        session_item_pks=session_item_pks or (),
+        history=history,
+        page=page,
     )
     return block_run(RECENTLY_VIEWED_PRODUCTS, request)
 
@@ -230,6 +253,7 @@ def popular_with_followed(
     n: int = DEFAULT_N,
     exclude: Iterable[Any] = (),
     history: History | None = None,
+    page: PageRead | None = None,
 ) -> list[Recommendation]:
     """What the people ``user`` follows bought or rated well, each with a social reason.
 
@@ -237,5 +261,5 @@ def popular_with_followed(
     when nothing qualifies (see :mod:`recommendations.serving.social` for what may be
     told).
     """
-    request = BlockRequest(user=user, n=n, exclude=exclude, history=history)
+    request = BlockRequest(user=user, n=n, exclude=exclude, history=history, page=page)
     return block_run(FOLLOWED_PRODUCTS, request)

@@ -96,8 +96,11 @@ class History:
         """The history of any shopper, read from the cache when it holds it."""
         if not is_user(user):
             return cls()
-        user_cache = UserCache.of(user.pk)
-        return cls.from_head(adapter, user_cache, cache.get(user_head_key(user.pk)), model)
+        # The generation and the head in one round trip to a shared cache.
+        generation_key, head_key = user_generation_key(user.pk), user_head_key(user.pk)
+        values = cache.get_many([generation_key, head_key])
+        user_cache = UserCache.of(user.pk, values.get(generation_key))
+        return cls.from_head(adapter, user_cache, values.get(head_key), model)
 
     @classmethod
     def from_head(

@@ -47,7 +47,6 @@ from recommendations.serving.keys import (
     user_generation_key,
     user_head_key,
 )
-from recommendations.serving.loading import ServingModel
 from recommendations.serving.social import circle_of
 
 DEFAULT_N = 8
@@ -100,6 +99,8 @@ class BlockRequest:
     anchors: Sequence[Any] = ()
     # The shopper's history when the caller read it already (shopper_history).
     history: History | None = None
+    # What the blocks of the page read first, when an earlier block read it (page_read).
+    page: PageRead | None = None
 
 
 def check_n(n: Any) -> int:
@@ -115,28 +116,25 @@ def shopper_history(*, user: Any) -> History:
 
 
 @dataclass(frozen=True)
-class _Basis:
-    """What every list reads first, from the cache in one call."""
+class PageRead:
+    """What every list reads first, from the cache in one call: shared by a page's blocks."""
 
     history: History
-    rules: BlockRules
+    # The merchandisers' rules of every block, as cached (rules.block_rules picks one).
+    rules_rows: Any
     # When the catalog and the follows last changed (services.catalog_changed, social_changed).
     catalog_changes: CatalogChanges
     social_changed_at: float
 
 
-def _basis_read(
-    adapter: SettingsAdapter,
-    user: Any,
-    history: History | None,
-    block: str,
-    model: ServingModel | None,
-) -> _Basis:
-    """The shopper's history, the block's rules and when the catalog and follows changed.
+def page_read(*, user: Any, history: History | None = None) -> PageRead:
+    """The shopper's history, the rules and when the catalog and follows changed.
 
     Every list needs them first: they are read from the cache in one call with the
-    shopper's generation (one round trip to a shared cache).
+    shopper's generation and history head (one round trip to a shared cache). The blocks
+    of one page share one read (``BlockRequest.page``); ``history`` when read already.
     """
+    adapter = get_adapter()
     keys = [RULES_CACHE_KEY, CATALOG_CHANGED_KEY, AVAILABILITY_CHANGED_KEY]
     if app_settings.SOCIAL is not None:
         keys.append(SOCIAL_CHANGED_KEY)
@@ -147,12 +145,14 @@ def _basis_read(
     values = cache.get_many(keys)
     if read_head:
         user_cache = UserCache.of(user.pk, values.get(user_keys[0]))
-        history = History.from_head(adapter, user_cache, values.get(user_keys[1]), model)
+        history = History.from_head(
+            adapter, user_cache, values.get(user_keys[1]), model_for_user(user)
+        )
     elif history is None:
         history = History()  # anonymous
-    return _Basis(
+    return PageRead(
         history=history,
-        rules=block_rules(block=block, rows=values.get(RULES_CACHE_KEY)),
+        rules_rows=values.get(RULES_CACHE_KEY),
         catalog_changes=CatalogChanges.of(
             values.get(CATALOG_CHANGED_KEY, 0.0), values.get(AVAILABILITY_CHANGED_KEY, 0.0)
         ),
@@ -208,8 +208,9 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     n = check_n(request.n)
     user, exclude, anchors = request.user, list(request.exclude), list(request.anchors)
     adapter, model = get_adapter(), model_for_user(user)
-    read = _basis_read(adapter, user, request.history, spec.block, model)
-    history, rules, changes = read.history, read.rules, read.catalog_changes
+    read = request.page or page_read(user=user, history=request.history)
+    history, changes = read.history, read.catalog_changes
+    rules = block_rules(block=spec.block, rows=read.rules_rows)
     if not spec.pinned:
         rules = BlockRules(excluded=rules.excluded)
     session = list(request.session_item_pks or ())

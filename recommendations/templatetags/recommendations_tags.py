@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import template
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy
 
 from recommendations import selectors, tracking
@@ -81,6 +82,7 @@ def _block(
         "title": title,
         "recommendations": recommendations,
         "request": request,
+        "events_url": request_memo(request, "events_url", _events_url),
         # One row per rendered block (one INSERT per page with ImpressionMiddleware);
         # its token lets a click name what was shown.
         "impression": tracking.impression_record(
@@ -98,17 +100,27 @@ def _selected_block(
     exclude: Iterable[Any] = (),
 ) -> dict[str, Any]:
     """The block of the list ``select`` (a selector with its own arguments bound) gives
-    for the shopper: called with their ``user``, their ``history`` and what to leave
-    out (the page's, plus ``exclude``); later blocks of the page do not repeat it."""
+    for the shopper: called with their ``user``, what the page's blocks read first
+    (``page``) and what to leave out (the page's, plus ``exclude``); later blocks of the
+    page do not repeat it."""
     request, user = _shopper(context)
-    history = _history(request, user)
-    if history:  # a history of one's own implies consent
+    page = _page(request, user)
+    if page.history:  # a history of one's own implies consent
         tracking.consent_known(request, True)
     recommendations = select(
-        user=user, exclude=[*_excluded(context, request), *exclude], history=history
+        user=user, exclude=[*_excluded(context, request), *exclude], page=page
     )
     _shown_pks(request).update(str(rec.item.pk) for rec in recommendations)
     return _block(context, block, title, recommendations)
+
+
+def _events_url() -> str:
+    """The URL clicks are posted to ('' when the host does not route the app's API):
+    reversed once per request, not once per block."""
+    try:
+        return reverse("recommendations:events")
+    except NoReverseMatch:
+        return ""
 
 
 def _shopper(context: template.Context) -> tuple[Any, Any]:
@@ -116,9 +128,10 @@ def _shopper(context: template.Context) -> tuple[Any, Any]:
     return request, getattr(request, "user", None)
 
 
-def _history(request: Any, user: Any) -> Any:
-    """The shopper's history, read once per request whatever the number of blocks."""
-    return request_memo(request, "history", lambda: selectors.shopper_history(user=user))
+def _page(request: Any, user: Any) -> selectors.PageRead:
+    """What every block reads first (the shopper's history, the rules, when the catalog
+    changed), read once per request whatever the number of blocks: one cache round trip."""
+    return request_memo(request, "page", lambda: selectors.page_read(user=user))
 
 
 def _shown_pks(request: Any) -> set[str]:

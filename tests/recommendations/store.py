@@ -8,6 +8,7 @@ item-to-item model learns that ``A0`` goes with ``B0``; busier customers buy the
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,3 +126,29 @@ def caches_clear() -> None:
     """Empty the cache and the lists this process served: the next lists are computed."""
     cache.clear()
     serving.process_state.reset(lists_only=True)
+
+
+def cache_calls(monkeypatch: Any, methods: Iterable[str]) -> list[tuple[str, Any]]:
+    """Every call the app makes to the cache's ``methods``, as (method, key or keys).
+
+    A local-memory ``get_many`` calls ``get`` per key: those inner calls are not the
+    app's and are not counted.
+    """
+    calls: list[tuple[str, Any]] = []
+    inside: list[str] = []
+    for method in methods:
+        original = getattr(cache, method)
+
+        def counting(
+            key: Any, *args: Any, _method: str = method, _original: Any = original, **kwargs: Any
+        ) -> Any:
+            if not inside:
+                calls.append((_method, key))
+            inside.append(_method)
+            try:
+                return _original(key, *args, **kwargs)
+            finally:
+                inside.pop()
+
+        monkeypatch.setattr(cache, method, counting)
+    return calls

@@ -26,7 +26,7 @@ from recommendations.serving.keys import (
 )
 from shop.models import Product
 from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory
-from tests.recommendations.store import buyer, caches_clear, item_names
+from tests.recommendations.store import buyer, cache_calls, caches_clear, item_names
 
 pytestmark = pytest.mark.usefixtures("isolated_serving")
 
@@ -120,27 +120,8 @@ def test_availability_is_checked_again_once_per_reload_interval(store, settings,
 
 
 def _cache_reads(monkeypatch):
-    """Every read the app makes of the cache, as (method, key or keys).
-
-    A local-memory ``get_many`` calls ``get`` per key: those inner calls are not the
-    app's and are not counted.
-    """
-    reads = []
-    inside = []
-    for method in ("get", "get_many"):
-        original = getattr(cache, method)
-
-        def counting(key, *args, _method=method, _original=original, **kwargs):
-            if not inside:
-                reads.append((_method, key))
-            inside.append(_method)
-            try:
-                return _original(key, *args, **kwargs)
-            finally:
-                inside.pop()
-
-        monkeypatch.setattr(cache, method, counting)
-    return reads
+    """Every read the app makes of the cache, as (method, key or keys)."""
+    return cache_calls(monkeypatch, ("get", "get_many"))
 
 
 def _for_you(store, user):

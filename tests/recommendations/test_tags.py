@@ -16,7 +16,7 @@ from tests.factories import (
     ProductViewFactory,
     UserFactory,
 )
-from tests.recommendations.store import caches_clear, page_request, tag_render
+from tests.recommendations.store import cache_calls, caches_clear, page_request, tag_render
 
 pytestmark = pytest.mark.usefixtures("isolated_serving")
 
@@ -191,6 +191,29 @@ def test_the_blocks_of_a_page_read_the_history_once_and_never_repeat_an_item(ali
     # other two (never trending under its title), the general blocks fill up to n.
     assert [len(blocks[name]) for name in ("similar", "bought_together")] == [4, 2]
     assert len(blocks["for_you"]) == len(blocks["trending"]) == 4
+
+
+# Every call that is a round trip to a shared cache.
+CACHE_CALLS = ("get", "get_many", "set", "set_many", "add", "delete", "delete_many", "incr")
+
+
+def test_the_three_blocks_of_a_product_page_make_one_cache_round_trip(alice, store, monkeypatch):
+    page = (
+        "{% similar_products product n=4 %}{% bought_together product=product n=4 %}"
+        "{% recommended_for_you n=4 %}"
+    )
+    product = store.product(4, 0)
+    first = tag_render(page, page_request(alice), product=product)  # lists computed, cached
+    calls = cache_calls(monkeypatch, CACHE_CALLS)
+
+    again = tag_render(page, page_request(alice), product=product)
+
+    assert _blocks(again) == _blocks(first) and len(_blocks(again)) == 3
+    # The shopper's generation and history head, the rules and the catalog's change
+    # times: read once for the three blocks, in one call.
+    assert [method for method, _ in calls] == ["get_many"]
+    assert "recommendations:item-rules" in calls[0][1]
+    assert f"recommendations:user:{alice.pk}:gen" in calls[0][1]
 
 
 PAGES = {

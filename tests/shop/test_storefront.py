@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from shop import selectors
-from shop.models import Order, ProductView
+from shop.models import Order, Product, ProductView
 from shop.signals import product_viewed
 from tests.factories import (
     CategoryFactory,
@@ -276,3 +276,22 @@ def test_an_empty_cart_shows_no_bought_together_block(client):
 
     assert "Frequently bought together" not in empty
     assert {source for _, source in _blocks(filled)["bought_together"]} == {"bought_together"}
+
+
+@pytest.mark.usefixtures("isolated_serving")
+def test_every_recommended_card_links_to_its_product_and_posts_to_the_events_api(client):
+    store = store_build()
+    store_train()
+    client.force_login(buyer(store.product(0, 0)))
+
+    content = client.get(store.product(4, 0).get_absolute_url()).content.decode()
+
+    cards = re.findall(
+        r'data-rec-item="(\d+)".*?<a class="card-link" href="([^"]+)"', content, re.S
+    )
+    assert len(cards) >= 3
+    products = {str(p.pk): p for p in Product.objects.all()}
+    for pk, href in cards:
+        assert href == products[pk].get_absolute_url()
+    events = reverse("recommendations:events")
+    assert content.count(f'data-rec-events="{events}"') == len(_blocks(content))
