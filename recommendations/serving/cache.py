@@ -131,10 +131,9 @@ def list_set(
     An empty list is cached too (a block with nothing it means to show, asked on every
     page): it is computed again once the catalog changes.
     """
-    shown = [
+    served = tuple(
         rec if rec.known else replace(rec, known=(rec.label, rec.url, rec.price)) for rec in result
-    ]
-    served = tuple(shown)
+    )
     # The instances stay in the process's catalog: the entry names them by key.
     rows = [
         (
