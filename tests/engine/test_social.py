@@ -27,6 +27,16 @@ def follows(n_users: int, edges: list[tuple[int, int]]) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_users))
 
 
+def social_and_ease(
+    interactions: sp.csr_matrix, social: sp.csr_matrix
+) -> tuple[SocialBlendRecommender, EASERecommender]:
+    """A social blend over EASE at weight 1, and the same EASE alone, on ``interactions``."""
+    model = SocialBlendRecommender(collaborative=("ease", {"l2": 10.0}), weight=1.0).fit(
+        interactions, social=social
+    )
+    return model, EASERecommender(l2=10.0).fit(interactions)
+
+
 def chain_data() -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """User 0 follows 1, who follows 2; 1 liked item 0, 2 liked item 1, 3 liked item 2.
 
@@ -265,11 +275,7 @@ def test_cold_users_are_mixed_at_their_own_weight():
     dense[1, :6] = 1.0  # ... and a warm one, both following user 5
     dense[5, 10:16] = 1.0
     interactions = sp.csr_matrix(dense)
-    social = follows(40, [(0, 5), (1, 5)])
-    model = SocialBlendRecommender(collaborative=("ease", {"l2": 10.0}), weight=1.0).fit(
-        interactions, social=social
-    )
-    ease = EASERecommender(l2=10.0).fit(interactions)
+    model, ease = social_and_ease(interactions, follows(40, [(0, 5), (1, 5)]))
     model.cold_weight_ = 0.0
 
     users = np.array([0, 1])
@@ -305,11 +311,7 @@ def test_warm_users_whose_friends_shared_their_past_get_the_agreed_weight():
     dense[0, :4] = dense[1, 4:8] = 1.0  # two warm users who both follow user 2 ...
     dense[2, [0, 1, 2, 3, 12, 13]] = 1.0  # ... who shares all of user 0's past, none of 1's
     interactions = sp.csr_matrix(dense)
-    social = follows(40, [(0, 2), (1, 2)])
-    model = SocialBlendRecommender(collaborative=("ease", {"l2": 10.0}), weight=1.0).fit(
-        interactions, social=social
-    )
-    ease = EASERecommender(l2=10.0).fit(interactions)
+    model, ease = social_and_ease(interactions, follows(40, [(0, 2), (1, 2)]))
     model.weight_, model.agreed_weight_, model.agreement_threshold_ = 0.0, 1.0, 0.5
 
     users = np.array([0, 1])
