@@ -6,13 +6,15 @@ Memcached) the counter is a cache key; with any other cache (a database cache's
 ``incr`` reads then writes, a local-memory cache is one per process) it is a
 :class:`~recommendations.models.RateCounter` row. On SQLite and PostgreSQL one upsert
 statement creates or increments the row and reads the count back (the database
-serialises concurrent ones on the row); on other databases an UPDATE that holds the
-row's lock until its transaction ends, then a SELECT. Rows of windows gone by are
-deleted now and then, when a client's first request of a window comes.
+serialises concurrent ones on the row; a client's first request of a new window takes
+a second one); on other databases an UPDATE that holds the row's lock until its
+transaction ends, then a SELECT. Rows of windows gone by are deleted now and then, when
+a client's first request of a window comes.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import zlib
 from dataclasses import dataclass
@@ -109,29 +111,48 @@ def purge_due(key: str, window: int) -> bool:
     return zlib.crc32(f"{window}:{key}".encode()) % PURGE_ONE_IN == 0
 
 
-def _upsert_sql(connection: BaseDatabaseWrapper) -> str:
+@functools.cache
+def _statements(alias: str, vendor: str) -> tuple[str, str]:
+    """The increment and the upsert of a counter row, written once per database."""
+    connection = connections[alias]
     meta, quote = RateCounter._meta, connection.ops.quote_name
     table = quote(meta.db_table)
     key, window, count, expires_at = (
         quote(meta.get_field(name).column) for name in ("key", "window", "count", "expires_at")
     )
-    return (
+    insert = (
         f"INSERT INTO {table} ({key}, {window}, {count}, {expires_at}) VALUES (%s, %s, 1, %s) "
         f"ON CONFLICT ({key}) DO UPDATE SET "
-        f"{count} = CASE WHEN {table}.{window} = excluded.{window} "
+    )
+    # Within the row's window only the count changes: no index is written (expires_at's
+    # is, whenever the column is set, even to its own value). Otherwise no row comes back.
+    increment = (
+        f"{insert}{count} = {table}.{count} + 1 WHERE {table}.{window} = excluded.{window} "
+        f"RETURNING {count}"
+    )
+    upsert = (
+        f"{insert}{count} = CASE WHEN {table}.{window} = excluded.{window} "
         f"THEN {table}.{count} + 1 ELSE 1 END, "
         f"{window} = excluded.{window}, {expires_at} = excluded.{expires_at} "
         f"RETURNING {count}"
     )
+    return increment, upsert
 
 
 def _row_upsert(connection: BaseDatabaseWrapper, key: str, window: int, ends_at: datetime) -> int:
-    # One statement, atomic on its own: concurrent requests wait for the row's lock
-    # (PostgreSQL) or the write lock (SQLite) and each reads back its own count.
+    # Each statement is atomic on its own: concurrent requests wait for the row's lock
+    # (PostgreSQL) or the write lock (SQLite) and each reads back its own count. The
+    # first request of a client's window (no row back) starts the window with the
+    # upsert, which counts on whatever a concurrent request did in between.
     expires_at = RateCounter._meta.get_field("expires_at").get_db_prep_value(ends_at, connection)
+    increment, upsert = _statements(connection.alias, connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(connection), [key, window, expires_at])
-        return cursor.fetchone()[0]
+        cursor.execute(increment, [key, window, expires_at])
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(upsert, [key, window, expires_at])
+            row = cursor.fetchone()
+        return row[0]
 
 
 def _row_increment(key: str, window: int, ends_at: datetime) -> int:

@@ -96,12 +96,48 @@ def test_a_request_is_one_statement_with_an_upsert(db, row_path):
     assert "ON CONFLICT" in again[0]["sql"]
 
 
+@pytest.mark.parametrize("row_path", ["upsert"], indirect=True)
+def test_within_a_window_only_the_count_is_written_and_a_new_window_moves_the_row_on(db, row_path):
+    key = _key(purging=False, window=int(WINDOW_START // 60) + 1, prefix="moved")
+    counter_increment(key, duration=60, now=WINDOW_START)
+    counter_increment(key, duration=60, now=WINDOW_START + 1)
+    with CaptureQueriesContext(connection) as usual:
+        counter_increment(key, duration=60, now=WINDOW_START + 2)
+    with CaptureQueriesContext(connection) as moved:
+        value = counter_increment(key, duration=60, now=WINDOW_START + 60).value
+
+    assert len(usual) == 1
+    assert "expires_at" not in usual[0]["sql"].split("DO UPDATE")[1]
+    assert len(moved) == 2  # the increment finds another window, the upsert restarts it
+    assert value == 1
+    row = RateCounter.objects.get(key=key)
+    assert (row.window, row.count) == (int(WINDOW_START // 60) + 1, 1)
+    assert row.expires_at.timestamp() == WINDOW_START + 120
+
+
 def test_concurrent_requests_each_get_their_own_count(transactional_db):
     def count(_: int) -> int:
         try:
             return counter_increment("busy", duration=86400).value
         finally:
             connection.close()  # each thread has its own connection
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        values = list(pool.map(count, range(40)))
+
+    assert sorted(values) == list(range(1, 41))
+
+
+def test_concurrent_first_requests_of_a_new_window_each_get_their_own_count(
+    transactional_db,
+):
+    counter_increment("turning", duration=60, now=WINDOW_START)  # the window before
+
+    def count(_: int) -> int:
+        try:
+            return counter_increment("turning", duration=60, now=WINDOW_START + 60).value
+        finally:
+            connection.close()
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         values = list(pool.map(count, range(40)))
