@@ -11,7 +11,7 @@ Each view carries its own schema class, so the OpenAPI schema works in a host wh
 from __future__ import annotations
 
 import logging
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -105,9 +105,7 @@ class _ListView(_AppDefaults, BackendErrorsAs503, APIView):
         # where the schema (and the shopper) mean an empty, invalid number.
         data = request.query_params.dict()
         if self.query_serializer is ListQuerySerializer:
-            # Its fields never change: one bound instance validates every request
-            # (validation keeps no state on it), with the same errors as is_valid.
-            return _LIST_QUERY.run_validation(data)
+            return dict(_list_query(frozenset(data.items())))
         serializer = self.query_serializer(data=data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
@@ -117,6 +115,16 @@ class _ListView(_AppDefaults, BackendErrorsAs503, APIView):
 
 
 _LIST_QUERY = ListQuerySerializer()
+
+
+@lru_cache(maxsize=64)
+def _list_query(params: frozenset[tuple[str, str]]) -> dict[str, Any]:
+    """The validated ``?n=`` of a query string, once per distinct one (refusals each time).
+
+    Its fields never change: one bound instance validates (validation keeps no state on
+    it), with the same errors as is_valid; the same parameters validate the same.
+    """
+    return _LIST_QUERY.run_validation(dict(params))
 
 
 class _OwnListView(_ListView):

@@ -210,3 +210,21 @@ def test_a_served_list_changed_by_its_caller_has_no_kept_body(store):
     assert selectors.list_body_get(again, "variant") is None
     assert selectors.list_body_get(list(served), "variant") is None  # a plain list
     assert selectors.list_body_get(served[:3], "variant") is None
+
+
+def test_a_query_string_validated_before_is_validated_the_same_and_refused_every_time(
+    client, store, alice
+):
+    client.force_login(alice)
+    url = reverse("recommendations:me")
+
+    refused = [client.get(url, {"n": "abc"}) for _ in range(2)]
+    served = [len(client.get(url, {"n": 2}).json()["results"]) for _ in range(2)]
+    other = [len(client.get(url, {"n": 3, "x": "y"}).json()["results"]) for _ in range(2)]
+    over = client.get(url, {"n": 101})
+
+    assert [response.status_code for response in refused] == [400, 400]
+    assert refused[1].json() == refused[0].json() == {"n": ["A valid integer is required."]}
+    assert served == [2, 2]
+    assert other == [3, 3]
+    assert over.status_code == 400
