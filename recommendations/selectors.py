@@ -44,6 +44,7 @@ from recommendations.serving.pipeline import (
     check_n,
     page_read,
     shopper_history,
+    warm_up,
 )
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "shopper_history",
     "similar_products",
     "trending_products",
+    "warm_up",
 ]
 
 FOR_YOU = BlockSpec(
