@@ -83,8 +83,8 @@ def main() -> int:
     parser.add_argument(
         "--conn-max-age",
         type=int,
-        help="keep database connections this many seconds (default: as configured; "
-        "SQLite's is 0: each request connects, and the last to close checkpoints the WAL)",
+        help="keep database connections this many seconds (default: as configured; 0: "
+        "each request connects, and on SQLite the last to close copies the WAL back)",
     )
     args = parser.parse_args()
 
