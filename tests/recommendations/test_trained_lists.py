@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from recommendations import selectors, serving
@@ -230,3 +230,51 @@ def test_a_repeat_list_of_an_unchanged_shopper_leaves_what_they_bought_unread(st
     # Only a computed list asks for the items bought: a served one names none of them.
     assert "bought" not in vars(history.trained)
     assert history.trained.bought == get_adapter().user_bought(customer.pk)
+
+
+def _first_list_queries(customer) -> list[str]:
+    """The SQL of a known shopper's first list in this process (no cache, nothing held)."""
+    with CaptureQueriesContext(connection) as queries:
+        selectors.recommendations_for_user(user=customer, n=4)
+    return [query["sql"] for query in queries]
+
+
+def _process_start() -> None:
+    """As a new process: nothing cached, nothing loaded."""
+    caches_clear()
+    serving.reset()
+
+
+def test_a_prepared_process_serves_a_known_shoppers_first_list_with_their_newest_events_only(
+    store,
+):
+    customer = _pair_customer()
+    _process_start()
+    unprepared = _first_list_queries(customer)
+    _process_start()
+
+    assert selectors.serving_prepare()
+    prepared = _first_list_queries(customer)
+
+    # Without it the first list reads the catalog itself; prepared, what it reads of the
+    # database is the shopper's newest event of each source (the model's check of the
+    # active run aside, which runs every RELOAD_INTERVAL seconds whatever was prepared).
+    assert any('"shop_product"' in sql for sql in unprepared)
+    read = [sql for sql in prepared if '"recommendations_trainingrun"' not in sql]
+    assert len(read) == 1 and "LIMIT 1" in read[0] and '"shop_orderline"' in read[0]
+
+
+def test_preparing_without_a_database_fails_quietly_and_the_first_list_loads_it(
+    store, monkeypatch
+):
+    customer = _pair_customer()
+    _process_start()
+
+    def down(*args, **kwargs):
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(selectors, "trending_products", down)
+    assert selectors.serving_prepare() is False
+    monkeypatch.undo()
+
+    assert item_names(selectors.recommendations_for_user(user=customer, n=4))
