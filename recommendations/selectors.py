@@ -37,6 +37,7 @@ from recommendations.serving.candidates import (
     SIMILAR,
     TRENDING,
 )
+from recommendations.serving.catalog import catalog_prepare
 from recommendations.serving.history import HISTORY_LIMIT, History
 from recommendations.serving.pipeline import (
     DEFAULT_N,
@@ -276,10 +277,10 @@ def popular_with_followed(
 
 def serving_prepare() -> bool:
     """Load now what the first lists of this process would: the active model, the
-    catalog and its instances, the rules, trending's order, who follows anyone and the
-    history statements.
+    catalog with its instances and what lists show of them, the rules, trending's
+    order, who follows anyone and the history statements.
 
-    For a web worker to call as it starts (the demo's ``config/wsgi.py`` does, before
+    For a web worker to call as it starts (the demo's ``gunicorn.conf.py`` does, before
     ``gc.freeze()``), so that its first shoppers do not wait for them. False, logged,
     when the database or the cache cannot be read yet: the first lists load them then.
     """
@@ -287,6 +288,7 @@ def serving_prepare() -> bool:
         page = page_read(user=None)
         trending_products(n=1, page=page)
         adapter = get_adapter()
+        catalog_prepare(adapter, page.catalog_changes)
         followers_current(adapter, page.social_changed_at)  # no query without SOCIAL
         adapter.history_prepare(limit=HISTORY_LIMIT)
     except (DatabaseError, *CACHE_ERRORS) as exc:

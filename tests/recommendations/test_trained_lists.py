@@ -278,3 +278,29 @@ def test_preparing_without_a_database_fails_quietly_and_the_first_list_loads_it(
     monkeypatch.undo()
 
     assert item_names(selectors.recommendations_for_user(user=customer, n=4))
+
+
+def test_a_prepared_process_works_out_no_item_page_for_a_first_list(store, monkeypatch):
+    customer = _pair_customer()
+    pages: list[int] = []
+    product = type(store.product(0, 0))
+    original = product.get_absolute_url
+
+    def counted(self):
+        pages.append(self.pk)
+        return original(self)
+
+    monkeypatch.setattr(product, "get_absolute_url", counted)
+    _process_start()
+    shown = selectors.recommendations_for_user(user=customer, n=4)
+    assert pages  # unprepared, the first list works out the pages it shows
+    _process_start()
+
+    assert selectors.serving_prepare()
+    pages.clear()
+    prepared = selectors.recommendations_for_user(user=customer, n=4)
+
+    assert pages == []
+    assert [(r.label, r.url, r.price) for r in prepared] == [
+        (r.label, r.url, r.price) for r in shown
+    ]
