@@ -1,21 +1,21 @@
-"""gunicorn's settings for this project: read from the working directory by default.
+"""gunicorn's settings for this project, read from the folder gunicorn starts in.
 
-Each worker prepares serving as it starts, after forking (database, cache and object
-storage clients are then its own, with or without ``--preload``): the active model, the
-catalog and the history statements are loaded before its first shopper arrives, then
-frozen out of the garbage collector's scans with everything else loaded so far.
+Command-line options still apply on top (``--workers``, ``--bind`` ...).
 """
 
-from __future__ import annotations
-
 import gc
-from typing import Any
 
 
-def post_worker_init(worker: Any) -> None:
-    """Prepare serving in a new worker, then freeze what it loaded."""
-    # Imported here: the master reads this file before Django is set up.
-    from recommendations.selectors import serving_prepare
+def post_worker_init(worker: object) -> None:
+    """Each worker, once it has imported the app: the model and the catalog now.
 
-    serving_prepare()
+    Loaded here rather than in some shopper's first request, then kept out of the
+    garbage collector's scans with everything else loaded so far: they live as long as
+    the worker, and scanning them paused requests under load. Here in the worker, not
+    at import, so ``--preload`` does not make the forked workers share the connections
+    the load opened.
+    """
+    from recommendations.selectors import warm_up  # the app is ready only from here on
+
+    warm_up()
     gc.freeze()

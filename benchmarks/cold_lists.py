@@ -4,13 +4,13 @@ Signs in the ``--customers`` customers with the most orders (shuffled as
 ``http_load.py`` shuffles them) through Django's test client and asks
 ``GET /api/recommendations/me/?n=20`` once for each, in a process started as a
 gunicorn worker of ``http_load.py --warmup 0`` is (``gc.freeze()`` as ``config/wsgi.py``
-does, ``serving_prepare()`` and ``gc.freeze()`` again as ``gunicorn.conf.py`` does when
+does, ``warm_up()`` and ``gc.freeze()`` again as ``gunicorn.conf.py`` does when
 the tree has them, then an anonymous list and the trivial endpoint); then once more for
 each (warm). Prints the CPU time (``time.process_time``) per request: median, p90, p99
-and mean, cold and warm; the queries per cold request; the garbage collector's pauses
-(CPU time) over all these requests; with ``--profile`` the functions that took the most
-time over the cold requests (cProfile). CPU time is what a loaded machine does not
-change much, unlike wrk's latencies.
+and mean, cold and warm; the queries per cold request; with ``--profile`` the functions
+that took the most CPU time over the cold requests (cProfile). CPU time is what a
+loaded machine does not change much, unlike wrk's latencies (``gc_pauses.py`` measures
+the garbage collector's pauses).
 
 Needs the demo database with a trained model (the same environment as
 ``http_load.py``: ``VAR_DIR``, ``SQLITE_PATH``, ``MEDIA_ROOT``). Usage::
@@ -83,7 +83,7 @@ def main() -> int:
     from recommendations import selectors
 
     gc.freeze()  # config/wsgi.py
-    prepare = getattr(selectors, "serving_prepare", None)
+    prepare = getattr(selectors, "warm_up", None)
     if prepare is not None:  # gunicorn.conf.py
         prepare()
         gc.freeze()
@@ -96,16 +96,6 @@ def main() -> int:
     assert client.get("/api/health/").status_code == 200
 
     url = "/api/recommendations/me/?n=20"
-    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
-    started = [0.0]
-
-    def collected(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            started[0] = time.process_time()
-        else:
-            pauses[info["generation"]].append((time.process_time() - started[0]) * 1000)
-
-    gc.callbacks.append(collected)
     # CPU time: on a shared machine wall time charges other processes to whatever ran.
     profiler = cProfile.Profile(time.process_time) if args.profile else None
     figures: dict[str, list[float]] = {"cold": [], "warm": []}
@@ -125,7 +115,6 @@ def main() -> int:
             figures[label].append(spent * 1000)
             if label == "cold":
                 queries.append(len(captured))
-    gc.callbacks.remove(collected)
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
     print(f"{len(sessions)} customers, {backend}, load average {load}")
@@ -140,11 +129,6 @@ def main() -> int:
         f"queries per cold request: median {statistics.median(queries):.0f}, "
         f"max {max(queries)}, total {sum(queries)}"
     )
-    for generation, spent in pauses.items():
-        print(
-            f"GC generation {generation}: {len(spent)} collections, "
-            f"max {max(spent, default=0):.2f} ms, total {sum(spent):.1f} ms CPU"
-        )
     if profiler is not None:
         stats = pstats.Stats(profiler).sort_stats("cumulative")
         stats.print_stats(args.top)

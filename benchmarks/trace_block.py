@@ -77,7 +77,7 @@ def main() -> int:
     training_run_start(algorithms=["item_knn"])
     assert serving.active_model() is not None  # loaded before the trace
     # As a web worker starts (gunicorn.conf.py), in the trees that have it.
-    prepare = getattr(selectors, "serving_prepare", None)
+    prepare = getattr(selectors, "warm_up", None)
     if prepare is not None:
         prepare()
     # Once for another shopper: the URLconf, templates and lazy imports are loaded, as

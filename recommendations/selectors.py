@@ -16,14 +16,9 @@ none when there is no more.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import DatabaseError
-
-from recommendations.adapters import get_adapter
-from recommendations.availability import CACHE_ERRORS
 from recommendations.serving.assembly import Recommendation
 from recommendations.serving.candidates import (
     BOUGHT_TOGETHER,
@@ -37,8 +32,7 @@ from recommendations.serving.candidates import (
     SIMILAR,
     TRENDING,
 )
-from recommendations.serving.catalog import catalog_prepare
-from recommendations.serving.history import HISTORY_LIMIT, History
+from recommendations.serving.history import History
 from recommendations.serving.pipeline import (
     DEFAULT_N,
     MAX_N,
@@ -49,8 +43,8 @@ from recommendations.serving.pipeline import (
     check_n,
     page_read,
     shopper_history,
+    warm_up,
 )
-from recommendations.serving.social import followers_current
 
 __all__ = [
     "BOUGHT_TOGETHER",
@@ -75,13 +69,11 @@ __all__ = [
     "recently_viewed",
     "recommendations_for_session",
     "recommendations_for_user",
-    "serving_prepare",
     "shopper_history",
     "similar_products",
     "trending_products",
+    "warm_up",
 ]
-
-logger = logging.getLogger(__name__)
 
 FOR_YOU = BlockSpec(
     block="for_you",
@@ -273,25 +265,3 @@ def popular_with_followed(
     """
     request = BlockRequest(user=user, n=n, exclude=exclude, history=history, page=page)
     return block_run(FOLLOWED_PRODUCTS, request)
-
-
-def serving_prepare() -> bool:
-    """Load now what the first lists of this process would: the active model, the
-    catalog with its instances and what lists show of them, the rules, trending's
-    order, who follows anyone and the history statements.
-
-    For a web worker to call as it starts (the demo's ``gunicorn.conf.py`` does, before
-    ``gc.freeze()``), so that its first shoppers do not wait for them. False, logged,
-    when the database or the cache cannot be read yet: the first lists load them then.
-    """
-    try:
-        page = page_read(user=None)
-        trending_products(n=1, page=page)
-        adapter = get_adapter()
-        catalog_prepare(adapter, page.catalog_changes)
-        followers_current(adapter, page.social_changed_at)  # no query without SOCIAL
-        adapter.history_prepare(limit=HISTORY_LIMIT)
-    except (DatabaseError, *CACHE_ERRORS) as exc:
-        logger.warning("Serving not prepared ahead of the first request: %s", exc)
-        return False
-    return True

@@ -12,6 +12,7 @@ and run by :func:`block_run` with the shopper's :class:`BlockRequest`:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +37,13 @@ from recommendations.serving.candidates import (
     layers_build,
     overfetch,
 )
-from recommendations.serving.catalog import Catalog, CatalogChanges, catalog_current
-from recommendations.serving.history import History, is_user
+from recommendations.serving.catalog import (
+    Catalog,
+    CatalogChanges,
+    catalog_current,
+    catalog_prepare,
+)
+from recommendations.serving.history import HISTORY_LIMIT, History, is_user
 from recommendations.serving.keys import (
     AVAILABILITY_CHANGED_KEY,
     CATALOG_CHANGED_KEY,
@@ -47,7 +53,9 @@ from recommendations.serving.keys import (
     user_generation_key,
     user_head_key,
 )
-from recommendations.serving.social import circle_of
+from recommendations.serving.social import circle_of, followers_current
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_N = 8
 MAX_N = 100
@@ -158,6 +166,28 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
         ),
         social_changed_at=values.get(SOCIAL_CHANGED_KEY, 0.0),
     )
+
+
+def warm_up() -> None:
+    """Load what every list needs into this process now: the active version, the catalog
+    with what lists show of its items (labels, pages, prices), the merchandisers' rules,
+    who follows anyone and the statements that read a shopper's history.
+
+    A web process calls it once at start, so that no shopper's request pays the load
+    (the demo's ``gunicorn.conf.py`` does, then keeps what was loaded out of the garbage
+    collector's scans). It never fails the process: when the database or the cache is
+    not ready, the first request loads them as it would have anyway.
+    """
+    try:
+        model_for_user(None)
+        adapter = get_adapter()
+        page = page_read(user=None)
+        catalog_prepare(adapter, page.catalog_changes)
+        block_rules(block="", rows=page.rules_rows)  # read into the cache when not there
+        followers_current(adapter, page.social_changed_at)  # no query without SOCIAL
+        adapter.history_prepare(limit=HISTORY_LIMIT)
+    except Exception as exc:  # an optimisation must not stop a worker booting
+        logger.warning("Recommendations not loaded at start (%s): the first request will.", exc)
 
 
 def _filters(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.db import OperationalError, connection
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from recommendations import selectors, serving
@@ -245,7 +245,7 @@ def _process_start() -> None:
     serving.reset()
 
 
-def test_a_prepared_process_serves_a_known_shoppers_first_list_with_their_newest_events_only(
+def test_after_the_warm_up_a_known_shoppers_first_list_reads_their_newest_events_only(
     store,
 ):
     customer = _pair_customer()
@@ -253,34 +253,18 @@ def test_a_prepared_process_serves_a_known_shoppers_first_list_with_their_newest
     unprepared = _first_list_queries(customer)
     _process_start()
 
-    assert selectors.serving_prepare()
-    prepared = _first_list_queries(customer)
+    selectors.warm_up()
+    warmed = _first_list_queries(customer)
 
-    # Without it the first list reads the catalog itself; prepared, what it reads of the
+    # Without it the first list reads the catalog itself; after it, what it reads of the
     # database is the shopper's newest event of each source (the model's check of the
     # active run aside, which runs every RELOAD_INTERVAL seconds whatever was prepared).
     assert any('"shop_product"' in sql for sql in unprepared)
-    read = [sql for sql in prepared if '"recommendations_trainingrun"' not in sql]
+    read = [sql for sql in warmed if '"recommendations_trainingrun"' not in sql]
     assert len(read) == 1 and "LIMIT 1" in read[0] and '"shop_orderline"' in read[0]
 
 
-def test_preparing_without_a_database_fails_quietly_and_the_first_list_loads_it(
-    store, monkeypatch
-):
-    customer = _pair_customer()
-    _process_start()
-
-    def down(*args, **kwargs):
-        raise OperationalError("the database is down")
-
-    monkeypatch.setattr(selectors, "trending_products", down)
-    assert selectors.serving_prepare() is False
-    monkeypatch.undo()
-
-    assert item_names(selectors.recommendations_for_user(user=customer, n=4))
-
-
-def test_a_prepared_process_works_out_no_item_page_for_a_first_list(store, monkeypatch):
+def test_after_the_warm_up_a_first_list_works_out_no_item_page(store, monkeypatch):
     customer = _pair_customer()
     pages: list[int] = []
     product = type(store.product(0, 0))
@@ -293,14 +277,14 @@ def test_a_prepared_process_works_out_no_item_page_for_a_first_list(store, monke
     monkeypatch.setattr(product, "get_absolute_url", counted)
     _process_start()
     shown = selectors.recommendations_for_user(user=customer, n=4)
-    assert pages  # unprepared, the first list works out the pages it shows
+    assert pages  # without the warm-up, the first list works out the pages it shows
     _process_start()
 
-    assert selectors.serving_prepare()
+    selectors.warm_up()
     pages.clear()
-    prepared = selectors.recommendations_for_user(user=customer, n=4)
+    warmed = selectors.recommendations_for_user(user=customer, n=4)
 
     assert pages == []
-    assert [(r.label, r.url, r.price) for r in prepared] == [
+    assert [(r.label, r.url, r.price) for r in warmed] == [
         (r.label, r.url, r.price) for r in shown
     ]
