@@ -179,6 +179,7 @@ def warm_up() -> None:
     not ready, the first request loads them as it would have anyway.
     """
     try:
+        app_settings.refresh()  # the adapter of the setting in force, as block_run reads it
         model_for_user(None)
         adapter = get_adapter()
         page = page_read(user=None)
