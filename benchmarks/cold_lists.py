@@ -6,11 +6,12 @@ Signs in the ``--customers`` customers with the most orders (shuffled as
 gunicorn worker of ``http_load.py --warmup 0`` is (``gc.freeze()`` as ``config/wsgi.py``
 does, ``warm_up()`` and ``gc.freeze()`` again as ``gunicorn.conf.py`` does when
 the tree has them, then an anonymous list and the trivial endpoint); then once more for
-each (warm). Prints the CPU time (``time.process_time``) per request: median, p90, p99
-and mean, cold and warm; the queries per cold request; with ``--profile`` the functions
-that took the most CPU time over the cold requests (cProfile). CPU time is what a
-loaded machine does not change much, unlike wrk's latencies (``gc_pauses.py`` measures
-the garbage collector's pauses).
+each (warm), and with a shared cache once more as the other worker would (the lists
+are in the cache, not in its memory). Prints the CPU time (``time.process_time``) per
+request: median, p90, p99 and mean of each; the queries per cold request; with
+``--profile`` the functions that took the most CPU time over the cold requests
+(cProfile). CPU time is what a loaded machine does not change much, unlike wrk's
+latencies (``gc_pauses.py`` measures the garbage collector's pauses).
 
 Needs the demo database with a trained model (the same environment as
 ``http_load.py``: ``VAR_DIR``, ``SQLITE_PATH``, ``MEDIA_ROOT``). Usage::
@@ -60,7 +61,8 @@ def main() -> int:
     django.setup()
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.core.cache import cache
+    from django.core.cache import cache, caches
+    from django.core.cache.backends.locmem import LocMemCache
     from django.db import connection
     from django.db.models import Count
     from django.test import Client
@@ -80,7 +82,7 @@ def main() -> int:
     random.Random(0).shuffle(sessions)
     cache.clear()  # the sessions are written through to the database
     # The worker starts.
-    from recommendations import selectors
+    from recommendations import selectors, serving
 
     gc.freeze()  # config/wsgi.py
     prepare = getattr(selectors, "warm_up", None)
@@ -98,9 +100,15 @@ def main() -> int:
     url = "/api/recommendations/me/?n=20"
     # CPU time: on a shared machine wall time charges other processes to whatever ran.
     profiler = cProfile.Profile(time.process_time) if args.profile else None
-    figures: dict[str, list[float]] = {"cold": [], "warm": []}
+    shared = not isinstance(caches["default"], LocMemCache)
+    labels = ["cold", "warm"] + (["another worker"] if shared else [])
+    figures: dict[str, list[float]] = {label: [] for label in labels}
     queries: list[int] = []
-    for label in ("cold", "warm"):
+    for label in labels:
+        if label == "another worker":
+            # As the other worker of a shared cache: the lists and histories are there,
+            # and it has not served them (its catalog and model are loaded).
+            serving.process_state.served.clear()
         for cookies in sessions:
             client.cookies = cookies
             with CaptureQueriesContext(connection) as captured:
