@@ -82,7 +82,8 @@ def _block(
     request, user = _shopper(context)
     return {
         "block": block,
-        "title": title,
+        # Worded once, shown twice (the section's label and its heading).
+        "title": str(title),
         "recommendations": recommendations,
         "request": request,
         "events_url": request_memo(request, "events_url", _events_url),
@@ -199,7 +200,7 @@ def recommended_for_you(
     )
     rendered = _selected_block(context, "for_you", title, select)
     if not any(rec.source in PERSONAL_SOURCES for rec in rendered["recommendations"]):
-        rendered["title"] = fallback_title
+        rendered["title"] = str(fallback_title)
     return rendered
 
 
