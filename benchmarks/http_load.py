@@ -79,13 +79,13 @@ def session_cookies(
             chosen += list(users.filter(username__in=names).exclude(pk__in=[u.pk for u in chosen]))
     if not chosen:
         raise SystemExit("No customer in the database: run ./bin/demo (setup_demo) first.")
+    # Shoppers arrive in no particular order: the heaviest customers are not all first.
+    random.Random(0).shuffle(chosen)
     cookies = []
     for user in chosen:
         client = Client()
         client.force_login(user)
         cookies.append(f"sessionid={client.cookies['sessionid'].value}")
-    # Shoppers arrive in no particular order: the heaviest customers are not all first.
-    random.Random(0).shuffle(chosen)
     if len(chosen) == 1:
         who = chosen[0].username
     else:

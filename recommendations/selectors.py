@@ -43,6 +43,7 @@ from recommendations.serving.pipeline import (
     check_n,
     page_read,
     shopper_history,
+    warm_up,
 )
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "shopper_history",
     "similar_products",
     "trending_products",
+    "warm_up",
 ]
 
 FOR_YOU = BlockSpec(

@@ -12,6 +12,7 @@ and run by :func:`block_run` with the shopper's :class:`BlockRequest`:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,8 @@ from recommendations.serving.keys import (
 )
 from recommendations.serving.loading import ServingModel
 from recommendations.serving.social import circle_of
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_N = 8
 MAX_N = 100
@@ -160,6 +163,21 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
         ),
         social_changed_at=values.get(SOCIAL_CHANGED_KEY, 0.0),
     )
+
+
+def warm_up() -> None:
+    """Load what every list needs into this process now: the active version and the catalog.
+
+    A web process calls it once at start, so that no shopper's request pays the load
+    (the demo's ``config/wsgi.py`` does, then keeps what was loaded out of the garbage
+    collector's scans). It never fails the process: when the database or the cache is
+    not ready, the first request loads them as it would have anyway.
+    """
+    try:
+        model_for_user(None)
+        catalog_current(get_adapter(), page_read(user=None).catalog_changes)
+    except Exception as exc:  # an optimisation must not stop a worker booting
+        logger.warning("Recommendations not loaded at start (%s): the first request will.", exc)
 
 
 def _filters(
