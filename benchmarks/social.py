@@ -1,6 +1,6 @@
 """Social recommendations: models with and without the trust or friend network.
 
-    python benchmarks/social.py [--dataset ciaodvd|lastfm] [--data DIR]
+    python benchmarks/social.py [--dataset ciaodvd|lastfm|yelp] [--data DIR]
         [--only ease social_blend ...] [--timing]
 
 Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
@@ -12,8 +12,12 @@ Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
 - ``lastfm`` (HetRec 2011 Last.fm 2K): ``user_taggedartists.dat`` (userID, artistID,
   tagID, day, month, year): a user who tagged an artist has a positive, dated by the
   tag; ``user_friends.dat``: mutual friendships (each listed both ways).
+- ``yelp`` (1,000 users of the Yelp check-in set of Liu et al., VLDB 2017):
+  ``Yelp_check_ins.txt`` (user, business, Unix time of the visit's day): every visit is
+  a positive; ``Yelp_social_relations.txt``: friendships, mutual on Yelp but listed
+  once, so read both ways.
 
-Both: one positive per user and item (the earliest), items with >= 3 positive users
+All: one positive per user and item (the earliest), items with >= 3 positive users
 are kept, and relation edges between two kept users are the social matrix.
 
 Two protocols, k = 20, new items only:
@@ -22,7 +26,7 @@ Two protocols, k = 20, new items only:
   (ties in file order); every such user is scored.
 - ``time``: the positives after the 80% quantile of the dates are held out, every user
   with a train item and a held-out one is scored; the social models only see the trust
-  network (neither data set dates its edges).
+  network (no data set dates its edges).
 
 Per row: NDCG@20 over all scored users, over those who trust someone (``trust``: have
 a relation), over those who trust nobody (``alone``), over those with <= 2 train items
@@ -123,8 +127,18 @@ def read_lastfm(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return tags[:, 0], tags[:, 1], day, friends[:, :2]
 
 
-#: Data set name -> (reader, default folder).
-READERS = {"ciaodvd": read_ciao, "lastfm": read_lastfm}
+def read_yelp(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The Yelp check-in set's visits (raw user, business, day) and friend edges, each
+    friendship read both ways (Yelp's friendships are mutual; the file lists them once)."""
+    visits = np.loadtxt(folder / "Yelp_check_ins.txt", dtype=np.float64, ndmin=2)
+    day = np.floor(visits[:, 2] / SECONDS_PER_DAY).astype(np.int64)
+    friends = np.loadtxt(folder / "Yelp_social_relations.txt", dtype=np.int64, ndmin=2)
+    both = np.vstack([friends[:, :2], friends[:, 1::-1]])
+    return visits[:, 0].astype(np.int64), visits[:, 1].astype(np.int64), day, both
+
+
+#: Data set name -> reader of its folder.
+READERS = {"ciaodvd": read_ciao, "lastfm": read_lastfm, "yelp": read_yelp}
 
 
 def prepare(user, item, day, relations) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

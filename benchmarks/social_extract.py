@@ -6,7 +6,9 @@
 
 - ``ciaodvd``: ``npxiaoying/Social-Recommendation`` (under ``dataset/CiaoDVD``);
 - ``lastfm``: ``Coder-Yu/QRec`` (HetRec 2011 ``hetrec2011-lastfm-2k``, under
-  ``dataset/lastfm-2k`` at the commit that added it; later commits removed it).
+  ``dataset/lastfm-2k`` at the commit that added it; later commits removed it);
+- ``yelp``: ``rahmanidashti/LBSNDatasets`` (``Yelp/Yelp_3``: 1,000 users of the Yelp
+  check-in set of Liu et al., VLDB 2017, with their dated visits and friendships).
 
 The data is never committed to this repository; see benchmarks/README.md for the
 sources and terms. ``--out`` defaults to ``~/.cache/<dataset>``.
@@ -35,6 +37,11 @@ DATASETS = {
         "dataset/lastfm-2k",
         ("user_taggedartists.dat", "user_friends.dat", "readme.txt"),
         revision="734bcdb59796020fa0f0825ef8ae85703c774967",
+    ),
+    "yelp": Source(
+        "Yelp/Yelp_3",
+        ("Yelp_check_ins.txt", "Yelp_social_relations.txt"),
+        revision="528cb091aad84fae380fc595f8dce1c42d34d5a7",
     ),
 }
 
