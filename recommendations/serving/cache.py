@@ -86,7 +86,7 @@ def list_get(
         )
         if fresh and now < computed_at + app_settings.CACHE_TIMEOUT:
             return list(result)
-    entry = _entry_get(owner, name)
+    entry = None if owner is not None and owner.new else _entry_get(owner, name)
     if not entry:
         process_state.served.pop(key, None)
         return None

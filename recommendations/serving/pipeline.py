@@ -37,8 +37,13 @@ from recommendations.serving.candidates import (
     layers_build,
     overfetch,
 )
-from recommendations.serving.catalog import Catalog, CatalogChanges, catalog_current
-from recommendations.serving.history import History, is_user
+from recommendations.serving.catalog import (
+    Catalog,
+    CatalogChanges,
+    catalog_current,
+    catalog_prepare,
+)
+from recommendations.serving.history import HISTORY_LIMIT, History, is_user
 from recommendations.serving.keys import (
     AVAILABILITY_CHANGED_KEY,
     CATALOG_CHANGED_KEY,
@@ -49,7 +54,7 @@ from recommendations.serving.keys import (
     user_head_key,
 )
 from recommendations.serving.loading import ServingModel
-from recommendations.serving.social import circle_of
+from recommendations.serving.social import circle_of, followers_current
 
 logger = logging.getLogger(__name__)
 
@@ -166,16 +171,24 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
 
 
 def warm_up() -> None:
-    """Load what every list needs into this process now: the active version and the catalog.
+    """Load what every list needs into this process now: the active version, the catalog
+    with what lists show of its items (labels, pages, prices), the merchandisers' rules,
+    who follows anyone and the statements that read a shopper's history.
 
     A web process calls it once at start, so that no shopper's request pays the load
-    (the demo's ``config/wsgi.py`` does, then keeps what was loaded out of the garbage
+    (the demo's ``gunicorn.conf.py`` does, then keeps what was loaded out of the garbage
     collector's scans). It never fails the process: when the database or the cache is
     not ready, the first request loads them as it would have anyway.
     """
     try:
+        app_settings.refresh()  # the adapter of the setting in force, as block_run reads it
         model_for_user(None)
-        catalog_current(get_adapter(), page_read(user=None).catalog_changes)
+        adapter = get_adapter()
+        page = page_read(user=None)
+        catalog_prepare(adapter, page.catalog_changes)
+        block_rules(block="", rows=page.rules_rows)  # read into the cache when not there
+        followers_current(adapter, page.social_changed_at)  # no query without SOCIAL
+        adapter.history_prepare(limit=HISTORY_LIMIT)
     except Exception as exc:  # an optimisation must not stop a worker booting
         logger.warning("Recommendations not loaded at start (%s): the first request will.", exc)
 
