@@ -76,6 +76,10 @@ def main() -> int:
     ProductViewFactory(user=customer, product=shop.products[5])
     training_run_start(algorithms=["item_knn"])
     assert serving.active_model() is not None  # loaded before the trace
+    # As a web worker starts (gunicorn.conf.py), in the trees that have it.
+    prepare = getattr(selectors, "warm_up", None)
+    if prepare is not None:
+        prepare()
     # Once for another shopper: the URLconf, templates and lazy imports are loaded, as
     # in a process that served before; only this shopper's list is cold.
     selectors.recommendations_for_user(user=shop.users[1], n=8)

@@ -573,6 +573,13 @@ class SettingsAdapter:
     def _statements(self) -> dict[tuple[int, bool], HistoryStatement | None]:
         return {}
 
+    def history_prepare(self, *, limit: int) -> None:
+        """Compile now the statements of :meth:`user_newest` and of :meth:`user_history`
+        with ``limit`` rows, which the first of them would compile (once per adapter)."""
+        if not self._events_overridden():
+            self._statement(1, bought=False)
+            self._statement(limit)
+
     def _statement(self, limit: int, *, bought: bool = True) -> HistoryStatement | None:
         """The history statement for ``limit`` rows per source, compiled once per adapter."""
         key = (limit, bought)

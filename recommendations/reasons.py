@@ -25,6 +25,7 @@ from django.utils.translation import get_language, gettext, gettext_noop
 
 from recommendations.adapters import Event
 from recommendations.conf import PURCHASE, app_settings
+from recommendations.serving.state import process_state
 
 
 class Worded(Promise):
@@ -65,7 +66,7 @@ class Worded(Promise):
             function, args, kwargs = self.message
             text = function(*args, **kwargs)
         else:
-            text = gettext(self.message)
+            text = _translated(self.message, language)
         # Without parameters the message is not a format: a "%" in it stays as written.
         text = text % self.params if self.params else text
         self._text = (language, text)
@@ -109,6 +110,19 @@ class Worded(Promise):
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
+
+
+def _translated(message: str, language: str | None) -> str:
+    """``gettext(message)`` in ``language``, the active one, remembered by the process.
+
+    Every new reason (a list computed, or read back from a shared cache) is worded
+    again, and gettext walks the whole chain of the language's catalogs for each.
+    """
+    memo = process_state.translated
+    text = memo.get((language, message))
+    if text is None:
+        text = memo[(language, message)] = gettext(message)
+    return text
 
 
 def _worded_unpickle(message: str | tuple[Any, ...], params: dict[str, Any]) -> Worded:

@@ -31,7 +31,10 @@ from recommendations.rules import rules_cache_clear
 from recommendations.services import catalog_changed, social_changed
 from recommendations.serving.history import history_event_add, history_forget
 from recommendations.serving.keys import user_generation_bump
+from recommendations.serving.state import process_state
 
+# Settings whose change gives a language other catalogs (as Django's test signals read them).
+TRANSLATION_SETTINGS = frozenset({"INSTALLED_APPS", "LANGUAGES", "LANGUAGE_CODE", "LOCALE_PATHS"})
 # What a wrong setting raises while connecting: nothing is connected then.
 SETTING_ERRORS = (ImproperlyConfigured, ImportError, LookupError, ValueError, FieldDoesNotExist)
 
@@ -242,6 +245,8 @@ def settings_changed(*, setting: str, **kwargs: Any) -> None:
     """Read the setting again and reconnect when it changes (tests change them)."""
     if setting == "RECOMMENDATIONS":
         app_settings.reload()
+    if setting in TRANSLATION_SETTINGS:  # other catalogs: Django forgets its own too
+        process_state.translated.clear()
     if setting in ("RECOMMENDATIONS", "AUTH_USER_MODEL"):
         _models_connect_quietly()
 

@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 
 class Category(models.Model):
@@ -63,6 +64,12 @@ class Product(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("shop:product", args=[self.pk])
+
+    @cached_property
+    def image_url(self) -> str:
+        """The URL of the product's drawn picture, reversed once per instance: the
+        recommendations app keeps the instances its cards show for the process."""
+        return reverse("shop:product_image", args=[self.pk])
 
     @property
     def is_available(self) -> bool:

@@ -136,7 +136,7 @@ def list_get(
         )
         if fresh and now < computed_at + app_settings.CACHE_TIMEOUT:
             return ServedList(key, result)
-    entry = _entry_get(owner, name)
+    entry = None if owner is not None and owner.new else _entry_get(owner, name)
     if not entry:
         process_state.served.pop(key, None)
         return None

@@ -58,6 +58,28 @@ CATALOG = "catalog"
 FOLLOWED = "followed"
 
 
+@dataclass(frozen=True)
+class TrainedNames:
+    """The history items that explain the items of a list computed at training time.
+
+    Read for the few items a list shows, not for every candidate the layer ranked.
+    """
+
+    model: ServingModel
+    # (stored items, NAMED) history columns of the stored list, best first, -1 padded.
+    named: np.ndarray = field(repr=False)
+    # Each ranked item's position in the stored list, by string key.
+    positions: dict[str, int]
+
+    def get(self, key: str, default: list[Any]) -> list[Any]:
+        """Keys of the history items explaining the item ``key``, best first."""
+        position = self.positions.get(key)
+        if position is None:
+            return default
+        cols = [col for col in self.named[position].tolist() if col >= 0]
+        return self.model.item_pks[cols].tolist()
+
+
 @dataclass
 class Layer:
     """Ranked candidates of one source, and what explains them."""
@@ -69,7 +91,7 @@ class Layer:
     row: sp.csr_matrix | None = None
     anchor_pks: list[Any] = field(default_factory=list)
     # A list computed at training time: the history items explaining each item, by key.
-    explained: dict[str, list[Any]] | None = None
+    explained: TrainedNames | None = None
 
 
 @dataclass
@@ -281,26 +303,20 @@ def _trained_layer(source: str, inputs: Inputs) -> Layer | None:
     cols = lists.items[row]
     stored = cols >= 0
     pks = model.item_pks[cols[stored]].tolist()
-    named = lists.named[row][stored]
-    named_pks = model.item_pks[np.maximum(named, 0)].tolist()
-    named_cols = named.tolist()
     blocked = engine_blocked(inputs.filters)
-    ranked, explained = [], {}
+    ranked, positions = [], {}
     for position, (pk, score) in enumerate(zip(pks, lists.scores[row].tolist(), strict=False)):
         key = str(pk)
         if key in blocked:
             continue
         ranked.append((pk, score))
-        explained[key] = [
-            named_pk
-            for named_pk, col in zip(named_pks[position], named_cols[position], strict=True)
-            if col >= 0
-        ]
+        positions[key] = position
         if len(ranked) >= inputs.k:
             break
     if len(ranked) < inputs.k and stored.all():
         return None  # a full stored list ran out: there may be more to rank
-    return Layer(source, ranked, explained=explained)
+    names = TrainedNames(model, lists.named[row][stored], positions)
+    return Layer(source, ranked, explained=names)
 
 
 def history_layer(source: str, inputs: Inputs) -> Layer | None:

@@ -196,3 +196,12 @@ def catalog_current(adapter: SettingsAdapter, changes: CatalogChanges) -> Catalo
     fresh.instances_preload(adapter)
     process_state.catalog = fresh
     return fresh
+
+
+def catalog_prepare(adapter: SettingsAdapter, changes: CatalogChanges) -> Catalog:
+    """This process's catalog, with what lists show of every instance it holds (label,
+    page, price) worded in the active language: for a process about to serve, so that
+    its first lists do not each work out the pages of the items new to it."""
+    current = catalog_current(adapter, changes)
+    current.shown_of(adapter, list(current.instances.values()))
+    return current

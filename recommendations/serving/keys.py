@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
@@ -54,13 +54,14 @@ def user_head_key(user_pk: Any) -> str:
     return f"recommendations:user:{user_pk}:{HISTORY_CACHE_NAME}"
 
 
-def _generation_start(user_pk: Any) -> int:
-    """A new generation: random, so it never meets the values of a lost one."""
+def _generation_start(user_pk: Any) -> tuple[int, bool]:
+    """A new generation, random so it never meets the values of a lost one, and whether
+    this call started it (else another process did meanwhile, and may have written)."""
     generation = secrets.randbits(48)
     if cache.add(user_generation_key(user_pk), generation, GENERATION_TIMEOUT):
-        return generation
+        return generation, True
     # Another process started one meanwhile: both agree on whichever ``add`` won.
-    return cache.get(user_generation_key(user_pk))
+    return cache.get(user_generation_key(user_pk)), False
 
 
 def user_generation_bump(user_pk: Any) -> None:
@@ -77,6 +78,9 @@ class UserCache:
 
     user_pk: Any
     generation: int
+    # Started by this request: nothing can be cached under it yet, so a computed list is
+    # not looked for first.
+    new: bool = field(default=False, compare=False)
 
     @classmethod
     def of(cls, user_pk: Any, generation: int | None = None) -> UserCache:
@@ -84,7 +88,8 @@ class UserCache:
         if generation is None:
             generation = cache.get(user_generation_key(user_pk))
         if generation is None:
-            generation = _generation_start(user_pk)
+            generation, new = _generation_start(user_pk)
+            return cls(user_pk, generation, new)
         return cls(user_pk, generation)
 
     @classmethod

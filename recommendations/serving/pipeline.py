@@ -37,8 +37,13 @@ from recommendations.serving.candidates import (
     layers_build,
     overfetch,
 )
-from recommendations.serving.catalog import Catalog, CatalogChanges, catalog_current
-from recommendations.serving.history import History, is_user
+from recommendations.serving.catalog import (
+    Catalog,
+    CatalogChanges,
+    catalog_current,
+    catalog_prepare,
+)
+from recommendations.serving.history import HISTORY_LIMIT, History, is_user
 from recommendations.serving.keys import (
     AVAILABILITY_CHANGED_KEY,
     CATALOG_CHANGED_KEY,
@@ -48,7 +53,8 @@ from recommendations.serving.keys import (
     user_generation_key,
     user_head_key,
 )
-from recommendations.serving.social import circle_of
+from recommendations.serving.loading import ServingModel
+from recommendations.serving.social import circle_of, followers_current
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +129,8 @@ class PageRead:
     """What every list reads first, from the cache in one call: shared by a page's blocks."""
 
     history: History
+    # The model that serves the shopper (experiments.model_for_user), looked up once.
+    model: ServingModel | None
     # The merchandisers' rules of every block, as cached (rules.block_rules picks one).
     rules_rows: Any
     # When the catalog and the follows last changed (services.catalog_changed, social_changed).
@@ -131,13 +139,13 @@ class PageRead:
 
 
 def page_read(*, user: Any, history: History | None = None) -> PageRead:
-    """The shopper's history, the rules and when the catalog and follows changed.
+    """The shopper's history and model, the rules and when the catalog and follows changed.
 
     Every list needs them first: they are read from the cache in one call with the
     shopper's generation and history head (one round trip to a shared cache). The blocks
     of one page share one read (``BlockRequest.page``); ``history`` when read already.
     """
-    adapter = get_adapter()
+    adapter, model = get_adapter(), model_for_user(user)
     keys = [RULES_CACHE_KEY, CATALOG_CHANGED_KEY, AVAILABILITY_CHANGED_KEY]
     if app_settings.SOCIAL is not None:
         keys.append(SOCIAL_CHANGED_KEY)
@@ -148,13 +156,12 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
     values = cache.get_many(keys)
     if read_head:
         user_cache = UserCache.of(user.pk, values.get(user_keys[0]))
-        history = History.from_head(
-            adapter, user_cache, values.get(user_keys[1]), model_for_user(user)
-        )
+        history = History.from_head(adapter, user_cache, values.get(user_keys[1]), model)
     elif history is None:
         history = History()  # anonymous
     return PageRead(
         history=history,
+        model=model,
         rules_rows=values.get(RULES_CACHE_KEY),
         catalog_changes=CatalogChanges.of(
             values.get(CATALOG_CHANGED_KEY, 0.0), values.get(AVAILABILITY_CHANGED_KEY, 0.0)
@@ -164,16 +171,24 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
 
 
 def warm_up() -> None:
-    """Load what every list needs into this process now: the active version and the catalog.
+    """Load what every list needs into this process now: the active version, the catalog
+    with what lists show of its items (labels, pages, prices), the merchandisers' rules,
+    who follows anyone and the statements that read a shopper's history.
 
     A web process calls it once at start, so that no shopper's request pays the load
-    (the demo's ``config/wsgi.py`` does, then keeps what was loaded out of the garbage
+    (the demo's ``gunicorn.conf.py`` does, then keeps what was loaded out of the garbage
     collector's scans). It never fails the process: when the database or the cache is
     not ready, the first request loads them as it would have anyway.
     """
     try:
+        app_settings.refresh()  # the adapter of the setting in force, as block_run reads it
         model_for_user(None)
-        catalog_current(get_adapter(), page_read(user=None).catalog_changes)
+        adapter = get_adapter()
+        page = page_read(user=None)
+        catalog_prepare(adapter, page.catalog_changes)
+        block_rules(block="", rows=page.rules_rows)  # read into the cache when not there
+        followers_current(adapter, page.social_changed_at)  # no query without SOCIAL
+        adapter.history_prepare(limit=HISTORY_LIMIT)
     except Exception as exc:  # an optimisation must not stop a worker booting
         logger.warning("Recommendations not loaded at start (%s): the first request will.", exc)
 
@@ -225,9 +240,9 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     app_settings.refresh()
     n = check_n(request.n)
     user, exclude, anchors = request.user, list(request.exclude), list(request.anchors)
-    adapter, model = get_adapter(), model_for_user(user)
+    adapter = get_adapter()
     read = request.page or page_read(user=user, history=request.history)
-    history, changes = read.history, read.catalog_changes
+    model, history, changes = read.model, read.history, read.catalog_changes
     rules = block_rules(block=spec.block, rows=read.rules_rows)
     if not spec.pinned:
         rules = BlockRules(excluded=rules.excluded)

@@ -45,6 +45,8 @@ class ServingState:
             self.catalog: Any = None
             # (read at, keys as strings of the users who follow anyone): serving.social.
             self.followers: tuple[float, frozenset[str]] | None = None
+            # (language, message) -> the message translated, for reasons.Worded.
+            self.translated: dict[tuple[str | None, str], str] = {}
             if lists_only:
                 return
             # The active version: its model, when it was last checked, and the

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import template
+from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy
 
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 # history and this session's views (the rest are trending, popular or pinned).
 PERSONAL_SOURCES = frozenset({selectors.PERSONAL, selectors.SESSION})
 FALLBACK_TITLE = gettext_lazy("Popular right now")
+STYLESHEET = "recommendations/recommendations.css"
+TRACKING_SCRIPT = "recommendations/tracking.js"
 
 
 def _quiet_when_down(block: str) -> Callable[[TagFunction], TagFunction]:
@@ -79,10 +82,13 @@ def _block(
     request, user = _shopper(context)
     return {
         "block": block,
-        "title": title,
+        # Worded once, shown twice (the section's label and its heading).
+        "title": str(title),
         "recommendations": recommendations,
         "request": request,
         "events_url": request_memo(request, "events_url", _events_url),
+        # Every block links the stylesheet (and the click script): found once per page.
+        **request_memo(request, "assets", _assets),
         # One row per rendered block (one INSERT per page with ImpressionMiddleware);
         # its token lets a click name what was shown.
         "impression": tracking.impression_record(
@@ -121,6 +127,11 @@ def _events_url() -> str:
         return reverse("recommendations:events")
     except NoReverseMatch:
         return ""
+
+
+def _assets() -> dict[str, str]:
+    """The static URLs of the blocks' stylesheet and click script (``_list.html``)."""
+    return {"stylesheet_url": static(STYLESHEET), "script_url": static(TRACKING_SCRIPT)}
 
 
 def _shopper(context: template.Context) -> tuple[Any, Any]:
@@ -189,7 +200,7 @@ def recommended_for_you(
     )
     rendered = _selected_block(context, "for_you", title, select)
     if not any(rec.source in PERSONAL_SOURCES for rec in rendered["recommendations"]):
-        rendered["title"] = fallback_title
+        rendered["title"] = str(fallback_title)
     return rendered
 
 

@@ -360,3 +360,21 @@ def test_history_timeout_overrides_either_default(store, settings):
     alice = buyer(store.product(0, 0))
     selectors.recommendations_for_user(user=alice, n=4)
     assert 40 < _history_expiry(alice) <= 42
+
+
+def test_a_first_list_under_a_generation_it_started_looks_for_no_cached_list(store, monkeypatch):
+    alice = buyer(store.product(0, 0))
+    caches_clear()  # no generation for alice: her first list starts one
+    reads = _cache_reads(monkeypatch)
+
+    first = selectors.recommendations_for_user(user=alice, n=4)
+
+    list_reads = [key for _method, key in reads if LIST_CACHE_PREFIX in str(key)]
+    assert first and list_reads == []
+    # Under a generation that exists (another process's view): the list is looked for,
+    # and found.
+    serving.process_state.served.clear()
+    reads.clear()
+    again = selectors.recommendations_for_user(user=alice, n=4)
+    assert [key for _method, key in reads if LIST_CACHE_PREFIX in str(key)]
+    assert item_names(again) == item_names(first)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import subprocess
 
 import pytest
 from django.utils import timezone, translation
 
 from recommendations import reasons, selectors
 from recommendations.adapters import Event, SettingsAdapter
+from tests.catalogs import needs_gettext
 from tests.factories import (
     CategoryFactory,
     OrderFactory,
@@ -78,6 +80,29 @@ def test_a_reason_worded_once_is_worded_again_in_another_language():
         assert reasons.reason_text(reason, language) == "Weil Sie Mug gekauft haben"
     assert str(reason) == "Because you bought Mug"
     assert reasons.reason_text("Plain", None) == "Plain"
+
+
+@needs_gettext
+def test_a_new_reason_is_worded_from_the_catalogs_in_force_after_they_change(settings, tmp_path):
+    with translation.override("de"):
+        assert str(reasons.because_you(source="purchase", label="Mug")) == (
+            "Weil Sie Mug gekauft haben"
+        )
+    folder = tmp_path / "de" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "django.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "Because you bought %(label)s"\nmsgstr "Gekauft: %(label)s"\n',
+        encoding="utf-8",
+    )
+    subprocess.run(
+        ["msgfmt", "-o", str(folder / "django.mo"), str(folder / "django.po")], check=True
+    )
+
+    settings.LOCALE_PATHS = [tmp_path, *settings.LOCALE_PATHS]
+
+    with translation.override("de"):
+        assert str(reasons.because_you(source="purchase", label="Mug")) == "Gekauft: Mug"
 
 
 def test_a_reason_reads_as_its_text():

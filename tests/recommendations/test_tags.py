@@ -6,9 +6,12 @@ import re
 
 import pytest
 from django.db import connection
+from django.templatetags.static import StaticNode, static
 from django.test.utils import CaptureQueriesContext
 
+from recommendations.serving import pipeline
 from recommendations.session import session_view_record
+from recommendations.templatetags.recommendations_tags import STYLESHEET, TRACKING_SCRIPT
 from tests.factories import (
     OrderFactory,
     OrderLineFactory,
@@ -214,6 +217,48 @@ def test_the_three_blocks_of_a_product_page_make_one_cache_round_trip(alice, sto
     assert [method for method, _ in calls] == ["get_many"]
     assert "recommendations:item-rules" in calls[0][1]
     assert f"recommendations:user:{alice.pk}:gen" in calls[0][1]
+
+
+def test_the_blocks_of_a_page_find_their_model_and_static_urls_once(alice, store, monkeypatch):
+    page = (
+        "{% similar_products product n=4 %}{% bought_together product=product n=4 %}"
+        "{% recommended_for_you n=4 %}"
+    )
+    product = store.product(4, 0)
+    tag_render(page, page_request(alice), product=product)  # lists computed, cached
+    models_found, static_found = [], []
+    find_model = pipeline.model_for_user
+    monkeypatch.setattr(
+        pipeline, "model_for_user", lambda user: models_found.append(user) or find_model(user)
+    )
+    find_static = StaticNode.handle_simple
+    monkeypatch.setattr(
+        StaticNode,
+        "handle_simple",
+        classmethod(lambda cls, path: static_found.append(path) or find_static(path)),
+    )
+
+    html = tag_render(page, page_request(alice), product=product)
+
+    assert len(_blocks(html)) == 3
+    assert models_found == [alice]
+    # The stylesheet, linked by every block, and the click script: looked up once each.
+    assert sorted(static_found) == [STYLESHEET, TRACKING_SCRIPT]
+    assert html.count(f'<link rel="stylesheet" href="{static(STYLESHEET)}">') == 3
+    assert html.count(f'<script src="{static(TRACKING_SCRIPT)}" defer>') == 3
+
+
+def test_the_keys_and_positions_a_click_sends_back_are_never_localized(store, settings):
+    settings.USE_THOUSAND_SEPARATOR = True  # 12,345 in English
+    viewed = ProductFactory(pk=12_345, name="Viewed")
+    request = page_request()
+    session_view_record(request, viewed.pk)
+
+    html = tag_render("{% recently_viewed n=2 %}", request)
+
+    assert 'data-rec-item="12345"' in html
+    assert re.search(r'data-rec-item="12345"[^>]* data-rec-position="0"', html)
+    assert "12,345" not in html
 
 
 PAGES = {

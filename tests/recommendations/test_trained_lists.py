@@ -230,3 +230,61 @@ def test_a_repeat_list_of_an_unchanged_shopper_leaves_what_they_bought_unread(st
     # Only a computed list asks for the items bought: a served one names none of them.
     assert "bought" not in vars(history.trained)
     assert history.trained.bought == get_adapter().user_bought(customer.pk)
+
+
+def _first_list_queries(customer) -> list[str]:
+    """The SQL of a known shopper's first list in this process (no cache, nothing held)."""
+    with CaptureQueriesContext(connection) as queries:
+        selectors.recommendations_for_user(user=customer, n=4)
+    return [query["sql"] for query in queries]
+
+
+def _process_start() -> None:
+    """As a new process: nothing cached, nothing loaded."""
+    caches_clear()
+    serving.reset()
+
+
+def test_after_the_warm_up_a_known_shoppers_first_list_reads_their_newest_events_only(
+    store,
+):
+    customer = _pair_customer()
+    _process_start()
+    unprepared = _first_list_queries(customer)
+    _process_start()
+
+    selectors.warm_up()
+    warmed = _first_list_queries(customer)
+
+    # Without it the first list reads the catalog itself; after it, what it reads of the
+    # database is the shopper's newest event of each source (the model's check of the
+    # active run aside, which runs every RELOAD_INTERVAL seconds whatever was prepared).
+    assert any('"shop_product"' in sql for sql in unprepared)
+    read = [sql for sql in warmed if '"recommendations_trainingrun"' not in sql]
+    assert len(read) == 1 and "LIMIT 1" in read[0] and '"shop_orderline"' in read[0]
+
+
+def test_after_the_warm_up_a_first_list_works_out_no_item_page(store, monkeypatch):
+    customer = _pair_customer()
+    pages: list[int] = []
+    product = type(store.product(0, 0))
+    original = product.get_absolute_url
+
+    def counted(self):
+        pages.append(self.pk)
+        return original(self)
+
+    monkeypatch.setattr(product, "get_absolute_url", counted)
+    _process_start()
+    shown = selectors.recommendations_for_user(user=customer, n=4)
+    assert pages  # without the warm-up, the first list works out the pages it shows
+    _process_start()
+
+    selectors.warm_up()
+    pages.clear()
+    warmed = selectors.recommendations_for_user(user=customer, n=4)
+
+    assert pages == []
+    assert [(r.label, r.url, r.price) for r in warmed] == [
+        (r.label, r.url, r.price) for r in shown
+    ]

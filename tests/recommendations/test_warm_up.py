@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from recommendations import selectors
+from recommendations import adapters, selectors
 from recommendations.models import TrainingRun
 from recommendations.serving.state import process_state
 from tests.recommendations.store import buyer
@@ -50,3 +51,26 @@ def test_an_unreachable_cache_leaves_the_load_to_the_first_request(store, settin
 
     assert "not loaded at start" in caplog.text
     assert process_state.catalog is None
+
+
+def test_the_first_list_after_the_warm_up_compiles_no_history_statement(store, monkeypatch):
+    shopper = buyer(store.product(0, 0), username="compiled")
+    # Another value of the setting, set without a signal as a process reads its own at
+    # start: a new adapter, nothing compiled.
+    monkeypatch.setattr(django_settings, "RECOMMENDATIONS", {**django_settings.RECOMMENDATIONS})
+    compiled: list[int] = []
+    original = adapters._history_statement
+
+    def counted(adapter, limit, bought):
+        compiled.append(limit)
+        return original(adapter, limit, bought)
+
+    monkeypatch.setattr(adapters, "_history_statement", counted)
+    selectors.warm_up()
+    assert compiled  # the warm-up compiled them
+    compiled.clear()
+
+    selectors.recommendations_for_user(user=shopper, n=6)
+    assert selectors.shopper_history(user=shopper).rows  # the whole history too
+
+    assert compiled == []

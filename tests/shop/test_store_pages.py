@@ -9,6 +9,7 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
+import shop.models
 from shop.product_images import product_image_svg
 from tests.factories import (
     CategoryFactory,
@@ -120,6 +121,23 @@ def test_cards_and_product_page_show_the_picture_and_keep_acronyms(client):
     assert f'src="{image}"' in listing and f'src="{image}"' in page
     assert "Camouflage LED Torch" in listing and "Camouflage LED Torch" in page
     assert "Led" not in listing and "Led" not in page
+
+
+def test_a_product_reverses_its_picture_url_once(monkeypatch):
+    # The recommendations app keeps the instances its cards show for the process: a
+    # card of a kept instance costs no URL lookup.
+    product = ProductFactory()
+    looked_up = []
+    monkeypatch.setattr(
+        shop.models,
+        "reverse",
+        lambda *args, **kwargs: looked_up.append(args) or reverse(*args, **kwargs),
+    )
+
+    urls = {product.image_url, product.image_url}
+
+    assert urls == {reverse("shop:product_image", args=[product.pk])}
+    assert len(looked_up) == 1
 
 
 def test_review_form_offers_one_to_five_stars_as_radio_buttons(client, user):
