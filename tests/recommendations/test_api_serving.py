@@ -187,6 +187,17 @@ def test_each_language_has_its_own_body(client, store, alice):
     assert german_again.content == german.content
 
 
+def test_other_translation_catalogs_forget_the_kept_bodies(client, store, alice, settings):
+    client.force_login(alice)
+    _me(client)
+    kept = len(process_state.bodies)
+
+    settings.LOCALE_PATHS = [*settings.LOCALE_PATHS]  # as a deployment changing them
+
+    assert kept == 1
+    assert process_state.bodies == {}
+
+
 def test_an_indented_json_is_rendered_as_asked_not_taken_from_the_kept_body(client, store, alice):
     client.force_login(alice)
     compact = _me(client)
