@@ -4,15 +4,17 @@ The API's throttles and a host's sign-in form count requests per client. Every w
 process must see the same count: with a cache that increments on its server (Redis,
 Memcached) the counter is a cache key; with any other cache (a database cache's
 ``incr`` reads then writes, a local-memory cache is one per process) it is a
-:class:`~recommendations.models.RateCounter` row. On SQLite and PostgreSQL one upsert
-statement creates or increments the row and reads the count back (the database
-serialises concurrent ones on the row); on other databases an UPDATE that holds the
-row's lock until its transaction ends, then a SELECT. Rows of windows gone by are
+:class:`~recommendations.models.RateCounter` row. On SQLite and PostgreSQL one UPDATE
+statement increments the row of the window and reads the count back (the database
+serialises concurrent ones on the row); a client's first request of a window creates
+or moves on the row with one upsert statement. On other databases an UPDATE that holds
+the row's lock until its transaction ends, then a SELECT. Rows of windows gone by are
 deleted now and then, when a client's first request of a window comes.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import zlib
 from dataclasses import dataclass
@@ -109,13 +111,23 @@ def purge_due(key: str, window: int) -> bool:
     return zlib.crc32(f"{window}:{key}".encode()) % PURGE_ONE_IN == 0
 
 
-def _upsert_sql(connection: BaseDatabaseWrapper) -> str:
+@functools.cache
+def _statements(alias: str, vendor: str) -> tuple[str, str]:
+    """The increment and the upsert of a counter row, written once per database."""
+    connection = connections[alias]
     meta, quote = RateCounter._meta, connection.ops.quote_name
     table = quote(meta.db_table)
     key, window, count, expires_at = (
         quote(meta.get_field(name).column) for name in ("key", "window", "count", "expires_at")
     )
-    return (
+    # Within the row's window the count alone changes: one page written, no index entry
+    # (expires_at's is rewritten whenever the column is set, even to its own value) and,
+    # unlike an INSERT that turns into an update, no row id drawn.
+    increment = (
+        f"UPDATE {table} SET {count} = {count} + 1 WHERE {key} = %s AND {window} = %s "
+        f"RETURNING {count}"
+    )
+    upsert = (
         f"INSERT INTO {table} ({key}, {window}, {count}, {expires_at}) VALUES (%s, %s, 1, %s) "
         f"ON CONFLICT ({key}) DO UPDATE SET "
         f"{count} = CASE WHEN {table}.{window} = excluded.{window} "
@@ -123,15 +135,24 @@ def _upsert_sql(connection: BaseDatabaseWrapper) -> str:
         f"{window} = excluded.{window}, {expires_at} = excluded.{expires_at} "
         f"RETURNING {count}"
     )
+    return increment, upsert
 
 
 def _row_upsert(connection: BaseDatabaseWrapper, key: str, window: int, ends_at: datetime) -> int:
-    # One statement, atomic on its own: concurrent requests wait for the row's lock
-    # (PostgreSQL) or the write lock (SQLite) and each reads back its own count.
-    expires_at = RateCounter._meta.get_field("expires_at").get_db_prep_value(ends_at, connection)
+    # Each statement is atomic on its own: concurrent requests wait for the row's lock
+    # (PostgreSQL) or the write lock (SQLite) and each reads back its own count. A
+    # client's first request of a window (no row of the window to count on) creates or
+    # moves on the row with the upsert, which counts on whatever a concurrent request
+    # did in between.
+    increment, upsert = _statements(connection.alias, connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(connection), [key, window, expires_at])
-        return cursor.fetchone()[0]
+        cursor.execute(increment, [key, window])
+        row = cursor.fetchone()
+        if row is None:
+            field = RateCounter._meta.get_field("expires_at")
+            cursor.execute(upsert, [key, window, field.get_db_prep_value(ends_at, connection)])
+            row = cursor.fetchone()
+        return row[0]
 
 
 def _row_increment(key: str, window: int, ends_at: datetime) -> int:

@@ -247,6 +247,7 @@ def settings_changed(*, setting: str, **kwargs: Any) -> None:
         app_settings.reload()
     if setting in TRANSLATION_SETTINGS:  # other catalogs: Django forgets its own too
         process_state.translated.clear()
+        process_state.bodies.clear()  # the lists' rendered bodies hold their reasons' words
     if setting in ("RECOMMENDATIONS", "AUTH_USER_MODEL"):
         _models_connect_quietly()
 

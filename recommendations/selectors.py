@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from recommendations.serving.assembly import Recommendation
+from recommendations.serving.cache import list_body_get, list_body_set
 from recommendations.serving.candidates import (
     BOUGHT_TOGETHER,
     CATALOG,
@@ -63,6 +64,8 @@ __all__ = [
     "Recommendation",
     "bought_together",
     "check_n",
+    "list_body_get",
+    "list_body_set",
     "page_read",
     "popular_products",
     "popular_with_followed",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from operator import is_
 from typing import Any
 
 from django.core.cache import cache
@@ -23,6 +24,55 @@ from recommendations.serving.assembly import Recommendation
 from recommendations.serving.catalog import Catalog
 from recommendations.serving.keys import LIST_CACHE_PREFIX, LISTS_CACHE_NAME, UserCache, digest
 from recommendations.serving.state import process_state
+
+ServedKey = tuple[Any, Any, str]  # (user key, generation, list name); (None, None, name)
+
+
+class ServedList(list):
+    """A list as :func:`list_get` and :func:`list_set` serve it: a list like any other.
+
+    ``served`` names the process's memory of it (its key and the served tuple), so what
+    is derived from the list alone, such as its rendered body, can be kept with it
+    (:func:`list_body_get`, :func:`list_body_set`).
+    """
+
+    __slots__ = ("served",)
+
+    def __init__(self, key: ServedKey, result: tuple[Recommendation, ...]) -> None:
+        super().__init__(result)
+        self.served = (key, result)
+
+
+def _served_of(recommendations: list[Recommendation]) -> tuple[ServedKey, tuple] | None:
+    served = getattr(recommendations, "served", None)
+    if served is None:
+        return None
+    # The very items served, in order: a list changed since it was served has no body.
+    result = served[1]
+    if len(recommendations) != len(result) or not all(map(is_, recommendations, result)):
+        return None
+    return served
+
+
+def list_body_get(recommendations: list[Recommendation], variant: Any) -> Any:
+    """The body rendered for ``recommendations`` in ``variant``, or None.
+
+    ``variant`` names everything but the list that the body depends on (language,
+    format). Only a list served from this process's memory has one, and only while
+    that memory serves the very same list: a list computed or checked again is a new one.
+    """
+    served = _served_of(recommendations)
+    if served is None:
+        return None
+    kept = process_state.bodies.get((served[0], variant))
+    return kept[1] if kept is not None and kept[0] is served[1] else None
+
+
+def list_body_set(recommendations: list[Recommendation], variant: Any, body: Any) -> None:
+    """Keep the body rendered for a served list in ``variant`` (see :func:`list_body_get`)."""
+    served = _served_of(recommendations)
+    if served is not None:
+        process_state.body_remember((served[0], variant), (served[1], body))
 
 
 def list_name(
@@ -41,7 +91,7 @@ def _anonymous_key(name: str) -> str:
     return f"recommendations:{name}"
 
 
-def _served_key(owner: UserCache | None, name: str) -> tuple[Any, Any, str]:
+def _served_key(owner: UserCache | None, name: str) -> ServedKey:
     return (None, None, name) if owner is None else (owner.user_pk, owner.generation, name)
 
 
@@ -62,7 +112,7 @@ def list_get(
     owner: UserCache | None,
     name: str,
     availability_changed_at: float,
-) -> list[Recommendation] | None:
+) -> ServedList | None:
     """A cached list whose items are still available, or None.
 
     ``owner`` is the signed-in shopper's cache (None: shared by anonymous shoppers).
@@ -85,7 +135,7 @@ def list_get(
             and checked_at > availability_changed_at
         )
         if fresh and now < computed_at + app_settings.CACHE_TIMEOUT:
-            return list(result)
+            return ServedList(key, result)
     entry = None if owner is not None and owner.new else _entry_get(owner, name)
     if not entry:
         process_state.served.pop(key, None)
@@ -120,12 +170,10 @@ def list_get(
         for pk, score, reason, source, run_id, known, *social in rows
     )
     process_state.served_remember(key, (computed_at, checked_at, result))
-    return list(result)
+    return ServedList(key, result)
 
 
-def list_set(
-    owner: UserCache | None, name: str, result: list[Recommendation]
-) -> list[Recommendation]:
+def list_set(owner: UserCache | None, name: str, result: list[Recommendation]) -> ServedList:
     """Cache a computed list (per user, or shared for anonymous shoppers) and return it.
 
     An empty list is cached too (a block with nothing it means to show, asked on every
@@ -155,5 +203,6 @@ def list_set(
         cache.set_many(
             {owner.key(name): entry, owner.key(LISTS_CACHE_NAME): True}, app_settings.CACHE_TIMEOUT
         )
-    process_state.served_remember(_served_key(owner, name), (now, now, served))
-    return list(served)
+    key = _served_key(owner, name)
+    process_state.served_remember(key, (now, now, served))
+    return ServedList(key, served)

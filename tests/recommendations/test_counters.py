@@ -84,16 +84,26 @@ def test_few_first_requests_of_a_window_delete_past_rows():
 
 
 @pytest.mark.parametrize("row_path", ["upsert"], indirect=True)  # the fallback takes more
-def test_a_request_is_one_statement_with_an_upsert(db, row_path):
-    key = _key(purging=False, window=int(WINDOW_START // 60), prefix="one")
+def test_a_request_is_one_statement_writing_the_count_alone_and_a_window_starts_with_two(
+    db, row_path
+):
+    key = _key(purging=False, window=int(WINDOW_START // 60) + 1, prefix="one")
     with CaptureQueriesContext(connection) as new:
         counter_increment(key, duration=60, now=WINDOW_START)
-    with CaptureQueriesContext(connection) as again:
+    with CaptureQueriesContext(connection) as usual:
         counter_increment(key, duration=60, now=WINDOW_START + 1)
+    with CaptureQueriesContext(connection) as moved:
+        value = counter_increment(key, duration=60, now=WINDOW_START + 60).value
 
-    assert len(new) == 1
-    assert len(again) == 1
-    assert "ON CONFLICT" in again[0]["sql"]
+    assert len(usual) == 1
+    assert usual[0]["sql"].startswith("UPDATE") and "expires_at" not in usual[0]["sql"]
+    # The increment finds no row of the window; the upsert creates or moves it on.
+    assert len(new) == len(moved) == 2
+    assert "ON CONFLICT" in new[1]["sql"]
+    assert value == 1
+    row = RateCounter.objects.get(key=key)
+    assert (row.window, row.count) == (int(WINDOW_START // 60) + 1, 1)
+    assert row.expires_at.timestamp() == WINDOW_START + 120
 
 
 def test_concurrent_requests_each_get_their_own_count(transactional_db):
@@ -102,6 +112,23 @@ def test_concurrent_requests_each_get_their_own_count(transactional_db):
             return counter_increment("busy", duration=86400).value
         finally:
             connection.close()  # each thread has its own connection
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        values = list(pool.map(count, range(40)))
+
+    assert sorted(values) == list(range(1, 41))
+
+
+def test_concurrent_first_requests_of_a_new_window_each_get_their_own_count(
+    transactional_db,
+):
+    counter_increment("turning", duration=60, now=WINDOW_START)  # the window before
+
+    def count(_: int) -> int:
+        try:
+            return counter_increment("turning", duration=60, now=WINDOW_START + 60).value
+        finally:
+            connection.close()
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         values = list(pool.map(count, range(40)))
