@@ -182,9 +182,8 @@ def warm_up() -> None:
     """
     try:
         app_settings.refresh()  # the adapter of the setting in force, as block_run reads it
-        model_for_user(None)
         adapter = get_adapter()
-        page = page_read(user=None)
+        page = page_read(user=None)  # loads the active version too (PageRead.model)
         catalog_prepare(adapter, page.catalog_changes)
         block_rules(block="", rows=page.rules_rows)  # read into the cache when not there
         followers_current(adapter, page.social_changed_at)  # no query without SOCIAL
