@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import io
 import json
 import os
 import subprocess
@@ -28,31 +27,20 @@ import sys
 import time
 from pathlib import Path
 
+from warm_request import wsgi_caller
+
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("import", "warm-up", "warm-up, thresholds")
+PATH, QUERY = "/api/recommendations/me/", "n=20"
 ENV = {
     "DEBUG": "0",
     "SECRET_KEY": "benchmark-" + "x" * 50,
-    "ALLOWED_HOSTS": "testserver",
+    "ALLOWED_HOSTS": "127.0.0.1",
     "SECURE_SSL_REDIRECT": "0",
     "SESSION_COOKIE_SECURE": "0",
     "CSRF_COOKIE_SECURE": "0",
     "THROTTLE_USER": "1000000/min",
     "LOG_LEVEL": "ERROR",
-}
-BASE_ENVIRON = {
-    "REQUEST_METHOD": "GET",
-    "PATH_INFO": "/api/recommendations/me/",
-    "QUERY_STRING": "n=20",
-    "SERVER_NAME": "testserver",
-    "SERVER_PORT": "80",
-    "SERVER_PROTOCOL": "HTTP/1.1",
-    "REMOTE_ADDR": "127.0.0.1",
-    "wsgi.url_scheme": "http",
-    "wsgi.errors": sys.stderr,
-    "wsgi.multithread": False,
-    "wsgi.multiprocess": True,
-    "wsgi.run_once": False,
 }
 # Fewer, larger young collections and rarer full ones (CPython's are 700, 10, 10).
 THRESHOLDS = (
@@ -100,28 +88,18 @@ def serve(mode: str, customers: int, rounds: int) -> dict[str, object]:
             pauses[info["generation"]].append((time.perf_counter() - started[0]) * 1000)
 
     application = WSGIHandler()  # what gunicorn calls: no test client in the way
-    statuses: list[str] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        statuses.append(status)
-
+    calls = [
+        wsgi_caller(application, PATH, QUERY, f"{settings.SESSION_COOKIE_NAME}={session}")
+        for session in sessions
+    ]
     latencies = []
     gc.callbacks.append(timed)
     cpu = time.process_time()
     for _ in range(rounds):
-        for session in sessions:
-            environ = {
-                **BASE_ENVIRON,
-                "wsgi.input": io.BytesIO(),
-                "HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}={session}",
-            }
+        for call in calls:
             begun = time.perf_counter()
-            response = application(environ, start_response)
-            body = b"".join(response)
-            response.close()
+            call()
             latencies.append((time.perf_counter() - begun) * 1000)
-            if not statuses[-1].startswith("200"):
-                raise SystemExit(f"{statuses[-1]} from the API: {body[:200]!r}")
     cpu = time.process_time() - cpu
     gc.callbacks.remove(timed)
     latencies.sort()

@@ -53,7 +53,10 @@ def _environ(path: str, query: str, cookie: str) -> dict[str, Any]:
     }
 
 
-def _caller(application: Callable, path: str, query: str, cookie: str) -> Callable[[], bytes]:
+def wsgi_caller(application: Callable, path: str, query: str, cookie: str) -> Callable[[], bytes]:
+    """A call of ``application`` as gunicorn makes it: GET ``path?query`` with ``cookie``,
+    the body read and closed; any answer but 200 stops the benchmark."""
+
     def start_response(status: str, headers: list, exc_info: Any = None) -> None:
         if not status.startswith("200"):
             raise SystemExit(f"{path}?{query} answered {status}")
@@ -120,8 +123,8 @@ def main() -> int:
     client.force_login(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}"
     application = get_wsgi_application()
-    health = _caller(application, "/api/health/", "", cookie)
-    mine = _caller(application, "/api/recommendations/me/", "n=20", cookie)
+    health = wsgi_caller(application, "/api/health/", "", cookie)
+    mine = wsgi_caller(application, "/api/recommendations/me/", "n=20", cookie)
     for _ in range(50):  # the model loaded, the list computed and cached, code warm
         health(), mine()
 
