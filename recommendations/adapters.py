@@ -1029,18 +1029,20 @@ class HistoryStatement:
 
     def read(self, user_pk: Any, n_sources: int) -> HistoryRead:
         """The (item, time, value) rows of each source, newest first within a source."""
-        positions = set(self.user_positions)
-        params = [user_pk if i in positions else p for i, p in enumerate(self.params)]
+        params = list(self.params)
+        for position in self.user_positions:
+            params[position] = user_pk
         with connections[self.alias].cursor() as cursor:
             cursor.execute(self.sql, params)
             fetched = cursor.fetchall()
         by_source: list[list[tuple]] = [[] for _ in range(n_sources)]
         bought: set[str] = set()
         consents = True
-        for item, time, value, code, consent in fetched:
+        times = _as_datetimes(list(map(itemgetter(1), fetched)))
+        for (item, _time, value, code, consent), time in zip(fetched, times, strict=True):
             consents = consents and bool(consent)
             if code < n_sources:
-                by_source[code].append((item, _as_datetime(time), value))
+                by_source[code].append((item, time, value))
             else:
                 bought.add(str(item))
         for rows in by_source:
@@ -1048,13 +1050,18 @@ class HistoryStatement:
         return HistoryRead(by_source, frozenset(bought), consents)
 
 
-def _as_datetime(value: Any) -> Any:
-    """A time column read by a raw cursor as the ORM reads it (SQLite returns text)."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if isinstance(value, dt.datetime) and settings.USE_TZ and timezone.is_naive(value):
-        value = value.replace(tzinfo=dt.UTC)
-    return value
+def _as_datetimes(values: list[Any]) -> list[Any]:
+    """Time columns read by a raw cursor as the ORM reads them (SQLite returns text): one
+    pass for a whole history, not a call per row."""
+    aware = settings.USE_TZ
+    result = []
+    for value in values:
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if aware and isinstance(value, dt.datetime) and timezone.is_naive(value):
+            value = value.replace(tzinfo=dt.UTC)
+        result.append(value)
+    return result
 
 
 def _history_statement(

@@ -180,7 +180,10 @@ def list_set(owner: UserCache | None, name: str, result: list[Recommendation]) -
     page): it is computed again once the catalog changes.
     """
     served = tuple(
-        rec if rec.known else replace(rec, known=(rec.label, rec.url, rec.price)) for rec in result
+        [
+            rec if rec.known else replace(rec, known=(rec.label, rec.url, rec.price))
+            for rec in result
+        ]
     )
     # The instances stay in the process's catalog: the entry names them by key.
     rows = [

@@ -13,7 +13,8 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from functools import cached_property
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -71,13 +72,19 @@ class TrainedNames:
     # Each ranked item's position in the stored list, by string key.
     positions: dict[str, int]
 
-    def get(self, key: str, default: list[Any]) -> list[Any]:
-        """Keys of the history items explaining the item ``key``, best first."""
-        position = self.positions.get(key)
-        if position is None:
-            return default
-        cols = [col for col in self.named[position].tolist() if col >= 0]
-        return self.model.item_pks[cols].tolist()
+    def of(self, keys: Iterable[str], n: int) -> list[list[Any]]:
+        """Keys of the (at most ``n``) history items explaining each of ``keys``, best
+        first; none for an item not in the stored list. One pass for the whole list."""
+        item_pks, named, positions = self.model.item_pks, self.named, self.positions
+        result: list[list[Any]] = []
+        for key in keys:
+            position = positions.get(key)
+            if position is None:
+                result.append([])
+            else:
+                cols = named[position]
+                result.append(item_pks[cols[cols >= 0][:n]].tolist())
+        return result
 
 
 @dataclass
@@ -112,6 +119,11 @@ class Inputs:
     item_to_item: tuple[str, ...]
     # The people the shopper follows (nobody for anonymous shoppers or without SOCIAL).
     circle: Circle = NOBODY
+
+    @cached_property
+    def blocked(self) -> set[str]:
+        """The items no layer of the list need rank (:func:`engine_blocked`), worked out once."""
+        return engine_blocked(self.filters)
 
 
 def overfetch(n: int, filters: Filters) -> int:
@@ -272,7 +284,7 @@ def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> L
         model.recommender,
         k=inputs.k,
         row=row,
-        blocked=engine_blocked(inputs.filters),
+        blocked=inputs.blocked,
         allowed=inputs.category_pks,
         user_features=features,
         social=social,
@@ -303,7 +315,7 @@ def _trained_layer(source: str, inputs: Inputs) -> Layer | None:
     cols = lists.items[row]
     stored = cols >= 0
     pks = model.item_pks[cols[stored]].tolist()
-    blocked = engine_blocked(inputs.filters)
+    blocked = inputs.blocked
     ranked, positions = [], {}
     for position, (pk, score) in enumerate(zip(pks, lists.scores[row].tolist(), strict=False)):
         key = str(pk)
@@ -333,6 +345,8 @@ def history_layer(source: str, inputs: Inputs) -> Layer | None:
 
 def session_layer(source: str, inputs: Inputs) -> Layer | None:
     """This session's views ranked by the personal recommender."""
+    if not inputs.session_item_pks:
+        return None
     return _personal_layer(source, inputs, dict.fromkeys(inputs.session_item_pks, 1.0))
 
 
@@ -351,7 +365,7 @@ def item_to_item_layer(source: str, inputs: Inputs) -> Layer | None:
     )
     if recommender is None:
         return None
-    blocked = engine_blocked(inputs.filters)
+    blocked = inputs.blocked
     if len(anchors) == 1:
         col = model.item_col(anchors[0])
         if col is None:
@@ -374,7 +388,7 @@ def trending_layer(source: str, inputs: Inputs) -> Layer | None:
     model = inputs.model
     if model is None:
         return None
-    blocked = engine_blocked(inputs.filters)
+    blocked = inputs.blocked
     ranked = _global_ranked(
         model, model.trending, k=inputs.k, blocked=blocked, allowed=inputs.category_pks
     )
@@ -386,7 +400,7 @@ def popular_layer(source: str, inputs: Inputs) -> Layer | None:
     model = inputs.model
     if model is None:
         return Layer(source, _popular_from_db(inputs.k))
-    blocked = engine_blocked(inputs.filters)
+    blocked = inputs.blocked
     ranked = _global_ranked(
         model, model.popularity, k=inputs.k, blocked=blocked, allowed=inputs.category_pks
     )
@@ -404,9 +418,7 @@ def followed_layer(source: str, inputs: Inputs) -> Layer | None:
     if not inputs.circle:
         return None
     allowed = None if inputs.category_pks is None else {str(pk) for pk in inputs.category_pks}
-    ranked = followed_ranked(
-        inputs.adapter, inputs.circle, blocked=engine_blocked(inputs.filters), k=inputs.k
-    )
+    ranked = followed_ranked(inputs.adapter, inputs.circle, blocked=inputs.blocked, k=inputs.k)
     return Layer(source, [pair for pair in ranked if allowed is None or str(pair[0]) in allowed])
 
 
@@ -434,18 +446,12 @@ def layers_build(sources: Iterable[str], inputs: Inputs) -> Iterator[Layer]:
 # -- availability and the rules ---------------------------------------------------------
 
 
-def _available(
-    catalog: Catalog, adapter: SettingsAdapter, pks: Iterable[Any], *, rule_pks: Iterable[Any] = ()
-) -> dict[str, CatalogRow]:
-    """The available items among ``pks`` (typed keys) and ``rule_pks`` (staff-typed text)."""
-    rule_keys = map(str, valid_pks(adapter.shape.model, rule_pks)) if rule_pks else ()
-    return catalog.available([*map(str, pks), *rule_keys])
-
-
 def category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | None:
     """Keys of the available items of a category (None: no category filter)."""
+    if category is None:
+        return None
     lookup = adapter.category_lookup()
-    if category is None or not lookup:
+    if not lookup:
         return None
     try:
         return list(
@@ -477,10 +483,10 @@ def candidates_choose(
     """
     candidates: list[Candidate] = []
     layer_of: dict[str, Layer] = {}
-    rows: dict[str, CatalogRow] = {}
+    # Every available item, by key: the rules skip a candidate missing from it.
+    rows: dict[str, CatalogRow] = catalog.rows
     chosen: list[Candidate] = []
     if rules.pins:  # pinned items show even when every layer is empty
-        rows = _available(catalog, adapter, [], rule_pks=[pk for _, pk in rules.pins])
         chosen = apply_rules(
             candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
         )
@@ -488,7 +494,6 @@ def candidates_choose(
         for pk, score in layer.ranked:
             layer_of.setdefault(str(pk), layer)
             candidates.append(Candidate(pk, float(score), layer.source))
-        rows.update(_available(catalog, adapter, map(itemgetter(0), layer.ranked)))
         chosen = apply_rules(
             candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
         )
@@ -501,11 +506,13 @@ def candidates_choose(
         if filters.category is not None and adapter.category_lookup():
             extra = extra.filter(**{adapter.category_lookup(): filters.category})
         more = available_rows(adapter, extra, limit=overfetch(n, filters))
-        rows.update(more)
-        catalog = Layer(CATALOG, [(row.pk, 0.0) for row in more.values()])
-        for key in more:
-            layer_of.setdefault(key, catalog)
-        candidates += [Candidate(row.pk, 0.0, CATALOG) for row in more.values()]
+        # Items available since the process's catalog was read are in ``more`` only.
+        rows = {**rows, **more}
+        catalog_layer = Layer(CATALOG, [])
+        for key, row in more.items():
+            catalog_layer.ranked.append((row.pk, 0.0))
+            layer_of.setdefault(key, catalog_layer)
+            candidates.append(Candidate(row.pk, 0.0, CATALOG))
         chosen = apply_rules(
             candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
         )

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from operator import itemgetter
 from typing import Any
 
@@ -21,7 +21,7 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 
-from recommendations.adapters import Event, SettingsAdapter
+from recommendations.adapters import SettingsAdapter
 from recommendations.conf import PURCHASE, VIEW, app_settings
 from recommendations.reasons import strongest_sources
 from recommendations.serving.keys import (
@@ -121,7 +121,7 @@ class History:
                 return cls(
                     digests=head[2],
                     user_cache=user_cache,
-                    load=lambda: _rows_of(adapter, user_cache),
+                    load=partial(_rows_of, adapter, user_cache),
                 )
             trained = _trained(model, user_cache.user_pk, marker[1])
             if trained is not None and trained.run_id == marker[0]:
@@ -141,7 +141,7 @@ class History:
         return cls(
             digests=(named, named, True),
             user_cache=user_cache,
-            load=lambda: _rows_read(adapter, user_cache),
+            load=partial(_rows_read, adapter, user_cache),
             trained=trained,
         )
 
@@ -198,11 +198,6 @@ class History:
         """Whether the shopper has any event (read from the head when cached)."""
         return self.digests[2] if self.digests is not None else bool(self.rows)
 
-    @cached_property
-    def events(self) -> list[Event]:
-        """The rows as events."""
-        return [Event(*row) for row in self.rows]
-
     def weights(self) -> dict[Any, float]:
         """Decayed weight per item, as training weighs events (negatives subtract)."""
         half_life = app_settings.HALF_LIFE_DAYS
@@ -229,7 +224,7 @@ class History:
 
     @cached_property
     def _strongest(self) -> dict[Any, str]:
-        return strongest_sources(self.events)
+        return strongest_sources(self.rows)
 
     def bought(self) -> set[str]:
         """Keys of the items bought (the sources whose ``ROLE`` is ``"purchase"``)."""

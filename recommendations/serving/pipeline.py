@@ -207,8 +207,7 @@ def _filters(
         category=category,
         max_per_category=app_settings.MAX_PER_CATEGORY if capped else None,
     )
-    filters.block(exclude)
-    filters.block(rules.excluded)
+    filters.block([*exclude, *rules.excluded])
     return filters
 
 
@@ -291,7 +290,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         item_to_item=spec.item_to_item,
         circle=circle,
     )
-    current = catalog()
+    current = catalog_current(adapter, changes)
     chosen = candidates_choose(
         adapter,
         layers_build(spec.layers, inputs),
