@@ -550,7 +550,7 @@ class SettingsAdapter:
         and the sources allow it. A subclass that overrides :meth:`user_events` is read
         through it (the items bought are then read apart, by :meth:`user_bought`).
         """
-        if self._events_overridden():
+        if self._events_overridden:
             return UserHistory(self.user_events(user_pk, limit=limit))
         return self._history(user_pk, limit)
 
@@ -560,7 +560,7 @@ class SettingsAdapter:
         None when this adapter cannot tell without reading the whole history (a
         subclass overriding :meth:`user_events`, sources that cannot share a query).
         """
-        if self._events_overridden():
+        if self._events_overridden:
             return None
         statement = self._statement(1, bought=False)
         if statement is None:
@@ -576,7 +576,7 @@ class SettingsAdapter:
     def history_prepare(self, *, limit: int) -> None:
         """Compile now the statements of :meth:`user_newest` and of :meth:`user_history`
         with ``limit`` rows, which the first of them would compile (once per adapter)."""
-        if not self._events_overridden():
+        if not self._events_overridden:
             self._statement(1, bought=False)
             self._statement(limit)
 
@@ -588,6 +588,7 @@ class SettingsAdapter:
             statements[key] = _history_statement(self, limit, bought)
         return statements[key]
 
+    @cached_property
     def _events_overridden(self) -> bool:
         """Whether a subclass reads the events its own way (then only through it)."""
         return type(self).user_events is not SettingsAdapter.user_events

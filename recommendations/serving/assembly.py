@@ -231,7 +231,9 @@ def recommendations_assemble(
     ]
     shown = catalog.shown_of(adapter, [item for *_, item in kept])
     evidence = (
-        evidence_collect(adapter, circle, item_pks=[c.pk for c, *_ in kept]) if circle else {}
+        evidence_collect(adapter, circle, item_pks=[c.pk for c, *_ in kept])
+        if circle.followed
+        else {}
     )
     run_id = None if model is None else model.run_id
     explained = explainer.reasons(kept, catalog, items)

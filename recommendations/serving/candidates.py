@@ -13,7 +13,6 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
@@ -117,13 +116,10 @@ class Inputs:
     user_features: Callable[[], Any]
     # ServingModel attributes tried in order for an item-to-item layer.
     item_to_item: tuple[str, ...]
+    # The items no layer need rank (engine_blocked), worked out once per list.
+    blocked: set[str] = field(default_factory=set)
     # The people the shopper follows (nobody for anonymous shoppers or without SOCIAL).
     circle: Circle = NOBODY
-
-    @cached_property
-    def blocked(self) -> set[str]:
-        """The items no layer of the list need rank (:func:`engine_blocked`), worked out once."""
-        return engine_blocked(self.filters)
 
 
 def overfetch(n: int, filters: Filters) -> int:
@@ -275,7 +271,8 @@ def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> L
         return None
     row = _row(model, weights)
     # A social model ranks a shopper with follows but no history of their own too.
-    social = social_row(model, inputs.circle) if source == PERSONAL else None
+    circle = inputs.circle
+    social = social_row(model, circle) if source == PERSONAL and circle.followed else None
     if row is None and social is None:
         return None
     features = inputs.user_features() if source == PERSONAL else None

@@ -335,7 +335,7 @@ def _rows_read(adapter: SettingsAdapter, user_cache: UserCache) -> Loaded:
     it is the trained one, and stays until an event moves it on.)
     """
     read = adapter.user_history(user_cache.user_pk, limit=HISTORY_LIMIT)
-    rows = tuple([(e.item_pk, e.source, e.weight, e.timestamp) for e in read.events])
+    rows = tuple(map(tuple, read.events))  # (item key, source, weight, time), as cached
     return rows, bought_beyond(adapter, user_cache, rows, known=read.bought)
 
 
@@ -353,7 +353,8 @@ def bought_beyond(
     window anyway, and the items beyond it never change.
     """
     counts = Counter(map(itemgetter(1), rows))
-    if not any(counts[source] >= HISTORY_LIMIT for source in _purchase_sources()):
+    full = {source for source, count in counts.items() if count >= HISTORY_LIMIT}
+    if not full & _purchase_sources():
         return None
     if known is not None:
         return known

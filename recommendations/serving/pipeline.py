@@ -34,6 +34,7 @@ from recommendations.serving.candidates import (
     Inputs,
     candidates_choose,
     category_pks,
+    engine_blocked,
     layers_build,
     overfetch,
 )
@@ -54,7 +55,7 @@ from recommendations.serving.keys import (
     user_head_key,
 )
 from recommendations.serving.loading import ServingModel
-from recommendations.serving.social import circle_of, followers_current
+from recommendations.serving.social import NOBODY, circle_of, followers_current
 
 logger = logging.getLogger(__name__)
 
@@ -275,13 +276,19 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     if cached is not None:
         return cached
     filters = _filters(spec, history, exclude=[*exclude, *anchors], category=category, rules=rules)
-    circle = circle_of(adapter, user, owner, read.social_changed_at)
+    # Without SOCIAL the social layer is not entered at all: the feature off costs nothing.
+    circle = (
+        NOBODY
+        if app_settings.SOCIAL is None
+        else circle_of(adapter, user, owner, read.social_changed_at)
+    )
     inputs = Inputs(
         adapter=adapter,
         model=model,
         history=history,
         filters=filters,
         k=overfetch(n, filters),
+        blocked=engine_blocked(filters),
         category_pks=category_pks(adapter, filters.category),
         anchors=anchors,
         session_item_pks=session,
