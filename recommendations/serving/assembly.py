@@ -162,50 +162,38 @@ class Explainer:
                 continue
             policy = self.policies.get(layer.source, FIXED)
             pk = None  # the item the reason names
-            if policy == BECAUSE_YOU:
-                for known in named:  # the first history item explaining it still known
-                    if str(known) in items:
-                        pk = known
-                        break
-            elif policy in _ANCHOR_REASONS and named and str(named[0]) in items:
-                pk = named[0]
             if policy == TRENDING_IN:
                 row = catalog.rows.get(str(item.pk))
                 # An item the catalog read does not hold (available since) is on its own.
-                if row is None:
-                    key = (policy, "item", str(item.pk))
-                else:
-                    key = (policy, "category", row.category)
+                key = (policy, "item", str(item.pk)) if row is None else (policy, "", row.category)
             elif policy == BECAUSE_YOU or policy in _ANCHOR_REASONS:
-                key = (policy, "named", None if pk is None else str(pk))
+                # The first history item explaining it that is still known, or its anchor.
+                for known in named if policy == BECAUSE_YOU else named[:1]:
+                    if str(known) in items:
+                        pk = known
+                        break
+                key = (policy, "", None if pk is None else str(pk))
             else:
-                key = (policy, "source", layer.source)
+                result.append(_FIXED_REASONS.get(layer.source, reasons.POPULAR))
+                continue
             reason = built.get(key)
             if reason is None:
-                reason = built[key] = self._reason(layer.source, policy, pk, item, items)
+                reason = built[key] = self._reason(policy, pk, item, items)
             result.append(reason)
         return result
 
-    def _reason(
-        self, source: str, policy: str, pk: Any, item: Any, items: dict[str, Any]
-    ) -> reasons.Reason:
-        """The reason of ``policy`` for ``item`` of a layer of ``source``, naming ``pk``."""
-        if policy == BECAUSE_YOU:
-            if pk is None:
-                # A personal model that cannot point at the history (popularity) says so.
-                return reasons.POPULAR
-            label = self.adapter.item_label(items[str(pk)])
-            source_named = self.sources(pk) or next(
-                iter(app_settings.source_names(VIEW)), VIEW_SOURCE
-            )
-            return reasons.because_you(source=source_named, label=label)
-        if policy in _ANCHOR_REASONS:
-            if pk is None:
-                return reasons.POPULAR
-            return _ANCHOR_REASONS[policy](label=self.adapter.item_label(items[str(pk)]))
+    def _reason(self, policy: str, pk: Any, item: Any, items: dict[str, Any]) -> reasons.Reason:
+        """The reason of ``policy`` for ``item``, naming ``pk`` (None: nothing to name)."""
         if policy == TRENDING_IN:
             return reasons.trending_in(category_label=self.adapter.category_label(item))
-        return _FIXED_REASONS.get(source, reasons.POPULAR)
+        if pk is None:
+            # A personal model that cannot point at the history (popularity) says so.
+            return reasons.POPULAR
+        label = self.adapter.item_label(items[str(pk)])
+        if policy != BECAUSE_YOU:
+            return _ANCHOR_REASONS[policy](label=label)
+        source = self.sources(pk) or next(iter(app_settings.source_names(VIEW)), VIEW_SOURCE)
+        return reasons.because_you(source=source, label=label)
 
 
 def recommendations_assemble(
