@@ -110,7 +110,7 @@ class Explainer:
             return layer.explained.of(map(str, pks), n)
         if self.model is None or layer.recommender is None or layer.row is None:
             return [[] for _ in pks]
-        cols = [self.model.item_col(pk) for pk in pks]
+        cols = self.model.item_cols(pks)
         known = [col for col in cols if col is not None]
         try:
             # One vectorised call for the whole list, not one per item.
@@ -120,7 +120,7 @@ class Explainer:
         return [
             []
             if col is None
-            else [self.model.item_pk(history_col) for history_col, _share in next(explained)]
+            else self.model.item_pks_of([history_col for history_col, _share in next(explained)])
             for col in cols
         ]
 

@@ -139,8 +139,7 @@ def engine_blocked(filters: Filters) -> set[str]:
 def _row(model: ServingModel, weights: dict[Any, float]) -> sp.csr_matrix | None:
     """The 1 x n_items interaction row of a history, or None when nothing is known."""
     cols, data = [], []
-    for pk, weight in weights.items():
-        col = model.item_col(pk)
+    for col, weight in zip(model.item_cols(weights), weights.values(), strict=True):
         if col is not None and weight > 0 and math.isfinite(weight):
             cols.append(col)
             data.append(weight)
@@ -153,7 +152,7 @@ def _row(model: ServingModel, weights: dict[Any, float]) -> sp.csr_matrix | None
 
 
 def _cols(model: ServingModel, pks: Iterable[Any]) -> list[int]:
-    return [col for col in (model.item_col(pk) for pk in pks) if col is not None]
+    return [col for col in model.item_cols(pks) if col is not None]
 
 
 def _positive(

@@ -184,12 +184,12 @@ class History:
     def _loaded(self) -> Loaded:
         return (self._rows, self._bought_all) if self._load is None else self._load()
 
-    @property
+    @cached_property
     def rows(self) -> tuple[HistoryRow, ...]:
         """The events as (item key, source, weight, timestamp), newest first."""
         return self._loaded[0]
 
-    @property
+    @cached_property
     def bought_all(self) -> frozenset[str] | None:
         """Every item ever bought, when the purchases fill the window; else None."""
         return self._loaded[1]
