@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.core.cache import cache
@@ -134,13 +135,20 @@ class PageRead:
     model: ServingModel | None
     # The merchandisers' rules of every block, as cached (rules.block_rules picks one).
     rules_rows: Any
-    # When the catalog and the follows last changed (services.catalog_changed, social_changed).
+    # When the catalog last changed (services.catalog_changed).
     catalog_changes: CatalogChanges
-    social_changed_at: float
+
+    @cached_property
+    def social_changed_at(self) -> float:
+        """When the follows last changed (services.social_changed; 0: never, or no
+        relation configured). Only a list computed afresh needs it, so it is read then."""
+        if app_settings.SOCIAL is None:
+            return 0.0
+        return cache.get(SOCIAL_CHANGED_KEY, 0.0)
 
 
 def page_read(*, user: Any, history: History | None = None) -> PageRead:
-    """The shopper's history and model, the rules and when the catalog and follows changed.
+    """The shopper's history and model, the rules and when the catalog changed.
 
     Every list needs them first: they are read from the cache in one call with the
     shopper's generation and history head (one round trip to a shared cache). The blocks
@@ -148,15 +156,14 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
     """
     adapter, model = get_adapter(), model_for_user(user)
     keys = [RULES_CACHE_KEY, CATALOG_CHANGED_KEY, AVAILABILITY_CHANGED_KEY]
-    if app_settings.SOCIAL is not None:
-        keys.append(SOCIAL_CHANGED_KEY)
     read_head = history is None and is_user(user)
     if read_head:
-        user_keys = [user_generation_key(user.pk), user_head_key(user.pk)]
+        pk = user.pk  # once: a request's user is a lazy object, each read goes through it
+        user_keys = [user_generation_key(pk), user_head_key(pk)]
         keys += user_keys
     values = cache.get_many(keys)
     if read_head:
-        user_cache = UserCache.of(user.pk, values.get(user_keys[0]))
+        user_cache = UserCache.of(pk, values.get(user_keys[0]))
         history = History.from_head(adapter, user_cache, values.get(user_keys[1]), model)
     elif history is None:
         history = History()  # anonymous
@@ -167,7 +174,6 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
         catalog_changes=CatalogChanges.of(
             values.get(CATALOG_CHANGED_KEY, 0.0), values.get(AVAILABILITY_CHANGED_KEY, 0.0)
         ),
-        social_changed_at=values.get(SOCIAL_CHANGED_KEY, 0.0),
     )
 
 
