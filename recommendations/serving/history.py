@@ -101,7 +101,7 @@ class History:
         # The generation and the head in one round trip to a shared cache.
         generation_key, head_key = user_generation_key(user.pk), user_head_key(user.pk)
         values = cache.get_many([generation_key, head_key])
-        user_cache = UserCache.of(user.pk, values.get(generation_key))
+        user_cache = UserCache.of(user.pk, values.get(generation_key), read=True)
         return cls.from_head(adapter, user_cache, values.get(head_key), model)
 
     @classmethod

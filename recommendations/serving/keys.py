@@ -83,9 +83,13 @@ class UserCache:
     new: bool = field(default=False, compare=False)
 
     @classmethod
-    def of(cls, user_pk: Any, generation: int | None = None) -> UserCache:
-        """The user's current cache (``generation`` when the caller read it already)."""
-        if generation is None:
+    def of(cls, user_pk: Any, generation: int | None = None, *, read: bool = False) -> UserCache:
+        """The user's current cache (``generation`` when the caller read it already).
+
+        ``read``: the caller read the generation, and None means the user has none yet
+        (it is started without asking the cache again).
+        """
+        if generation is None and not read:
             generation = cache.get(user_generation_key(user_pk))
         if generation is None:
             generation, new = _generation_start(user_pk)

@@ -163,7 +163,7 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
         keys += user_keys
     values = cache.get_many(keys)
     if read_head:
-        user_cache = UserCache.of(pk, values.get(user_keys[0]))
+        user_cache = UserCache.of(pk, values.get(user_keys[0]), read=True)
         history = History.from_head(adapter, user_cache, values.get(user_keys[1]), model)
     elif history is None:
         history = History()  # anonymous
