@@ -2,7 +2,8 @@
 
 The API's throttles and a host's sign-in form count requests per client. Every worker
 process must see the same count: with a cache that increments on its server (Redis,
-Memcached) the counter is a cache key; with any other cache (a database cache's
+Memcached) the counter is a cache key, on Redis counted and given its expiry in one
+round trip through the cache's own client; with any other cache (a database cache's
 ``incr`` reads then writes, a local-memory cache is one per process) it is a
 :class:`~recommendations.models.RateCounter` row. On SQLite and PostgreSQL one UPDATE
 statement increments the row of the window and reads the count back (the database
@@ -57,6 +58,8 @@ def counter_increment(key: str, *, duration: int, now: float | None = None) -> C
     window = int(now // duration)
     retry_after = (window + 1) * duration - now
     cache = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(cache, RedisCache):
+        return Count(_redis_increment(cache, f"{key}:{window}", duration), retry_after)
     if isinstance(cache, ATOMIC_CACHES):
         return Count(_cache_increment(cache, f"{key}:{window}", duration), retry_after)
     ends_at = datetime.fromtimestamp((window + 1) * duration, tz=UTC)
@@ -77,6 +80,18 @@ def counter_reset(key: str, *, duration: int) -> None:
         cache.delete(f"{key}:{int(time.time() // duration)}")
     else:
         RateCounter.objects.filter(key=key).delete()
+
+
+def _redis_increment(cache: RedisCache, key: str, duration: int) -> int:
+    # Django's incr asks whether the key exists first (two round trips) and the window's
+    # first request adds it (two more); INCR creates the key, and EXPIRE in the same
+    # round trip bounds it (it is the window's key: no later window counts on it).
+    cache_key = cache.make_and_validate_key(key)
+    # ``_cache`` is Django's client of the cache's servers (and its connection pools).
+    pipeline = cache._cache.get_client(cache_key, write=True).pipeline(transaction=False)
+    pipeline.incr(cache_key)
+    pipeline.expire(cache_key, duration)
+    return int(pipeline.execute()[0])
 
 
 def _cache_increment(cache: BaseCache, key: str, duration: int) -> int:
