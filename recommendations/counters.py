@@ -3,7 +3,7 @@
 The API's throttles and a host's sign-in form count requests per client. Every worker
 process must see the same count: with a cache that increments on its server (Redis,
 Memcached) the counter is a cache key, on Redis counted and given its expiry in one
-round trip through the cache's own client; with any other cache (a database cache's
+command through the cache's own client; with any other cache (a database cache's
 ``incr`` reads then writes, a local-memory cache is one per process) it is a
 :class:`~recommendations.models.RateCounter` row. On SQLite and PostgreSQL one UPDATE
 statement increments the row of the window and reads the count back (the database
@@ -37,6 +37,13 @@ ATOMIC_CACHES: tuple[type[BaseCache], ...] = (RedisCache, BaseMemcachedCache)
 #: Databases whose ``INSERT ... ON CONFLICT (...) DO UPDATE ... RETURNING`` counts in one
 #: statement (SQLite from 3.35 on, as ``can_return_columns_from_insert`` says).
 UPSERT_VENDORS = frozenset({"sqlite", "postgresql"})
+
+#: Counts under KEYS[1] and gives a new key ARGV[1] seconds to live.
+REDIS_INCREMENT = (
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "return n"
+)
 
 #: One window's first request in this many deletes the rows of past windows: often
 #: enough that the table holds about the clients of the current window, rarely enough
@@ -84,14 +91,12 @@ def counter_reset(key: str, *, duration: int) -> None:
 
 def _redis_increment(cache: RedisCache, key: str, duration: int) -> int:
     # Django's incr asks whether the key exists first (two round trips) and the window's
-    # first request adds it (two more); INCR creates the key, and EXPIRE in the same
-    # round trip bounds it (it is the window's key: no later window counts on it).
+    # first request adds it (two more); the script counts and, for the window's first
+    # request, sets the key's expiry in one command, atomically.
     cache_key = cache.make_and_validate_key(key)
     # ``_cache`` is Django's client of the cache's servers (and its connection pools).
-    pipeline = cache._cache.get_client(cache_key, write=True).pipeline(transaction=False)
-    pipeline.incr(cache_key)
-    pipeline.expire(cache_key, duration)
-    return int(pipeline.execute()[0])
+    client = cache._cache.get_client(cache_key, write=True)
+    return int(client.eval(REDIS_INCREMENT, 1, cache_key, duration))
 
 
 def _cache_increment(cache: BaseCache, key: str, duration: int) -> int:
