@@ -27,7 +27,7 @@ from recommendations.adapters import get_adapter
 from recommendations.conf import app_settings
 from recommendations.models import ItemRule
 from recommendations.privacy import user_forget
-from recommendations.rules import rules_cache_clear
+from recommendations.rules import rules_changed
 from recommendations.services import catalog_changed, social_changed
 from recommendations.serving.history import history_event_add, history_forget
 from recommendations.serving.keys import user_generation_bump
@@ -211,8 +211,8 @@ def catalog_saved(**kwargs: Any) -> None:
 
 def _models_connect() -> None:
     """Connect the model receivers to the models the current setting names."""
-    post_save.connect(rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules")
-    post_delete.connect(rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules")
+    post_save.connect(rules_changed, sender=ItemRule, dispatch_uid="recommendations-rules")
+    post_delete.connect(rules_changed, sender=ItemRule, dispatch_uid="recommendations-rules")
     post_delete.connect(
         user_deleted, sender=get_user_model(), dispatch_uid="recommendations-user-deleted"
     )

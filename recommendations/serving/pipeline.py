@@ -23,7 +23,7 @@ from django.core.cache import cache
 from recommendations.adapters import SettingsAdapter, get_adapter
 from recommendations.conf import app_settings
 from recommendations.experiments import model_for_user
-from recommendations.rules import RULES_CACHE_KEY, BlockRules, Filters, block_rules
+from recommendations.rules import RULES_VERSION_KEY, BlockRules, Filters, RuleSet, rules_current
 from recommendations.serving.assembly import (
     DEFAULT_REASONS,
     Recommendation,
@@ -133,8 +133,8 @@ class PageRead:
     history: History
     # The model that serves the shopper (experiments.model_for_user), looked up once.
     model: ServingModel | None
-    # The merchandisers' rules of every block, as cached (rules.block_rules picks one).
-    rules_rows: Any
+    # The merchandisers' rules of every block, of the version in force.
+    rules: RuleSet
     # When the catalog last changed (services.catalog_changed).
     catalog_changes: CatalogChanges
 
@@ -155,7 +155,7 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
     of one page share one read (``BlockRequest.page``); ``history`` when read already.
     """
     adapter, model = get_adapter(), model_for_user(user)
-    keys = [RULES_CACHE_KEY, CATALOG_CHANGED_KEY, AVAILABILITY_CHANGED_KEY]
+    keys = [RULES_VERSION_KEY, CATALOG_CHANGED_KEY, AVAILABILITY_CHANGED_KEY]
     read_head = history is None and is_user(user)
     if read_head:
         pk = user.pk  # once: a request's user is a lazy object, each read goes through it
@@ -170,7 +170,7 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
     return PageRead(
         history=history,
         model=model,
-        rules_rows=values.get(RULES_CACHE_KEY),
+        rules=rules_current(values.get(RULES_VERSION_KEY)),
         catalog_changes=CatalogChanges.of(
             values.get(CATALOG_CHANGED_KEY, 0.0), values.get(AVAILABILITY_CHANGED_KEY, 0.0)
         ),
@@ -190,9 +190,8 @@ def warm_up() -> None:
     try:
         app_settings.refresh()  # the adapter of the setting in force, as block_run reads it
         adapter = get_adapter()
-        page = page_read(user=None)  # loads the active version too (PageRead.model)
+        page = page_read(user=None)  # loads the active version and the rules too
         catalog_prepare(adapter, page.catalog_changes)
-        block_rules(block="", rows=page.rules_rows)  # read into the cache when not there
         followers_current(adapter, page.social_changed_at)  # no query without SOCIAL
         adapter.history_prepare(limit=HISTORY_LIMIT)
     except Exception as exc:  # an optimisation must not stop a worker booting
@@ -248,9 +247,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     adapter = get_adapter()
     read = request.page or page_read(user=user, history=request.history)
     model, history, changes = read.model, read.history, read.catalog_changes
-    rules = block_rules(block=spec.block, rows=read.rules_rows)
-    if not spec.pinned:
-        rules = BlockRules(excluded=rules.excluded)
+    rules = read.rules.of(spec.block, pinned=spec.pinned)
     session = list(request.session_item_pks or ())
     if session and not _session_allowed(adapter, user, history):
         session = []
@@ -269,7 +266,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     name = list_name(
         spec.block,
         None if model is None else model.run_id,
-        (sorted(rules.pins), sorted(rules.excluded)),
+        rules.key,
         history.fingerprint if spec.personal else history.bought_fingerprint,
         tuple(map(parts.__getitem__, spec.key_parts)),
     )
