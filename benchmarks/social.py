@@ -80,6 +80,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
         "social_blend",
         {"validation_folds": 1, "recency_grid": (None,)},
     ),
+    "social_blend no gate (before)": ("social_blend", {"gate": False}),
     "social_blend (default)": ("social_blend", {}),
     "als (social_mf, no social term)": ("social_mf", {"social_regularization": 0.0}),
     "social_mf": ("social_mf", {}),
@@ -253,6 +254,11 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, float, str]:
             )
         if model.recency_days_ is not None:
             learned += f", recency {model.recency_days_:g} d"
+        if getattr(model, "gate_validation_ndcg_", None) is not None:
+            learned += (
+                f", gate {'kept' if model.gate_ is not None else 'refused'} "
+                f"(validation {model.gate_validation_ndcg_:.4f} vs {model.validation_ndcg_:.4f})"
+            )
     return lists, elapsed, cpu, learned
 
 
