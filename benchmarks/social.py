@@ -31,7 +31,8 @@ Two protocols, k = 20, new items only:
 Per row: NDCG@20 over all scored users, over those who trust someone (``trust``: have
 a relation), over those who trust nobody (``alone``), over those with <= 2 train items
 who trust someone (``cold``), the fit's wall and CPU seconds and the social blend's
-learned weights and time scale; ``--timing`` only times the default social training on
+learned weights and time scale (and whether its per-user gate was kept, with the gate's
+and the weights' validation NDCG); ``--timing`` only times the default social training on
 every positive. The ``implicit`` peers run when the package imports (a separate virtualenv:
 ``pip install implicit==0.7.3``); the engine needs no Django, so this script runs in such
 a virtualenv with the project on ``PYTHONPATH``.

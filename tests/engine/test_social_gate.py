@@ -153,3 +153,25 @@ def test_a_fit_with_the_gate_measures_it_and_its_gate_survives_save_and_load():
     np.testing.assert_array_equal(
         loaded.recommend_batch(users, 10)[0], model.recommend_batch(users, 10)[0]
     )
+
+
+def test_a_folded_in_row_gets_the_same_gated_scores_as_the_known_user():
+    rng = np.random.default_rng(8)
+    dense = (rng.random((40, 25)) < 0.2).astype(np.float32)
+    interactions = sp.csr_matrix(dense)
+    social = follows(40, [(0, 5), (0, 6), (1, 5)])
+    model = SocialBlendRecommender(collaborative=("ease", {"l2": 10.0}), weight=1.0).fit(
+        interactions, social=social
+    )
+    gate = np.zeros((len(GATE_FEATURES) + 1, 2))
+    gate[1 + GATE_FEATURES.index("followed"), 1] = 1.0  # more people followed, more weight
+    gate[0, 1] = -0.5 * np.log1p(2.0) - 0.5 * np.log1p(1.0)  # 2 followed: yes; 1: no
+    model.gate_, model.gate_weights_ = gate, np.array([0.0, 3.0], np.float32)
+
+    known = model._score_users(np.array([0, 1]))
+    folded = model._score_social_rows(interactions[[0, 1]], None, social[[0, 1]])
+
+    np.testing.assert_allclose(folded, known, rtol=1e-6)
+    ease = EASERecommender(l2=10.0).fit(interactions)
+    np.testing.assert_array_equal(known[1], ease._score_users(np.array([1]))[0])
+    assert not np.allclose(known[0], ease._score_users(np.array([0]))[0])
