@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from served_env import production_env
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -50,12 +52,8 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECRET_KEY", "benchmark-" + "x" * 50)
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
-        os.environ.setdefault(name, "0")
+    for name, value in production_env("testserver").items():
+        os.environ.setdefault(name, value)
     import django
 
     django.setup()

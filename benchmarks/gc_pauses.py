@@ -27,21 +27,13 @@ import sys
 import time
 from pathlib import Path
 
+from served_env import production_env
 from warm_request import wsgi_caller
 
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("import", "warm-up", "warm-up, thresholds")
 PATH, QUERY = "/api/recommendations/me/", "n=20"
-ENV = {
-    "DEBUG": "0",
-    "SECRET_KEY": "benchmark-" + "x" * 50,
-    "ALLOWED_HOSTS": "127.0.0.1",
-    "SECURE_SSL_REDIRECT": "0",
-    "SESSION_COOKIE_SECURE": "0",
-    "CSRF_COOKIE_SECURE": "0",
-    "THROTTLE_USER": "1000000/min",
-    "LOG_LEVEL": "ERROR",
-}
+ENV = production_env(log_level="ERROR")
 # Fewer, larger young collections and rarer full ones (CPython's are 700, 10, 10).
 THRESHOLDS = (
     int(os.environ.get("GC_T0", 7000)),

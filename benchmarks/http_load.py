@@ -39,6 +39,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from served_env import production_env
+
 ROOT = Path(__file__).resolve().parents[1]
 LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -201,19 +203,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk).")
 
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-" + "x" * 50),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        # Generous rates: the benchmark measures serving, not the throttle.
-        "THROTTLE_USER": "1000000/min",
-        "THROTTLE_ANON": "1000000/min",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = {**os.environ, **production_env("127.0.0.1,localhost")}
     os.environ.update({k: env[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")})
     who, cookies = session_cookies(args.customer, max(1, args.customers), args.new_accounts)
     folder = Path(tempfile.mkdtemp(prefix="http-load-"))

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from served_env import production_env
+
 ROOT = Path(__file__).resolve().parents[1]
 NO_BLOCKS = '{% extends "shop/product_detail.html" %}{% block recommendations %}{% endblock %}'
 
@@ -45,14 +47,7 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # Production settings (DEBUG off: no query log, manifest static files), as served.
     static_root = tempfile.mkdtemp(prefix="page-render-static-")
-    os.environ.update(
-        DEBUG="0",
-        SECRET_KEY=os.environ.get("SECRET_KEY", "benchmark-" + "x" * 50),
-        ALLOWED_HOSTS="testserver",
-        SECURE_SSL_REDIRECT="0",
-        STATIC_ROOT=static_root,
-        LOG_LEVEL="WARNING",
-    )
+    os.environ.update(production_env("testserver"), STATIC_ROOT=static_root)
     import django
 
     django.setup()

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from served_env import production_env
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -93,17 +95,7 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.update(
-        DEBUG="0",
-        SECRET_KEY=os.environ.get("SECRET_KEY", "benchmark-" + "x" * 50),
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        THROTTLE_USER="1000000/min",
-        THROTTLE_ANON="1000000/min",
-        LOG_LEVEL="WARNING",
-    )
+    os.environ.update(production_env())
     import django
 
     django.setup()

@@ -613,24 +613,24 @@ class AppSettings:
         """
         return self._setting("HISTORY_TIMEOUT", None)
 
-    @property
-    def API_AUTHENTICATION_CLASSES(self) -> list[str]:
+    @_kept
+    def API_AUTHENTICATION_CLASSES(self) -> tuple[str, ...]:
         """Dotted paths of the API's authentication classes (default: Django sessions).
 
         The app's own, whatever the host's ``REST_FRAMEWORK`` says, so a host with token
         or no authentication configured still gets a working API.
         """
-        return list(
+        return tuple(
             self._setting(
                 "API_AUTHENTICATION_CLASSES",
                 ["rest_framework.authentication.SessionAuthentication"],
             )
         )
 
-    @property
-    def API_THROTTLE_CLASSES(self) -> list[str]:
+    @_kept
+    def API_THROTTLE_CLASSES(self) -> tuple[str, ...]:
         """Dotted paths of the API's throttles (default: the app's anon and user counters)."""
-        return list(
+        return tuple(
             self._setting(
                 "API_THROTTLE_CLASSES",
                 [
@@ -640,8 +640,8 @@ class AppSettings:
             )
         )
 
-    @property
-    def API_THROTTLE_RATES(self) -> dict[str, str | None]:
+    @_kept
+    def API_THROTTLE_RATES(self) -> Mapping[str, str | None]:
         """Requests per scope (``anon``, ``user``), e.g. ``"120/min"``; None: no limit.
 
         ``API_THROTTLE_RATES`` here wins, then the host's ``REST_FRAMEWORK``
@@ -649,7 +649,8 @@ class AppSettings:
         signed in: a host that configured no rates is still protected.
         """
         host = getattr(settings, "REST_FRAMEWORK", {}).get("DEFAULT_THROTTLE_RATES") or {}
-        return {**DEFAULT_THROTTLE_RATES, **host, **self._setting("API_THROTTLE_RATES", {})}
+        rates = {**DEFAULT_THROTTLE_RATES, **host, **self._setting("API_THROTTLE_RATES", {})}
+        return MappingProxyType(rates)
 
     @property
     def NUM_PROXIES(self) -> int:

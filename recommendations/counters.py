@@ -2,7 +2,8 @@
 
 The API's throttles and a host's sign-in form count requests per client. Every worker
 process must see the same count: with a cache that increments on its server (Redis,
-Memcached) the counter is a cache key; with any other cache (a database cache's
+Memcached) the counter is a cache key, on Redis counted and given its expiry in one
+command through the cache's own client; with any other cache (a database cache's
 ``incr`` reads then writes, a local-memory cache is one per process) it is a
 :class:`~recommendations.models.RateCounter` row. On SQLite and PostgreSQL one UPDATE
 statement increments the row of the window and reads the count back (the database
@@ -37,6 +38,13 @@ ATOMIC_CACHES: tuple[type[BaseCache], ...] = (RedisCache, BaseMemcachedCache)
 #: statement (SQLite from 3.35 on, as ``can_return_columns_from_insert`` says).
 UPSERT_VENDORS = frozenset({"sqlite", "postgresql"})
 
+#: Counts under KEYS[1] and gives a new key ARGV[1] seconds to live.
+REDIS_INCREMENT = (
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "return n"
+)
+
 #: One window's first request in this many deletes the rows of past windows: often
 #: enough that the table holds about the clients of the current window, rarely enough
 #: that a new client costs one statement, not two.
@@ -57,6 +65,8 @@ def counter_increment(key: str, *, duration: int, now: float | None = None) -> C
     window = int(now // duration)
     retry_after = (window + 1) * duration - now
     cache = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(cache, RedisCache):
+        return Count(_redis_increment(cache, f"{key}:{window}", duration), retry_after)
     if isinstance(cache, ATOMIC_CACHES):
         return Count(_cache_increment(cache, f"{key}:{window}", duration), retry_after)
     ends_at = datetime.fromtimestamp((window + 1) * duration, tz=UTC)
@@ -77,6 +87,16 @@ def counter_reset(key: str, *, duration: int) -> None:
         cache.delete(f"{key}:{int(time.time() // duration)}")
     else:
         RateCounter.objects.filter(key=key).delete()
+
+
+def _redis_increment(cache: RedisCache, key: str, duration: int) -> int:
+    # Django's incr asks whether the key exists first (two round trips) and the window's
+    # first request adds it (two more); the script counts and, for the window's first
+    # request, sets the key's expiry in one command, atomically.
+    cache_key = cache.make_and_validate_key(key)
+    # ``_cache`` is Django's client of the cache's servers (and its connection pools).
+    client = cache._cache.get_client(cache_key, write=True)
+    return int(client.eval(REDIS_INCREMENT, 1, cache_key, duration))
 
 
 def _cache_increment(cache: BaseCache, key: str, duration: int) -> int:

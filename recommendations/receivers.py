@@ -27,12 +27,14 @@ from recommendations.adapters import get_adapter
 from recommendations.conf import app_settings
 from recommendations.models import ItemRule
 from recommendations.privacy import user_forget
-from recommendations.rules import rules_cache_clear
+from recommendations.rules import rules_changed
 from recommendations.services import catalog_changed, social_changed
 from recommendations.serving.history import history_event_add, history_forget
 from recommendations.serving.keys import user_generation_bump
 from recommendations.serving.state import process_state
 
+# Settings the app's kept values are read from (the host's own default throttle rates).
+KEPT_FROM_SETTINGS = frozenset({"RECOMMENDATIONS", "REST_FRAMEWORK"})
 # Settings whose change gives a language other catalogs (as Django's test signals read them).
 TRANSLATION_SETTINGS = frozenset({"INSTALLED_APPS", "LANGUAGES", "LANGUAGE_CODE", "LOCALE_PATHS"})
 # What a wrong setting raises while connecting: nothing is connected then.
@@ -209,8 +211,8 @@ def catalog_saved(**kwargs: Any) -> None:
 
 def _models_connect() -> None:
     """Connect the model receivers to the models the current setting names."""
-    post_save.connect(rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules")
-    post_delete.connect(rules_cache_clear, sender=ItemRule, dispatch_uid="recommendations-rules")
+    post_save.connect(rules_changed, sender=ItemRule, dispatch_uid="recommendations-rules")
+    post_delete.connect(rules_changed, sender=ItemRule, dispatch_uid="recommendations-rules")
     post_delete.connect(
         user_deleted, sender=get_user_model(), dispatch_uid="recommendations-user-deleted"
     )
@@ -243,7 +245,7 @@ def _models_connect_quietly() -> None:
 
 def settings_changed(*, setting: str, **kwargs: Any) -> None:
     """Read the setting again and reconnect when it changes (tests change them)."""
-    if setting == "RECOMMENDATIONS":
+    if setting in KEPT_FROM_SETTINGS:
         app_settings.reload()
     if setting in TRANSLATION_SETTINGS:  # other catalogs: Django forgets its own too
         process_state.translated.clear()

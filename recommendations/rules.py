@@ -10,20 +10,28 @@ products have no category cap, recently viewed lists bought items and takes no p
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from operator import attrgetter, itemgetter
 from typing import Any
 
 from django.core.cache import cache
+from django.db import transaction
 
 from recommendations.conf import app_settings
 from recommendations.models import ItemRule
+from recommendations.serving.state import process_state
 
-# Every block of every page reads the rules: they are cached for RELOAD_INTERVAL
-# seconds and dropped whenever staff save or delete one.
-RULES_CACHE_KEY = "recommendations:item-rules"
+# The version of the rules in force, a new token whenever staff save or delete one: every
+# list reads this short token, and each process reads the rules themselves once per
+# version. It expires after RELOAD_INTERVAL seconds, so rules changed without telling
+# (a queryset update) are read again within that time.
+RULES_VERSION_KEY = "recommendations:item-rules-version"
+
+RuleRow = tuple[str, str, str, int]  # block, kind, item key, position
 
 
 @dataclass(frozen=True)
@@ -33,47 +41,84 @@ class BlockRules:
     pins: tuple[tuple[int, str], ...] = ()
     excluded: frozenset[str] = frozenset()
 
-
-def _active_rules(rows: list[tuple[str, str, str, int]] | None) -> list[tuple[str, str, str, int]]:
-    """(block, kind, item key, position) of every active rule, by position.
-
-    ``rows`` is the cached value when the caller read it already (None: not cached).
-    """
-    if rows is None:
-        rows = cache.get(RULES_CACHE_KEY)
-    if rows is None:
-        rows = list(
-            ItemRule.objects.filter(active=True)
-            .order_by("position", "pk")
-            .values_list("block", "kind", "item_pk", "position")
-        )
-        cache.set(RULES_CACHE_KEY, rows, app_settings.RELOAD_INTERVAL)
-    return rows
+    @cached_property
+    def key(self) -> tuple[tuple[tuple[int, str], ...], tuple[str, ...]]:
+        """The rules in a stable order: they name the lists computed under them."""
+        return tuple(sorted(self.pins)), tuple(sorted(self.excluded))
 
 
-def rules_cache_clear(**kwargs: Any) -> None:
-    """Forget the cached rules (connected to ItemRule's save and delete)."""
-    cache.delete(RULES_CACHE_KEY)
+@dataclass(frozen=True)
+class RuleSet:
+    """Every active rule of one version, by position; each block's rules worked out once."""
+
+    version: str | None
+    rows: tuple[RuleRow, ...] = ()
+    _blocks: dict[tuple[str, bool], BlockRules] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def of(self, block: str, *, pinned: bool = True) -> BlockRules:
+        """The rules of ``block`` and of all blocks; ``pinned`` False: its excludes only."""
+        held = self._blocks.get((block, pinned))
+        if held is None:
+            held = self._blocks[(block, pinned)] = _block_rules(self.rows, block, pinned)
+        return held
 
 
-def block_rules(*, block: str, rows: list[tuple[str, str, str, int]] | None = None) -> BlockRules:
-    """The active rules of ``block`` and of all blocks (one query per RELOAD_INTERVAL).
-
-    ``rows`` is the cache's value of :data:`RULES_CACHE_KEY` when the caller read it.
-    """
+def _block_rules(rows: Iterable[RuleRow], block: str, pinned: bool) -> BlockRules:
     pins: list[tuple[int, str]] = []
     excluded: set[str] = set()
-    for rule_block, kind, item_pk, position in _active_rules(rows):
+    for rule_block, kind, item_pk, position in rows:
         if rule_block not in ("", block):
             continue
         if kind == ItemRule.Kind.EXCLUDE:
             excluded.add(item_pk)
-        else:
+        elif pinned:
             pins.append((position, item_pk))
     # An item both pinned and excluded stays out: excluding is the safer reading.
     return BlockRules(
         pins=tuple(pin for pin in pins if pin[1] not in excluded), excluded=frozenset(excluded)
     )
+
+
+def rules_current(version: str | None) -> RuleSet:
+    """The active rules of ``version``, the token the cache holds (None: it holds none).
+
+    This process reads them from the database once per version. Without a token it
+    reads them and offers one; if another process or a change wrote a token meanwhile,
+    the rules read serve this request only and the next one reads that token's.
+    """
+    held = process_state.rules
+    if version is not None and held is not None and held.version == version:
+        return held
+    rows = tuple(
+        ItemRule.objects.filter(active=True)
+        .order_by("position", "pk")
+        .values_list("block", "kind", "item_pk", "position")
+    )
+    if version is None:
+        token = uuid.uuid4().hex
+        offered = cache.add(RULES_VERSION_KEY, token, app_settings.RELOAD_INTERVAL)
+        version = token if offered else None
+    rules = RuleSet(version, rows)
+    if version is not None:
+        process_state.rules = rules
+    return rules
+
+
+def rules_changed(**kwargs: Any) -> None:
+    """A new version of the rules (ItemRule's save and delete): every process reads them
+    again before its next list.
+
+    Now, and again once the change is committed: a process that read the rules in
+    between, before the commit, holds them under the first token only.
+    """
+    _version_new()
+    transaction.on_commit(_version_new)
+
+
+def _version_new() -> None:
+    cache.set(RULES_VERSION_KEY, uuid.uuid4().hex, app_settings.RELOAD_INTERVAL)
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,12 @@ def request_memo(request: Any, name: str, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per request and ``name``; computed every time without a request."""
     if request is None:
         return compute()
-    memo = getattr(request, MEMO_ATTRIBUTE, None)
+    # On Django's own request: a DRF request looks a missing attribute up there anyway,
+    # through a raised and caught AttributeError.
+    request = getattr(request, "_request", request)
+    memo = request.__dict__.get(MEMO_ATTRIBUTE)
     if memo is None:
-        memo = {}
-        setattr(request, MEMO_ATTRIBUTE, memo)
+        memo = request.__dict__[MEMO_ATTRIBUTE] = {}
     if name not in memo:
         memo[name] = compute()
     return memo[name]
@@ -52,4 +54,4 @@ def session_view_record(request: HttpRequest, item_pk: Any) -> None:
     key = str(item_pk)
     viewed = [pk for pk in request.session.get(SESSION_KEY, []) if pk != key]
     request.session[SESSION_KEY] = [key, *viewed][:MAX_SESSION_ITEMS]
-    getattr(request, MEMO_ATTRIBUTE, {}).pop("viewed", None)
+    getattr(request, "_request", request).__dict__.get(MEMO_ATTRIBUTE, {}).pop("viewed", None)

@@ -25,6 +25,12 @@ class _LiveRates:
     scope: str
     wait_seconds: float | None = None
 
+    def __init__(self) -> None:
+        # The rate is read when a request is counted, not when DRF makes the throttle:
+        # a throttle that does not apply (the anonymous one for a signed-in shopper)
+        # never reads it.
+        pass
+
     def get_rate(self) -> str | None:
         return app_settings.API_THROTTLE_RATES.get(self.scope)
 
@@ -32,11 +38,13 @@ class _LiveRates:
         return client_address(request)
 
     def allow_request(self, request: Request, view: APIView) -> bool:
-        if self.rate is None:
-            return True
         key = self.get_cache_key(request, view)
         if key is None:
             return True
+        self.rate = getattr(self, "rate", None) or self.get_rate()
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
         count = counter_increment(key, duration=self.duration, now=self.timer())
         if count.value > self.num_requests:
             self.wait_seconds = count.retry_after

@@ -62,10 +62,11 @@ class _AppDefaults:
     """
 
     def get_authenticators(self) -> list[Any]:
-        return [cls() for cls in _classes(tuple(app_settings.API_AUTHENTICATION_CLASSES))]
+        app_settings.refresh()  # DRF asks first: the request reads the setting in force
+        return [cls() for cls in _classes(app_settings.API_AUTHENTICATION_CLASSES)]
 
     def get_throttles(self) -> list[Any]:
-        return [cls() for cls in _classes(tuple(app_settings.API_THROTTLE_CLASSES))]
+        return [cls() for cls in _classes(app_settings.API_THROTTLE_CLASSES)]
 
 
 def _catalog_item(pk: str) -> Any:

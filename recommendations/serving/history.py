@@ -59,13 +59,15 @@ class Trained:
     run_id: int
     newest: float  # Unix time of the newest event
     row: int  # the user's row in the model's matrices
-    # The keys of the items bought, as the artifact holds them.
-    bought_pks: np.ndarray = field(repr=False, compare=False)
+    # The columns of the items bought and the model's item keys: a list served from the
+    # cache never asks which keys they are, so they are looked up only when asked.
+    bought_cols: np.ndarray = field(repr=False, compare=False)
+    item_pks: np.ndarray = field(repr=False, compare=False)
 
     @cached_property
     def bought(self) -> frozenset[str]:
         """Keys (as strings) of the items bought: only a computed list asks for them."""
-        return frozenset(map(str, self.bought_pks.tolist()))
+        return frozenset(map(str, self.item_pks[self.bought_cols].tolist()))
 
 
 class History:
@@ -316,7 +318,9 @@ def _trained(
     cols = lists.bought_cols(row)
     if cols is None:
         return None
-    return Trained(run_id=model.run_id, newest=newest, row=row, bought_pks=model.item_pks[cols])
+    return Trained(
+        run_id=model.run_id, newest=newest, row=row, bought_cols=cols, item_pks=model.item_pks
+    )
 
 
 def _trained_probe(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.core.cache import cache
@@ -22,7 +23,7 @@ from django.core.cache import cache
 from recommendations.adapters import SettingsAdapter, get_adapter
 from recommendations.conf import app_settings
 from recommendations.experiments import model_for_user
-from recommendations.rules import RULES_CACHE_KEY, BlockRules, Filters, block_rules
+from recommendations.rules import RULES_VERSION_KEY, BlockRules, Filters, RuleSet, rules_current
 from recommendations.serving.assembly import (
     DEFAULT_REASONS,
     Recommendation,
@@ -131,42 +132,47 @@ class PageRead:
     history: History
     # The model that serves the shopper (experiments.model_for_user), looked up once.
     model: ServingModel | None
-    # The merchandisers' rules of every block, as cached (rules.block_rules picks one).
-    rules_rows: Any
-    # When the catalog and the follows last changed (services.catalog_changed, social_changed).
+    # The merchandisers' rules of every block, of the version in force.
+    rules: RuleSet
+    # When the catalog last changed (services.catalog_changed).
     catalog_changes: CatalogChanges
-    social_changed_at: float
+
+    @cached_property
+    def social_changed_at(self) -> float:
+        """When the follows last changed (services.social_changed; 0: never, or no
+        relation configured). Only a list computed afresh needs it, so it is read then."""
+        if app_settings.SOCIAL is None:
+            return 0.0
+        return cache.get(SOCIAL_CHANGED_KEY, 0.0)
 
 
 def page_read(*, user: Any, history: History | None = None) -> PageRead:
-    """The shopper's history and model, the rules and when the catalog and follows changed.
+    """The shopper's history and model, the rules and when the catalog changed.
 
     Every list needs them first: they are read from the cache in one call with the
     shopper's generation and history head (one round trip to a shared cache). The blocks
     of one page share one read (``BlockRequest.page``); ``history`` when read already.
     """
     adapter, model = get_adapter(), model_for_user(user)
-    keys = [RULES_CACHE_KEY, CATALOG_CHANGED_KEY, AVAILABILITY_CHANGED_KEY]
-    if app_settings.SOCIAL is not None:
-        keys.append(SOCIAL_CHANGED_KEY)
+    keys = [RULES_VERSION_KEY, CATALOG_CHANGED_KEY, AVAILABILITY_CHANGED_KEY]
     read_head = history is None and is_user(user)
     if read_head:
-        user_keys = [user_generation_key(user.pk), user_head_key(user.pk)]
+        pk = user.pk  # once: a request's user is a lazy object, each read goes through it
+        user_keys = [user_generation_key(pk), user_head_key(pk)]
         keys += user_keys
     values = cache.get_many(keys)
     if read_head:
-        user_cache = UserCache.of(user.pk, values.get(user_keys[0]))
+        user_cache = UserCache.of(pk, values.get(user_keys[0]))
         history = History.from_head(adapter, user_cache, values.get(user_keys[1]), model)
     elif history is None:
         history = History()  # anonymous
     return PageRead(
         history=history,
         model=model,
-        rules_rows=values.get(RULES_CACHE_KEY),
+        rules=rules_current(values.get(RULES_VERSION_KEY)),
         catalog_changes=CatalogChanges.of(
             values.get(CATALOG_CHANGED_KEY, 0.0), values.get(AVAILABILITY_CHANGED_KEY, 0.0)
         ),
-        social_changed_at=values.get(SOCIAL_CHANGED_KEY, 0.0),
     )
 
 
@@ -183,9 +189,8 @@ def warm_up() -> None:
     try:
         app_settings.refresh()  # the adapter of the setting in force, as block_run reads it
         adapter = get_adapter()
-        page = page_read(user=None)  # loads the active version too (PageRead.model)
+        page = page_read(user=None)  # loads the active version and the rules too
         catalog_prepare(adapter, page.catalog_changes)
-        block_rules(block="", rows=page.rules_rows)  # read into the cache when not there
         followers_current(adapter, page.social_changed_at)  # no query without SOCIAL
         adapter.history_prepare(limit=HISTORY_LIMIT)
     except Exception as exc:  # an optimisation must not stop a worker booting
@@ -242,9 +247,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     adapter = get_adapter()
     read = request.page or page_read(user=user, history=request.history)
     model, history, changes = read.model, read.history, read.catalog_changes
-    rules = block_rules(block=spec.block, rows=read.rules_rows)
-    if not spec.pinned:
-        rules = BlockRules(excluded=rules.excluded)
+    rules = read.rules.of(spec.block, pinned=spec.pinned)
     session = list(request.session_item_pks or ())
     if session and not _session_allowed(adapter, user, history):
         session = []
@@ -263,7 +266,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     name = list_name(
         spec.block,
         None if model is None else model.run_id,
-        (sorted(rules.pins), sorted(rules.excluded)),
+        rules.key,
         history.fingerprint if spec.personal else history.bought_fingerprint,
         tuple(map(parts.__getitem__, spec.key_parts)),
     )

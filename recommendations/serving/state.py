@@ -47,6 +47,8 @@ class ServingState:
             self.followers: tuple[float, frozenset[str]] | None = None
             # (language, message) -> the message translated, for reasons.Worded.
             self.translated: dict[tuple[str | None, str], str] = {}
+            # The merchandisers' rules of the version in force (rules.RuleSet).
+            self.rules: Any = None
             if lists_only:
                 return
             # The active version: its model, when it was last checked, and the

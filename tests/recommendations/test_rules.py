@@ -6,9 +6,13 @@ from collections import Counter
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from recommendations import selectors
 from recommendations.models import ItemRule
+from recommendations.rules import RULES_VERSION_KEY, rules_changed
 from tests.factories import OrderFactory, OrderLineFactory, UserFactory
 
 pytestmark = pytest.mark.usefixtures("isolated_serving")
@@ -139,3 +143,39 @@ def test_a_mistyped_rule_key_is_ignored_not_an_error(store, kind):
 
     assert len(recommendations) == 4
     assert selectors.PINNED not in {r.source for r in recommendations}
+
+
+def _rule_queries(queries):
+    return [q for q in queries if '"recommendations_itemrule"' in q["sql"]]
+
+
+def test_a_process_reads_the_rules_once_per_version(store):
+    ItemRule.objects.create(item_pk=str(store.product(0, 0).pk), kind="exclude", block="")
+    selectors.trending_products(n=4)
+
+    with CaptureQueriesContext(connection) as queries:
+        selectors.trending_products(n=8)
+        selectors.recommendations_for_session(item_pks=[store.product(7, 0).pk], n=4)
+
+    assert _rule_queries(queries) == []
+
+
+def test_rules_saved_without_signals_apply_once_their_version_changes(store):
+    top = selectors.trending_products(n=1)[0].item
+    # Another process's change as this one sees it: a row, then the new version.
+    ItemRule.objects.bulk_create([ItemRule(item_pk=str(top.pk), kind="exclude", block="")])
+    assert selectors.trending_products(n=1)[0].item == top  # this version holds no rule
+
+    rules_changed()
+
+    assert top.pk not in _pks(selectors.trending_products(n=40))
+
+
+def test_rules_are_read_again_when_the_cache_lost_their_version(store):
+    top = selectors.trending_products(n=1)[0].item
+    ItemRule.objects.bulk_create([ItemRule(item_pk=str(top.pk), kind="exclude", block="")])
+
+    cache.delete(RULES_VERSION_KEY)  # evicted, or expired after RELOAD_INTERVAL
+
+    assert top.pk not in _pks(selectors.trending_products(n=40))
+    assert cache.get(RULES_VERSION_KEY) is not None  # offered for the other processes

@@ -215,7 +215,7 @@ def test_the_three_blocks_of_a_product_page_make_one_cache_round_trip(alice, sto
     # The shopper's generation and history head, the rules and the catalog's change
     # times: read once for the three blocks, in one call.
     assert [method for method, _ in calls] == ["get_many"]
-    assert "recommendations:item-rules" in calls[0][1]
+    assert "recommendations:item-rules-version" in calls[0][1]
     assert f"recommendations:user:{alice.pk}:gen" in calls[0][1]
 
 

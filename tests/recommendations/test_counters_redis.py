@@ -1,0 +1,56 @@
+"""Request counters in Redis: one round trip per request, keys that expire."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import caches
+from redis.connection import AbstractConnection
+
+from recommendations.counters import counter_increment, counter_reset
+from recommendations.models import RateCounter
+
+pytestmark = pytest.mark.redis
+
+WINDOW_START = 1_700_000_040.0  # a multiple of 60
+
+
+@pytest.fixture
+def redis_default(settings):
+    """Django's own Redis cache as the default cache, emptied before and after."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/9",
+            "KEY_PREFIX": "counters-test",
+        },
+    }
+    caches["default"].clear()
+    yield caches["default"]
+    caches["default"].clear()
+
+
+def test_a_redis_counter_counts_in_one_round_trip_and_expires_with_its_window(
+    db, redis_default, monkeypatch
+):
+    window = int(WINDOW_START // 60)
+    counter_reset("redis", duration=60)
+    sends = []
+    real_send = AbstractConnection.send_packed_command
+
+    def send(self, command, *args, **kwargs):
+        sends.append(command)
+        return real_send(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
+    values = [counter_increment("redis", duration=60, now=WINDOW_START).value for _ in range(3)]
+    round_trips = len(sends)
+    monkeypatch.undo()
+
+    assert values == [1, 2, 3]
+    assert round_trips == 3  # the window's first request too
+    client = redis_default._cache.get_client(write=True)
+    assert 0 < client.ttl(redis_default.make_key(f"redis:{window}")) <= 60
+    assert redis_default.get(f"redis:{window}") == 3  # as the cache itself reads it
+    assert counter_increment("redis", duration=60, now=WINDOW_START + 60).value == 1
+    assert not RateCounter.objects.exists()
