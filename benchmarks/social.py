@@ -31,7 +31,8 @@ Two protocols, k = 20, new items only:
 Per row: NDCG@20 over all scored users, over those who trust someone (``trust``: have
 a relation), over those who trust nobody (``alone``), over those with <= 2 train items
 who trust someone (``cold``), the fit's wall and CPU seconds and the social blend's
-learned weights and time scale; ``--timing`` only times the default social training on
+learned weights and time scale (and whether its per-user gate was kept, with the gate's
+and the weights' validation NDCG); ``--timing`` only times the default social training on
 every positive. The ``implicit`` peers run when the package imports (a separate virtualenv:
 ``pip install implicit==0.7.3``); the engine needs no Django, so this script runs in such
 a virtualenv with the project on ``PYTHONPATH``.
@@ -80,6 +81,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
         "social_blend",
         {"validation_folds": 1, "recency_grid": (None,)},
     ),
+    "social_blend no gate (before)": ("social_blend", {"gate": False}),
     "social_blend (default)": ("social_blend", {}),
     "als (social_mf, no social term)": ("social_mf", {"social_regularization": 0.0}),
     "social_mf": ("social_mf", {}),
@@ -253,6 +255,11 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, float, str]:
             )
         if model.recency_days_ is not None:
             learned += f", recency {model.recency_days_:g} d"
+        if getattr(model, "gate_validation_ndcg_", None) is not None:
+            learned += (
+                f", gate {'kept' if model.gate_ is not None else 'refused'} "
+                f"(validation {model.gate_validation_ndcg_:.4f} vs {model.validation_ndcg_:.4f})"
+            )
     return lists, elapsed, cpu, learned
 
 

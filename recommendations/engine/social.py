@@ -43,6 +43,14 @@ from recommendations.engine.itemknn import (
     top_k_per_row,
 )
 from recommendations.engine.metrics import ndcg_per_user, paired_bootstrap
+from recommendations.engine.social_gate import (
+    GATE_FEATURES,
+    cross_fitted_choice,
+    fit_gate,
+    gate_choice,
+    gate_features,
+    top_rows,
+)
 from recommendations.engine.split import holdout_new_items
 
 #: Weights the validation of :class:`SocialBlendRecommender` tries for the social votes.
@@ -382,14 +390,6 @@ def _keep(matrix: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
     return kept
 
 
-def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the ``k`` best entries of each row, best first."""
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    best = np.take_along_axis(scores, part, axis=1)
-    return np.take_along_axis(part, np.argsort(-best, axis=1, kind="stable"), axis=1)
-
-
 class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     """A collaborative model mixed with social votes at weights learned on held-out pairs.
 
@@ -444,6 +444,17 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         A weight other than 0 is chosen only when the paired bootstrap interval, at
         this confidence, of its per-user gain over weight 0 is above 0; None: the best
         weight on the validation, however small its lead.
+    gate : bool
+        Also learn a per-user gate (:mod:`~recommendations.engine.social_gate`): a
+        ridge regression over features of each user (people followed, history length,
+        being cold, agreement, days since their newest item, overlap of the collaborative top
+        ``k`` with the voted items, voted items) predicting the validation NDCG of each
+        weight of ``grid``; each user with votes then gets the weight of best
+        prediction. It replaces the segment weights only when, fitted without each
+        validation fold and judged on it, it clearly beats them (as ``confidence``
+        says).
+    gate_penalty : float
+        Ridge penalty of the gate per validation user (on standardised features).
     k : int
         Cut-off of the NDCG maximised.
     random_state : int
@@ -483,6 +494,17 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         and agreed users (NaN where a segment had no user).
     fallback_ : str or None
         Why a weight was not learned (None when they were, or were given).
+    gate_ : ndarray of shape (len(GATE_FEATURES) + 1, len(grid)) or None
+        The per-user gate (see :func:`~recommendations.engine.social_gate.fit_gate`);
+        None when it was not asked for or did not clearly beat the segment weights.
+        When set, it chooses every user's weight among ``gate_weights_``.
+    gate_weights_ : ndarray of float32
+        The weights the gate chooses from (the grid; empty without a gate).
+    gate_validation_ndcg_ : float or None
+        NDCG@k on the validation users of the gate fitted without each one's fold (to
+        compare with ``validation_ndcg_``); None when no gate was learned.
+    last_seen_ : ndarray of float64 or None
+        Each user's newest training time (NaN: unknown); the gate's *idle* feature.
     """
 
     def __init__(
@@ -504,6 +526,8 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         min_validation_users: int = 20,
         max_validation_users: int = 3000,
         confidence: float | None = 0.9,
+        gate: bool = True,
+        gate_penalty: float = 0.1,
         k: int = 20,
         random_state: int = 0,
     ) -> None:
@@ -523,6 +547,8 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.min_validation_users = min_validation_users
         self.max_validation_users = max_validation_users
         self.confidence = confidence
+        self.gate = gate
+        self.gate_penalty = gate_penalty
         self.k = k
         self.random_state = random_state
 
@@ -549,6 +575,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         check_positive_int(self.k, "k")
         check_positive_int(self.max_validation_users, "max_validation_users")
         check_non_negative(self.min_validation_users, "min_validation_users")
+        check_non_negative(self.gate_penalty, "gate_penalty")
         if not grid:
             raise ValueError("grid must hold at least one weight.")
         if not scales:
@@ -571,6 +598,8 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.validation_curve_ = np.zeros((0, 3), dtype=np.float32)
         self.recency_days_ = scales[0] if len(scales) == 1 else None
         self.agreement_threshold_ = float("inf")
+        self.gate_, self.gate_weights_ = None, np.zeros(0, dtype=np.float32)
+        self.gate_validation_ndcg_ = None
         if self.weight is not None:
             self.weight_ = self.cold_weight_ = check_non_negative(self.weight, "weight")
             self.agreed_weight_ = self.weight_
@@ -582,6 +611,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.collaborative_ = klass(**params).fit(interactions, timestamps=timestamps, **features)
         self.times_ = times if self.recency_days_ is not None else None
         self.now_ = float(np.nanmax(times.data, initial=0.0)) if times is not None else 0.0
+        self.last_seen_ = _row_max(times) if times is not None else None
         popularity = np.diff(interactions.tocsc().indptr).astype(np.float32)
         self.item_prior_ = popularity / max(float(popularity.max(initial=0.0)), 1.0)
 
@@ -594,9 +624,10 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         relevant: sp.csr_matrix,
         grid: list[float],
         scales: list[float | None],
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """NDCG@k of ``users`` per (time scale, weight): (len(scales), len(grid), users);
-        and the users' :func:`agreement`."""
+        the users' :func:`agreement`; their gate features per time scale:
+        (len(scales), users, len(GATE_FEATURES))."""
         base = unit_rows(model._score_users(users))
         base[earlier[users].nonzero()] = -np.inf
         popularity = np.diff(earlier.tocsc().indptr).astype(np.float32)
@@ -604,6 +635,11 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         social, history = csr_rows(self.social_, users), earlier[users]
         quality = np.zeros((len(scales), len(grid), users.size))
         agreed = np.zeros(users.size)
+        features = np.zeros((len(scales), users.size, len(GATE_FEATURES)))
+        idle = np.zeros(users.size)
+        if earlier_times is not None:
+            newest = float(np.nanmax(earlier_times.data, initial=0.0))
+            idle = (newest - _row_max(earlier_times[users])) / SECONDS_PER_DAY
         for s, days in enumerate(scales):
             recency = None
             if days is not None and earlier_times is not None:
@@ -612,6 +648,17 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             votes = self._votes(social, history, users, liked=earlier, recency=recency)
             # Which items have a vote does not depend on the time scale.
             agreed = agreement(votes, history)
+            if self.gate:
+                features[s] = gate_features(
+                    base,
+                    votes,
+                    followed=np.diff(social.indptr),
+                    history=np.diff(history.indptr),
+                    cold_items=int(self.cold_items),
+                    agreed=agreed,
+                    idle_days=idle,
+                    k=int(self.k),
+                )
             peak = votes.max(axis=1, keepdims=True)
             has = peak[:, 0] > 0
             scaled = votes / np.where(peak > 0, peak, 1.0)
@@ -619,7 +666,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                 mixed = base + weight * scaled + tie_break[None, :]
                 mixed = np.where(has[:, None] & (weight > 0), mixed, base)
                 quality[s, w] = ndcg_per_user(top_rows(mixed, int(self.k)), relevant, int(self.k))
-        return quality, agreed
+        return quality, agreed, features
 
     def _learn_weights(
         self,
@@ -638,7 +685,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         ordered.sort_indices()
         keys = np.nan_to_num(times.data) if times is not None else rng.random(ordered.nnz)
         followers = np.diff(self.social_.indptr) > 0
-        qualities, colds, agreements = [], [], []
+        qualities, colds, agreements, gate_rows, groups = [], [], [], [], []
         for fold in range(int(self.validation_folds)):
             held, older = holdout_pairs(
                 ordered,
@@ -658,11 +705,13 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                 continue
             earlier_times = _keep(times, older) if times is not None else None
             model = klass(**params).fit(earlier, timestamps=earlier_times, **features)
-            quality, agreed = self._fold_quality(
+            quality, agreed, gated = self._fold_quality(
                 model, earlier, earlier_times, users, target[users], grid, scales
             )
             qualities.append(quality)
             agreements.append(agreed)
+            gate_rows.append(gated)
+            groups.append(np.full(users.size, fold))
             colds.append(np.diff(earlier.indptr)[users] <= int(self.cold_items))
         n_users = sum(cold.size for cold in colds)
         default = float(self.default_weight)
@@ -716,6 +765,34 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.validation_ndcg_ = float(chosen.mean())
         self.weight_, self.cold_weight_ = float(grid[warm_choice]), float(grid[cold_choice])
         self.agreed_weight_, self.recency_days_ = float(grid[agreed_choice]), scales[scale]
+        if self.gate:
+            self._learn_gate(
+                quality,
+                chosen,
+                np.concatenate(gate_rows, axis=1)[scale],
+                np.concatenate(groups),
+                grid,
+            )
+
+    def _learn_gate(
+        self,
+        quality: np.ndarray,
+        chosen: np.ndarray,
+        features: np.ndarray,
+        groups: np.ndarray,
+        grid: list[float],
+    ) -> None:
+        """Set ``gate_`` when a gate fitted without each fold clearly beats, on that
+        fold, the NDCG ``chosen`` of the segment weights (chosen on every fold: the
+        comparison favours them)."""
+        self.gate_, self.gate_weights_ = None, np.zeros(0, dtype=np.float32)
+        penalty = float(self.gate_penalty)
+        users = np.arange(quality.shape[1])
+        crossed = cross_fitted_choice(features, quality.T, groups, penalty)
+        self.gate_validation_ndcg_ = float(quality[crossed, users].mean())
+        if self._clearly_better(quality[crossed, users], chosen):
+            self.gate_ = fit_gate(features, quality.T, penalty)
+            self.gate_weights_ = np.asarray(grid, dtype=np.float32)
 
     def _after_load(self) -> None:
         # An artifact of an earlier social blend is served until the next training
@@ -731,6 +808,9 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             self.recency_days_, self.times_, self.now_ = None, None, 0.0
         if not hasattr(self, "agreed_weight_"):
             self.agreed_weight_, self.agreement_threshold_ = self.weight_, float("inf")
+        if not hasattr(self, "gate_"):
+            self.gate_, self.gate_weights_, self.last_seen_ = None, np.zeros(0, np.float32), None
+            self.gate_validation_ndcg_ = None
 
     def _clearly_better(self, new: np.ndarray, old: np.ndarray) -> bool:
         """Whether per-user NDCG ``new`` beats ``old``: by the bootstrap interval of the
@@ -756,15 +836,26 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         clear = self._clearly_better(quality[best, users], quality[zeros[0], users])
         return best if clear else zeros[0]
 
-    def _mix_rows(self, base: np.ndarray, votes: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+    def _mix_rows(
+        self,
+        base: np.ndarray,
+        votes: np.ndarray,
+        history: sp.csr_matrix,
+        followed: np.ndarray,
+        idle_days: np.ndarray,
+    ) -> np.ndarray:
         peak = votes.max(axis=1)
-        cold = np.diff(history.indptr) <= int(self.cold_items)
-        warm = np.where(
-            agreement(votes, history) > self.agreement_threshold_,
-            np.float32(self.agreed_weight_),
-            np.float32(self.weight_),
-        )
-        weights = np.where(cold, np.float32(self.cold_weight_), warm)
+        agreed = agreement(votes, history)
+        if self.gate_ is not None:
+            weights = self._gate_weights(base, votes, history, followed, agreed, idle_days)
+        else:
+            cold = np.diff(history.indptr) <= int(self.cold_items)
+            warm = np.where(
+                agreed > self.agreement_threshold_,
+                np.float32(self.agreed_weight_),
+                np.float32(self.weight_),
+            )
+            weights = np.where(cold, np.float32(self.cold_weight_), warm)
         mixing = (peak > 0) & (weights > 0)
         if not mixing.any():
             return base
@@ -776,6 +867,36 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         )
         return mixed
 
+    def _gate_weights(
+        self,
+        base: np.ndarray,
+        votes: np.ndarray,
+        history: sp.csr_matrix,
+        followed: np.ndarray,
+        agreed: np.ndarray,
+        idle_days: np.ndarray,
+    ) -> np.ndarray:
+        """The gate's weight for each row with votes (0 for the others)."""
+        weights = np.zeros(base.shape[0], dtype=np.float32)
+        voted = np.flatnonzero(votes.max(axis=1) > 0)
+        if not voted.size:
+            return weights
+        own = history[voted]
+        masked = base[voted]
+        masked[own.nonzero()] = -np.inf
+        features = gate_features(
+            masked,
+            votes[voted],
+            followed=followed[voted],
+            history=np.diff(own.indptr),
+            cold_items=int(self.cold_items),
+            agreed=agreed[voted],
+            idle_days=idle_days[voted],
+            k=int(self.k),
+        )
+        weights[voted] = self.gate_weights_[gate_choice(features, self.gate_)]
+        return weights
+
     def _recency(self, reference: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, float] | None:
         if self.recency_days_ is None or self.times_ is None:
             return None
@@ -785,7 +906,9 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         base = np.asarray(self.collaborative_._score_rows(rows, user_features), np.float32)
         # A user folded in is judged at the end of training: their row has no times.
         recency = self._recency(np.full(rows.shape[0], self.now_))
-        return self._mix_rows(base, self._votes(social, rows, None, recency=recency), rows)
+        votes = self._votes(social, rows, None, recency=recency)
+        followed = np.diff(sp.csr_matrix(social).indptr)
+        return self._mix_rows(base, votes, rows, followed, np.zeros(rows.shape[0]))
 
     def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
         base = np.asarray(self.collaborative_._score_users(user_ids), np.float32)
@@ -794,13 +917,17 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         if self.times_ is not None:
             reference = _row_max(csr_rows(self.times_, user_ids))
             reference = np.where(np.isfinite(reference), reference, self.now_)
+        social = csr_rows(self.social_, user_ids)
         votes = self._votes(
-            csr_rows(self.social_, user_ids),
+            social,
             history,
             user_ids,
             recency=None if reference is None else self._recency(reference),
         )
-        return self._mix_rows(base, votes, history)
+        idle = np.zeros(user_ids.size)
+        if self.last_seen_ is not None:
+            idle = np.nan_to_num((self.now_ - self.last_seen_[user_ids]) / SECONDS_PER_DAY)
+        return self._mix_rows(base, votes, history, np.diff(social.indptr), idle)
 
 
 def _row_max(times: sp.csr_matrix) -> np.ndarray:

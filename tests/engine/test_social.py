@@ -583,6 +583,7 @@ def test_a_weight_must_beat_zero_clearly_to_be_chosen():
         ({"recency_grid": (None, 0.0)}, "recency_grid"),
         ({"recency_grid": ()}, "recency_grid"),
         ({"validation_folds": 0}, "validation_folds"),
+        ({"gate_penalty": -0.1}, "gate_penalty"),
     ],
 )
 def test_bad_blend_parameters_raise_value_error_naming_them(params, name):

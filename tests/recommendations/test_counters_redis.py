@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.core.cache import caches
 from redis.connection import AbstractConnection
@@ -54,3 +56,16 @@ def test_a_redis_counter_counts_in_one_round_trip_and_expires_with_its_window(
     assert redis_default.get(f"redis:{window}") == 3  # as the cache itself reads it
     assert counter_increment("redis", duration=60, now=WINDOW_START + 60).value == 1
     assert not RateCounter.objects.exists()
+
+
+def test_concurrent_requests_on_redis_each_get_their_own_count(db, redis_default):
+    counter_reset("together", duration=60)
+
+    def count(_):
+        # Each thread has its own cache object and client, as another process would.
+        return counter_increment("together", duration=60, now=WINDOW_START).value
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        values = list(pool.map(count, range(40)))
+
+    assert sorted(values) == list(range(1, 41))
