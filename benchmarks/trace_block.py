@@ -6,13 +6,16 @@ one ``recommendations_for_user`` list of a signed-in customer with the model loa
 cold (empty cache, nothing cached or served for anyone, the process otherwise warmed
 up by one list of another shopper) and warm (the same list again).
 Builds its own small store in a temporary SQLite database and trains item_knn, so it
-needs nothing but the virtualenv. Usage::
+needs nothing but the virtualenv. ``--since-training``: the shopper viewed a few items
+after the training (their list is scored now, not read from the artifact);
+``--without-social``: no ``SOCIAL`` relation configured. Usage::
 
-    python benchmarks/trace_block.py
+    python benchmarks/trace_block.py [--since-training] [--without-social]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -42,6 +45,10 @@ def traced(call: Callable[[], Any]) -> tuple[int, Counter[str]]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--since-training", action="store_true")
+    parser.add_argument("--without-social", action="store_true")
+    options = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     folder = Path(tempfile.mkdtemp(prefix="trace-block-"))
     os.environ.update(
@@ -70,12 +77,17 @@ def main() -> int:
         "ARTIFACT_ROOT": folder / "artifacts",
         "ALGORITHMS": {"item_knn": {}},
     }
+    if options.without_social:
+        settings.RECOMMENDATIONS.pop("SOCIAL", None)
     shop = make_small_shop()
     CategoryFactory()
     customer = shop.users[0] if shop.users else UserFactory()
     ProductViewFactory(user=customer, product=shop.products[5])
     training_run_start(algorithms=["item_knn"])
     assert serving.active_model() is not None  # loaded before the trace
+    if options.since_training:
+        for product in shop.products[6:12]:
+            ProductViewFactory(user=customer, product=product)
     # As a web worker starts (gunicorn.conf.py), in the trees that have it.
     prepare = getattr(selectors, "warm_up", None)
     if prepare is not None:

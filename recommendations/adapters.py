@@ -550,7 +550,7 @@ class SettingsAdapter:
         and the sources allow it. A subclass that overrides :meth:`user_events` is read
         through it (the items bought are then read apart, by :meth:`user_bought`).
         """
-        if self._events_overridden():
+        if self._events_overridden:
             return UserHistory(self.user_events(user_pk, limit=limit))
         return self._history(user_pk, limit)
 
@@ -560,7 +560,7 @@ class SettingsAdapter:
         None when this adapter cannot tell without reading the whole history (a
         subclass overriding :meth:`user_events`, sources that cannot share a query).
         """
-        if self._events_overridden():
+        if self._events_overridden:
             return None
         statement = self._statement(1, bought=False)
         if statement is None:
@@ -576,7 +576,7 @@ class SettingsAdapter:
     def history_prepare(self, *, limit: int) -> None:
         """Compile now the statements of :meth:`user_newest` and of :meth:`user_history`
         with ``limit`` rows, which the first of them would compile (once per adapter)."""
-        if not self._events_overridden():
+        if not self._events_overridden:
             self._statement(1, bought=False)
             self._statement(limit)
 
@@ -588,6 +588,7 @@ class SettingsAdapter:
             statements[key] = _history_statement(self, limit, bought)
         return statements[key]
 
+    @cached_property
     def _events_overridden(self) -> bool:
         """Whether a subclass reads the events its own way (then only through it)."""
         return type(self).user_events is not SettingsAdapter.user_events
@@ -1029,18 +1030,20 @@ class HistoryStatement:
 
     def read(self, user_pk: Any, n_sources: int) -> HistoryRead:
         """The (item, time, value) rows of each source, newest first within a source."""
-        positions = set(self.user_positions)
-        params = [user_pk if i in positions else p for i, p in enumerate(self.params)]
+        params = list(self.params)
+        for position in self.user_positions:
+            params[position] = user_pk
         with connections[self.alias].cursor() as cursor:
             cursor.execute(self.sql, params)
             fetched = cursor.fetchall()
         by_source: list[list[tuple]] = [[] for _ in range(n_sources)]
         bought: set[str] = set()
         consents = True
-        for item, time, value, code, consent in fetched:
+        times = _as_datetimes(list(map(itemgetter(1), fetched)))
+        for (item, _time, value, code, consent), time in zip(fetched, times, strict=True):
             consents = consents and bool(consent)
             if code < n_sources:
-                by_source[code].append((item, _as_datetime(time), value))
+                by_source[code].append((item, time, value))
             else:
                 bought.add(str(item))
         for rows in by_source:
@@ -1048,13 +1051,18 @@ class HistoryStatement:
         return HistoryRead(by_source, frozenset(bought), consents)
 
 
-def _as_datetime(value: Any) -> Any:
-    """A time column read by a raw cursor as the ORM reads it (SQLite returns text)."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if isinstance(value, dt.datetime) and settings.USE_TZ and timezone.is_naive(value):
-        value = value.replace(tzinfo=dt.UTC)
-    return value
+def _as_datetimes(values: list[Any]) -> list[Any]:
+    """Time columns read by a raw cursor as the ORM reads them (SQLite returns text): one
+    pass for a whole history, not a call per row."""
+    aware = settings.USE_TZ
+    result = []
+    for value in values:
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if aware and isinstance(value, dt.datetime) and timezone.is_naive(value):
+            value = value.replace(tzinfo=dt.UTC)
+        result.append(value)
+    return result
 
 
 def _history_statement(

@@ -67,6 +67,8 @@ def assignment_for(user: Any) -> Assignment:
 
 def model_for_user(user: Any) -> ServingModel | None:
     """The model that serves this shopper: their group's run, else the active version."""
+    if active_experiment() is None:  # as nearly always: no group to work out
+        return active_model()
     run = assignment_for(user).run
     if run is None:
         return active_model()

@@ -204,15 +204,16 @@ def trending_in(*, category_label: str | None) -> Reason:
     return Worded(gettext_noop("Trending in %(category)s"), category=category_label)
 
 
-def strongest_sources(events: Iterable[Event]) -> dict[Any, str]:
+def strongest_sources(events: Iterable[Event | tuple[Any, str, float, Any]]) -> dict[Any, str]:
     """For each item of a history, the source that gave it the most weight; of sources
-    as heavy, the first seen."""
+    as heavy, the first seen. ``events`` are :class:`Event` or rows shaped like them
+    (item key, source, weight, time)."""
     purchases = set(app_settings.source_names(PURCHASE))
     totals: dict[tuple[Any, str], float] = {}
     # One flat dict and one pass: no dict per item, no max() with a key per item.
-    for event in events:
-        key = (event.item_pk, event.source)
-        totals[key] = totals.get(key, 0.0) + event.weight
+    for item_pk, source, weight, _time in events:
+        key = (item_pk, source)
+        totals[key] = totals.get(key, 0.0) + weight
     best: dict[Any, tuple[tuple[bool, float], str]] = {}
     for (pk, source), total in totals.items():
         # A purchase outranks views of the same item: "bought" is the truer reason.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from types import MappingProxyType
 from typing import Any
 
@@ -106,10 +107,10 @@ class Explainer:
     def _explained(self, layer: Layer, pks: list[Any], n: int) -> list[list[Any]]:
         """History items (keys) that contributed most to each of ``pks`` in ``layer``."""
         if layer.explained is not None:
-            return [layer.explained.get(str(pk), [])[:n] for pk in pks]
+            return layer.explained.of(map(str, pks), n)
         if self.model is None or layer.recommender is None or layer.row is None:
             return [[] for _ in pks]
-        cols = [self.model.item_col(pk) for pk in pks]
+        cols = self.model.item_cols(pks)
         known = [col for col in cols if col is not None]
         try:
             # One vectorised call for the whole list, not one per item.
@@ -119,15 +120,15 @@ class Explainer:
         return [
             []
             if col is None
-            else [self.model.item_pk(history_col) for history_col, _share in next(explained)]
+            else self.model.item_pks_of([history_col for history_col, _share in next(explained)])
             for col in cols
         ]
 
-    def named(self, chosen: list[Candidate], layers: list[Layer | None]) -> list[list[Any]]:
+    def named(self, chosen: list[tuple[Candidate, Layer | None]]) -> list[list[Any]]:
         """Keys of the items the reason of each chosen candidate may name, best first."""
         named: list[list[Any]] = [[] for _ in chosen]
         by_layer: dict[int, tuple[Layer, list[int]]] = {}
-        for position, layer in enumerate(layers):
+        for position, (_candidate, layer) in enumerate(chosen):
             if layer is not None:
                 by_layer.setdefault(id(layer), (layer, []))[1].append(position)
         for layer, positions in by_layer.values():
@@ -135,37 +136,64 @@ class Explainer:
             if policy != BECAUSE_YOU and policy not in _ANCHOR_REASONS:
                 continue
             personal = policy == BECAUSE_YOU
-            pks = [chosen[position].pk for position in positions]
+            pks = [chosen[position][0].pk for position in positions]
             explained = self._explained(layer, pks, 3 if personal else 1)
             for position, names in zip(positions, explained, strict=True):
                 named[position] = names if personal else (names + layer.anchor_pks)[:1]
         return named
 
-    def reason(
-        self, item: Any, layer: Layer | None, named: list[Any], items: dict[str, Any]
-    ) -> reasons.Reason:
-        """Why ``item`` is shown; ``items`` holds the instances of the ``named`` keys."""
-        if layer is None:
-            return reasons.PINNED
-        policy = self.policies.get(layer.source, FIXED)
-        if policy == BECAUSE_YOU:
-            for pk in named:
-                if str(pk) in items:
-                    label = self.adapter.item_label(items[str(pk)])
-                    source = self.sources(pk) or next(
-                        iter(app_settings.source_names(VIEW)), VIEW_SOURCE
-                    )
-                    return reasons.because_you(source=source, label=label)
-            # A personal model that cannot point at the history (popularity) says so.
-            return reasons.POPULAR
-        if policy in _ANCHOR_REASONS:
-            if named and str(named[0]) in items:
-                label = self.adapter.item_label(items[str(named[0])])
-                return _ANCHOR_REASONS[policy](label=label)
-            return reasons.POPULAR
+    def reasons(
+        self,
+        kept: list[tuple[Candidate, Layer | None, list[Any], Any]],
+        catalog: Catalog,
+        items: dict[str, Any],
+    ) -> list[reasons.Reason]:
+        """Why each kept (candidate, layer, named keys, instance) is shown, for a whole list.
+
+        ``items`` holds the instances of the named keys. Items explained alike (naming
+        the same history item or anchor, trending in the same category of ``catalog``,
+        or of one fixed sentence) share one reason, worked out once per list.
+        """
+        built: dict[tuple[str, str, Any], reasons.Reason] = {}
+        result: list[reasons.Reason] = []
+        for _candidate, layer, named, item in kept:
+            if layer is None:
+                result.append(reasons.PINNED)
+                continue
+            policy = self.policies.get(layer.source, FIXED)
+            pk = None  # the item the reason names
+            if policy == TRENDING_IN:
+                row = catalog.rows.get(str(item.pk))
+                # An item the catalog read does not hold (available since) is on its own.
+                key = (policy, "item", str(item.pk)) if row is None else (policy, "", row.category)
+            elif policy == BECAUSE_YOU or policy in _ANCHOR_REASONS:
+                # The first history item explaining it that is still known, or its anchor.
+                for known in named if policy == BECAUSE_YOU else named[:1]:
+                    if str(known) in items:
+                        pk = known
+                        break
+                key = (policy, "", None if pk is None else str(pk))
+            else:
+                result.append(_FIXED_REASONS.get(layer.source, reasons.POPULAR))
+                continue
+            reason = built.get(key)
+            if reason is None:
+                reason = built[key] = self._reason(policy, pk, item, items)
+            result.append(reason)
+        return result
+
+    def _reason(self, policy: str, pk: Any, item: Any, items: dict[str, Any]) -> reasons.Reason:
+        """The reason of ``policy`` for ``item``, naming ``pk`` (None: nothing to name)."""
         if policy == TRENDING_IN:
             return reasons.trending_in(category_label=self.adapter.category_label(item))
-        return _FIXED_REASONS.get(layer.source, reasons.POPULAR)
+        if pk is None:
+            # A personal model that cannot point at the history (popularity) says so.
+            return reasons.POPULAR
+        label = self.adapter.item_label(items[str(pk)])
+        if policy != BECAUSE_YOU:
+            return _ANCHOR_REASONS[policy](label=label)
+        source = self.sources(pk) or next(iter(app_settings.source_names(VIEW)), VIEW_SOURCE)
+        return reasons.because_you(source=source, label=label)
 
 
 def recommendations_assemble(
@@ -182,26 +210,26 @@ def recommendations_assemble(
     reason come from the process's catalog (one query for those it has not read yet),
     and with a ``circle``, one query per source for the social reasons."""
     explainer = Explainer(adapter, model, history.source_of, policies)
-    candidates = [candidate for candidate, _ in chosen]
-    layers = [layer for _, layer in chosen]
-    named = explainer.named(candidates, layers)
-    items = catalog.instances_of(
-        adapter, [c.pk for c in candidates] + [pk for pks in named for pk in pks]
-    )
+    named = explainer.named(chosen)
+    items = catalog.instances_of(adapter, [c.pk for c, _ in chosen] + [*chain(*named)])
     kept = [
         (candidate, layer, names, items[str(candidate.pk)])
-        for candidate, layer, names in zip(candidates, layers, named, strict=True)
+        for (candidate, layer), names in zip(chosen, named, strict=True)
         if str(candidate.pk) in items  # else deleted since it was chosen
     ]
     shown = catalog.shown_of(adapter, [item for *_, item in kept])
     evidence = (
-        evidence_collect(adapter, circle, item_pks=[c.pk for c, *_ in kept]) if circle else {}
+        evidence_collect(adapter, circle, item_pks=[c.pk for c, *_ in kept])
+        if circle.followed
+        else {}
     )
     run_id = None if model is None else model.run_id
+    explained = explainer.reasons(kept, catalog, items)
     result = []
-    for (candidate, layer, names, item), known in zip(kept, shown, strict=True):
+    for (candidate, _layer, _names, item), known, reason in zip(
+        kept, shown, explained, strict=True
+    ):
         social = social_reason(evidence.get(str(candidate.pk)), circle) if evidence else ""
-        reason = explainer.reason(item, layer, names, items)
         if social and candidate.source == FOLLOWED:
             reason, social = social, ""  # the block of the people one follows says it once
         result.append(

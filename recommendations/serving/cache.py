@@ -179,23 +179,25 @@ def list_set(owner: UserCache | None, name: str, result: list[Recommendation]) -
     An empty list is cached too (a block with nothing it means to show, asked on every
     page): it is computed again once the catalog changes.
     """
-    served = tuple(
-        rec if rec.known else replace(rec, known=(rec.label, rec.url, rec.price)) for rec in result
-    )
+    kept: list[Recommendation] = []
     # The instances stay in the process's catalog: the entry names them by key.
-    rows = [
-        (
-            rec.item.pk,
-            rec.score,
-            rec.reason,
-            rec.source,
-            rec.run_id,
-            rec.known,
-            rec.social_reason,
+    rows = []
+    for rec in result:
+        if not rec.known:
+            rec = replace(rec, known=(rec.label, rec.url, rec.price))
+        kept.append(rec)
+        rows.append(
+            (
+                rec.item.pk,
+                rec.score,
+                rec.reason,
+                rec.source,
+                rec.run_id,
+                rec.known,
+                rec.social_reason,
+            )
         )
-        for rec in served
-    ]
-    now = time.time()
+    served, now = tuple(kept), time.time()
     entry = (now, now, rows)
     if owner is None:
         _entry_set(owner, name, entry, timeout=app_settings.CACHE_TIMEOUT)

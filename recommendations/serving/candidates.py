@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -71,13 +71,19 @@ class TrainedNames:
     # Each ranked item's position in the stored list, by string key.
     positions: dict[str, int]
 
-    def get(self, key: str, default: list[Any]) -> list[Any]:
-        """Keys of the history items explaining the item ``key``, best first."""
-        position = self.positions.get(key)
-        if position is None:
-            return default
-        cols = [col for col in self.named[position].tolist() if col >= 0]
-        return self.model.item_pks[cols].tolist()
+    def of(self, keys: Iterable[str], n: int) -> list[list[Any]]:
+        """Keys of the (at most ``n``) history items explaining each of ``keys``, best
+        first; none for an item not in the stored list. One pass for the whole list."""
+        item_pks, named, positions = self.model.item_pks, self.named, self.positions
+        result: list[list[Any]] = []
+        for key in keys:
+            position = positions.get(key)
+            if position is None:
+                result.append([])
+            else:
+                cols = named[position]
+                result.append(item_pks[cols[cols >= 0][:n]].tolist())
+        return result
 
 
 @dataclass
@@ -110,6 +116,8 @@ class Inputs:
     user_features: Callable[[], Any]
     # ServingModel attributes tried in order for an item-to-item layer.
     item_to_item: tuple[str, ...]
+    # The items no layer need rank (engine_blocked), worked out once per list.
+    blocked: set[str] = field(default_factory=set)
     # The people the shopper follows (nobody for anonymous shoppers or without SOCIAL).
     circle: Circle = NOBODY
 
@@ -131,8 +139,7 @@ def engine_blocked(filters: Filters) -> set[str]:
 def _row(model: ServingModel, weights: dict[Any, float]) -> sp.csr_matrix | None:
     """The 1 x n_items interaction row of a history, or None when nothing is known."""
     cols, data = [], []
-    for pk, weight in weights.items():
-        col = model.item_col(pk)
+    for col, weight in zip(model.item_cols(weights), weights.values(), strict=True):
         if col is not None and weight > 0 and math.isfinite(weight):
             cols.append(col)
             data.append(weight)
@@ -145,7 +152,7 @@ def _row(model: ServingModel, weights: dict[Any, float]) -> sp.csr_matrix | None
 
 
 def _cols(model: ServingModel, pks: Iterable[Any]) -> list[int]:
-    return [col for col in (model.item_col(pk) for pk in pks) if col is not None]
+    return [col for col in model.item_cols(pks) if col is not None]
 
 
 def _positive(
@@ -263,7 +270,8 @@ def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> L
         return None
     row = _row(model, weights)
     # A social model ranks a shopper with follows but no history of their own too.
-    social = social_row(model, inputs.circle) if source == PERSONAL else None
+    circle = inputs.circle
+    social = social_row(model, circle) if source == PERSONAL and circle.followed else None
     if row is None and social is None:
         return None
     features = inputs.user_features() if source == PERSONAL else None
@@ -272,7 +280,7 @@ def _personal_layer(source: str, inputs: Inputs, weights: dict[Any, float]) -> L
         model.recommender,
         k=inputs.k,
         row=row,
-        blocked=engine_blocked(inputs.filters),
+        blocked=inputs.blocked,
         allowed=inputs.category_pks,
         user_features=features,
         social=social,
@@ -303,7 +311,7 @@ def _trained_layer(source: str, inputs: Inputs) -> Layer | None:
     cols = lists.items[row]
     stored = cols >= 0
     pks = model.item_pks[cols[stored]].tolist()
-    blocked = engine_blocked(inputs.filters)
+    blocked = inputs.blocked
     ranked, positions = [], {}
     for position, (pk, score) in enumerate(zip(pks, lists.scores[row].tolist(), strict=False)):
         key = str(pk)
@@ -333,6 +341,8 @@ def history_layer(source: str, inputs: Inputs) -> Layer | None:
 
 def session_layer(source: str, inputs: Inputs) -> Layer | None:
     """This session's views ranked by the personal recommender."""
+    if not inputs.session_item_pks:
+        return None
     return _personal_layer(source, inputs, dict.fromkeys(inputs.session_item_pks, 1.0))
 
 
@@ -351,7 +361,7 @@ def item_to_item_layer(source: str, inputs: Inputs) -> Layer | None:
     )
     if recommender is None:
         return None
-    blocked = engine_blocked(inputs.filters)
+    blocked = inputs.blocked
     if len(anchors) == 1:
         col = model.item_col(anchors[0])
         if col is None:
@@ -374,7 +384,7 @@ def trending_layer(source: str, inputs: Inputs) -> Layer | None:
     model = inputs.model
     if model is None:
         return None
-    blocked = engine_blocked(inputs.filters)
+    blocked = inputs.blocked
     ranked = _global_ranked(
         model, model.trending, k=inputs.k, blocked=blocked, allowed=inputs.category_pks
     )
@@ -386,7 +396,7 @@ def popular_layer(source: str, inputs: Inputs) -> Layer | None:
     model = inputs.model
     if model is None:
         return Layer(source, _popular_from_db(inputs.k))
-    blocked = engine_blocked(inputs.filters)
+    blocked = inputs.blocked
     ranked = _global_ranked(
         model, model.popularity, k=inputs.k, blocked=blocked, allowed=inputs.category_pks
     )
@@ -404,9 +414,7 @@ def followed_layer(source: str, inputs: Inputs) -> Layer | None:
     if not inputs.circle:
         return None
     allowed = None if inputs.category_pks is None else {str(pk) for pk in inputs.category_pks}
-    ranked = followed_ranked(
-        inputs.adapter, inputs.circle, blocked=engine_blocked(inputs.filters), k=inputs.k
-    )
+    ranked = followed_ranked(inputs.adapter, inputs.circle, blocked=inputs.blocked, k=inputs.k)
     return Layer(source, [pair for pair in ranked if allowed is None or str(pair[0]) in allowed])
 
 
@@ -434,18 +442,12 @@ def layers_build(sources: Iterable[str], inputs: Inputs) -> Iterator[Layer]:
 # -- availability and the rules ---------------------------------------------------------
 
 
-def _available(
-    catalog: Catalog, adapter: SettingsAdapter, pks: Iterable[Any], *, rule_pks: Iterable[Any] = ()
-) -> dict[str, CatalogRow]:
-    """The available items among ``pks`` (typed keys) and ``rule_pks`` (staff-typed text)."""
-    rule_keys = map(str, valid_pks(adapter.shape.model, rule_pks)) if rule_pks else ()
-    return catalog.available([*map(str, pks), *rule_keys])
-
-
 def category_pks(adapter: SettingsAdapter, category: str | None) -> list[Any] | None:
     """Keys of the available items of a category (None: no category filter)."""
+    if category is None:
+        return None
     lookup = adapter.category_lookup()
-    if category is None or not lookup:
+    if not lookup:
         return None
     try:
         return list(
@@ -477,10 +479,10 @@ def candidates_choose(
     """
     candidates: list[Candidate] = []
     layer_of: dict[str, Layer] = {}
-    rows: dict[str, CatalogRow] = {}
+    # Every available item, by key: the rules skip a candidate missing from it.
+    rows: dict[str, CatalogRow] = catalog.rows
     chosen: list[Candidate] = []
     if rules.pins:  # pinned items show even when every layer is empty
-        rows = _available(catalog, adapter, [], rule_pks=[pk for _, pk in rules.pins])
         chosen = apply_rules(
             candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
         )
@@ -488,7 +490,6 @@ def candidates_choose(
         for pk, score in layer.ranked:
             layer_of.setdefault(str(pk), layer)
             candidates.append(Candidate(pk, float(score), layer.source))
-        rows.update(_available(catalog, adapter, map(itemgetter(0), layer.ranked)))
         chosen = apply_rules(
             candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
         )
@@ -501,11 +502,13 @@ def candidates_choose(
         if filters.category is not None and adapter.category_lookup():
             extra = extra.filter(**{adapter.category_lookup(): filters.category})
         more = available_rows(adapter, extra, limit=overfetch(n, filters))
-        rows.update(more)
-        catalog = Layer(CATALOG, [(row.pk, 0.0) for row in more.values()])
-        for key in more:
-            layer_of.setdefault(key, catalog)
-        candidates += [Candidate(row.pk, 0.0, CATALOG) for row in more.values()]
+        # Items available since the process's catalog was read are in ``more`` only.
+        rows = {**rows, **more}
+        catalog_layer = Layer(CATALOG, [])
+        for key, row in more.items():
+            catalog_layer.ranked.append((row.pk, 0.0))
+            layer_of.setdefault(key, catalog_layer)
+            candidates.append(Candidate(row.pk, 0.0, CATALOG))
         chosen = apply_rules(
             candidates, items=rows, filters=filters, rules=rules, category_of=row_category, n=n
         )

@@ -117,7 +117,8 @@ class Catalog:
 
     def instances_of(self, adapter: SettingsAdapter, pks: Iterable[Any]) -> dict[str, Any]:
         """Catalog instances by string key (available or not), reading the missing ones."""
-        keys = {str(pk): pk for pk in pks}
+        pks = list(pks)
+        keys = dict(zip(map(str, pks), pks, strict=True))
         missing = [pk for key, pk in keys.items() if key not in self.instances]
         if missing:
             valid = valid_pks(adapter.shape.model, missing)

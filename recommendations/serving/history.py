@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from operator import itemgetter
 from typing import Any
 
@@ -21,7 +21,7 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 
-from recommendations.adapters import Event, SettingsAdapter
+from recommendations.adapters import SettingsAdapter
 from recommendations.conf import PURCHASE, VIEW, app_settings
 from recommendations.reasons import strongest_sources
 from recommendations.serving.keys import (
@@ -101,7 +101,7 @@ class History:
         # The generation and the head in one round trip to a shared cache.
         generation_key, head_key = user_generation_key(user.pk), user_head_key(user.pk)
         values = cache.get_many([generation_key, head_key])
-        user_cache = UserCache.of(user.pk, values.get(generation_key))
+        user_cache = UserCache.of(user.pk, values.get(generation_key), read=True)
         return cls.from_head(adapter, user_cache, values.get(head_key), model)
 
     @classmethod
@@ -123,7 +123,7 @@ class History:
                 return cls(
                     digests=head[2],
                     user_cache=user_cache,
-                    load=lambda: _rows_of(adapter, user_cache),
+                    load=partial(_rows_of, adapter, user_cache),
                 )
             trained = _trained(model, user_cache.user_pk, marker[1])
             if trained is not None and trained.run_id == marker[0]:
@@ -143,7 +143,7 @@ class History:
         return cls(
             digests=(named, named, True),
             user_cache=user_cache,
-            load=lambda: _rows_read(adapter, user_cache),
+            load=partial(_rows_read, adapter, user_cache),
             trained=trained,
         )
 
@@ -186,12 +186,12 @@ class History:
     def _loaded(self) -> Loaded:
         return (self._rows, self._bought_all) if self._load is None else self._load()
 
-    @property
+    @cached_property
     def rows(self) -> tuple[HistoryRow, ...]:
         """The events as (item key, source, weight, timestamp), newest first."""
         return self._loaded[0]
 
-    @property
+    @cached_property
     def bought_all(self) -> frozenset[str] | None:
         """Every item ever bought, when the purchases fill the window; else None."""
         return self._loaded[1]
@@ -199,11 +199,6 @@ class History:
     def __bool__(self) -> bool:
         """Whether the shopper has any event (read from the head when cached)."""
         return self.digests[2] if self.digests is not None else bool(self.rows)
-
-    @cached_property
-    def events(self) -> list[Event]:
-        """The rows as events."""
-        return [Event(*row) for row in self.rows]
 
     def weights(self) -> dict[Any, float]:
         """Decayed weight per item, as training weighs events (negatives subtract)."""
@@ -231,7 +226,7 @@ class History:
 
     @cached_property
     def _strongest(self) -> dict[Any, str]:
-        return strongest_sources(self.events)
+        return strongest_sources(self.rows)
 
     def bought(self) -> set[str]:
         """Keys of the items bought (the sources whose ``ROLE`` is ``"purchase"``)."""
@@ -344,7 +339,7 @@ def _rows_read(adapter: SettingsAdapter, user_cache: UserCache) -> Loaded:
     it is the trained one, and stays until an event moves it on.)
     """
     read = adapter.user_history(user_cache.user_pk, limit=HISTORY_LIMIT)
-    rows = tuple([(e.item_pk, e.source, e.weight, e.timestamp) for e in read.events])
+    rows = tuple(map(tuple, read.events))  # (item key, source, weight, time), as cached
     return rows, bought_beyond(adapter, user_cache, rows, known=read.bought)
 
 
@@ -362,7 +357,8 @@ def bought_beyond(
     window anyway, and the items beyond it never change.
     """
     counts = Counter(map(itemgetter(1), rows))
-    if not any(counts[source] >= HISTORY_LIMIT for source in _purchase_sources()):
+    full = {source for source, count in counts.items() if count >= HISTORY_LIMIT}
+    if not full & _purchase_sources():
         return None
     if known is not None:
         return known

@@ -57,11 +57,11 @@ def user_head_key(user_pk: Any) -> str:
 def _generation_start(user_pk: Any) -> tuple[int, bool]:
     """A new generation, random so it never meets the values of a lost one, and whether
     this call started it (else another process did meanwhile, and may have written)."""
-    generation = secrets.randbits(48)
-    if cache.add(user_generation_key(user_pk), generation, GENERATION_TIMEOUT):
+    generation, key = secrets.randbits(48), user_generation_key(user_pk)
+    if cache.add(key, generation, GENERATION_TIMEOUT):
         return generation, True
     # Another process started one meanwhile: both agree on whichever ``add`` won.
-    return cache.get(user_generation_key(user_pk)), False
+    return cache.get(key), False
 
 
 def user_generation_bump(user_pk: Any) -> None:
@@ -83,9 +83,13 @@ class UserCache:
     new: bool = field(default=False, compare=False)
 
     @classmethod
-    def of(cls, user_pk: Any, generation: int | None = None) -> UserCache:
-        """The user's current cache (``generation`` when the caller read it already)."""
-        if generation is None:
+    def of(cls, user_pk: Any, generation: int | None = None, *, read: bool = False) -> UserCache:
+        """The user's current cache (``generation`` when the caller read it already).
+
+        ``read``: the caller read the generation, and None means the user has none yet
+        (it is started without asking the cache again).
+        """
+        if generation is None and not read:
             generation = cache.get(user_generation_key(user_pk))
         if generation is None:
             generation, new = _generation_start(user_pk)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,13 +104,27 @@ class ServingModel:
         """Matrix column of an item known to the model, or None."""
         return self._item_cols.get(self._key(pk, self._integer_keys["items"]))
 
+    def item_cols(self, pks: Iterable[Any]) -> list[int | None]:
+        """:meth:`item_col` of each of ``pks``, in one pass (a history, a list)."""
+        cols = self._item_cols
+        if not self._integer_keys["items"]:
+            return [cols.get(str(pk)) for pk in pks]
+        result = []
+        for pk in pks:
+            try:
+                result.append(cols.get(int(pk)))
+            except (TypeError, ValueError):
+                result.append(None)
+        return result
+
     def item_pk(self, col: int) -> Any:
         """Primary key of the item in a matrix column."""
         return self.item_pks[int(col)].item()
 
     def item_pks_of(self, cols: Any) -> list[Any]:
         """Primary keys of many columns (-1 padding is skipped)."""
-        return [self.item_pks[int(c)].item() for c in np.asarray(cols).ravel() if c >= 0]
+        cols = np.asarray(cols, dtype=np.intp).ravel()
+        return self.item_pks[cols[cols >= 0]].tolist()
 
 
 def model_of(serving_state: ServingState) -> ServingModel | None:

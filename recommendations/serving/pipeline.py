@@ -35,6 +35,7 @@ from recommendations.serving.candidates import (
     Inputs,
     candidates_choose,
     category_pks,
+    engine_blocked,
     layers_build,
     overfetch,
 )
@@ -55,7 +56,7 @@ from recommendations.serving.keys import (
     user_head_key,
 )
 from recommendations.serving.loading import ServingModel
-from recommendations.serving.social import circle_of, followers_current
+from recommendations.serving.social import NOBODY, circle_of, followers_current
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
         keys += user_keys
     values = cache.get_many(keys)
     if read_head:
-        user_cache = UserCache.of(pk, values.get(user_keys[0]))
+        user_cache = UserCache.of(pk, values.get(user_keys[0]), read=True)
         history = History.from_head(adapter, user_cache, values.get(user_keys[1]), model)
     elif history is None:
         history = History()  # anonymous
@@ -212,8 +213,7 @@ def _filters(
         category=category,
         max_per_category=app_settings.MAX_PER_CATEGORY if capped else None,
     )
-    filters.block(exclude)
-    filters.block(rules.excluded)
+    filters.block([*exclude, *rules.excluded])
     return filters
 
 
@@ -279,13 +279,19 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     if cached is not None:
         return cached
     filters = _filters(spec, history, exclude=[*exclude, *anchors], category=category, rules=rules)
-    circle = circle_of(adapter, user, owner, read.social_changed_at)
+    # Without SOCIAL the social layer is not entered at all: the feature off costs nothing.
+    circle = (
+        NOBODY
+        if app_settings.SOCIAL is None
+        else circle_of(adapter, user, owner, read.social_changed_at)
+    )
     inputs = Inputs(
         adapter=adapter,
         model=model,
         history=history,
         filters=filters,
         k=overfetch(n, filters),
+        blocked=engine_blocked(filters),
         category_pks=category_pks(adapter, filters.category),
         anchors=anchors,
         session_item_pks=session,
@@ -294,7 +300,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         item_to_item=spec.item_to_item,
         circle=circle,
     )
-    current = catalog()
+    current = catalog_current(adapter, changes)
     chosen = candidates_choose(
         adapter,
         layers_build(spec.layers, inputs),

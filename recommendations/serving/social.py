@@ -71,7 +71,7 @@ def followers_current(adapter: SettingsAdapter, social_changed_at: float) -> fro
     held = process_state.followers
     if held is not None and social_changed_at < held[0] > now - app_settings.RELOAD_INTERVAL:
         return held[1]
-    followers = frozenset(str(pk) for pk in adapter.social_followers())
+    followers = frozenset(map(str, adapter.social_followers()))
     process_state.followers = (now, followers)
     return followers
 

@@ -162,6 +162,21 @@ def test_a_repeat_list_reads_its_inputs_from_the_cache_in_one_call(
     assert len(reads[0][1]) == 5
 
 
+def test_a_shopper_without_a_generation_has_it_read_from_the_cache_once(store, monkeypatch):
+    alice = buyer(store.product(0, 0))
+    caches_clear()  # no generation: this list starts one
+    reads = _cache_reads(monkeypatch)
+
+    selectors.recommendations_for_user(user=alice, n=4)
+
+    generation = user_generation_key(alice.pk)
+    read = [
+        keys for method, keys in reads if generation in (keys if method == "get_many" else [keys])
+    ]
+    assert len(read) == 1
+    assert cache.get(generation) is not None
+
+
 def test_a_sold_out_item_is_not_served_from_the_cache_once_checked(store, monkeypatch):
     alice = buyer(store.product(0, 0))
     first = selectors.recommendations_for_user(user=alice, n=4)

@@ -11,10 +11,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from recommendations import selectors, serving
+from recommendations.adapters import get_adapter
 from recommendations.models import ItemRule, TrainingRun
 from recommendations.privacy import user_cache_delete
 from recommendations.services import training_run_start
 from recommendations.serving import history as serving_history
+from recommendations.serving import pipeline
 from recommendations.serving.keys import BOUGHT_CACHE_NAME, user_cache_key
 from tests.factories import (
     OrderFactory,
@@ -115,6 +117,41 @@ def test_trending_in_a_category_only_lists_that_category(store):
     assert len(recommendations) == 3
     assert {r.item.category_id for r in recommendations} == {category.pk}
     assert {r.reason for r in recommendations} == {"Trending in Cat F"}
+
+
+def test_items_trending_in_one_category_share_one_reason_worded_once(store, monkeypatch):
+    adapter_class = type(get_adapter())
+    asked = []
+    category_label = adapter_class.category_label
+
+    def counted(self, item):
+        asked.append(item.pk)
+        return category_label(self, item)
+
+    monkeypatch.setattr(adapter_class, "category_label", counted)
+
+    recommendations = selectors.trending_products(n=3, category=store.categories[5].pk)
+
+    assert len(recommendations) == 3
+    assert {r.reason for r in recommendations} == {"Trending in Cat F"}
+    assert len({id(r.reason) for r in recommendations}) == 1
+    assert len(asked) == 1
+
+
+def test_without_social_a_list_never_enters_the_social_layer(store, settings, monkeypatch):
+    settings.RECOMMENDATIONS = {
+        key: value for key, value in settings.RECOMMENDATIONS.items() if key != "SOCIAL"
+    }
+
+    def entered(*args, **kwargs):
+        raise AssertionError("serving.social entered without SOCIAL")
+
+    monkeypatch.setattr(pipeline, "circle_of", entered)
+    alice = buyer(store.product(0, 0))
+
+    recommendations = selectors.recommendations_for_user(user=alice, n=4)
+
+    assert recommendations and not any(r.social_reason for r in recommendations)
 
 
 def test_recently_viewed_lists_own_views_newest_first_and_nothing_else(store):
