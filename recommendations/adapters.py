@@ -400,7 +400,8 @@ class SettingsAdapter:
     def category_label(self, item: models.Model) -> str | None:
         """The display name of an item's category: ``CATEGORY_LABEL_FIELD`` of the category
         row, else its ``str()``; a plain value as text. No query for items of
-        ``display_items()``."""
+        ``display_items()``. A list asks it once per category: the label is the
+        category's, the same for every item in it."""
         lookup = app_settings.CATEGORY_FIELD
         if not lookup:
             return None
