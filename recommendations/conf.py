@@ -629,15 +629,11 @@ class AppSettings:
 
     @_kept
     def API_THROTTLE_CLASSES(self) -> tuple[str, ...]:
-        """Dotted paths of the API's throttles (default: the app's anon and user counters)."""
+        """Dotted paths of the API's throttles (default: the app's counter of each request
+        once, per user or per client address; ``AnonThrottle`` and ``UserThrottle`` are
+        DRF's pair on the same counters)."""
         return tuple(
-            self._setting(
-                "API_THROTTLE_CLASSES",
-                [
-                    "recommendations.api.throttles.AnonThrottle",
-                    "recommendations.api.throttles.UserThrottle",
-                ],
-            )
+            self._setting("API_THROTTLE_CLASSES", ["recommendations.api.throttles.ClientThrottle"])
         )
 
     @_kept

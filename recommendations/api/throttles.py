@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rest_framework.request import Request
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from recommendations.clients import client_address
@@ -61,3 +61,21 @@ class AnonThrottle(_LiveRates, AnonRateThrottle):
 
 class UserThrottle(_LiveRates, UserRateThrottle):
     """Signed-in requests per user (the ``user`` rate)."""
+
+
+class ClientThrottle(_LiveRates, SimpleRateThrottle):
+    """Each request counted once: a signed-in shopper's per user (the ``user`` rate),
+    anyone else's per client address (the ``anon`` rate). The default.
+
+    DRF's pair of anonymous and user throttles counts an anonymous request twice (the
+    user throttle falls back to the address) and checks a signed-in one twice; the
+    counters' keys are the same as theirs.
+    """
+
+    def get_cache_key(self, request: Request, view: APIView) -> str:
+        user = request.user
+        if user is not None and user.is_authenticated:
+            self.scope, ident = "user", user.pk
+        else:
+            self.scope, ident = "anon", self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}

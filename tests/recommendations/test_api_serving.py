@@ -60,6 +60,19 @@ def test_the_throttle_counts_per_user_and_says_when_to_retry(client, store, sett
     assert other.status_code == 200  # bob has his own counter
 
 
+def test_an_anonymous_request_is_counted_once_under_the_anonymous_rate(client, store, settings):
+    # DRF's pair of throttles would count it under the user rate too, by its address.
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "3/min", "user": "1/min"},
+    }
+    url = reverse("recommendations:trending")
+
+    codes = [client.get(url, {"n": 1}).status_code for _ in range(4)]
+
+    assert codes == [200, 200, 200, 429]
+
+
 # A list served again from this process's memory is answered with the body rendered the
 # first time (recommendations.api.responses): the same bytes, never another list's.
 
