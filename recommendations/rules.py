@@ -106,15 +106,16 @@ def rules_current(version: str | None) -> RuleSet:
     return rules
 
 
-def rules_changed(**kwargs: Any) -> None:
+def rules_changed(*, using: str | None = None, **kwargs: Any) -> None:
     """A new version of the rules (ItemRule's save and delete): every process reads them
     again before its next list.
 
-    Now, and again once the change is committed: a process that read the rules in
-    between, before the commit, holds them under the first token only.
+    Now, and again once the change is committed on its database (``using``): a process
+    that read the rules in between, before the commit, holds them under the first
+    token only. The saved rule stays saved if the cache fails after the commit.
     """
     _version_new()
-    transaction.on_commit(_version_new)
+    transaction.on_commit(_version_new, using=using, robust=True)
 
 
 def _version_new() -> None:

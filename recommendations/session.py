@@ -8,7 +8,7 @@ with several blocks asks the adapter once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from django.http import HttpRequest
@@ -20,7 +20,7 @@ SESSION_KEY = SESSION_VIEWS_KEY
 MEMO_ATTRIBUTE = "_recommendations_memo"
 
 
-def request_memo(request: Any, name: str, compute: Callable[[], Any]) -> Any:
+def request_memo(request: Any, name: Hashable, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per request and ``name``; computed every time without a request."""
     if request is None:
         return compute()

@@ -19,7 +19,8 @@ class _LiveRates:
     lose counts; a counter (:mod:`recommendations.counters`) costs one increment whatever
     the rate, at the price of allowing up to twice the rate across a window boundary.
     The client is its address as :mod:`recommendations.clients` trusts it. The rate
-    (``API_THROTTLE_RATES``) is read on each request, so a changed setting applies at once.
+    (``API_THROTTLE_RATES``) is read when a request is counted, from the setting's kept
+    value: a changed ``RECOMMENDATIONS`` or ``REST_FRAMEWORK`` applies at once.
     """
 
     scope: str
@@ -41,10 +42,12 @@ class _LiveRates:
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        self.rate = getattr(self, "rate", None) or self.get_rate()
-        if self.rate is None:
+        # A subclass's own rate, else the setting's; read per request, never kept on the
+        # instance (ClientThrottle's scope is the request's).
+        rate = getattr(type(self), "rate", None) or self.get_rate()
+        if rate is None:
             return True
-        self.num_requests, self.duration = self.parse_rate(self.rate)
+        self.num_requests, self.duration = self.parse_rate(rate)
         count = counter_increment(key, duration=self.duration, now=self.timer())
         if count.value > self.num_requests:
             self.wait_seconds = count.retry_after

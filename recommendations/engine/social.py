@@ -502,9 +502,11 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         The weights the gate chooses from (the grid; empty without a gate).
     gate_validation_ndcg_ : float or None
         NDCG@k on the validation users of the gate fitted without each one's fold (to
-        compare with ``validation_ndcg_``); None when no gate was learned.
+        compare with ``validation_ndcg_``), whether the gate was kept or not; None when
+        no gate was tried.
     last_seen_ : ndarray of float64 or None
-        Each user's newest training time (NaN: unknown); the gate's *idle* feature.
+        Each user's newest training time (NaN: unknown), the gate's *idle* feature;
+        None without a gate (not kept when nothing reads it).
     """
 
     def __init__(
@@ -611,7 +613,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.collaborative_ = klass(**params).fit(interactions, timestamps=timestamps, **features)
         self.times_ = times if self.recency_days_ is not None else None
         self.now_ = float(np.nanmax(times.data, initial=0.0)) if times is not None else 0.0
-        self.last_seen_ = _row_max(times) if times is not None else None
+        self.last_seen_ = _row_max(times) if times is not None and self.gate_ is not None else None
         popularity = np.diff(interactions.tocsc().indptr).astype(np.float32)
         self.item_prior_ = popularity / max(float(popularity.max(initial=0.0)), 1.0)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
@@ -480,7 +481,7 @@ def candidates_choose(
     candidates: list[Candidate] = []
     layer_of: dict[str, Layer] = {}
     # Every available item, by key: the rules skip a candidate missing from it.
-    rows: dict[str, CatalogRow] = catalog.rows
+    rows: Mapping[str, CatalogRow] = catalog.rows
     chosen: list[Candidate] = []
     if rules.pins:  # pinned items show even when every layer is empty
         chosen = apply_rules(
@@ -503,7 +504,7 @@ def candidates_choose(
             extra = extra.filter(**{adapter.category_lookup(): filters.category})
         more = available_rows(adapter, extra, limit=overfetch(n, filters))
         # Items available since the process's catalog was read are in ``more`` only.
-        rows = {**rows, **more}
+        rows = ChainMap(more, rows)  # not a copy of the whole catalog
         catalog_layer = Layer(CATALOG, [])
         for key, row in more.items():
             catalog_layer.ranked.append((row.pk, 0.0))

@@ -142,7 +142,9 @@ def _shopper(context: template.Context) -> tuple[Any, Any]:
 def _page(request: Any, user: Any) -> selectors.PageRead:
     """What every block reads first (the shopper's history, the rules, when the catalog
     changed), read once per request whatever the number of blocks: one cache round trip."""
-    return request_memo(request, "page", lambda: selectors.page_read(user=user))
+    # Keyed by the shopper too: the memo is the request's, whichever user reads it.
+    key = ("page", getattr(user, "pk", None))
+    return request_memo(request, key, lambda: selectors.page_read(user=user))
 
 
 def _shown_pks(request: Any) -> set[str]:

@@ -95,6 +95,29 @@ def _user_sized(recommender: Recommender, n_users: int) -> dict[str, tuple[int, 
     return found
 
 
+def test_forgetting_rows_drops_a_social_blends_times_and_follows():
+    # With follows and a recency scale the blend keeps when each user had each item.
+    n_users, n_items = 30, 17
+    matrix = sp.random(
+        n_users, n_items, density=0.3, format="csr", random_state=1, dtype=np.float32
+    )
+    times = matrix.copy()
+    times.data = np.linspace(1.6e9, 1.7e9, times.nnz)
+    social = sp.random(n_users, n_users, density=0.2, format="csr", random_state=4)
+    recommender = registered_algorithms()["social_blend"](weight=1.0, recency_grid=(30.0,)).fit(
+        matrix, timestamps=times, social=social
+    )
+    assert recommender.times_ is not None and "times_" in _user_sized(recommender, n_users)
+    keep = np.ones(n_users, dtype=bool)
+    keep[[0, 7]] = False
+
+    recommender_without_rows(recommender, keep)
+
+    assert _user_sized(recommender, n_users) == {}
+    expected = times[np.flatnonzero(keep)].toarray()
+    assert np.allclose(recommender.times_.toarray(), expected)
+
+
 @pytest.mark.parametrize("name", sorted(registered_algorithms()))
 def test_forgetting_rows_drops_every_user_indexed_state_of_every_algorithm(name):
     n_users, n_items = 30, 17
