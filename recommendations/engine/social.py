@@ -813,6 +813,10 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         if not hasattr(self, "gate_"):
             self.gate_, self.gate_weights_, self.last_seen_ = None, np.zeros(0, np.float32), None
             self.gate_validation_ndcg_ = None
+        # An artifact rewritten for a deletion before the times were dropped with the
+        # user's row: its times no longer line up with the users, so they are not used.
+        if self.times_ is not None and self.times_.shape[0] != self.n_users_:
+            self.times_ = None
 
     def _clearly_better(self, new: np.ndarray, old: np.ndarray) -> bool:
         """Whether per-user NDCG ``new`` beats ``old``: by the bootstrap interval of the

@@ -118,6 +118,30 @@ def test_forgetting_rows_drops_a_social_blends_times_and_follows():
     assert np.allclose(recommender.times_.toarray(), expected)
 
 
+def test_a_social_blend_rewritten_before_its_times_were_dropped_serves_without_them():
+    n_users, n_items = 30, 17
+    matrix = sp.random(
+        n_users, n_items, density=0.3, format="csr", random_state=1, dtype=np.float32
+    )
+    times = matrix.copy()
+    times.data = np.linspace(1.6e9, 1.7e9, times.nnz)
+    social = sp.random(n_users, n_users, density=0.2, format="csr", random_state=4)
+    recommender = registered_algorithms()["social_blend"](weight=1.0, recency_grid=(30.0,)).fit(
+        matrix, timestamps=times, social=social
+    )
+    keep = np.ones(n_users, dtype=bool)
+    keep[[0, 7]] = False
+    old_times = recommender.times_
+    recommender_without_rows(recommender, keep)
+    recommender.times_ = old_times  # as the earlier code left it: a row per old user
+
+    recommender._after_load()  # as a load does
+
+    assert recommender.times_ is None
+    items, _ = recommender.recommend(5, 5)
+    assert items.size > 0
+
+
 @pytest.mark.parametrize("name", sorted(registered_algorithms()))
 def test_forgetting_rows_drops_every_user_indexed_state_of_every_algorithm(name):
     n_users, n_items = 30, 17
