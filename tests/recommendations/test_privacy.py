@@ -95,42 +95,39 @@ def _user_sized(recommender: Recommender, n_users: int) -> dict[str, tuple[int, 
     return found
 
 
-def test_forgetting_rows_drops_a_social_blends_times_and_follows():
-    # With follows and a recency scale the blend keeps when each user had each item.
-    n_users, n_items = 30, 17
+SOCIAL_USERS = 30
+
+
+def _social_blend_with_times():
+    """A social blend fitted with follows and a recency scale, so it keeps when each
+    user had each item; its times; and a mask forgetting two users."""
     matrix = sp.random(
-        n_users, n_items, density=0.3, format="csr", random_state=1, dtype=np.float32
+        SOCIAL_USERS, 17, density=0.3, format="csr", random_state=1, dtype=np.float32
     )
     times = matrix.copy()
     times.data = np.linspace(1.6e9, 1.7e9, times.nnz)
-    social = sp.random(n_users, n_users, density=0.2, format="csr", random_state=4)
+    social = sp.random(SOCIAL_USERS, SOCIAL_USERS, density=0.2, format="csr", random_state=4)
     recommender = registered_algorithms()["social_blend"](weight=1.0, recency_grid=(30.0,)).fit(
         matrix, timestamps=times, social=social
     )
-    assert recommender.times_ is not None and "times_" in _user_sized(recommender, n_users)
-    keep = np.ones(n_users, dtype=bool)
+    keep = np.ones(SOCIAL_USERS, dtype=bool)
     keep[[0, 7]] = False
+    return recommender, times, keep
+
+
+def test_forgetting_rows_drops_a_social_blends_times_and_follows():
+    recommender, times, keep = _social_blend_with_times()
+    assert recommender.times_ is not None and "times_" in _user_sized(recommender, SOCIAL_USERS)
 
     recommender_without_rows(recommender, keep)
 
-    assert _user_sized(recommender, n_users) == {}
+    assert _user_sized(recommender, SOCIAL_USERS) == {}
     expected = times[np.flatnonzero(keep)].toarray()
     assert np.allclose(recommender.times_.toarray(), expected)
 
 
 def test_a_social_blend_rewritten_before_its_times_were_dropped_serves_without_them():
-    n_users, n_items = 30, 17
-    matrix = sp.random(
-        n_users, n_items, density=0.3, format="csr", random_state=1, dtype=np.float32
-    )
-    times = matrix.copy()
-    times.data = np.linspace(1.6e9, 1.7e9, times.nnz)
-    social = sp.random(n_users, n_users, density=0.2, format="csr", random_state=4)
-    recommender = registered_algorithms()["social_blend"](weight=1.0, recency_grid=(30.0,)).fit(
-        matrix, timestamps=times, social=social
-    )
-    keep = np.ones(n_users, dtype=bool)
-    keep[[0, 7]] = False
+    recommender, _, keep = _social_blend_with_times()
     old_times = recommender.times_
     recommender_without_rows(recommender, keep)
     recommender.times_ = old_times  # as the earlier code left it: a row per old user
