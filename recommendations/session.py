@@ -20,16 +20,21 @@ SESSION_KEY = SESSION_VIEWS_KEY
 MEMO_ATTRIBUTE = "_recommendations_memo"
 
 
+def _memo_of(request: Any) -> dict[Hashable, Any]:
+    """The request's memo, kept on Django's own request: a DRF request looks a missing
+    attribute up there anyway, through a raised and caught AttributeError."""
+    attributes = getattr(request, "_request", request).__dict__
+    memo = attributes.get(MEMO_ATTRIBUTE)
+    if memo is None:
+        memo = attributes[MEMO_ATTRIBUTE] = {}
+    return memo
+
+
 def request_memo(request: Any, name: Hashable, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per request and ``name``; computed every time without a request."""
     if request is None:
         return compute()
-    # On Django's own request: a DRF request looks a missing attribute up there anyway,
-    # through a raised and caught AttributeError.
-    request = getattr(request, "_request", request)
-    memo = request.__dict__.get(MEMO_ATTRIBUTE)
-    if memo is None:
-        memo = request.__dict__[MEMO_ATTRIBUTE] = {}
+    memo = _memo_of(request)
     if name not in memo:
         memo[name] = compute()
     return memo[name]
@@ -54,4 +59,4 @@ def session_view_record(request: HttpRequest, item_pk: Any) -> None:
     key = str(item_pk)
     viewed = [pk for pk in request.session.get(SESSION_KEY, []) if pk != key]
     request.session[SESSION_KEY] = [key, *viewed][:MAX_SESSION_ITEMS]
-    getattr(request, "_request", request).__dict__.get(MEMO_ATTRIBUTE, {}).pop("viewed", None)
+    _memo_of(request).pop("viewed", None)
