@@ -38,10 +38,10 @@ ATOMIC_CACHES: tuple[type[BaseCache], ...] = (RedisCache, BaseMemcachedCache)
 #: statement (SQLite from 3.35 on, as ``can_return_columns_from_insert`` says).
 UPSERT_VENDORS = frozenset({"sqlite", "postgresql"})
 
-#: Counts under KEYS[1] and gives a new key ARGV[1] seconds to live.
+#: Counts ARGV[2] under KEYS[1] and gives a new key ARGV[1] seconds to live.
 REDIS_INCREMENT = (
-    "local n = redis.call('INCR', KEYS[1]) "
-    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "local n = redis.call('INCRBY', KEYS[1], ARGV[2]) "
+    "if n == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
     "return n"
 )
 
@@ -59,23 +59,26 @@ class Count:
     retry_after: float  # seconds until the window ends
 
 
-def counter_increment(key: str, *, duration: int, now: float | None = None) -> Count:
-    """Count one request under ``key`` in the current window of ``duration`` seconds."""
+def counter_increment(key: str, *, duration: int, now: float | None = None, by: int = 1) -> Count:
+    """Count one request (``by`` requests) under ``key`` in the current window of
+    ``duration`` seconds."""
+    if isinstance(by, bool) or not isinstance(by, int) or by < 1:
+        raise ValueError(f"by must be a positive integer, got {by!r}.")
     now = time.time() if now is None else now
     window = int(now // duration)
     retry_after = (window + 1) * duration - now
     cache = caches[DEFAULT_CACHE_ALIAS]
     if isinstance(cache, RedisCache):
-        return Count(_redis_increment(cache, f"{key}:{window}", duration), retry_after)
+        return Count(_redis_increment(cache, f"{key}:{window}", duration, by), retry_after)
     if isinstance(cache, ATOMIC_CACHES):
-        return Count(_cache_increment(cache, f"{key}:{window}", duration), retry_after)
+        return Count(_cache_increment(cache, f"{key}:{window}", duration, by), retry_after)
     ends_at = datetime.fromtimestamp((window + 1) * duration, tz=UTC)
     connection = connections[router.db_for_write(RateCounter)]
     if upsert_supported(connection):
-        value = _row_upsert(connection, key, window, ends_at)
+        value = _row_upsert(connection, key, window, ends_at, by)
     else:
-        value = _row_increment(key, window, ends_at)
-    if value == 1 and purge_due(key, window):
+        value = _row_increment(key, window, ends_at, by)
+    if value == by and purge_due(key, window):  # the window's first count
         RateCounter.objects.filter(expires_at__lt=datetime.fromtimestamp(now, tz=UTC)).delete()
     return Count(value, retry_after)
 
@@ -89,30 +92,30 @@ def counter_reset(key: str, *, duration: int) -> None:
         RateCounter.objects.filter(key=key).delete()
 
 
-def _redis_increment(cache: RedisCache, key: str, duration: int) -> int:
+def _redis_increment(cache: RedisCache, key: str, duration: int, by: int) -> int:
     # Django's incr asks whether the key exists first (two round trips) and the window's
     # first request adds it (two more); the script counts and, for the window's first
     # request, sets the key's expiry in one command, atomically.
     cache_key = cache.make_and_validate_key(key)
     # ``_cache`` is Django's client of the cache's servers (and its connection pools).
     client = cache._cache.get_client(cache_key, write=True)
-    return int(client.eval(REDIS_INCREMENT, 1, cache_key, duration))
+    return int(client.eval(REDIS_INCREMENT, 1, cache_key, duration, by))
 
 
-def _cache_increment(cache: BaseCache, key: str, duration: int) -> int:
+def _cache_increment(cache: BaseCache, key: str, duration: int, by: int) -> int:
     # Incremented first: the window's counter exists for every request but its first,
     # so the usual request costs one cache call.
     try:
-        return cache.incr(key)
+        return cache.incr(key, by)
     except ValueError:  # the window's first request
         pass
-    if cache.add(key, 1, duration):
-        return 1
+    if cache.add(key, by, duration):
+        return by
     try:
-        return cache.incr(key)  # another request created it in between
+        return cache.incr(key, by)  # another request created it in between
     except ValueError:  # and it expired since: a new window
-        cache.set(key, 1, duration)
-        return 1
+        cache.set(key, by, duration)
+        return by
 
 
 def upsert_supported(connection: BaseDatabaseWrapper) -> bool:
@@ -144,21 +147,23 @@ def _statements(alias: str, vendor: str) -> tuple[str, str]:
     # (expires_at's is rewritten whenever the column is set, even to its own value) and,
     # unlike an INSERT that turns into an update, no row id drawn.
     increment = (
-        f"UPDATE {table} SET {count} = {count} + 1 WHERE {key} = %s AND {window} = %s "
+        f"UPDATE {table} SET {count} = {count} + %s WHERE {key} = %s AND {window} = %s "
         f"RETURNING {count}"
     )
     upsert = (
-        f"INSERT INTO {table} ({key}, {window}, {count}, {expires_at}) VALUES (%s, %s, 1, %s) "
+        f"INSERT INTO {table} ({key}, {window}, {count}, {expires_at}) VALUES (%s, %s, %s, %s) "
         f"ON CONFLICT ({key}) DO UPDATE SET "
         f"{count} = CASE WHEN {table}.{window} = excluded.{window} "
-        f"THEN {table}.{count} + 1 ELSE 1 END, "
+        f"THEN {table}.{count} + excluded.{count} ELSE excluded.{count} END, "
         f"{window} = excluded.{window}, {expires_at} = excluded.{expires_at} "
         f"RETURNING {count}"
     )
     return increment, upsert
 
 
-def _row_upsert(connection: BaseDatabaseWrapper, key: str, window: int, ends_at: datetime) -> int:
+def _row_upsert(
+    connection: BaseDatabaseWrapper, key: str, window: int, ends_at: datetime, by: int
+) -> int:
     # Each statement is atomic on its own: concurrent requests wait for the row's lock
     # (PostgreSQL) or the write lock (SQLite) and each reads back its own count. A
     # client's first request of a window (no row of the window to count on) creates or
@@ -166,23 +171,24 @@ def _row_upsert(connection: BaseDatabaseWrapper, key: str, window: int, ends_at:
     # did in between.
     increment, upsert = _statements(connection.alias, connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(increment, [key, window])
+        cursor.execute(increment, [by, key, window])
         row = cursor.fetchone()
         if row is None:
             field = RateCounter._meta.get_field("expires_at")
-            cursor.execute(upsert, [key, window, field.get_db_prep_value(ends_at, connection)])
+            expires = field.get_db_prep_value(ends_at, connection)
+            cursor.execute(upsert, [key, window, by, expires])
             row = cursor.fetchone()
         return row[0]
 
 
-def _row_increment(key: str, window: int, ends_at: datetime) -> int:
+def _row_increment(key: str, window: int, ends_at: datetime, by: int) -> int:
     counters = RateCounter.objects.filter(key=key)
     for _attempt in range(2):
         with transaction.atomic():
             # Concurrent requests wait for the row's lock (PostgreSQL) or the write lock
             # (SQLite's IMMEDIATE transactions) and each reads back its own count.
             counted = counters.update(
-                count=Case(When(window=window, then=F("count") + 1), default=Value(1)),
+                count=Case(When(window=window, then=F("count") + by), default=Value(by)),
                 window=window,
                 expires_at=ends_at,
             )
@@ -190,8 +196,8 @@ def _row_increment(key: str, window: int, ends_at: datetime) -> int:
                 return counters.values_list("count", flat=True).get()
         try:
             with transaction.atomic():
-                RateCounter.objects.create(key=key, window=window, count=1, expires_at=ends_at)
-            return 1
+                RateCounter.objects.create(key=key, window=window, count=by, expires_at=ends_at)
+            return by
         except IntegrityError:  # a concurrent request created the row: count on it
             continue
     raise RuntimeError(f"Could not count a request under {key!r}.")

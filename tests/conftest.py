@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.utils import translation
 
 from recommendations import serving
+from recommendations.rate_batches import batches
 from tests.factories import StaffFactory, UserFactory
 
 # An Oscar shop with its own settings and virtualenv: run by tests/oscar/run.sh.
@@ -69,6 +70,7 @@ def isolated_serving(settings, tmp_path):
     """Artifacts under ``tmp_path``, an empty cache, no model loaded before or after."""
     settings.MEDIA_ROOT = tmp_path
     cache.clear()  # cached lists and throttle counters live there
+    batches.clear()  # and the requests this process was allowed in advance
     serving.process_state.reset(lists_only=True)
     serving.reset()
     yield

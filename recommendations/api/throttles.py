@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from recommendations.clients import client_address
 from recommendations.conf import app_settings
-from recommendations.counters import counter_increment
+from recommendations.rate_batches import batches
 
 
 class _LiveRates:
@@ -17,7 +17,8 @@ class _LiveRates:
     DRF's own throttles keep (and pickle) the time of every request of the window, which
     costs more the busier a client is, and read-modify-write it, so concurrent workers
     lose counts; a counter (:mod:`recommendations.counters`) costs one increment whatever
-    the rate, at the price of allowing up to twice the rate across a window boundary.
+    the rate, at the price of allowing up to twice the rate across a window boundary, and
+    a busy client's requests are counted in small batches (:mod:`recommendations.rate_batches`).
     The client is its address as :mod:`recommendations.clients` trusts it. The rate
     (``API_THROTTLE_RATES``) is read when a request is counted, from the setting's kept
     value: a changed ``RECOMMENDATIONS`` or ``REST_FRAMEWORK`` applies at once.
@@ -48,11 +49,12 @@ class _LiveRates:
         if rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(rate)
-        count = counter_increment(key, duration=self.duration, now=self.timer())
-        if count.value > self.num_requests:
-            self.wait_seconds = count.retry_after
-            return False
-        return True
+        decision = batches.take(
+            key, limit=self.num_requests, duration=self.duration, now=self.timer()
+        )
+        if not decision.allowed:
+            self.wait_seconds = decision.retry_after
+        return decision.allowed
 
     def wait(self) -> float | None:
         return self.wait_seconds

@@ -146,3 +146,27 @@ def test_an_atomic_cache_counts_in_the_cache(db, monkeypatch):
     assert values == [1, 2, 3]
     assert counter_increment("cached", duration=60).value == 1
     assert not RateCounter.objects.exists()
+
+
+def test_a_counter_counts_several_requests_at_once_in_the_database(db):
+    first = counter_increment("batched", duration=60, now=WINDOW_START, by=5).value
+    second = counter_increment("batched", duration=60, now=WINDOW_START + 1, by=3).value
+    next_window = counter_increment("batched", duration=60, now=WINDOW_START + 60, by=4).value
+
+    assert (first, second, next_window) == (5, 8, 4)
+    assert RateCounter.objects.get(key="batched").count == 4
+
+
+def test_an_atomic_cache_counts_several_requests_at_once(db, monkeypatch):
+    monkeypatch.setattr(counters, "ATOMIC_CACHES", (LocMemCache,))
+    counter_reset("cached-batch", duration=60)
+
+    values = [counter_increment("cached-batch", duration=60, by=4).value for _ in range(2)]
+
+    assert values == [4, 8]
+
+
+@pytest.mark.parametrize("by", [0, -1, True, 1.5])
+def test_a_count_of_no_request_is_refused(db, by):
+    with pytest.raises(ValueError, match="by must be a positive integer"):
+        counter_increment("k", duration=60, by=by)

@@ -69,3 +69,17 @@ def test_concurrent_requests_on_redis_each_get_their_own_count(db, redis_default
         values = list(pool.map(count, range(40)))
 
     assert sorted(values) == list(range(1, 41))
+
+
+def test_a_redis_counter_counts_a_batch_in_one_round_trip_with_its_expiry(db, redis_default):
+    window = int(WINDOW_START // 60)
+    counter_reset("redis-batch", duration=60)
+
+    values = [
+        counter_increment("redis-batch", duration=60, now=WINDOW_START, by=16).value
+        for _ in range(2)
+    ]
+
+    assert values == [16, 32]
+    client = redis_default._cache.get_client(write=True)
+    assert 0 < client.ttl(redis_default.make_key(f"redis-batch:{window}")) <= 60
