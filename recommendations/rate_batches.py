@@ -7,7 +7,7 @@ same window. The shared counter still counts every request that any process may 
 so no client gets more than the rate, whatever the number of processes. The price: a
 batch another process holds unused can refuse a client up to one batch per other
 process early. A batch is 1/``BATCH_SHARE`` of the rate (at most ``BATCH_MAX``), so
-rates under ``BATCH_SHARE`` requests a window are counted one request at a time.
+rates under twice ``BATCH_SHARE`` requests a window are counted one request at a time.
 """
 
 from __future__ import annotations

@@ -66,4 +66,4 @@ def test_a_batch_does_not_outlive_its_window(db):
 
 
 def test_batches_are_bounded_by_the_rate_and_by_a_maximum():
-    assert [batch_size(limit) for limit in (1, 49, 100, 600, 10**6)] == [1, 1, 2, 12, BATCH_MAX]
+    assert [batch_size(limit) for limit in (1, 99, 100, 600, 10**6)] == [1, 1, 2, 12, BATCH_MAX]
