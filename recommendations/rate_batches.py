@@ -3,11 +3,14 @@
 A throttle that counts every request in the shared counter (:mod:`.counters`) pays a
 database write or a cache round trip per request. Here a process counts a small batch
 of a client's requests at once and allows them from its memory, one by one, within the
-same window. The shared counter still counts every request that any process may allow,
-so no client gets more than the rate, whatever the number of processes. The price: a
-batch another process holds unused can refuse a client up to one batch per other
-process early. A batch is 1/``BATCH_SHARE`` of the rate (at most ``BATCH_MAX``), so
-rates under twice ``BATCH_SHARE`` requests a window are counted one request at a time.
+same window and for the same rate. The shared counter still counts every request that
+any process may allow, so no client gets more than the rate in a window, whatever the
+number of processes and threads. The price: a batch another process holds unused can
+refuse a client up to one batch per other process early. A batch is 1/``BATCH_SHARE``
+of the rate (at most ``BATCH_MAX``), so rates under twice ``BATCH_SHARE`` requests a
+window are counted one request at a time. So are a client's requests once their
+window's count reached the rate: a refused request adds one to the count, not a batch,
+and a reset of the shared counter (a flushed cache, deleted rows) applies at once.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from itertools import islice
 
 from recommendations.counters import counter_increment
 
@@ -23,9 +27,14 @@ from recommendations.counters import counter_increment
 BATCH_SHARE = 50
 #: The largest batch: one shared count per this many requests of a busy client.
 BATCH_MAX = 64
-#: Clients whose batches a process keeps: beyond, batches of past windows are dropped,
-#: then all (a dropped batch only refuses its client a little earlier).
+#: Clients a process holds a batch (or a used-up window) of: beyond, those of past
+#: windows are dropped, then the oldest (whose clients may be refused a batch early).
 KEPT = 10_000
+#: Held for a client whose window's count reached the rate: counted one at a time.
+_USED_UP = -1
+
+# key -> (window end, rate, window seconds, requests left or _USED_UP)
+Held = tuple[float, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -42,11 +51,11 @@ def batch_size(limit: int) -> int:
 
 
 class Batches:
-    """The batches this process holds: per counter key, the window's end and the
-    requests still allowed in it."""
+    """The batches this process holds, per counter key: usable only in the window and
+    for the rate they were counted in."""
 
     def __init__(self) -> None:
-        self._held: dict[str, tuple[float, int]] = {}
+        self._held: dict[str, Held] = {}
         self._lock = threading.Lock()  # threaded workers share one process's batches
 
     def take(self, key: str, *, limit: int, duration: int, now: float | None = None) -> Decision:
@@ -55,21 +64,22 @@ class Batches:
         now = time.time() if now is None else now
         ends_at = (int(now // duration) + 1) * duration
         with self._lock:
-            held = self._held.get(key)
-            if held is not None and held[0] == ends_at and held[1] > 0:
-                self._held[key] = (ends_at, held[1] - 1)
+            left = self._left(key, ends_at, limit, duration)
+            if left > 0:
+                self._keep(key, (ends_at, limit, duration, left - 1), now)
                 return Decision(True, ends_at - now)
-        size = batch_size(limit)
+        size = 1 if left == _USED_UP else batch_size(limit)
         count = counter_increment(key, duration=duration, now=now, by=size)
         # The requests of this batch that the rate still allows (the counter counted
-        # other processes' batches, and refused requests, before it).
-        granted = min(size, limit - (count.value - size))
-        if granted <= 0:
-            return Decision(False, count.retry_after)
+        # other processes' batches, and this process's other threads', before it).
+        granted = max(0, min(size, limit - (count.value - size)))
         with self._lock:
-            if len(self._held) >= KEPT and key not in self._held:
-                self._prune(now)
-            self._held[key] = (ends_at, granted - 1)
+            # Added to what another thread of this process took meanwhile, never instead.
+            left = max(0, self._left(key, ends_at, limit, duration)) + granted
+            if left == 0:
+                self._keep(key, (ends_at, limit, duration, _USED_UP), now)
+                return Decision(False, count.retry_after)
+            self._keep(key, (ends_at, limit, duration, left - 1), now)
         return Decision(True, count.retry_after)
 
     def clear(self) -> None:
@@ -77,10 +87,29 @@ class Batches:
         with self._lock:
             self._held.clear()
 
-    def _prune(self, now: float) -> None:
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def _left(self, key: str, ends_at: float, limit: int, duration: int) -> int:
+        """What ``key`` holds for this window and rate: requests left, 0 or _USED_UP."""
+        held = self._held.get(key)
+        if held is None or held[:3] != (ends_at, limit, duration):
+            return 0
+        return held[3]
+
+    def _keep(self, key: str, held: Held, now: float) -> None:
+        if held[3] == 0:  # nothing left to allow: the next request counts again
+            self._held.pop(key, None)
+            return
+        if key not in self._held and len(self._held) >= KEPT:
+            self._evict(now)
+        self._held[key] = held
+
+    def _evict(self, now: float) -> None:
         self._held = {key: held for key, held in self._held.items() if held[0] > now}
-        if len(self._held) >= KEPT:
-            self._held.clear()
+        excess = len(self._held) - KEPT * 9 // 10
+        for key in list(islice(self._held, max(0, excess))):  # the oldest first
+            del self._held[key]
 
 
 #: This process's batches.

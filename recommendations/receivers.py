@@ -27,6 +27,7 @@ from recommendations.adapters import get_adapter
 from recommendations.conf import app_settings
 from recommendations.models import ItemRule
 from recommendations.privacy import user_forget
+from recommendations.rate_batches import batches
 from recommendations.rules import rules_changed
 from recommendations.services import catalog_changed, social_changed
 from recommendations.serving.history import history_event_add, history_forget
@@ -252,6 +253,8 @@ def settings_changed(*, setting: str, **kwargs: Any) -> None:
         process_state.bodies.clear()  # the lists' rendered bodies hold their reasons' words
     if setting in ("RECOMMENDATIONS", "AUTH_USER_MODEL"):
         _models_connect_quietly()
+    if setting in ("RECOMMENDATIONS", "REST_FRAMEWORK", "CACHES", "DATABASES"):
+        batches.clear()  # counted under other rates, or in another counter store
 
 
 def receivers_connect() -> None:

@@ -65,12 +65,18 @@ def staff_client(client, staff):
     return client
 
 
+@pytest.fixture(autouse=True)
+def no_throttle_batches():
+    """No test inherits the requests another test's throttles were allowed in advance
+    (each test's database and cache start empty: so do the batches counted in them)."""
+    batches.clear()
+
+
 @pytest.fixture
 def isolated_serving(settings, tmp_path):
     """Artifacts under ``tmp_path``, an empty cache, no model loaded before or after."""
     settings.MEDIA_ROOT = tmp_path
     cache.clear()  # cached lists and throttle counters live there
-    batches.clear()  # and the requests this process was allowed in advance
     serving.process_state.reset(lists_only=True)
     serving.reset()
     yield

@@ -1,4 +1,4 @@
-"""The API's throttles: one counter per client and window, exact across processes."""
+"""The API's throttles: one counter per client and window, shared by every process."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from recommendations.rate_batches import batches
 
 
 class _LiveRates:
-    """A cheap throttle: one counter per client and time window, exact across processes.
+    """A cheap throttle: one counter per client and time window, shared by every process.
 
     DRF's own throttles keep (and pickle) the time of every request of the window, which
     costs more the busier a client is, and read-modify-write it, so concurrent workers
     lose counts; a counter (:mod:`recommendations.counters`) costs one increment whatever
-    the rate, at the price of allowing up to twice the rate across a window boundary, and
-    a busy client's requests are counted in small batches (:mod:`recommendations.rate_batches`).
+    the rate, at the price of allowing up to twice the rate across a window boundary. A
+    busy client's requests are counted in small batches (:mod:`recommendations.rate_batches`):
+    never more than the rate in a window, up to one batch per other process fewer.
     The client is its address as :mod:`recommendations.clients` trusts it. The rate
     (``API_THROTTLE_RATES``) is read when a request is counted, from the setting's kept
     value: a changed ``RECOMMENDATIONS`` or ``REST_FRAMEWORK`` applies at once.

@@ -166,7 +166,61 @@ def test_an_atomic_cache_counts_several_requests_at_once(db, monkeypatch):
     assert values == [4, 8]
 
 
+def test_an_atomic_cache_counts_a_batch_created_meanwhile_or_expired_meanwhile(db, monkeypatch):
+    monkeypatch.setattr(counters, "ATOMIC_CACHES", (LocMemCache,))
+    cache = counters.caches["default"]
+    window = int(WINDOW_START // 60)
+    cache.delete_many([f"raced:{window}", f"expired:{window}"])
+    real_incr, real_add = cache.incr, cache.add
+    calls = []
+
+    def incr(key, delta=1, version=None):
+        calls.append("incr")
+        if len(calls) == 1:
+            raise ValueError("no counter yet")
+        return real_incr(key, delta, version)
+
+    def add_lost(key, value, timeout=None, version=None):
+        real_add(key, 3, timeout, version)  # another request created it with its batch
+        return False
+
+    monkeypatch.setattr(cache, "incr", incr)
+    monkeypatch.setattr(cache, "add", add_lost)
+    raced = counter_increment("raced", duration=60, now=WINDOW_START, by=4).value
+
+    calls.clear()
+    monkeypatch.setattr(cache, "incr", lambda *a, **k: (_ for _ in ()).throw(ValueError()))
+    monkeypatch.setattr(cache, "add", lambda *a, **k: False)
+    expired = counter_increment("expired", duration=60, now=WINDOW_START, by=4).value
+
+    assert raced == 7
+    assert expired == 4
+    assert cache.get(f"expired:{window}") == 4
+
+
 @pytest.mark.parametrize("by", [0, -1, True, 1.5])
 def test_a_count_of_no_request_is_refused(db, by):
     with pytest.raises(ValueError, match="by must be a positive integer"):
         counter_increment("k", duration=60, by=by)
+
+
+def test_concurrent_batches_each_get_their_own_count(transactional_db):
+    def count(_: int) -> int:
+        try:
+            return counter_increment("batches", duration=86400, by=2).value
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        values = list(pool.map(count, range(40)))
+
+    assert sorted(values) == list(range(2, 81, 2))
+
+
+def test_the_first_batch_of_a_window_deletes_past_rows_now_and_then(db):
+    later = WINDOW_START + 120
+    counter_increment("gone-quiet", duration=60, now=WINDOW_START)
+
+    counter_increment(_key(purging=True, window=int(later // 60)), duration=60, now=later, by=5)
+
+    assert not RateCounter.objects.filter(key="gone-quiet").exists()
