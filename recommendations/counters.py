@@ -27,7 +27,7 @@ from django.core.cache.backends.memcached import BaseMemcachedCache
 from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 
 from recommendations.models import RateCounter
 
@@ -150,12 +150,18 @@ def _statements(alias: str, vendor: str) -> tuple[str, str]:
         f"UPDATE {table} SET {count} = {count} + %s WHERE {key} = %s AND {window} = %s "
         f"RETURNING {count}"
     )
+    # A row moves on to a newer window, never back: a request of a window gone by that
+    # comes late (it read the clock before a concurrent one of the next window wrote)
+    # counts into the newer window rather than start its old one again from zero.
+    kept = f"{table}.{window} >= excluded.{window}"
     upsert = (
         f"INSERT INTO {table} ({key}, {window}, {count}, {expires_at}) VALUES (%s, %s, %s, %s) "
         f"ON CONFLICT ({key}) DO UPDATE SET "
-        f"{count} = CASE WHEN {table}.{window} = excluded.{window} "
-        f"THEN {table}.{count} + excluded.{count} ELSE excluded.{count} END, "
-        f"{window} = excluded.{window}, {expires_at} = excluded.{expires_at} "
+        f"{count} = CASE WHEN {kept} THEN {table}.{count} + excluded.{count} "
+        f"ELSE excluded.{count} END, "
+        f"{window} = CASE WHEN {kept} THEN {table}.{window} ELSE excluded.{window} END, "
+        f"{expires_at} = CASE WHEN {kept} THEN {table}.{expires_at} "
+        f"ELSE excluded.{expires_at} END "
         f"RETURNING {count}"
     )
     return increment, upsert
@@ -187,10 +193,16 @@ def _row_increment(key: str, window: int, ends_at: datetime, by: int) -> int:
         with transaction.atomic():
             # Concurrent requests wait for the row's lock (PostgreSQL) or the write lock
             # (SQLite's IMMEDIATE transactions) and each reads back its own count.
+            # Never back to a window gone by (see _statements).
+            kept = Q(window__gte=window)
             counted = counters.update(
-                count=Case(When(window=window, then=F("count") + by), default=Value(by)),
-                window=window,
-                expires_at=ends_at,
+                count=Case(When(kept, then=F("count") + by), default=Value(by)),
+                window=Case(When(kept, then=F("window")), default=Value(window)),
+                expires_at=Case(
+                    When(kept, then=F("expires_at")),
+                    default=Value(ends_at),
+                    output_field=DateTimeField(),
+                ),
             )
             if counted:
                 return counters.values_list("count", flat=True).get()

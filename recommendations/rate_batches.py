@@ -5,12 +5,14 @@ database write or a cache round trip per request. Here a process counts a small 
 of a client's requests at once and allows them from its memory, one by one, within the
 same window and for the same rate. The shared counter still counts every request that
 any process may allow, so no client gets more than the rate in a window, whatever the
-number of processes and threads. The price: a batch another process holds unused can
-refuse a client up to one batch per other process early. A batch is 1/``BATCH_SHARE``
-of the rate (at most ``BATCH_MAX``), so rates under twice ``BATCH_SHARE`` requests a
-window are counted one request at a time. So are a client's requests once their
-window's count reached the rate: a refused request adds one to the count, not a batch,
-and a reset of the shared counter (a flushed cache, deleted rows) applies at once.
+number of processes and threads. The price: batches other processes hold unused can
+refuse a client early, by up to one batch per other process (per thread that counted
+at the same moment, in a threaded worker). A batch is 1/``BATCH_SHARE`` of the rate (at
+most ``BATCH_MAX``), so rates under twice ``BATCH_SHARE`` requests a window are counted
+one request at a time. Once a process was refused a client's batch in a window, it
+counts that client's further requests one at a time: a refused request then adds one
+to the count, not a batch, and a reset of the shared counter (a flushed cache, deleted
+rows) applies at once.
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ class Batches:
         # other processes' batches, and this process's other threads', before it).
         granted = max(0, min(size, limit - (count.value - size)))
         with self._lock:
+            held = self._held.get(key)
+            if held is not None and held[0] > ends_at:
+                # Another thread stored the next window's batch meanwhile: this request
+                # of the window gone by keeps nothing for later.
+                return Decision(granted > 0, count.retry_after)
             # Added to what another thread of this process took meanwhile, never instead.
             left = max(0, self._left(key, ends_at, limit, duration)) + granted
             if left == 0:

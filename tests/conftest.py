@@ -68,7 +68,7 @@ def staff_client(client, staff):
 @pytest.fixture(autouse=True)
 def no_throttle_batches():
     """No test inherits the requests another test's throttles were allowed in advance
-    (each test's database and cache start empty: so do the batches counted in them)."""
+    (counted in another test's database or cache)."""
     batches.clear()
 
 
@@ -76,7 +76,7 @@ def no_throttle_batches():
 def isolated_serving(settings, tmp_path):
     """Artifacts under ``tmp_path``, an empty cache, no model loaded before or after."""
     settings.MEDIA_ROOT = tmp_path
-    cache.clear()  # cached lists and throttle counters live there
+    cache.clear()  # cached lists live there (and throttle counters, on an atomic cache)
     serving.process_state.reset(lists_only=True)
     serving.reset()
     yield

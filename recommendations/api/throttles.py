@@ -19,7 +19,8 @@ class _LiveRates:
     lose counts; a counter (:mod:`recommendations.counters`) costs one increment whatever
     the rate, at the price of allowing up to twice the rate across a window boundary. A
     busy client's requests are counted in small batches (:mod:`recommendations.rate_batches`):
-    never more than the rate in a window, up to one batch per other process fewer.
+    never more than the rate in a window, up to one batch per other process (and thread
+    counting at the same moment) fewer.
     The client is its address as :mod:`recommendations.clients` trusts it. The rate
     (``API_THROTTLE_RATES``) is read when a request is counted, from the setting's kept
     value: a changed ``RECOMMENDATIONS`` or ``REST_FRAMEWORK`` applies at once.

@@ -207,7 +207,7 @@ def test_a_count_of_no_request_is_refused(db, by):
 def test_concurrent_batches_each_get_their_own_count(transactional_db):
     def count(_: int) -> int:
         try:
-            return counter_increment("batches", duration=86400, by=2).value
+            return counter_increment("batches", duration=60, now=WINDOW_START, by=2).value
         finally:
             connection.close()
 
@@ -224,3 +224,17 @@ def test_the_first_batch_of_a_window_deletes_past_rows_now_and_then(db):
     counter_increment(_key(purging=True, window=int(later // 60)), duration=60, now=later, by=5)
 
     assert not RateCounter.objects.filter(key="gone-quiet").exists()
+
+
+def test_a_late_request_of_a_window_gone_by_counts_into_the_newer_window(db):
+    counter_increment("late", duration=60, now=WINDOW_START + 60)
+    counter_increment("late", duration=60, now=WINDOW_START + 61, by=4)
+
+    # It read the clock before the window ended, and writes after the next one began.
+    late = counter_increment("late", duration=60, now=WINDOW_START + 59).value
+    after = counter_increment("late", duration=60, now=WINDOW_START + 62).value
+
+    assert (late, after) == (6, 7)
+    row = RateCounter.objects.get(key="late")
+    assert row.window == int(WINDOW_START // 60) + 1
+    assert row.expires_at.timestamp() == WINDOW_START + 120

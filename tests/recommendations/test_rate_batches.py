@@ -30,12 +30,14 @@ def test_a_small_rate_is_counted_one_request_at_a_time(db):
     batches = Batches()
 
     allowed = _allowed(batches, "small", limit=20, requests=20, now=WINDOW_START)
-    counted = RateCounter.objects.get(key="small").count
+    held = len(batches)
     refused = _allowed(batches, "small", limit=20, requests=5, now=WINDOW_START)
 
     assert batch_size(20) == 1
-    assert (allowed, counted, refused) == (20, 20, 0)
-    assert len(batches) == 1  # the used-up window only: nothing else is held
+    assert (allowed, refused) == (20, 0)
+    assert held == 0  # nothing left over from a batch of one
+    # Every request counted, the refused ones too, each once.
+    assert RateCounter.objects.get(key="small").count == 25
 
 
 def test_a_busy_client_is_counted_in_batches_and_gets_exactly_the_rate_in_one_process(db):
@@ -81,6 +83,8 @@ def test_a_reset_of_the_shared_counter_applies_at_once(db):
     allowed = _allowed(batches, "forgiven", limit=200, requests=200, now=WINDOW_START + 1)
 
     assert allowed == 200
+    # One request counted alone, then batches of 4 again (49, and the last cut to 3).
+    assert RateCounter.objects.get(key="forgiven").count == 201
 
 
 def test_a_batch_held_unused_elsewhere_refuses_at_most_that_batch_early(db):
@@ -112,7 +116,7 @@ def test_threads_of_one_process_add_to_its_batch_and_lose_none(transactional_db)
 
     def take(_: int) -> bool:
         try:
-            return batches.take("threads", limit=limit, duration=86400).allowed
+            return batches.take("threads", limit=limit, duration=60, now=WINDOW_START).allowed
         finally:
             connection.close()  # each thread has its own connection
 
@@ -140,21 +144,54 @@ def test_a_batch_counted_under_another_rate_is_not_used(db):
 
     # The rate lowered in the same window: the count (40) is over it already.
     assert _allowed(batches, "lowered", limit=10, requests=5, now=WINDOW_START) == 0
-    # Nor does a window of another length: it counts in the shared counter again.
-    batches.take("hourly", limit=1000, duration=60, now=WINDOW_START)  # holds 19
+    # Nor does a window of another length, even one ending at the same second: it
+    # counts in the shared counter again.
+    minute_and_hour_end = 1_700_002_770.0  # both end at 1,700,002,800
+    batches.take("hourly", limit=1000, duration=60, now=minute_and_hour_end)  # holds 19
     with CaptureQueriesContext(connection) as hourly:
-        batches.take("hourly", limit=1000, duration=3600, now=WINDOW_START)
+        batches.take("hourly", limit=1000, duration=3600, now=minute_and_hour_end)
     assert len(hourly) >= 1
 
 
 def test_a_process_keeps_a_bounded_number_of_clients_dropping_the_oldest(db, monkeypatch):
     monkeypatch.setattr(rate_batches, "KEPT", 3)
     batches = Batches()
-    for client in range(5):
+    batches.take("past", limit=1000, duration=60, now=WINDOW_START - 60)
+    for client in range(4):
         batches.take(f"client-{client}", limit=1000, duration=60, now=WINDOW_START)
+    size = batch_size(1000)
 
-    newest = batches.take("client-4", limit=1000, duration=60, now=WINDOW_START)
+    with CaptureQueriesContext(connection) as held:
+        for client in (2, 3):
+            assert batches.take(f"client-{client}", limit=1000, duration=60, now=WINDOW_START)
+    with CaptureQueriesContext(connection) as dropped:
+        batches.take("client-0", limit=1000, duration=60, now=WINDOW_START)
 
+    assert len(held) == 0  # the newest still held: nothing counted
+    assert len(dropped) >= 1  # the oldest dropped: counted again
+    # The past window's batch went first, then the oldest of the current window.
+    assert RateCounter.objects.get(key="client-0").count == 2 * size
     assert len(batches) <= 3
-    assert newest.allowed
-    assert RateCounter.objects.get(key="client-4").count == batch_size(1000)  # still held
+
+
+def test_a_late_request_of_a_window_gone_by_keeps_nothing_over_the_next_windows_batch(
+    db, monkeypatch
+):
+    batches = Batches()
+    real_increment = rate_batches.counter_increment
+
+    def increment_while_the_next_window_starts(key, **kwargs):
+        # Another thread serves the next window's first request in between.
+        monkeypatch.setattr(rate_batches, "counter_increment", real_increment)
+        batches.take(key, limit=1000, duration=60, now=WINDOW_START + 60)
+        return real_increment(key, **kwargs)
+
+    monkeypatch.setattr(rate_batches, "counter_increment", increment_while_the_next_window_starts)
+    late = batches.take("boundary", limit=1000, duration=60, now=WINDOW_START + 59.9)
+
+    with CaptureQueriesContext(connection) as next_window:
+        following = batches.take("boundary", limit=1000, duration=60, now=WINDOW_START + 61)
+
+    assert late.allowed
+    assert following.allowed
+    assert len(next_window) == 0  # the next window's batch was kept, not replaced
