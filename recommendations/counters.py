@@ -150,10 +150,12 @@ def _statements(alias: str, vendor: str) -> tuple[str, str]:
         f"UPDATE {table} SET {count} = {count} + %s WHERE {key} = %s AND {window} = %s "
         f"RETURNING {count}"
     )
-    # A row moves on to a newer window, never back: a request of a window gone by that
-    # comes late (it read the clock before a concurrent one of the next window wrote)
-    # counts into the newer window rather than start its old one again from zero.
-    kept = f"{table}.{window} >= excluded.{window}"
+    # A row moves on to a window that ends later, never back: a request of a window gone
+    # by that comes late (it read the clock before a concurrent one of the next window
+    # wrote) counts into the newer window rather than start its old one again from zero.
+    # Compared by their ends, not their numbers: a changed rate's window of another
+    # length is numbered on another scale.
+    kept = f"{table}.{expires_at} >= excluded.{expires_at}"
     upsert = (
         f"INSERT INTO {table} ({key}, {window}, {count}, {expires_at}) VALUES (%s, %s, %s, %s) "
         f"ON CONFLICT ({key}) DO UPDATE SET "
@@ -193,8 +195,8 @@ def _row_increment(key: str, window: int, ends_at: datetime, by: int) -> int:
         with transaction.atomic():
             # Concurrent requests wait for the row's lock (PostgreSQL) or the write lock
             # (SQLite's IMMEDIATE transactions) and each reads back its own count.
-            # Never back to a window gone by (see _statements).
-            kept = Q(window__gte=window)
+            # Never back to a window that ends earlier (see _statements).
+            kept = Q(expires_at__gte=ends_at)
             counted = counters.update(
                 count=Case(When(kept, then=F("count") + by), default=Value(by)),
                 window=Case(When(kept, then=F("window")), default=Value(window)),

@@ -238,3 +238,16 @@ def test_a_late_request_of_a_window_gone_by_counts_into_the_newer_window(db):
     row = RateCounter.objects.get(key="late")
     assert row.window == int(WINDOW_START // 60) + 1
     assert row.expires_at.timestamp() == WINDOW_START + 120
+
+
+def test_a_rate_moved_to_a_longer_window_counts_afresh(db):
+    for second in range(3):
+        counter_increment("moved", duration=60, now=WINDOW_START + second)
+
+    # The same client's rate is now per hour: that window ends later, so it starts.
+    hourly = [
+        counter_increment("moved", duration=3600, now=WINDOW_START + 10 + i).value
+        for i in range(2)
+    ]
+
+    assert hourly == [1, 2]
