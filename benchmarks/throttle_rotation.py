@@ -32,7 +32,10 @@ PORT = 8766
 
 
 def _env(folder: Path, rate: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CACHE_URL", "DATABASE_URL")}
+    # The embedded defaults in the temporary folder: never a database, cache or media
+    # folder of the caller's (another benchmark's counters would count here too).
+    inherited = ("CACHE_URL", "DATABASE_URL", "SQLITE_PATH", "MEDIA_ROOT")
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     env.update(
         DEBUG="0",
         SECRET_KEY="throttle-benchmark-only",
@@ -104,7 +107,7 @@ def main() -> None:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{PORT}/", timeout=5)
+                    urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/health/", timeout=5)
                     break
                 except OSError:  # not listening yet, or still starting
                     time.sleep(0.2)
