@@ -1,6 +1,6 @@
 """Social recommendations: models with and without the trust or friend network.
 
-    python benchmarks/social.py [--dataset ciaodvd|lastfm|yelp] [--data DIR]
+    python benchmarks/social.py [--dataset ciaodvd|lastfm|yelp|ciao] [--data DIR]
         [--only ease social_blend ...] [--timing]
 
 Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
@@ -16,6 +16,9 @@ Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
   ``Yelp_check_ins.txt`` (user, business, Unix time of the visit's day): every visit is
   a positive; ``Yelp_social_relations.txt``: friendships, mutual on Yelp but listed
   once, so read both ways.
+- ``ciao`` (Tang et al.'s Ciao, WSDM 2012, a text export): ``rating.txt`` (userid,
+  productid, categoryid, rating, helpfulness, Unix time) and ``trust.txt`` (truster,
+  trustee). Ratings >= 4 are positives.
 
 All: one positive per user and item (the earliest), items with >= 3 positive users
 are kept, and relation edges between two kept users are the social matrix.
@@ -139,8 +142,24 @@ def read_yelp(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return visits[:, 0].astype(np.int64), visits[:, 1].astype(np.int64), day, both
 
 
+def read_tang_ciao(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tang et al.'s Ciao: positives (raw user, product, day; ratings >= 4) and trust
+    edges (the truster's row). The export writes every number as a float."""
+    ratings = np.loadtxt(folder / "rating.txt", dtype=np.float64, ndmin=2)
+    positive = ratings[:, 3] >= 4
+    day = np.floor(ratings[:, 5] / SECONDS_PER_DAY).astype(np.int64)
+    trusts = np.loadtxt(folder / "trust.txt", dtype=np.float64, ndmin=2).astype(np.int64)
+    user, item = ratings[:, 0].astype(np.int64), ratings[:, 1].astype(np.int64)
+    return user[positive], item[positive], day[positive], trusts[:, :2]
+
+
 #: Data set name -> reader of its folder.
-READERS = {"ciaodvd": read_ciao, "lastfm": read_lastfm, "yelp": read_yelp}
+READERS = {
+    "ciaodvd": read_ciao,
+    "lastfm": read_lastfm,
+    "yelp": read_yelp,
+    "ciao": read_tang_ciao,
+}
 
 
 def prepare(user, item, day, relations) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

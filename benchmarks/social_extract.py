@@ -8,7 +8,9 @@
 - ``lastfm``: ``Coder-Yu/QRec`` (HetRec 2011 ``hetrec2011-lastfm-2k``, under
   ``dataset/lastfm-2k`` at the commit that added it; later commits removed it);
 - ``yelp``: ``rahmanidashti/LBSNDatasets`` (``Yelp/Yelp_3``: 1,000 users of the Yelp
-  check-in set of Liu et al., VLDB 2017, with their dated visits and friendships).
+  check-in set of Liu et al., VLDB 2017, with their dated visits and friendships);
+- ``ciao``: ``yangjiera/LibMF`` (``dataset/Ciao``: a text export of Tang et al.'s Ciao,
+  WSDM 2012, with dated product ratings and the trust network).
 
 The data is never committed to this repository; see benchmarks/README.md for the
 sources and terms. ``--out`` defaults to ``~/.cache/<dataset>``.
@@ -42,6 +44,11 @@ DATASETS = {
         "Yelp/Yelp_3",
         ("Yelp_check_ins.txt", "Yelp_social_relations.txt"),
         revision="528cb091aad84fae380fc595f8dce1c42d34d5a7",
+    ),
+    "ciao": Source(
+        "dataset/Ciao",
+        ("rating.txt", "trust.txt", "README.txt"),
+        revision="9549a7d3d3efb39f1c492d1abfb11a6d732dd996",
     ),
 }
 
