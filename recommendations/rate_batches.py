@@ -47,6 +47,14 @@ class Decision:
     retry_after: float
 
 
+def _left(held: Held | None, batch: tuple[float, int, int]) -> int:
+    """What ``held`` holds for ``batch`` (window end, rate, window seconds): requests
+    left, 0 (nothing, or held for another window or rate) or _USED_UP."""
+    if held is None or held[:3] != batch:
+        return 0
+    return held[3]
+
+
 def batch_size(limit: int) -> int:
     """How many requests of a client one shared count takes, for a rate of ``limit``."""
     return max(1, min(BATCH_MAX, limit // BATCH_SHARE))
@@ -65,11 +73,13 @@ class Batches:
         seconds across every process), from a held batch or a new one."""
         now = time.time() if now is None else now
         ends_at = (int(now // duration) + 1) * duration
+        batch = (ends_at, limit, duration)
+        wait = ends_at - now
         with self._lock:
-            left = self._left(key, ends_at, limit, duration)
+            left = _left(self._held.get(key), batch)
             if left > 0:
-                self._keep(key, (ends_at, limit, duration, left - 1), now)
-                return Decision(True, ends_at - now)
+                self._keep(key, (*batch, left - 1), now)
+                return Decision(True, wait)
         size = 1 if left == _USED_UP else batch_size(limit)
         count = counter_increment(key, duration=duration, now=now, by=size)
         # The requests of this batch that the rate still allows (the counter counted
@@ -80,14 +90,14 @@ class Batches:
             if held is not None and held[0] > ends_at:
                 # Another thread stored the next window's batch meanwhile: this request
                 # of the window gone by keeps nothing for later.
-                return Decision(granted > 0, count.retry_after)
+                return Decision(granted > 0, wait)
             # Added to what another thread of this process took meanwhile, never instead.
-            left = max(0, self._left(key, ends_at, limit, duration)) + granted
+            left = max(0, _left(held, batch)) + granted
             if left == 0:
-                self._keep(key, (ends_at, limit, duration, _USED_UP), now)
-                return Decision(False, count.retry_after)
-            self._keep(key, (ends_at, limit, duration, left - 1), now)
-        return Decision(True, count.retry_after)
+                self._keep(key, (*batch, _USED_UP), now)
+                return Decision(False, wait)
+            self._keep(key, (*batch, left - 1), now)
+        return Decision(True, wait)
 
     def clear(self) -> None:
         """Forget every batch (the requests they allowed stay counted)."""
@@ -96,13 +106,6 @@ class Batches:
 
     def __len__(self) -> int:
         return len(self._held)
-
-    def _left(self, key: str, ends_at: float, limit: int, duration: int) -> int:
-        """What ``key`` holds for this window and rate: requests left, 0 or _USED_UP."""
-        held = self._held.get(key)
-        if held is None or held[:3] != (ends_at, limit, duration):
-            return 0
-        return held[3]
 
     def _keep(self, key: str, held: Held, now: float) -> None:
         if held[3] == 0:  # nothing left to allow: the next request counts again
