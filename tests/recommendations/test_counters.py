@@ -106,17 +106,18 @@ def test_a_request_is_one_statement_writing_the_count_alone_and_a_window_starts_
     assert row.expires_at.timestamp() == WINDOW_START + 120
 
 
-def test_concurrent_requests_each_get_their_own_count(transactional_db):
+@pytest.mark.parametrize("by", [1, 2])  # a request, or a throttle's batch of two
+def test_concurrent_requests_each_get_their_own_count(transactional_db, by):
     def count(_: int) -> int:
         try:
-            return counter_increment("busy", duration=86400).value
+            return counter_increment("busy", duration=60, now=WINDOW_START, by=by).value
         finally:
             connection.close()  # each thread has its own connection
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         values = list(pool.map(count, range(40)))
 
-    assert sorted(values) == list(range(1, 41))
+    assert sorted(values) == list(range(by, 40 * by + 1, by))
 
 
 def test_concurrent_first_requests_of_a_new_window_each_get_their_own_count(
@@ -202,19 +203,6 @@ def test_an_atomic_cache_counts_a_batch_created_meanwhile_or_expired_meanwhile(d
 def test_a_count_of_no_request_is_refused(db, by):
     with pytest.raises(ValueError, match="by must be a positive integer"):
         counter_increment("k", duration=60, by=by)
-
-
-def test_concurrent_batches_each_get_their_own_count(transactional_db):
-    def count(_: int) -> int:
-        try:
-            return counter_increment("batches", duration=60, now=WINDOW_START, by=2).value
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        values = list(pool.map(count, range(40)))
-
-    assert sorted(values) == list(range(2, 81, 2))
 
 
 def test_the_first_batch_of_a_window_deletes_past_rows_now_and_then(db):
