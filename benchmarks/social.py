@@ -86,6 +86,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "social_blend no gate (before)": ("social_blend", {"gate": False}),
     "social_blend (default)": ("social_blend", {}),
+    "social_rerank": ("social_rerank", {}),
     "als (social_mf, no social term)": ("social_mf", {"social_regularization": 0.0}),
     "social_mf": ("social_mf", {}),
 }
@@ -279,6 +280,12 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, float, str]:
                 f", gate {'kept' if model.gate_ is not None else 'refused'} "
                 f"(validation {model.gate_validation_ndcg_:.4f} vs {model.validation_ndcg_:.4f})"
             )
+    if getattr(model, "rerank_validation_ndcg_", None) is not None:
+        kept = "kept" if model.rerank_weights_.size else "refused"
+        learned += (
+            f", re-ranker {kept} (validation {model.rerank_validation_ndcg_:.4f} "
+            f"vs {model.blend_validation_ndcg_:.4f})"
+        )
     return lists, elapsed, cpu, learned
 
 

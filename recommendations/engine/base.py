@@ -46,6 +46,7 @@ BUILT_IN: dict[str, str] = {
     "similar_blend": "recommendations.engine.similar.SimilarBlendRecommender",
     "social_blend": "recommendations.engine.social.SocialBlendRecommender",
     "social_mf": "recommendations.engine.socialmf.SocialMFRecommender",
+    "social_rerank": "recommendations.engine.social_rerank.SocialRerankRecommender",
     "social_trust": "recommendations.engine.social.SocialTrustRecommender",
     "svd": "recommendations.engine.svd.SVDRecommender",
     "trending": "recommendations.engine.popularity.TrendingRecommender",

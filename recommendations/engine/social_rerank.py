@@ -1,0 +1,500 @@
+"""The social blend followed by an item-level re-ranker with social features.
+
+The blend (:class:`~recommendations.engine.social.SocialBlendRecommender`) gives each
+user one weight of their friends' votes. The re-ranker instead scores each candidate
+item of a user with votes - the collaborative model's best items and the items most
+voted for - by a logistic regression over features of the pair: the collaborative
+score and rank, the votes and their rank, the share of the people followed who voted,
+the item's popularity (overall and around the user's time), the collaborative score
+from the user's newest items alone, the user's history and relations, and products of
+these. It learns on the validation folds the blend already holds out (the items each
+validation user took next are the positives), and is kept only when, fitted without
+each fold and judged on it, it clearly beats the blend there. Users without votes get
+the blend's scores, i.e. the collaborative model's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommendations.engine.base import csr_rows
+from recommendations.engine.interactions import SECONDS_PER_DAY
+from recommendations.engine.metrics import ndcg_per_user
+from recommendations.engine.ranker import logistic_coefficients
+from recommendations.engine.social import (
+    SocialBlendRecommender,
+    _row_max,
+    agreement,
+    aligned_times,
+    unit_rows,
+)
+from recommendations.engine.social_gate import cross_fitted_choice, top_rows
+
+#: The re-ranker's features of a (user, item) pair, in column order (see
+#: :func:`pair_features`).
+RERANK_FEATURES = (
+    "base",
+    "base_rank",
+    "votes",
+    "log_votes",
+    "voted",
+    "vote_rank",
+    "vote_share",
+    "popularity",
+    "history",
+    "followed",
+    "cold",
+    "agreement",
+    "votes_x_cold",
+    "votes_x_history",
+    "votes_x_agreement",
+    "votes_x_base_rank",
+    "votes_x_popularity",
+    "base_x_history",
+    "popularity_30d",
+    "popularity_365d",
+    "votes_x_popularity_30d",
+    "votes_x_popularity_365d",
+    "newest",
+    "newest_rank",
+)
+#: Time scales (days) of the popularity around a user's time.
+NEAR_DAYS = (30.0, 365.0)
+#: A user's newest items that make the *newest* feature.
+NEWEST_ITEMS = 3
+#: Width of the time bins of :func:`popularity_near`.
+BIN_SECONDS = 30.0 * SECONDS_PER_DAY
+
+
+def _in_top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Mask of each row's ``n`` best entries."""
+    mask = np.zeros(scores.shape, dtype=bool)
+    mask[np.arange(scores.shape[0])[:, None], top_rows(scores, n)] = True
+    return mask
+
+
+def candidates(base: np.ndarray, votes: np.ndarray, n_base: int, n_voted: int) -> np.ndarray:
+    """Mask of each row's candidates: the ``n_base`` best finite entries of ``base`` and
+    the ``n_voted`` most voted items among those ``base`` leaves open (finite)."""
+    open_votes = np.where(np.isfinite(base), votes, 0.0)
+    voted = _in_top(open_votes, n_voted) & (open_votes > 0)
+    return np.isfinite(base) & (_in_top(base, n_base) | voted)
+
+
+def ranks_at(scores: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Rank of ``scores[rows, items]`` in its row (0: nothing above it), float64.
+
+    ``rows`` must be sorted (as :func:`numpy.nonzero` gives them).
+    """
+    ranks = np.zeros(rows.size)
+    ordered = np.sort(scores, axis=1)
+    bounds = np.searchsorted(rows, np.arange(scores.shape[0] + 1))
+    for row in np.flatnonzero(np.diff(bounds)):
+        pairs = slice(bounds[row], bounds[row + 1])
+        below = np.searchsorted(ordered[row], scores[row, items[pairs]], side="right")
+        ranks[pairs] = scores.shape[1] - below
+    return ranks
+
+
+def newest_items(history: sp.csr_matrix, times: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """Each row of ``history`` cut to its ``n`` newest items (``times`` on its pattern)."""
+    history = sp.csr_matrix(history, copy=True)
+    history.sort_indices()
+    times = sp.csr_matrix(times, copy=True)
+    times.sort_indices()
+    rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
+    order = np.lexsort((-np.nan_to_num(times.data, nan=-np.inf), rows))
+    rank = np.empty(rows.size, dtype=np.int64)
+    rank[order] = np.arange(rows.size) - history.indptr[rows[order]]
+    history.data = np.where(rank < n, history.data, 0).astype(history.dtype)
+    history.eliminate_zeros()
+    return history
+
+
+def time_bins(times: sp.csr_matrix) -> tuple[np.ndarray, int]:
+    """Users per (time bin, item) of ``times`` (NaN: unknown, left out) and the first bin."""
+    times = sp.csr_matrix(times)
+    known = np.isfinite(times.data)
+    bins = np.floor(times.data[known] / BIN_SECONDS).astype(np.int64)
+    first = int(bins.min(initial=0))
+    counts = np.zeros((int(bins.max(initial=0)) - first + 1, times.shape[1]), np.float32)
+    np.add.at(counts, (bins - first, times.indices[known]), 1.0)
+    return counts, first
+
+
+def popularity_near(counts: np.ndarray, first: int, reference: np.ndarray, days: float):
+    """Each item's users weighted by ``exp(-|t - reference| / days)``, with ``t`` the
+    centre of a 30-day bin of :func:`time_bins`: (rows, n_items) float32."""
+    centres = (np.arange(counts.shape[0]) + first + 0.5) * BIN_SECONDS
+    age = np.abs(centres[None, :] - np.asarray(reference, np.float64)[:, None])
+    return np.exp(-age / (days * SECONDS_PER_DAY)).astype(np.float32) @ counts
+
+
+@dataclass
+class Pairs:
+    """What the features of (user, item) pairs are made of, the votes for each time
+    scale of the blend (``votes``, ``vote_rank``: one array per scale)."""
+
+    rows: np.ndarray
+    items: np.ndarray
+    base: np.ndarray
+    base_rank: np.ndarray
+    votes: list[np.ndarray]
+    vote_rank: list[np.ndarray]
+    peak: list[np.ndarray]
+    popularity: np.ndarray
+    history: np.ndarray
+    followed: np.ndarray
+    agreed: np.ndarray
+    near: np.ndarray
+    newest: np.ndarray
+    newest_rank: np.ndarray
+
+
+def collect_pairs(
+    base: np.ndarray,
+    votes: list[np.ndarray],
+    mask: np.ndarray,
+    *,
+    popularity: np.ndarray,
+    history: sp.csr_matrix,
+    followed: np.ndarray,
+    near: np.ndarray | None,
+    newest: np.ndarray | None,
+) -> Pairs:
+    """The :class:`Pairs` of ``mask``: ``base`` holds the unit-scaled collaborative
+    scores with the users' own items at -inf, ``votes`` the raw votes per scale,
+    ``near`` (len(NEAR_DAYS), rows, items) the popularity around each user's time,
+    ``newest`` the unit-scaled scores of the newest items alone (None: no times)."""
+    rows, items = np.nonzero(mask)
+    open_votes = [np.where(np.isfinite(base), v, 0.0) for v in votes]
+    zeros = np.zeros(rows.size)
+    return Pairs(
+        rows=rows,
+        items=items,
+        base=base[rows, items],
+        base_rank=ranks_at(base, rows, items),
+        votes=[v[rows, items] for v in votes],
+        vote_rank=[ranks_at(v, rows, items) for v in open_votes],
+        peak=[v.max(axis=1) for v in votes],
+        popularity=np.asarray(popularity, np.float64)[items],
+        history=np.diff(history.indptr),
+        followed=np.asarray(followed),
+        agreed=agreement(votes[0], history),
+        near=np.zeros((len(NEAR_DAYS), rows.size)) if near is None else near[:, rows, items],
+        newest=zeros if newest is None else newest[rows, items],
+        newest_rank=zeros if newest is None else ranks_at(newest, rows, items),
+    )
+
+
+def pair_features(pairs: Pairs, scale: int, *, cold_items: int, n_items: int) -> np.ndarray:
+    """The features (len(RERANK_FEATURES) columns, float64) of ``pairs`` with the votes
+    of time scale ``scale``. Counts and ranks enter as logarithms."""
+    rows = pairs.rows
+    raw = np.asarray(pairs.votes[scale], np.float64)
+    peak = pairs.peak[scale][rows]
+    scaled = raw / np.where(peak > 0, peak, 1.0)
+    voted = (raw > 0).astype(np.float64)
+    b = np.asarray(pairs.base, np.float64)
+    base_rank = np.log1p(pairs.base_rank)
+    vote_rank = np.where(voted > 0, np.log1p(pairs.vote_rank[scale]), np.log1p(n_items))
+    own = np.log1p(pairs.history[rows].astype(np.float64))
+    people = pairs.followed[rows].astype(np.float64)
+    cold = (pairs.history[rows] <= cold_items).astype(np.float64)
+    agree = pairs.agreed[rows]
+    pop = np.log1p(pairs.popularity)
+    near = np.log1p(np.asarray(pairs.near, np.float64))
+    return np.column_stack(
+        [
+            b,
+            base_rank,
+            scaled,
+            np.log1p(raw),
+            voted,
+            vote_rank,
+            raw / np.maximum(people, 1.0),
+            pop,
+            own,
+            np.log1p(people),
+            cold,
+            agree,
+            scaled * cold,
+            scaled * own,
+            scaled * agree,
+            scaled * base_rank,
+            scaled * pop,
+            b * own,
+            *near,
+            *(scaled * n for n in near),
+            pairs.newest,
+            np.log1p(pairs.newest_rank),
+        ]
+    )
+
+
+def fit_reranker(features: np.ndarray, labels: np.ndarray, *, c: float) -> np.ndarray:
+    """Weights of a logistic regression on standardised features, mapped back to the
+    features as given: (n_features,). Scores ``features @ weights`` rank a user's
+    candidates (the intercept is the same for all, so it is left out)."""
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    weights = logistic_coefficients((features - mean) / scale, labels, c=c)
+    return (weights / scale).astype(np.float64)
+
+
+@dataclass
+class Fold:
+    """One validation fold's candidate pairs, their labels and how the users are judged."""
+
+    pairs: Pairs
+    labels: np.ndarray
+    voted: np.ndarray
+    relevant: sp.csr_matrix
+    n_items: int
+
+
+class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
+    """The social blend whose users with votes get their candidates re-ranked.
+
+    Parameters
+    ----------
+    n_base : int
+        Candidates from the collaborative model's best items.
+    n_voted : int
+        Candidates from the most voted items.
+    negatives : int
+        Candidates without a held-out item sampled per validation user to fit on.
+    rerank_c : float
+        Inverse L2 penalty of the logistic regression.
+    **blend_params
+        Those of :class:`~recommendations.engine.social.SocialBlendRecommender`.
+
+    Attributes
+    ----------
+    rerank_weights_ : ndarray of float64, shape (len(RERANK_FEATURES),) or (0,)
+        The re-ranker; empty when it did not clearly beat the blend on the folds.
+    rerank_validation_ndcg_ : float or None
+        Cross-fitted validation NDCG@k of the re-ranker (None: not tried).
+    blend_validation_ndcg_ : float or None
+        The blend's on the same users.
+    item_counts_ : ndarray of float32
+        Users per item in the training data.
+    item_bins_ : ndarray of float32, shape (n_bins, n_items)
+        Users per 30-day bin and item (empty without timestamps).
+    first_bin_ : int
+        The bin of ``item_bins_``'s first row.
+    times_ : scipy.sparse.csr_matrix or None
+        When each training pair happened (None without timestamps), kept whatever
+        the blend's time scale.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_base: int = 100,
+        n_voted: int = 100,
+        negatives: int = 50,
+        rerank_c: float = 0.01,
+        **blend_params: Any,
+    ) -> None:
+        super().__init__(**blend_params)
+        self.n_base = n_base
+        self.n_voted = n_voted
+        self.negatives = negatives
+        self.rerank_c = rerank_c
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        own = ["n_base", "n_voted", "negatives", "rerank_c"]
+        return [*SocialBlendRecommender._param_names(), *own]
+
+    # -- learning on the blend's validation folds -------------------------------
+
+    def _votes(self, social, history, exclude, *, liked=None, recency=None) -> np.ndarray:
+        votes = super()._votes(social, history, exclude, liked=liked, recency=recency)
+        if getattr(self, "_captured", None) is not None:
+            self._captured.append(votes)
+        return votes
+
+    def _fold_quality(self, model, earlier, earlier_times, users, relevant, grid, scales):
+        # The blend computes the votes of every time scale; they are kept as it does.
+        self._captured = []
+        result = super()._fold_quality(
+            model, earlier, earlier_times, users, relevant, grid, scales
+        )
+        per_scale, self._captured = self._captured, None
+        base = unit_rows(model._score_users(users))
+        history = earlier[users]
+        base[history.nonzero()] = -np.inf
+        mask = np.zeros(base.shape, dtype=bool)
+        for votes in per_scale:
+            mask |= candidates(base, votes, int(self.n_base), int(self.n_voted))
+        near = newest = None
+        if earlier_times is not None:
+            own_times = earlier_times[users]
+            counts, first = time_bins(earlier_times)
+            reference = np.nan_to_num(_row_max(own_times))
+            near = np.stack([popularity_near(counts, first, reference, d) for d in NEAR_DAYS])
+            newest = self._newest_scores(model, newest_items(history, own_times, NEWEST_ITEMS))
+            newest[~np.isfinite(base)] = -np.inf
+        pairs = collect_pairs(
+            base,
+            per_scale,
+            mask,
+            popularity=np.diff(earlier.tocsc().indptr),
+            history=history,
+            followed=np.diff(self.social_[users].indptr),
+            near=near,
+            newest=newest,
+        )
+        labels = np.asarray(relevant[pairs.rows, pairs.items]).ravel() > 0
+        voted = np.max(pairs.peak, axis=0) > 0
+        self._folds.append(Fold(pairs, labels, voted, relevant, base.shape[1]))
+        return result
+
+    @staticmethod
+    def _newest_scores(model, newest: sp.csr_matrix) -> np.ndarray:
+        return unit_rows(np.asarray(model._score_rows(newest, None), np.float32))
+
+    def _learn_gate(self, quality, chosen, features, groups, grid) -> None:
+        super()._learn_gate(quality, chosen, features, groups, grid)
+        self._blend_quality = chosen
+        if self.gate_ is not None:
+            crossed = cross_fitted_choice(features, quality.T, groups, float(self.gate_penalty))
+            self._blend_quality = quality[crossed, np.arange(quality.shape[1])]
+
+    def _fit(self, interactions, *, user_features, item_features, timestamps, social) -> None:
+        self._folds, self._blend_quality = [], None
+        self.rerank_weights_ = np.zeros(0, dtype=np.float64)
+        self.rerank_validation_ndcg_ = self.blend_validation_ndcg_ = None
+        try:
+            super()._fit(
+                interactions,
+                user_features=user_features,
+                item_features=item_features,
+                timestamps=timestamps,
+                social=social,
+            )
+            self.item_counts_ = np.diff(interactions.tocsc().indptr).astype(np.float32)
+            # Kept whatever the blend's time scale: the features read them.
+            self.times_ = aligned_times(interactions, timestamps)
+            self.item_bins_, self.first_bin_ = np.zeros((0, 0), np.float32), 0
+            if self.times_ is not None:
+                self.item_bins_, self.first_bin_ = time_bins(self.times_)
+            if self._blend_quality is not None and self._folds:
+                self._learn_reranker()
+        finally:
+            self._folds, self._blend_quality, self._captured = [], None, None
+
+    def _scale_index(self) -> int:
+        """Index of the blend's chosen time scale among the votes captured per fold."""
+        if len(self._folds[0].pairs.votes) == 1:
+            return 0
+        scales = [None if d is None else float(d) for d in self.recency_grid]
+        return scales.index(self.recency_days_)
+
+    def _learn_reranker(self) -> None:
+        """Set ``rerank_weights_`` when the cross-fitted re-ranker clearly beats the blend."""
+        scale = self._scale_index()
+        rng = np.random.default_rng(self.random_state)
+        data = []
+        for fold in self._folds:
+            features = pair_features(
+                fold.pairs, scale, cold_items=int(self.cold_items), n_items=fold.n_items
+            )
+            negatives = max(int((~fold.labels).sum()), 1)
+            share = min(1.0, float(self.negatives) * fold.voted.size / negatives)
+            keep = fold.labels | (rng.random(fold.labels.size) < share)
+            data.append((features, keep))
+        blend = np.asarray(self._blend_quality, dtype=np.float64)
+        crossed = blend.copy()
+        start = 0
+        for f, fold in enumerate(self._folds):
+            others = [g for g in range(len(data)) if g != f] or [f]
+            weights = self._fit_on(others, data)
+            n_users = fold.voted.size
+            if weights is not None:
+                scores = np.full((n_users, fold.n_items), -np.inf)
+                scores[fold.pairs.rows, fold.pairs.items] = data[f][0] @ weights
+                quality = ndcg_per_user(top_rows(scores, int(self.k)), fold.relevant, int(self.k))
+                crossed[start : start + n_users][fold.voted] = quality[fold.voted]
+            start += n_users
+        self.rerank_validation_ndcg_ = float(crossed.mean())
+        self.blend_validation_ndcg_ = float(blend.mean())
+        if self._clearly_better(crossed, blend):
+            weights = self._fit_on(list(range(len(data))), data)
+            if weights is not None:
+                self.rerank_weights_ = weights
+
+    def _fit_on(self, folds: list[int], data: list) -> np.ndarray | None:
+        features = np.concatenate([data[f][0][data[f][1]] for f in folds])
+        labels = np.concatenate([self._folds[f].labels[data[f][1]] for f in folds])
+        if labels.all() or not labels.any():
+            return None
+        return fit_reranker(features, labels, c=float(self.rerank_c))
+
+    # -- serving ----------------------------------------------------------------
+
+    def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
+        self._serving_users = user_ids
+        try:
+            return super()._score_users(user_ids)
+        finally:
+            self._serving_users = None
+
+    def _mix_rows(self, base, votes, history, followed, idle_days) -> np.ndarray:
+        mixed = super()._mix_rows(base, votes, history, followed, idle_days)
+        voted = np.flatnonzero(votes.max(axis=1) > 0)
+        if not getattr(self, "rerank_weights_", np.zeros(0)).size or not voted.size:
+            return mixed
+        own = sp.csr_matrix(history)[voted]
+        unit = unit_rows(base[voted])
+        unit[own.nonzero()] = -np.inf
+        votes = votes[voted]
+        near = newest = None
+        if self.times_ is not None:
+            users = getattr(self, "_serving_users", None)
+            recent = own
+            reference = np.full(voted.size, self.now_)
+            if users is not None:
+                own_times = csr_rows(self.times_, users[voted])
+                known = _row_max(own_times)
+                reference = np.where(np.isfinite(known), known, self.now_)
+                recent = newest_items(own, own_times, NEWEST_ITEMS)
+            near = np.stack(
+                [
+                    popularity_near(self.item_bins_, self.first_bin_, reference, d)
+                    for d in NEAR_DAYS
+                ]
+            )
+            newest = self._newest_scores(self.collaborative_, recent)
+            newest[~np.isfinite(unit)] = -np.inf
+        pairs = collect_pairs(
+            unit,
+            [votes],
+            candidates(unit, votes, int(self.n_base), int(self.n_voted)),
+            popularity=self.item_counts_,
+            history=own,
+            followed=np.asarray(followed)[voted],
+            near=near,
+            newest=newest,
+        )
+        features = pair_features(
+            pairs, 0, cold_items=int(self.cold_items), n_items=int(base.shape[1])
+        )
+        scores = features @ self.rerank_weights_
+        # Every candidate above every other item; the others keep the blend's order.
+        block = mixed[voted].astype(np.float64)
+        low = np.full(voted.size, np.inf)
+        np.minimum.at(low, pairs.rows, scores)
+        low = np.where(np.isfinite(low), low, 0.0)
+        block = block - block.max(axis=1, keepdims=True) + low[:, None] - 1.0
+        block[pairs.rows, pairs.items] = scores
+        mixed = mixed.copy()
+        mixed[voted] = block.astype(np.float32)
+        return mixed

@@ -1,0 +1,159 @@
+"""The social re-ranker: learned on the blend's folds, guarded, nothing lost without votes."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommendations.engine import load
+from recommendations.engine.social import SocialBlendRecommender
+from recommendations.engine.social_rerank import (
+    RERANK_FEATURES,
+    SocialRerankRecommender,
+    candidates,
+    newest_items,
+    popularity_near,
+    ranks_at,
+    time_bins,
+)
+
+DAY = 86_400.0
+
+
+def follows(n_users: int, edges: list[tuple[int, int]]) -> sp.csr_matrix:
+    rows, cols = zip(*edges, strict=True)
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_users))
+
+
+def niche_data(n_users: int = 200, seed: int = 3):
+    """Friends predict the newest items only through their rare items.
+
+    Each user follows 4 others of their group; everyone's newest items are one of their
+    group's 5 niche items, which only the group has, while everyone also has a few of
+    the 10 best sellers, which the friends' votes favour too: a single weight of the
+    votes lifts the best sellers as much as the niche items, an item-level model can
+    tell them apart by their popularity.
+    """
+    rng = np.random.default_rng(seed)
+    n_groups, n_items = 10, 10 + 5 * 10 + 40
+    group = np.arange(n_users) % n_groups
+    dense = np.zeros((n_users, n_items), np.float32)
+    stamps = np.zeros((n_users, n_items))
+    edges = []
+    for user in range(n_users):
+        mates = np.flatnonzero(group == group[user])
+        friends = rng.choice(mates[mates != user], size=4, replace=False)
+        edges += [(user, int(f)) for f in friends]
+        old = np.concatenate(
+            [rng.choice(10, size=6, replace=False), 50 + rng.choice(40, size=3, replace=False)]
+        )
+        dense[user, old] = 1.0
+        stamps[user, old] = 1.7e9 + rng.uniform(0, 300 * DAY, old.size)
+        niche = 10 + 5 * group[user] + rng.choice(5, size=2, replace=False)
+        dense[user, niche] = 1.0
+        stamps[user, niche] = 1.7e9 + 300 * DAY + rng.uniform(0, 30 * DAY, 2)
+    return sp.csr_matrix(dense), sp.csr_matrix(stamps), follows(n_users, edges)
+
+
+def fit_both(**params):
+    interactions, stamps, social = niche_data()
+    blend_params = {"collaborative": ("ease", {"l2": 10.0}), "min_validation_users": 5, **params}
+    rerank = SocialRerankRecommender(**blend_params).fit(
+        interactions, timestamps=stamps, social=social
+    )
+    blend = SocialBlendRecommender(**blend_params).fit(
+        interactions, timestamps=stamps, social=social
+    )
+    return rerank, blend, interactions, social
+
+
+def test_the_reranker_is_kept_where_an_item_level_signal_beats_one_weight():
+    rerank, _, _, _ = fit_both()
+
+    assert rerank.rerank_weights_.shape == (len(RERANK_FEATURES),)
+    assert rerank.rerank_validation_ndcg_ > rerank.blend_validation_ndcg_
+
+
+def test_a_refused_reranker_leaves_the_blends_scores_exactly():
+    # A guard no gain can pass: the re-ranker is refused, the blend is what remains.
+    rerank, blend, interactions, _ = fit_both(negatives=1, confidence=0.999999)
+    rerank.rerank_weights_ = np.zeros(0)
+    users = np.arange(interactions.shape[0])
+
+    np.testing.assert_array_equal(rerank._score_users(users), blend._score_users(users))
+
+
+def test_users_without_votes_get_exactly_the_collaborative_scores():
+    interactions, stamps, social = niche_data()
+    social = social.tolil()
+    social[:20] = 0
+    social = social.tocsr()
+    model = SocialRerankRecommender(
+        collaborative=("ease", {"l2": 10.0}), min_validation_users=5
+    ).fit(interactions, timestamps=stamps, social=social)
+    alone = np.arange(20)
+
+    assert model.rerank_weights_.size
+    np.testing.assert_array_equal(
+        model._score_users(alone), model.collaborative_._score_users(alone)
+    )
+
+
+def test_the_reranked_candidates_rank_above_every_other_item():
+    rerank, blend, interactions, _ = fit_both()
+    users = np.arange(interactions.shape[0])
+    scores = rerank._score_users(users)
+    unit = blend._score_users(users)  # only its shape and finiteness are used
+    assert np.isfinite(scores).all() and scores.shape == unit.shape
+
+    lists = rerank.recommend_batch(users, 10)[0]
+    # Niche items of the users' groups, which the friends had, come first.
+    group = users % 10
+    niche = (lists >= 10 + 5 * group[:, None]) & (lists < 15 + 5 * group[:, None])
+    assert niche[:, :3].mean() > 0.5
+
+
+def test_the_reranker_survives_save_and_load():
+    rerank, _, interactions, _ = fit_both()
+    loaded = load(rerank.to_bytes())
+    users = np.arange(interactions.shape[0])
+
+    np.testing.assert_array_equal(loaded.rerank_weights_, rerank.rerank_weights_)
+    np.testing.assert_array_equal(
+        loaded.recommend_batch(users, 10)[0], rerank.recommend_batch(users, 10)[0]
+    )
+
+
+def test_candidates_are_the_best_open_items_and_the_most_voted_ones():
+    base = np.array([[3.0, 2.0, 1.0, 0.0, -np.inf]])
+    votes = np.array([[0.0, 0.0, 0.0, 5.0, 9.0]])
+
+    mask = candidates(base, votes, n_base=2, n_voted=1)
+
+    # The own item (-inf) is never a candidate, however voted.
+    np.testing.assert_array_equal(mask, [[True, True, False, True, False]])
+
+
+def test_ranks_at_counts_the_entries_above():
+    scores = np.array([[0.5, 0.9, 0.1], [1.0, 1.0, 0.0]])
+    rows, items = np.array([0, 0, 1, 1]), np.array([0, 2, 1, 2])
+
+    np.testing.assert_array_equal(ranks_at(scores, rows, items), [1, 2, 0, 2])
+
+
+def test_newest_items_keep_each_rows_latest():
+    history = sp.csr_matrix(np.array([[1, 1, 1, 0], [0, 1, 0, 1]], np.float32))
+    times = sp.csr_matrix(np.array([[5, 3, 9, 0], [0, 2, 0, 1]], np.float64))
+
+    kept = newest_items(history, times, 2).toarray()
+
+    np.testing.assert_array_equal(kept, [[1, 0, 1, 0], [0, 1, 0, 1]])
+
+
+def test_popularity_near_a_time_counts_the_items_of_that_period_most():
+    times = sp.csr_matrix(np.array([[1.0e9, 0.0], [1.0e9, 0.0], [0.0, 1.2e9]]))
+    counts, first = time_bins(times)
+
+    near = popularity_near(counts, first, np.array([1.0e9, 1.2e9]), 30.0)
+
+    assert near[0, 0] > near[0, 1] and near[1, 1] > near[1, 0]
