@@ -87,6 +87,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "social_blend no gate (before)": ("social_blend", {"gate": False}),
     "social_blend (default)": ("social_blend", {}),
     "social_rerank": ("social_rerank", {}),
+    "social_rerank kept when ahead": ("social_rerank", {"rerank_confidence": None}),
     "als (social_mf, no social term)": ("social_mf", {"social_regularization": 0.0}),
     "social_mf": ("social_mf", {}),
 }

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from recommendations.engine.base import csr_rows
 from recommendations.engine.interactions import SECONDS_PER_DAY
-from recommendations.engine.metrics import ndcg_per_user
+from recommendations.engine.metrics import ndcg_per_user, paired_bootstrap
 from recommendations.engine.ranker import logistic_coefficients
 from recommendations.engine.social import (
     SocialBlendRecommender,
@@ -271,6 +271,10 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         Candidates without a held-out item sampled per validation user to fit on.
     rerank_c : float
         Inverse L2 penalty of the logistic regression.
+    rerank_confidence : float, optional
+        The re-ranker is kept only when the paired bootstrap interval, at this
+        confidence, of its cross-fitted per-user gain over the blend is above 0; None:
+        whenever its mean is ahead.
     **blend_params
         Those of :class:`~recommendations.engine.social.SocialBlendRecommender`.
 
@@ -300,6 +304,7 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         n_voted: int = 100,
         negatives: int = 50,
         rerank_c: float = 0.01,
+        rerank_confidence: float | None = 0.9,
         **blend_params: Any,
     ) -> None:
         super().__init__(**blend_params)
@@ -307,10 +312,11 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         self.n_voted = n_voted
         self.negatives = negatives
         self.rerank_c = rerank_c
+        self.rerank_confidence = rerank_confidence
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        own = ["n_base", "n_voted", "negatives", "rerank_c"]
+        own = ["n_base", "n_voted", "negatives", "rerank_c", "rerank_confidence"]
         return [*SocialBlendRecommender._param_names(), *own]
 
     # -- learning on the blend's validation folds -------------------------------
@@ -399,11 +405,15 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         return scales.index(self.recency_days_)
 
     def _learn_reranker(self) -> None:
-        """Set ``rerank_weights_`` when the cross-fitted re-ranker clearly beats the blend."""
+        """Set ``rerank_weights_`` when the cross-fitted re-ranker clearly beats the blend.
+
+        Each fold is judged by a re-ranker fitted on the other folds; with one fold, each
+        half of its users by one fitted on the other half.
+        """
         scale = self._scale_index()
         rng = np.random.default_rng(self.random_state)
-        data = []
-        for fold in self._folds:
+        parts, data = [], []
+        for f, fold in enumerate(self._folds):
             features = pair_features(
                 fold.pairs, scale, cold_items=int(self.cold_items), n_items=fold.n_items
             )
@@ -411,29 +421,47 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             share = min(1.0, float(self.negatives) * fold.voted.size / negatives)
             keep = fold.labels | (rng.random(fold.labels.size) < share)
             data.append((features, keep))
+            users = np.arange(fold.voted.size)
+            halves = [users % 2 == 0, users % 2 == 1] if len(self._folds) == 1 else [users >= 0]
+            parts += [(f, half) for half in halves]
         blend = np.asarray(self._blend_quality, dtype=np.float64)
         crossed = blend.copy()
-        start = 0
-        for f, fold in enumerate(self._folds):
-            others = [g for g in range(len(data)) if g != f] or [f]
-            weights = self._fit_on(others, data)
-            n_users = fold.voted.size
-            if weights is not None:
-                scores = np.full((n_users, fold.n_items), -np.inf)
-                scores[fold.pairs.rows, fold.pairs.items] = data[f][0] @ weights
-                quality = ndcg_per_user(top_rows(scores, int(self.k)), fold.relevant, int(self.k))
-                crossed[start : start + n_users][fold.voted] = quality[fold.voted]
-            start += n_users
+        starts = np.cumsum([0] + [fold.voted.size for fold in self._folds])
+        for p, (f, judged) in enumerate(parts):
+            fold = self._folds[f]
+            weights = self._fit_on([part for q, part in enumerate(parts) if q != p], data)
+            if weights is None:
+                continue
+            scores = np.full((fold.voted.size, fold.n_items), -np.inf)
+            scores[fold.pairs.rows, fold.pairs.items] = data[f][0] @ weights
+            quality = ndcg_per_user(top_rows(scores, int(self.k)), fold.relevant, int(self.k))
+            replaced = judged & fold.voted
+            crossed[starts[f] : starts[f + 1]][replaced] = quality[replaced]
         self.rerank_validation_ndcg_ = float(crossed.mean())
         self.blend_validation_ndcg_ = float(blend.mean())
-        if self._clearly_better(crossed, blend):
-            weights = self._fit_on(list(range(len(data))), data)
+        if self._rerank_clearly_better(crossed, blend):
+            weights = self._fit_on(parts, data)
             if weights is not None:
                 self.rerank_weights_ = weights
 
-    def _fit_on(self, folds: list[int], data: list) -> np.ndarray | None:
-        features = np.concatenate([data[f][0][data[f][1]] for f in folds])
-        labels = np.concatenate([self._folds[f].labels[data[f][1]] for f in folds])
+    def _rerank_clearly_better(self, new: np.ndarray, old: np.ndarray) -> bool:
+        """Whether per-user NDCG ``new`` beats ``old`` by the bootstrap interval at
+        ``rerank_confidence`` (None: by the mean)."""
+        if self.rerank_confidence is None:
+            return bool(new.mean() > old.mean())
+        _, low, _ = paired_bootstrap(
+            new, old, confidence=float(self.rerank_confidence), random_state=int(self.random_state)
+        )
+        return bool(low > 0)
+
+    def _fit_on(self, parts: list[tuple[int, np.ndarray]], data: list) -> np.ndarray | None:
+        """The re-ranker fitted on the sampled pairs of the users of ``parts``."""
+        features, labels = [], []
+        for f, users in parts:
+            chosen = data[f][1] & users[self._folds[f].pairs.rows]
+            features.append(data[f][0][chosen])
+            labels.append(self._folds[f].labels[chosen])
+        features, labels = np.concatenate(features), np.concatenate(labels)
         if labels.all() or not labels.any():
             return None
         return fit_reranker(features, labels, c=float(self.rerank_c))

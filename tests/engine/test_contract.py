@@ -29,6 +29,7 @@ TEST_PARAMS: dict[str, dict[str, Any]] = {
         "weights": [1.0, 0.5],
     },
     "social_blend": {"collaborative": ("item_knn", {"k": 5}), "min_validation_users": 2},
+    "social_rerank": {"collaborative": ("item_knn", {"k": 5}), "min_validation_users": 2},
     "social_mf": {"factors": 4, "iterations": 5},
     "mlp": {
         "factors": 4,
