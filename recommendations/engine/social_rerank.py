@@ -37,6 +37,7 @@ from recommendations.engine.social_gate import cross_fitted_choice, top_rows
 #: The re-ranker's features of a (user, item) pair, in column order (see
 #: :func:`pair_features`).
 RERANK_FEATURES = (
+    "blend",
     "base",
     "base_rank",
     "votes",
@@ -191,9 +192,12 @@ def collect_pairs(
     )
 
 
-def pair_features(pairs: Pairs, scale: int, *, cold_items: int, n_items: int) -> np.ndarray:
+def pair_features(
+    pairs: Pairs, scale: int, *, cold_items: int, n_items: int, weights: np.ndarray
+) -> np.ndarray:
     """The features (len(RERANK_FEATURES) columns, float64) of ``pairs`` with the votes
-    of time scale ``scale``. Counts and ranks enter as logarithms."""
+    of time scale ``scale``; ``weights`` is each row's weight of the votes in the blend.
+    Counts and ranks enter as logarithms."""
     rows = pairs.rows
     raw = np.asarray(pairs.votes[scale], np.float64)
     peak = pairs.peak[scale][rows]
@@ -210,6 +214,7 @@ def pair_features(pairs: Pairs, scale: int, *, cold_items: int, n_items: int) ->
     near = np.log1p(np.asarray(pairs.near, np.float64))
     return np.column_stack(
         [
+            b + np.asarray(weights, np.float64)[rows] * scaled,
             b,
             base_rank,
             scaled,
@@ -415,7 +420,11 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         parts, data = [], []
         for f, fold in enumerate(self._folds):
             features = pair_features(
-                fold.pairs, scale, cold_items=int(self.cold_items), n_items=fold.n_items
+                fold.pairs,
+                scale,
+                cold_items=int(self.cold_items),
+                n_items=fold.n_items,
+                weights=self._segment_weights(fold.pairs.history, fold.pairs.agreed),
             )
             negatives = max(int((~fold.labels).sum()), 1)
             share = min(1.0, float(self.negatives) * fold.voted.size / negatives)
@@ -443,6 +452,11 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             weights = self._fit_on(parts, data)
             if weights is not None:
                 self.rerank_weights_ = weights
+
+    def _segment_weights(self, history: np.ndarray, agreed: np.ndarray) -> np.ndarray:
+        """The blend's weight of the votes for each user (its segments; not the gate)."""
+        warm = np.where(agreed > self.agreement_threshold_, self.agreed_weight_, self.weight_)
+        return np.where(np.asarray(history) <= int(self.cold_items), self.cold_weight_, warm)
 
     def _rerank_clearly_better(self, new: np.ndarray, old: np.ndarray) -> bool:
         """Whether per-user NDCG ``new`` beats ``old`` by the bootstrap interval at
@@ -513,7 +527,11 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             newest=newest,
         )
         features = pair_features(
-            pairs, 0, cold_items=int(self.cold_items), n_items=int(base.shape[1])
+            pairs,
+            0,
+            cold_items=int(self.cold_items),
+            n_items=int(base.shape[1]),
+            weights=self._segment_weights(pairs.history, pairs.agreed),
         )
         scores = features @ self.rerank_weights_
         # Every candidate above every other item; the others keep the blend's order.
