@@ -282,10 +282,15 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, float, str]:
                 f"(validation {model.gate_validation_ndcg_:.4f} vs {model.validation_ndcg_:.4f})"
             )
     if getattr(model, "rerank_validation_ndcg_", None) is not None:
-        kept = "kept" if model.rerank_weights_.size else "refused"
+        cold = "kept" if model.rerank_cold_ else "refused"
+        warm = "kept" if model.rerank_warm_ else "refused"
+        segments = (
+            f"cold {model.rerank_cold_validation_ndcg_ or 0:.4f}, "
+            f"warm {model.rerank_warm_validation_ndcg_ or 0:.4f}"
+        )
         learned += (
-            f", re-ranker {kept} (validation {model.rerank_validation_ndcg_:.4f} "
-            f"vs {model.blend_validation_ndcg_:.4f})"
+            f", re-ranker cold {cold}, warm {warm} (validation {model.rerank_validation_ndcg_:.4f}"
+            f" vs {model.blend_validation_ndcg_:.4f}; re-ranked {segments})"
         )
     return lists, elapsed, cpu, learned
 

@@ -287,8 +287,15 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
     ----------
     rerank_weights_ : ndarray of float64, shape (len(RERANK_FEATURES),) or (0,)
         The re-ranker; empty when it did not clearly beat the blend on the folds.
+    rerank_cold_, rerank_warm_ : bool
+        Whether the cold users (at most ``cold_items`` items), the warm ones, are
+        re-ranked: each only when the cross-fitted re-ranker clearly beats the blend
+        on the validation users of its segment (``min_validation_users`` at least).
     rerank_validation_ndcg_ : float or None
-        Cross-fitted validation NDCG@k of the re-ranker (None: not tried).
+        Validation NDCG@k with the re-ranker where it is kept, cross-fitted (None: not
+        tried).
+    rerank_cold_validation_ndcg_, rerank_warm_validation_ndcg_ : float or None
+        The cross-fitted re-ranker's on the cold, the warm validation users.
     blend_validation_ndcg_ : float or None
         The blend's on the same users.
     item_counts_ : ndarray of float32
@@ -382,6 +389,8 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
     def _fit(self, interactions, *, user_features, item_features, timestamps, social) -> None:
         self._folds, self._blend_quality = [], None
         self.rerank_weights_ = np.zeros(0, dtype=np.float64)
+        self.rerank_cold_ = self.rerank_warm_ = False
+        self.rerank_cold_validation_ndcg_ = self.rerank_warm_validation_ndcg_ = None
         self.rerank_validation_ndcg_ = self.blend_validation_ndcg_ = None
         try:
             super()._fit(
@@ -446,9 +455,22 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             quality = ndcg_per_user(top_rows(scores, int(self.k)), fold.relevant, int(self.k))
             replaced = judged & fold.voted
             crossed[starts[f] : starts[f + 1]][replaced] = quality[replaced]
-        self.rerank_validation_ndcg_ = float(crossed.mean())
+        # Cold and warm users are judged apart, as the blend weighs them apart: friends
+        # already count much for the cold ones, and a re-ranker can help one and not the other.
+        cold = np.concatenate([fold.pairs.history <= int(self.cold_items) for fold in self._folds])
+        segments = []
+        for members in (cold, ~cold):
+            enough = members.sum() >= float(self.min_validation_users)
+            segments.append(
+                bool(enough and self._rerank_clearly_better(crossed[members], blend[members]))
+            )
+        self.rerank_cold_, self.rerank_warm_ = segments
+        chosen = np.where(np.where(cold, segments[0], segments[1]), crossed, blend)
+        self.rerank_validation_ndcg_ = float(chosen.mean())
+        self.rerank_cold_validation_ndcg_ = float(crossed[cold].mean()) if cold.any() else None
+        self.rerank_warm_validation_ndcg_ = float(crossed[~cold].mean()) if (~cold).any() else None
         self.blend_validation_ndcg_ = float(blend.mean())
-        if self._rerank_clearly_better(crossed, blend):
+        if any(segments):
             weights = self._fit_on(parts, data)
             if weights is not None:
                 self.rerank_weights_ = weights
@@ -491,8 +513,10 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
 
     def _mix_rows(self, base, votes, history, followed, idle_days) -> np.ndarray:
         mixed = super()._mix_rows(base, votes, history, followed, idle_days)
-        voted = np.flatnonzero(votes.max(axis=1) > 0)
-        if not getattr(self, "rerank_weights_", np.zeros(0)).size or not voted.size:
+        cold = np.diff(sp.csr_matrix(history).indptr) <= int(self.cold_items)
+        segment = np.where(cold, self.rerank_cold_, self.rerank_warm_)
+        voted = np.flatnonzero((votes.max(axis=1) > 0) & segment)
+        if not self.rerank_weights_.size or not voted.size:
             return mixed
         own = sp.csr_matrix(history)[voted]
         unit = unit_rows(base[voted])

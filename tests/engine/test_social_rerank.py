@@ -179,3 +179,18 @@ def test_popularity_near_a_time_counts_the_items_of_that_period_most():
     near = popularity_near(counts, first, np.array([1.0e9, 1.2e9]), 30.0)
 
     assert near[0, 0] > near[0, 1] and near[1, 1] > near[1, 0]
+
+
+def test_a_segment_the_guard_refused_keeps_the_blends_scores():
+    rerank, blend, interactions, _ = fit_both()
+    assert rerank.rerank_weights_.size
+    rerank.rerank_cold_, rerank.rerank_warm_ = True, False
+    users = np.arange(interactions.shape[0])
+    warm = np.diff(interactions.indptr)[users] > rerank.cold_items
+
+    scores, unchanged = rerank._score_users(users), blend._score_users(users)
+
+    assert warm.all()  # the niche data have no cold user: every one is refused
+    np.testing.assert_array_equal(scores[warm], unchanged[warm])
+    rerank.rerank_warm_ = True
+    assert not np.array_equal(rerank._score_users(users), unchanged)
