@@ -849,7 +849,10 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         history: sp.csr_matrix,
         followed: np.ndarray,
         idle_days: np.ndarray,
+        user_ids: np.ndarray | None = None,
     ) -> np.ndarray:
+        """The mixed scores of rows with votes; ``user_ids`` (the rows' users, None for
+        rows folded in) is for a subclass that reads more of a user than its row."""
         peak = votes.max(axis=1)
         agreed = agreement(votes, history)
         if self.gate_ is not None:
@@ -933,7 +936,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         idle = np.zeros(user_ids.size)
         if self.last_seen_ is not None:
             idle = np.nan_to_num((self.now_ - self.last_seen_[user_ids]) / SECONDS_PER_DAY)
-        return self._mix_rows(base, votes, history, np.diff(social.indptr), idle)
+        return self._mix_rows(base, votes, history, np.diff(social.indptr), idle, user_ids)
 
 
 def _row_max(times: sp.csr_matrix) -> np.ndarray:

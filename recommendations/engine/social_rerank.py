@@ -504,14 +504,9 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
 
     # -- serving ----------------------------------------------------------------
 
-    def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
-        self._serving_users = user_ids
-        try:
-            return super()._score_users(user_ids)
-        finally:
-            self._serving_users = None
-
-    def _mix_rows(self, base, votes, history, followed, idle_days) -> np.ndarray:
+    def _mix_rows(self, base, votes, history, followed, idle_days, user_ids=None) -> np.ndarray:
+        """The blend's scores, the candidates of re-ranked users above the rest in the
+        re-ranker's order. ``user_ids``: the rows' users (None: folded in, no times)."""
         mixed = super()._mix_rows(base, votes, history, followed, idle_days)
         cold = np.diff(sp.csr_matrix(history).indptr) <= int(self.cold_items)
         segment = np.where(cold, self.rerank_cold_, self.rerank_warm_)
@@ -524,11 +519,10 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         votes = votes[voted]
         near = newest = None
         if self.times_ is not None:
-            users = getattr(self, "_serving_users", None)
             recent = own
             reference = np.full(voted.size, self.now_)
-            if users is not None:
-                own_times = csr_rows(self.times_, users[voted])
+            if user_ids is not None:
+                own_times = csr_rows(self.times_, user_ids[voted])
                 known = _row_max(own_times)
                 reference = np.where(np.isfinite(known), known, self.now_)
                 recent = newest_items(own, own_times, NEWEST_ITEMS)

@@ -194,3 +194,16 @@ def test_a_segment_the_guard_refused_keeps_the_blends_scores():
     np.testing.assert_array_equal(scores[warm], unchanged[warm])
     rerank.rerank_warm_ = True
     assert not np.array_equal(rerank._score_users(users), unchanged)
+
+
+def test_a_user_folded_in_with_their_follows_is_reranked_like_a_known_one():
+    rerank, _, interactions, social = fit_both()
+    user = 7
+    assert rerank.rerank_warm_
+
+    folded, _ = rerank.recommend_interactions(interactions[user], 5, social_row=social[user])
+    known, _ = rerank.recommend(user, 5)
+
+    # Judged at the end of training rather than at their newest item, and from their
+    # whole history rather than its newest items: most of the list is the same.
+    assert len(set(folded.tolist()) & set(known.tolist())) >= 3
