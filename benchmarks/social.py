@@ -310,7 +310,7 @@ def timing(user, item, day, edges) -> None:
     )
     social.data[:] = 1.0
     print(f"\nload average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    for name in ("social_blend", "social_mf"):
+    for name in ("social_blend", "social_rerank", "social_mf"):
         started, cpu = time.perf_counter(), time.process_time()
         registered()[name]().fit(interactions, timestamps=times, social=social)
         print(
