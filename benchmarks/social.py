@@ -35,10 +35,12 @@ Per row: NDCG@20 over all scored users, over those who trust someone (``trust``:
 a relation), over those who trust nobody (``alone``), over those with <= 2 train items
 who trust someone (``cold``), the fit's wall and CPU seconds and the social blend's
 learned weights and time scale (and whether its per-user gate was kept, with the gate's
-and the weights' validation NDCG); ``--timing`` only times the default social training on
-every positive. The ``implicit`` peers run when the package imports (a separate virtualenv:
-``pip install implicit==0.7.3``); the engine needs no Django, so this script runs in such
-a virtualenv with the project on ``PYTHONPATH``.
+and the weights' validation NDCG; for the default, ``social_rerank``, whether its
+re-ranker was kept for cold and for warm users, with the validation NDCG with and
+without it); ``--timing`` only times the social trainings on every positive. The
+``implicit`` peers run when the package imports (a separate virtualenv: ``pip install
+implicit==0.7.3``); the engine needs no Django, so this script runs in such a
+virtualenv with the project on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -84,9 +86,9 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
         "social_blend",
         {"validation_folds": 1, "recency_grid": (None,)},
     ),
-    "social_blend no gate (before)": ("social_blend", {"gate": False}),
-    "social_blend (default)": ("social_blend", {}),
-    "social_rerank": ("social_rerank", {}),
+    "social_blend no gate": ("social_blend", {"gate": False}),
+    "social_blend (before)": ("social_blend", {}),
+    "social_rerank (default)": ("social_rerank", {}),
     "social_rerank kept when ahead": ("social_rerank", {"rerank_confidence": None}),
     "als (social_mf, no social term)": ("social_mf", {"social_regularization": 0.0}),
     "social_mf": ("social_mf", {}),
@@ -99,7 +101,7 @@ NON_SOCIAL = (
     "ease",
     "als (social_mf, no social term)",
 )
-DEFAULT = "social_blend (default)"
+DEFAULT = "social_rerank (default)"
 PEERS = ("implicit_cosine", "implicit_als")
 
 

@@ -53,7 +53,7 @@ DEFAULT_ARTIFACT_STORAGE = "recommendations"
 DEFAULT_ALGORITHMS: dict[str, dict[str, Any]] = {"popularity": {}, "item_knn": {}}
 #: Trained besides the defaults when ``SOCIAL`` names a relation and ``ALGORITHMS`` is unset;
 #: the selection and the holdout pick among them as among the others.
-DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_blend": {}, "social_mf": {}}
+DEFAULT_SOCIAL_ALGORITHMS: dict[str, dict[str, Any]] = {"social_rerank": {}, "social_mf": {}}
 METRICS = ("ndcg", "recall", "coverage")
 DEFAULT_THROTTLE_RATES: dict[str, str | None] = {"anon": "120/min", "user": "600/min"}
 #: What the nightly model selection may vary around each candidate's parameters: EASE's
@@ -88,6 +88,7 @@ DEFAULT_SELECTION_SPACE: dict[str, dict[str, list[Any]]] = {
         "new_items_only": [False],
     },
     "social_blend": {"validation": ["time", "per_user"]},
+    "social_rerank": {"validation": ["time", "per_user"]},
 }
 #: Values of ``TRAINING_RUNNER``.
 TRAINING_RUNNERS = ("celery", "process")

@@ -56,6 +56,7 @@ __all__ = [
     "SimilarBlendRecommender",
     "SocialBlendRecommender",
     "SocialMFRecommender",
+    "SocialRerankRecommender",
     "SocialTrustRecommender",
     "TrendingRecommender",
     "UserKNNRecommender",

@@ -111,7 +111,7 @@ def test_the_default_algorithms_add_the_social_models_when_follows_are_configure
     settings.RECOMMENDATIONS = {**recommendations, "SOCIAL": VALID}
 
     assert app_settings.ALGORITHMS == {**DEFAULT_ALGORITHMS, **DEFAULT_SOCIAL_ALGORITHMS}
-    assert {"social_blend", "social_mf"} <= set(app_settings.ALGORITHMS)
+    assert {"social_rerank", "social_mf"} <= set(app_settings.ALGORITHMS)
 
 
 # -- system checks ----------------------------------------------------------------------
