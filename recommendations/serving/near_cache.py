@@ -39,6 +39,11 @@ from django.core.cache.backends.redis import RedisCache
 
 from recommendations.conf import app_settings
 
+try:
+    from redis.exceptions import ResponseError
+except ImportError:  # without redis-py there is no Redis backend to keep values of
+    ResponseError = None
+
 logger = logging.getLogger(__name__)
 
 INVALIDATIONS = b"__redis__:invalidate"
@@ -119,10 +124,15 @@ class NearCache:
             return False
         try:
             self._connect(backend, now)
-        except Exception as exc:  # Redis older than 6, a proxy without CLIENT ...
-            logger.warning("Near cache not connected (%s): the cache is read every time.", exc)
+        except Exception as exc:
             self._close()
-            self.retry_at = now + RETRY_AFTER
+            if ResponseError is not None and isinstance(exc, ResponseError):
+                # Refused (Redis older than 6, an ACL, a proxy without CLIENT): for good.
+                logger.warning("Near cache off (%s): the cache is read every time.", exc)
+                self.off = True
+            else:
+                logger.warning("Near cache not connected (%s): again in %.0f s.", exc, RETRY_AFTER)
+                self.retry_at = now + RETRY_AFTER
             return False
         return True
 

@@ -8,6 +8,7 @@ import pytest
 import redis
 from django.core.cache import caches
 from redis.connection import AbstractConnection
+from redis.exceptions import ResponseError
 
 from recommendations.services import catalog_changed
 from recommendations.serving import near_cache as near
@@ -150,6 +151,26 @@ def test_a_lost_invalidations_connection_falls_back_to_the_cache_then_reconnects
     near_cache.retry_at = 0.0
     assert near_get_many(["a"]) == {"a": 2}
     assert near_cache.reader is not None  # connected again, with tracking
+
+
+def test_a_server_refusing_tracking_turns_it_off_for_good(redis_default, monkeypatch, caplog):
+    real_send = AbstractConnection.send_command
+
+    def send(self, *args, **kwargs):
+        if args[:2] == ("CLIENT", "TRACKING"):
+            raise ResponseError("ERR unknown subcommand 'TRACKING'")
+        return real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_command", send)
+    redis_default.set("a", 1)
+
+    assert near_get_many(["a"]) == {"a": 1}
+    assert near_get_many(["a"]) == {"a": 1}
+
+    assert near_cache.off and near_cache.reader is None and near_cache.listener is None
+    assert [r.getMessage() for r in caplog.records if r.name == near.__name__] == [
+        "Near cache off (ERR unknown subcommand 'TRACKING'): the cache is read every time."
+    ]
 
 
 def test_an_unanswered_ping_turns_the_near_cache_off(redis_default):
