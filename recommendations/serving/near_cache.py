@@ -67,8 +67,10 @@ class NearCache:
         self.reader: Any = None
         self.listener: Any = None
         self.serializer: Any = None
-        # The listener's id on the server (where the reader's invalidations go).
+        # The connections' ids on the server (the listener's: where the reader's
+        # invalidations go).
         self.listener_id: int | None = None
+        self.reader_id: int | None = None
         # Redis key -> (kept at, value or _ABSENT).
         self.values: dict[bytes, tuple[float, Any]] = {}
         # Cache key -> Redis key (prefix and version applied, as the cache does).
@@ -157,6 +159,8 @@ class NearCache:
         listener.read_response()
         reader = pool.connection_class(**kwargs)
         reader.connect()
+        reader.send_command("CLIENT", "ID")
+        self.reader_id = reader.read_response()
         reader.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", self.listener_id)
         reader.read_response()
         self.reader, self.serializer = reader, client._serializer
@@ -180,6 +184,9 @@ class NearCache:
 
     def _hear(self, now: float) -> None:
         """Take the invalidations (and the ping's answer) sent since the last read."""
+        # A reader closed by the server (its idle ``timeout``, a kill) is tracked no more.
+        if self.reader.can_read(timeout=0):
+            raise ConnectionError("the reader was sent what it did not ask for")
         listener = self.listener
         while listener.can_read(timeout=0):
             message = listener.read_response()

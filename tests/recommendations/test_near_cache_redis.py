@@ -173,6 +173,20 @@ def test_a_server_refusing_tracking_turns_it_off_for_good(redis_default, monkeyp
     ]
 
 
+def test_a_reader_closed_by_the_server_is_noticed_before_any_kept_value_is_used(
+    redis_default, elsewhere
+):
+    name, other = elsewhere
+    redis_default.set("a", 1)
+    assert near_get_many(["a"]) == {"a": 1}
+
+    other.client_kill_filter(_id=near_cache.reader_id)  # as Redis's idle ``timeout`` does
+    other.set(name("a"), 2)  # no longer tracked: no invalidation is sent
+
+    assert near_get_many(["a"]) == {"a": 2}
+    assert near_cache.reader is None and near_cache.values == {}
+
+
 def test_an_unanswered_ping_turns_the_near_cache_off(redis_default):
     redis_default.set("a", 1)
     assert near_get_many(["a"]) == {"a": 1}
