@@ -596,6 +596,13 @@ class AppSettings:
         return self._setting("RELOAD_INTERVAL", 5)
 
     @_kept
+    def NEAR_CACHE(self) -> bool:
+        """Whether each process keeps the few values every list reads, told by Redis when
+        they change (``recommendations.serving.near_cache``; Django's Redis backend only).
+        """
+        return bool(self._setting("NEAR_CACHE", True))
+
+    @_kept
     def USER_LIST_LENGTH(self) -> int:
         """Items of each training user's personal list computed at training time.
 

@@ -32,6 +32,7 @@ from recommendations.rules import rules_changed
 from recommendations.services import catalog_changed, social_changed
 from recommendations.serving.history import history_event_add, history_forget
 from recommendations.serving.keys import user_generation_bump
+from recommendations.serving.near_cache import near_cache
 from recommendations.serving.state import process_state
 
 # Settings the app's kept values are read from (the host's own default throttle rates).
@@ -255,6 +256,7 @@ def settings_changed(*, setting: str, **kwargs: Any) -> None:
         _models_connect_quietly()
     if setting in ("RECOMMENDATIONS", "REST_FRAMEWORK", "CACHES", "DATABASES"):
         batches.clear()  # counted under other rates, or in another counter store
+        near_cache.clear()  # kept from another cache, or under another setting
 
 
 def receivers_connect() -> None:

@@ -23,6 +23,7 @@ from django.db import transaction
 
 from recommendations.conf import app_settings
 from recommendations.models import ItemRule
+from recommendations.serving.near_cache import near_cache, near_forget
 from recommendations.serving.state import process_state
 
 # The version of the rules in force, a new token whenever staff save or delete one: every
@@ -99,6 +100,8 @@ def rules_current(version: str | None) -> RuleSet:
     if version is None:
         token = uuid.uuid4().hex
         offered = cache.add(RULES_VERSION_KEY, token, app_settings.RELOAD_INTERVAL)
+        if near_cache.values:  # no call on the read path when nothing is kept
+            near_cache.forget([RULES_VERSION_KEY])
         version = token if offered else None
     rules = RuleSet(version, rows)
     if version is not None:
@@ -120,6 +123,7 @@ def rules_changed(*, using: str | None = None, **kwargs: Any) -> None:
 
 def _version_new() -> None:
     cache.set(RULES_VERSION_KEY, uuid.uuid4().hex, app_settings.RELOAD_INTERVAL)
+    near_forget(RULES_VERSION_KEY)
 
 
 @dataclass(frozen=True)

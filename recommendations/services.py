@@ -43,6 +43,7 @@ from recommendations.serving.keys import (
     CATALOG_CHANGED_KEY,
     SOCIAL_CHANGED_KEY,
 )
+from recommendations.serving.near_cache import near_forget
 from recommendations.tombstones import forgotten_artifacts_rewrite
 from recommendations.training import (
     BatchScores,
@@ -638,6 +639,7 @@ def catalog_changed() -> None:
     cache, other processes notice within ``RELOAD_INTERVAL`` seconds.
     """
     cache.set(CATALOG_CHANGED_KEY, time.time(), None)
+    near_forget(CATALOG_CHANGED_KEY)
 
 
 def availability_changed() -> None:
@@ -648,6 +650,7 @@ def availability_changed() -> None:
     keeps the instances it holds. Call it after ``QuerySet.update()`` of stock or flags.
     """
     cache.set(AVAILABILITY_CHANGED_KEY, time.time(), None)
+    near_forget(AVAILABILITY_CHANGED_KEY)
 
 
 def social_changed() -> None:

@@ -8,6 +8,7 @@ from django.utils import translation
 
 from recommendations import serving
 from recommendations.rate_batches import batches
+from recommendations.serving.near_cache import near_cache
 from tests.factories import StaffFactory, UserFactory
 
 # An Oscar shop with its own settings and virtualenv: run by tests/oscar/run.sh.
@@ -70,6 +71,12 @@ def no_throttle_batches():
     """No test inherits the requests another test's throttles were allowed in advance
     (counted in another test's database or cache)."""
     batches.clear()
+
+
+@pytest.fixture(autouse=True)
+def no_near_cache():
+    """No test inherits the values another test's near cache kept (from its cache)."""
+    near_cache.clear()
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from recommendations.serving.keys import (
     user_head_key,
 )
 from recommendations.serving.loading import ServingModel
+from recommendations.serving.near_cache import near_cache, near_forget
 
 # Events of a shopper's own history used at serve time: the newest of each source.
 HISTORY_LIMIT = 200
@@ -167,6 +168,8 @@ class History:
             marker = (self.trained.run_id, self.trained.newest)
             head = (user_cache.generation, expires, self.digests, marker)
             cache.set(user_head_key(user_cache.user_pk), head, timeout)
+            if near_cache.values:  # no call on the read path when nothing is kept
+                near_cache.forget([user_head_key(user_cache.user_pk)])
             return
         head = (
             user_cache.generation,
@@ -181,6 +184,8 @@ class History:
             entries[user_cache.key(BOUGHT_CACHE_NAME)] = sorted(self._bought_all)
         # One round trip to a shared cache for all.
         cache.set_many(entries, timeout)
+        if near_cache.values:
+            near_cache.forget([user_head_key(user_cache.user_pk)])
 
     @cached_property
     def _loaded(self) -> Loaded:
@@ -417,3 +422,4 @@ def history_event_add(adapter: SettingsAdapter, user_pk: Any, row: HistoryRow) -
 def history_forget(user_pk: Any) -> None:
     """Drop a user's cached history (the lists named by it are left behind with it)."""
     cache.delete(user_head_key(user_pk))
+    near_forget(user_head_key(user_pk))

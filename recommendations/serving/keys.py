@@ -21,6 +21,7 @@ from typing import Any
 from django.core.cache import cache
 
 from recommendations.conf import app_settings
+from recommendations.serving.near_cache import near_cache, near_forget
 
 # Written by services.catalog_changed, read with every list.
 CATALOG_CHANGED_KEY = "recommendations:catalog-changed-at"
@@ -58,7 +59,10 @@ def _generation_start(user_pk: Any) -> tuple[int, bool]:
     """A new generation, random so it never meets the values of a lost one, and whether
     this call started it (else another process did meanwhile, and may have written)."""
     generation, key = secrets.randbits(48), user_generation_key(user_pk)
-    if cache.add(key, generation, GENERATION_TIMEOUT):
+    added = cache.add(key, generation, GENERATION_TIMEOUT)
+    if near_cache.values:  # no call on the read path when nothing is kept
+        near_cache.forget([key])
+    if added:
         return generation, True
     # Another process started one meanwhile: both agree on whichever ``add`` won.
     return cache.get(key), False
@@ -70,6 +74,7 @@ def user_generation_bump(user_pk: Any) -> None:
         cache.incr(user_generation_key(user_pk))
     except ValueError:  # none yet, or evicted: a new random one is a bump too
         cache.set(user_generation_key(user_pk), secrets.randbits(48), GENERATION_TIMEOUT)
+    near_forget(user_generation_key(user_pk))
 
 
 @dataclass(frozen=True)

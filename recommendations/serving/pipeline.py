@@ -56,6 +56,7 @@ from recommendations.serving.keys import (
     user_head_key,
 )
 from recommendations.serving.loading import ServingModel
+from recommendations.serving.near_cache import near_cache
 from recommendations.serving.social import NOBODY, circle_of, followers_current
 
 logger = logging.getLogger(__name__)
@@ -151,7 +152,8 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
     """The shopper's history and model, the rules and when the catalog changed.
 
     Every list needs them first: they are read from the cache in one call with the
-    shopper's generation and history head (one round trip to a shared cache). The blocks
+    shopper's generation and history head (one round trip to a shared cache; none while
+    Redis did not say they changed, :mod:`.near_cache`). The blocks
     of one page share one read (``BlockRequest.page``); ``history`` when read already.
     """
     adapter, model = get_adapter(), model_for_user(user)
@@ -161,7 +163,8 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
         pk = user.pk  # once: a request's user is a lazy object, each read goes through it
         user_keys = [user_generation_key(pk), user_head_key(pk)]
         keys += user_keys
-    values = cache.get_many(keys)
+    # Without a near cache (another backend), no call into it either.
+    values = cache.get_many(keys) if near_cache.off else near_cache.get_many(keys)
     if read_head:
         user_cache = UserCache.of(pk, values.get(user_keys[0]), read=True)
         history = History.from_head(adapter, user_cache, values.get(user_keys[1]), model)

@@ -286,3 +286,50 @@ def test_a_promotion_and_a_rollback_through_one_web_process_are_served_by_the_ot
     assert served_rolled_back == (best.pk, best.pk)
     assert {best.artifact, other.artifact} <= machines.bucket.object_keys()
     assert machines.local_artifacts() == []
+
+
+def _shopper_at(server: Process, cookie: str) -> requests.Session:
+    """A signed-in shopper's browser talking to ``server`` (its session: ``cookie``)."""
+    session = requests.Session()
+    session.cookies.set(settings.SESSION_COOKIE_NAME, cookie)
+    assert session.get(server.url + "/cart/", timeout=60).status_code == 200  # CSRF cookie
+    return session
+
+
+def _listed(server: Process, shopper: requests.Session) -> list[str]:
+    response = shopper.get(server.url + "/api/recommendations/me/?n=8", timeout=60)
+    assert response.status_code == 200, response.text[:2000]
+    return [row["item_id"] for row in response.json()["results"]]
+
+
+def test_a_purchase_through_one_web_process_leaves_the_other_s_next_list(machines, shop):
+    # The shop was written by this test's process, whose cache is not theirs: they read
+    # the catalog again within RELOAD_INTERVAL, as after changes made without telling.
+    _after_reload_interval()
+    client = Client()
+    client.force_login(shop.users[0])
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    at_a, at_b = _shopper_at(machines.web_a, cookie), _shopper_at(machines.web_b, cookie)
+    first = _listed(machines.web_a, at_a)
+    again = _listed(machines.web_a, at_a)  # what every list reads first, kept by web-a
+    bought = first[0]
+
+    for path in (f"/cart/add/{bought}/", "/checkout/"):
+        response = at_b.post(
+            machines.web_b.url + path,
+            data={"quantity": 1},
+            headers={"X-CSRFToken": at_b.cookies["csrftoken"]},
+            allow_redirects=False,
+            timeout=60,
+        )
+        assert response.status_code == 302, response.text[:2000]
+    after = _listed(machines.web_a, at_a)  # at once: no RELOAD_INTERVAL waited
+
+    assert first and again == first
+    assert bought not in after and after
+    # Each web process reads those values through its near cache: a connection with
+    # tracking on (flag "t") each.
+    cache_db = redis.Redis.from_url(CACHE)
+    tracking = [c for c in cache_db.client_list() if "t" in c["flags"] and c["db"] == "13"]
+    cache_db.close()
+    assert len(tracking) >= 2, machines.diagnostics()
