@@ -60,7 +60,7 @@ USER_STATE = (
     "user_norms_",
     "user_factors_",  # social_mf: each user's own factors, tied to whom they follow
     "last_seen_",  # social_blend's gate: when each user's newest item was
-    "times_",  # social_blend's recency: when each user had each item
+    "times_",  # social_blend's recency, social_rerank's features: when each user had each item
 )
 # Indexed by the user row and column: who follows whom (the social models).
 USER_BY_USER_STATE = ("social_",)
