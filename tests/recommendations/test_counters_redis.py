@@ -5,7 +5,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.core.cache import caches
 from redis.connection import AbstractConnection
 
 from recommendations.counters import counter_increment, counter_reset
@@ -14,22 +13,6 @@ from recommendations.models import RateCounter
 pytestmark = pytest.mark.redis
 
 WINDOW_START = 1_700_000_040.0  # a multiple of 60
-
-
-@pytest.fixture
-def redis_default(settings):
-    """Django's own Redis cache as the default cache, emptied before and after."""
-    settings.CACHES = {
-        **settings.CACHES,
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:6379/9",
-            "KEY_PREFIX": "counters-test",
-        },
-    }
-    caches["default"].clear()
-    yield caches["default"]
-    caches["default"].clear()
 
 
 def test_a_redis_counter_counts_in_one_round_trip_and_expires_with_its_window(

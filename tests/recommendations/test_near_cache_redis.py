@@ -17,32 +17,17 @@ from recommendations.serving.near_cache import near_cache, near_get_many
 
 pytestmark = pytest.mark.redis
 
-LOCATION = "redis://127.0.0.1:6379/9"
 
-
-@pytest.fixture
-def redis_default(settings):
-    """Django's own Redis cache as the default cache, emptied before and after; values
-    kept a minute at most (``RELOAD_INTERVAL``), however slow the machine."""
+@pytest.fixture(autouse=True)
+def slow_machine_proof(settings):
+    """Values kept a minute at most (``RELOAD_INTERVAL``), however slow the machine."""
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 60}
-    settings.CACHES = {
-        **settings.CACHES,
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": LOCATION,
-            "KEY_PREFIX": "near-test",
-        },
-    }
-    caches["default"].clear()
-    yield caches["default"]
-    caches["default"].clear()
-    near_cache.clear()
 
 
 @pytest.fixture
 def elsewhere(redis_default):
     """Another process's view of the same cache: its own connections, no near cache."""
-    other = redis.Redis.from_url(LOCATION)
+    other = redis.Redis.from_url(redis_default._servers[0])
     yield lambda key: redis_default.make_and_validate_key(key), other
     other.close()
 
