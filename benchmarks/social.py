@@ -1,7 +1,7 @@
 """Social recommendations: models with and without the trust or friend network.
 
-    python benchmarks/social.py [--dataset ciaodvd|lastfm|yelp|ciao] [--data DIR]
-        [--only ease social_blend ...] [--timing]
+    python benchmarks/social.py [--dataset ciaodvd|lastfm|yelp|gowalla|ciao|ciao_full] [--data DIR]
+        [--only ease social_blend ...] [--protocol per-user|time] [--timing]
 
 Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
 ``~/.cache/<dataset>``):
@@ -16,9 +16,16 @@ Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
   ``Yelp_check_ins.txt`` (user, business, Unix time of the visit's day): every visit is
   a positive; ``Yelp_social_relations.txt``: friendships, mutual on Yelp but listed
   once, so read both ways.
+- ``gowalla`` (1,000 users of the Gowalla check-in set of Liu et al., VLDB 2017):
+  ``Gowalla_checkins.txt`` (user, place, Unix time of the check-in) like Yelp's, and
+  ``Gowalla_social_relations.txt``: the friendships of the whole set (18,737 users; the
+  1,000 keep their ids), each listed once, read both ways.
 - ``ciao`` (Tang et al.'s Ciao, WSDM 2012, a text export): ``rating.txt`` (userid,
   productid, categoryid, rating, helpfulness, Unix time) and ``trust.txt`` (truster,
   trustee). Ratings >= 4 are positives.
+- ``ciao_full`` (the whole of Tang et al.'s dated Ciao: 7,375 users, 284,086 ratings;
+  ``ciao`` is a part of it): the same columns in ``rating_with_timestamp.mat`` and
+  ``trust.mat`` (MATLAB files, read with scipy).
 
 All: one positive per user and item (the earliest), items with >= 3 positive users
 are kept, and relation edges between two kept users are the social matrix.
@@ -102,6 +109,7 @@ NON_SOCIAL = (
     "als (social_mf, no social term)",
 )
 DEFAULT = "social_rerank (default)"
+PROTOCOLS = ("per-user", "time")
 PEERS = ("implicit_cosine", "implicit_als")
 
 
@@ -136,25 +144,60 @@ def read_lastfm(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return tags[:, 0], tags[:, 1], day, friends[:, :2]
 
 
-def read_yelp(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The Yelp check-in set's visits (raw user, business, day) and friend edges, each
-    friendship read both ways (Yelp's friendships are mutual; the file lists them once)."""
-    visits = np.loadtxt(folder / "Yelp_check_ins.txt", dtype=np.float64, ndmin=2)
+def read_lbsn(
+    folder: Path, visits_file: str, friends_file: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A check-in set of Liu et al.: visits (raw user, place, day) and friend edges, each
+    friendship read both ways (mutual on the site; the file lists each once)."""
+    visits = np.loadtxt(folder / visits_file, dtype=np.float64, ndmin=2)
     day = np.floor(visits[:, 2] / SECONDS_PER_DAY).astype(np.int64)
-    friends = np.loadtxt(folder / "Yelp_social_relations.txt", dtype=np.int64, ndmin=2)
+    friends = np.loadtxt(folder / friends_file, dtype=np.int64, ndmin=2)
     both = np.vstack([friends[:, :2], friends[:, 1::-1]])
     return visits[:, 0].astype(np.int64), visits[:, 1].astype(np.int64), day, both
 
 
-def read_tang_ciao(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Tang et al.'s Ciao: positives (raw user, product, day; ratings >= 4) and trust
-    edges (the truster's row). The export writes every number as a float."""
-    ratings = np.loadtxt(folder / "rating.txt", dtype=np.float64, ndmin=2)
+def read_yelp(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The Yelp check-in set's visits and friendships."""
+    return read_lbsn(folder, "Yelp_check_ins.txt", "Yelp_social_relations.txt")
+
+
+def read_gowalla(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The Gowalla check-in set's visits (its first 1,000 users) and friendships (of all
+    its users; ``prepare`` keeps those between two of the 1,000)."""
+    return read_lbsn(folder, "Gowalla_checkins.txt", "Gowalla_social_relations.txt")
+
+
+def tang_positives(
+    ratings: np.ndarray, trusts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Positives (raw user, product, day; ratings >= 4) of Tang et al.'s rating rows
+    (user, product, category, rating, helpfulness, Unix time) and the trust edges (the
+    truster's row)."""
+    ratings = np.asarray(ratings, dtype=np.float64)
     positive = ratings[:, 3] >= 4
     day = np.floor(ratings[:, 5] / SECONDS_PER_DAY).astype(np.int64)
-    trusts = np.loadtxt(folder / "trust.txt", dtype=np.float64, ndmin=2).astype(np.int64)
     user, item = ratings[:, 0].astype(np.int64), ratings[:, 1].astype(np.int64)
-    return user[positive], item[positive], day[positive], trusts[:, :2]
+    edges = np.asarray(trusts, dtype=np.int64)[:, :2]
+    return user[positive], item[positive], day[positive], edges
+
+
+def read_tang_ciao(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tang et al.'s Ciao, the text export (every number written as a float)."""
+    ratings = np.loadtxt(folder / "rating.txt", dtype=np.float64, ndmin=2)
+    trusts = np.loadtxt(folder / "trust.txt", dtype=np.float64, ndmin=2)
+    return tang_positives(ratings, trusts)
+
+
+def read_tang_mat(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tang et al.'s MATLAB files: the one matrix of ``rating_with_timestamp.mat`` and
+    of ``trust.mat`` (variable names differ between data sets)."""
+    from scipy.io import loadmat
+
+    def matrix(name: str) -> np.ndarray:
+        (value,) = [v for k, v in loadmat(folder / name).items() if not k.startswith("__")]
+        return value
+
+    return tang_positives(matrix("rating_with_timestamp.mat"), matrix("trust.mat"))
 
 
 #: Data set name -> reader of its folder.
@@ -163,6 +206,8 @@ READERS = {
     "lastfm": read_lastfm,
     "yelp": read_yelp,
     "ciao": read_tang_ciao,
+    "ciao_full": read_tang_mat,
+    "gowalla": read_gowalla,
 }
 
 
@@ -328,6 +373,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="folder of the files (~/.cache/<dataset>)")
     parser.add_argument("--only", nargs="*", help="row names to run (default: all)")
     parser.add_argument(
+        "--protocol", choices=PROTOCOLS, help="run this protocol only (default: both)"
+    )
+    parser.add_argument(
         "--timing", action="store_true", help="only time the default social training"
     )
     args = parser.parse_args()
@@ -350,7 +398,7 @@ def main() -> None:
         f"{args.dataset}: {user.size:,} positives, {user.max() + 1:,} users x "
         f"{item.max() + 1:,} items, {len(edges):,} relation edges between them"
     )
-    for protocol in ("per-user", "time"):
+    for protocol in [args.protocol] if args.protocol else PROTOCOLS:
         split = make_split(protocol, user, item, day, edges)
         trusts = np.diff(split.social.indptr)[split.users] > 0
         cold = trusts & (np.diff(split.train.indptr)[split.users] <= 2)

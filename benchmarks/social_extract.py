@@ -10,7 +10,12 @@
 - ``yelp``: ``rahmanidashti/LBSNDatasets`` (``Yelp/Yelp_3``: 1,000 users of the Yelp
   check-in set of Liu et al., VLDB 2017, with their dated visits and friendships);
 - ``ciao``: ``yangjiera/LibMF`` (``dataset/Ciao``: a text export of Tang et al.'s Ciao,
-  WSDM 2012, with dated product ratings and the trust network).
+  WSDM 2012, with dated product ratings and the trust network);
+- ``gowalla``: ``rahmanidashti/LBSNDatasets`` (``Gowalla``: the visits of ``Gowalla_3``, the
+  first 1,000 users of ``Gowalla_1``, whose own visit file the mirror lacks, and
+  ``Gowalla_1``'s friendships);
+- ``ciao_full``: ``PyGDebias-Team/data`` (``2023-7-26/Epinion&Ciao/ciao``: the whole of
+  that data set, as Tang et al.'s MATLAB files).
 
 The data is never committed to this repository; see benchmarks/README.md for the
 sources and terms. ``--out`` defaults to ``~/.cache/<dataset>``.
@@ -26,7 +31,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Source:
-    """Where a data set lives in its mirror: folder, files and the revision to read."""
+    """Where a data set lives in its mirror: folder, files (paths under it; each is
+    written under its own name) and the revision to read."""
 
     folder: str
     files: tuple[str, ...]
@@ -50,6 +56,16 @@ DATASETS = {
         ("rating.txt", "trust.txt", "README.txt"),
         revision="9549a7d3d3efb39f1c492d1abfb11a6d732dd996",
     ),
+    "gowalla": Source(
+        "Gowalla",
+        ("Gowalla_3/Gowalla_checkins.txt", "Gowalla_1/Gowalla_social_relations.txt"),
+        revision="b55cccad6ad49684705cabeed81472ce03ddb2df",
+    ),
+    "ciao_full": Source(
+        "2023-7-26/Epinion&Ciao/ciao",
+        ("rating_with_timestamp.mat", "trust.mat"),
+        revision="49bf889c1aa5879c7f9f98a3f1638f317b0fc669",
+    ),
 }
 
 
@@ -68,7 +84,7 @@ def extract(mirror: Path, out: Path, source: Source, *, revision: str | None = N
             check=True,
             capture_output=True,
         ).stdout
-        path = out / name
+        path = out / Path(name).name
         path.write_bytes(blob)
         written.append(path)
     return written
