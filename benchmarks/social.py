@@ -24,8 +24,8 @@ Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
   productid, categoryid, rating, helpfulness, Unix time) and ``trust.txt`` (truster,
   trustee). Ratings >= 4 are positives.
 - ``ciao_full`` (the whole of Tang et al.'s dated Ciao: 7,375 users, 284,086 ratings;
-  ``ciao`` is a part of it): the same columns in ``rating_with_timestamp.mat`` and
-  ``trust.mat`` (MATLAB files, read with scipy).
+  ``ciao`` has its trust file but 36,065 ratings under other ids): the same columns in
+  ``rating_with_timestamp.mat`` and ``trust.mat`` (MATLAB files, read with scipy).
 
 All: one positive per user and item (the earliest), items with >= 3 positive users
 are kept, and relation edges between two kept users are the social matrix.
