@@ -1,7 +1,8 @@
 """CPU time of shoppers' first lists in one process: the cold path of the load test.
 
 Signs in the ``--customers`` customers with the most orders (shuffled as
-``http_load.py`` shuffles them) through Django's test client and asks
+``http_load.py`` shuffles them; with ``--new-accounts``, as many accounts without any
+history, as ``http_load.py --new-accounts`` makes them) through Django's test client and asks
 ``GET /api/recommendations/me/?n=20`` once for each, in a process started as a
 gunicorn worker of ``http_load.py --warmup 0`` is (``gc.freeze()`` as ``config/wsgi.py``
 does, ``warm_up()`` and ``gc.freeze()`` again as ``gunicorn.conf.py`` does when
@@ -16,7 +17,8 @@ latencies (``gc_pauses.py`` measures the garbage collector's pauses).
 Needs the demo database with a trained model (the same environment as
 ``http_load.py``: ``VAR_DIR``, ``SQLITE_PATH``, ``MEDIA_ROOT``). Usage::
 
-    CACHE_URL=locmem:// python benchmarks/cold_lists.py [--customers 200] [--profile]
+    CACHE_URL=locmem:// python benchmarks/cold_lists.py [--customers 200] [--new-accounts]
+        [--profile]
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ def percentile(values: list[float], share: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument(
+        "--new-accounts",
+        action="store_true",
+        help="accounts without any history (load-shopper-<n>, as http_load.py makes them)",
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=40, help="profile rows printed")
     args = parser.parse_args()
@@ -71,7 +78,16 @@ def main() -> int:
         "DEFAULT_THROTTLE_RATES": {"anon": "1000000/min", "user": "1000000/min"},
     }
     users = get_user_model().objects
-    chosen = list(users.annotate(n=Count("orders")).order_by("-n", "pk")[: args.customers])
+    if args.new_accounts:
+        names = [f"load-shopper-{n}" for n in range(args.customers)]
+        existing = set(users.filter(username__in=names).values_list("username", flat=True))
+        users.bulk_create(
+            [get_user_model()(username=name) for name in names if name not in existing],
+            batch_size=1000,
+        )
+        chosen = list(users.filter(username__in=names))
+    else:
+        chosen = list(users.annotate(n=Count("orders")).order_by("-n", "pk")[: args.customers])
     sessions = []
     for user in chosen:
         signing_in = Client()

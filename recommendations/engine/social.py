@@ -626,10 +626,13 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         relevant: sp.csr_matrix,
         grid: list[float],
         scales: list[float | None],
+        *,
+        votes: list[np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """NDCG@k of ``users`` per (time scale, weight): (len(scales), len(grid), users);
         the users' :func:`agreement`; their gate features per time scale:
-        (len(scales), users, len(GATE_FEATURES))."""
+        (len(scales), users, len(GATE_FEATURES)). ``votes``: those of
+        :meth:`_fold_votes`, when already computed."""
         base = unit_rows(model._score_users(users))
         base[earlier[users].nonzero()] = -np.inf
         popularity = np.diff(earlier.tocsc().indptr).astype(np.float32)
@@ -642,12 +645,11 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         if earlier_times is not None:
             newest = float(np.nanmax(earlier_times.data, initial=0.0))
             idle = (newest - _row_max(earlier_times[users])) / SECONDS_PER_DAY
-        for s, days in enumerate(scales):
-            recency = None
-            if days is not None and earlier_times is not None:
-                reference = np.nan_to_num(_row_max(earlier_times[users]))
-                recency = (earlier_times, reference, float(days))
-            votes = self._votes(social, history, users, liked=earlier, recency=recency)
+        # One time scale's votes at a time unless given: (users, n_items) each.
+        per_scale = votes
+        if per_scale is None:
+            per_scale = (self._scale_votes(earlier, earlier_times, users, days) for days in scales)
+        for s, votes in enumerate(per_scale):
             # Which items have a vote does not depend on the time scale.
             agreed = agreement(votes, history)
             if self.gate:
@@ -669,6 +671,32 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                 mixed = np.where(has[:, None] & (weight > 0), mixed, base)
                 quality[s, w] = ndcg_per_user(top_rows(mixed, int(self.k)), relevant, int(self.k))
         return quality, agreed, features
+
+    def _scale_votes(
+        self,
+        earlier: sp.csr_matrix,
+        earlier_times: sp.csr_matrix | None,
+        users: np.ndarray,
+        days: float | None,
+    ) -> np.ndarray:
+        """The votes for ``users`` from the pairs of ``earlier``, decayed at ``days``
+        (None: not) from each user's newest time: (users, n_items) float32."""
+        recency = None
+        if days is not None and earlier_times is not None:
+            reference = np.nan_to_num(_row_max(earlier_times[users]))
+            recency = (earlier_times, reference, float(days))
+        social, history = csr_rows(self.social_, users), earlier[users]
+        return self._votes(social, history, users, liked=earlier, recency=recency)
+
+    def _fold_votes(
+        self,
+        earlier: sp.csr_matrix,
+        earlier_times: sp.csr_matrix | None,
+        users: np.ndarray,
+        scales: list[float | None],
+    ) -> list[np.ndarray]:
+        """:meth:`_scale_votes` of every time scale."""
+        return [self._scale_votes(earlier, earlier_times, users, days) for days in scales]
 
     def _learn_weights(
         self,

@@ -333,19 +333,12 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
 
     # -- learning on the blend's validation folds -------------------------------
 
-    def _votes(self, social, history, exclude, *, liked=None, recency=None) -> np.ndarray:
-        votes = super()._votes(social, history, exclude, liked=liked, recency=recency)
-        if getattr(self, "_captured", None) is not None:
-            self._captured.append(votes)
-        return votes
-
     def _fold_quality(self, model, earlier, earlier_times, users, relevant, grid, scales):
-        # The blend computes the votes of every time scale; they are kept as it does.
-        self._captured = []
+        # The votes of every time scale, computed once for the blend's quality and here.
+        per_scale = self._fold_votes(earlier, earlier_times, users, scales)
         result = super()._fold_quality(
-            model, earlier, earlier_times, users, relevant, grid, scales
+            model, earlier, earlier_times, users, relevant, grid, scales, votes=per_scale
         )
-        per_scale, self._captured = self._captured, None
         base = unit_rows(model._score_users(users))
         history = earlier[users]
         base[history.nonzero()] = -np.inf
@@ -409,10 +402,10 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             if self._blend_quality is not None and self._folds:
                 self._learn_reranker()
         finally:
-            self._folds, self._blend_quality, self._captured = [], None, None
+            self._folds, self._blend_quality = [], None
 
     def _scale_index(self) -> int:
-        """Index of the blend's chosen time scale among the votes captured per fold."""
+        """Index of the blend's chosen time scale among the votes kept per fold."""
         if len(self._folds[0].pairs.votes) == 1:
             return 0
         scales = [None if d is None else float(d) for d in self.recency_grid]

@@ -242,6 +242,12 @@ def _user_features(adapter: SettingsAdapter, user: Any, user_cache: UserCache | 
     return features
 
 
+def _follows_anyone(adapter: SettingsAdapter, user: Any, read: PageRead) -> bool:
+    if app_settings.SOCIAL is None:
+        return False
+    return str(user.pk) in followers_current(adapter, read.social_changed_at)
+
+
 def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     """The list of one block for one shopper: from the cache, or computed and cached."""
     app_settings.refresh()
@@ -273,7 +279,15 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         history.fingerprint if spec.personal else history.bought_fingerprint,
         tuple(map(parts.__getitem__, spec.key_parts)),
     )
-    owner = (history.user_cache or UserCache.of(user.pk)) if is_user(user) else None
+    owner = None
+    if is_user(user):
+        owner = history.user_cache or UserCache.of(user.pk)
+        # A shopper with no event of their own who follows nobody is ranked as an
+        # anonymous shopper with the same inputs is (a profile only refines a personal
+        # row, and they have none): they share those lists, so a new account's first
+        # list costs no engine work and the cache keeps one copy, not one per account.
+        if not history and history.trained is None and not _follows_anyone(adapter, user, read):
+            owner = None
 
     def catalog() -> Catalog:
         return catalog_current(adapter, changes)

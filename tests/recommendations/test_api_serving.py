@@ -176,7 +176,8 @@ def test_a_generation_bump_leaves_the_kept_body_behind(client, store, alice, rep
 
 
 def test_forgetting_a_user_drops_their_kept_bodies_only(client, store, alice):
-    bob = UserFactory(username="bob")
+    bob = UserFactory(username="bob")  # a list of his own: he bought something
+    OrderLineFactory(order=OrderFactory(user=bob), product=store.product(1, 0))
     for user in (alice, bob):
         client.force_login(user)
         _me(client)

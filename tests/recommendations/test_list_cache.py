@@ -6,6 +6,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -15,6 +16,7 @@ from recommendations.privacy import user_cache_delete
 from recommendations.serving import cache as list_cache
 from recommendations.serving import catalog as serving_catalog
 from recommendations.serving import history as serving_history
+from recommendations.serving import pipeline
 from recommendations.serving.keys import (
     GENERATION_TIMEOUT,
     HISTORY_ROWS_CACHE_NAME,
@@ -24,7 +26,7 @@ from recommendations.serving.keys import (
     user_head_key,
 )
 from shop.models import Product
-from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory
+from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory, UserFactory
 from tests.recommendations.store import buyer, cache_calls, caches_clear, item_names
 
 pytestmark = pytest.mark.usefixtures("isolated_serving")
@@ -392,3 +394,35 @@ def test_a_first_list_under_a_generation_it_started_looks_for_no_cached_list(sto
     again = selectors.recommendations_for_user(user=alice, n=4)
     assert [key for _method, key in reads if LIST_CACHE_PREFIX in str(key)]
     assert item_names(again) == item_names(first)
+
+
+def test_accounts_without_events_share_one_list_with_anonymous_shoppers(store, monkeypatch):
+    built = []
+    original = pipeline.layers_build
+
+    def counting(*args, **kwargs):
+        built.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "layers_build", counting)
+    shoppers = [UserFactory(username="new1"), UserFactory(username="new2"), AnonymousUser()]
+
+    lists = [selectors.recommendations_for_user(user=user, n=4) for user in shoppers]
+
+    assert item_names(lists[0]) == item_names(lists[1]) == item_names(lists[2])
+    assert len(built) == 1  # computed for the first account, served to the others
+    # Kept once, as an anonymous shopper's list, not once per account.
+    assert {key[0] for key in serving.process_state.served} == {None}
+
+
+def test_an_accounts_first_event_gives_it_a_list_of_its_own(store):
+    carol = UserFactory(username="carol")
+    shared = selectors.recommendations_for_user(user=carol, n=4)
+    assert _cached_lists(carol) == []
+
+    ProductViewFactory(user=carol, product=store.product(0, 0))
+    mine = selectors.recommendations_for_user(user=carol, n=4)
+
+    assert len(_cached_lists(carol)) == 1
+    assert {key[0] for key in serving.process_state.served} == {None, carol.pk}
+    assert [str(r.reason) for r in mine] != [str(r.reason) for r in shared]
