@@ -24,8 +24,8 @@ from recommendations.engine.itemknn import (
 FLOAT64_MAX_ITEMS = 2_000
 # Rows of the Gram matrix built per sparse product: bounds the product's temporaries.
 GRAM_BLOCK_CELLS = 16_000_000
-# The Woodbury path holds two dense float64 users x items matrices: at most this many
-# cells each (320 MB); beyond it the direct solve is used.
+# The factored Woodbury path holds two dense float64 users x items matrices: at most
+# this many cells each (320 MB); beyond it the weights are formed whole (woodbury_weights).
 LOW_RANK_MAX_CELLS = 40_000_000
 # Rows of the weights filled per step when only some items were bought.
 FILL_BLOCK = 1_024
@@ -170,6 +170,31 @@ def low_rank_factors(weighted: sp.csr_matrix, l2: float) -> tuple[np.ndarray, np
     return np.ascontiguousarray(dense.T, dtype=dtype), solved.astype(dtype)
 
 
+def woodbury_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
+    """EASE weights through the Woodbury identity, formed whole: for fewer users than
+    items, where :func:`low_rank_factors` would keep too large a pair of factors.
+
+    ``C = (l2 I + X X^T)^-1 X`` comes from the inverse of the users' kernel, and
+    ``B_ij = (X^T C)_ij / (1 - (X^T C)_jj)`` from two sparse products with ``X``: one
+    inverse of users x users instead of items x items, and never a dense copy of ``X``.
+    It needs no more memory than the direct solve of the same catalog (float32).
+    """
+    n_users = weighted.shape[0]
+    kernel = np.asarray((weighted @ weighted.T).toarray(), dtype=np.float64)
+    kernel[np.diag_indices(n_users)] += l2
+    spd_inverse(kernel)
+    by_item = weighted.T.tocsr()
+    solved = np.asarray(by_item @ kernel)  # C^T: items x users, float64
+    del kernel
+    denominator = 1.0 - np.asarray(by_item.multiply(solved).sum(axis=1)).ravel()
+    solved = solved.astype(np.float32)
+    weights = np.asarray(by_item @ solved.T, dtype=np.float32)
+    del solved
+    weights /= denominator.astype(np.float32)[None, :]
+    weights[np.diag_indices(weights.shape[0])] = 0.0
+    return weights
+
+
 def _scattered(block: np.ndarray, active: np.ndarray, n_items: int) -> np.ndarray:
     """The weights of the ``active`` items placed in a zero (n_items, n_items) matrix."""
     if active.size == n_items:
@@ -187,8 +212,9 @@ def ease_solve(weighted: sp.csr_matrix, l2: float) -> np.ndarray | LowRankWeight
     Items nobody has are left out of the solve (their rows and columns of ``B`` are
     zero: nothing predicts them, they predict nothing), and users with no item too;
     with fewer users than half the items the Woodbury identity replaces the inverse,
-    and the weights stay factored (:class:`LowRankWeights`). Both are exact: the same
-    weights up to rounding.
+    and the weights stay factored (:class:`LowRankWeights`) while the factors are small
+    (:data:`LOW_RANK_MAX_CELLS`), else are formed whole (:func:`woodbury_weights`). All
+    are exact: the same weights up to rounding.
     """
     n_items = weighted.shape[1]
     weighted = sp.csr_matrix(weighted)
@@ -199,10 +225,12 @@ def ease_solve(weighted: sp.csr_matrix, l2: float) -> np.ndarray | LowRankWeight
     compact = weighted[users][:, active] if active.size < n_items else weighted[users]
     if active.size == 0:
         return np.zeros((n_items, n_items), dtype=np.float32)
-    if users.size * 2 < active.size and users.size * active.size <= LOW_RANK_MAX_CELLS:
-        left, right = low_rank_factors(compact, l2)
-        diagonal = np.einsum("iu,ui->i", left, right)
-        return LowRankWeights(n_items, active, left, right, diagonal)
+    if users.size * 2 < active.size:
+        if users.size * active.size <= LOW_RANK_MAX_CELLS:
+            left, right = low_rank_factors(compact, l2)
+            diagonal = np.einsum("iu,ui->i", left, right)
+            return LowRankWeights(n_items, active, left, right, diagonal)
+        return _scattered(woodbury_weights(compact, l2), active, n_items)
     return _scattered(direct_weights(compact, l2), active, n_items)
 
 

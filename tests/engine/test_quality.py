@@ -280,15 +280,23 @@ def test_mlp_without_item_features_is_a_collaborative_mlp_that_says_so(data):
 
 
 @pytest.mark.parametrize(
-    ("n_users", "n_items", "leaf", "factored"),
-    [(60, 25, 512, False), (60, 25, 4, False), (90, 41, 7, False), (20, 70, 512, True)],
-    ids=["direct", "direct by blocks", "odd blocks", "woodbury"],
+    ("n_users", "n_items", "leaf", "factored", "max_cells"),
+    [
+        (60, 25, 512, False, 40_000_000),
+        (60, 25, 4, False, 40_000_000),
+        (90, 41, 7, False, 40_000_000),
+        (20, 70, 512, True, 40_000_000),
+        # Factors too large to keep: the Woodbury weights formed whole, by blocks.
+        (20, 70, 4, False, 100),
+    ],
+    ids=["direct", "direct by blocks", "odd blocks", "woodbury", "woodbury formed"],
 )
 def test_ease_weights_match_the_textbook_inverse_and_leave_unbought_items_out(
-    n_users, n_items, leaf, factored, monkeypatch
+    n_users, n_items, leaf, factored, max_cells, monkeypatch
 ):
     # A small leaf makes the block inversion recurse on a small catalog.
     monkeypatch.setattr("recommendations.engine.ease.SPD_LEAF", leaf)
+    monkeypatch.setattr("recommendations.engine.ease.LOW_RANK_MAX_CELLS", max_cells)
     rng = np.random.default_rng(11)
     dense = (rng.random((n_users, n_items)) < 0.2).astype(np.float64)
     dense[:, [3, 9]] = 0.0  # nobody bought these
