@@ -35,7 +35,7 @@ from recommendations.engine.base import (
     registered,
     registered_names,
 )
-from recommendations.engine.blend import finite_rows
+from recommendations.engine.blend import VALIDATION_CELLS, finite_rows
 from recommendations.engine.interactions import SECONDS_PER_DAY
 from recommendations.engine.itemknn import (
     check_non_negative,
@@ -439,7 +439,9 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     min_validation_users : int
         Users with votes and held-out new items (summed over folds) a weight needs.
     max_validation_users : int
-        Validation users scored at most per fold (a seeded sample beyond).
+        Validation users scored at most per fold (a seeded sample beyond); fewer on
+        catalogs so large that their dense scores would exceed ``VALIDATION_CELLS``
+        (as :class:`~recommendations.engine.blend.BlendRecommender`'s).
     confidence : float, optional
         A weight other than 0 is chosen only when the paired bootstrap interval, at
         this confidence, of its per-user gain over weight 0 is above 0; None: the best
@@ -715,6 +717,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         ordered.sort_indices()
         keys = np.nan_to_num(times.data) if times is not None else rng.random(ordered.nnz)
         followers = np.diff(self.social_.indptr) > 0
+        n_items = interactions.shape[1]
         qualities, colds, agreements, gate_rows, groups = [], [], [], [], []
         for fold in range(int(self.validation_folds)):
             held, older = holdout_pairs(
@@ -727,10 +730,10 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             earlier = _keep(ordered, older)
             target = holdout_new_items(earlier, _keep(ordered, held))
             users = np.flatnonzero((np.diff(target.indptr) > 0) & followers)
-            if users.size > int(self.max_validation_users):
-                users = np.sort(
-                    rng.choice(users, size=int(self.max_validation_users), replace=False)
-                )
+            # Their scores are dense users x items: fewer of them on a large catalog.
+            limit = min(int(self.max_validation_users), max(100, VALIDATION_CELLS // n_items))
+            if users.size > limit:
+                users = np.sort(rng.choice(users, size=limit, replace=False))
             if not users.size:
                 continue
             earlier_times = _keep(times, older) if times is not None else None

@@ -651,3 +651,29 @@ def test_an_artifact_of_the_first_social_blend_still_loads_and_ranks():
     np.testing.assert_array_equal(
         loaded.recommend_batch(users, 5)[0], model.recommend_batch(users, 5)[0]
     )
+
+
+def test_a_large_catalog_scores_fewer_validation_users_per_fold(monkeypatch):
+    interactions, stamps, social = group_data(n_per_group=60)  # 240 users x 40 items
+    scored = []
+    original = SocialBlendRecommender._fold_quality
+
+    def counting(self, model, earlier, earlier_times, users, *args, **kwargs):
+        scored.append(users.size)
+        return original(self, model, earlier, earlier_times, users, *args, **kwargs)
+
+    monkeypatch.setattr(SocialBlendRecommender, "_fold_quality", counting)
+
+    def fit() -> None:
+        SocialBlendRecommender(collaborative=("item_knn", {}), min_validation_users=5).fit(
+            interactions, timestamps=stamps, social=social
+        )
+
+    fit()
+    assert max(scored) > 100
+    # Dense scores of 100 users x 40 items at most: a catalog this large would hold
+    # no more users' scores per fold.
+    monkeypatch.setattr("recommendations.engine.social.VALIDATION_CELLS", 100 * 40)
+    scored.clear()
+    fit()
+    assert max(scored) == 100
