@@ -243,6 +243,7 @@ def _user_features(adapter: SettingsAdapter, user: Any, user_cache: UserCache | 
 
 
 def _follows_anyone(adapter: SettingsAdapter, user: Any, read: PageRead) -> bool:
+    """Whether a signed-in shopper follows anyone (never, without ``SOCIAL``)."""
     if app_settings.SOCIAL is None:
         return False
     return str(user.pk) in followers_current(adapter, read.social_changed_at)
