@@ -327,6 +327,12 @@ def _fold_rows(fold: _Fold, users: np.ndarray) -> _Fold:
     )
 
 
+def validation_limit(max_users: int, n_items: int) -> int:
+    """Validation users scored at most: ``max_users``, fewer on a catalog so large that
+    their dense scores (users x items) would exceed ``VALIDATION_CELLS``."""
+    return min(int(max_users), max(100, VALIDATION_CELLS // n_items))
+
+
 class BlendRecommender(Recommender, name="blend"):
     """Combine the normalised scores of several recommenders as learned on held-out events.
 
@@ -983,10 +989,6 @@ class BlendRecommender(Recommender, name="blend"):
             item_features=item_features,
         )
 
-    def _validation_limit(self, n_items: int) -> int:
-        """Validation users scored at most: their dense scores are users x items."""
-        return min(int(self.max_validation_users), max(100, VALIDATION_CELLS // n_items))
-
     def _scored_fold(
         self,
         specs: list[tuple[type[Recommender], dict[str, Any]]],
@@ -1001,7 +1003,7 @@ class BlendRecommender(Recommender, name="blend"):
         users = np.flatnonzero(np.diff(target.indptr) > 0)
         if users.size < int(self.min_validation_users):
             return None
-        limit = self._validation_limit(earlier.shape[1])
+        limit = validation_limit(self.max_validation_users, earlier.shape[1])
         if users.size > limit:
             rng = np.random.default_rng(self.random_state)
             users = np.sort(rng.choice(users, size=limit, replace=False))
@@ -1073,7 +1075,7 @@ class BlendRecommender(Recommender, name="blend"):
         if unordered_users is not None:
             eligible &= ~unordered_users
         eligible = np.flatnonzero(eligible)
-        limit = self._validation_limit(interactions.shape[1])
+        limit = validation_limit(self.max_validation_users, interactions.shape[1])
         if eligible.size > limit:
             eligible = np.sort(rng.choice(eligible, size=limit, replace=False))
         chosen = np.zeros(n_users, dtype=bool)

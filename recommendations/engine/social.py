@@ -35,7 +35,7 @@ from recommendations.engine.base import (
     registered,
     registered_names,
 )
-from recommendations.engine.blend import VALIDATION_CELLS, finite_rows
+from recommendations.engine.blend import finite_rows, validation_limit
 from recommendations.engine.interactions import SECONDS_PER_DAY
 from recommendations.engine.itemknn import (
     check_non_negative,
@@ -730,8 +730,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             earlier = _keep(ordered, older)
             target = holdout_new_items(earlier, _keep(ordered, held))
             users = np.flatnonzero((np.diff(target.indptr) > 0) & followers)
-            # Their scores are dense users x items: fewer of them on a large catalog.
-            limit = min(int(self.max_validation_users), max(100, VALIDATION_CELLS // n_items))
+            limit = validation_limit(self.max_validation_users, n_items)
             if users.size > limit:
                 users = np.sort(rng.choice(users, size=limit, replace=False))
             if not users.size:

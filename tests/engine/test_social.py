@@ -673,7 +673,7 @@ def test_a_large_catalog_scores_fewer_validation_users_per_fold(monkeypatch):
     assert max(scored) > 100
     # Dense scores of 100 users x 40 items at most: a catalog this large would hold
     # no more users' scores per fold.
-    monkeypatch.setattr("recommendations.engine.social.VALIDATION_CELLS", 100 * 40)
+    monkeypatch.setattr("recommendations.engine.blend.VALIDATION_CELLS", 100 * 40)
     scored.clear()
     fit()
     assert max(scored) == 100
