@@ -57,7 +57,7 @@ from recommendations.serving.keys import (
 )
 from recommendations.serving.loading import ServingModel
 from recommendations.serving.near_cache import near_cache
-from recommendations.serving.social import NOBODY, circle_of, followers_current
+from recommendations.serving.social import NOBODY, circle_of, followers_current, follows_anyone
 
 logger = logging.getLogger(__name__)
 
@@ -242,13 +242,6 @@ def _user_features(adapter: SettingsAdapter, user: Any, user_cache: UserCache | 
     return features
 
 
-def _follows_anyone(adapter: SettingsAdapter, user: Any, read: PageRead) -> bool:
-    """Whether a signed-in shopper follows anyone (never, without ``SOCIAL``)."""
-    if app_settings.SOCIAL is None:
-        return False
-    return str(user.pk) in followers_current(adapter, read.social_changed_at)
-
-
 def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     """The list of one block for one shopper: from the cache, or computed and cached."""
     app_settings.refresh()
@@ -287,7 +280,11 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         # anonymous shopper with the same inputs is (a profile only refines a personal
         # row, and they have none): they share those lists, so a new account's first
         # list costs no engine work and the cache keeps one copy, not one per account.
-        if not history and history.trained is None and not _follows_anyone(adapter, user, read):
+        if (
+            not history
+            and history.trained is None
+            and not follows_anyone(adapter, user, read.social_changed_at)
+        ):
             owner = None
 
     def catalog() -> Catalog:

@@ -76,6 +76,14 @@ def followers_current(adapter: SettingsAdapter, social_changed_at: float) -> fro
     return followers
 
 
+def follows_anyone(adapter: SettingsAdapter, user: Any, social_changed_at: float = 0.0) -> bool:
+    """Whether a signed-in ``user`` follows anyone (never without ``SOCIAL``): no query,
+    the process knows who follows anyone."""
+    if app_settings.SOCIAL is None or not is_user(user):
+        return False
+    return str(user.pk) in followers_current(adapter, social_changed_at)
+
+
 def circle_of(
     adapter: SettingsAdapter,
     user: Any,
@@ -86,9 +94,7 @@ def circle_of(
 
     A shopper who follows nobody costs no query (the process knows who follows anyone).
     """
-    if app_settings.SOCIAL is None or not is_user(user):
-        return NOBODY
-    if str(user.pk) not in followers_current(adapter, social_changed_at):
+    if not follows_anyone(adapter, user, social_changed_at):
         return NOBODY
     circle = None if user_cache is None else user_cache.get(CIRCLE_CACHE_NAME)
     if circle is None:
