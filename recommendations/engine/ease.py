@@ -146,6 +146,13 @@ class LowRankWeights:
         return _scattered(block, self.active, self.n_items)
 
 
+def _users_kernel(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
+    """``X X^T + l2 I``, dense float64: the users x users matrix the Woodbury paths invert."""
+    kernel = np.asarray((weighted @ weighted.T).toarray(), dtype=np.float64)
+    kernel[np.diag_indices(kernel.shape[0])] += l2
+    return kernel
+
+
 def low_rank_factors(weighted: sp.csr_matrix, l2: float) -> tuple[np.ndarray, np.ndarray]:
     """EASE weights through the Woodbury identity, for fewer users than items.
 
@@ -157,8 +164,7 @@ def low_rank_factors(weighted: sp.csr_matrix, l2: float) -> tuple[np.ndarray, np
     """
     n_items = weighted.shape[1]
     dense = weighted.toarray().astype(np.float64)
-    kernel = np.asarray((weighted @ weighted.T).toarray(), dtype=np.float64)
-    kernel[np.diag_indices(kernel.shape[0])] += l2
+    kernel = _users_kernel(weighted, l2)
     solved = scipy.linalg.cho_solve(
         scipy.linalg.cho_factor(kernel, overwrite_a=True, check_finite=False),
         dense,
@@ -179,9 +185,7 @@ def woodbury_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
     inverse of users x users instead of items x items, and never a dense copy of ``X``.
     It needs no more memory than the direct solve of the same catalog (float32).
     """
-    n_users = weighted.shape[0]
-    kernel = np.asarray((weighted @ weighted.T).toarray(), dtype=np.float64)
-    kernel[np.diag_indices(n_users)] += l2
+    kernel = _users_kernel(weighted, l2)
     spd_inverse(kernel)
     by_item = weighted.T.tocsr()
     solved = np.asarray(by_item @ kernel)  # C^T: items x users, float64
