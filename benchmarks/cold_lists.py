@@ -34,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+from http_load import accounts_without_history
 from served_env import production_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,13 +80,7 @@ def main() -> int:
     }
     users = get_user_model().objects
     if args.new_accounts:
-        names = [f"load-shopper-{n}" for n in range(args.customers)]
-        existing = set(users.filter(username__in=names).values_list("username", flat=True))
-        users.bulk_create(
-            [get_user_model()(username=name) for name in names if name not in existing],
-            batch_size=1000,
-        )
-        chosen = list(users.filter(username__in=names))
+        chosen = accounts_without_history(args.customers)
     else:
         chosen = list(users.annotate(n=Count("orders")).order_by("-n", "pk")[: args.customers])
     sessions = []

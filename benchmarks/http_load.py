@@ -38,12 +38,27 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from served_env import production_env
 
 ROOT = Path(__file__).resolve().parents[1]
 LATENCY_LINE = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 TO_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def accounts_without_history(count: int) -> list[Any]:
+    """``count`` accounts without any history (``load-shopper-<n>``), created once in the
+    benchmark's database, as new shoppers signing up. Needs Django set up."""
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    names = [f"load-shopper-{n}" for n in range(count)]
+    existing = set(model.objects.filter(username__in=names).values_list("username", flat=True))
+    model.objects.bulk_create(
+        [model(username=name) for name in names if name not in existing], batch_size=1000
+    )
+    return list(model.objects.filter(username__in=names))
 
 
 def session_cookies(
@@ -71,14 +86,9 @@ def session_cookies(
     else:
         chosen = list(users.annotate(n=Count("orders")).order_by("-n", "pk")[:customers])
         if new_accounts and len(chosen) < customers:
-            names = [f"load-shopper-{n}" for n in range(customers - len(chosen))]
-            existing = set(users.filter(username__in=names).values_list("username", flat=True))
-            model = get_user_model()
-            users.bulk_create(
-                [model(username=name) for name in names if name not in existing],
-                batch_size=1000,
-            )
-            chosen += list(users.filter(username__in=names).exclude(pk__in=[u.pk for u in chosen]))
+            known = {user.pk for user in chosen}
+            fresh = accounts_without_history(customers - len(chosen))
+            chosen += [user for user in fresh if user.pk not in known]
     if not chosen:
         raise SystemExit("No customer in the database: run ./bin/demo (setup_demo) first.")
     # Shoppers arrive in no particular order: the heaviest customers are not all first.
