@@ -12,6 +12,7 @@ the parameters the result depends on, so only identical inputs share a result.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -35,20 +36,27 @@ class FitCache:
         self.entries: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self._lock = threading.Lock()
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """The result kept under ``key``, else ``compute()`` kept under it."""
-        if key in self.entries:
-            self.entries.move_to_end(key)
-            self.hits += 1
-            return self.entries[key][0]  # type: ignore[return-value]
-        self.misses += 1
+        """The result kept under ``key``, else ``compute()`` kept under it.
+
+        Safe from several threads (a social blend measures its folds at once); two
+        threads missing the same key both compute it.
+        """
+        with self._lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                self.hits += 1
+                return self.entries[key][0]  # type: ignore[return-value]
+            self.misses += 1
         value = compute()
         size = _nbytes(value)
         if size <= self.max_bytes:
-            self.entries[key] = (value, size)
-            while sum(size for _, size in self.entries.values()) > self.max_bytes:
-                self.entries.popitem(last=False)
+            with self._lock:
+                self.entries[key] = (value, size)
+                while sum(size for _, size in self.entries.values()) > self.max_bytes:
+                    self.entries.popitem(last=False)
         return value
 
 

@@ -20,12 +20,13 @@ from recommendations.engine.itemknn import (
 )
 
 # Small catalogs are solved in float64 (cheap, most precise); above this many items
-# float32 halves memory and time, with identical rankings on the benchmark.
+# float32 halves memory and time, with identical rankings on the benchmark. The users'
+# kernel that KernelWeights inverts follows the same rule by its users.
 FLOAT64_MAX_ITEMS = 2_000
 # Rows of the Gram matrix built per sparse product: bounds the product's temporaries.
 GRAM_BLOCK_CELLS = 16_000_000
 # The factored Woodbury path holds two dense float64 users x items matrices: at most
-# this many cells each (320 MB); beyond it the weights are formed whole (woodbury_weights).
+# this many cells each (320 MB); beyond it only the users' kernel is kept (KernelWeights).
 LOW_RANK_MAX_CELLS = 40_000_000
 # Rows of the weights filled per step when only some items were bought.
 FILL_BLOCK = 1_024
@@ -176,27 +177,74 @@ def low_rank_factors(weighted: sp.csr_matrix, l2: float) -> tuple[np.ndarray, np
     return np.ascontiguousarray(dense.T, dtype=dtype), solved.astype(dtype)
 
 
-def woodbury_weights(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
-    """EASE weights through the Woodbury identity, formed whole: for fewer users than
-    items, where :func:`low_rank_factors` would keep too large a pair of factors.
+def _kernel_diagonal(by_item: sp.csr_matrix, inverse: np.ndarray) -> np.ndarray:
+    """``(X^T K^-1 X)_jj`` of each item ``j`` (a row of ``by_item = X^T``), float64: the
+    inverse's entries between the item's own users, never all of ``K^-1 X``."""
+    diagonal = np.empty(by_item.shape[0])
+    for item in range(by_item.shape[0]):
+        span = slice(by_item.indptr[item], by_item.indptr[item + 1])
+        users, values = by_item.indices[span], by_item.data[span].astype(np.float64)
+        diagonal[item] = values @ inverse[np.ix_(users, users)] @ values
+    return diagonal
 
-    ``C = (l2 I + X X^T)^-1 X`` comes from the inverse of the users' kernel, and
-    ``B_ij = (X^T C)_ij / (1 - (X^T C)_jj)`` from two sparse products with ``X``: one
-    inverse of users x users instead of items x items, and never a dense copy of ``X``.
-    It needs no more memory than the direct solve of the same catalog (float32).
+
+@dataclass(frozen=True)
+class KernelWeights:
+    """EASE weights of the bought items kept as the inverse of the users' kernel.
+
+    For fewer users than half the items, where :class:`LowRankWeights`' dense factors
+    would be too large: ``C = K^-1 X`` with ``K = l2 I + X X^T`` (users x users), and
+    ``B_ij = (X^T C)_ij / d_j`` off the diagonal, ``d_j = 1 - (X^T C)_jj``. Scoring some
+    users costs a product with the inverse and two sparse products with ``X``;
+    :meth:`dense` forms ``B`` from two sparse products with ``X``, never a dense copy of
+    ``X``, in no more memory than the direct solve of the same catalog (float32). The
+    kernel is inverted in float32 above :data:`FLOAT64_MAX_ITEMS` users.
     """
-    kernel = _users_kernel(weighted, l2)
-    spd_inverse(kernel)
-    by_item = weighted.T.tocsr()
-    solved = np.asarray(by_item @ kernel)  # C^T: items x users, float64
-    del kernel
-    denominator = 1.0 - np.asarray(by_item.multiply(solved).sum(axis=1)).ravel()
-    solved = solved.astype(np.float32)
-    weights = np.asarray(by_item @ solved.T, dtype=np.float32)
-    del solved
-    weights /= denominator.astype(np.float32)[None, :]
-    weights[np.diag_indices(weights.shape[0])] = 0.0
-    return weights
+
+    n_items: int
+    active: np.ndarray  # the items in the solve, sorted
+    by_item: sp.csr_matrix  # X^T: (active, users)
+    inverse: np.ndarray  # K^-1: (users, users)
+    denominator: np.ndarray  # d: (active,), float64
+
+    @classmethod
+    def solve(
+        cls, weighted: sp.csr_matrix, l2: float, active: np.ndarray, n_items: int
+    ) -> KernelWeights:
+        """Invert the users' kernel of ``weighted`` (users with items x ``active``)."""
+        inverse = _users_kernel(weighted, l2)
+        if inverse.shape[0] > FLOAT64_MAX_ITEMS:
+            inverse = inverse.astype(np.float32)
+        spd_inverse(inverse)
+        by_item = weighted.T.tocsr()
+        denominator = 1.0 - _kernel_diagonal(by_item, inverse)
+        return cls(n_items, active, by_item, inverse, denominator)
+
+    def scores(self, rows: sp.csr_matrix) -> np.ndarray:
+        """``rows @ B`` for weighted rows over the whole catalog: (n_rows, n_items)."""
+        compact = sp.csr_matrix(rows)[:, self.active]
+        near = np.asarray((compact @ self.by_item).toarray(), dtype=self.inverse.dtype)
+        product = np.asarray(self.by_item @ (near @ self.inverse).T, np.float64).T
+        product -= compact.multiply((1.0 - self.denominator)[None, :]).toarray()
+        product /= self.denominator[None, :]
+        result = np.zeros((rows.shape[0], self.n_items), dtype=np.float32)
+        result[:, self.active] = product
+        return result
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held (what a fit cache counts)."""
+        arrays = (self.active, self.by_item.data, self.by_item.indices, self.by_item.indptr)
+        return int(sum(a.nbytes for a in arrays) + self.inverse.nbytes + self.denominator.nbytes)
+
+    def dense(self) -> np.ndarray:
+        """``B`` as a dense float32 (n_items, n_items) matrix."""
+        solved = np.asarray(self.by_item @ self.inverse, dtype=np.float32)  # C^T
+        weights = np.asarray(self.by_item @ solved.T, dtype=np.float32)
+        del solved
+        weights /= self.denominator.astype(np.float32)[None, :]
+        weights[np.diag_indices(weights.shape[0])] = 0.0
+        return _scattered(weights, self.active, self.n_items)
 
 
 def _scattered(block: np.ndarray, active: np.ndarray, n_items: int) -> np.ndarray:
@@ -210,14 +258,15 @@ def _scattered(block: np.ndarray, active: np.ndarray, n_items: int) -> np.ndarra
     return weights
 
 
-def ease_solve(weighted: sp.csr_matrix, l2: float) -> np.ndarray | LowRankWeights:
+def ease_solve(weighted: sp.csr_matrix, l2: float) -> np.ndarray | LowRankWeights | KernelWeights:
     """EASE weights of a weighted users x items matrix: dense float32, or the factors.
 
     Items nobody has are left out of the solve (their rows and columns of ``B`` are
     zero: nothing predicts them, they predict nothing), and users with no item too;
     with fewer users than half the items the Woodbury identity replaces the inverse,
     and the weights stay factored (:class:`LowRankWeights`) while the factors are small
-    (:data:`LOW_RANK_MAX_CELLS`), else are formed whole (:func:`woodbury_weights`). All
+    (:data:`LOW_RANK_MAX_CELLS`), else as the inverse of the users' kernel
+    (:class:`KernelWeights`); either is formed whole when first needed. All
     are exact: the same weights up to rounding.
     """
     n_items = weighted.shape[1]
@@ -234,7 +283,7 @@ def ease_solve(weighted: sp.csr_matrix, l2: float) -> np.ndarray | LowRankWeight
             left, right = low_rank_factors(compact, l2)
             diagonal = np.einsum("iu,ui->i", left, right)
             return LowRankWeights(n_items, active, left, right, diagonal)
-        return _scattered(woodbury_weights(compact, l2), active, n_items)
+        return KernelWeights.solve(compact, l2, active, n_items)
     return _scattered(direct_weights(compact, l2), active, n_items)
 
 
@@ -299,17 +348,17 @@ class EASERecommender(HistoryRecommender, name="ease"):
         # The solve depends on the weighted matrix and l2 only: a blend's EASE and a
         # standalone one (another history setting) on the same events share it.
         solved = cached_fit("ease", weighted, (l2,), lambda: ease_solve(weighted, l2))
-        if isinstance(solved, LowRankWeights):
+        if isinstance(solved, LowRankWeights | KernelWeights):
             # Formed when first needed (saving, similar items): a fit that only scores
             # some users (validation, a holdout) never pays for the dense product.
-            self._low_rank = solved
+            self._factored = solved
         else:
-            self._low_rank = None
+            self._factored = None
             self.weights_ = solved
 
     def __getattr__(self, name: str) -> Any:
-        if name == "weights_" and self.__dict__.get("_low_rank") is not None:
-            self.weights_ = self.__dict__.pop("_low_rank").dense()
+        if name == "weights_" and self.__dict__.get("_factored") is not None:
+            self.weights_ = self.__dict__.pop("_factored").dense()
             return self.weights_
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
@@ -318,9 +367,9 @@ class EASERecommender(HistoryRecommender, name="ease"):
         return super()._state()
 
     def _score_weighted(self, rows: sp.csr_matrix) -> np.ndarray:
-        low_rank = self.__dict__.get("_low_rank")
-        if low_rank is not None:
-            return low_rank.scores(rows)
+        factored = self.__dict__.get("_factored")
+        if factored is not None:
+            return factored.scores(rows)
         return np.asarray(rows @ self.weights_, dtype=np.float32)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:

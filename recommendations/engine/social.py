@@ -22,7 +22,9 @@ request time (``recommend_interactions(..., social_row=...)``).
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -49,6 +51,7 @@ from recommendations.engine.social_gate import (
     fit_gate,
     gate_choice,
     gate_features,
+    top_of_entries,
     top_rows,
 )
 from recommendations.engine.split import holdout_new_items
@@ -63,6 +66,8 @@ VALIDATIONS = ("per_user", "time")
 #: Weight of the best sellers among items the mix leaves tied (a cold user's unvoted
 #: items): small enough never to reorder two items that differ otherwise.
 POPULARITY_TIE_BREAK = 1e-3
+#: Validation folds measured at once (threads).
+FOLD_THREADS = 2
 
 
 class SocialVotes:
@@ -297,6 +302,69 @@ class SocialTrustRecommender(SocialRecommender, name="social_trust"):
         peak = votes.max(axis=1, keepdims=True)
         scaled = 2.0 + votes / np.where(peak > 0, peak, 1.0)
         return np.where(votes > 0, scaled, ranked).astype(np.float32)
+
+
+def mixed_quality(
+    base: np.ndarray,
+    votes: np.ndarray,
+    tie_break: np.ndarray,
+    unvoted: list[np.ndarray],
+    grid: Sequence[float],
+    relevant: sp.csr_matrix,
+    k: int,
+) -> np.ndarray:
+    """NDCG@k of each weight of ``grid`` in the blend's mix: (len(grid), rows).
+
+    A row with votes is ranked by ``base + weight * votes / max + tie_break``, one
+    without (or at weight 0) by ``base``. ``unvoted``: :func:`top_rows` of ``base``
+    and of ``base + tie_break`` at ``k``. Votes only lift an item, so a row's top
+    ``k`` is among the second's items and its voted items. Only those that score at
+    least the lowest of ``k`` known items (that second top ``k``, or the top ``k`` of
+    the weight before, whichever is higher) are ranked, not the whole catalog.
+    """
+    quality = np.empty((len(grid), base.shape[0]))
+    quality[:] = ndcg_per_user(unvoted[0], relevant, k)
+    peak = votes.max(axis=1)
+    lifted = np.flatnonzero(peak > 0)
+    if not lifted.size:
+        return quality
+    scaled, base = votes[lifted] / peak[lifted, None], base[lifted]
+    floor = unvoted[1][lifted]
+    floor_base = np.take_along_axis(base, floor, axis=1)
+    floor_scaled = np.take_along_axis(scaled, floor, axis=1)
+    floor_tie = tie_break[floor]
+    # Voted items the row can rank, and the floor's other items (each item once).
+    rows, items = np.nonzero((scaled > 0) & np.isfinite(base))
+    voted_base, voted_scaled, voted_tie = base[rows, items], scaled[rows, items], tie_break[items]
+    plain_rows, plain_at = np.nonzero((floor_scaled <= 0) | ~np.isfinite(floor_base))
+    plain_items = floor[plain_rows, plain_at]
+    relevant = relevant[lifted]
+    top = floor
+    for w, weight in enumerate(grid):
+        if weight <= 0:
+            continue
+        floor_mixed = floor_base + weight * floor_scaled + floor_tie
+        # The k items of the weight before are a row's k best here, or below them.
+        before = np.take_along_axis(base, top, axis=1) + weight * np.take_along_axis(
+            scaled, top, axis=1
+        )
+        before += tie_break[top]
+        bound = np.maximum(floor_mixed.min(axis=1), before.min(axis=1))
+        mixed = voted_base + weight * voted_scaled + voted_tie
+        keep = mixed >= bound[rows]
+        plain_mixed = floor_mixed[plain_rows, plain_at]
+        plain_keep = plain_mixed >= bound[plain_rows]
+        entry_rows = np.concatenate([rows[keep], plain_rows[plain_keep]])
+        order = np.argsort(entry_rows, kind="stable")
+        top = top_of_entries(
+            entry_rows[order],
+            np.concatenate([items[keep], plain_items[plain_keep]])[order],
+            np.concatenate([mixed[keep], plain_mixed[plain_keep]])[order],
+            lifted.size,
+            floor.shape[1],
+        )
+        quality[w, lifted] = ndcg_per_user(top, relevant, k)
+    return quality
 
 
 def unit_rows(scores: np.ndarray) -> np.ndarray:
@@ -630,13 +698,16 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         scales: list[float | None],
         *,
         votes: list[np.ndarray] | None = None,
+        base: np.ndarray | None = None,
+        fold: int = 0,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """NDCG@k of ``users`` per (time scale, weight): (len(scales), len(grid), users);
         the users' :func:`agreement`; their gate features per time scale:
-        (len(scales), users, len(GATE_FEATURES)). ``votes``: those of
-        :meth:`_fold_votes`, when already computed."""
-        base = unit_rows(model._score_users(users))
-        base[earlier[users].nonzero()] = -np.inf
+        (len(scales), users, len(GATE_FEATURES)). ``votes`` and ``base``: those of
+        :meth:`_fold_votes` and :meth:`_fold_base`, when already computed; ``fold``: the
+        fold's number (folds may be measured at once, in any order)."""
+        if base is None:
+            base = self._fold_base(model, earlier, users)
         popularity = np.diff(earlier.tocsc().indptr).astype(np.float32)
         tie_break = POPULARITY_TIE_BREAK * popularity / max(float(popularity.max(initial=0)), 1.0)
         social, history = csr_rows(self.social_, users), earlier[users]
@@ -647,6 +718,8 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         if earlier_times is not None:
             newest = float(np.nanmax(earlier_times.data, initial=0.0))
             idle = (newest - _row_max(earlier_times[users])) / SECONDS_PER_DAY
+        k = int(self.k)
+        unvoted = [top_rows(base, k), top_rows(base + tie_break[None, :], k)]
         # One time scale's votes at a time unless given: (users, n_items) each.
         per_scale = votes
         if per_scale is None:
@@ -663,16 +736,18 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                     cold_items=int(self.cold_items),
                     agreed=agreed,
                     idle_days=idle,
-                    k=int(self.k),
+                    k=k,
+                    top=unvoted[0],
                 )
-            peak = votes.max(axis=1, keepdims=True)
-            has = peak[:, 0] > 0
-            scaled = votes / np.where(peak > 0, peak, 1.0)
-            for w, weight in enumerate(grid):
-                mixed = base + weight * scaled + tie_break[None, :]
-                mixed = np.where(has[:, None] & (weight > 0), mixed, base)
-                quality[s, w] = ndcg_per_user(top_rows(mixed, int(self.k)), relevant, int(self.k))
+            quality[s] = mixed_quality(base, votes, tie_break, unvoted, grid, relevant, k)
         return quality, agreed, features
+
+    @staticmethod
+    def _fold_base(model: Recommender, earlier: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+        """The collaborative scores of ``users`` as :func:`unit_rows`, own items at -inf."""
+        base = unit_rows(model._score_users(users))
+        base[earlier[users].nonzero()] = -np.inf
+        return base
 
     def _scale_votes(
         self,
@@ -718,7 +793,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         keys = np.nan_to_num(times.data) if times is not None else rng.random(ordered.nnz)
         followers = np.diff(self.social_.indptr) > 0
         n_items = interactions.shape[1]
-        qualities, colds, agreements, gate_rows, groups = [], [], [], [], []
+        plans = []
         for fold in range(int(self.validation_folds)):
             held, older = holdout_pairs(
                 ordered,
@@ -733,13 +808,25 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             limit = validation_limit(self.max_validation_users, n_items)
             if users.size > limit:
                 users = np.sort(rng.choice(users, size=limit, replace=False))
-            if not users.size:
-                continue
-            earlier_times = _keep(times, older) if times is not None else None
+            if users.size:
+                earlier_times = _keep(times, older) if times is not None else None
+                plans.append((fold, earlier, earlier_times, users, target[users]))
+
+        def measure(fold, earlier, earlier_times, users, relevant):
             model = klass(**params).fit(earlier, timestamps=earlier_times, **features)
-            quality, agreed, gated = self._fold_quality(
-                model, earlier, earlier_times, users, target[users], grid, scales
+            return self._fold_quality(
+                model, earlier, earlier_times, users, relevant, grid, scales, fold=fold
             )
+
+        # The folds are independent, and their work (fits, votes, rankings) is numpy,
+        # scipy and BLAS that lets go of the GIL: two at once use both cores.
+        with ThreadPoolExecutor(max_workers=FOLD_THREADS) as pool:
+            running = [pool.submit(contextvars.copy_context().run, measure, *p) for p in plans]
+            measured = [each.result() for each in running]
+        qualities, colds, agreements, gate_rows, groups = [], [], [], [], []
+        for (fold, earlier, _, users, _), (quality, agreed, gated) in zip(
+            plans, measured, strict=True
+        ):
             qualities.append(quality)
             agreements.append(agreed)
             gate_rows.append(gated)

@@ -15,6 +15,7 @@ the blend's scores, i.e. the collaborative model's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,12 +79,17 @@ def _in_top(scores: np.ndarray, n: int) -> np.ndarray:
     return mask
 
 
-def candidates(base: np.ndarray, votes: np.ndarray, n_base: int, n_voted: int) -> np.ndarray:
-    """Mask of each row's candidates: the ``n_base`` best finite entries of ``base`` and
-    the ``n_voted`` most voted items among those ``base`` leaves open (finite)."""
-    open_votes = np.where(np.isfinite(base), votes, 0.0)
-    voted = _in_top(open_votes, n_voted) & (open_votes > 0)
-    return np.isfinite(base) & (_in_top(base, n_base) | voted)
+def candidates(
+    base: np.ndarray, votes: Sequence[np.ndarray], n_base: int, n_voted: int
+) -> np.ndarray:
+    """Mask of each row's candidates: the ``n_base`` best finite entries of ``base`` and,
+    for each matrix of ``votes``, the ``n_voted`` most voted items among those ``base``
+    leaves open (finite)."""
+    mask = _in_top(base, n_base)
+    for each in votes:
+        open_votes = np.where(np.isfinite(base), each, 0.0)
+        mask |= _in_top(open_votes, n_voted) & (open_votes > 0)
+    return np.isfinite(base) & mask
 
 
 def ranks_at(scores: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -333,18 +339,23 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
 
     # -- learning on the blend's validation folds -------------------------------
 
-    def _fold_quality(self, model, earlier, earlier_times, users, relevant, grid, scales):
+    def _fold_quality(self, model, earlier, earlier_times, users, relevant, grid, scales, fold=0):
         # The votes of every time scale, computed once for the blend's quality and here.
         per_scale = self._fold_votes(earlier, earlier_times, users, scales)
+        base = self._fold_base(model, earlier, users)
         result = super()._fold_quality(
-            model, earlier, earlier_times, users, relevant, grid, scales, votes=per_scale
+            model,
+            earlier,
+            earlier_times,
+            users,
+            relevant,
+            grid,
+            scales,
+            votes=per_scale,
+            base=base,
         )
-        base = unit_rows(model._score_users(users))
         history = earlier[users]
-        base[history.nonzero()] = -np.inf
-        mask = np.zeros(base.shape, dtype=bool)
-        for votes in per_scale:
-            mask |= candidates(base, votes, int(self.n_base), int(self.n_voted))
+        mask = candidates(base, per_scale, int(self.n_base), int(self.n_voted))
         near = newest = None
         if earlier_times is not None:
             own_times = earlier_times[users]
@@ -365,7 +376,7 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         )
         labels = np.asarray(relevant[pairs.rows, pairs.items]).ravel() > 0
         voted = np.max(pairs.peak, axis=0) > 0
-        self._folds.append(Fold(pairs, labels, voted, relevant, base.shape[1]))
+        self._measured[fold] = Fold(pairs, labels, voted, relevant, base.shape[1])
         return result
 
     @staticmethod
@@ -380,6 +391,7 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             self._blend_quality = quality[crossed, np.arange(quality.shape[1])]
 
     def _fit(self, interactions, *, user_features, item_features, timestamps, social) -> None:
+        self._measured: dict[int, Fold] = {}
         self._folds, self._blend_quality = [], None
         self.rerank_weights_ = np.zeros(0, dtype=np.float64)
         self.rerank_cold_ = self.rerank_warm_ = False
@@ -393,6 +405,8 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
                 timestamps=timestamps,
                 social=social,
             )
+            # In the folds' order, as the blend pooled them (they may be measured at once).
+            self._folds = [self._measured[fold] for fold in sorted(self._measured)]
             self.item_counts_ = np.diff(interactions.tocsc().indptr).astype(np.float32)
             # Kept whatever the blend's time scale: the features read them.
             self.times_ = aligned_times(interactions, timestamps)
@@ -402,7 +416,7 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             if self._blend_quality is not None and self._folds:
                 self._learn_reranker()
         finally:
-            self._folds, self._blend_quality = [], None
+            self._measured, self._folds, self._blend_quality = {}, [], None
 
     def _scale_index(self) -> int:
         """Index of the blend's chosen time scale among the votes kept per fold."""
@@ -530,7 +544,7 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         pairs = collect_pairs(
             unit,
             [votes],
-            candidates(unit, votes, int(self.n_base), int(self.n_voted)),
+            candidates(unit, [votes], int(self.n_base), int(self.n_voted)),
             popularity=self.item_counts_,
             history=own,
             followed=np.asarray(followed)[voted],

@@ -15,6 +15,7 @@ from recommendations.engine.content import ContentRecommender
 from recommendations.engine.ease import (
     CatalogTooLargeError,
     EASERecommender,
+    KernelWeights,
     LowRankWeights,
     ease_solve,
 )
@@ -280,19 +281,19 @@ def test_mlp_without_item_features_is_a_collaborative_mlp_that_says_so(data):
 
 
 @pytest.mark.parametrize(
-    ("n_users", "n_items", "leaf", "factored", "max_cells"),
+    ("n_users", "n_items", "leaf", "kind", "max_cells"),
     [
-        (60, 25, 512, False, 40_000_000),
-        (60, 25, 4, False, 40_000_000),
-        (90, 41, 7, False, 40_000_000),
-        (20, 70, 512, True, 40_000_000),
-        # Factors too large to keep: the Woodbury weights formed whole, by blocks.
-        (20, 70, 4, False, 100),
+        (60, 25, 512, np.ndarray, 40_000_000),
+        (60, 25, 4, np.ndarray, 40_000_000),
+        (90, 41, 7, np.ndarray, 40_000_000),
+        (20, 70, 512, LowRankWeights, 40_000_000),
+        # Factors too large to keep: the users' kernel inverted by blocks, kept.
+        (20, 70, 4, KernelWeights, 100),
     ],
-    ids=["direct", "direct by blocks", "odd blocks", "woodbury", "woodbury formed"],
+    ids=["direct", "direct by blocks", "odd blocks", "woodbury", "users kernel"],
 )
 def test_ease_weights_match_the_textbook_inverse_and_leave_unbought_items_out(
-    n_users, n_items, leaf, factored, max_cells, monkeypatch
+    n_users, n_items, leaf, kind, max_cells, monkeypatch
 ):
     # A small leaf makes the block inversion recurse on a small catalog.
     monkeypatch.setattr("recommendations.engine.ease.SPD_LEAF", leaf)
@@ -302,9 +303,9 @@ def test_ease_weights_match_the_textbook_inverse_and_leave_unbought_items_out(
     dense[:, [3, 9]] = 0.0  # nobody bought these
     dense[5] = 0.0  # a user without items
     solved = ease_solve(sp.csr_matrix(dense, dtype=np.float32), 4.0)
-    # Fewer users than half the items: the weights stay as their Woodbury factors.
-    assert isinstance(solved, LowRankWeights) == factored
-    weights = solved.dense() if factored else solved
+    # Fewer users than half the items: the weights stay factored until needed.
+    assert isinstance(solved, kind)
+    weights = solved if kind is np.ndarray else solved.dense()
     assert weights.dtype == np.float32
     expected = naive_ease(dense, 4.0)
     np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-7)
@@ -321,7 +322,23 @@ def test_ease_weights_in_float32_above_two_thousand_items_match_float64():
     np.testing.assert_allclose(weights, expected, rtol=0, atol=1e-4 * scale)
 
 
-def test_ease_with_fewer_users_than_items_scores_from_its_factors_as_from_its_weights():
+def test_woodbury_weights_in_float32_above_two_thousand_users_match_float64(monkeypatch):
+    monkeypatch.setattr("recommendations.engine.ease.LOW_RANK_MAX_CELLS", 100)
+    rng = np.random.default_rng(14)
+    dense = (rng.random((2100, 4300)) < 0.004).astype(np.float64)
+    solved = ease_solve(sp.csr_matrix(dense, dtype=np.float32), 20.0)
+    assert isinstance(solved, KernelWeights) and solved.inverse.dtype == np.float32
+    weights = solved.dense()
+    expected = naive_ease(dense, 20.0)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(weights, expected, rtol=0, atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize("max_cells", [40_000_000, 100], ids=["woodbury", "users kernel"])
+def test_ease_with_fewer_users_than_items_scores_from_its_factors_as_from_its_weights(
+    max_cells, monkeypatch
+):
+    monkeypatch.setattr("recommendations.engine.ease.LOW_RANK_MAX_CELLS", max_cells)
     rng = np.random.default_rng(13)
     dense = (rng.random((30, 90)) < 0.15).astype(np.float32)
     dense[:, [4, 50]] = 0.0  # nobody bought these

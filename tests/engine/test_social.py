@@ -18,6 +18,7 @@ from recommendations.engine import (
     load,
 )
 from recommendations.engine import social as social_module
+from recommendations.engine.metrics import ndcg_per_user
 from recommendations.engine.social import agreement, holdout_pairs, unit_rows
 
 
@@ -677,3 +678,54 @@ def test_a_large_catalog_scores_fewer_validation_users_per_fold(monkeypatch):
     scored.clear()
     fit()
     assert max(scored) == 100
+
+
+def random_mix(seed: int = 0) -> tuple:
+    """Collaborative rows (own items at -inf), sparse votes, a tie-break and the relevant
+    items of 40 users over 300 items; a quarter of the users have no votes, and five
+    have nearly flat rows, which the tie-break orders."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(40, 300)).astype(np.float32)
+    base[10:15] *= 1e-5
+    base[rng.random(base.shape) < 0.05] = -np.inf
+    votes = np.where(rng.random(base.shape) < 0.04, rng.random(base.shape), 0.0)
+    votes = votes.astype(np.float32)
+    votes[:10] = 0.0
+    tie_break = (1e-3 * rng.random(300)).astype(np.float32)
+    relevant = sp.csr_matrix((rng.random(base.shape) < 0.03).astype(np.float32))
+    return base, votes, tie_break, relevant
+
+
+def mix_ranked_whole(base, votes, tie_break, grid, relevant) -> np.ndarray:
+    """NDCG@20 of each weight of ``grid``, every item of every row ranked."""
+    peak = votes.max(axis=1, keepdims=True)
+    scaled = votes / np.where(peak > 0, peak, 1.0)
+    quality = []
+    for weight in grid:
+        mixed = np.where((peak > 0) & (weight > 0), base + weight * scaled + tie_break, base)
+        quality.append(ndcg_per_user(social_module.top_rows(mixed, 20), relevant, 20))
+    return np.array(quality)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ranking_the_shortlists_gives_the_quality_of_ranking_every_item(seed):
+    base, votes, tie_break, relevant = random_mix(seed)
+    grid = [0.0, 0.1, 0.5, 2.0, 20.0]
+    unvoted = [social_module.top_rows(base, 20), social_module.top_rows(base + tie_break, 20)]
+
+    short = social_module.mixed_quality(base, votes, tie_break, unvoted, grid, relevant, 20)
+
+    whole = mix_ranked_whole(base, votes, tie_break, grid, relevant)
+    np.testing.assert_allclose(short, whole, rtol=1e-6, atol=1e-9)
+    assert (whole[1:, 10:] != whole[0, 10:]).any()  # the votes changed some lists
+    assert (whole[:, :10] == whole[0, :10]).all()  # and none of the users without votes
+
+
+def test_the_entries_of_each_row_are_ranked_best_first():
+    rows = np.array([0, 0, 0, 1, 1, 1, 1])
+    items = np.array([3, 5, 9, 1, 2, 7, 8])
+    values = np.array([0.1, 0.9, 0.5, -np.inf, 0.2, 0.7, 0.3])
+
+    top = social_module.top_of_entries(rows, items, values, 2, 2)
+
+    assert top.tolist() == [[5, 9], [7, 8]]

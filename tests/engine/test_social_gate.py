@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from recommendations.engine import EASERecommender, SocialBlendRecommender, load
@@ -12,6 +13,7 @@ from recommendations.engine.social_gate import (
     fit_gate,
     gate_choice,
     gate_features,
+    top_rows,
 )
 from tests.engine.test_social import follows, group_data
 
@@ -175,3 +177,21 @@ def test_a_folded_in_row_gets_the_same_gated_scores_as_the_known_user():
     ease = EASERecommender(l2=10.0).fit(interactions)
     np.testing.assert_array_equal(known[1], ease._score_users(np.array([1]))[0])
     assert not np.allclose(known[0], ease._score_users(np.array([0]))[0])
+
+
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_top_rows_are_each_rows_best_columns_best_first(k):
+    rng = np.random.default_rng(k)
+    scores = rng.normal(size=(30, 400)).astype(np.float32)
+    scores[3, 10:] = -np.inf  # fewer finite entries than k in some cases
+    scores[4] = 0.0  # all tied: any k columns, each once
+
+    top = top_rows(scores, k)
+
+    assert top.shape == (30, k)
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    untied = [r for r in range(30) if r not in (3, 4)]
+    np.testing.assert_array_equal(top[untied], expected[untied])
+    np.testing.assert_array_equal(top[3, : min(k, 10)], expected[3, : min(k, 10)])
+    assert len(set(top[4].tolist())) == k
+    assert top_rows(scores, 0).shape == (30, 0)

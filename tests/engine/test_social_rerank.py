@@ -150,10 +150,14 @@ def test_candidates_are_the_best_open_items_and_the_most_voted_ones():
     base = np.array([[3.0, 2.0, 1.0, 0.0, -np.inf]])
     votes = np.array([[0.0, 0.0, 0.0, 5.0, 9.0]])
 
-    mask = candidates(base, votes, n_base=2, n_voted=1)
+    mask = candidates(base, [votes], n_base=2, n_voted=1)
 
     # The own item (-inf) is never a candidate, however voted.
     np.testing.assert_array_equal(mask, [[True, True, False, True, False]])
+    # Each time scale's votes add their own most voted item.
+    other = np.array([[0.0, 0.0, 4.0, 1.0, 0.0]])
+    mask = candidates(base, [votes, other], n_base=2, n_voted=1)
+    np.testing.assert_array_equal(mask, [[True, True, True, True, False]])
 
 
 def test_ranks_at_counts_the_entries_above():
@@ -207,3 +211,22 @@ def test_a_user_folded_in_with_their_follows_is_reranked_like_a_known_one():
     # Judged at the end of training rather than at their newest item, and from their
     # whole history rather than its newest items: most of the list is the same.
     assert len(set(folded.tolist()) & set(known.tolist())) >= 3
+
+
+def test_folds_measured_at_once_learn_what_folds_measured_in_turn(monkeypatch):
+    interactions, stamps, social = niche_data()
+    fits = []
+    for threads in (1, 2):
+        monkeypatch.setattr("recommendations.engine.social.FOLD_THREADS", threads)
+        fits.append(
+            SocialRerankRecommender(
+                collaborative=("ease", {"l2": 10.0}), validation_folds=3, min_validation_users=5
+            ).fit(interactions, timestamps=stamps, social=social)
+        )
+    in_turn, at_once = fits
+
+    assert in_turn.rerank_validation_ndcg_ is not None  # the folds were measured
+    assert at_once.validation_ndcg_ == in_turn.validation_ndcg_
+    assert at_once.rerank_validation_ndcg_ == in_turn.rerank_validation_ndcg_
+    np.testing.assert_array_equal(at_once.validation_curve_, in_turn.validation_curve_)
+    np.testing.assert_array_equal(at_once.rerank_weights_, in_turn.rerank_weights_)
