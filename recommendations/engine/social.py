@@ -68,6 +68,10 @@ VALIDATIONS = ("per_user", "time")
 POPULARITY_TIE_BREAK = 1e-3
 #: Validation folds measured at once (threads).
 FOLD_THREADS = 2
+#: Full validation folds (as many users as the blend scores per fold) after which no
+#: fold is added: each is a fit of the collaborative model, costly on a large catalog,
+#: and that many already hold thousands of users.
+ENOUGH_FOLDS = 3
 
 
 class SocialVotes:
@@ -503,7 +507,9 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     validation_fraction : float
         Share of the pairs each fold holds out (between 0 and 1).
     validation_folds : int
-        Folds pooled: more validation users, and periods further back.
+        Folds pooled at most: more validation users, and periods further back; no
+        fold is added once ``ENOUGH_FOLDS`` folds' worth of users (as many as
+        ``max_validation_users`` allows per fold) are pooled.
     min_validation_users : int
         Users with votes and held-out new items (summed over folds) a weight needs.
     max_validation_users : int
@@ -793,8 +799,11 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         keys = np.nan_to_num(times.data) if times is not None else rng.random(ordered.nnz)
         followers = np.diff(self.social_.indptr) > 0
         n_items = interactions.shape[1]
-        plans = []
+        limit = validation_limit(self.max_validation_users, n_items)
+        plans, pooled = [], 0
         for fold in range(int(self.validation_folds)):
+            if pooled >= ENOUGH_FOLDS * limit:
+                break
             held, older = holdout_pairs(
                 ordered,
                 keys,
@@ -805,12 +814,12 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             earlier = _keep(ordered, older)
             target = holdout_new_items(earlier, _keep(ordered, held))
             users = np.flatnonzero((np.diff(target.indptr) > 0) & followers)
-            limit = validation_limit(self.max_validation_users, n_items)
             if users.size > limit:
                 users = np.sort(rng.choice(users, size=limit, replace=False))
             if users.size:
                 earlier_times = _keep(times, older) if times is not None else None
                 plans.append((fold, earlier, earlier_times, users, target[users]))
+                pooled += users.size
 
         def measure(fold, earlier, earlier_times, users, relevant):
             model = klass(**params).fit(earlier, timestamps=earlier_times, **features)

@@ -680,6 +680,29 @@ def test_a_large_catalog_scores_fewer_validation_users_per_fold(monkeypatch):
     assert max(scored) == 100
 
 
+def test_no_fold_is_added_once_enough_full_folds_are_pooled(monkeypatch):
+    interactions, stamps, social = group_data(n_per_group=60)  # 240 users x 40 items
+    scored = []
+    original = SocialBlendRecommender._fold_quality
+
+    def counting(self, model, earlier, earlier_times, users, *args, **kwargs):
+        scored.append(users.size)
+        return original(self, model, earlier, earlier_times, users, *args, **kwargs)
+
+    monkeypatch.setattr(SocialBlendRecommender, "_fold_quality", counting)
+
+    def fit(max_users: int) -> None:
+        SocialBlendRecommender(
+            collaborative=("item_knn", {}), min_validation_users=5, max_validation_users=max_users
+        ).fit(interactions, timestamps=stamps, social=social)
+
+    fit(3000)  # folds of fewer users than allowed: all five
+    assert len(scored) == 5 and max(scored) < 3000
+    scored.clear()
+    fit(20)  # every fold full
+    assert scored == [20] * social_module.ENOUGH_FOLDS
+
+
 def random_mix(seed: int = 0) -> tuple:
     """Collaborative rows (own items at -inf), sparse votes, a tie-break and the relevant
     items of 40 users over 300 items; a quarter of the users have no votes, and five
