@@ -369,6 +369,7 @@ def timing(user, item, day, edges) -> None:
             f"{fit_cpu:.1f} s CPU; with its artifact {time.perf_counter() - started:.1f} s "
             f"wall, {time.process_time() - cpu:.1f} s CPU"
         )
+        del model  # its dense weights would weigh on the next fit
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -22,9 +21,10 @@ from recommendations.engine.itemknn import (
 )
 
 # Small catalogs are solved in float64 (cheap, most precise); above this many items
-# float32 halves memory and time, with identical rankings on the benchmark. The users'
-# kernel that KernelWeights inverts follows the same rule by its users.
+# float32 halves memory and time, with identical rankings on the benchmark.
 FLOAT64_MAX_ITEMS = 2_000
+# The same for the users' kernel that KernelWeights inverts.
+FLOAT64_MAX_USERS = 2_000
 # Rows of the Gram matrix built per sparse product: bounds the product's temporaries.
 GRAM_BLOCK_CELLS = 16_000_000
 # The factored Woodbury path holds two dense float64 users x items matrices: at most
@@ -151,9 +151,9 @@ class LowRankWeights:
         return _scattered(block, self.active, self.n_items)
 
 
-def _users_kernel(weighted: sp.csr_matrix, l2: float) -> np.ndarray:
-    """``X X^T + l2 I``, dense float64: the users x users matrix the Woodbury paths invert."""
-    kernel = np.asarray((weighted @ weighted.T).toarray(), dtype=np.float64)
+def _users_kernel(weighted: sp.csr_matrix, l2: float, dtype: type = np.float64) -> np.ndarray:
+    """``X X^T + l2 I``, dense: the users x users matrix the Woodbury paths invert."""
+    kernel = np.asarray((weighted @ weighted.T).toarray(), dtype=dtype)
     kernel[np.diag_indices(kernel.shape[0])] += l2
     return kernel
 
@@ -182,16 +182,17 @@ def low_rank_factors(weighted: sp.csr_matrix, l2: float) -> tuple[np.ndarray, np
 
 
 def _product(sparse: sp.csr_matrix, dense: np.ndarray) -> np.ndarray:
-    """``sparse @ dense`` as float32, its rows in :data:`PRODUCT_THREADS` blocks at once
-    (scipy's sparse products let go of the GIL)."""
+    """``sparse @ dense`` as float32, by blocks of :data:`FILL_BLOCK` rows on
+    :data:`PRODUCT_THREADS` threads (scipy's sparse products let go of the GIL); the
+    temporaries are a block's."""
+    dense = np.ascontiguousarray(dense)  # else scipy copies it for every block
     result = np.empty((sparse.shape[0], dense.shape[1]), dtype=np.float32)
-    bounds = np.linspace(0, sparse.shape[0], PRODUCT_THREADS + 1).astype(int)
 
-    def fill(start: int, stop: int) -> None:
-        result[start:stop] = sparse[start:stop] @ dense
+    def fill(start: int) -> None:
+        result[start : start + FILL_BLOCK] = sparse[start : start + FILL_BLOCK] @ dense
 
     with ThreadPoolExecutor(max_workers=PRODUCT_THREADS) as pool:
-        for done in [pool.submit(fill, a, b) for a, b in pairwise(bounds)]:
+        for done in [pool.submit(fill, a) for a in range(0, sparse.shape[0], FILL_BLOCK)]:
             done.result()
     return result
 
@@ -216,8 +217,8 @@ class KernelWeights:
     ``B_ij = (X^T C)_ij / d_j`` off the diagonal, ``d_j = 1 - (X^T C)_jj``. Scoring some
     users costs a product with the inverse and two sparse products with ``X``;
     :meth:`dense` forms ``B`` from two sparse products with ``X``, never a dense copy of
-    ``X``, in no more memory than the direct solve of the same catalog (float32). The
-    kernel is inverted in float32 above :data:`FLOAT64_MAX_ITEMS` users.
+    ``X`` (the weights and two users x items float32 matrices at the most). The kernel
+    is inverted in float32 above :data:`FLOAT64_MAX_USERS` users.
     """
 
     n_items: int
@@ -231,9 +232,8 @@ class KernelWeights:
         cls, weighted: sp.csr_matrix, l2: float, active: np.ndarray, n_items: int
     ) -> KernelWeights:
         """Invert the users' kernel of ``weighted`` (users with items x ``active``)."""
-        inverse = _users_kernel(weighted, l2)
-        if inverse.shape[0] > FLOAT64_MAX_ITEMS:
-            inverse = inverse.astype(np.float32)
+        small = weighted.shape[0] <= FLOAT64_MAX_USERS
+        inverse = _users_kernel(weighted, l2, np.float64 if small else np.float32)
         spd_inverse(inverse)
         by_item = weighted.T.tocsr()
         denominator = 1.0 - _kernel_diagonal(by_item, inverse)
@@ -244,7 +244,11 @@ class KernelWeights:
         compact = sp.csr_matrix(rows)[:, self.active]
         near = np.asarray((compact @ self.by_item).toarray(), dtype=self.inverse.dtype)
         product = np.asarray(self.by_item @ (near @ self.inverse).T, np.float64).T
-        product -= compact.multiply((1.0 - self.denominator)[None, :]).toarray()
+        # B's diagonal is 0: take each row's own items' (X^T C)_jj = 1 - d_j back out.
+        own_rows, own_items = compact.nonzero()
+        product[own_rows, own_items] -= np.asarray(compact[own_rows, own_items]).ravel() * (
+            1.0 - self.denominator[own_items]
+        )
         product /= self.denominator[None, :]
         result = np.zeros((rows.shape[0], self.n_items), dtype=np.float32)
         result[:, self.active] = product
@@ -258,8 +262,8 @@ class KernelWeights:
 
     def dense(self) -> np.ndarray:
         """``B`` as a dense float32 (n_items, n_items) matrix."""
-        solved = _product(self.by_item, self.inverse)  # C^T
-        weights = _product(self.by_item, solved.T)
+        solved = _product(self.by_item, self.inverse).T  # C
+        weights = _product(self.by_item, solved)
         del solved
         weights /= self.denominator.astype(np.float32)[None, :]
         weights[np.diag_indices(weights.shape[0])] = 0.0

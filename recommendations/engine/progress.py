@@ -51,6 +51,17 @@ def progress_step(done: int, total: int) -> Iterator[None]:
         _reporter.reset(token)
 
 
+@contextmanager
+def progress_silenced() -> Iterator[None]:
+    """Report nothing from inside the block: work on other threads, whose caller says
+    how far it is itself."""
+    token = _reporter.set(None)
+    try:
+        yield
+    finally:
+        _reporter.reset(token)
+
+
 def progress_report(done: int, total: int, what: str) -> None:
     """Say that ``done`` of ``total`` steps are done (nothing without a reporter)."""
     reporter = _reporter.get()

@@ -45,6 +45,7 @@ from recommendations.engine.itemknn import (
     top_k_per_row,
 )
 from recommendations.engine.metrics import ndcg_per_user, paired_bootstrap
+from recommendations.engine.progress import progress_report, progress_silenced
 from recommendations.engine.social_gate import (
     GATE_FEATURES,
     cross_fitted_choice,
@@ -312,28 +313,30 @@ def mixed_quality(
     base: np.ndarray,
     votes: np.ndarray,
     tie_break: np.ndarray,
-    unvoted: list[np.ndarray],
     grid: Sequence[float],
     relevant: sp.csr_matrix,
     k: int,
+    *,
+    best: np.ndarray,
+    floor: np.ndarray,
 ) -> np.ndarray:
     """NDCG@k of each weight of ``grid`` in the blend's mix: (len(grid), rows).
 
     A row with votes is ranked by ``base + weight * votes / max + tie_break``, one
-    without (or at weight 0) by ``base``. ``unvoted``: :func:`top_rows` of ``base``
-    and of ``base + tie_break`` at ``k``. Votes only lift an item, so a row's top
-    ``k`` is among the second's items and its voted items. Only those that score at
-    least the lowest of ``k`` known items (that second top ``k``, or the top ``k`` of
-    the weight before, whichever is higher) are ranked, not the whole catalog.
+    without (or at weight 0) by ``base``. ``best`` and ``floor``: :func:`top_rows` of
+    ``base`` and of ``base + tie_break`` at ``k``. Votes only lift an item, so a row's
+    top ``k`` is among the floor's items and its voted items. Only those that score at
+    least the lowest of ``k`` known items (the floor, or the top ``k`` of the weight
+    before, whichever bound is higher) are ranked, not the whole catalog.
     """
     quality = np.empty((len(grid), base.shape[0]))
-    quality[:] = ndcg_per_user(unvoted[0], relevant, k)
+    quality[:] = ndcg_per_user(best, relevant, k)
     peak = votes.max(axis=1)
     lifted = np.flatnonzero(peak > 0)
     if not lifted.size:
         return quality
-    scaled, base = votes[lifted] / peak[lifted, None], base[lifted]
-    floor = unvoted[1][lifted]
+    scaled, base = votes[lifted] / peak[lifted, None], base[lifted]  # the rows with votes
+    floor = floor[lifted]
     floor_base = np.take_along_axis(base, floor, axis=1)
     floor_scaled = np.take_along_axis(scaled, floor, axis=1)
     floor_tie = tie_break[floor]
@@ -725,7 +728,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             newest = float(np.nanmax(earlier_times.data, initial=0.0))
             idle = (newest - _row_max(earlier_times[users])) / SECONDS_PER_DAY
         k = int(self.k)
-        unvoted = [top_rows(base, k), top_rows(base + tie_break[None, :], k)]
+        best, floor = top_rows(base, k), top_rows(base + tie_break[None, :], k)
         # One time scale's votes at a time unless given: (users, n_items) each.
         per_scale = votes
         if per_scale is None:
@@ -743,9 +746,11 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                     agreed=agreed,
                     idle_days=idle,
                     k=k,
-                    top=unvoted[0],
+                    top=best,
                 )
-            quality[s] = mixed_quality(base, votes, tie_break, unvoted, grid, relevant, k)
+            quality[s] = mixed_quality(
+                base, votes, tie_break, grid, relevant, k, best=best, floor=floor
+            )
         return quality, agreed, features
 
     @staticmethod
@@ -822,16 +827,25 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                 pooled += users.size
 
         def measure(fold, earlier, earlier_times, users, relevant):
-            model = klass(**params).fit(earlier, timestamps=earlier_times, **features)
-            return self._fold_quality(
-                model, earlier, earlier_times, users, relevant, grid, scales, fold=fold
-            )
+            # Only this thread reports progress: a reporter may write to the database.
+            with progress_silenced():
+                model = klass(**params).fit(earlier, timestamps=earlier_times, **features)
+                return self._fold_quality(
+                    model, earlier, earlier_times, users, relevant, grid, scales, fold=fold
+                )
 
         # The folds are independent, and their work (fits, votes, rankings) is numpy,
         # scipy and BLAS that lets go of the GIL: two at once use both cores.
+        measured = []
         with ThreadPoolExecutor(max_workers=FOLD_THREADS) as pool:
             running = [pool.submit(contextvars.copy_context().run, measure, *p) for p in plans]
-            measured = [each.result() for each in running]
+            try:
+                for done, each in enumerate(running, 1):
+                    measured.append(each.result())
+                    progress_report(done, len(running) + 1, "social validation folds")
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # the folds not started yet
+                raise
         qualities, colds, agreements, gate_rows, groups = [], [], [], [], []
         for (fold, earlier, _, users, _), (quality, agreed, gated) in zip(
             plans, measured, strict=True

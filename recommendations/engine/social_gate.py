@@ -34,8 +34,11 @@ def top_of_entries(
     the cost of ranking every item when a row has few.
     """
     starts = np.searchsorted(rows, np.arange(n_rows + 1))
+    if np.diff(starts).min(initial=k) < k:
+        raise ValueError(f"top_of_entries needs at least k={k} entries in every row.")
     place = np.arange(rows.size) - starts[rows]
-    width = max(int(np.diff(starts).max(initial=0)), k)
+    # As wide as the longest row: a row of many entries widens every row.
+    width = int(np.diff(starts).max(initial=k))
     # Unused places rank below every entry, even one of -inf.
     padded = np.full((n_rows, width), -np.inf, dtype=np.float64)
     padded[rows, place] = np.maximum(values, np.finfo(np.float64).min)

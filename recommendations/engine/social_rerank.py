@@ -339,7 +339,7 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
 
     # -- learning on the blend's validation folds -------------------------------
 
-    def _fold_quality(self, model, earlier, earlier_times, users, relevant, grid, scales, fold=0):
+    def _fold_quality(self, model, earlier, earlier_times, users, relevant, grid, scales, *, fold):
         # The votes of every time scale, computed once for the blend's quality and here.
         per_scale = self._fold_votes(earlier, earlier_times, users, scales)
         base = self._fold_base(model, earlier, users)

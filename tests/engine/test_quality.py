@@ -322,7 +322,7 @@ def test_ease_weights_in_float32_above_two_thousand_items_match_float64():
     np.testing.assert_allclose(weights, expected, rtol=0, atol=1e-4 * scale)
 
 
-def test_woodbury_weights_in_float32_above_two_thousand_users_match_float64(monkeypatch):
+def test_kernel_weights_in_float32_above_two_thousand_users_match_float64(monkeypatch):
     monkeypatch.setattr("recommendations.engine.ease.LOW_RANK_MAX_CELLS", 100)
     rng = np.random.default_rng(14)
     dense = (rng.random((2100, 4300)) < 0.004).astype(np.float64)

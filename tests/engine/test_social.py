@@ -734,21 +734,14 @@ def mix_ranked_whole(base, votes, tie_break, grid, relevant) -> np.ndarray:
 def test_ranking_the_shortlists_gives_the_quality_of_ranking_every_item(seed):
     base, votes, tie_break, relevant = random_mix(seed)
     grid = [0.0, 0.1, 0.5, 2.0, 20.0]
-    unvoted = [social_module.top_rows(base, 20), social_module.top_rows(base + tie_break, 20)]
+    best = social_module.top_rows(base, 20)
+    floor = social_module.top_rows(base + tie_break, 20)
 
-    short = social_module.mixed_quality(base, votes, tie_break, unvoted, grid, relevant, 20)
+    short = social_module.mixed_quality(
+        base, votes, tie_break, grid, relevant, 20, best=best, floor=floor
+    )
 
     whole = mix_ranked_whole(base, votes, tie_break, grid, relevant)
     np.testing.assert_allclose(short, whole, rtol=1e-6, atol=1e-9)
     assert (whole[1:, 10:] != whole[0, 10:]).any()  # the votes changed some lists
     assert (whole[:, :10] == whole[0, :10]).all()  # and none of the users without votes
-
-
-def test_the_entries_of_each_row_are_ranked_best_first():
-    rows = np.array([0, 0, 0, 1, 1, 1, 1])
-    items = np.array([3, 5, 9, 1, 2, 7, 8])
-    values = np.array([0.1, 0.9, 0.5, -np.inf, 0.2, 0.7, 0.3])
-
-    top = social_module.top_of_entries(rows, items, values, 2, 2)
-
-    assert top.tolist() == [[5, 9], [7, 8]]

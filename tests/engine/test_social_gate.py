@@ -13,6 +13,7 @@ from recommendations.engine.social_gate import (
     fit_gate,
     gate_choice,
     gate_features,
+    top_of_entries,
     top_rows,
 )
 from tests.engine.test_social import follows, group_data
@@ -195,3 +196,20 @@ def test_top_rows_are_each_rows_best_columns_best_first(k):
     np.testing.assert_array_equal(top[3, : min(k, 10)], expected[3, : min(k, 10)])
     assert len(set(top[4].tolist())) == k
     assert top_rows(scores, 0).shape == (30, 0)
+
+
+def test_the_entries_of_each_row_are_ranked_best_first():
+    rows = np.array([0, 0, 0, 1, 1, 1, 1])
+    items = np.array([3, 5, 9, 1, 2, 7, 8])
+    values = np.array([0.1, 0.9, 0.5, -np.inf, 0.2, 0.7, 0.3])
+
+    top = top_of_entries(rows, items, values, 2, 2)
+
+    assert top.tolist() == [[5, 9], [7, 8]]
+
+
+def test_a_row_with_fewer_entries_than_k_is_refused():
+    rows, items, values = np.array([0, 0, 1]), np.array([3, 5, 1]), np.array([0.1, 0.9, 0.2])
+
+    with pytest.raises(ValueError, match="k=2"):
+        top_of_entries(rows, items, values, 2, 2)

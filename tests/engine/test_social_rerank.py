@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -215,18 +217,45 @@ def test_a_user_folded_in_with_their_follows_is_reranked_like_a_known_one():
 
 def test_folds_measured_at_once_learn_what_folds_measured_in_turn(monkeypatch):
     interactions, stamps, social = niche_data()
-    fits = []
-    for threads in (1, 2):
-        monkeypatch.setattr("recommendations.engine.social.FOLD_THREADS", threads)
-        fits.append(
-            SocialRerankRecommender(
-                collaborative=("ease", {"l2": 10.0}), validation_folds=3, min_validation_users=5
-            ).fit(interactions, timestamps=stamps, social=social)
-        )
-    in_turn, at_once = fits
+    params = {
+        "collaborative": ("ease", {"l2": 10.0}),
+        "validation_folds": 3,
+        "min_validation_users": 5,
+    }
+    learned_on = []  # what each fit's re-ranker learns on, fold by fold
+    learn = SocialRerankRecommender._learn_reranker
 
+    def recording(self):
+        learned_on.append([int(f.relevant.indices.sum()) for f in self._folds])
+        return learn(self)
+
+    monkeypatch.setattr(SocialRerankRecommender, "_learn_reranker", recording)
+    monkeypatch.setattr("recommendations.engine.social.FOLD_THREADS", 1)
+    in_turn = SocialRerankRecommender(**params).fit(interactions, timestamps=stamps, social=social)
+    # Two at once, and fold 0 ends only after fold 1: the folds finish out of order.
+    monkeypatch.setattr("recommendations.engine.social.FOLD_THREADS", 2)
+    first_done, original = threading.Event(), SocialRerankRecommender._fold_quality
+    finished = []
+
+    def out_of_order(self, *args, fold, **kwargs):
+        if fold == 0:
+            assert first_done.wait(timeout=60)
+        result = original(self, *args, fold=fold, **kwargs)
+        finished.append(fold)
+        if fold == 1:
+            first_done.set()
+        return result
+
+    monkeypatch.setattr(SocialRerankRecommender, "_fold_quality", out_of_order)
+    at_once = SocialRerankRecommender(**params).fit(interactions, timestamps=stamps, social=social)
+
+    assert finished.index(1) < finished.index(0)
+    assert learned_on[1] == learned_on[0]  # the folds in their order
+    assert len(set(learned_on[0])) == 3  # which tells them apart
     assert in_turn.rerank_validation_ndcg_ is not None  # the folds were measured
-    assert at_once.validation_ndcg_ == in_turn.validation_ndcg_
-    assert at_once.rerank_validation_ndcg_ == in_turn.rerank_validation_ndcg_
-    np.testing.assert_array_equal(at_once.validation_curve_, in_turn.validation_curve_)
-    np.testing.assert_array_equal(at_once.rerank_weights_, in_turn.rerank_weights_)
+    for name in ("weight_", "cold_weight_", "recency_days_", "rerank_cold_", "rerank_warm_"):
+        assert getattr(at_once, name) == getattr(in_turn, name), name
+    np.testing.assert_allclose(at_once.validation_curve_, in_turn.validation_curve_, atol=1e-6)
+    np.testing.assert_allclose(
+        at_once.rerank_weights_, in_turn.rerank_weights_, rtol=1e-4, atol=1e-6
+    )
