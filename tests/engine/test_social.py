@@ -654,16 +654,22 @@ def test_an_artifact_of_the_first_social_blend_still_loads_and_ranks():
     )
 
 
-def test_a_large_catalog_scores_fewer_validation_users_per_fold(monkeypatch):
-    interactions, stamps, social = group_data(n_per_group=60)  # 240 users x 40 items
-    scored = []
+@pytest.fixture
+def scored(monkeypatch) -> list[int]:
+    """How many users each validation fold of a social blend scores, as they are scored."""
+    sizes: list[int] = []
     original = SocialBlendRecommender._fold_quality
 
     def counting(self, model, earlier, earlier_times, users, *args, **kwargs):
-        scored.append(users.size)
+        sizes.append(users.size)
         return original(self, model, earlier, earlier_times, users, *args, **kwargs)
 
     monkeypatch.setattr(SocialBlendRecommender, "_fold_quality", counting)
+    return sizes
+
+
+def test_a_large_catalog_scores_fewer_validation_users_per_fold(scored, monkeypatch):
+    interactions, stamps, social = group_data(n_per_group=60)  # 240 users x 40 items
 
     def fit() -> None:
         SocialBlendRecommender(collaborative=("item_knn", {}), min_validation_users=5).fit(
@@ -680,16 +686,8 @@ def test_a_large_catalog_scores_fewer_validation_users_per_fold(monkeypatch):
     assert max(scored) == 100
 
 
-def test_no_fold_is_added_once_enough_full_folds_are_pooled(monkeypatch):
+def test_no_fold_is_added_once_enough_full_folds_are_pooled(scored):
     interactions, stamps, social = group_data(n_per_group=60)  # 240 users x 40 items
-    scored = []
-    original = SocialBlendRecommender._fold_quality
-
-    def counting(self, model, earlier, earlier_times, users, *args, **kwargs):
-        scored.append(users.size)
-        return original(self, model, earlier, earlier_times, users, *args, **kwargs)
-
-    monkeypatch.setattr(SocialBlendRecommender, "_fold_quality", counting)
 
     def fit(max_users: int) -> None:
         SocialBlendRecommender(
