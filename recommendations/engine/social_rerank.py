@@ -2,15 +2,16 @@
 
 The blend (:class:`~recommendations.engine.social.SocialBlendRecommender`) gives each
 user one weight of their friends' votes. The re-ranker instead scores each candidate
-item of a user with votes - the collaborative model's best items and the items most
-voted for - by a logistic regression over features of the pair: the collaborative
-score and rank, the votes and their rank, the share of the people followed who voted,
-the item's popularity (overall and around the user's time), the collaborative score
-from the user's newest items alone, the user's history and relations, and products of
-these. It learns on the validation folds the blend already holds out (the items each
-validation user took next are the positives), and is kept only when, fitted without
-each fold and judged on it, it clearly beats the blend there. Users without votes get
-the blend's scores, i.e. the collaborative model's.
+item of a user with votes - the collaborative model's best items, the items most
+voted for and the most popular around the user's time - by a logistic regression
+over features of the pair: the collaborative score and rank, the votes and their
+rank, the share of the people followed who voted, the item's popularity (overall and
+around the user's time), the collaborative score from the user's newest items alone,
+the user's history and relations, and products of these. It learns on the validation
+folds the blend already holds out (the items each validation user took next are the
+positives), and is kept only when, fitted without each fold and judged on it, it
+clearly beats the blend there. Users without votes get the blend's scores, i.e. the
+collaborative model's.
 """
 
 from __future__ import annotations
@@ -90,6 +91,18 @@ def candidates(
         open_votes = np.where(np.isfinite(base), each, 0.0)
         mask |= _in_top(open_votes, n_voted) & (open_votes > 0)
     return np.isfinite(base) & mask
+
+
+def popular_candidates(
+    base: np.ndarray, near: np.ndarray | None, popularity: np.ndarray, n: int
+) -> np.ndarray:
+    """Mask of each row's ``n`` most popular items that ``base`` leaves open: around the
+    row's time (``near[0]``) when known, else overall."""
+    if n <= 0:
+        return np.zeros(base.shape, dtype=bool)
+    scores = near[0] if near is not None else np.broadcast_to(popularity, base.shape)
+    open_items = np.isfinite(base)
+    return _in_top(np.where(open_items, scores, -np.inf), n) & open_items
 
 
 def ranks_at(scores: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -278,6 +291,9 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         Candidates from the collaborative model's best items.
     n_voted : int
         Candidates from the most voted items.
+    n_popular : int
+        Candidates from the items most popular around the user's time (overall without
+        times): the re-ranker's popularity features can lift them.
     negatives : int
         Candidates without a held-out item sampled per validation user to fit on.
     rerank_c : float
@@ -293,6 +309,9 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
     ----------
     rerank_weights_ : ndarray of float64, shape (len(RERANK_FEATURES),) or (0,)
         The re-ranker; empty when it did not clearly beat the blend on the folds.
+    rerank_popular_ : int
+        The ``n_popular`` the re-ranker learned with, and serves with (0 in an artifact
+        of before that parameter).
     rerank_cold_, rerank_warm_ : bool
         Whether the cold users (at most ``cold_items`` items), the warm ones, are
         re-ranked: each only when the cross-fitted re-ranker clearly beats the blend
@@ -320,6 +339,7 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         *,
         n_base: int = 100,
         n_voted: int = 100,
+        n_popular: int = 50,
         negatives: int = 50,
         rerank_c: float = 0.01,
         rerank_confidence: float | None = 0.9,
@@ -328,13 +348,14 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         super().__init__(**blend_params)
         self.n_base = n_base
         self.n_voted = n_voted
+        self.n_popular = n_popular
         self.negatives = negatives
         self.rerank_c = rerank_c
         self.rerank_confidence = rerank_confidence
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        own = ["n_base", "n_voted", "negatives", "rerank_c", "rerank_confidence"]
+        own = ["n_base", "n_voted", "n_popular", "negatives", "rerank_c", "rerank_confidence"]
         return [*SocialBlendRecommender._param_names(), *own]
 
     # -- learning on the blend's validation folds -------------------------------
@@ -364,6 +385,9 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             near = np.stack([popularity_near(counts, first, reference, d) for d in NEAR_DAYS])
             newest = self._newest_scores(model, newest_items(history, own_times, NEWEST_ITEMS))
             newest[~np.isfinite(base)] = -np.inf
+        mask |= popular_candidates(
+            base, near, np.diff(earlier.tocsc().indptr), int(self.n_popular)
+        )
         pairs = collect_pairs(
             base,
             per_scale,
@@ -394,6 +418,7 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         self._measured: dict[int, Fold] = {}
         self._folds, self._blend_quality = [], None
         self.rerank_weights_ = np.zeros(0, dtype=np.float64)
+        self.rerank_popular_ = int(self.n_popular)
         self.rerank_cold_ = self.rerank_warm_ = False
         self.rerank_cold_validation_ndcg_ = self.rerank_warm_validation_ndcg_ = None
         self.rerank_validation_ndcg_ = self.blend_validation_ndcg_ = None
@@ -511,6 +536,11 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
 
     # -- serving ----------------------------------------------------------------
 
+    def _after_load(self) -> None:
+        super()._after_load()
+        if not hasattr(self, "rerank_popular_"):
+            self.rerank_popular_ = 0  # learned without popular candidates
+
     def _mix_rows(self, base, votes, history, followed, idle_days, user_ids=None) -> np.ndarray:
         """The blend's scores, the candidates of re-ranked users above the rest in the
         re-ranker's order. ``user_ids``: the rows' users (None: folded in, no times)."""
@@ -541,10 +571,12 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             )
             newest = self._newest_scores(self.collaborative_, recent)
             newest[~np.isfinite(unit)] = -np.inf
+        mask = candidates(unit, [votes], int(self.n_base), int(self.n_voted))
+        mask |= popular_candidates(unit, near, self.item_counts_, int(self.rerank_popular_))
         pairs = collect_pairs(
             unit,
             [votes],
-            candidates(unit, [votes], int(self.n_base), int(self.n_voted)),
+            mask,
             popularity=self.item_counts_,
             history=own,
             followed=np.asarray(followed)[voted],

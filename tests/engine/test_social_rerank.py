@@ -15,6 +15,7 @@ from recommendations.engine.social_rerank import (
     SocialRerankRecommender,
     candidates,
     newest_items,
+    popular_candidates,
     popularity_near,
     ranks_at,
     time_bins,
@@ -148,6 +149,21 @@ def test_the_reranker_survives_save_and_load():
     )
 
 
+def test_an_artifact_of_before_popular_candidates_serves_without_them():
+    rerank, _, interactions, _ = fit_both()
+    assert rerank.rerank_popular_ == rerank.n_popular > 0
+    del rerank.rerank_popular_  # as saved before the parameter
+
+    loaded = load(rerank.to_bytes())
+
+    assert loaded.rerank_popular_ == 0
+    rerank.rerank_popular_ = 0
+    users = np.arange(interactions.shape[0])
+    np.testing.assert_array_equal(
+        loaded.recommend_batch(users, 10)[0], rerank.recommend_batch(users, 10)[0]
+    )
+
+
 def test_candidates_are_the_best_open_items_and_the_most_voted_ones():
     base = np.array([[3.0, 2.0, 1.0, 0.0, -np.inf]])
     votes = np.array([[0.0, 0.0, 0.0, 5.0, 9.0]])
@@ -160,6 +176,20 @@ def test_candidates_are_the_best_open_items_and_the_most_voted_ones():
     other = np.array([[0.0, 0.0, 4.0, 1.0, 0.0]])
     mask = candidates(base, [votes, other], n_base=2, n_voted=1)
     np.testing.assert_array_equal(mask, [[True, True, True, True, False]])
+
+
+def test_popular_candidates_are_the_open_items_most_popular_near_the_users_time():
+    base = np.array([[0.5, -np.inf, 0.1, 0.2], [0.5, 0.4, 0.1, 0.2]])
+    near = np.array([[[9.0, 8.0, 1.0, 3.0], [0.0, 2.0, 5.0, 1.0]]])  # (scales, rows, items)
+    popularity = np.array([1.0, 4.0, 3.0, 2.0])
+
+    around = popular_candidates(base, near, popularity, 2)
+    overall = popular_candidates(base, None, popularity, 2)
+
+    # The own item (-inf) is never one, however popular.
+    np.testing.assert_array_equal(around, [[1, 0, 0, 1], [0, 1, 1, 0]])
+    np.testing.assert_array_equal(overall, [[0, 0, 1, 1], [0, 1, 1, 0]])
+    assert not popular_candidates(base, near, popularity, 0).any()
 
 
 def test_ranks_at_counts_the_entries_above():
