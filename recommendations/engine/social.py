@@ -827,7 +827,8 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                 pooled += users.size
 
         def measure(fold, earlier, earlier_times, users, relevant):
-            # Only this thread reports progress: a reporter may write to the database.
+            # The caller's thread reports the folds' progress: a reporter may write to
+            # the database, and fits inside the folds would report out of order.
             with progress_silenced():
                 model = klass(**params).fit(earlier, timestamps=earlier_times, **features)
                 return self._fold_quality(
