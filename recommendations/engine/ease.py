@@ -30,7 +30,8 @@ GRAM_BLOCK_CELLS = 16_000_000
 # The factored Woodbury path holds two dense float64 users x items matrices: at most
 # this many cells each (320 MB); beyond it only the users' kernel is kept (KernelWeights).
 LOW_RANK_MAX_CELLS = 40_000_000
-# Rows of the weights filled per step when only some items were bought.
+# Rows of the weights filled per step when only some items were bought, and formed
+# per sparse product of KernelWeights.dense.
 FILL_BLOCK = 1_024
 # Blocks of at most this side are inverted by LAPACK, larger ones split in two.
 SPD_LEAF = 512
@@ -245,10 +246,8 @@ class KernelWeights:
         near = np.asarray((compact @ self.by_item).toarray(), dtype=self.inverse.dtype)
         product = np.asarray(self.by_item @ (near @ self.inverse).T, np.float64).T
         # B's diagonal is 0: take each row's own items' (X^T C)_jj = 1 - d_j back out.
-        own_rows, own_items = compact.nonzero()
-        product[own_rows, own_items] -= np.asarray(compact[own_rows, own_items]).ravel() * (
-            1.0 - self.denominator[own_items]
-        )
+        own = compact.tocoo()
+        product[own.row, own.col] -= own.data * (1.0 - self.denominator[own.col])
         product /= self.denominator[None, :]
         result = np.zeros((rows.shape[0], self.n_items), dtype=np.float32)
         result[:, self.active] = product

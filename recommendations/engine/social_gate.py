@@ -34,11 +34,12 @@ def top_of_entries(
     the cost of ranking every item when a row has few.
     """
     starts = np.searchsorted(rows, np.arange(n_rows + 1))
-    if np.diff(starts).min(initial=k) < k:
+    counts = np.diff(starts)
+    if counts.min(initial=k) < k:
         raise ValueError(f"top_of_entries needs at least k={k} entries in every row.")
     place = np.arange(rows.size) - starts[rows]
     # As wide as the longest row: a row of many entries widens every row.
-    width = int(np.diff(starts).max(initial=k))
+    width = int(counts.max(initial=k))
     # Unused places rank below every entry, even one of -inf.
     padded = np.full((n_rows, width), -np.inf, dtype=np.float64)
     padded[rows, place] = np.maximum(values, np.finfo(np.float64).min)

@@ -376,7 +376,7 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             base=base,
         )
         history = earlier[users]
-        mask = candidates(base, per_scale, int(self.n_base), int(self.n_voted))
+        popularity = np.diff(earlier.tocsc().indptr)
         near = newest = None
         if earlier_times is not None:
             own_times = earlier_times[users]
@@ -385,14 +385,11 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             near = np.stack([popularity_near(counts, first, reference, d) for d in NEAR_DAYS])
             newest = self._newest_scores(model, newest_items(history, own_times, NEWEST_ITEMS))
             newest[~np.isfinite(base)] = -np.inf
-        mask |= popular_candidates(
-            base, near, np.diff(earlier.tocsc().indptr), int(self.n_popular)
-        )
         pairs = collect_pairs(
             base,
             per_scale,
-            mask,
-            popularity=np.diff(earlier.tocsc().indptr),
+            self._candidates(base, per_scale, near, popularity),
+            popularity=popularity,
             history=history,
             followed=np.diff(self.social_[users].indptr),
             near=near,
@@ -402,6 +399,12 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
         voted = np.max(pairs.peak, axis=0) > 0
         self._measured[fold] = Fold(pairs, labels, voted, relevant, base.shape[1])
         return result
+
+    def _candidates(self, base, votes, near, popularity) -> np.ndarray:
+        """Mask of the re-ranked candidates of the rows of ``base``: :func:`candidates`
+        of ``votes`` and the ``rerank_popular_`` :func:`popular_candidates`."""
+        mask = candidates(base, votes, int(self.n_base), int(self.n_voted))
+        return mask | popular_candidates(base, near, popularity, int(self.rerank_popular_))
 
     @staticmethod
     def _newest_scores(model, newest: sp.csr_matrix) -> np.ndarray:
@@ -571,12 +574,10 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
             )
             newest = self._newest_scores(self.collaborative_, recent)
             newest[~np.isfinite(unit)] = -np.inf
-        mask = candidates(unit, [votes], int(self.n_base), int(self.n_voted))
-        mask |= popular_candidates(unit, near, self.item_counts_, int(self.rerank_popular_))
         pairs = collect_pairs(
             unit,
             [votes],
-            mask,
+            self._candidates(unit, [votes], near, self.item_counts_),
             popularity=self.item_counts_,
             history=own,
             followed=np.asarray(followed)[voted],
