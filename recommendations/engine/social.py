@@ -38,6 +38,7 @@ from recommendations.engine.base import (
     registered_names,
 )
 from recommendations.engine.blend import finite_rows, validation_limit
+from recommendations.engine.ease import CatalogTooLargeError
 from recommendations.engine.interactions import SECONDS_PER_DAY
 from recommendations.engine.itemknn import (
     check_non_negative,
@@ -67,6 +68,9 @@ VALIDATIONS = ("per_user", "time")
 #: Weight of the best sellers among items the mix leaves tied (a cold user's unvoted
 #: items): small enough never to reorder two items that differ otherwise.
 POPULARITY_TIE_BREAK = 1e-3
+#: The collaborative model of a social blend whose own refuses the catalog (EASE above
+#: its ``max_items``): a neighbourhood model keeps no dense items x items matrix.
+LARGE_CATALOG_COLLABORATIVE = ("user_knn", {})
 #: Validation folds measured at once (threads).
 FOLD_THREADS = 2
 #: Full validation folds (as many users as the blend scores per fold) after which no
@@ -490,7 +494,9 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     Parameters
     ----------
     collaborative : (name, params) pair
-        The collaborative recommender (registered name and parameters).
+        The collaborative recommender (registered name and parameters). One that
+        refuses the catalog (EASE above its ``max_items``) is replaced by
+        ``LARGE_CATALOG_COLLABORATIVE``, and ``fallback_`` says so.
     hops, decay, taste_smoothing, max_neighbours
         The social votes, as in :class:`SocialTrustRecommender`.
     weight : float, optional
@@ -572,7 +578,9 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         Mean validation NDCG@k of each weight at the chosen time scale, for warm, cold
         and agreed users (NaN where a segment had no user).
     fallback_ : str or None
-        Why a weight was not learned (None when they were, or were given).
+        Why a weight was not learned, and whether ``collaborative`` refused the catalog
+        (EASE above its ``max_items``) and ``LARGE_CATALOG_COLLABORATIVE`` replaced it
+        (None: neither).
     gate_ : ndarray of shape (len(GATE_FEATURES) + 1, len(grid)) or None
         The per-user gate (see :func:`~recommendations.engine.social_gate.fit_gate`);
         None when it was not asked for or did not clearly beat the segment weights.
@@ -676,6 +684,21 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         if times is None:
             scales = [None]
         self.validation_ndcg_, self.fallback_ = None, None
+        # Fitted first: a model that refuses the catalog does so before any validation
+        # fold, and the folds then use the model that replaces it.
+        try:
+            self.collaborative_ = klass(**params).fit(
+                interactions, timestamps=timestamps, **features
+            )
+        except CatalogTooLargeError as exc:
+            if klass.name == LARGE_CATALOG_COLLABORATIVE[0]:
+                raise
+            refused = klass.name
+            klass, params = _component(LARGE_CATALOG_COLLABORATIVE, name="collaborative")
+            self.collaborative_ = klass(**params).fit(
+                interactions, timestamps=timestamps, **features
+            )
+            self._explain(f"{refused} refused the catalog ({exc}); {klass.name} instead")
         self.validation_curve_ = np.zeros((0, 3), dtype=np.float32)
         self.recency_days_ = scales[0] if len(scales) == 1 else None
         self.agreement_threshold_ = float("inf")
@@ -686,15 +709,18 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             self.agreed_weight_ = self.weight_
         elif not self.social_.nnz:
             self.weight_ = self.cold_weight_ = self.agreed_weight_ = 0.0
-            self.fallback_ = "no social relations: the collaborative model alone"
+            self._explain("no social relations: the collaborative model alone")
         else:
             self._learn_weights(klass, params, interactions, times, features, grid, scales)
-        self.collaborative_ = klass(**params).fit(interactions, timestamps=timestamps, **features)
         self.times_ = times if self.recency_days_ is not None else None
         self.now_ = float(np.nanmax(times.data, initial=0.0)) if times is not None else 0.0
         self.last_seen_ = _row_max(times) if times is not None and self.gate_ is not None else None
         popularity = np.diff(interactions.tocsc().indptr).astype(np.float32)
         self.item_prior_ = popularity / max(float(popularity.max(initial=0.0)), 1.0)
+
+    def _explain(self, reason: str) -> None:
+        """Add ``reason`` to ``fallback_``."""
+        self.fallback_ = reason if self.fallback_ is None else f"{self.fallback_}; {reason}"
 
     def _fold_quality(
         self,
@@ -859,7 +885,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         n_users = sum(cold.size for cold in colds)
         default = float(self.default_weight)
         if n_users < float(self.min_validation_users):
-            self.fallback_ = (
+            self._explain(
                 f"{n_users} user(s) with relations and held-out items, fewer than "
                 f"min_validation_users={self.min_validation_users}: default_weight used"
             )

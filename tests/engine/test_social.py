@@ -16,6 +16,7 @@ from recommendations.engine import (
     SocialMFRecommender,
     SocialTrustRecommender,
     load,
+    registered,
 )
 from recommendations.engine import social as social_module
 from recommendations.engine.metrics import ndcg_per_user
@@ -259,6 +260,26 @@ def test_the_learned_state_survives_save_and_load():
     users = np.arange(interactions.shape[0])
     np.testing.assert_array_equal(
         loaded.recommend_batch(users, 10)[0], model.recommend_batch(users, 10)[0]
+    )
+
+
+@pytest.mark.parametrize("model_name", ["social_blend", "social_rerank"])
+def test_a_catalog_too_large_for_ease_gets_the_large_catalog_model(model_name):
+    interactions, stamps, social = group_data()
+    klass = registered()[model_name]
+    large = social_module.LARGE_CATALOG_COLLABORATIVE
+    refusing = klass(collaborative=("ease", {"max_items": 10}), min_validation_users=5)
+    fallback = klass(collaborative=large, min_validation_users=5)
+    refusing.fit(interactions, timestamps=stamps, social=social)
+    fallback.fit(interactions, timestamps=stamps, social=social)
+
+    assert refusing.collaborative_.name == large[0]
+    assert "ease refused the catalog" in refusing.fallback_
+    assert fallback.fallback_ is None
+    assert refusing.weight_ == fallback.weight_
+    users = np.arange(interactions.shape[0])
+    np.testing.assert_array_equal(
+        refusing.recommend_batch(users, 10)[0], fallback.recommend_batch(users, 10)[0]
     )
 
 
