@@ -1,7 +1,7 @@
 """Social recommendations: models with and without the trust or friend network.
 
     python benchmarks/social.py [--dataset ciaodvd|lastfm|yelp|gowalla|ciao|ciao_full|
-        epinions_shaped] [--data DIR] [--only ease social_blend ...]
+        epinions_shaped|douban_shaped] [--data DIR] [--only ease social_blend ...]
         [--protocol per-user|time] [--timing]
 
 Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
@@ -27,8 +27,9 @@ Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
 - ``ciao_full`` (the whole of Tang et al.'s dated Ciao: 7,375 users, 284,086 ratings;
   ``ciao`` has its trust file but 36,065 ratings under other ids): the same columns in
   ``rating_with_timestamp.mat`` and ``trust.mat`` (MATLAB files, read with scipy).
-- ``epinions_shaped``: no files; a seeded synthetic set of the dated Epinions' size,
-  whose catalog EASE refuses (for the training's time and memory only).
+- ``epinions_shaped``, ``douban_shaped``: no files; seeded synthetic sets of the dated
+  Epinions' and of Douban's size, whose catalogs EASE refuses (for the training's time
+  and memory only).
 
 All: one positive per user and item (the earliest), items with >= 3 positive users
 are kept, and relation edges between two kept users are the social matrix.
@@ -205,15 +206,13 @@ def read_tang_mat(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return tang_positives(matrix("rating_with_timestamp.mat"), matrix("trust.mat"))
 
 
-def read_epinions_shaped(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A seeded synthetic set of the dated Epinions' size (Tang et al.: about 22,000
-    users, 296,000 products, 922,000 ratings, 356,000 trust edges), which no mirror here
-    holds whole: positives of users of log-normal activity on items of Zipf-like
-    popularity over 11 years, edges towards active users. Its catalog is above EASE's
-    ``max_items`` after the filters. For the training's time and memory on such a shop,
-    not for quality. ``folder`` is not read."""
+def synthetic_positives(
+    n_users: int, n_items: int, n_positives: int, n_edges: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A seeded synthetic data set: positives of users of log-normal activity on items of
+    Zipf-like popularity over 11 years, and edges towards active users. For the
+    training's time and memory on a shop of that size, not for quality."""
     rng = np.random.default_rng(0)
-    n_users, n_items, n_positives, n_edges = 22_000, 296_000, 700_000, 356_000
     activity = rng.lognormal(0.0, 1.2, n_users)
     popularity = 1.0 / (np.arange(n_items) + 20.0)
     user = rng.choice(n_users, n_positives, p=activity / activity.sum())
@@ -222,6 +221,20 @@ def read_epinions_shaped(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
     follower = rng.integers(0, n_users, n_edges)
     followed = rng.choice(n_users, n_edges, p=activity / activity.sum())
     return user, item, day, np.column_stack([follower, followed])
+
+
+def read_epinions_shaped(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`synthetic_positives` of the dated Epinions' size (Tang et al.: about 22,000
+    users, 296,000 products, 922,000 ratings, 356,000 trust edges), which no mirror here
+    holds whole; its catalog is above EASE's ``max_items`` after the filters. ``folder``
+    is not read."""
+    return synthetic_positives(22_000, 296_000, 700_000, 356_000)
+
+
+def read_douban_shaped(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`synthetic_positives` of about Douban's size (129,000 users, 58,000 movies,
+    9 million positives, 1.7 million relations). ``folder`` is not read."""
+    return synthetic_positives(129_000, 58_000, 9_000_000, 1_700_000)
 
 
 #: Data set name -> reader of its folder.
@@ -233,6 +246,7 @@ READERS = {
     "ciao_full": read_tang_mat,
     "gowalla": read_gowalla,
     "epinions_shaped": read_epinions_shaped,
+    "douban_shaped": read_douban_shaped,
 }
 
 
