@@ -60,6 +60,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,8 @@ NON_SOCIAL = (
 DEFAULT = "social_rerank (default)"
 PROTOCOLS = ("per-user", "time")
 PEERS = ("implicit_cosine", "implicit_als")
+#: The social models ``--timing`` trains (``--only`` names others).
+TIMED = ("social_blend", "social_rerank", "social_mf")
 
 
 @dataclass
@@ -381,9 +384,9 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, float, str]:
     return lists, elapsed, cpu, learned
 
 
-def timing(user, item, day, edges) -> None:
-    """Wall and CPU seconds of the default social trainings on every positive: the fit,
-    and the fit with the artifact's bytes (``to_bytes``)."""
+def timing(user, item, day, edges, names: Sequence[str] = TIMED) -> None:
+    """Wall and CPU seconds of the social trainings ``names`` (defaults) on every
+    positive: the fit, and the fit with the artifact's bytes (``to_bytes``)."""
     n_users, n_items = int(user.max()) + 1, int(item.max()) + 1
     interactions = sp.csr_matrix(
         (np.ones(user.size, np.float32), (user, item)), shape=(n_users, n_items)
@@ -397,7 +400,7 @@ def timing(user, item, day, edges) -> None:
     )
     social.data[:] = 1.0
     print(f"\nload average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    for name in ("social_blend", "social_rerank", "social_mf"):
+    for name in names:
         started, cpu = time.perf_counter(), time.process_time()
         model = registered()[name]().fit(interactions, timestamps=times, social=social)
         fitted, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -421,13 +424,16 @@ def main() -> None:
         "--protocol", choices=PROTOCOLS, help="run this protocol only (default: both)"
     )
     parser.add_argument(
-        "--timing", action="store_true", help="only time the default social training"
+        "--timing",
+        action="store_true",
+        help="only time the social trainings (--only: which of social_blend, social_rerank, "
+        "social_mf)",
     )
     args = parser.parse_args()
     folder = args.data or Path(f"~/.cache/{args.dataset}").expanduser()
     user, item, day, edges = prepare(*READERS[args.dataset](folder))
     if args.timing:
-        timing(user, item, day, edges)
+        timing(user, item, day, edges, args.only or TIMED)
         return
     try:
         import implicit  # noqa: F401
