@@ -14,7 +14,8 @@ own (cold start) still gets every relation at the smoothing weight.
 - :class:`SocialBlendRecommender` (``"social_blend"``): a collaborative model (EASE by
   default) whose per-user z-scored scores are mixed with the z-scored social votes at a
   weight chosen on held-out pairs. A user without votes (no relations, or relations who
-  liked nothing) gets exactly the collaborative model's scores.
+  liked nothing) gets the collaborative model's scores, summed with those of a second
+  non-social model (``alone``, user-kNN by default).
 
 A user who followed someone after training is scored from a ``social_row`` given at
 request time (``recommend_interactions(..., social_row=...)``).
@@ -23,7 +24,7 @@ request time (``recommend_interactions(..., social_row=...)``).
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -474,10 +475,11 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
 
     For a user with votes, the score is ``unit(collaborative) + weight * votes / max``
     (``unit``: the row's median at 0, its best item at 1, see :func:`unit_rows`) plus a
-    tie-break by popularity; for a user without votes, or in a segment whose weight is
-    0, the collaborative score unchanged - so nothing is lost by construction where
-    there is nothing social. Cold users (at most ``cold_items`` items of their own) get
-    a weight of their own, since friends say more about someone with no history. With
+    tie-break by popularity; in a segment whose weight is 0, the collaborative score
+    unchanged. A user without votes gets ``unit(collaborative) + unit(alone)``, two
+    non-social models: nothing social is mixed in where there is nothing social. Cold
+    users (at most ``cold_items`` items of their own) get a weight of their own, since
+    friends say more about someone with no history. With
     timestamps, a friend's item can count ``exp(-|t - t_user| / scale)`` times, ``t_user``
     being the user's newest item (the end of training for a user folded in): what
     friends liked while the user was active says more than what they liked years apart.
@@ -497,6 +499,12 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         The collaborative recommender (registered name and parameters). One that
         refuses the catalog (EASE above its ``max_items``) is replaced by
         ``LARGE_CATALOG_COLLABORATIVE``, and ``fallback_`` says so.
+    alone : (name, params) pair, optional
+        A second collaborative recommender for the users without votes: their scores
+        are the sum of both models' :func:`unit_rows` (None: the collaborative model's
+        alone). Judged on time splits as well as per user, where each of EASE and
+        user-kNN is the better one for such users somewhere, their sum is rarely
+        below either.
     hops, decay, taste_smoothing, max_neighbours
         The social votes, as in :class:`SocialTrustRecommender`.
     weight : float, optional
@@ -549,6 +557,9 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     ----------
     collaborative_ : Recommender
         The collaborative model fitted on every pair.
+    alone_ : Recommender or None
+        The ``alone`` model fitted on every pair (None: not asked for, the same model
+        as ``collaborative_``, or an artifact of before it).
     social_ : scipy.sparse.csr_matrix of shape (n_users, n_users)
         Who follows whom.
     weight_ : float
@@ -600,6 +611,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self,
         *,
         collaborative: tuple[str, dict[str, Any]] = ("ease", {}),
+        alone: tuple[str, dict[str, Any]] | None = ("user_knn", {}),
         hops: int = 2,
         decay: float = 0.1,
         taste_smoothing: float | None = 0.1,
@@ -621,6 +633,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         random_state: int = 0,
     ) -> None:
         self.collaborative = collaborative
+        self.alone = alone
         self.hops = hops
         self.decay = decay
         self.taste_smoothing = taste_smoothing
@@ -709,7 +722,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             self.agreed_weight_ = self.weight_
         elif not self.social_.nnz:
             self.weight_ = self.cold_weight_ = self.agreed_weight_ = 0.0
-            self._explain("no social relations: the collaborative model alone")
+            self._explain("no social relations: every user is scored as one without votes")
         else:
             self._learn_weights(klass, params, interactions, times, features, grid, scales)
         self.times_ = times if self.recency_days_ is not None else None
@@ -717,6 +730,16 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.last_seen_ = _row_max(times) if times is not None and self.gate_ is not None else None
         popularity = np.diff(interactions.tocsc().indptr).astype(np.float32)
         self.item_prior_ = popularity / max(float(popularity.max(initial=0.0)), 1.0)
+        self.alone_ = None
+        if self.alone is not None:
+            alone, alone_params = _component(self.alone, name="alone")
+            try:
+                if alone is not klass:
+                    self.alone_ = alone(**alone_params).fit(
+                        interactions, timestamps=timestamps, **features
+                    )
+            except CatalogTooLargeError as exc:
+                self._explain(f"{alone.name} refused the catalog ({exc}): no alone model")
 
     def _explain(self, reason: str) -> None:
         """Add ``reason`` to ``fallback_``."""
@@ -980,6 +1003,8 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         if not hasattr(self, "gate_"):
             self.gate_, self.gate_weights_, self.last_seen_ = None, np.zeros(0, np.float32), None
             self.gate_validation_ndcg_ = None
+        if not hasattr(self, "alone_"):
+            self.alone_ = None  # its users without votes get the collaborative model's
         # An artifact rewritten for a deletion before the times were dropped with the
         # user's row: its times no longer line up with the users, so they are not used.
         if self.times_ is not None and self.times_.shape[0] != self.n_users_:
@@ -1078,13 +1103,24 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             return None
         return self.times_, reference, float(self.recency_days_)
 
+    def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
+        # A history without relations: scored as a user without votes.
+        base = super()._score_rows(rows, user_features)
+        none = np.zeros((rows.shape[0], 1), np.float32)
+        return self._with_alone(
+            base, none, lambda alone: self.alone_._score_rows(rows[alone], user_features)
+        )
+
     def _score_social_rows(self, rows, user_features, social) -> np.ndarray:
         base = np.asarray(self.collaborative_._score_rows(rows, user_features), np.float32)
         # A user folded in is judged at the end of training: their row has no times.
         recency = self._recency(np.full(rows.shape[0], self.now_))
         votes = self._votes(social, rows, None, recency=recency)
         followed = np.diff(sp.csr_matrix(social).indptr)
-        return self._mix_rows(base, votes, rows, followed, np.zeros(rows.shape[0]))
+        mixed = self._mix_rows(base, votes, rows, followed, np.zeros(rows.shape[0]))
+        return self._with_alone(
+            mixed, votes, lambda alone: self.alone_._score_rows(rows[alone], user_features)
+        )
 
     def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
         base = np.asarray(self.collaborative_._score_users(user_ids), np.float32)
@@ -1103,7 +1139,23 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         idle = np.zeros(user_ids.size)
         if self.last_seen_ is not None:
             idle = np.nan_to_num((self.now_ - self.last_seen_[user_ids]) / SECONDS_PER_DAY)
-        return self._mix_rows(base, votes, history, np.diff(social.indptr), idle, user_ids)
+        mixed = self._mix_rows(base, votes, history, np.diff(social.indptr), idle, user_ids)
+        return self._with_alone(
+            mixed, votes, lambda alone: self.alone_._score_users(user_ids[alone])
+        )
+
+    def _with_alone(
+        self, mixed: np.ndarray, votes: np.ndarray, score: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        """``mixed`` whose rows without votes are the sum of their :func:`unit_rows` and
+        of ``alone_``'s (``score(rows)``: its scores of those rows)."""
+        alone = np.flatnonzero(votes.max(axis=1, initial=0.0) <= 0)
+        if self.alone_ is None or not alone.size:
+            return mixed
+        mixed = mixed.copy()
+        other = np.asarray(score(alone), np.float32)
+        mixed[alone] = unit_rows(mixed[alone]) + unit_rows(other)
+        return mixed
 
 
 def _row_max(times: sp.csr_matrix) -> np.ndarray:

@@ -10,8 +10,8 @@ around the user's time), the collaborative score from the user's newest items al
 the user's history and relations, and products of these. It learns on the validation
 folds the blend already holds out (the items each validation user took next are the
 positives), and is kept only when, fitted without each fold and judged on it, it
-clearly beats the blend there. Users without votes get the blend's scores, i.e. the
-collaborative model's.
+clearly beats the blend there. Users without votes get the blend's scores, which
+are non-social (see ``alone``).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from recommendations.engine import (
     SocialBlendRecommender,
     SocialMFRecommender,
     SocialTrustRecommender,
+    UserKNNRecommender,
     load,
     registered,
 )
@@ -110,16 +111,24 @@ def test_a_user_with_friends_but_no_history_gets_a_personal_list():
     assert not np.any(knn._score_users(np.array([0])))
 
 
-def test_users_without_relations_get_exactly_the_collaborative_scores():
+def alone_scores(model: SocialBlendRecommender, users: np.ndarray) -> np.ndarray:
+    """What a user without votes gets: the sum of both models' unit-scaled scores."""
+    return unit_rows(model.collaborative_._score_users(users)) + unit_rows(
+        model.alone_._score_users(users)
+    )
+
+
+def test_users_without_relations_get_exactly_the_collaborative_scores_without_alone():
     rng = np.random.default_rng(3)
     interactions = sp.csr_matrix(rng.random((40, 25)) < 0.2, dtype=np.float32)
     social = follows(40, [(0, 1), (0, 2), (3, 4)])
-    model = SocialBlendRecommender(collaborative=("ease", {"l2": 10.0}), weight=2.0).fit(
-        interactions, social=social
-    )
+    model = SocialBlendRecommender(
+        collaborative=("ease", {"l2": 10.0}), alone=None, weight=2.0
+    ).fit(interactions, social=social)
     ease = EASERecommender(l2=10.0).fit(interactions)
     alone = np.arange(5, 40)
 
+    assert model.alone_ is None
     np.testing.assert_array_equal(model._score_users(alone), ease._score_users(alone))
     np.testing.assert_array_equal(
         model.recommend_batch(alone, 10)[0], ease.recommend_batch(alone, 10)[0]
@@ -128,9 +137,53 @@ def test_users_without_relations_get_exactly_the_collaborative_scores():
     assert not np.allclose(model._score_users(np.array([0])), ease._score_users(np.array([0])))
 
 
+def test_users_without_relations_get_the_collaborative_and_alone_models_summed():
+    rng = np.random.default_rng(3)
+    interactions = sp.csr_matrix(rng.random((40, 25)) < 0.2, dtype=np.float32)
+    social = follows(40, [(0, 1), (0, 2), (3, 4)])
+    model = SocialBlendRecommender(collaborative=("ease", {"l2": 10.0}), weight=2.0).fit(
+        interactions, social=social
+    )
+    alone, friends = np.arange(5, 40), np.array([0])
+
+    assert isinstance(model.alone_, UserKNNRecommender)
+    np.testing.assert_allclose(model._score_users(alone), alone_scores(model, alone), atol=1e-6)
+    # A history given as rows, with no relations, is scored the same way from its rows.
+    rows = interactions[alone]
+    summed = unit_rows(model.collaborative_._score_rows(rows, None)) + unit_rows(
+        model.alone_._score_rows(rows, None)
+    )
+    np.testing.assert_allclose(model._score_rows(rows, None), summed, atol=1e-6)
+    # A user with votes keeps the collaborative model as the base of the mix.
+    without = SocialBlendRecommender(
+        collaborative=("ease", {"l2": 10.0}), alone=None, weight=2.0
+    ).fit(interactions, social=social)
+    np.testing.assert_array_equal(model._score_users(friends), without._score_users(friends))
+
+
+def test_the_alone_model_survives_save_and_load_and_an_old_artifact_serves_without_it():
+    interactions, stamps, social = group_data()
+    social = sp.csr_matrix(social.multiply(np.arange(social.shape[0])[:, None] >= 20))
+    model = SocialBlendRecommender(collaborative=("item_knn", {}), weight=1.5).fit(
+        interactions, timestamps=stamps, social=social
+    )
+    users = np.arange(interactions.shape[0])
+
+    loaded = load(model.to_bytes())
+    np.testing.assert_array_equal(loaded._score_users(users), model._score_users(users))
+
+    del model.alone_  # as an artifact of before the alone model
+    old = load(model.to_bytes())
+    without = SocialBlendRecommender(collaborative=("item_knn", {}), alone=None, weight=1.5)
+    without.fit(interactions, timestamps=stamps, social=social)
+    assert old.alone_ is None
+    np.testing.assert_array_equal(old._score_users(users), without._score_users(users))
+    assert not np.array_equal(loaded._score_users(users), without._score_users(users))
+
+
 def test_without_a_social_matrix_the_blend_is_its_collaborative_model():
     interactions, _ = chain_data()
-    model = SocialBlendRecommender(collaborative=("item_knn", {})).fit(interactions)
+    model = SocialBlendRecommender(collaborative=("item_knn", {}), alone=None).fit(interactions)
     knn = ItemKNNRecommender().fit(interactions)
 
     assert model.weight_ == 0.0 and "no social relations" in model.fallback_

@@ -96,9 +96,9 @@ def test_a_user_without_relations_gets_exactly_the_base_scores_under_a_gate():
     dense[5, 10:16] = 1.0
     interactions = sp.csr_matrix(dense)
     social = follows(40, [(0, 5)])
-    model = SocialBlendRecommender(collaborative=("ease", {"l2": 10.0}), weight=1.0).fit(
-        interactions, social=social
-    )
+    model = SocialBlendRecommender(
+        collaborative=("ease", {"l2": 10.0}), alone=None, weight=1.0
+    ).fit(interactions, social=social)
     ease = EASERecommender(l2=10.0).fit(interactions)
     model.gate_ = always_mix_gate((0.0, 2.0))
     model.gate_weights_ = np.array([0.0, 2.0], np.float32)
