@@ -502,9 +502,8 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     alone : (name, params) pair, optional
         A second collaborative recommender for the users without votes: their scores
         are the sum of both models' :func:`unit_rows` (None: the collaborative model's
-        alone). Judged on time splits as well as per user, where each of EASE and
-        user-kNN is the better one for such users somewhere, their sum is rarely
-        below either.
+        alone). EASE and user-kNN are each the better one for such users on some
+        data, per user or after a date; their sum stays near the better of the two.
     hops, decay, taste_smoothing, max_neighbours
         The social votes, as in :class:`SocialTrustRecommender`.
     weight : float, optional
