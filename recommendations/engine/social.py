@@ -696,20 +696,20 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         if times is None:
             scales = [None]
         self.validation_ndcg_, self.fallback_ = None, None
+
+        def fitted(model: type[Recommender], model_params: dict[str, Any]) -> Recommender:
+            return model(**model_params).fit(interactions, timestamps=timestamps, **features)
+
         # Fitted first: a model that refuses the catalog does so before any validation
         # fold, and the folds then use the model that replaces it.
         try:
-            self.collaborative_ = klass(**params).fit(
-                interactions, timestamps=timestamps, **features
-            )
+            self.collaborative_ = fitted(klass, params)
         except CatalogTooLargeError as exc:
             if klass.name == LARGE_CATALOG_COLLABORATIVE[0]:
                 raise
             refused = klass.name
             klass, params = _component(LARGE_CATALOG_COLLABORATIVE, name="collaborative")
-            self.collaborative_ = klass(**params).fit(
-                interactions, timestamps=timestamps, **features
-            )
+            self.collaborative_ = fitted(klass, params)
             self._explain(f"{refused} refused the catalog ({exc}); {klass.name} instead")
         self.validation_curve_ = np.zeros((0, 3), dtype=np.float32)
         self.recency_days_ = scales[0] if len(scales) == 1 else None
@@ -732,13 +732,11 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.alone_ = None
         if self.alone is not None:
             alone, alone_params = _component(self.alone, name="alone")
-            try:
-                if alone is not klass:
-                    self.alone_ = alone(**alone_params).fit(
-                        interactions, timestamps=timestamps, **features
-                    )
-            except CatalogTooLargeError as exc:
-                self._explain(f"{alone.name} refused the catalog ({exc}): no alone model")
+            if alone is not klass:  # the same model twice would add nothing
+                try:
+                    self.alone_ = fitted(alone, alone_params)
+                except CatalogTooLargeError as exc:
+                    self._explain(f"{alone.name} refused the catalog ({exc}): no alone model")
 
     def _explain(self, reason: str) -> None:
         """Add ``reason`` to ``fallback_``."""
@@ -1105,9 +1103,8 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     def _score_rows(self, rows: sp.csr_matrix, user_features) -> np.ndarray:
         # A history without relations: scored as a user without votes.
         base = super()._score_rows(rows, user_features)
-        none = np.zeros((rows.shape[0], 1), np.float32)
         return self._with_alone(
-            base, none, lambda alone: self.alone_._score_rows(rows[alone], user_features)
+            base, None, lambda alone: self.alone_._score_rows(rows[alone], user_features)
         )
 
     def _score_social_rows(self, rows, user_features, social) -> np.ndarray:
@@ -1144,12 +1141,21 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         )
 
     def _with_alone(
-        self, mixed: np.ndarray, votes: np.ndarray, score: Callable[[np.ndarray], np.ndarray]
+        self,
+        mixed: np.ndarray,
+        votes: np.ndarray | None,
+        score: Callable[[np.ndarray], np.ndarray],
     ) -> np.ndarray:
-        """``mixed`` whose rows without votes are the sum of their :func:`unit_rows` and
-        of ``alone_``'s (``score(rows)``: its scores of those rows)."""
-        alone = np.flatnonzero(votes.max(axis=1, initial=0.0) <= 0)
-        if self.alone_ is None or not alone.size:
+        """``mixed`` whose rows without votes (every row when ``votes`` is None) are the
+        sum of their :func:`unit_rows` and of ``alone_``'s (``score(rows)``: its scores
+        of those rows)."""
+        if self.alone_ is None:
+            return mixed
+        if votes is None:
+            alone = np.arange(mixed.shape[0])
+        else:
+            alone = np.flatnonzero(votes.max(axis=1, initial=0.0) <= 0)
+        if not alone.size:
             return mixed
         mixed = mixed.copy()
         other = np.asarray(score(alone), np.float32)
