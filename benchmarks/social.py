@@ -1,7 +1,7 @@
 """Social recommendations: models with and without the trust or friend network.
 
     python benchmarks/social.py [--dataset ciaodvd|lastfm|yelp|gowalla|ciao|ciao_full|
-        epinions_shaped|douban_shaped] [--data DIR] [--only ease social_blend ...]
+        filmtrust|epinions_shaped|douban_shaped] [--data DIR] [--only ease social_blend ...]
         [--protocol per-user|time] [--timing]
 
 Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
@@ -27,6 +27,10 @@ Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
 - ``ciao_full`` (the whole of Tang et al.'s dated Ciao: 7,375 users, 284,086 ratings;
   ``ciao`` has its trust file but 36,065 ratings under other ids): the same columns in
   ``rating_with_timestamp.mat`` and ``trust.mat`` (MATLAB files, read with scipy).
+- ``filmtrust`` (Guo et al.'s FilmTrust, IJCAI 2013): ``ratings.txt`` (userID, movieID,
+  rating from 0.5 to 4) and ``trust.txt`` (trustorID, trusteeID, trustValue), directed.
+  Ratings >= 3.5 (the scale's top two steps) are positives. It has no dates: see
+  below.
 - ``epinions_shaped``, ``douban_shaped``: no files; seeded synthetic sets of the dated
   Epinions' and of Douban's size, whose catalogs EASE refuses (for the training's time
   and memory only).
@@ -41,6 +45,9 @@ Two protocols, k = 20, new items only:
 - ``time``: the positives after the 80% quantile of the dates are held out, every user
   with a train item and a held-out one is scored; the social models only see the trust
   network (no data set dates its edges).
+
+A data set without dates (FilmTrust) has the per-user protocol only, each user's held-out
+20% drawn at random (seeded), and the models get no timestamps.
 
 Per row: NDCG@20 over all scored users, over those who trust someone (``trust``: have
 a relation), over those who trust nobody (``alone``), over those with <= 2 train items
@@ -124,13 +131,14 @@ TIMED = ("social_blend", "social_rerank", "social_mf")
 
 @dataclass
 class Split:
-    """One protocol's matrices: train, held-out new items, train times, trust."""
+    """One protocol's matrices: train, held-out new items, trust, the scored users and
+    the train times (None: the data set has no dates)."""
 
     train: sp.csr_matrix
     test: sp.csr_matrix
-    times: sp.csr_matrix
     social: sp.csr_matrix
     users: np.ndarray
+    times: sp.csr_matrix | None
 
 
 def read_ciao(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -141,6 +149,16 @@ def read_ciao(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     positive = ratings[:, 4].astype(float) >= 4
     trusts = np.loadtxt(folder / "trusts.txt", delimiter=",", dtype=np.int64, ndmin=2)
     return user[positive], item[positive], day[positive], trusts[:, :2]
+
+
+def read_filmtrust(folder: Path) -> tuple[np.ndarray, np.ndarray, None, np.ndarray]:
+    """FilmTrust's positives (raw user, movie; ratings >= 3.5 of 0.5-4; no dates) and
+    its directed trust edges."""
+    ratings = np.loadtxt(folder / "ratings.txt", dtype=np.float64, ndmin=2)
+    positive = ratings[:, 2] >= 3.5
+    user, item = ratings[:, 0].astype(np.int64), ratings[:, 1].astype(np.int64)
+    trusts = np.loadtxt(folder / "trust.txt", dtype=np.int64, ndmin=2)
+    return user[positive], item[positive], None, trusts[:, :2]
 
 
 def read_lastfm(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -248,17 +266,23 @@ READERS = {
     "ciao": read_tang_ciao,
     "ciao_full": read_tang_mat,
     "gowalla": read_gowalla,
+    "filmtrust": read_filmtrust,
     "epinions_shaped": read_epinions_shaped,
     "douban_shaped": read_douban_shaped,
 }
 
 
-def prepare(user, item, day, relations) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def prepare(
+    user, item, day, relations
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     """(user row, item column, day) of the kept positives in file order, and the edges.
 
     One positive per pair (the earliest; file order among equal days), items with >= 3
-    positive users; an edge is kept when both of its users are.
+    positive users; an edge is kept when both of its users are. ``day`` None (no dates)
+    stays None.
     """
+    dated = day is not None
+    day = day if dated else np.zeros(user.size, np.int64)
     order = np.lexsort((np.arange(user.size), day, item, user))
     _, first = np.unique(user[order] * 10**7 + item[order], return_index=True)
     keep = np.sort(order[first])
@@ -272,14 +296,18 @@ def prepare(user, item, day, relations) -> tuple[np.ndarray, np.ndarray, np.ndar
     trustee = np.searchsorted(user_ids, relations[:, 1]).clip(0, user_ids.size - 1)
     known = (user_ids[trustor] == relations[:, 0]) & (user_ids[trustee] == relations[:, 1])
     edges = np.unique(np.column_stack([trustor[known], trustee[known]]), axis=0)
-    return user_rows, item_cols, day, edges
+    return user_rows, item_cols, day if dated else None, edges
 
 
 def make_split(protocol: str, user, item, day, edges) -> Split:
-    """The train and test matrices of ``protocol`` ("per-user" or "time")."""
+    """The train and test matrices of ``protocol`` ("per-user" or "time"; without dates,
+    ``day`` None, per-user only, a seeded random 20% of each user held out)."""
     n_users, n_items = int(user.max()) + 1, int(item.max()) + 1
+    if day is None and protocol != "per-user":
+        raise ValueError("a data set without dates has no time split")
     if protocol == "per-user":
-        order = np.lexsort((np.arange(user.size), day, user))
+        key = day if day is not None else np.random.default_rng(0).permutation(user.size)
+        order = np.lexsort((np.arange(user.size), key, user))
         counts = np.bincount(user, minlength=n_users)
         start = np.concatenate([[0], np.cumsum(counts)[:-1]])
         rank = np.empty(user.size, dtype=np.int64)
@@ -293,7 +321,9 @@ def make_split(protocol: str, user, item, day, edges) -> Split:
         return sp.csr_matrix((values[mask], (user[mask], item[mask])), shape=(n_users, n_items))
 
     train = matrix(~test_mask, np.ones(user.size, np.float32))
-    times = matrix(~test_mask, (day * SECONDS_PER_DAY + SECONDS_PER_DAY).astype(np.float64))
+    times = None
+    if day is not None:
+        times = matrix(~test_mask, (day * SECONDS_PER_DAY + SECONDS_PER_DAY).astype(np.float64))
     test = sp.csr_matrix(matrix(test_mask, np.ones(user.size, np.float32)) - train)
     test.data = np.clip(test.data, 0, None)
     test.eliminate_zeros()
@@ -303,7 +333,7 @@ def make_split(protocol: str, user, item, day, edges) -> Split:
         (np.ones(len(edges), np.float32), (edges[:, 0], edges[:, 1])), shape=(n_users, n_users)
     )
     social.data[:] = 1.0
-    return Split(train, test, times, social, users)
+    return Split(train, test, social, users, times)
 
 
 def trust_baseline(split: Split) -> np.ndarray:
@@ -357,6 +387,8 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, float, str]:
         ]
     )
     learned = ""
+    if hasattr(model, "regularization_"):
+        learned = f"regularization {model.regularization_:g}"
     if hasattr(model, "cold_weight_"):
         learned = f"weight {model.weight_:g}, cold {model.cold_weight_:g}"
         if np.isfinite(model.agreement_threshold_):
@@ -391,10 +423,12 @@ def timing(user, item, day, edges, names: Sequence[str] = TIMED) -> None:
     interactions = sp.csr_matrix(
         (np.ones(user.size, np.float32), (user, item)), shape=(n_users, n_items)
     )
-    times = sp.csr_matrix(
-        ((day * SECONDS_PER_DAY + SECONDS_PER_DAY).astype(np.float64), (user, item)),
-        shape=(n_users, n_items),
-    )
+    times = None
+    if day is not None:
+        times = sp.csr_matrix(
+            ((day * SECONDS_PER_DAY + SECONDS_PER_DAY).astype(np.float64), (user, item)),
+            shape=(n_users, n_items),
+        )
     social = sp.csr_matrix(
         (np.ones(len(edges), np.float32), (edges[:, 0], edges[:, 1])), shape=(n_users, n_users)
     )
@@ -449,7 +483,12 @@ def main() -> None:
         f"{args.dataset}: {user.size:,} positives, {user.max() + 1:,} users x "
         f"{item.max() + 1:,} items, {len(edges):,} relation edges between them"
     )
-    for protocol in [args.protocol] if args.protocol else PROTOCOLS:
+    protocols = [args.protocol] if args.protocol else PROTOCOLS
+    if day is None:
+        if "time" in protocols:
+            print("No dates in this data set: the time split is left out.")
+        protocols = [p for p in protocols if p == "per-user"]
+    for protocol in protocols:
         split = make_split(protocol, user, item, day, edges)
         trusts = np.diff(split.social.indptr)[split.users] > 0
         cold = trusts & (np.diff(split.train.indptr)[split.users] <= 2)

@@ -14,6 +14,7 @@
 - ``gowalla``: ``rahmanidashti/LBSNDatasets`` (``Gowalla``: the visits of ``Gowalla_3``, the
   first 1,000 users of ``Gowalla_1``, whose own visit file the mirror lacks, and
   ``Gowalla_1``'s friendships);
+- ``filmtrust``: ``npxiaoying/Social-Recommendation`` (under ``dataset/Filmtrust``);
 - ``ciao_full``: ``PyGDebias-Team/data`` (``2023-7-26/Epinion&Ciao/ciao``: the whole of
   that data set, as Tang et al.'s MATLAB files).
 
@@ -60,6 +61,11 @@ DATASETS = {
         "Gowalla",
         ("Gowalla_3/Gowalla_checkins.txt", "Gowalla_1/Gowalla_social_relations.txt"),
         revision="b55cccad6ad49684705cabeed81472ce03ddb2df",
+    ),
+    "filmtrust": Source(
+        "dataset/Filmtrust",
+        ("ratings.txt", "trust.txt", "readme.txt"),
+        revision="2d91842555aa25ab8a5d539e1334a63d9829610f",
     ),
     "ciao_full": Source(
         "2023-7-26/Epinion&Ciao/ciao",
