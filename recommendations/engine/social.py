@@ -462,7 +462,7 @@ def holdout_pairs(
     return (newer > fold * held) & (newer <= (fold + 1) * held), newer > (fold + 1) * held
 
 
-def _keep(matrix: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
+def keep_entries(matrix: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
     """``matrix`` (sorted indices) with only the entries of ``mask``."""
     kept = matrix.copy()
     kept.data = np.where(mask, kept.data, 0).astype(kept.dtype)
@@ -862,13 +862,13 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                 per_user=self.validation == "per_user",
                 fold=fold,
             )
-            earlier = _keep(ordered, older)
-            target = holdout_new_items(earlier, _keep(ordered, held))
+            earlier = keep_entries(ordered, older)
+            target = holdout_new_items(earlier, keep_entries(ordered, held))
             users = np.flatnonzero((np.diff(target.indptr) > 0) & followers)
             if users.size > limit:
                 users = np.sort(rng.choice(users, size=limit, replace=False))
             if users.size:
-                earlier_times = _keep(times, older) if times is not None else None
+                earlier_times = keep_entries(times, older) if times is not None else None
                 plans.append((fold, earlier, earlier_times, users, target[users]))
                 pooled += users.size
 

@@ -7,6 +7,9 @@ the trust-weighted mean of the factors of the people they follow, with strength
 ``social_regularization``. A user with few items of their own thereby borrows the
 taste of their friends; a user who follows nobody is plain ALS.
 
+The L2 penalty that suits one data set can ruin another (a penalty too small lets the
+factors memorise a small, dense catalog), so by default it is chosen on a held-out fold.
+
 A user who followed someone after training is folded in from a ``social_row`` given at
 request time (``recommend_interactions(..., social_row=...)``): their factor is solved
 against the fixed item factors with the mean of the followed users' factors as prior.
@@ -18,11 +21,29 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendations.engine.base import Recommender
+from recommendations.engine.blend import validation_limit
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
+from recommendations.engine.metrics import ndcg_per_user
+from recommendations.engine.social import aligned_times, holdout_pairs, keep_entries
+from recommendations.engine.social_gate import top_rows
+from recommendations.engine.split import holdout_new_items
 
 #: Conjugate-gradient steps per row and sweep: the previous sweep's factors are a warm
 #: start, so a few steps come close to the exact solve.
 CG_STEPS = 3
+#: Penalties ``regularization=None`` chooses from: the best one differs by an order of
+#: magnitude between public data sets (benchmarks/README.md).
+REGULARIZATION_GRID = (1.0, 10.0, 50.0)
+#: The penalty when too few users hold out pairs to choose one.
+DEFAULT_REGULARIZATION = 10.0
+#: Share of each user's newest pairs the choice holds out.
+VALIDATION_FRACTION = 0.1
+#: Users with held-out new items the choice needs.
+MIN_VALIDATION_USERS = 20
+#: Validation users scored at most (fewer on large catalogs, see ``validation_limit``).
+MAX_VALIDATION_USERS = 3000
+#: Cut-off of the NDCG the choice maximises.
+VALIDATION_K = 20
 
 
 def row_normalised(social: sp.csr_matrix) -> sp.csr_matrix:
@@ -39,8 +60,12 @@ class SocialMFRecommender(Recommender, name="social_mf"):
     ----------
     factors : int
         Size of the latent factors.
-    regularization : float
-        L2 penalty of every factor.
+    regularization : float, optional
+        L2 penalty of every factor. None: the one of ``REGULARIZATION_GRID`` with the
+        best NDCG@20 on each user's newest ``VALIDATION_FRACTION`` of pairs (by time, or
+        drawn at random without timestamps), fitted on the rest;
+        ``DEFAULT_REGULARIZATION`` when fewer than ``MIN_VALIDATION_USERS`` users hold
+        out a new item.
     social_regularization : float
         Pull of a user's factor towards the mean factor of the users they follow; 0 is
         plain implicit ALS.
@@ -55,6 +80,10 @@ class SocialMFRecommender(Recommender, name="social_mf"):
     ----------
     user_factors_ : ndarray of float32, shape (n_users, factors)
     item_factors_ : ndarray of float32, shape (n_items, factors)
+    regularization_ : float
+        The penalty the factors were fitted with (``regularization`` when given).
+    validation_ndcg_ : ndarray of float64, shape (n_tried, 2)
+        Each penalty tried and its validation NDCG@20 (no rows when none was chosen).
     social_ : scipy.sparse.csr_matrix of shape (n_users, n_users)
         Who follows whom, each row scaled to sum to 1.
     """
@@ -65,7 +94,7 @@ class SocialMFRecommender(Recommender, name="social_mf"):
         self,
         *,
         factors: int = 64,
-        regularization: float = 1.0,
+        regularization: float | None = None,
         social_regularization: float = 5.0,
         alpha: float = 5.0,
         iterations: int = 10,
@@ -79,37 +108,92 @@ class SocialMFRecommender(Recommender, name="social_mf"):
         self.random_state = random_state
 
     def _fit(self, interactions, *, user_features, item_features, timestamps, social) -> None:
-        factors = check_positive_int(self.factors, "factors")
-        check_non_negative(self.regularization, "regularization")
+        check_positive_int(self.factors, "factors")
+        if self.regularization is not None:
+            check_non_negative(self.regularization, "regularization")
         check_non_negative(self.social_regularization, "social_regularization")
         check_non_negative(self.alpha, "alpha")
-        iterations = check_positive_int(self.iterations, "iterations")
+        check_positive_int(self.iterations, "iterations")
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, int):
             raise ValueError(f"random_state must be an integer, got {self.random_state!r}.")
-        n_users, n_items = interactions.shape
+        n_users = interactions.shape[0]
         self.social_ = row_normalised(
             sp.csr_matrix((n_users, n_users), dtype=np.float32) if social is None else social
         )
+        self.validation_ndcg_ = np.zeros((0, 2))
+        self.regularization_ = (
+            float(self.regularization)
+            if self.regularization is not None
+            else self._choose_regularization(interactions, timestamps)
+        )
+        self.user_factors_, self.item_factors_ = self._factorise(
+            interactions, self.regularization_
+        )
+
+    def _factorise(
+        self, interactions: sp.csr_matrix, regularization: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """User and item factors of ``interactions`` with the social term of ``social_``."""
+        n_users, n_items = interactions.shape
+        factors = int(self.factors)
         rng = np.random.default_rng(self.random_state)
         users = (rng.standard_normal((n_users, factors)) * 0.01).astype(np.float32)
         items = (rng.standard_normal((n_items, factors)) * 0.01).astype(np.float32)
         by_item = sp.csr_matrix(interactions.T)
         follows = np.diff(self.social_.indptr) > 0
-        for _ in range(iterations):
+        for _ in range(int(self.iterations)):
             # Jacobi step for the social prior: every user leans on the previous sweep's
             # factors of their friends, so the sweep does not depend on the user order.
             users = self._conjugate_gradient(
-                interactions, items, users, self.social_ @ users, follows
+                interactions, items, users, regularization, self.social_ @ users, follows
             )
-            items = self._conjugate_gradient(by_item, users, items)
+            items = self._conjugate_gradient(by_item, users, items, regularization)
         users[(np.diff(interactions.indptr) == 0) & ~follows] = 0.0
-        self.user_factors_, self.item_factors_ = users, items
+        return users, items
+
+    def _choose_regularization(
+        self, interactions: sp.csr_matrix, timestamps: sp.csr_matrix | None
+    ) -> float:
+        """The penalty of ``REGULARIZATION_GRID`` whose factors, fitted without each
+        user's newest pairs, rank the new items among them best (NDCG@20)."""
+        rng = np.random.default_rng(self.random_state)
+        ordered = sp.csr_matrix(interactions, copy=True)
+        ordered.sort_indices()
+        times = aligned_times(ordered, timestamps)
+        keys = np.nan_to_num(times.data) if times is not None else rng.random(ordered.nnz)
+        held, older = holdout_pairs(ordered, keys, fraction=VALIDATION_FRACTION, per_user=True)
+        earlier = keep_entries(ordered, older)
+        target = holdout_new_items(earlier, keep_entries(ordered, held))
+        users = np.flatnonzero(np.diff(target.indptr) > 0)
+        if users.size < MIN_VALIDATION_USERS:
+            return DEFAULT_REGULARIZATION
+        limit = validation_limit(MAX_VALIDATION_USERS, ordered.shape[1])
+        if users.size > limit:
+            users = np.sort(rng.choice(users, size=limit, replace=False))
+        seen = earlier[users].nonzero()
+        tried = []
+        for regularization in REGULARIZATION_GRID:
+            user_factors, item_factors = self._factorise(earlier, regularization)
+            scores = user_factors[users] @ item_factors.T
+            scores[seen] = -np.inf
+            quality = ndcg_per_user(top_rows(scores, VALIDATION_K), target[users], VALIDATION_K)
+            tried.append((regularization, float(quality.mean())))
+        self.validation_ndcg_ = np.array(tried, dtype=np.float64)
+        # argmax takes the first of equals: the smaller penalty.
+        return float(self.validation_ndcg_[np.argmax(self.validation_ndcg_[:, 1]), 0])
+
+    def _after_load(self) -> None:
+        super()._after_load()
+        if not hasattr(self, "regularization_"):  # an artifact of before the choice
+            self.regularization_ = float(self.regularization)
+            self.validation_ndcg_ = np.zeros((0, 2))
 
     def _conjugate_gradient(
         self,
         rows: sp.csr_matrix,
         other: np.ndarray,
         start: np.ndarray,
+        regularization: float,
         prior: np.ndarray | None = None,
         leans: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -120,7 +204,7 @@ class SocialMFRecommender(Recommender, name="social_mf"):
         """
         other = other.astype(np.float32)
         size = other.shape[1]
-        gram = other.T @ other + np.float32(self.regularization) * np.eye(size, dtype=np.float32)
+        gram = other.T @ other + np.float32(regularization) * np.eye(size, dtype=np.float32)
         confidence = np.float32(self.alpha) * rows.data
         owners = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
         gathered = other[rows.indices]
@@ -166,7 +250,7 @@ class SocialMFRecommender(Recommender, name="social_mf"):
         """
         other64 = other.astype(np.float64)
         size = other.shape[1]
-        regularised = other64.T @ other64 + float(self.regularization) * np.eye(size)
+        regularised = other64.T @ other64 + float(self.regularization_) * np.eye(size)
         beta = float(self.social_regularization)
         alpha = float(self.alpha)
         out = np.zeros((rows.shape[0], size), dtype=np.float32)

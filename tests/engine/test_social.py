@@ -20,6 +20,7 @@ from recommendations.engine import (
     registered,
 )
 from recommendations.engine import social as social_module
+from recommendations.engine import socialmf as socialmf_module
 from recommendations.engine.metrics import ndcg_per_user
 from recommendations.engine.social import agreement, holdout_pairs, unit_rows
 
@@ -631,6 +632,106 @@ def test_social_mf_pulls_a_user_towards_the_people_they_follow():
     assert distance(pulled) < 0.8 * distance(plain)
 
 
+def test_social_mf_chooses_its_penalty_on_held_out_pairs():
+    interactions, stamps, social = group_data()
+    model = SocialMFRecommender(factors=8, iterations=4).fit(
+        interactions, timestamps=stamps, social=social
+    )
+    tried = model.validation_ndcg_
+
+    assert tried[:, 0].tolist() == list(socialmf_module.REGULARIZATION_GRID)
+    assert np.all((tried[:, 1] > 0) & (tried[:, 1] <= 1))
+    assert model.regularization_ == tried[np.argmax(tried[:, 1]), 0]
+    fixed = SocialMFRecommender(factors=8, iterations=4, regularization=model.regularization_).fit(
+        interactions, timestamps=stamps, social=social
+    )
+    np.testing.assert_allclose(fixed.user_factors_, model.user_factors_, rtol=1e-5, atol=1e-6)
+    assert fixed.validation_ndcg_.shape == (0, 2)
+
+
+def test_social_mf_holds_out_each_users_newest_pairs_to_choose(monkeypatch):
+    interactions, stamps, social = group_data()
+    fitted_on: list[sp.csr_matrix] = []
+    original = SocialMFRecommender._factorise
+
+    def recording(self, matrix, regularization):
+        fitted_on.append(matrix)
+        return original(self, matrix, regularization)
+
+    monkeypatch.setattr(SocialMFRecommender, "_factorise", recording)
+    SocialMFRecommender(factors=4, iterations=2).fit(
+        interactions, timestamps=stamps, social=social
+    )
+
+    *validation, final = fitted_on
+    assert len(validation) == len(socialmf_module.REGULARIZATION_GRID)
+    assert (final != interactions).nnz == 0
+    # Each user with >= 2 pairs loses their newest 10% (rounded up), and only those.
+    times = sp.csr_matrix(stamps)
+    counts = np.diff(interactions.indptr)
+    kept = validation[0]
+    for user in range(interactions.shape[0]):
+        held = np.setdiff1d(interactions[user].indices, kept[user].indices)
+        assert held.size == (np.ceil(0.1 * counts[user]) if counts[user] >= 2 else 0)
+        if held.size:
+            held_times = times[user, held].toarray().ravel()
+            kept_times = times[user, kept[user].indices].toarray().ravel()
+            assert held_times.min() >= kept_times.max()
+
+
+def test_social_mf_with_too_few_validation_users_takes_the_default_penalty(monkeypatch):
+    interactions, stamps, social = group_data()
+    monkeypatch.setattr(socialmf_module, "MIN_VALIDATION_USERS", 10_000)
+    model = SocialMFRecommender(factors=4, iterations=2).fit(
+        interactions, timestamps=stamps, social=social
+    )
+
+    assert model.regularization_ == socialmf_module.DEFAULT_REGULARIZATION
+    assert model.validation_ndcg_.shape == (0, 2)
+
+
+def test_social_mf_folds_in_with_its_chosen_penalty_after_save_and_load():
+    interactions, stamps, social = group_data()
+    model = SocialMFRecommender(factors=8, iterations=4).fit(
+        interactions, timestamps=stamps, social=social
+    )
+    history = interactions[3].toarray().ravel()
+    row = social[3].toarray().ravel()
+
+    loaded = load(model.to_bytes())
+
+    assert loaded.regularization_ == model.regularization_
+    np.testing.assert_array_equal(loaded.validation_ndcg_, model.validation_ndcg_)
+    np.testing.assert_array_equal(
+        loaded.recommend_interactions(history, 10, social_row=row)[0],
+        model.recommend_interactions(history, 10, social_row=row)[0],
+    )
+
+
+def test_an_artifact_of_social_mf_before_the_choice_folds_in_with_its_penalty():
+    interactions, _, social = group_data()
+    model = SocialMFRecommender(factors=8, iterations=4, regularization=3.0).fit(
+        interactions, social=social
+    )
+    with np.load(io.BytesIO(model.to_bytes()), allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    header = json.loads(str(arrays["__header__"]))
+    for key in ("regularization_", "validation_ndcg_"):
+        header["state"].pop(key)
+        arrays.pop(key, None)
+    arrays["__header__"] = np.array(json.dumps(header))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+
+    loaded = load(buffer.getvalue())
+
+    assert loaded.regularization_ == 3.0
+    history = interactions[5].toarray().ravel()
+    np.testing.assert_array_equal(
+        loaded.recommend_interactions(history, 10)[0], model.recommend_interactions(history, 10)[0]
+    )
+
+
 def test_a_weight_must_beat_zero_clearly_to_be_chosen():
     rng = np.random.default_rng(6)
     at_zero = rng.random(200)
@@ -673,6 +774,7 @@ def test_bad_blend_parameters_raise_value_error_naming_them(params, name):
         ({"factors": 0}, "factors"),
         ({"social_regularization": -1.0}, "social_regularization"),
         ({"iterations": 1.5}, "iterations"),
+        ({"regularization": -1.0}, "regularization"),
     ],
 )
 def test_bad_social_mf_parameters_raise_value_error_naming_them(params, name):
