@@ -834,27 +834,17 @@ class SettingsAdapter:
         layer's evidence. Views and other sources are never shown to anyone else.
         """
         pks = list(user_pks)
-        lookup = app_settings.CONSENT_FIELD
-        if pks and lookup:
-            pks = list(
-                get_user_model()
-                ._default_manager.filter(pk__in=pks, **{lookup: True})
-                .values_list("pk", flat=True)
-            )
-        if not pks:
-            return []
         items = None if item_pks is None else list(item_pks)
+        if not pks or items == []:
+            return []
+        sources = _told_sources()
+        statement = None if items is None else self._social_statement(len(pks), len(items), limit)
+        if statement is not None:
+            rows_by_source = statement.read(pks, items, len(sources))
+        else:
+            rows_by_source = self._social_rows(sources, pks, items, limit)
         events: list[SocialEvent] = []
-        for source in app_settings.EVENT_SOURCES:
-            if source.role != PURCHASE and not source.value_field:
-                continue
-            queryset = self._source_queryset(source).filter(**{f"{source.user_field}__in": pks})
-            if items is not None:
-                queryset = queryset.filter(**{f"{source.item_field}__in": items})
-            fields = [source.user_field, source.item_field]
-            if source.value_field:
-                fields.append(source.value_field)
-            rows = list(queryset.order_by(f"-{source.time_field}").values_list(*fields)[:limit])
+        for source, rows in zip(sources, rows_by_source, strict=True):
             values = [row[2] for row in rows] if source.value_field else None
             weights = self._source_weights(source, values, len(rows))
             events.extend(
@@ -869,6 +859,51 @@ class SettingsAdapter:
                 if math.isfinite(weight) and weight > 0
             )
         return events
+
+    def _social_rows(
+        self, sources: list[EventSource], pks: list[Any], items: list[Any] | None, limit: int
+    ) -> list[list[tuple]]:
+        """The (user, item, value or None) rows of each source of consenting ``pks``,
+        newest first: one query per source and one for the consent."""
+        lookup = app_settings.CONSENT_FIELD
+        if lookup:
+            pks = list(
+                get_user_model()
+                ._default_manager.filter(pk__in=pks, **{lookup: True})
+                .values_list("pk", flat=True)
+            )
+        if not pks:
+            return [[] for _ in sources]
+        rows_by_source = []
+        for source in sources:
+            queryset = self._source_queryset(source).filter(**{f"{source.user_field}__in": pks})
+            if items is not None:
+                queryset = queryset.filter(**{f"{source.item_field}__in": items})
+            fields = [source.user_field, source.item_field]
+            if source.value_field:
+                fields.append(source.value_field)
+            rows = queryset.order_by(f"-{source.time_field}").values_list(*fields)[:limit]
+            rows_by_source.append([(*row, None)[:3] for row in rows])
+        return rows_by_source
+
+    def _social_statement(self, n_users: int, n_items: int, limit: int) -> SocialStatement | None:
+        """The compiled statement for that many users and items (each padded to the next
+        of ``SOCIAL_STATEMENT_SIZES``), once per adapter; None: the ORM's queries."""
+        sizes = [
+            next((size for size in SOCIAL_STATEMENT_SIZES if size >= n), None)
+            for n in (n_users, n_items)
+        ]
+        if None in sizes:
+            return None
+        key = (*sizes, limit)
+        statements = self._social_statements
+        if key not in statements:
+            statements[key] = _social_statement(self, sizes[0], sizes[1], limit)
+        return statements[key]
+
+    @cached_property
+    def _social_statements(self) -> dict[tuple[int, ...], SocialStatement | None]:
+        return {}
 
     # -- the shopper's session (serving hooks) --------------------------------------------
 
@@ -1142,6 +1177,131 @@ def _statement_compile(
     if not positions:
         return None
     return HistoryStatement(alias, sql, tuple(params), positions)
+
+
+def _told_sources() -> list[EventSource]:
+    """The sources social reasons tell of: purchases, and ratings (sources with values)."""
+    return [s for s in app_settings.EVENT_SOURCES if s.role == PURCHASE or s.value_field]
+
+
+#: Sizes of the key lists a compiled social statement takes: a list is padded (its first
+#: key repeated) to the next size; a longer one is read with the ORM's queries.
+SOCIAL_STATEMENT_SIZES = (8, 32, 128, 512)
+#: Stand-ins for the users' and the items' keys where the statement binds them.
+_SOCIAL_USER_BASE = -1_986_000_000
+_SOCIAL_ITEM_BASE = -1_985_000_000
+
+
+@dataclass(frozen=True)
+class SocialStatement:
+    """What followed users did with some items, in every told source, as one compiled
+    statement: each source's newest rows of the users who consent, tagged with the
+    source's position, for lists of ``n_users`` and ``n_items`` keys."""
+
+    alias: str
+    sql: str
+    params: tuple[Any, ...]
+    user_slots: tuple[tuple[int, int], ...]  # (parameter position, user slot)
+    item_slots: tuple[tuple[int, int], ...]
+    n_users: int
+    n_items: int
+
+    def read(self, user_pks: list[Any], item_pks: list[Any], n_sources: int) -> list[list[tuple]]:
+        """The (user, item, value) rows of each source, newest first within a source."""
+        users = [*user_pks, *[user_pks[0]] * (self.n_users - len(user_pks))]
+        items = [*item_pks, *[item_pks[0]] * (self.n_items - len(item_pks))]
+        params = list(self.params)
+        for position, slot in self.user_slots:
+            params[position] = users[slot]
+        for position, slot in self.item_slots:
+            params[position] = items[slot]
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            fetched = cursor.fetchall()
+        times = _as_datetimes([row[2] for row in fetched])
+        by_source: list[list[tuple]] = [[] for _ in range(n_sources)]
+        for (user, item, _time, value, code), time in zip(fetched, times, strict=True):
+            by_source[code].append((time, user, item, value))
+        # Newest first, as the ORM's queries order them (no time: last).
+        return [[row[1:] for row in sorted(rows, key=_newest_first)] for rows in by_source]
+
+
+def _newest_first(row: tuple) -> tuple[bool, float]:
+    time = row[0]
+    return (time is None, -time.timestamp() if isinstance(time, dt.datetime) else 0.0)
+
+
+def _social_statement(
+    adapter: SettingsAdapter, n_users: int, n_items: int, limit: int
+) -> SocialStatement | None:
+    """The compiled social statement, or None when the sources cannot share one query
+    (as :func:`_history_statement`'s, or keys the stand-ins cannot stand for)."""
+    sources = _told_sources()
+    users = [_SOCIAL_USER_BASE - i for i in range(n_users)]
+    items = [_SOCIAL_ITEM_BASE - i for i in range(n_items)]
+    lookup = app_settings.CONSENT_FIELD
+    try:
+        # Each source's columns, typed: a database unites columns of one type only.
+        columns = [
+            adapter._source_queryset(source).annotate(
+                _event_user=F(source.user_field),
+                _event_item=F(source.item_field),
+                _event_time=F(source.time_field),
+                **({"_event_value": F(source.value_field)} if source.value_field else {}),
+            )
+            for source in sources
+        ]
+        fields = [
+            [
+                queryset.query.annotations[name].output_field
+                for name in ("_event_user", "_event_item", "_event_time", "_event_value")
+                if name in queryset.query.annotations
+            ]
+            for queryset in columns
+        ]
+        for position in range(3):
+            if len({row[position].get_internal_type() for row in fields}) > 1:
+                return None
+        values = [row[3] for row in fields if len(row) == 4]
+        if len({field.get_internal_type() for field in values}) > 1:
+            return None
+        null = type(values[0])() if values else models.FloatField()
+        parts, params, alias = [], [], None
+        for code, (source, queryset) in enumerate(zip(sources, columns, strict=True)):
+            queryset = queryset.filter(_event_user__in=users, _event_item__in=items)
+            if lookup:
+                consenting = get_user_model()._default_manager.filter(
+                    pk__in=users, **{lookup: True}
+                )
+                queryset = queryset.filter(_event_user__in=consenting.values("pk"))
+            if not source.value_field:
+                queryset = queryset.annotate(_event_value=Cast(Value(None), output_field=null))
+            queryset = queryset.order_by("-_event_time").values_list(
+                "_event_user", "_event_item", "_event_time", "_event_value"
+            )[:limit]
+            if alias not in (None, queryset.db):
+                return None
+            alias = queryset.db
+            sql, part_params = queryset.query.get_compiler(alias).as_sql()
+            parts.append(f"SELECT s{code}.*, {int(code)} FROM ({sql}) s{code}")
+            params.extend(part_params)
+    except (ValueError, TypeError, FieldDoesNotExist, ValidationError):
+        return None
+    except (EmptyResultSet, FullResultSet):
+        return None
+    if alias is None:
+        return None
+    user_slot = {key: slot for slot, key in enumerate(users)}
+    item_slot = {key: slot for slot, key in enumerate(items)}
+    user_slots = tuple((i, user_slot[p]) for i, p in enumerate(params) if p in user_slot)
+    item_slots = tuple((i, item_slot[p]) for i, p in enumerate(params) if p in item_slot)
+    # Every stand-in must be bound where it was compiled, or the statement is not used.
+    if {slot for _, slot in user_slots} != set(range(n_users)) or {
+        slot for _, slot in item_slots
+    } != set(range(n_items)):
+        return None
+    sql = " UNION ALL ".join(parts)
+    return SocialStatement(alias, sql, tuple(params), user_slots, item_slots, n_users, n_items)
 
 
 def _consent_queryset(user_pk: Any) -> models.QuerySet | None:

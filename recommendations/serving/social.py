@@ -21,12 +21,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from django.utils.translation import gettext_noop, ngettext_lazy
+from django.utils import translation
+from django.utils.translation import gettext_noop
 
 from recommendations.adapters import SettingsAdapter, SocialEvent
 from recommendations.conf import PURCHASE, app_settings
@@ -44,6 +46,14 @@ MAX_FOLLOWED = 500
 MAX_ACTIVITY = 5000
 # The shopper's circle in their user cache: a follow or a change of sharing bumps it.
 CIRCLE_CACHE_NAME = "circle"
+
+
+@lru_cache(maxsize=4096)
+def ngettext_lazy(singular: str, plural: str, number: int) -> Any:
+    """Django's ``ngettext_lazy``, one per message and count in the process: each call
+    of Django's builds a new class, which cost more than the rest of a reason. Same
+    name, so ``makemessages`` still finds the messages."""
+    return translation.ngettext_lazy(singular, plural, number)
 
 
 @dataclass(frozen=True)

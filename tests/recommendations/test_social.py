@@ -23,6 +23,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
+from recommendations import adapters as adapters_module
 from recommendations import privacy, serving
 from recommendations.adapters import SettingsAdapter, SocialEdges
 from recommendations.checks import check_settings
@@ -591,3 +592,61 @@ def test_the_staff_preview_shows_the_social_layer(staff_client, social_store):
     assert "Alice" in summary and "Carol" not in summary  # only sharers may be named
     assert 'data-block="followed"' in html
     assert "Bought by Alice, whom you follow" in html
+
+
+# -- reading what followed people did ------------------------------------------------------
+
+
+def _activity_store(social_store):
+    """Three people who bought and rated products of the store, one of whom refused
+    personalisation; the products they touched and one nobody touched."""
+    products = [social_store.product(c, r) for c, r in ((0, 1), (1, 2), (2, 3), (3, 4))]
+    alice = buyer(products[0], products[1], username="alice")
+    bob = buyer(products[1], products[2], username="bob")
+    carol = buyer(products[2], username="carol")
+    ReviewFactory(user=alice, product=products[2], rating=5)
+    ReviewFactory(user=bob, product=products[0], rating=2)
+    ReviewFactory(user=carol, product=products[1], rating=4)
+    profile = carol.profile
+    profile.personalisation_consent = False
+    profile.save()
+    return [alice.pk, bob.pk, carol.pk], [p.pk for p in products]
+
+
+def _events(events):
+    return sorted((e.user_pk, e.item_pk, e.source, e.purchase, e.value) for e in events)
+
+
+def test_the_compiled_social_statement_reads_what_the_orm_queries_read(social_store, monkeypatch):
+    people, products = _activity_store(social_store)
+    compiled = SettingsAdapter()
+    with CaptureQueriesContext(connection) as captured:
+        events = compiled.social_activity(people, item_pks=products)
+    monkeypatch.setattr(adapters_module, "SOCIAL_STATEMENT_SIZES", ())
+    expected = SettingsAdapter().social_activity(people, item_pks=products)
+
+    assert len(captured) == 1  # every source and the consent in one statement
+    assert _events(events) == _events(expected)
+    # Carol refused personalisation: nothing of hers. Bob's 2 stars are no positive
+    # rating; Alice's 5 are.
+    assert {e.user_pk for e in events} == set(people[:2])
+    assert [(e.user_pk, e.value) for e in events if not e.purchase] == [(people[0], 5)]
+    assert sum(e.purchase for e in events) == 4
+
+
+def test_the_compiled_social_statement_pads_short_lists_and_leaves_long_ones_to_the_orm(
+    social_store, monkeypatch
+):
+    people, products = _activity_store(social_store)
+    monkeypatch.setattr(adapters_module, "SOCIAL_STATEMENT_SIZES", (2,))
+    adapter = SettingsAdapter()
+
+    padded = adapter.social_activity(people[:1], item_pks=products[:1])  # 1 key, size 2
+    longer = adapter.social_activity(people, item_pks=products)  # 3 keys: the ORM's queries
+
+    assert list(adapter._social_statements) == [(2, 2, 5000)]
+    monkeypatch.setattr(adapters_module, "SOCIAL_STATEMENT_SIZES", ())
+    orm = SettingsAdapter()
+    assert _events(padded) == _events(orm.social_activity(people[:1], item_pks=products[:1]))
+    assert _events(padded) == [(people[0], products[0], "purchase", True, None)]
+    assert _events(longer) == _events(orm.social_activity(people, item_pks=products))
