@@ -41,6 +41,20 @@ def social_and_ease(
     return model, EASERecommender(l2=10.0).fit(interactions)
 
 
+def artifact_without(model, keys: tuple[str, ...]) -> bytes:
+    """``model``'s artifact as an older version wrote it: without the state ``keys``."""
+    with np.load(io.BytesIO(model.to_bytes()), allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    header = json.loads(str(arrays["__header__"]))
+    for key in keys:
+        header["state"].pop(key)
+        arrays.pop(key, None)
+    arrays["__header__"] = np.array(json.dumps(header))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
 def chain_data() -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """User 0 follows 1, who follows 2; 1 liked item 0, 2 liked item 1, 3 liked item 2.
 
@@ -713,17 +727,8 @@ def test_an_artifact_of_social_mf_before_the_choice_folds_in_with_its_penalty():
     model = SocialMFRecommender(factors=8, iterations=4, regularization=3.0).fit(
         interactions, social=social
     )
-    with np.load(io.BytesIO(model.to_bytes()), allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    header = json.loads(str(arrays["__header__"]))
-    for key in ("regularization_", "validation_ndcg_"):
-        header["state"].pop(key)
-        arrays.pop(key, None)
-    arrays["__header__"] = np.array(json.dumps(header))
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
 
-    loaded = load(buffer.getvalue())
+    loaded = load(artifact_without(model, ("regularization_", "validation_ndcg_")))
 
     assert loaded.regularization_ == 3.0
     history = interactions[5].toarray().ravel()
@@ -802,11 +807,8 @@ def test_an_artifact_of_the_first_social_blend_still_loads_and_ranks():
     model = SocialBlendRecommender(collaborative=("item_knn", {}), weight=1.0).fit(
         interactions, timestamps=stamps, social=social
     )
-    with np.load(io.BytesIO(model.to_bytes()), allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    header = json.loads(str(arrays["__header__"]))
     # The first version had one weight, no validation curve and no recency.
-    for key in (
+    first = (
         "cold_weight_",
         "validation_curve_",
         "recency_days_",
@@ -814,14 +816,9 @@ def test_an_artifact_of_the_first_social_blend_still_loads_and_ranks():
         "now_",
         "agreed_weight_",
         "agreement_threshold_",
-    ):
-        header["state"].pop(key)
-        arrays.pop(key, None)
-    arrays["__header__"] = np.array(json.dumps(header))
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    )
 
-    loaded = load(buffer.getvalue())
+    loaded = load(artifact_without(model, first))
 
     assert loaded.cold_weight_ == loaded.weight_ == 1.0
     users = np.arange(interactions.shape[0])
