@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import (
     EmptyResultSet,
     FieldDoesNotExist,
+    FieldError,
     FullResultSet,
     ValidationError,
 )
@@ -810,6 +811,35 @@ class SettingsAdapter:
         relation = app_settings.SOCIAL
         return [] if relation is None else self._social_links(relation, user_pk, outgoing=False)
 
+    def social_circle(self, user_pk: Any, *, limit: int) -> tuple[list[Any], dict[Any, str]]:
+        """Whom ``user_pk`` follows now (:meth:`user_followed`, at most ``limit``) and the
+        names of those who share (:meth:`social_names`): one compiled statement when the
+        relation is one-way and neither method is overridden."""
+        statement = None if self._circle_overridden else self._circle_statement(limit)
+        if statement is None:
+            followed = self.user_followed(user_pk)[:limit]
+            return followed, self.social_names(followed) if followed else {}
+        return statement.read(user_pk, limit)
+
+    @cached_property
+    def _circle_overridden(self) -> bool:
+        """Whether a subclass reads follows or names its own way (then only through it)."""
+        own = type(self)
+        return (
+            own.user_followed is not SettingsAdapter.user_followed
+            or own.social_names is not SettingsAdapter.social_names
+        )
+
+    def _circle_statement(self, limit: int) -> CircleStatement | None:
+        statements = self._circle_statements
+        if limit not in statements:
+            statements[limit] = _circle_statement(self, limit)
+        return statements[limit]
+
+    @cached_property
+    def _circle_statements(self) -> dict[int, CircleStatement | None]:
+        return {}
+
     def social_names(self, user_pks: Iterable[Any]) -> dict[Any, str]:
         """Display names of those of ``user_pks`` who share their activity with followers.
 
@@ -1177,6 +1207,71 @@ def _statement_compile(
     if not positions:
         return None
     return HistoryStatement(alias, sql, tuple(params), positions)
+
+
+@dataclass(frozen=True)
+class CircleStatement:
+    """Whom a user follows, newest first, with each followed user's sharing flag and
+    display name, as one compiled statement (the user's key bound at ``positions``)."""
+
+    alias: str
+    sql: str
+    params: tuple[Any, ...]
+    positions: tuple[int, ...]
+    names: bool
+
+    def read(self, user_pk: Any, limit: int) -> tuple[list[Any], dict[Any, str]]:
+        """The followed keys (at most ``limit``, never the user) and the sharers' names."""
+        params = list(self.params)
+        for position in self.positions:
+            params[position] = user_pk
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        followed = [pk for pk in dict.fromkeys(row[0] for row in rows) if pk != user_pk][:limit]
+        names = {}
+        if self.names:
+            kept = set(followed)
+            names = {
+                row[0]: str(row[2]).strip()
+                for row in rows
+                if row[0] in kept and row[1] and row[2] and str(row[2]).strip()
+            }
+        return followed, names
+
+
+def _circle_statement(adapter: SettingsAdapter, limit: int) -> CircleStatement | None:
+    """The compiled circle statement, or None: no relation, a mutual one (two ways to
+    read), or lookups a join from the follow model cannot take."""
+    relation = app_settings.SOCIAL
+    if relation is None or relation.mutual:
+        return None
+    try:
+        queryset = adapter.social_queryset(relation)
+        if relation.weight_field:
+            queryset = queryset.filter(**{f"{relation.weight_field}__gt": 0})
+        fields = [relation.followed_field]
+        if relation.names_people:
+            fields += [
+                f"{relation.followed_field}__{relation.sharing_field}",
+                f"{relation.followed_field}__{relation.display_name_field}",
+            ]
+        order = [f"-{relation.time_field}"] if relation.time_field else []
+        # Room for the user's own key and repeated relations, left out when read.
+        queryset = (
+            queryset.filter(**{relation.follower_field: _USER_PLACEHOLDER})
+            .order_by(*order)
+            .values_list(*fields)[: 2 * limit + 1]
+        )
+        sql, params = queryset.query.get_compiler(queryset.db).as_sql()
+    except (ValueError, TypeError, FieldDoesNotExist, FieldError, ValidationError):
+        return None
+    except (EmptyResultSet, FullResultSet):
+        return None
+    positions = tuple(i for i, p in enumerate(params) if p == _USER_PLACEHOLDER)
+    if not positions:
+        return None
+    return CircleStatement(queryset.db, sql, tuple(params), positions, relation.names_people)
 
 
 def _told_sources() -> list[EventSource]:

@@ -108,8 +108,7 @@ def circle_of(
         return NOBODY
     circle = None if user_cache is None else user_cache.get(CIRCLE_CACHE_NAME)
     if circle is None:
-        followed = adapter.user_followed(user.pk)[:MAX_FOLLOWED]
-        names = adapter.social_names(followed) if followed else {}
+        followed, names = adapter.social_circle(user.pk, limit=MAX_FOLLOWED)
         circle = Circle(tuple(followed), {str(pk): name for pk, name in names.items()})
         if user_cache is not None:
             user_cache.set(CIRCLE_CACHE_NAME, circle)

@@ -650,3 +650,45 @@ def test_the_compiled_social_statement_pads_short_lists_and_leaves_long_ones_to_
     assert _events(padded) == _events(orm.social_activity(people[:1], item_pks=products[:1]))
     assert _events(padded) == [(people[0], products[0], "purchase", True, None)]
     assert _events(longer) == _events(orm.social_activity(people, item_pks=products))
+
+
+def _circle_store():
+    """Bee follows Alice (shares, named), Bob (shares, no name) and Carol (named, does
+    not share), in that order."""
+    bee = _follower()
+    people = []
+    for username, name, shares in (
+        ("alice", "Alice", True),
+        ("bob", " ", True),
+        ("carol", "Carol", False),
+    ):
+        person = UserFactory(username=username)
+        _sharing(person, name, shares)
+        FollowFactory(follower=bee, followed=person)
+        people.append(person)
+    return bee, people
+
+
+def test_whom_a_shopper_follows_and_who_of_them_is_named_is_one_statement(social_store):
+    bee, people = _circle_store()
+    adapter = SettingsAdapter()
+    followed = adapter.user_followed(bee.pk)
+
+    with CaptureQueriesContext(connection) as captured:
+        circle = adapter.social_circle(bee.pk, limit=500)
+
+    assert len(captured) == 1
+    assert circle == (followed, adapter.social_names(followed))
+    assert sorted(circle[0]) == sorted(p.pk for p in people)
+    assert circle[1] == {people[0].pk: "Alice"}
+    assert adapter.social_circle(bee.pk, limit=2)[0] == followed[:2]
+
+
+def test_an_adapter_that_reads_follows_its_own_way_is_asked_for_the_circle(social_store):
+    bee, people = _circle_store()
+
+    class OwnFollows(SettingsAdapter):
+        def user_followed(self, user_pk):
+            return [people[2].pk]
+
+    assert OwnFollows().social_circle(bee.pk, limit=500) == ([people[2].pk], {})
