@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.engine.base import csr_rows
+from recommendations.engine.base import csr_rows, import_object
+from recommendations.engine.blend import RANKER_FIT
 from recommendations.engine.interactions import SECONDS_PER_DAY
 from recommendations.engine.metrics import ndcg_per_user, paired_bootstrap
-from recommendations.engine.ranker import logistic_coefficients
 from recommendations.engine.social import (
     SocialBlendRecommender,
     _row_max,
@@ -267,7 +267,9 @@ def fit_reranker(features: np.ndarray, labels: np.ndarray, *, c: float) -> np.nd
     mean = features.mean(axis=0)
     scale = features.std(axis=0)
     scale = np.where(scale > 1e-12, scale, 1.0)
-    weights = logistic_coefficients((features - mean) / scale, labels, c=c)
+    # Resolved here, as the blend resolves its ranker's: a process that only serves a
+    # fitted re-ranker (its weights) never imports scikit-learn.
+    weights = import_object(RANKER_FIT)((features - mean) / scale, labels, c=c)
     return (weights / scale).astype(np.float64)
 
 

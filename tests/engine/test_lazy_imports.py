@@ -1,4 +1,5 @@
-"""Loading a model imports only its algorithms: serving a blend never imports scikit-learn."""
+"""Loading a model imports only its algorithms: serving a blend or a social re-ranker
+never imports scikit-learn."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from recommendations import engine
 from recommendations.engine.base import BUILT_IN, recommender_class, registered_names
 from recommendations.engine.blend import BlendRecommender
 from tests.engine.test_content import grouped_purchases
+from tests.engine.test_social_rerank import fit_both
 from tests.processes import python_report
 
 LOAD = """
@@ -41,6 +43,19 @@ def test_a_fresh_process_loading_a_blend_imports_only_its_algorithms(tmp_path):
     assert "recommendations.engine.blend" in loaded and "recommendations.engine.ease" in loaded
     for module in ("mlp", "svd", "content", "social", "ranker", "text", "features"):
         assert f"recommendations.engine.{module}" not in loaded
+
+
+def test_a_fresh_process_serving_a_social_reranker_never_imports_scikit_learn(tmp_path):
+    rerank, _, _, _ = fit_both()
+    assert rerank.rerank_weights_.size  # a learned re-ranker, as served
+    path = tmp_path / "social_rerank.npz"
+    rerank.save(path)
+
+    report = python_report(LOAD.format(path=str(path)))
+
+    assert report["name"] == "social_rerank" and report["ranked"] == 5
+    assert report["sklearn"] == []
+    assert "recommendations.engine.ranker" not in report["engine"]
 
 
 def test_every_built_in_path_names_the_class_registered_under_its_name():
