@@ -862,6 +862,9 @@ class SettingsAdapter:
         """What consenting ``user_pks`` bought (purchase sources) or rated well (sources
         with a VALUE_FIELD, positive weights only), newest first per source: the social
         layer's evidence. Views and other sources are never shown to anyone else.
+
+        With ``item_pks``, one compiled statement reads every source and the consent
+        (:class:`SocialStatement`) when the key lists fit ``SOCIAL_STATEMENT_SIZES``.
         """
         pks = list(user_pks)
         items = None if item_pks is None else list(item_pks)
@@ -1388,8 +1391,10 @@ def _social_statement(
         return None
     user_slot = {key: slot for slot, key in enumerate(users)}
     item_slot = {key: slot for slot, key in enumerate(items)}
-    user_slots = tuple((i, user_slot[p]) for i, p in enumerate(params) if p in user_slot)
-    item_slots = tuple((i, item_slot[p]) for i, p in enumerate(params) if p in item_slot)
+    # Only integers: a parameter may be unhashable (a list, a JSON value).
+    keys = [(i, p) for i, p in enumerate(params) if type(p) is int]
+    user_slots = tuple((i, user_slot[p]) for i, p in keys if p in user_slot)
+    item_slots = tuple((i, item_slot[p]) for i, p in keys if p in item_slot)
     # Every stand-in must be bound where it was compiled, or the statement is not used.
     if {slot for _, slot in user_slots} != set(range(n_users)) or {
         slot for _, slot in item_slots
