@@ -129,6 +129,7 @@ class SocialMFRecommender(Recommender, name="social_mf"):
         self.user_factors_, self.item_factors_ = self._factorise(
             interactions, self.regularization_
         )
+        self._after_load()
 
     def _factorise(
         self, interactions: sp.csr_matrix, regularization: float
@@ -187,6 +188,12 @@ class SocialMFRecommender(Recommender, name="social_mf"):
         if not hasattr(self, "regularization_"):  # an artifact of before the choice
             self.regularization_ = float(self.regularization)
             self.validation_ndcg_ = np.zeros((0, 2))
+        # The item factors at unit length, for similarities: explaining every user's list
+        # at training asks for them hundreds of thousands of times.
+        items = self.item_factors_.astype(np.float64)
+        norms = np.linalg.norm(items, axis=1)
+        norms[norms == 0] = 1.0
+        self._unit_items = items / norms[:, None]
 
     def _conjugate_gradient(
         self,
@@ -287,7 +294,10 @@ class SocialMFRecommender(Recommender, name="social_mf"):
         return np.asarray(users @ self.item_factors_.T, dtype=np.float32)
 
     def _item_similarities(self, item_id: int) -> np.ndarray:
-        items = self.item_factors_.astype(np.float64)
-        norms = np.linalg.norm(items, axis=1)
-        norms[norms == 0] = 1.0
-        return ((items @ items[item_id]) / (norms * norms[item_id])).astype(np.float32)
+        return (self._unit_items @ self._unit_items[item_id]).astype(np.float32)
+
+    def _contributions_batch(self, row: sp.csr_matrix, item_ids: np.ndarray) -> np.ndarray:
+        # The cosines of the asked items to the history's, in one product (float32, as
+        # the similarities are, so explain and explain_batch agree).
+        cosines = (self._unit_items[item_ids] @ self._unit_items[row.indices].T).astype(np.float32)
+        return row.data[None, :] * cosines

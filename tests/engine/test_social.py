@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from recommendations.engine import (
     EASERecommender,
     ItemKNNRecommender,
+    Recommender,
     SocialBlendRecommender,
     SocialMFRecommender,
     SocialTrustRecommender,
@@ -734,6 +735,26 @@ def test_an_artifact_of_social_mf_before_the_choice_folds_in_with_its_penalty():
     history = interactions[5].toarray().ravel()
     np.testing.assert_array_equal(
         loaded.recommend_interactions(history, 10)[0], model.recommend_interactions(history, 10)[0]
+    )
+
+
+def test_social_mf_explains_a_list_in_one_product_as_item_by_item():
+    interactions, stamps, social = group_data()
+    model = SocialMFRecommender(factors=8, iterations=4).fit(
+        interactions, timestamps=stamps, social=social
+    )
+    row = interactions[7]
+    items = np.arange(interactions.shape[1])
+
+    np.testing.assert_allclose(
+        model._contributions_batch(row, items),
+        Recommender._contributions_batch(model, row, items),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    loaded = load(model.to_bytes())
+    np.testing.assert_allclose(
+        loaded._item_similarities(3), model._item_similarities(3), rtol=1e-5, atol=1e-6
     )
 
 
