@@ -1099,12 +1099,8 @@ class HistoryStatement:
 
     def read(self, user_pk: Any, n_sources: int) -> HistoryRead:
         """The (item, time, value) rows of each source, newest first within a source."""
-        params = list(self.params)
-        for position in self.user_positions:
-            params[position] = user_pk
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(self.sql, params)
-            fetched = cursor.fetchall()
+        bound = ((position, user_pk) for position in self.user_positions)
+        fetched = _bound_rows(self.alias, self.sql, self.params, bound)
         by_source: list[list[tuple]] = [[] for _ in range(n_sources)]
         bought: set[str] = set()
         consents = True
@@ -1182,10 +1178,9 @@ def _history_statement(
         return None
 
 
-def _statement_compile(
-    querysets: list[models.QuerySet], consent: models.QuerySet | None
-) -> HistoryStatement | None:
-    """One statement of the sub-selects ``querysets``, each row with the consent."""
+def _union_all(querysets: list[models.QuerySet]) -> tuple[str, str, list[Any]] | None:
+    """The database alias, SQL and parameters of the sub-selects ``querysets`` united,
+    each row tagged with its sub-select's position; None: they span databases."""
     parts, params, alias = [], [], None
     for code, queryset in enumerate(querysets):
         if alias not in (None, queryset.db):
@@ -1197,7 +1192,30 @@ def _statement_compile(
         params.extend(part_params)
     if alias is None:
         return None
-    union = " UNION ALL ".join(parts)
+    return alias, " UNION ALL ".join(parts), params
+
+
+def _bound_rows(
+    alias: str, sql: str, params: tuple[Any, ...], bound: Iterable[tuple[int, Any]]
+) -> list[tuple]:
+    """The rows of a compiled statement, with the (position, value) pairs of ``bound``
+    put in its parameters."""
+    values = list(params)
+    for position, value in bound:
+        values[position] = value
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.fetchall()
+
+
+def _statement_compile(
+    querysets: list[models.QuerySet], consent: models.QuerySet | None
+) -> HistoryStatement | None:
+    """One statement of the sub-selects ``querysets``, each row with the consent."""
+    compiled = _union_all(querysets)
+    if compiled is None:
+        return None
+    alias, union, params = compiled
     if consent is None:
         sql = f"SELECT h.*, 1 FROM ({union}) h"
     else:
@@ -1225,12 +1243,8 @@ class CircleStatement:
 
     def read(self, user_pk: Any, limit: int) -> tuple[list[Any], dict[Any, str]]:
         """The followed keys (at most ``limit``, never the user) and the sharers' names."""
-        params = list(self.params)
-        for position in self.positions:
-            params[position] = user_pk
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
+        bound = ((position, user_pk) for position in self.positions)
+        rows = _bound_rows(self.alias, self.sql, self.params, bound)
         followed = [pk for pk in dict.fromkeys(row[0] for row in rows) if pk != user_pk][:limit]
         names = {}
         if self.names:
@@ -1308,14 +1322,9 @@ class SocialStatement:
         """The (user, item, value) rows of each source, newest first within a source."""
         users = [*user_pks, *[user_pks[0]] * (self.n_users - len(user_pks))]
         items = [*item_pks, *[item_pks[0]] * (self.n_items - len(item_pks))]
-        params = list(self.params)
-        for position, slot in self.user_slots:
-            params[position] = users[slot]
-        for position, slot in self.item_slots:
-            params[position] = items[slot]
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(self.sql, params)
-            fetched = cursor.fetchall()
+        bound = [(position, users[slot]) for position, slot in self.user_slots]
+        bound += [(position, items[slot]) for position, slot in self.item_slots]
+        fetched = _bound_rows(self.alias, self.sql, self.params, bound)
         times = _as_datetimes([row[2] for row in fetched])
         by_source: list[list[tuple]] = [[] for _ in range(n_sources)]
         for (user, item, _time, value, code), time in zip(fetched, times, strict=True):
@@ -1364,8 +1373,8 @@ def _social_statement(
         if len({field.get_internal_type() for field in values}) > 1:
             return None
         null = type(values[0])() if values else models.FloatField()
-        parts, params, alias = [], [], None
-        for code, (source, queryset) in enumerate(zip(sources, columns, strict=True)):
+        querysets = []
+        for source, queryset in zip(sources, columns, strict=True):
             queryset = queryset.filter(_event_user__in=users, _event_item__in=items)
             if lookup:
                 consenting = get_user_model()._default_manager.filter(
@@ -1374,21 +1383,19 @@ def _social_statement(
                 queryset = queryset.filter(_event_user__in=consenting.values("pk"))
             if not source.value_field:
                 queryset = queryset.annotate(_event_value=Cast(Value(None), output_field=null))
-            queryset = queryset.order_by("-_event_time").values_list(
-                "_event_user", "_event_item", "_event_time", "_event_value"
-            )[:limit]
-            if alias not in (None, queryset.db):
-                return None
-            alias = queryset.db
-            sql, part_params = queryset.query.get_compiler(alias).as_sql()
-            parts.append(f"SELECT s{code}.*, {int(code)} FROM ({sql}) s{code}")
-            params.extend(part_params)
+            querysets.append(
+                queryset.order_by("-_event_time").values_list(
+                    "_event_user", "_event_item", "_event_time", "_event_value"
+                )[:limit]
+            )
+        compiled = _union_all(querysets)
     except (ValueError, TypeError, FieldDoesNotExist, ValidationError):
         return None
     except (EmptyResultSet, FullResultSet):
         return None
-    if alias is None:
+    if compiled is None:
         return None
+    alias, sql, params = compiled
     user_slot = {key: slot for slot, key in enumerate(users)}
     item_slot = {key: slot for slot, key in enumerate(items)}
     # Only integers: a parameter may be unhashable (a list, a JSON value).
@@ -1400,7 +1407,6 @@ def _social_statement(
         slot for _, slot in item_slots
     } != set(range(n_items)):
         return None
-    sql = " UNION ALL ".join(parts)
     return SocialStatement(alias, sql, tuple(params), user_slots, item_slots, n_users, n_items)
 
 

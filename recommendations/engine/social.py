@@ -462,7 +462,27 @@ def holdout_pairs(
     return (newer > fold * held) & (newer <= (fold + 1) * held), newer > (fold + 1) * held
 
 
-def keep_entries(matrix: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
+def holdout_keys(
+    ordered: sp.csr_matrix, times: sp.csr_matrix | None, rng: np.random.Generator
+) -> np.ndarray:
+    """What orders the pairs of ``ordered`` (sorted indices) for :func:`holdout_pairs`:
+    their times (aligned with them; unknown: the oldest), or without times a random
+    draw of ``rng``."""
+    return np.nan_to_num(times.data) if times is not None else rng.random(ordered.nnz)
+
+
+def holdout_fold(
+    ordered: sp.csr_matrix, keys: np.ndarray, *, fraction: float, per_user: bool, fold: int = 0
+) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """Fold ``fold`` of :func:`holdout_pairs`: the pairs it trains on, the new items it
+    holds out (an item the user had before is not new), and the mask of the trained
+    pairs over ``ordered.data``."""
+    held, older = holdout_pairs(ordered, keys, fraction=fraction, per_user=per_user, fold=fold)
+    earlier = _keep(ordered, older)
+    return earlier, holdout_new_items(earlier, _keep(ordered, held)), older
+
+
+def _keep(matrix: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
     """``matrix`` (sorted indices) with only the entries of ``mask``."""
     kept = matrix.copy()
     kept.data = np.where(mask, kept.data, 0).astype(kept.dtype)
@@ -847,7 +867,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         rng = np.random.default_rng(self.random_state)
         ordered = sp.csr_matrix(interactions, copy=True)
         ordered.sort_indices()
-        keys = np.nan_to_num(times.data) if times is not None else rng.random(ordered.nnz)
+        keys = holdout_keys(ordered, times, rng)
         followers = np.diff(self.social_.indptr) > 0
         n_items = interactions.shape[1]
         limit = validation_limit(self.max_validation_users, n_items)
@@ -855,20 +875,18 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         for fold in range(int(self.validation_folds)):
             if pooled >= ENOUGH_FOLDS * limit:
                 break
-            held, older = holdout_pairs(
+            earlier, target, older = holdout_fold(
                 ordered,
                 keys,
                 fraction=float(self.validation_fraction),
                 per_user=self.validation == "per_user",
                 fold=fold,
             )
-            earlier = keep_entries(ordered, older)
-            target = holdout_new_items(earlier, keep_entries(ordered, held))
             users = np.flatnonzero((np.diff(target.indptr) > 0) & followers)
             if users.size > limit:
                 users = np.sort(rng.choice(users, size=limit, replace=False))
             if users.size:
-                earlier_times = keep_entries(times, older) if times is not None else None
+                earlier_times = _keep(times, older) if times is not None else None
                 plans.append((fold, earlier, earlier_times, users, target[users]))
                 pooled += users.size
 

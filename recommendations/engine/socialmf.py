@@ -24,9 +24,8 @@ from recommendations.engine.base import Recommender
 from recommendations.engine.blend import validation_limit
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
 from recommendations.engine.metrics import ndcg_per_user
-from recommendations.engine.social import aligned_times, holdout_pairs, keep_entries
+from recommendations.engine.social import aligned_times, holdout_fold, holdout_keys
 from recommendations.engine.social_gate import top_rows
-from recommendations.engine.split import holdout_new_items
 
 #: Conjugate-gradient steps per row and sweep: the previous sweep's factors are a warm
 #: start, so a few steps come close to the exact solve.
@@ -160,11 +159,10 @@ class SocialMFRecommender(Recommender, name="social_mf"):
         rng = np.random.default_rng(self.random_state)
         ordered = sp.csr_matrix(interactions, copy=True)
         ordered.sort_indices()
-        times = aligned_times(ordered, timestamps)
-        keys = np.nan_to_num(times.data) if times is not None else rng.random(ordered.nnz)
-        held, older = holdout_pairs(ordered, keys, fraction=VALIDATION_FRACTION, per_user=True)
-        earlier = keep_entries(ordered, older)
-        target = holdout_new_items(earlier, keep_entries(ordered, held))
+        keys = holdout_keys(ordered, aligned_times(ordered, timestamps), rng)
+        earlier, target, _ = holdout_fold(
+            ordered, keys, fraction=VALIDATION_FRACTION, per_user=True
+        )
         users = np.flatnonzero(np.diff(target.indptr) > 0)
         if users.size < MIN_VALIDATION_USERS:
             return DEFAULT_REGULARIZATION
