@@ -111,7 +111,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "social_rerank kept when ahead": ("social_rerank", {"rerank_confidence": None}),
     "social_rerank on item_knn": ("social_rerank", {"collaborative": ("item_knn", {})}),
     "social_rerank on user_knn": ("social_rerank", {"collaborative": ("user_knn", {})}),
-    "als (social_mf, no social term)": ("social_mf", {"social_regularization": 0.0}),
+    "als": ("als", {}),
     "social_mf": ("social_mf", {}),
 }
 NON_SOCIAL = (
@@ -120,7 +120,7 @@ NON_SOCIAL = (
     "user_knn",
     "rp3beta",
     "ease",
-    "als (social_mf, no social term)",
+    "als",
 )
 DEFAULT = "social_rerank (default)"
 PROTOCOLS = ("per-user", "time")
@@ -402,6 +402,11 @@ def run(name: str, split: Split) -> tuple[np.ndarray, float, float, str]:
                 f", gate {'kept' if model.gate_ is not None else 'refused'} "
                 f"(validation {model.gate_validation_ndcg_:.4f} vs {model.validation_ndcg_:.4f})"
             )
+    if getattr(model, "alone_choice_", None):
+        tried = model.alone_validation_
+        learned += f", alone {model.alone_choice_}"
+        if tried.size:
+            learned += f" (validation {tried.max():.4f} vs {tried[0]:.4f} for the first set)"
     if getattr(model, "rerank_validation_ndcg_", None) is not None:
         cold = "kept" if model.rerank_cold_ else "refused"
         warm = "kept" if model.rerank_warm_ else "refused"

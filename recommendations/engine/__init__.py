@@ -41,6 +41,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ALSRecommender",
     "BlendRecommender",
     "CatalogTooLargeError",
     "ContentRecommender",

@@ -35,6 +35,7 @@ FORMAT_VERSION = 1
 #: when it is first asked for, so a process that loads one model imports only the
 #: algorithms in it (serving a blend never imports scikit-learn).
 BUILT_IN: dict[str, str] = {
+    "als": "recommendations.engine.socialmf.ALSRecommender",
     "blend": "recommendations.engine.blend.BlendRecommender",
     "content": "recommendations.engine.content.ContentRecommender",
     "cooccurrence": "recommendations.engine.cooccurrence.CooccurrenceRecommender",
@@ -223,6 +224,12 @@ class Recommender:
     def get_params(self) -> dict[str, Any]:
         """The hyper-parameters, as given to ``__init__``."""
         return {name: getattr(self, name) for name in self._param_names()}
+
+    def variants(self) -> list[dict[str, Any]]:
+        """Hyper-parameter sets for a caller that holds pairs out itself to try, each
+        fitted as given, instead of ``fit`` choosing among them on pairs it holds out
+        (by default, the parameters given: nothing is chosen)."""
+        return [self.get_params()]
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

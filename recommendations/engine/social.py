@@ -14,8 +14,9 @@ own (cold start) still gets every relation at the smoothing weight.
 - :class:`SocialBlendRecommender` (``"social_blend"``): a collaborative model (EASE by
   default) whose per-user z-scored scores are mixed with the z-scored social votes at a
   weight chosen on held-out pairs. A user without votes (no relations, or relations who
-  liked nothing) gets the collaborative model's scores, summed with those of a second
-  non-social model (``alone``, user-kNN by default).
+  liked nothing) gets the sum of non-social models' scores, the combination of the
+  collaborative model and the ``alone`` models (user-kNN and ALS by default) that does
+  best on the shop's held-out pairs.
 
 A user who followed someone after training is scored from a ``social_row`` given at
 request time (``recommend_interactions(..., social_row=...)``).
@@ -24,6 +25,7 @@ request time (``recommend_interactions(..., social_row=...)``).
 from __future__ import annotations
 
 import contextvars
+import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -74,6 +76,14 @@ POPULARITY_TIE_BREAK = 1e-3
 LARGE_CATALOG_COLLABORATIVE = ("user_knn", {})
 #: Validation folds measured at once (threads).
 FOLD_THREADS = 2
+#: A social blend's first validation fold for its users without relations: the pairs
+#: it trains on, their times, the users and their held-out new items.
+AloneFold = tuple[sp.csr_matrix, sp.csr_matrix | None, np.ndarray, sp.csr_matrix]
+#: Users without relations that choose the models for users without votes, at most:
+#: enough to tell the sets apart, and each is scored by every model.
+ALONE_USERS = 1000
+#: The non-social models a social blend may add for users without votes.
+DEFAULT_ALONE = (("user_knn", {}), ("als", {}))
 #: Full validation folds (as many users as the blend scores per fold) after which no
 #: fold is added: each is a fit of the collaborative model, costly on a large catalog,
 #: and that many already hold thousands of users.
@@ -193,6 +203,23 @@ def recent_votes(
         votes[start:stop] = summed.toarray()
         start = stop
     return votes
+
+
+def _is_pair(spec: Any) -> bool:
+    """Whether ``spec`` is one ``(name, params)`` pair, not a sequence of them."""
+    return isinstance(spec, Sequence) and len(spec) == 2 and isinstance(spec[0], str)
+
+
+def alone_combinations(n_models: int) -> list[tuple[int, ...]]:
+    """Every non-empty set of ``n_models`` models (0: the collaborative one), the
+    default first: the collaborative model with the first ``alone`` model."""
+    default = tuple(range(min(n_models, 2)))
+    every = [
+        combo
+        for size in range(1, n_models + 1)
+        for combo in itertools.combinations(range(n_models), size)
+    ]
+    return [default, *(combo for combo in every if combo != default)]
 
 
 def _component(spec: Any, *, name: str) -> tuple[type[Recommender], dict[str, Any]]:
@@ -496,8 +523,8 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     For a user with votes, the score is ``unit(collaborative) + weight * votes / max``
     (``unit``: the row's median at 0, its best item at 1, see :func:`unit_rows`) plus a
     tie-break by popularity; in a segment whose weight is 0, the collaborative score
-    unchanged. A user without votes gets ``unit(collaborative) + unit(alone)``, two
-    non-social models: nothing social is mixed in where there is nothing social. Cold
+    unchanged. A user without votes gets the sum of the :func:`unit_rows` of non-social
+    models: nothing social is mixed in where there is nothing social. Cold
     users (at most ``cold_items`` items of their own) get a weight of their own, since
     friends say more about someone with no history. With
     timestamps, a friend's item can count ``exp(-|t - t_user| / scale)`` times, ``t_user``
@@ -519,11 +546,15 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         The collaborative recommender (registered name and parameters). One that
         refuses the catalog (EASE above its ``max_items``) is replaced by
         ``LARGE_CATALOG_COLLABORATIVE``, and ``fallback_`` says so.
-    alone : (name, params) pair, optional
-        A second collaborative recommender for the users without votes: their scores
-        are the sum of both models' :func:`unit_rows` (None: the collaborative model's
-        alone). EASE and user-kNN are each the better one for such users on some
-        data, per user or after a date; their sum stays near the better of the two.
+    alone : sequence of (name, params) pairs, or one pair, optional
+        More non-social recommenders for the users without votes. Their scores are the
+        sum of the :func:`unit_rows` of the set of models - the collaborative one and
+        these - that gives the best NDCG@k to the users without relations held out in
+        the first validation fold; the collaborative model and the first ``alone``
+        model when fewer than ``min_validation_users`` such users hold out new items.
+        Which model suits users on their own differs from shop to shop (EASE,
+        user-kNN and ALS each win on some public data). None: the collaborative model
+        alone.
     hops, decay, taste_smoothing, max_neighbours
         The social votes, as in :class:`SocialTrustRecommender`.
     weight : float, optional
@@ -576,9 +607,16 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
     ----------
     collaborative_ : Recommender
         The collaborative model fitted on every pair.
-    alone_ : Recommender or None
-        The ``alone`` model fitted on every pair (None: not asked for, the same model
-        as ``collaborative_``, or an artifact of before it).
+    alone_models_ : list of Recommender
+        The ``alone`` models chosen, fitted on every pair (each with its
+        :meth:`~Recommender.variants` best on the validation fold).
+    alone_collaborative_ : bool
+        Whether the collaborative model's scores are part of the sum.
+    alone_choice_ : str
+        The names of the models summed, joined by ``+``.
+    alone_validation_ : ndarray of float64
+        Validation NDCG@k of every set of models (:func:`alone_combinations` order, -1
+        for a set with a model that refused the catalog); empty when not measured.
     social_ : scipy.sparse.csr_matrix of shape (n_users, n_users)
         Who follows whom.
     weight_ : float
@@ -630,7 +668,9 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self,
         *,
         collaborative: tuple[str, dict[str, Any]] = ("ease", {}),
-        alone: tuple[str, dict[str, Any]] | None = ("user_knn", {}),
+        alone: Sequence[tuple[str, dict[str, Any]]] | tuple[str, dict[str, Any]] | None = (
+            DEFAULT_ALONE
+        ),
         hops: int = 2,
         decay: float = 0.1,
         taste_smoothing: float | None = 0.1,
@@ -736,27 +776,160 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self.agreement_threshold_ = float("inf")
         self.gate_, self.gate_weights_ = None, np.zeros(0, dtype=np.float32)
         self.gate_validation_ndcg_ = None
-        if self.weight is not None:
-            self.weight_ = self.cold_weight_ = check_non_negative(self.weight, "weight")
-            self.agreed_weight_ = self.weight_
-        elif not self.social_.nnz:
-            self.weight_ = self.cold_weight_ = self.agreed_weight_ = 0.0
-            self._explain("no social relations: every user is scored as one without votes")
-        else:
-            self._learn_weights(klass, params, interactions, times, features, grid, scales)
+        components = self._alone_components(klass)
+        rng = np.random.default_rng(self.random_state)
+        ordered = sp.csr_matrix(interactions, copy=True)
+        ordered.sort_indices()
+        keys = holdout_keys(ordered, times, rng)
+        alone_fold = self._alone_fold(ordered, keys, times) if components else None
+        alone_base = alone_scores = None
+        # The alone models' fits on the fold run beside the weights' folds.
+        with ThreadPoolExecutor(max_workers=1) as side:
+            alone_fits = None
+            if alone_fold is not None:
+                alone_fits = side.submit(
+                    contextvars.copy_context().run,
+                    self._alone_fold_scores,
+                    components,
+                    alone_fold,
+                    features,
+                )
+            if self.weight is not None:
+                self.weight_ = self.cold_weight_ = check_non_negative(self.weight, "weight")
+                self.agreed_weight_ = self.weight_
+            elif not self.social_.nnz:
+                self.weight_ = self.cold_weight_ = self.agreed_weight_ = 0.0
+                self._explain("no social relations: every user is scored as one without votes")
+            else:
+                alone_users = alone_fold[2] if alone_fold is not None else None
+                alone_base = self._learn_weights(
+                    klass, params, ordered, keys, rng, times, features, grid, scales, alone_users
+                )
+            if alone_fits is not None:
+                alone_scores = alone_fits.result()
         self.times_ = times if self.recency_days_ is not None else None
         self.now_ = float(np.nanmax(times.data, initial=0.0)) if times is not None else 0.0
         self.last_seen_ = _row_max(times) if times is not None and self.gate_ is not None else None
         popularity = np.diff(interactions.tocsc().indptr).astype(np.float32)
         self.item_prior_ = popularity / max(float(popularity.max(initial=0.0)), 1.0)
-        self.alone_ = None
-        if self.alone is not None:
-            alone, alone_params = _component(self.alone, name="alone")
-            if alone is not klass:  # the same model twice would add nothing
-                try:
-                    self.alone_ = fitted(alone, alone_params)
-                except CatalogTooLargeError as exc:
-                    self._explain(f"{alone.name} refused the catalog ({exc}): no alone model")
+        chosen = self._choose_alone(
+            klass, params, components, alone_fold, alone_base, alone_scores, features
+        )
+        self.alone_models_ = []
+        for alone, alone_params in chosen:
+            try:
+                self.alone_models_.append(fitted(alone, alone_params))
+            except CatalogTooLargeError as exc:
+                self._explain(f"{alone.name} refused the catalog ({exc}): not an alone model")
+        if not self.alone_models_:
+            self.alone_collaborative_ = True
+        names = [klass.name] if self.alone_collaborative_ else []
+        self.alone_choice_ = "+".join([*names, *(m.name for m in self.alone_models_)])
+
+    def _alone_components(self, collaborative: type[Recommender]) -> list[tuple[type, dict]]:
+        """The ``alone`` models' classes and parameters, less the collaborative model's
+        class (the same model twice would add nothing)."""
+        if self.alone is None:
+            return []
+        specs = [self.alone] if _is_pair(self.alone) else list(self.alone)
+        components = [_component(spec, name="alone") for spec in specs]
+        return [(klass, params) for klass, params in components if klass is not collaborative]
+
+    def _alone_fold(
+        self, ordered: sp.csr_matrix, keys: np.ndarray, times: sp.csr_matrix | None
+    ) -> AloneFold | None:
+        """The first validation fold's pairs, their times, and its users without
+        relations who have pairs and hold out new items (a seeded sample), with those
+        items: where the models for users without votes are compared. None when fewer
+        than ``min_validation_users`` (at least 1) such users."""
+        earlier, target, older = holdout_fold(
+            ordered,
+            keys,
+            fraction=float(self.validation_fraction),
+            per_user=self.validation == "per_user",
+        )
+        lonely = np.diff(self.social_.indptr) == 0
+        users = np.flatnonzero(
+            (np.diff(target.indptr) > 0) & (np.diff(earlier.indptr) > 0) & lonely
+        )
+        limit = min(validation_limit(self.max_validation_users, ordered.shape[1]), ALONE_USERS)
+        if users.size > limit:
+            # A generator of its own: the weights' folds draw the same users as before.
+            rng = np.random.default_rng([int(self.random_state), 1])
+            users = np.sort(rng.choice(users, size=limit, replace=False))
+        if users.size < max(float(self.min_validation_users), 1.0):
+            return None
+        earlier_times = _keep(times, older) if times is not None else None
+        return earlier, earlier_times, users, target[users]
+
+    def _alone_fold_scores(
+        self, components: list[tuple[type, dict]], fold: AloneFold, features: dict[str, Any]
+    ) -> list[tuple[np.ndarray | None, dict[str, Any]]]:
+        """Each ``alone`` model fitted on ``fold``: its :meth:`_fold_base` of the fold's
+        users (None: it refused the catalog) and its parameters. A model that would
+        choose among :meth:`~Recommender.variants` on pairs it holds out is instead
+        fitted with each, and the one that ranks the fold's users best kept: one fit
+        fewer, and chosen on the users it is for."""
+        earlier, earlier_times, users, relevant = fold
+        k = int(self.k)
+        measured: list[tuple[np.ndarray | None, dict[str, Any]]] = []
+        with progress_silenced():
+            for component, params in components:
+                best: tuple[float, np.ndarray | None, dict[str, Any]] = (-1.0, None, params)
+                for variant in component(**params).variants():
+                    try:
+                        model = component(**variant).fit(
+                            earlier, timestamps=earlier_times, **features
+                        )
+                    except CatalogTooLargeError:
+                        break
+                    scores = self._fold_base(model, earlier, users)
+                    quality = float(ndcg_per_user(top_rows(scores, k), relevant, k).mean())
+                    if quality > best[0]:
+                        best = (quality, scores, variant)
+                measured.append(best[1:])
+        return measured
+
+    def _choose_alone(
+        self,
+        klass: type[Recommender],
+        params: dict[str, Any],
+        components: list[tuple[type, dict]],
+        fold: AloneFold | None,
+        base: np.ndarray | None,
+        measured: list[tuple[np.ndarray | None, dict[str, Any]]] | None,
+        features: dict[str, Any],
+    ) -> list[tuple[type, dict]]:
+        """The ``alone`` models to fit (with their best variants), and whether the
+        collaborative model is summed with them (``alone_collaborative_``): the set of
+        best NDCG@k on ``fold``'s users. ``base``: the collaborative model's
+        :meth:`_fold_base` of them (None: fitted here); ``measured``: the
+        :meth:`_alone_fold_scores` of ``components``."""
+        combinations = alone_combinations(1 + len(components))
+        self.alone_validation_ = np.zeros(0)
+        self.alone_collaborative_ = True
+        if fold is None or measured is None:
+            return [components[i - 1] for i in combinations[0][1:]]
+        earlier, earlier_times, users, relevant = fold
+        if base is None:
+            with progress_silenced():
+                model = klass(**params).fit(earlier, timestamps=earlier_times, **features)
+            base = self._fold_base(model, earlier, users)
+        scores = [base, *(fold_scores for fold_scores, _ in measured)]
+        chosen = [(klass, params)]
+        chosen += [(c, p) for (c, _), (_, p) in zip(components, measured, strict=True)]
+        k = int(self.k)
+        quality = np.full(len(combinations), -1.0)
+        for c, combination in enumerate(combinations):
+            parts = [scores[i] for i in combination]
+            if all(part is not None for part in parts):
+                summed = np.sum(parts, axis=0)
+                quality[c] = float(ndcg_per_user(top_rows(summed, k), relevant, k).mean())
+        self.alone_validation_ = quality
+        # argmax takes the first of equals: the default before the others.
+        best = combinations[int(np.argmax(quality))]
+        self.alone_collaborative_ = 0 in best
+        return [chosen[i] for i in best if i]
 
     def _explain(self, reason: str) -> None:
         """Add ``reason`` to ``fallback_``."""
@@ -856,20 +1029,22 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         self,
         klass: type[Recommender],
         params: dict[str, Any],
-        interactions: sp.csr_matrix,
+        ordered: sp.csr_matrix,
+        keys: np.ndarray,
+        rng: np.random.Generator,
         times: sp.csr_matrix | None,
         features: dict[str, Any],
         grid: list[float],
         scales: list[float | None],
-    ) -> None:
+        alone_users: np.ndarray | None = None,
+    ) -> np.ndarray | None:
         """Set the weights (warm, cold, agreed), the agreement threshold and the time
-        scale with the best NDCG@k on held-out pairs."""
-        rng = np.random.default_rng(self.random_state)
-        ordered = sp.csr_matrix(interactions, copy=True)
-        ordered.sort_indices()
-        keys = holdout_keys(ordered, times, rng)
+        scale with the best NDCG@k on held-out pairs (``ordered``: the pairs with sorted
+        indices, ``keys``: their :func:`holdout_keys`). Return the first fold's
+        :meth:`_fold_base` of ``alone_users``, when that fold was measured: its fit
+        serves the choice of the models for users without votes too."""
         followers = np.diff(self.social_.indptr) > 0
-        n_items = interactions.shape[1]
+        n_items = ordered.shape[1]
         limit = validation_limit(self.max_validation_users, n_items)
         plans, pooled = [], 0
         for fold in range(int(self.validation_folds)):
@@ -895,9 +1070,13 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             # the database, and fits inside the folds would report out of order.
             with progress_silenced():
                 model = klass(**params).fit(earlier, timestamps=earlier_times, **features)
-                return self._fold_quality(
+                measured = self._fold_quality(
                     model, earlier, earlier_times, users, relevant, grid, scales, fold=fold
                 )
+                alone = None
+                if fold == 0 and alone_users is not None and alone_users.size:
+                    alone = self._fold_base(model, earlier, alone_users)
+                return *measured, alone
 
         # The folds are independent, and their work (fits, votes, rankings) is numpy,
         # scipy and BLAS that lets go of the GIL: two at once use both cores.
@@ -912,9 +1091,11 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                 pool.shutdown(cancel_futures=True)  # the folds not started yet
                 raise
         qualities, colds, agreements, gate_rows, groups = [], [], [], [], []
-        for (fold, earlier, _, users, _), (quality, agreed, gated) in zip(
+        alone_base = None
+        for (fold, earlier, _, users, _), (quality, agreed, gated, alone) in zip(
             plans, measured, strict=True
         ):
+            alone_base = alone if alone is not None else alone_base
             qualities.append(quality)
             agreements.append(agreed)
             gate_rows.append(gated)
@@ -929,7 +1110,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             )
             self.weight_ = self.cold_weight_ = self.agreed_weight_ = default
             self.recency_days_ = None
-            return
+            return alone_base
         quality = np.concatenate(qualities, axis=2)
         cold, agreed = np.concatenate(colds), np.concatenate(agreements)
         # The time scale whose best weight does best over everyone; then the weights.
@@ -980,6 +1161,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                 np.concatenate(groups),
                 grid,
             )
+        return alone_base
 
     def _learn_gate(
         self,
@@ -1018,8 +1200,15 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         if not hasattr(self, "gate_"):
             self.gate_, self.gate_weights_, self.last_seen_ = None, np.zeros(0, np.float32), None
             self.gate_validation_ndcg_ = None
-        if not hasattr(self, "alone_"):
-            self.alone_ = None  # its users without votes get the collaborative model's
+        if not hasattr(self, "alone_models_"):
+            # One alone model (or none) always summed with the collaborative model.
+            alone = getattr(self, "alone_", None)
+            self.alone_models_ = [] if alone is None else [alone]
+            self.alone_collaborative_ = True
+            self.alone_validation_ = np.zeros(0)
+            names = [self.collaborative_.name, *(m.name for m in self.alone_models_)]
+            self.alone_choice_ = "+".join(names)
+        self.__dict__.pop("alone_", None)
         # An artifact rewritten for a deletion before the times were dropped with the
         # user's row: its times no longer line up with the users, so they are not used.
         if self.times_ is not None and self.times_.shape[0] != self.n_users_:
@@ -1122,7 +1311,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         # A history without relations: scored as a user without votes.
         base = super()._score_rows(rows, user_features)
         return self._with_alone(
-            base, None, lambda alone: self.alone_._score_rows(rows[alone], user_features)
+            base, None, lambda model, alone: model._score_rows(rows[alone], user_features)
         )
 
     def _score_social_rows(self, rows, user_features, social) -> np.ndarray:
@@ -1133,7 +1322,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         followed = np.diff(sp.csr_matrix(social).indptr)
         mixed = self._mix_rows(base, votes, rows, followed, np.zeros(rows.shape[0]))
         return self._with_alone(
-            mixed, votes, lambda alone: self.alone_._score_rows(rows[alone], user_features)
+            mixed, votes, lambda model, alone: model._score_rows(rows[alone], user_features)
         )
 
     def _score_users(self, user_ids: np.ndarray) -> np.ndarray:
@@ -1155,19 +1344,20 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             idle = np.nan_to_num((self.now_ - self.last_seen_[user_ids]) / SECONDS_PER_DAY)
         mixed = self._mix_rows(base, votes, history, np.diff(social.indptr), idle, user_ids)
         return self._with_alone(
-            mixed, votes, lambda alone: self.alone_._score_users(user_ids[alone])
+            mixed, votes, lambda model, alone: model._score_users(user_ids[alone])
         )
 
     def _with_alone(
         self,
         mixed: np.ndarray,
         votes: np.ndarray | None,
-        score: Callable[[np.ndarray], np.ndarray],
+        score: Callable[[Recommender, np.ndarray], np.ndarray],
     ) -> np.ndarray:
         """``mixed`` whose rows without votes (every row when ``votes`` is None) are the
-        sum of their :func:`unit_rows` and of ``alone_``'s (``score(rows)``: its scores
-        of those rows)."""
-        if self.alone_ is None:
+        sum of the :func:`unit_rows` of the models chosen for them: their own rows (the
+        collaborative model's, when ``alone_collaborative_``) and those of
+        ``alone_models_`` (``score(model, rows)``: a model's scores of those rows)."""
+        if not self.alone_models_:
             return mixed
         if votes is None:
             alone = np.arange(mixed.shape[0])
@@ -1176,8 +1366,10 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         if not alone.size:
             return mixed
         mixed = mixed.copy()
-        other = np.asarray(score(alone), np.float32)
-        mixed[alone] = unit_rows(mixed[alone]) + unit_rows(other)
+        parts = [unit_rows(mixed[alone])] if self.alone_collaborative_ else []
+        for model in self.alone_models_:
+            parts.append(unit_rows(np.asarray(score(model, alone), np.float32)))
+        mixed[alone] = np.sum(parts, axis=0)
         return mixed
 
 

@@ -17,6 +17,8 @@ against the fixed item factors with the mean of the followed users' factors as p
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -129,6 +131,11 @@ class SocialMFRecommender(Recommender, name="social_mf"):
             interactions, self.regularization_
         )
         self._after_load()
+
+    def variants(self) -> list[dict[str, Any]]:
+        if self.regularization is not None:
+            return [self.get_params()]
+        return [{**self.get_params(), "regularization": r} for r in REGULARIZATION_GRID]
 
     def _factorise(
         self, interactions: sp.csr_matrix, regularization: float
@@ -299,3 +306,41 @@ class SocialMFRecommender(Recommender, name="social_mf"):
         # the similarities are, so explain and explain_batch agree).
         cosines = (self._unit_items[item_ids] @ self._unit_items[row.indices].T).astype(np.float32)
         return row.data[None, :] * cosines
+
+
+class ALSRecommender(SocialMFRecommender, name="als"):
+    """Implicit ALS: :class:`SocialMFRecommender` without relations or a social term.
+
+    The same factorisation, penalty choice (``regularization=None``) and parameters,
+    less ``social_regularization``. It needs no relations, so a social blend can use it
+    as a non-social model (``alone``).
+    """
+
+    uses_social = False
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        regularization: float | None = None,
+        alpha: float = 5.0,
+        iterations: int = 10,
+        random_state: int = 0,
+    ) -> None:
+        super().__init__(
+            factors=factors,
+            regularization=regularization,
+            social_regularization=0.0,
+            alpha=alpha,
+            iterations=iterations,
+            random_state=random_state,
+        )
+
+    def _fit(self, interactions, *, user_features, item_features, timestamps) -> None:
+        super()._fit(
+            interactions,
+            user_features=user_features,
+            item_features=item_features,
+            timestamps=timestamps,
+            social=None,
+        )

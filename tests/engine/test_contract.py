@@ -31,6 +31,7 @@ TEST_PARAMS: dict[str, dict[str, Any]] = {
     "social_blend": {"collaborative": ("item_knn", {"k": 5}), "min_validation_users": 2},
     "social_rerank": {"collaborative": ("item_knn", {"k": 5}), "min_validation_users": 2},
     "social_mf": {"factors": 4, "iterations": 5},
+    "als": {"factors": 4, "iterations": 5},
     "mlp": {
         "factors": 4,
         "content_factors": 2,

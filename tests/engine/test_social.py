@@ -128,10 +128,13 @@ def test_a_user_with_friends_but_no_history_gets_a_personal_list():
 
 
 def alone_scores(model: SocialBlendRecommender, users: np.ndarray) -> np.ndarray:
-    """What a user without votes gets: the sum of both models' unit-scaled scores."""
-    return unit_rows(model.collaborative_._score_users(users)) + unit_rows(
-        model.alone_._score_users(users)
-    )
+    """What a user without votes gets: the sum of the chosen models' unit-scaled scores
+    (the collaborative model's own when it was chosen alone)."""
+    if not model.alone_models_:
+        return model.collaborative_._score_users(users)
+    models = [model.collaborative_] if model.alone_collaborative_ else []
+    models += model.alone_models_
+    return np.sum([unit_rows(m._score_users(users)) for m in models], axis=0)
 
 
 def test_users_without_relations_get_exactly_the_collaborative_scores_without_alone():
@@ -144,7 +147,7 @@ def test_users_without_relations_get_exactly_the_collaborative_scores_without_al
     ease = EASERecommender(l2=10.0).fit(interactions)
     alone = np.arange(5, 40)
 
-    assert model.alone_ is None
+    assert model.alone_models_ == [] and model.alone_choice_ == "ease"
     np.testing.assert_array_equal(model._score_users(alone), ease._score_users(alone))
     np.testing.assert_array_equal(
         model.recommend_batch(alone, 10)[0], ease.recommend_batch(alone, 10)[0]
@@ -157,17 +160,23 @@ def test_users_without_relations_get_the_collaborative_and_alone_models_summed()
     rng = np.random.default_rng(3)
     interactions = sp.csr_matrix(rng.random((40, 25)) < 0.2, dtype=np.float32)
     social = follows(40, [(0, 1), (0, 2), (3, 4)])
-    model = SocialBlendRecommender(collaborative=("ease", {"l2": 10.0}), weight=2.0).fit(
-        interactions, social=social
-    )
+    model = SocialBlendRecommender(
+        collaborative=("ease", {"l2": 10.0}),
+        alone=("user_knn", {}),
+        weight=2.0,
+        min_validation_users=1000,
+    ).fit(interactions, social=social)
     alone, friends = np.arange(5, 40), np.array([0])
 
-    assert isinstance(model.alone_, UserKNNRecommender)
+    # Too few users to compare: the collaborative model and the first alone model.
+    assert model.alone_validation_.size == 0 and model.alone_choice_ == "ease+user_knn"
+    (knn,) = model.alone_models_
+    assert isinstance(knn, UserKNNRecommender)
     np.testing.assert_allclose(model._score_users(alone), alone_scores(model, alone), atol=1e-6)
     # A history given as rows, with no relations, is scored the same way from its rows.
     rows = interactions[alone]
     summed = unit_rows(model.collaborative_._score_rows(rows, None)) + unit_rows(
-        model.alone_._score_rows(rows, None)
+        knn._score_rows(rows, None)
     )
     np.testing.assert_allclose(model._score_rows(rows, None), summed, atol=1e-6)
     # A user with votes keeps the collaborative model as the base of the mix.
@@ -180,19 +189,21 @@ def test_users_without_relations_get_the_collaborative_and_alone_models_summed()
 def test_the_alone_model_survives_save_and_load_and_an_old_artifact_serves_without_it():
     interactions, stamps, social = group_data()
     social = sp.csr_matrix(social.multiply(np.arange(social.shape[0])[:, None] >= 20))
-    model = SocialBlendRecommender(collaborative=("item_knn", {}), weight=1.5).fit(
-        interactions, timestamps=stamps, social=social
-    )
+    model = SocialBlendRecommender(
+        collaborative=("item_knn", {}), weight=1.5, min_validation_users=1000
+    ).fit(interactions, timestamps=stamps, social=social)
     users = np.arange(interactions.shape[0])
 
+    assert model.alone_choice_ == "item_knn+user_knn"
     loaded = load(model.to_bytes())
     np.testing.assert_array_equal(loaded._score_users(users), model._score_users(users))
 
-    del model.alone_  # as an artifact of before the alone model
+    for name in ("alone_models_", "alone_collaborative_", "alone_choice_", "alone_validation_"):
+        delattr(model, name)  # as an artifact of before the alone models
     old = load(model.to_bytes())
     without = SocialBlendRecommender(collaborative=("item_knn", {}), alone=None, weight=1.5)
     without.fit(interactions, timestamps=stamps, social=social)
-    assert old.alone_ is None
+    assert old.alone_models_ == [] and old.alone_choice_ == "item_knn"
     np.testing.assert_array_equal(old._score_users(users), without._score_users(users))
     assert not np.array_equal(loaded._score_users(users), without._score_users(users))
 
