@@ -55,7 +55,11 @@ who trust someone (``cold``), the fit's wall and CPU seconds and the social blen
 learned weights and time scale (and whether its per-user gate was kept, with the gate's
 and the weights' validation NDCG; for the default, ``social_rerank``, whether its
 re-ranker was kept for cold and for warm users, with the validation NDCG with and
-without it); ``--timing`` only times the social trainings on every positive. The
+without it, and which models its users without votes get). After the rows: the default
+against the best non-social row, overall and on the users who trust nobody (with the
+90% paired bootstrap interval of that ratio: such users are often few), and against
+popularity on the cold users. ``--timing`` only times the social trainings on every
+positive. The
 ``implicit`` peers run when the package imports (a separate virtualenv: ``pip install
 implicit==0.7.3``); the engine needs no Django, so this script runs in such a
 virtualenv with the project on ``PYTHONPATH``.
@@ -81,7 +85,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendations.engine import CatalogTooLargeError, registered
-from recommendations.engine.metrics import ndcg_per_user
+from recommendations.engine.metrics import ndcg_per_user, paired_bootstrap
 
 K = 20
 SECONDS_PER_DAY = 86_400.0
@@ -454,6 +458,19 @@ def timing(user, item, day, edges, names: Sequence[str] = TIMED) -> None:
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
+def alone_interval(default: np.ndarray, best: np.ndarray) -> str:
+    """The 90% paired bootstrap interval of ``default / best`` (means over users), or
+    nothing when there is no user or ``best`` scores 0."""
+    if not default.size or best.mean() <= 0:
+        return ""
+    _, low, high = paired_bootstrap(default, best, confidence=0.9, random_state=0)
+    scale = best.mean()
+    return (
+        f" (90% interval {(scale + low) / scale:.2f}x-{(scale + high) / scale:.2f}x, "
+        f"{default.size:,} users)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(READERS), default="ciaodvd")
@@ -531,7 +548,8 @@ def main() -> None:
                 lines += [
                     f"default / best non-social ({best}): {default.mean() / base.mean():.2f}x",
                     f"default / {best} on users who trust nobody: "
-                    f"{default[~trusts].mean() / base[~trusts].mean():.3f}x",
+                    f"{default[~trusts].mean() / base[~trusts].mean():.3f}x"
+                    + alone_interval(default[~trusts], base[~trusts]),
                 ]
             if "popularity" in results and cold.any():
                 pop = results["popularity"][cold].mean()
