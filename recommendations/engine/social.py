@@ -56,6 +56,7 @@ from recommendations.engine.social_gate import (
     fit_gate,
     gate_choice,
     gate_features,
+    ranked_ndcg,
     top_of_entries,
     top_rows,
 )
@@ -884,7 +885,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
                     except CatalogTooLargeError:
                         break
                     scores = self._fold_base(model, earlier, users)
-                    quality = float(ndcg_per_user(top_rows(scores, k), relevant, k).mean())
+                    quality = float(ranked_ndcg(scores, relevant, k).mean())
                     if quality > best[0]:
                         best = (quality, scores, variant)
                 measured.append(best[1:])
@@ -924,7 +925,7 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
             parts = [scores[i] for i in combination]
             if all(part is not None for part in parts):
                 summed = np.sum(parts, axis=0)
-                quality[c] = float(ndcg_per_user(top_rows(summed, k), relevant, k).mean())
+                quality[c] = float(ranked_ndcg(summed, relevant, k).mean())
         self.alone_validation_ = quality
         # argmax takes the first of equals: the default before the others.
         best = combinations[int(np.argmax(quality))]

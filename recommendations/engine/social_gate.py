@@ -11,6 +11,9 @@ measured on pairs held out of the training data.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+
+from recommendations.engine.metrics import ndcg_per_user
 
 #: The gate's features of a user, in column order (see :func:`gate_features`).
 GATE_FEATURES = ("followed", "history", "cold", "agreement", "idle", "overlap", "voted")
@@ -22,6 +25,12 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     best = np.take_along_axis(scores, part, axis=1)
     return np.take_along_axis(part, np.argsort(-best, axis=1, kind="stable"), axis=1)
+
+
+def ranked_ndcg(scores: np.ndarray, relevant: sp.csr_matrix, k: int) -> np.ndarray:
+    """NDCG@k of each row ranked by ``scores`` (its :func:`top_rows`) against the same
+    row of ``relevant``."""
+    return ndcg_per_user(top_rows(scores, k), relevant, k)
 
 
 def top_of_entries(

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from recommendations.engine.base import csr_rows, import_object
 from recommendations.engine.blend import RANKER_FIT
 from recommendations.engine.interactions import SECONDS_PER_DAY
-from recommendations.engine.metrics import ndcg_per_user, paired_bootstrap
+from recommendations.engine.metrics import paired_bootstrap
 from recommendations.engine.social import (
     SocialBlendRecommender,
     _row_max,
@@ -34,7 +34,7 @@ from recommendations.engine.social import (
     aligned_times,
     unit_rows,
 )
-from recommendations.engine.social_gate import cross_fitted_choice, top_rows
+from recommendations.engine.social_gate import cross_fitted_choice, ranked_ndcg, top_rows
 
 #: The re-ranker's features of a (user, item) pair, in column order (see
 #: :func:`pair_features`).
@@ -489,7 +489,7 @@ class SocialRerankRecommender(SocialBlendRecommender, name="social_rerank"):
                 continue
             scores = np.full((fold.voted.size, fold.n_items), -np.inf)
             scores[fold.pairs.rows, fold.pairs.items] = data[f][0] @ weights
-            quality = ndcg_per_user(top_rows(scores, int(self.k)), fold.relevant, int(self.k))
+            quality = ranked_ndcg(scores, fold.relevant, int(self.k))
             replaced = judged & fold.voted
             crossed[starts[f] : starts[f + 1]][replaced] = quality[replaced]
         # Cold and warm users are judged apart, as the blend weighs them apart: friends

@@ -25,9 +25,8 @@ import scipy.sparse as sp
 from recommendations.engine.base import Recommender
 from recommendations.engine.blend import validation_limit
 from recommendations.engine.itemknn import check_non_negative, check_positive_int
-from recommendations.engine.metrics import ndcg_per_user
 from recommendations.engine.social import aligned_times, holdout_fold, holdout_keys
-from recommendations.engine.social_gate import top_rows
+from recommendations.engine.social_gate import ranked_ndcg
 
 #: Conjugate-gradient steps per row and sweep: the previous sweep's factors are a warm
 #: start, so a few steps come close to the exact solve.
@@ -182,7 +181,7 @@ class SocialMFRecommender(Recommender, name="social_mf"):
             user_factors, item_factors = self._factorise(earlier, regularization)
             scores = user_factors[users] @ item_factors.T
             scores[seen] = -np.inf
-            quality = ndcg_per_user(top_rows(scores, VALIDATION_K), target[users], VALIDATION_K)
+            quality = ranked_ndcg(scores, target[users], VALIDATION_K)
             tried.append((regularization, float(quality.mean())))
         self.validation_ndcg_ = np.array(tried, dtype=np.float64)
         # argmax takes the first of equals: the smaller penalty.
