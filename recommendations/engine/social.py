@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from recommendations.engine.base import (
     Recommender,
@@ -784,8 +785,9 @@ class SocialBlendRecommender(SocialRecommender, name="social_blend"):
         keys = holdout_keys(ordered, times, rng)
         alone_fold = self._alone_fold(ordered, keys, times) if components else None
         alone_base = alone_scores = None
-        # The alone models' fits on the fold run beside the weights' folds.
-        with ThreadPoolExecutor(max_workers=1) as side:
+        # The alone models' fits on the fold run beside the weights' folds; these threads
+        # already use every core, and BLAS threads of their own would wait on each other.
+        with ThreadPoolExecutor(max_workers=1) as side, threadpool_limits(1, user_api="blas"):
             alone_fits = None
             if alone_fold is not None:
                 alone_fits = side.submit(

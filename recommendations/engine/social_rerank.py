@@ -89,7 +89,12 @@ def candidates(
     mask = _in_top(base, n_base)
     for each in votes:
         open_votes = np.where(np.isfinite(base), each, 0.0)
-        mask |= _in_top(open_votes, n_voted) & (open_votes > 0)
+        voted = open_votes > 0
+        # A row with at most n_voted voted items keeps them all: rank only the others.
+        crowded = np.flatnonzero(np.count_nonzero(voted, axis=1) > n_voted)
+        if crowded.size:
+            voted[crowded] &= _in_top(open_votes[crowded], n_voted)
+        mask |= voted
     return np.isfinite(base) & mask
 
 

@@ -180,22 +180,30 @@ def test_a_folded_in_row_gets_the_same_gated_scores_as_the_known_user():
     assert not np.allclose(known[0], ease._score_users(np.array([0]))[0])
 
 
-@pytest.mark.parametrize("k", [1, 5, 40])
+@pytest.mark.parametrize("k", [1, 5, 40, 150, 400, 500])
 def test_top_rows_are_each_rows_best_columns_best_first(k):
     rng = np.random.default_rng(k)
     scores = rng.normal(size=(30, 400)).astype(np.float32)
     scores[3, 10:] = -np.inf  # fewer finite entries than k in some cases
-    scores[4] = 0.0  # all tied: any k columns, each once
+    scores[4] = 0.0  # all tied
+    scores[5] = rng.integers(0, 3, size=400)  # many ties at every value
+    scores[6] = np.where(rng.random(400) < 0.97, 0.0, 1.0)  # a few above a tied mass
+    scores[7, ::3] = -np.inf
+    scores[8, 50:60] = np.inf
 
     top = top_rows(scores, k)
 
-    assert top.shape == (30, k)
-    expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    untied = [r for r in range(30) if r not in (3, 4)]
-    np.testing.assert_array_equal(top[untied], expected[untied])
-    np.testing.assert_array_equal(top[3, : min(k, 10)], expected[3, : min(k, 10)])
-    assert len(set(top[4].tolist())) == k
+    # Of equal entries, the first columns: what a stable sort of the whole row gives.
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, : min(k, 400)]
+    np.testing.assert_array_equal(top, expected)
+    np.testing.assert_array_equal(top_rows(scores.astype(np.float64), k), expected)
     assert top_rows(scores, 0).shape == (30, 0)
+
+
+def test_top_rows_put_nan_last():
+    scores = np.array([[1.0, np.nan, 3.0, 2.0, 2.0], [0.0, 1.0, 0.0, 0.0, 0.0]])
+
+    assert top_rows(scores, 4).tolist() == [[2, 3, 4, 0], [1, 0, 2, 3]]
 
 
 def test_the_entries_of_each_row_are_ranked_best_first():
