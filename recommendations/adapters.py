@@ -860,8 +860,9 @@ class SettingsAdapter:
         self, user_pks: Iterable[Any], *, item_pks: Iterable[Any] | None = None, limit: int = 5000
     ) -> list[SocialEvent]:
         """What consenting ``user_pks`` bought (purchase sources) or rated well (sources
-        with a VALUE_FIELD, positive weights only), newest first per source: the social
-        layer's evidence. Views and other sources are never shown to anyone else.
+        with a VALUE_FIELD, positive weights only), at most ``limit`` of each source's
+        newest rows, in no set order: the social layer's evidence. Views and other
+        sources are never shown to anyone else.
 
         With ``item_pks``, one compiled statement reads every source and the consent
         (:class:`SocialStatement`) when the key lists fit ``SOCIAL_STATEMENT_SIZES``.
@@ -1319,23 +1320,19 @@ class SocialStatement:
     n_items: int
 
     def read(self, user_pks: list[Any], item_pks: list[Any], n_sources: int) -> list[list[tuple]]:
-        """The (user, item, value) rows of each source, newest first within a source."""
+        """The (user, item, value) rows of each source: its newest, in the order the
+        database gives them. The social layer only counts them, so the times are
+        neither parsed nor sorted here (on SQLite, a string to parse per row)."""
         users = [*user_pks, *[user_pks[0]] * (self.n_users - len(user_pks))]
         items = [*item_pks, *[item_pks[0]] * (self.n_items - len(item_pks))]
         bound = [(position, users[slot]) for position, slot in self.user_slots]
         bound += [(position, items[slot]) for position, slot in self.item_slots]
-        fetched = _bound_rows(self.alias, self.sql, self.params, bound)
-        times = _as_datetimes([row[2] for row in fetched])
         by_source: list[list[tuple]] = [[] for _ in range(n_sources)]
-        for (user, item, _time, value, code), time in zip(fetched, times, strict=True):
-            by_source[code].append((time, user, item, value))
-        # Newest first, as the ORM's queries order them (no time: last).
-        return [[row[1:] for row in sorted(rows, key=_newest_first)] for rows in by_source]
-
-
-def _newest_first(row: tuple) -> tuple[bool, float]:
-    time = row[0]
-    return (time is None, -time.timestamp() if isinstance(time, dt.datetime) else 0.0)
+        for user, item, _time, value, code in _bound_rows(
+            self.alias, self.sql, self.params, bound
+        ):
+            by_source[code].append((user, item, value))
+        return by_source
 
 
 def _social_statement(
