@@ -19,8 +19,9 @@ from recommendations.engine.metrics import ndcg_per_user
 GATE_FEATURES = ("followed", "history", "cold", "agreement", "idle", "overlap", "voted")
 
 
-#: Columns per block of :func:`top_rows` times ``k``: wide blocks for a short top, so
-#: there are few maxima to sort, narrow ones for a long top, so few entries to rank.
+#: :func:`top_rows` cuts rows into blocks of this many columns divided by ``k`` (8 to
+#: 32): wide blocks for a short top (few maxima to sort), narrow ones for a long top
+#: (few entries to rank).
 TOP_BLOCK_SPAN = 1024
 
 
@@ -40,15 +41,13 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     if k <= 0 or n_rows == 0:
         return np.zeros((n_rows, max(k, 0)), dtype=np.intp)
     span = int(np.clip(TOP_BLOCK_SPAN // k, 8, 32))
+    if 2 * k * span >= n_columns:  # the blocks would hold most of the row
+        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
     maxima = np.maximum.reduceat(scores, np.arange(0, n_columns, span), axis=1)
     if np.isnan(maxima).any():  # a NaN propagates to its block's maximum
         return np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    # At least k entries (one per block) reach the k-th best block maximum; with fewer
-    # than k blocks, every entry may be needed.
-    if maxima.shape[1] > k:
-        floor = np.sort(maxima, axis=1)[:, maxima.shape[1] - k][:, None]
-    else:
-        floor = np.full((n_rows, 1), -np.inf)
+    # At least k entries (one per block) reach the k-th best block maximum.
+    floor = np.sort(maxima, axis=1)[:, maxima.shape[1] - k][:, None]
     at_floor = maxima == floor
     blocks = (maxima > floor) | (at_floor & (np.cumsum(at_floor, axis=1) <= k))
     rows, block = np.nonzero(blocks)

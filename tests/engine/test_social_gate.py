@@ -180,21 +180,25 @@ def test_a_folded_in_row_gets_the_same_gated_scores_as_the_known_user():
     assert not np.allclose(known[0], ease._score_users(np.array([0]))[0])
 
 
-@pytest.mark.parametrize("k", [1, 5, 40, 150, 400, 500])
-def test_top_rows_are_each_rows_best_columns_best_first(k):
+# Wide rows and a short top take the blocks' path; the others sort whole rows.
+@pytest.mark.parametrize(
+    ("n_columns", "k"), [(400, 1), (400, 5), (400, 40), (400, 500), (3000, 20), (3000, 100)]
+)
+def test_top_rows_are_each_rows_best_columns_best_first(n_columns, k):
     rng = np.random.default_rng(k)
-    scores = rng.normal(size=(30, 400)).astype(np.float32)
+    scores = rng.normal(size=(30, n_columns)).astype(np.float32)
     scores[3, 10:] = -np.inf  # fewer finite entries than k in some cases
     scores[4] = 0.0  # all tied
-    scores[5] = rng.integers(0, 3, size=400)  # many ties at every value
-    scores[6] = np.where(rng.random(400) < 0.97, 0.0, 1.0)  # a few above a tied mass
+    scores[5] = rng.integers(0, 3, size=n_columns)  # many ties at every value
+    scores[6] = np.where(rng.random(n_columns) < 0.97, 0.0, 1.0)  # a few above a tied mass
     scores[7, ::3] = -np.inf
     scores[8, 50:60] = np.inf
+    scores[9, -5:] = 9.0  # the best in the last, partly filled block
 
     top = top_rows(scores, k)
 
     # Of equal entries, the first columns: what a stable sort of the whole row gives.
-    expected = np.argsort(-scores, axis=1, kind="stable")[:, : min(k, 400)]
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, : min(k, n_columns)]
     np.testing.assert_array_equal(top, expected)
     np.testing.assert_array_equal(top_rows(scores.astype(np.float64), k), expected)
     assert top_rows(scores, 0).shape == (30, 0)
