@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
@@ -568,8 +569,11 @@ class SettingsAdapter:
         if statement is None:
             return None
         read = statement.read(user_pk, len(app_settings.EVENT_SOURCES))
-        times = [rows[0][1] for rows in read.rows if rows and rows[0][1] is not None]
-        return UserNewest(max(times) if times else None, read.consents)
+        newest = None
+        for rows in read.rows:  # each source's newest row first
+            if rows and rows[0][1] is not None and (newest is None or rows[0][1] > newest):
+                newest = rows[0][1]
+        return UserNewest(newest, read.consents)
 
     @cached_property
     def _statements(self) -> dict[tuple[int, bool], HistoryStatement | None]:
@@ -1100,8 +1104,9 @@ class HistoryStatement:
 
     def read(self, user_pk: Any, n_sources: int) -> HistoryRead:
         """The (item, time, value) rows of each source, newest first within a source."""
-        bound = ((position, user_pk) for position in self.user_positions)
-        fetched = _bound_rows(self.alias, self.sql, self.params, bound)
+        fetched = _bound_rows(
+            self.alias, self.sql, self.params, self.user_positions, repeat(user_pk)
+        )
         by_source: list[list[tuple]] = [[] for _ in range(n_sources)]
         bought: set[str] = set()
         consents = True
@@ -1197,15 +1202,20 @@ def _union_all(querysets: list[models.QuerySet]) -> tuple[str, str, list[Any]] |
 
 
 def _bound_rows(
-    alias: str, sql: str, params: tuple[Any, ...], bound: Iterable[tuple[int, Any]]
+    alias: str,
+    sql: str,
+    params: tuple[Any, ...],
+    positions: Iterable[int],
+    values: Iterable[Any],
 ) -> list[tuple]:
-    """The rows of a compiled statement, with the (position, value) pairs of ``bound``
-    put in its parameters."""
-    values = list(params)
-    for position, value in bound:
-        values[position] = value
+    """The rows of a compiled statement, with ``values`` put in its parameters at
+    ``positions`` (``itertools.repeat`` for one value everywhere: a shopper's first list
+    reads two statements, and a generator would add a Python call per position)."""
+    bound = list(params)
+    for position, value in zip(positions, values, strict=False):  # repeat() is endless
+        bound[position] = value
     with connections[alias].cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(sql, bound)
         return cursor.fetchall()
 
 
@@ -1244,8 +1254,7 @@ class CircleStatement:
 
     def read(self, user_pk: Any, limit: int) -> tuple[list[Any], dict[Any, str]]:
         """The followed keys (at most ``limit``, never the user) and the sharers' names."""
-        bound = ((position, user_pk) for position in self.positions)
-        rows = _bound_rows(self.alias, self.sql, self.params, bound)
+        rows = _bound_rows(self.alias, self.sql, self.params, self.positions, repeat(user_pk))
         followed = [pk for pk in dict.fromkeys(row[0] for row in rows) if pk != user_pk][:limit]
         names = {}
         if self.names:
@@ -1325,11 +1334,12 @@ class SocialStatement:
         neither parsed nor sorted here (on SQLite, a string to parse per row)."""
         users = [*user_pks, *[user_pks[0]] * (self.n_users - len(user_pks))]
         items = [*item_pks, *[item_pks[0]] * (self.n_items - len(item_pks))]
-        bound = [(position, users[slot]) for position, slot in self.user_slots]
-        bound += [(position, items[slot]) for position, slot in self.item_slots]
+        positions = [position for position, _ in (*self.user_slots, *self.item_slots)]
+        values = [users[slot] for _, slot in self.user_slots]
+        values += [items[slot] for _, slot in self.item_slots]
         by_source: list[list[tuple]] = [[] for _ in range(n_sources)]
         for user, item, _time, value, code in _bound_rows(
-            self.alias, self.sql, self.params, bound
+            self.alias, self.sql, self.params, positions, values
         ):
             by_source[code].append((user, item, value))
         return by_source

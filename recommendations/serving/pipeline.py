@@ -138,6 +138,8 @@ class PageRead:
     rules: RuleSet
     # When the catalog last changed (services.catalog_changed).
     catalog_changes: CatalogChanges
+    # The adapter of the setting in force, which read the history.
+    adapter: SettingsAdapter
 
     @cached_property
     def social_changed_at(self) -> float:
@@ -177,6 +179,7 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
         catalog_changes=CatalogChanges.of(
             values.get(CATALOG_CHANGED_KEY, 0.0), values.get(AVAILABILITY_CHANGED_KEY, 0.0)
         ),
+        adapter=adapter,
     )
 
 
@@ -192,8 +195,8 @@ def warm_up() -> None:
     """
     try:
         app_settings.refresh()  # the adapter of the setting in force, as block_run reads it
-        adapter = get_adapter()
         page = page_read(user=None)  # loads the active version and the rules too
+        adapter = page.adapter
         catalog_prepare(adapter, page.catalog_changes)
         followers_current(adapter, page.social_changed_at)  # no query without SOCIAL
         adapter.history_prepare(limit=HISTORY_LIMIT)
@@ -247,8 +250,8 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
     app_settings.refresh()
     n = check_n(request.n)
     user, exclude, anchors = request.user, list(request.exclude), list(request.anchors)
-    adapter = get_adapter()
     read = request.page or page_read(user=user, history=request.history)
+    adapter = read.adapter
     model, history, changes = read.model, read.history, read.catalog_changes
     rules = read.rules.of(spec.block, pinned=spec.pinned)
     session = list(request.session_item_pks or ())
