@@ -138,7 +138,7 @@ class PageRead:
     rules: RuleSet
     # When the catalog last changed (services.catalog_changed).
     catalog_changes: CatalogChanges
-    # The adapter of the setting in force, which read the history.
+    # The adapter of the setting in force when the page was read: its blocks use it.
     adapter: SettingsAdapter
 
     @cached_property
