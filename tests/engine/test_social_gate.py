@@ -208,6 +208,12 @@ def test_top_rows_put_nan_last():
     scores = np.array([[1.0, np.nan, 3.0, 2.0, 2.0], [0.0, 1.0, 0.0, 0.0, 0.0]])
 
     assert top_rows(scores, 4).tolist() == [[2, 3, 4, 0], [1, 0, 2, 3]]
+    wide = np.random.default_rng(0).normal(size=(3, 3000))
+    wide[1, 7] = np.nan  # a row wide enough for the blocks
+
+    expected = np.argsort(-wide, axis=1, kind="stable")[:, :20]
+    np.testing.assert_array_equal(top_rows(wide, 20), expected)
+    assert 7 not in top_rows(wide, 20)[1]
 
 
 def test_the_entries_of_each_row_are_ranked_best_first():

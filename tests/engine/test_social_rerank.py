@@ -177,6 +177,18 @@ def test_candidates_are_the_best_open_items_and_the_most_voted_ones():
     np.testing.assert_array_equal(mask, [[True, True, True, True, False]])
 
 
+def test_voted_candidates_are_every_voted_item_up_to_n_voted_then_the_most_voted():
+    base = np.zeros((2, 6))
+    votes = np.array([[1.0, 0.0, 2.0, 0.0, 0.0, 0.0], [1.0, 4.0, 2.0, 3.0, 0.0, 0.0]])
+
+    mask = candidates(base, [votes], n_base=0, n_voted=2)
+
+    # Two voted items: both; four: the two most voted. Never an item nobody voted for.
+    np.testing.assert_array_equal(
+        mask, [[True, False, True, False, False, False], [False, True, False, True, False, False]]
+    )
+
+
 def test_popular_candidates_are_the_open_items_most_popular_near_the_users_time():
     base = np.array([[0.5, -np.inf, 0.1, 0.2], [0.5, 0.4, 0.1, 0.2]])
     near = np.array([[[9.0, 8.0, 1.0, 3.0], [0.0, 2.0, 5.0, 1.0]]])  # (scales, rows, items)
