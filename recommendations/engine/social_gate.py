@@ -64,26 +64,24 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     missing = k - np.count_nonzero(above, axis=1, keepdims=True)
     kept = above | (tied & (np.cumsum(tied, axis=1) <= missing))
     rows, places = np.nonzero(kept)
-    values, columns = _row_matrix(rows, values[rows, places], columns[rows, places], n_rows)
-    # Columns ascend along each row, so a stable sort keeps the first of equal entries.
-    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(columns, order, axis=1)
+    # Columns ascend along each row, so the first of equal entries is the first column.
+    return top_of_entries(rows, columns[rows, places], values[rows, places], n_rows, k)
 
 
 def _row_matrix(
-    rows: np.ndarray, values: np.ndarray, columns: np.ndarray, n_rows: int
+    rows: np.ndarray, values: np.ndarray, columns: np.ndarray, n_rows: int, places: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Entries ``(rows[i], values[i], columns[i])`` (``rows`` sorted; ``values`` and
-    ``columns`` of one or more entries each) as two matrices of ``n_rows`` rows, each
-    row's entries in order and -inf after them."""
-    values = values.reshape(rows.size, -1)
-    columns = columns.reshape(rows.size, -1)
-    width = values.shape[1]
+    ``columns`` of one or more entries each) as two matrices of ``n_rows`` rows and at
+    least ``places`` entries, each row's entries in order and -inf after them."""
+    width = values.size // rows.size if rows.size else 1
+    values = values.reshape(rows.size, width)
+    columns = columns.reshape(rows.size, width)
     counts = np.bincount(rows, minlength=n_rows)
     place = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
     spots = (place * width)[:, None] + np.arange(width)
-    matrix = np.full((n_rows, int(counts.max(initial=0)) * width), -np.inf)
-    where = np.zeros(matrix.shape, dtype=np.intp)
+    matrix = np.full((n_rows, int(counts.max(initial=places)) * width), -np.inf)
+    where = np.zeros(matrix.shape, dtype=columns.dtype)
     matrix[rows[:, None], spots] = values
     where[rows[:, None], spots] = columns
     return matrix, where
@@ -104,18 +102,13 @@ def top_of_entries(
     per row: :func:`top_rows` of the rows with only these entries, for a fraction of
     the cost of ranking every item when a row has few.
     """
-    starts = np.searchsorted(rows, np.arange(n_rows + 1))
-    counts = np.diff(starts)
-    if counts.min(initial=k) < k:
+    if np.bincount(rows, minlength=n_rows).min(initial=k) < k:
         raise ValueError(f"top_of_entries needs at least k={k} entries in every row.")
-    place = np.arange(rows.size) - starts[rows]
-    # As wide as the longest row: a row of many entries widens every row.
-    width = int(counts.max(initial=k))
-    # Unused places rank below every entry, even one of -inf.
-    padded = np.full((n_rows, width), -np.inf, dtype=np.float64)
-    padded[rows, place] = np.maximum(values, np.finfo(np.float64).min)
-    columns = np.zeros((n_rows, width), dtype=items.dtype)
-    columns[rows, place] = items
+    # As wide as the longest row: a row of many entries widens every row. Unused places
+    # (-inf) rank below every entry, even one of -inf.
+    padded, columns = _row_matrix(
+        rows, np.maximum(values, np.finfo(np.float64).min), items, n_rows, places=k
+    )
     return np.take_along_axis(columns, top_rows(padded, k), axis=1)
 
 
