@@ -1334,15 +1334,19 @@ class SocialStatement:
         neither parsed nor sorted here (on SQLite, a string to parse per row)."""
         users = [*user_pks, *[user_pks[0]] * (self.n_users - len(user_pks))]
         items = [*item_pks, *[item_pks[0]] * (self.n_items - len(item_pks))]
-        positions = [position for position, _ in (*self.user_slots, *self.item_slots)]
         values = [users[slot] for _, slot in self.user_slots]
         values += [items[slot] for _, slot in self.item_slots]
         by_source: list[list[tuple]] = [[] for _ in range(n_sources)]
         for user, item, _time, value, code in _bound_rows(
-            self.alias, self.sql, self.params, positions, values
+            self.alias, self.sql, self.params, self._positions, values
         ):
             by_source[code].append((user, item, value))
         return by_source
+
+    @cached_property
+    def _positions(self) -> list[int]:
+        """The parameter positions of the users' and then the items' keys."""
+        return [position for position, _ in (*self.user_slots, *self.item_slots)]
 
 
 def _social_statement(
