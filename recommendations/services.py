@@ -662,3 +662,4 @@ def social_changed() -> None:
     follows. Without it, processes notice within ``RELOAD_INTERVAL`` seconds.
     """
     cache.set(SOCIAL_CHANGED_KEY, time.time(), None)
+    near_forget(SOCIAL_CHANGED_KEY)

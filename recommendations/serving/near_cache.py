@@ -1,10 +1,11 @@
 """A near cache: the few values every list reads, kept in this process until Redis says
 they changed.
 
-Every list first reads five small values from the shared cache (the rules' version,
-when the catalog and the availability changed, the shopper's generation and history
-head: :func:`recommendations.serving.pipeline.page_read`). With Django's Redis backend
-that is a round trip per request. Here this process keeps what it read and asks the
+Every list first reads a few small values from the shared cache (the rules' version,
+when the catalog, the availability and, with ``SOCIAL``, the follows changed, the
+shopper's generation and history head:
+:func:`recommendations.serving.pipeline.page_read`). With Django's Redis backend that
+is a round trip per request. Here this process keeps what it read and asks the
 Redis server to tell it when any of those keys changes, whoever changes it:
 server-assisted client-side caching (``CLIENT TRACKING ... REDIRECT``, Redis 6 and
 newer, over RESP2). Two connections of its own: one reads the keys with tracking on,

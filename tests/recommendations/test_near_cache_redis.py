@@ -10,10 +10,11 @@ from django.core.cache import caches
 from redis.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
-from recommendations.services import catalog_changed
+from recommendations.services import catalog_changed, social_changed
 from recommendations.serving import near_cache as near
-from recommendations.serving.keys import CATALOG_CHANGED_KEY
+from recommendations.serving.keys import CATALOG_CHANGED_KEY, SOCIAL_CHANGED_KEY
 from recommendations.serving.near_cache import near_cache, near_get_many
+from recommendations.serving.pipeline import page_read
 
 pytestmark = pytest.mark.redis
 
@@ -110,14 +111,36 @@ def test_an_emptied_database_forgets_everything(redis_default, elsewhere):
     assert _eventually(lambda: near_get_many(["a"]), {}) == {}
 
 
-def test_a_write_of_this_process_is_read_at_once(redis_default, reads):
-    assert near_get_many([CATALOG_CHANGED_KEY]) == {}
+@pytest.mark.parametrize(
+    ("write", "key"),
+    [(catalog_changed, CATALOG_CHANGED_KEY), (social_changed, SOCIAL_CHANGED_KEY)],
+)
+def test_a_write_of_this_process_is_read_at_once(redis_default, reads, write, key):
+    assert near_get_many([key]) == {}
 
-    catalog_changed()  # forgets the key itself: no waiting for Redis's message
+    write()  # forgets the key itself: no waiting for Redis's message
 
-    changed = near_get_many([CATALOG_CHANGED_KEY])
-    assert changed[CATALOG_CHANGED_KEY] == pytest.approx(time.time(), abs=60)
+    changed = near_get_many([key])
+    assert changed[key] == pytest.approx(time.time(), abs=60)
     assert len(reads) == 2
+
+
+@pytest.mark.django_db
+def test_a_page_reads_when_the_follows_changed_in_its_one_call(redis_default, elsewhere, reads):
+    name, other = elsewhere
+    social_changed()
+    written = redis_default.get(SOCIAL_CHANGED_KEY)
+
+    assert page_read(user=None).social_changed_at == written
+    assert page_read(user=None).social_changed_at == written
+    # Asked once, with the page's other keys.
+    social = name(SOCIAL_CHANGED_KEY).encode()
+    assert [keys for keys in reads if social in keys] == [reads[0]]
+    assert len(reads[0]) > 1
+
+    # Follows changed in another process: the next page reads the new time.
+    other.set(name(SOCIAL_CHANGED_KEY), redis_default._cache._serializer.dumps(written + 5))
+    assert _eventually(lambda: page_read(user=None).social_changed_at, written + 5) == written + 5
 
 
 def test_a_lost_invalidations_connection_falls_back_to_the_cache_then_reconnects(
