@@ -15,10 +15,13 @@ request: median, p90, p99 and mean of each; the queries per cold request; with
 latencies (``gc_pauses.py`` measures the garbage collector's pauses).
 
 Needs the demo database with a trained model (the same environment as
-``http_load.py``: ``VAR_DIR``, ``SQLITE_PATH``, ``MEDIA_ROOT``). Usage::
+``http_load.py``: ``VAR_DIR``, ``SQLITE_PATH``, ``MEDIA_ROOT``). ``--tree DIR`` serves
+with the code of another checkout of the project (a worktree of an older revision);
+``--sign-in-only`` stops once the worker has started, before any request, so that
+``instructions.py`` can subtract what the requests did not do. Usage::
 
     CACHE_URL=locmem:// python benchmarks/cold_lists.py [--customers 200] [--new-accounts]
-        [--profile]
+        [--profile] [--tree DIR] [--sign-in-only]
 """
 
 from __future__ import annotations
@@ -56,9 +59,13 @@ def main() -> int:
     )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=40, help="profile rows printed")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout that serves")
+    parser.add_argument(
+        "--sign-in-only", action="store_true", help="stop before the first request"
+    )
     args = parser.parse_args()
 
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(args.tree.resolve()))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     for name, value in production_env("testserver").items():
         os.environ.setdefault(name, value)
@@ -105,6 +112,8 @@ def main() -> int:
     client = Client()
     assert client.get("/api/recommendations/trending/?n=20").status_code == 200
     assert client.get("/api/health/").status_code == 200
+    if args.sign_in_only:
+        return 0
 
     url = "/api/recommendations/me/?n=20"
     # CPU time: on a shared machine wall time charges other processes to whatever ran.
