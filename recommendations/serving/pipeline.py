@@ -146,7 +146,8 @@ class PageRead:
 
 
 def page_read(*, user: Any, history: History | None = None) -> PageRead:
-    """The shopper's history and model, the rules and when the catalog changed.
+    """The shopper's history and model, the rules, and when the catalog (and, with
+    ``SOCIAL``, the follows) changed.
 
     Every list needs them first: they are read from the cache in one call with the
     shopper's generation and history head (one round trip to a shared cache; none while
@@ -155,8 +156,7 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
     """
     adapter, model = get_adapter(), model_for_user(user)
     keys = [RULES_VERSION_KEY, CATALOG_CHANGED_KEY, AVAILABILITY_CHANGED_KEY]
-    social = app_settings.SOCIAL is not None
-    if social:
+    if app_settings.SOCIAL is not None:
         keys.append(SOCIAL_CHANGED_KEY)
     read_head = history is None and is_user(user)
     if read_head:
@@ -178,7 +178,7 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
             values.get(CATALOG_CHANGED_KEY, 0.0), values.get(AVAILABILITY_CHANGED_KEY, 0.0)
         ),
         adapter=adapter,
-        social_changed_at=values.get(SOCIAL_CHANGED_KEY, 0.0) if social else 0.0,
+        social_changed_at=values.get(SOCIAL_CHANGED_KEY, 0.0),
     )
 
 
