@@ -148,7 +148,12 @@ class OrderLine(models.Model):
 
     class Meta:
         ordering = ["pk"]
-        indexes = [models.Index(fields=["product", "created_at"])]
+        indexes = [
+            models.Index(fields=["product", "created_at"]),
+            # The social reasons read what the people a shopper follows bought of the
+            # listed items: their orders' lines are found in this index alone.
+            models.Index(fields=["order", "product", "created_at"]),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(quantity__gte=1), name="shop_orderline_quantity_positive"
