@@ -18,7 +18,7 @@ Needs the demo database with a trained model (the same environment as
 ``http_load.py``: ``VAR_DIR``, ``SQLITE_PATH``, ``MEDIA_ROOT``). ``--tree DIR`` serves
 with the code of another checkout of the project (a worktree of an older revision);
 ``--sign-in-only`` stops once the worker has started, before any request, so that
-``instructions.py`` can subtract what the requests did not do. Usage::
+``instructions.py`` can count what the requests alone cost. Usage::
 
     CACHE_URL=locmem:// python benchmarks/cold_lists.py [--customers 200] [--new-accounts]
         [--profile] [--tree DIR] [--sign-in-only]
