@@ -629,6 +629,12 @@ def training_process_start(
     return process
 
 
+def _changed_now(key: str) -> None:
+    """Mark ``key`` with the time now, for every process (this one's near cache at once)."""
+    cache.set(key, time.time(), None)
+    near_forget(key)
+
+
 def catalog_changed() -> None:
     """Tell serving that items changed: what they show (label, price, category) or more.
 
@@ -638,8 +644,7 @@ def catalog_changed() -> None:
     ``bulk_update()`` of what items show, which send no signal. With a per-process
     cache, other processes notice within ``RELOAD_INTERVAL`` seconds.
     """
-    cache.set(CATALOG_CHANGED_KEY, time.time(), None)
-    near_forget(CATALOG_CHANGED_KEY)
+    _changed_now(CATALOG_CHANGED_KEY)
 
 
 def availability_changed() -> None:
@@ -649,8 +654,7 @@ def availability_changed() -> None:
     a checkout): each process reads which items are available again, one query, and
     keeps the instances it holds. Call it after ``QuerySet.update()`` of stock or flags.
     """
-    cache.set(AVAILABILITY_CHANGED_KEY, time.time(), None)
-    near_forget(AVAILABILITY_CHANGED_KEY)
+    _changed_now(AVAILABILITY_CHANGED_KEY)
 
 
 def social_changed() -> None:
@@ -661,5 +665,4 @@ def social_changed() -> None:
     it through a signal; call it yourself after ``bulk_create()`` or ``update()`` of
     follows. Without it, processes notice within ``RELOAD_INTERVAL`` seconds.
     """
-    cache.set(SOCIAL_CHANGED_KEY, time.time(), None)
-    near_forget(SOCIAL_CHANGED_KEY)
+    _changed_now(SOCIAL_CHANGED_KEY)
