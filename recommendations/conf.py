@@ -598,7 +598,8 @@ class AppSettings:
     @_kept
     def NEAR_CACHE(self) -> bool:
         """Whether each process keeps the few values every list reads, told by Redis when
-        they change (``recommendations.serving.near_cache``; Django's Redis backend only).
+        they change (``recommendations.serving.near_cache``; Django's Redis backend, and
+        its local-memory cache, which only the process itself writes).
         """
         return bool(self._setting("NEAR_CACHE", True))
 

@@ -10,6 +10,7 @@ products have no category cap, recently viewed lists bought items and takes no p
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -28,8 +29,9 @@ from recommendations.serving.state import process_state
 
 # The version of the rules in force, a new token whenever staff save or delete one: every
 # list reads this short token, and each process reads the rules themselves once per
-# version. It expires after RELOAD_INTERVAL seconds, so rules changed without telling
-# (a queryset update) are read again within that time.
+# version. It expires after RELOAD_INTERVAL seconds, and a process reads the rules of a
+# version again after as long, so rules changed without telling (a queryset update) are
+# read again within that time, even while the process keeps the token (the near cache).
 RULES_VERSION_KEY = "recommendations:item-rules-version"
 
 RuleRow = tuple[str, str, str, int]  # block, kind, item key, position
@@ -54,6 +56,8 @@ class RuleSet:
 
     version: str | None
     rows: tuple[RuleRow, ...] = ()
+    # When this process read them (epoch seconds).
+    read_at: float = field(default=0.0, compare=False)
     _blocks: dict[tuple[str, bool], BlockRules] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -87,10 +91,17 @@ def rules_current(version: str | None) -> RuleSet:
 
     This process reads them from the database once per version. Without a token it
     reads them and offers one; if another process or a change wrote a token meanwhile,
-    the rules read serve this request only and the next one reads that token's.
+    the rules read serve this request only and the next one reads that token's. Rules
+    read ``RELOAD_INTERVAL`` seconds ago are read again, whatever the token.
     """
+    now = time.time()
     held = process_state.rules
-    if version is not None and held is not None and held.version == version:
+    if (
+        version is not None
+        and held is not None
+        and held.version == version
+        and now - held.read_at < app_settings.RELOAD_INTERVAL
+    ):
         return held
     rows = tuple(
         ItemRule.objects.filter(active=True)
@@ -103,7 +114,7 @@ def rules_current(version: str | None) -> RuleSet:
         if near_cache.values:  # no call on the read path when nothing is kept
             near_cache.forget([RULES_VERSION_KEY])
         version = token if offered else None
-    rules = RuleSet(version, rows)
+    rules = RuleSet(version, rows, read_at=now)
     if version is not None:
         process_state.rules = rules
     return rules

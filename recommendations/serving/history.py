@@ -116,9 +116,10 @@ class History:
         """The history of a signed-in shopper whose cached head (or None) was read.
 
         Without a head, a shopper the serving ``model`` was trained on, with no event
-        since, costs one small query (their newest event) instead of their history.
+        since, costs one small query (their newest event) instead of their history. A
+        head past its time (kept in a process's memory: the near cache) counts as none.
         """
-        if head is not None and head[0] == user_cache.generation:
+        if head is not None and head[0] == user_cache.generation and head[1] > time.time():
             marker = head[3] if len(head) > 3 else None
             if marker is None:
                 return cls(

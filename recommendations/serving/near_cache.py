@@ -20,9 +20,16 @@ write paths call it; the read path's own writes call :meth:`NearCache.forget` on
 connection is noticed by a ping answered within ``PING_EVERY`` seconds, and any error
 forgets everything and reads the cache as without a near cache (connecting again after
 ``RETRY_AFTER`` seconds). A value is kept ``RELOAD_INTERVAL`` seconds at most: Redis
-tells of an expired key only once it removes it, which may come later than its time,
-and what expires here (the rules' version) promises a new read within
-``RELOAD_INTERVAL``. Other cache backends read the cache every time.
+tells of an expired key only once it removes it, which may come later than its time.
+What expires as a promise counts as gone past its time wherever it was kept: a
+shopper's history head carries its expiry time, and a process reads the rules again
+``RELOAD_INTERVAL`` seconds after it last read them, whatever their version's token.
+
+Django's local-memory cache is this process's own: only this process writes it, and
+every write of those keys forgets them at once (the safety net above), so values are
+kept the same way with no connection to hear from. What writes the cache without the
+app (a host's ``cache.clear()``) is read within ``RELOAD_INTERVAL``, as a change of
+another process would be. Other cache backends read the cache every time.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from contextlib import suppress
 from typing import Any
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
 from recommendations.conf import app_settings
@@ -83,12 +91,14 @@ class NearCache:
         # Not for this cache backend or setting (until they change): the read path then
         # reads the cache itself, without a call in here.
         self.off = False
+        # The cache is this process's local memory: no connection, nothing to hear.
+        self.local = False
 
     def clear(self) -> None:
         """Forget everything and close the connections (settings changed, tests)."""
         with self.lock:
             self._close()
-            self.retry_at, self.off = 0.0, False
+            self.retry_at, self.off, self.local = 0.0, False, False
 
     def forget(self, keys: Iterable[str]) -> None:
         """Forget ``keys``: this process just wrote them."""
@@ -117,11 +127,14 @@ class NearCache:
             self.values, self.names = {}, {}
             self.pid = os.getpid()
             self.retry_at = 0.0
-        if self.reader is not None:
+        if self.reader is not None or self.local:
             return True
         if now < self.retry_at:
             return False
         backend = caches[DEFAULT_CACHE_ALIAS]
+        if app_settings.NEAR_CACHE and isinstance(backend, LocMemCache):
+            self.local, self.values = True, {}
+            return True
         if not app_settings.NEAR_CACHE or not _supported(backend):
             self.off = True
             return False
@@ -207,7 +220,8 @@ class NearCache:
             self.ping_sent_at = now
 
     def _get_many(self, keys: list[str], now: float) -> dict[str, Any]:
-        self._hear(now)
+        if not self.local:
+            self._hear(now)
         found: dict[str, Any] = {}
         missing: list[tuple[bytes, str]] = []
         max_age = app_settings.RELOAD_INTERVAL
@@ -220,12 +234,20 @@ class NearCache:
                 found[key] = kept[1]
         if not missing:
             return found
+        if len(self.values) + len(missing) > MAX_KEPT:
+            self.values = {}
+        if self.local:
+            read = cache.get_many([key for _, key in missing])
+            for redis_key, key in missing:
+                value = read.get(key, _ABSENT)
+                self.values[redis_key] = (now, value)
+                if value is not _ABSENT:
+                    found[key] = value
+            return found
         # Read with the lock held: an invalidation of what this read returns is taken
         # by the next read, after these values are kept, and forgets them.
         self.reader.send_command("MGET", *(redis_key for redis_key, _ in missing))
         replies = self.reader.read_response()
-        if len(self.values) + len(missing) > MAX_KEPT:
-            self.values = {}
         for (redis_key, key), data in zip(missing, replies, strict=True):
             value = _ABSENT if data is None else self.serializer.loads(data)
             self.values[redis_key] = (now, value)

@@ -99,7 +99,12 @@ def _later(monkeypatch, seconds):
 
 
 def test_availability_is_checked_again_once_per_reload_interval(store, settings, monkeypatch):
-    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 60}
+    # The history kept an hour: its head is not read again when the clock moves.
+    settings.RECOMMENDATIONS = {
+        **settings.RECOMMENDATIONS,
+        "RELOAD_INTERVAL": 60,
+        "HISTORY_TIMEOUT": 3600,
+    }
     alice = buyer(store.product(0, 0))
     first = selectors.recommendations_for_user(user=alice, n=4)
     calls = _explain_calls(monkeypatch)
@@ -119,6 +124,27 @@ def test_availability_is_checked_again_once_per_reload_interval(store, settings,
     with CaptureQueriesContext(connection) as queries:
         selectors.recommendations_for_user(user=alice, n=4)
     assert len(queries) == 0  # checked a second ago
+
+
+def test_a_history_head_past_its_time_counts_as_none(store, settings, monkeypatch):
+    # A process's memory (the near cache) may hold the head after the cache dropped it.
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "HISTORY_TIMEOUT": 60}
+    alice = buyer(store.product(0, 0))
+    first = selectors.recommendations_for_user(user=alice, n=4)
+    with CaptureQueriesContext(connection) as queries:
+        selectors.recommendations_for_user(user=alice, n=4)
+    assert not _history_reads(queries)
+
+    _later(monkeypatch, 61)  # the cache itself still holds the head
+    with CaptureQueriesContext(connection) as queries:
+        again = selectors.recommendations_for_user(user=alice, n=4)
+
+    assert _history_reads(queries)
+    assert item_names(again) == item_names(first)
+
+
+def _history_reads(queries):
+    return [q for q in queries if 'FROM "shop_orderline"' in q["sql"]]
 
 
 def _cache_reads(monkeypatch):
@@ -149,9 +175,11 @@ def _recently_viewed(store, user):
     ids=["for_you", "similar", "trending", "recently_viewed"],
 )
 def test_a_repeat_list_reads_its_inputs_from_the_cache_in_one_call(
-    store, monkeypatch, select, reads_expected
+    store, settings, monkeypatch, select, reads_expected
 ):
-    # History head, rules and catalog change time in one call: one round trip to Redis.
+    # History head, rules and catalog change time in one call: one round trip to a
+    # shared cache (without a near cache, as with any backend but Redis's).
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "NEAR_CACHE": False}
     alice = buyer(store.product(0, 0))
     first = select(store, alice)
     reads = _cache_reads(monkeypatch)
@@ -164,6 +192,22 @@ def test_a_repeat_list_reads_its_inputs_from_the_cache_in_one_call(
     # head, and when the follows changed (the test settings name a relation).
     assert app_settings.SOCIAL is not None
     assert len(reads[0][1]) == 6
+
+
+def test_a_repeat_list_of_a_local_memory_cache_reads_its_inputs_from_the_process(
+    store, monkeypatch
+):
+    # The test settings' cache is local memory: the near cache keeps what lists read.
+    alice = buyer(store.product(0, 0))
+    first = selectors.recommendations_for_user(user=alice, n=4)
+    # The first list wrote the history head and the rules' version: read once more.
+    selectors.recommendations_for_user(user=alice, n=4)
+    reads = _cache_reads(monkeypatch)
+
+    again = selectors.recommendations_for_user(user=alice, n=4)
+
+    assert item_names(again) == item_names(first)
+    assert reads == []
 
 
 def test_a_shopper_without_a_generation_has_it_read_from_the_cache_once(store, monkeypatch):

@@ -216,7 +216,9 @@ def test_a_forked_process_makes_its_own_connections(redis_default):
     assert near_cache.reader is not None and near_cache.reader is not inherited
 
 
-def test_other_backends_and_the_setting_turned_off_read_the_cache(settings, redis_default, reads):
+def test_other_backends_and_the_setting_turned_off_read_the_cache(
+    settings, redis_default, reads, tmp_path
+):
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "NEAR_CACHE": False}
     redis_default.set("a", 1)
 
@@ -227,9 +229,14 @@ def test_other_backends_and_the_setting_turned_off_read_the_cache(settings, redi
     assert len(reads) == 2
 
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        },
     }
     settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "NEAR_CACHE": True}
     caches["default"].set("a", 3)
     assert near_get_many(["a"]) == {"a": 3}
-    assert near_cache.reader is None
+    caches["default"].set("a", 4)  # files are shared by processes: read every time
+    assert near_get_many(["a"]) == {"a": 4}
+    assert near_cache.reader is None and near_cache.off

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
@@ -10,7 +12,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from recommendations import selectors
+from recommendations import rules, selectors
 from recommendations.models import ItemRule
 from recommendations.rules import RULES_VERSION_KEY, rules_changed
 from tests.factories import OrderFactory, OrderLineFactory, UserFactory
@@ -179,3 +181,16 @@ def test_rules_are_read_again_when_the_cache_lost_their_version(store):
 
     assert top.pk not in _pks(selectors.trending_products(n=40))
     assert cache.get(RULES_VERSION_KEY) is not None  # offered for the other processes
+
+
+def test_rules_held_reload_interval_seconds_are_read_again(store, settings, monkeypatch):
+    # Whatever the token: a process may keep it in memory (the near cache) after the
+    # cache dropped it.
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "RELOAD_INTERVAL": 60}
+    top = selectors.trending_products(n=1)[0].item
+    ItemRule.objects.bulk_create([ItemRule(item_pk=str(top.pk), kind="exclude", block="")])
+    assert selectors.trending_products(n=1)[0].item == top  # the same version: held
+    later = time.time() + 61
+    monkeypatch.setattr(rules, "time", SimpleNamespace(time=lambda: later), raising=False)
+
+    assert top.pk not in _pks(selectors.trending_products(n=40))

@@ -200,7 +200,11 @@ def test_the_blocks_of_a_page_read_the_history_once_and_never_repeat_an_item(ali
 CACHE_CALLS = ("get", "get_many", "set", "set_many", "add", "delete", "delete_many", "incr")
 
 
-def test_the_three_blocks_of_a_product_page_make_one_cache_round_trip(alice, store, monkeypatch):
+def test_the_three_blocks_of_a_product_page_make_one_cache_round_trip(
+    alice, store, settings, monkeypatch
+):
+    # A shared cache without a near cache (any backend but Redis's).
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "NEAR_CACHE": False}
     page = (
         "{% similar_products product n=4 %}{% bought_together product=product n=4 %}"
         "{% recommended_for_you n=4 %}"
