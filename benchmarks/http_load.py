@@ -22,6 +22,11 @@ shuffled order), so each one's first request in each worker computes their list
 with many shoppers. ``--new-accounts`` makes up a number above the shop's customers
 with accounts that have no history yet (``--customers 10000 --new-accounts``).
 
+Each run also counts the machine's stalls: a thread of this process that sleeps 5 ms
+at a time notes every wake-up 50 ms or more late. Such a stall holds up every process
+of the machine at once (a virtual machine's CPU quota spent, say) and shows in the p99
+of both endpoints whatever they serve: read their p99 with it.
+
 ``--repeat R`` runs the whole measure R times, each with a new gunicorn, and judges
 the targets on the median ratio and the median p99: on a shared 2-core machine one
 pair of runs moves by a tenth either way. With ``--warmup 0`` each run starts with
@@ -42,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -128,6 +134,36 @@ def rotation_script(cookies: list[str], folder: Path) -> Path:
     return script
 
 
+class StallProbe:
+    """Notes when this process's sleeping thread wakes ``STALL_MS`` or more late: the
+    machine stopped everything (it costs 200 short wake-ups a second)."""
+
+    SLEEP_S = 0.005
+    STALL_MS = 50.0
+
+    def __init__(self) -> None:
+        self.stalls: list[tuple[float, float]] = []  # (monotonic time, ms late)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            before = time.monotonic()
+            time.sleep(self.SLEEP_S)
+            late_ms = (time.monotonic() - before - self.SLEEP_S) * 1000
+            if late_ms >= self.STALL_MS:
+                self.stalls.append((time.monotonic(), late_ms))
+
+    def between(self, start: float, end: float) -> list[float]:
+        """How late each stall noted between ``start`` and ``end`` was (ms)."""
+        return [late for at, late in self.stalls if start <= at <= end]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_wrk(url: str, cookie: str | Path, duration: int, connections: int) -> dict[str, float]:
     """Load ``url`` with wrk and parse throughput and latency percentiles.
 
@@ -175,7 +211,7 @@ def app_cache_clear() -> None:
 
 
 def measure(
-    args: argparse.Namespace, env: dict[str, str], cookie: str | Path
+    args: argparse.Namespace, env: dict[str, str], cookie: str | Path, probe: StallProbe
 ) -> tuple[dict[str, dict[str, float]], list[float]]:
     """One run: a new gunicorn, the warm-up, both endpoints; their figures and the
     workers' resident memory (MB)."""
@@ -211,10 +247,12 @@ def measure(
             # the catalog, through an anonymous list, and serve the trivial endpoint.
             run_wrk(f"{base}/api/recommendations/trending/?n=20", "", 2, args.connections)
             run_wrk(endpoints["trivial DRF endpoint (baseline)"], "", 2, args.connections)
-        results = {
-            name: run_wrk(url, cookie, args.duration, args.connections)
-            for name, url in endpoints.items()
-        }
+        results = {}
+        for name, url in endpoints.items():
+            start = time.monotonic()
+            results[name] = run_wrk(url, cookie, args.duration, args.connections)
+            stalls = probe.between(start, time.monotonic())
+            results[name].update(stalls=len(stalls), longest=max(stalls, default=0.0))
         return results, workers_rss_mb(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -300,12 +338,14 @@ def main() -> int:
     cookie: str | Path = cookies[0] if len(cookies) == 1 else rotation_script(cookies, folder)
 
     runs = []
+    probe = StallProbe()
     try:
         for _ in range(args.repeat):
             if not args.warmup:
                 app_cache_clear()
-            runs.append(measure(args, env, cookie))
+            runs.append(measure(args, env, cookie, probe))
     finally:
+        probe.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -315,13 +355,16 @@ def main() -> int:
         + (f"; {args.repeat} runs, each with a new gunicorn" if args.repeat > 1 else "")
     )
     print(f"load average (1, 5, 15 min) after the run: {load}\n")
-    print("| run | endpoint | req/s | p50 ms | p90 ms | p99 ms | non-2xx |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| run | endpoint | req/s | p50 ms | p90 ms | p99 ms | non-2xx "
+        "| machine stalls >= 50 ms (longest) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for number, (results, _rss) in enumerate(runs, 1):
         for name, r in results.items():
             print(
                 f"| {number} | {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p90']:.2f} | "
-                f"{r['p99']:.2f} | {r['errors']:.0f} |"
+                f"{r['p99']:.2f} | {r['errors']:.0f} | {r['stalls']:.0f} ({r['longest']:.0f} ms) |"
             )
     rss = runs[-1][1]
     if rss:
