@@ -165,28 +165,26 @@ class History:
         if timeout <= 0 or self.user_cache is None:
             return
         user_cache = self.user_cache
+        head_key = user_head_key(user_cache.user_pk)
         if self.trained is not None:  # the head alone: its rows are not read
             marker = (self.trained.run_id, self.trained.newest)
             head = (user_cache.generation, expires, self.digests, marker)
-            cache.set(user_head_key(user_cache.user_pk), head, timeout)
+            cache.set(head_key, head, timeout)
             if near_cache.values:  # no call on the read path when nothing is kept
-                near_cache.forget([user_head_key(user_cache.user_pk)])
+                near_cache.forget([head_key])
             return
         head = (
             user_cache.generation,
             expires,
             (self.fingerprint, self.bought_fingerprint, bool(self.rows)),
         )
-        entries = {
-            user_cache.key(HISTORY_ROWS_CACHE_NAME): list(self.rows),
-            user_head_key(user_cache.user_pk): head,
-        }
+        entries = {user_cache.key(HISTORY_ROWS_CACHE_NAME): list(self.rows), head_key: head}
         if with_bought and self._bought_all is not None:
             entries[user_cache.key(BOUGHT_CACHE_NAME)] = sorted(self._bought_all)
         # One round trip to a shared cache for all.
         cache.set_many(entries, timeout)
         if near_cache.values:
-            near_cache.forget([user_head_key(user_cache.user_pk)])
+            near_cache.forget([head_key])
 
     @cached_property
     def _loaded(self) -> Loaded:

@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Iterable
 from contextlib import suppress
+from operator import itemgetter
 from typing import Any
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
@@ -106,13 +107,18 @@ class NearCache:
             return
         with self.lock:
             for key in keys:
-                self.values.pop(self._redis_key(key), None)
+                # A key never read has no name, nor any value kept under one.
+                name = self.names.get(key)
+                if name is not None:
+                    self.values.pop(name, None)
 
     def get_many(self, keys: list[str]) -> dict[str, Any]:
         """``cache.get_many(keys)``, from this process's memory where still current."""
         now = time.monotonic()
         with self.lock:
-            if self._usable(now):
+            # Set up only when not ready: a new process, a first read, a retry.
+            ready = self.pid == os.getpid() and (self.local or self.reader is not None)
+            if ready or self._usable(now):
                 try:
                     return self._get_many(keys, now)
                 except Exception as exc:  # any doubt: forget it all, read the cache
@@ -188,14 +194,6 @@ class NearCache:
         self.reader = self.listener = None
         self.values, self.names = {}, {}
 
-    def _redis_key(self, key: str) -> bytes:
-        name = self.names.get(key)
-        if name is None:
-            if len(self.names) >= MAX_KEPT:
-                self.names = {}
-            name = self.names[key] = cache.make_and_validate_key(key).encode()
-        return name
-
     def _hear(self, now: float) -> None:
         """Take the invalidations (and the ping's answer) sent since the last read."""
         # A reader closed by the server (its idle ``timeout``, a kill) is tracked no more.
@@ -225,8 +223,15 @@ class NearCache:
         found: dict[str, Any] = {}
         missing: list[tuple[bytes, str]] = []
         max_age = app_settings.RELOAD_INTERVAL
+        names = self.names
         for key in keys:
-            redis_key = self._redis_key(key)
+            redis_key = names.get(key)
+            if redis_key is None:
+                if len(names) >= MAX_KEPT:  # values go with their names (see forget)
+                    names, self.values = {}, {}
+                    self.names = names
+                # The key as the cache makes it (prefix and version applied).
+                redis_key = names[key] = cache.make_and_validate_key(key).encode()
             kept = self.values.get(redis_key)
             if kept is None or now - kept[0] >= max_age:
                 missing.append((redis_key, key))
@@ -237,7 +242,7 @@ class NearCache:
         if len(self.values) + len(missing) > MAX_KEPT:
             self.values = {}
         if self.local:
-            read = cache.get_many([key for _, key in missing])
+            read = cache.get_many(list(map(itemgetter(1), missing)))
             for redis_key, key in missing:
                 value = read.get(key, _ABSENT)
                 self.values[redis_key] = (now, value)

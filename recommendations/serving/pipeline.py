@@ -143,6 +143,8 @@ class PageRead:
     # configured). Only a list computed afresh needs it; read with the rest, it costs a
     # key in the same call (none with a near cache) instead of a round trip of its own.
     social_changed_at: float = 0.0
+    # Whether the shopper is signed in (has a history and a cache of their own).
+    signed_in: bool = False
 
 
 def page_read(*, user: Any, history: History | None = None) -> PageRead:
@@ -158,7 +160,8 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
     keys = [RULES_VERSION_KEY, CATALOG_CHANGED_KEY, AVAILABILITY_CHANGED_KEY]
     if app_settings.SOCIAL is not None:
         keys.append(SOCIAL_CHANGED_KEY)
-    read_head = history is None and is_user(user)
+    signed_in = is_user(user)
+    read_head = history is None and signed_in
     if read_head:
         pk = user.pk  # once: a request's user is a lazy object, each read goes through it
         user_keys = [user_generation_key(pk), user_head_key(pk)]
@@ -179,6 +182,7 @@ def page_read(*, user: Any, history: History | None = None) -> PageRead:
         ),
         adapter=adapter,
         social_changed_at=values.get(SOCIAL_CHANGED_KEY, 0.0),
+        signed_in=signed_in,
     )
 
 
@@ -276,7 +280,7 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         tuple(map(parts.__getitem__, spec.key_parts)),
     )
     owner = None
-    if is_user(user):
+    if read.signed_in:
         owner = history.user_cache or UserCache.of(user.pk)
         # A shopper with no event of their own who follows nobody is ranked as an
         # anonymous shopper with the same inputs is (a profile only refines a personal
@@ -326,6 +330,8 @@ def block_run(spec: BlockSpec, request: BlockRequest) -> list[Recommendation]:
         filters=filters,
         n=n,
         top_up=spec.top_up,
+        blocked=inputs.blocked,
+        k=inputs.k,
     )
     if not spec.top_up and all(layer is None for _, layer in chosen):
         chosen = []  # pins alone: nothing this block means to show

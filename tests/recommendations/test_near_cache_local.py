@@ -102,3 +102,16 @@ def test_the_setting_turned_off_reads_the_cache_every_time(settings, reads):
     assert near_get_many(["a"]) == {"a": 2}
 
     assert len(reads) == 2 and near_cache.off and not near_cache.local
+
+
+def test_a_full_near_cache_starts_again_and_still_sees_writes(monkeypatch, reads):
+    monkeypatch.setattr(near, "MAX_KEPT", 2)
+    cache.set("a", 1)
+    assert near_get_many(["a", "b"]) == {"a": 1}
+    assert near_get_many(["c"]) == {}  # full: what was kept goes, names and values
+
+    cache.set("a", 2)
+    near_cache.forget(["a"])  # a write of this process, after the names were dropped
+
+    assert near_get_many(["a"]) == {"a": 2}
+    assert len(near_cache.values) <= 2
