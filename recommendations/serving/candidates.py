@@ -468,9 +468,9 @@ def candidates_choose(
     rules: BlockRules,
     filters: Filters,
     n: int,
+    blocked: set[str],
+    k: int,
     top_up: bool = True,
-    blocked: set[str] | None = None,
-    k: int | None = None,
 ) -> list[tuple[Candidate, Layer | None]]:
     """Apply the rules across the layers in order: the chosen candidates and their layers.
 
@@ -479,7 +479,7 @@ def candidates_choose(
     The available candidates come from the process's catalog (no query); one query when
     the layers run dry and ``top_up`` lets the catalog fill the list; a pinned item has
     no layer. ``blocked`` and ``k``: the list's :func:`engine_blocked` and
-    :func:`overfetch`, when the caller worked them out already.
+    :func:`overfetch` (the top-up leaves those out and fetches as many).
     """
     candidates: list[Candidate] = []
     layer_of: dict[str, Layer] = {}
@@ -501,13 +501,11 @@ def candidates_choose(
             break
     if top_up and len(chosen) < n:
         # Starved (a new store, or a list eaten by the rules): top up from the catalog.
-        if blocked is None:
-            blocked = engine_blocked(filters)
         used = [*map(attrgetter("pk"), chosen), *blocked]
         extra = adapter.available_items().exclude(pk__in=valid_pks(adapter.shape.model, used))
         if filters.category is not None and adapter.category_lookup():
             extra = extra.filter(**{adapter.category_lookup(): filters.category})
-        more = available_rows(adapter, extra, limit=overfetch(n, filters) if k is None else k)
+        more = available_rows(adapter, extra, limit=k)
         # Items available since the process's catalog was read are in ``more`` only.
         rows = ChainMap(more, rows)  # not a copy of the whole catalog
         catalog_layer = Layer(CATALOG, [])

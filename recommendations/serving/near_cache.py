@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Iterable
 from contextlib import suppress
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -241,22 +242,21 @@ class NearCache:
             return found
         if len(self.values) + len(missing) > MAX_KEPT:
             self.values = {}
+        read: Iterable[Any]  # each missing key's value, or _ABSENT, in order
         if self.local:
-            read = cache.get_many(list(map(itemgetter(1), missing)))
-            for redis_key, key in missing:
-                value = read.get(key, _ABSENT)
-                self.values[redis_key] = (now, value)
-                if value is not _ABSENT:
-                    found[key] = value
-            return found
-        # Read with the lock held: an invalidation of what this read returns is taken
-        # by the next read, after these values are kept, and forgets them.
-        self.reader.send_command("MGET", *(redis_key for redis_key, _ in missing))
-        replies = self.reader.read_response()
-        for (redis_key, key), data in zip(missing, replies, strict=True):
-            value = _ABSENT if data is None else self.serializer.loads(data)
+            missing_keys = list(map(itemgetter(1), missing))
+            read = map(cache.get_many(missing_keys).get, missing_keys, repeat(_ABSENT))
+        else:
+            # Read with the lock held: an invalidation of what this read returns is
+            # taken by the next read, after these values are kept, and forgets them.
+            self.reader.send_command("MGET", *(redis_key for redis_key, _ in missing))
+            loads = self.serializer.loads
+            read = (
+                _ABSENT if data is None else loads(data) for data in self.reader.read_response()
+            )
+        for (redis_key, key), value in zip(missing, read, strict=True):
             self.values[redis_key] = (now, value)
-            if data is not None:
+            if value is not _ABSENT:
                 found[key] = value
         return found
 
