@@ -1,8 +1,9 @@
 """Social recommendations: models with and without the trust or friend network.
 
     python benchmarks/social.py [--dataset ciaodvd|lastfm|yelp|gowalla|ciao|ciao_full|
-        filmtrust|epinions_shaped|douban_shaped] [--data DIR] [--only ease social_blend ...]
-        [--protocol per-user|time] [--timing]
+        filmtrust|epinions_shaped|douban_shaped|csv] [--data DIR] [--mutual]
+        [--only ease social_blend ...] [--protocol per-user|time] [--timing]
+        [--export-csv DIR]
 
 Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
 ``~/.cache/<dataset>``):
@@ -34,6 +35,12 @@ Data (get it with ``benchmarks/social_extract.py``; ``--data`` defaults to
 - ``epinions_shaped``, ``douban_shaped``: no files; seeded synthetic sets of the dated
   Epinions' and of Douban's size, whose catalogs EASE refuses (for the training's time
   and memory only).
+- ``csv`` (any other data set; ``--data`` required): ``positives.csv``, a header
+  ``user,item[,time]`` and a row per positive (``time``: Unix seconds or ISO dates; none:
+  per-user protocol only, as FilmTrust), and ``relations.csv``, a header ``user,related``
+  and a row per trust or follow edge (``--mutual``: friendships, each read both ways).
+  Keys may be any strings. ``--export-csv DIR`` writes any data set above in this format;
+  read back, it gives the same figures.
 
 All: one positive per user and item (the earliest), items with >= 3 positive users
 are kept, and relation edges between two kept users are the social matrix.
@@ -68,6 +75,7 @@ virtualenv with the project on ``PYTHONPATH``.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 import time
@@ -262,6 +270,99 @@ def read_douban_shaped(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return synthetic_positives(129_000, 58_000, 9_000_000, 1_700_000)
 
 
+#: The files of a data set in the plain format (``--dataset csv``).
+CSV_POSITIVES = "positives.csv"
+CSV_RELATIONS = "relations.csv"
+# prepare() keys a pair as user * 10**7 + item: integer keys at or above are renumbered.
+MAX_KEPT_ID = 10**7
+
+
+def _ids(values: list[str]) -> np.ndarray:
+    """Keys as int64: integers in [0, 10**7) as they are (a file written by
+    ``--export-csv`` reads back to the same rows), anything else numbered in sorted
+    order."""
+    try:
+        ints = np.array([int(v) for v in values], dtype=np.int64)
+    except ValueError:
+        ints = None
+    if ints is not None and (not ints.size or (ints.min() >= 0 and ints.max() < MAX_KEPT_ID)):
+        return ints
+    _, numbered = np.unique(np.array(values, dtype=str), return_inverse=True)
+    return numbered.astype(np.int64)
+
+
+def _days(values: list[str]) -> np.ndarray:
+    """Days since 1970 of Unix times in seconds or of ISO dates ("2011-12-09",
+    "2011-12-09T08:30:00")."""
+    try:
+        seconds = np.array([float(v) for v in values], dtype=np.float64)
+    except ValueError:
+        stamps = np.array([v.strip()[:10] for v in values], dtype="datetime64[D]")
+        return stamps.astype(np.int64)
+    return np.floor(seconds / SECONDS_PER_DAY).astype(np.int64)
+
+
+def _csv_columns(path: Path, required: Sequence[str], optional: Sequence[str]) -> dict:
+    """The named columns of a CSV file with a header row, as lists of strings."""
+    with path.open(newline="", encoding="utf-8") as file:
+        reader = csv.reader(file)
+        header = [name.strip().lower() for name in next(reader, [])]
+        missing = [name for name in required if name not in header]
+        if missing:
+            raise SystemExit(f"{path}: no column {', '.join(missing)} in its header {header}")
+        wanted = [name for name in (*required, *optional) if name in header]
+        at = [header.index(name) for name in wanted]
+        columns: dict[str, list[str]] = {name: [] for name in wanted}
+        for number, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) < len(header):
+                expected = len(header)
+                raise SystemExit(f"{path}, line {number}: {len(row)} fields, expected {expected}")
+            for name, index in zip(wanted, at, strict=True):
+                columns[name].append(row[index])
+    return columns
+
+
+def read_csv(folder: Path, mutual: bool = False) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray]:
+    """Any data set in the plain format: ``positives.csv`` (header ``user,item`` and
+    optionally ``time``: Unix seconds or ISO dates; every row a positive) and
+    ``relations.csv`` (header ``user,related``: ``user`` trusts or follows ``related``;
+    ``mutual``: each row read both ways). Keys may be any strings; without ``time`` the
+    data set has the per-user protocol only, as FilmTrust."""
+    positives = _csv_columns(folder / CSV_POSITIVES, ("user", "item"), ("time",))
+    relations = _csv_columns(folder / CSV_RELATIONS, ("user", "related"), ())
+    n = len(positives["user"])
+    # Users of both files share one numbering.
+    users = _ids([*positives["user"], *relations["user"], *relations["related"]])
+    user, trustor, trustee = np.split(users, [n, n + len(relations["user"])])
+    item = _ids(positives["item"])
+    day = _days(positives["time"]) if "time" in positives else None
+    edges = np.column_stack([trustor, trustee]).astype(np.int64).reshape(-1, 2)
+    if mutual:
+        edges = np.vstack([edges, edges[:, ::-1]])
+    return user, item, day, edges
+
+
+def export_csv(
+    folder: Path, user: np.ndarray, item: np.ndarray, day: Any, edges: np.ndarray
+) -> None:
+    """Write a data set as its reader gives it in the plain format (times at midnight of
+    their day), so ``--dataset csv`` on the files gives the same figures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / CSV_POSITIVES).open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["user", "item", *(["time"] if day is not None else [])])
+        times = [] if day is None else [int(d * SECONDS_PER_DAY) for d in day.tolist()]
+        for row, (u, i) in enumerate(zip(user.tolist(), item.tolist(), strict=True)):
+            writer.writerow([u, i, *([times[row]] if times else [])])
+    with (folder / CSV_RELATIONS).open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["user", "related"])
+        writer.writerows(edges[:, :2].tolist())
+    print(f"wrote {user.size:,} positives and {len(edges):,} relation edges to {folder}")
+
+
 #: Data set name -> reader of its folder.
 READERS = {
     "ciaodvd": read_ciao,
@@ -273,6 +374,7 @@ READERS = {
     "filmtrust": read_filmtrust,
     "epinions_shaped": read_epinions_shaped,
     "douban_shaped": read_douban_shaped,
+    "csv": read_csv,
 }
 
 
@@ -485,9 +587,27 @@ def main() -> None:
         help="only time the social trainings (--only: which of social_blend, social_rerank, "
         "social_mf)",
     )
+    parser.add_argument(
+        "--mutual",
+        action="store_true",
+        help="--dataset csv: each row of relations.csv is a friendship, read both ways",
+    )
+    parser.add_argument(
+        "--export-csv",
+        type=Path,
+        metavar="DIR",
+        help="write the data set in the plain format of --dataset csv to DIR and stop",
+    )
     args = parser.parse_args()
+    if args.dataset == "csv" and not args.data:
+        parser.error("--dataset csv needs --data DIR (positives.csv and relations.csv)")
     folder = args.data or Path(f"~/.cache/{args.dataset}").expanduser()
-    user, item, day, edges = prepare(*READERS[args.dataset](folder))
+    read = READERS[args.dataset]
+    raw = read(folder, mutual=args.mutual) if read is read_csv else read(folder)
+    if args.export_csv:
+        export_csv(args.export_csv, *raw)
+        return
+    user, item, day, edges = prepare(*raw)
     if args.timing:
         timing(user, item, day, edges, args.only or TIMED)
         return
