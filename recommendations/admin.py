@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from recommendations import experiments, serving, tracking, trust
 from recommendations.adapters import get_adapter
-from recommendations.background import training_run_enqueue
+from recommendations.background import TrainingQueueUnavailable, training_run_enqueue
 from recommendations.conf import METRICS, app_settings
 from recommendations.models import (
     Click,
@@ -326,6 +326,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
             training_run_enqueue(user=request.user)
         except TrainingLocked as exc:
             self.message_user(request, str(exc), messages.WARNING)
+            return
+        except TrainingQueueUnavailable:
+            text = _(
+                "No training was queued: the Celery broker cannot be reached. Start the "
+                'broker and a worker, or set RECOMMENDATIONS["TRAINING_RUNNER"] to '
+                '"process" to train without them.'
+            )
+            self.message_user(request, text, messages.ERROR)
             return
         # The page shown next waits for the training to appear, then follows it.
         request.session[TRAINING_STARTED_KEY] = True

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 
 from recommendations.artifacts import ArtifactError
-from recommendations.compat import CELERY_INSTALLED
+from recommendations.compat import CELERY_INSTALLED, BrokerUnavailable
 from recommendations.conf import app_settings
 from recommendations.services import (
     training_lock_ensure_free,
@@ -25,6 +25,12 @@ if CELERY_INSTALLED:
     from recommendations.tasks import forgotten_artifacts_rewrite_task, training_run_task
 
 logger = logging.getLogger(__name__)
+#: Seconds the broker has to answer before a training is refused as not queued.
+BROKER_CHECK_TIMEOUT = 5.0
+
+
+class TrainingQueueUnavailable(RuntimeError):
+    """The Celery broker cannot be reached: no training was queued."""
 
 
 def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = None) -> None:
@@ -33,7 +39,8 @@ def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = Non
     On a Celery worker, or with ``TRAINING_RUNNER = "process"`` in a process of its own
     (no broker needed); either way the caller returns at once. Without Celery installed
     and no process runner, it trains in this process after the commit instead. Raises
-    TrainingLocked while a training holds the lock, so staff hear it now rather than never.
+    TrainingLocked while a training holds the lock, and TrainingQueueUnavailable when the
+    Celery broker does not answer, so staff hear it now rather than never.
     """
     training_lock_ensure_free()
     user_id = user.pk if getattr(user, "is_authenticated", False) else None
@@ -46,9 +53,33 @@ def training_run_enqueue(*, user: Any = None, algorithms: list[str] | None = Non
             lambda: training_run_start_unless_locked(algorithms=algorithms, user=user)
         )
     else:
-        transaction.on_commit(
-            lambda: training_run_task.delay(algorithms=algorithms, user_id=user_id)
-        )
+        _broker_check()
+        transaction.on_commit(lambda: _training_task_send(algorithms, user_id))
+
+
+def _broker_check() -> None:
+    """Raise TrainingQueueUnavailable unless the workers' broker answers now: staff hear
+    it at once, instead of an error page or a task lost after the commit. Eager tasks
+    (no broker) pass."""
+    app = training_run_task.app
+    if app.conf.task_always_eager:
+        return
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(
+                max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_CHECK_TIMEOUT
+            )
+    except (BrokerUnavailable, OSError) as exc:
+        raise TrainingQueueUnavailable(f"The Celery broker cannot be reached: {exc}") from exc
+
+
+def _training_task_send(algorithms: list[str] | None, user_id: Any) -> None:
+    """Queue the training task; a broker lost since :func:`_broker_check` is logged, as
+    the caller has already returned."""
+    try:
+        training_run_task.delay(algorithms=algorithms, user_id=user_id)
+    except BrokerUnavailable:
+        logger.exception("Could not queue the training: the Celery broker went away.")
 
 
 def forgotten_artifacts_rewrite_enqueue() -> None:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 try:
     from celery.exceptions import SoftTimeLimitExceeded
+    from kombu.exceptions import OperationalError as BrokerUnavailable
 except ImportError:
     CELERY_INSTALLED = False
 
     class SoftTimeLimitExceeded(Exception):
         """Never raised: without Celery no task has a soft time limit."""
 
+    class BrokerUnavailable(Exception):
+        """Never raised: without Celery there is no broker to fail."""
+
 else:
     CELERY_INSTALLED = True
 
-__all__ = ["CELERY_INSTALLED", "SoftTimeLimitExceeded"]
+__all__ = ["CELERY_INSTALLED", "BrokerUnavailable", "SoftTimeLimitExceeded"]

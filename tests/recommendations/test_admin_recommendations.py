@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from recommendations.models import ItemRule, TrainingRun
 from recommendations.services import training_run_start
+from recommendations.tasks import training_run_task
 from tests.factories import UserFactory
 from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
 
@@ -90,6 +93,35 @@ def test_train_now_queues_the_task_on_commit(staff_client, django_capture_on_com
     assert "Training queued" in response.content.decode()
     run = TrainingRun.objects.get(is_active=True)
     assert run.status == TrainingRun.Status.SUCCEEDED
+
+
+@pytest.fixture
+def broker_down(settings):
+    """Celery with a real broker address where nothing listens, as when Redis is down."""
+    with socket.socket() as probe:  # a port free now, so nothing answers on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "TRAINING_RUNNER": "celery"}
+    conf = training_run_task.app.conf
+    before = {"task_always_eager": conf.task_always_eager, "broker_url": conf.broker_url}
+    conf.update(task_always_eager=False, broker_url=f"redis://127.0.0.1:{port}/0")
+    yield
+    conf.update(before)
+
+
+def test_train_now_with_the_broker_down_says_so_and_queues_nothing(
+    staff_client, broker_down, django_capture_on_commit_callbacks
+):
+    make_small_shop()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = _action(staff_client, "train_now")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "No training was queued: the Celery broker cannot be reached" in html
+    assert "Training queued" not in html
+    assert callbacks == []
+    assert not TrainingRun.objects.exists()
 
 
 def test_non_staff_cannot_reach_or_run_actions(client, two_versions):
