@@ -520,7 +520,7 @@ class PreviewForm(forms.Form):
             users.filter(username__iexact=query),
             get_adapter().users_named(query),
             users.filter(email__iexact=query),
-            users.filter(pk=int(query)) if query.isdigit() else users.none(),
+            users.filter(pk=int(query)) if query.isdecimal() else users.none(),
         ]
         for candidates in exact:
             found = list(candidates[:2])

@@ -112,14 +112,6 @@ def impressions_flush(request: Any) -> int:
     return len(pending)
 
 
-def parse_rec(value: str) -> tuple[str, int]:
-    """Split a ``<token>.<position>`` link parameter; ValidationError when malformed."""
-    token, _, position = (value or "").rpartition(".")
-    if not token or not position.isdigit():
-        raise ValidationError({"rec": gettext("Expected <impression>.<position>.")})
-    return token, int(position)
-
-
 def click_record(*, token: str, position: int, item_pk: Any, user: Any = None) -> Click:
     """Store a click on the item at ``position`` of impression ``token``.
 

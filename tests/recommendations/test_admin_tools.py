@@ -65,6 +65,15 @@ def test_a_single_partial_match_is_previewed_and_several_are_listed(staff_client
     assert "No customer matches &#x27;zelda&#x27;." in html
 
 
+@pytest.mark.parametrize("query", ["\u00b2", "\u2460", "12\u00b3"])
+def test_a_digit_int_refuses_is_no_customer_not_an_error(staff_client, query):
+    # str.isdigit() admits superscripts and circled digits, which int() refuses.
+    response = staff_client.get(PREVIEW, {"customer": query})
+
+    assert response.status_code == 200
+    assert "No customer matches" in response.content.decode()
+
+
 def test_the_admin_index_links_every_staff_tool(staff_client, client):
     html = staff_client.get(reverse("admin:index")).content.decode()
 
