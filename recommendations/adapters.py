@@ -458,6 +458,18 @@ class SettingsAdapter:
             get_user_model()._default_manager.filter(**{lookup: True}).values_list("pk", flat=True)
         )
 
+    def consenting_among(self, user_pks: Iterable[Any]) -> list[Any]:
+        """Those of ``user_pks`` who consent to personalisation (all without
+        ``CONSENT_FIELD``): one query."""
+        pks, lookup = list(user_pks), app_settings.CONSENT_FIELD
+        if not lookup or not pks:
+            return pks
+        return list(
+            get_user_model()
+            ._default_manager.filter(pk__in=pks, **{lookup: True})
+            .values_list("pk", flat=True)
+        )
+
     # -- events ---------------------------------------------------------------------------
 
     def _source_queryset(self, source: EventSource) -> models.QuerySet:
@@ -903,13 +915,7 @@ class SettingsAdapter:
     ) -> list[list[tuple]]:
         """The (user, item, value or None) rows of each source of consenting ``pks``,
         newest first: one query per source and one for the consent."""
-        lookup = app_settings.CONSENT_FIELD
-        if lookup:
-            pks = list(
-                get_user_model()
-                ._default_manager.filter(pk__in=pks, **{lookup: True})
-                .values_list("pk", flat=True)
-            )
+        pks = self.consenting_among(pks)
         if not pks:
             return [[] for _ in sources]
         rows_by_source = []

@@ -44,6 +44,7 @@ from recommendations.services import (
     training_run_promote,
     training_run_rollback,
 )
+from recommendations.serving.social import names_told
 from recommendations.templatetags import recommendations_tags
 
 METRIC_LABELS = {
@@ -572,8 +573,7 @@ class PreviewForm(forms.Form):
         social = None
         if app_settings.SOCIAL:
             followed = adapter.user_followed(user.pk)
-            names = adapter.social_names(followed)
-            social = {"followed": followed, "names": sorted(names.values())}
+            social = {"followed": followed, "names": names_told(adapter, followed)}
         return {
             "customer": user,
             "product": product,

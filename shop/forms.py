@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -141,6 +142,13 @@ class SharingForm(forms.ModelForm):
         name = " ".join(self.cleaned_data["display_name"].split())
         if not name:
             raise ValidationError(_("Choose a public name."))
+        # Control and format characters (zero-width spaces, direction overrides) would
+        # make the name invisible, or turn around the sentence that tells it.
+        categories = [unicodedata.category(char)[0] for char in name]
+        if "C" in categories or not {"L", "N", "P", "S"} & set(categories):
+            raise ValidationError(
+                _("Use only visible characters: no control, zero-width or direction marks.")
+            )
         return name
 
 

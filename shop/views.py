@@ -336,7 +336,7 @@ def account_sharing(request: HttpRequest) -> HttpResponse:
             shares_activity=form.cleaned_data["shares_activity"],
             display_name=form.cleaned_data["display_name"],
         )
-        messages.success(request, "Your sharing settings are saved.")
+        messages.success(request, _("Your sharing settings are saved."))
         return redirect("shop:account")
     return _account_page(request, profile, sharing_form=form, status=400)
 
@@ -368,7 +368,9 @@ def person_follow(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"You follow {shopper.profile.display_name}.")
+        messages.success(
+            request, _("You follow %(name)s.") % {"name": shopper.profile.display_name}
+        )
     return redirect("shop:person", pk=shopper.pk)
 
 
@@ -378,7 +380,9 @@ def person_unfollow(request: HttpRequest, pk: int) -> HttpResponse:
     """Stop following a shopper."""
     shopper = selectors.person_for_profile(pk=pk)
     if services.follow_delete(follower=request.user, followed=shopper):
-        messages.success(request, f"You no longer follow {shopper.profile.display_name}.")
+        messages.success(
+            request, _("You no longer follow %(name)s.") % {"name": shopper.profile.display_name}
+        )
     if request.POST.get("next") == "following":
         return redirect("shop:following")
     return redirect("shop:person", pk=shopper.pk)

@@ -19,6 +19,7 @@ follow made after the last training counts at once.
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -46,6 +47,9 @@ MAX_FOLLOWED = 500
 MAX_ACTIVITY = 5000
 # The shopper's circle in their user cache: a follow or a change of sharing bumps it.
 CIRCLE_CACHE_NAME = "circle"
+# Unicode categories (first letter) of the characters that make a name visible: letters,
+# numbers, punctuation, symbols.
+VISIBLE_CATEGORIES = frozenset("LNPS")
 
 
 @lru_cache(maxsize=4096)
@@ -109,10 +113,30 @@ def circle_of(
     circle = None if user_cache is None else user_cache.get(CIRCLE_CACHE_NAME)
     if circle is None:
         followed, names = adapter.social_circle(user.pk, limit=MAX_FOLLOWED)
-        circle = Circle(tuple(followed), {str(pk): name for pk, name in names.items()})
+        shown = {str(pk): name for pk, raw in names.items() if (name := shown_name(raw))}
+        circle = Circle(tuple(followed), shown)
         if user_cache is not None:
             user_cache.set(CIRCLE_CACHE_NAME, circle)
     return circle
+
+
+def shown_name(name: Any) -> str:
+    """A display name as a reason may tell it: without control and format characters
+    (zero-width spaces, direction overrides, which would hide the name or turn the
+    sentence around), spaces collapsed; "" when nothing visible is left (then the
+    person is only counted)."""
+    kept = "".join(char for char in str(name or "") if unicodedata.category(char)[0] != "C")
+    kept = " ".join(kept.split())
+    visible = any(unicodedata.category(char)[0] in VISIBLE_CATEGORIES for char in kept)
+    return kept if visible else ""
+
+
+def names_told(adapter: SettingsAdapter, followed: Iterable[Any]) -> list[str]:
+    """The names reasons may tell of the people ``followed`` (the staff preview's list):
+    of those who share, consent to personalisation and have a visible name; sorted."""
+    names = adapter.social_names(followed)
+    consenting = adapter.consenting_among(names)
+    return sorted(name for pk in consenting if (name := shown_name(names[pk])))
 
 
 def social_row(model: ServingModel, circle: Circle) -> sp.csr_matrix | None:

@@ -450,6 +450,31 @@ def test_a_sharing_person_is_named_and_turning_sharing_off_unnames_them_at_once(
     assert popular_with_followed(user=bee) == []
 
 
+@pytest.mark.parametrize(
+    ("name", "told"),
+    [
+        ("\u200b", None),  # invisible: counted like someone who does not share
+        ("\u202e\u2066", None),
+        ("Zed\u202eevil", "Zedevil"),  # the direction override would turn the sentence
+        (" Ali\u200bce\n", "Alice"),
+    ],
+)
+def test_a_name_is_told_only_as_far_as_it_is_visible(social_store, name, told):
+    bee = _follower()
+    alice = buyer(social_store.product(5, 4), username="alice")
+    bob = buyer(social_store.product(5, 4), username="bob")
+    _sharing(alice, name)  # a host's own names are not validated by the app
+    FollowFactory(follower=bee, followed=alice)
+    FollowFactory(follower=bee, followed=bob)
+
+    listed = _reasons(popular_with_followed(user=bee))
+
+    if told is None:
+        assert listed == {"F4": ("Bought by 2 people you follow", "")}
+    else:
+        assert listed == {"F4": (f"Bought by {told}, whom you follow", "")}
+
+
 def test_social_reasons_show_on_the_other_blocks_where_true(social_store):
     bee = buyer(social_store.product(0, 0), username="bee")
     for name in ("alice", "bob"):
@@ -580,7 +605,11 @@ def test_the_staff_preview_shows_the_social_layer(staff_client, social_store):
     _sharing(alice, "Alice")
     carol = buyer(social_store.product(5, 4), username="carol")
     _sharing(carol, "Carol", shares=False)
-    for person in (alice, carol):
+    dora = buyer(social_store.product(5, 4), username="dora")
+    _sharing(dora, "Dora")
+    dora.profile.personalisation_consent = False  # shares, but refused: never told
+    dora.profile.save()
+    for person in (alice, carol, dora):
         FollowFactory(follower=bee, followed=person)
 
     html = staff_client.get(
@@ -588,8 +617,9 @@ def test_the_staff_preview_shows_the_social_layer(staff_client, social_store):
     ).content.decode()
 
     summary = re.search(r'<p id="preview-social">(.*?)</p>', html, re.S).group(1)
-    assert "<strong>2</strong> people" in summary
+    assert "<strong>3</strong> people" in summary
     assert "Alice" in summary and "Carol" not in summary  # only sharers may be named
+    assert "Dora" not in summary  # nor one who refused personalisation
     assert 'data-block="followed"' in html
     assert "Bought by Alice, whom you follow" in html
 

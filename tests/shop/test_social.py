@@ -160,6 +160,26 @@ def test_people_you_follow_lists_them_by_name_and_unfollows(client):
     ]
 
 
+def test_following_and_sharing_say_so_in_the_shoppers_language(client):
+    bee, alice = UserFactory(), UserFactory()
+    _share(alice, "Alice", shares=False)
+    client.force_login(bee)
+    german = {"HTTP_ACCEPT_LANGUAGE": "de"}
+
+    follow = reverse("shop:person_follow", args=[alice.pk])
+    unfollow = reverse("shop:person_unfollow", args=[alice.pk])
+    sharing = reverse("shop:account_sharing")
+    said = [
+        client.post(follow, follow=True, **german).content.decode(),
+        client.post(unfollow, follow=True, **german).content.decode(),
+        client.post(sharing, {"display_name": "Bee"}, follow=True, **german).content.decode(),
+    ]
+
+    assert "Sie folgen Alice." in said[0]
+    assert "Sie folgen Alice nicht mehr." in said[1]
+    assert "Ihre Einstellungen zum Teilen sind gespeichert." in said[2]
+
+
 def test_the_account_page_saves_the_public_name_and_sharing(client):
     bee = UserFactory()
     client.force_login(bee)
@@ -175,6 +195,28 @@ def test_the_account_page_saves_the_public_name_and_sharing(client):
     client.post(url, {"display_name": "Bee"})  # unticked: sharing off
     profile.refresh_from_db()
     assert (profile.display_name, profile.shares_activity) == ("Bee", False)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u200b",  # a zero-width space: an invisible name
+        "Zed\u202eevil",  # a right-to-left override: turns the reason's sentence around
+        "Bee\u0007",  # a control character
+        "\u0301",  # a combining accent on nothing
+    ],
+)
+def test_a_public_name_must_be_visible(client, name):
+    bee = UserFactory()
+    client.force_login(bee)
+
+    refused = client.post(
+        reverse("shop:account_sharing"), {"display_name": name, "shares_activity": "on"}
+    )
+
+    assert refused.status_code == 400
+    assert "Use only visible characters" in refused.content.decode()
+    assert not CustomerProfile.objects.filter(user=bee, shares_activity=True).exists()
 
 
 # -- export and deletion --------------------------------------------------------------------
