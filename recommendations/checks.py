@@ -262,7 +262,15 @@ def _check_source(
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Error]:
     """Validate ``settings.RECOMMENDATIONS``."""
     if not hasattr(settings, "RECOMMENDATIONS"):
-        return [_error("E001", "settings.RECOMMENDATIONS is not defined.")]
+        return [
+            _error(
+                "E001",
+                "settings.RECOMMENDATIONS is not defined.",
+                hint="Point the app at your models: at least CATALOG and EVENT_SOURCES (see "
+                "the README's 'Add to your Django project'; recommendations/conf.py lists "
+                "every key).",
+            )
+        ]
     catalog, errors = _check_catalog()
 
     try:
@@ -356,7 +364,9 @@ def _positive(code: str, keys: tuple[str, ...], *, optional: str) -> list[checks
 def _check_algorithms() -> list[checks.Error]:
     known = registered_algorithms()
     errors = []
-    algorithms = getattr(settings, "RECOMMENDATIONS", {}).get("ALGORITHMS", {})
+    configured = getattr(settings, "RECOMMENDATIONS", {})
+    # Unset, ALGORITHMS has a default (conf.DEFAULT_ALGORITHMS, social ones with SOCIAL).
+    algorithms = configured.get("ALGORITHMS", app_settings.ALGORITHMS)
     if not isinstance(algorithms, dict) or not algorithms:
         return [_error("E003", "RECOMMENDATIONS['ALGORITHMS'] must be a non-empty dict.")]
     names = [*algorithms, app_settings.SIMILAR_ALGORITHM, "popularity"]

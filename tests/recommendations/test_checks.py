@@ -26,6 +26,18 @@ def _edit(settings, change) -> None:
     settings.RECOMMENDATIONS = value
 
 
+@pytest.mark.parametrize("social", [True, False])
+def test_algorithms_left_unset_take_their_default_and_pass(settings, social):
+    def change(value):
+        del value["ALGORITHMS"]
+        if not social:
+            del value["SOCIAL"]
+
+    _edit(settings, change)
+
+    assert check_settings() == []
+
+
 @pytest.mark.parametrize(
     ("change", "code", "text"),
     [

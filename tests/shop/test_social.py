@@ -4,10 +4,8 @@ sample graph, and the privacy paths (export, deletion) that cover them."""
 from __future__ import annotations
 
 import json
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
@@ -275,60 +273,6 @@ def test_deleting_a_followed_account_removes_them_from_the_trained_social_model_
 
 
 # -- the importer and the sample graph ---------------------------------------------------------
-
-
-def _import(tmp_path, text):
-    path = tmp_path / "follows.csv"
-    path.write_text(text, encoding="utf-8")
-    out = StringIO()
-    call_command("import_follows", str(path), stdout=out)
-    return out.getvalue()
-
-
-def test_import_follows_by_customer_number_or_username_and_a_second_run_changes_nothing(
-    tmp_path,
-):
-    imported = UserFactory(username="customer-17850")
-    CustomerProfile.objects.filter(user=imported).update(external_id="17850")
-    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
-    text = "user,followed\n17850,alice\nalice,bob\nbob,17850\n"
-
-    assert "3 follows created, 0 already there" in _import(tmp_path, text)
-    assert "0 follows created, 3 already there" in _import(tmp_path, text)
-    assert set(Follow.objects.values_list("follower", "followed")) == {
-        (imported.pk, alice.pk),
-        (alice.pk, bob.pk),
-        (bob.pk, imported.pk),
-    }
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("user,followed\nalice,bob\nalice,nobody\n", "Line 3: no customer number or username"),
-        ("user,followed\nalice,bob\nbob,bob\n", "Line 3: 'bob' cannot follow themself"),
-        ("user,followed\nalice,\n", "Line 2: each row needs a user and a followed user"),
-        ("user,followed\nalice,bob,extra\n", "Line 2: each row needs"),
-        ("follower,followed\nalice,bob\n", "Line 1: the header lacks the column(s) user"),
-    ],
-)
-def test_a_bad_row_is_a_command_error_naming_the_line_and_nothing_is_imported(
-    tmp_path, text, message
-):
-    UserFactory(username="alice"), UserFactory(username="bob")
-
-    with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        _import(tmp_path, text)
-
-    assert not Follow.objects.exists()
-
-
-def test_a_file_that_is_not_utf8_is_a_command_error(tmp_path):
-    path = tmp_path / "follows.csv"
-    path.write_bytes(b"user,followed\n\xff,bob\n")
-
-    with pytest.raises(CommandError, match="not UTF-8"):
-        call_command("import_follows", str(path), stdout=StringIO())
 
 
 def test_the_sample_graph_follows_similar_tastes_is_labelled_and_made_once():

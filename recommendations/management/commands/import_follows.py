@@ -1,4 +1,5 @@
-"""Import a follow graph from CSV: columns ``user,followed`` (customer numbers or usernames)."""
+"""Import a follow graph from CSV into the follow model ``RECOMMENDATIONS["SOCIAL"]`` names:
+columns ``user,followed`` (usernames, the host's own names for users, or user ids)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from shop.follows import FollowsImportError, follows_import
+from recommendations.follows_import import FollowsImportError, follows_import
 
 
 class Command(BaseCommand):
     help = (
-        "Import who follows whom from a CSV with the columns user,followed (customer "
-        "numbers or usernames). All or nothing; follows already there are left as they are."
+        "Import who follows whom from a CSV with the columns user,followed (usernames, "
+        "the shop's own names for users such as customer numbers, or user ids) into the "
+        "follow model RECOMMENDATIONS['SOCIAL'] names. All or nothing; follows already "
+        "there are left as they are."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
