@@ -191,6 +191,11 @@ class SocialRelation:
     mutual: bool = False
     sharing_field: str | None = None
     display_name_field: str | None = None
+    # Whether people who do not share are counted ("Bought by 3 people you follow", at
+    # least 2). A count is over people the shopper chose to follow, so one who follows
+    # a person and accounts of their own can learn that person's purchases from it;
+    # False tells of sharers only (COUNT_NON_SHARING).
+    count_non_sharing: bool = True
 
     @property
     def names_people(self) -> bool:
@@ -208,22 +213,25 @@ class SocialRelation:
             raise ImproperlyConfigured(f"{where} lacks {', '.join(missing)}.")
         unknown = set(raw) - {
             "MODEL", "FOLLOWER_FIELD", "FOLLOWED_FIELD", "WEIGHT_FIELD", "TIME_FIELD", "MUTUAL",
-            "SHARING_FIELD", "DISPLAY_NAME_FIELD",
+            "SHARING_FIELD", "DISPLAY_NAME_FIELD", "COUNT_NON_SHARING",
         }  # fmt: skip
         if unknown:
             raise ImproperlyConfigured(f"{where} has unknown key(s) {', '.join(sorted(unknown))}.")
-        mutual = raw.get("MUTUAL", False)
-        if not isinstance(mutual, bool):
-            raise ImproperlyConfigured(f"{where}['MUTUAL'] must be True or False, got {mutual!r}.")
+        for key, default in (("MUTUAL", False), ("COUNT_NON_SHARING", True)):
+            value = raw.get(key, default)
+            if not isinstance(value, bool):
+                message = f"{where}[{key!r}] must be True or False, got {value!r}."
+                raise ImproperlyConfigured(message)
         return cls(
             model=raw["MODEL"],
             follower_field=raw["FOLLOWER_FIELD"],
             followed_field=raw["FOLLOWED_FIELD"],
             weight_field=raw.get("WEIGHT_FIELD"),
             time_field=raw.get("TIME_FIELD"),
-            mutual=mutual,
+            mutual=raw.get("MUTUAL", False),
             sharing_field=raw.get("SHARING_FIELD"),
             display_name_field=raw.get("DISPLAY_NAME_FIELD"),
+            count_non_sharing=raw.get("COUNT_NON_SHARING", True),
         )
 
 

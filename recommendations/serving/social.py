@@ -7,7 +7,9 @@ Privacy rules, in one place:
   ``SOCIAL`` says they share their activity (``SHARING_FIELD``) and have a display name.
 - People who do not share are only ever **counted**, and a count of them is told only
   when it is at least :data:`MIN_COUNT`: a count of one would reveal one person's
-  purchase.
+  purchase. A shopper who follows a person and accounts of their own can still tell
+  that person's share of a count; ``COUNT_NON_SHARING`` False counts nobody who does
+  not share.
 - Only purchases and ratings (sources with a ``VALUE_FIELD``, positive ones) are told;
   views never, and nothing of a user who refused personalisation.
 
@@ -188,10 +190,14 @@ def evidence_collect(
 
 
 def _told(people: Iterable[str], names: Mapping[str, str]) -> tuple[list[str], int]:
-    """The names of the people who share, and how many others may be told (0 under 2)."""
+    """The names of the people who share, and how many others may be told (0 under 2,
+    and always 0 when the shop counts sharers only: ``COUNT_NON_SHARING``)."""
     people = sorted(people)
     named = sorted(names[p] for p in people if p in names)
     others = len(people) - len(named)
+    relation = app_settings.SOCIAL
+    if relation is not None and not relation.count_non_sharing:
+        return named, 0
     return named, others if others >= MIN_COUNT else 0
 
 

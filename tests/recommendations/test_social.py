@@ -92,6 +92,7 @@ def test_the_social_setting_is_read_into_a_typed_relation(settings):
         ("shop.Follow", "must be a dict"),
         ({"MODEL": "shop.Follow", "FOLLOWER_FIELD": "a"}, "lacks FOLLOWED_FIELD"),
         ({**VALID, "MUTUAL": "yes"}, "MUTUAL"),
+        ({**VALID, "COUNT_NON_SHARING": 0}, "['COUNT_NON_SHARING'] must be True or False"),
         ({**VALID, "FOLLOWERS": "x"}, "unknown key(s) FOLLOWERS"),
     ],
 )
@@ -430,6 +431,26 @@ def test_the_block_lists_what_two_followed_people_bought_counted_and_hides_a_sin
 
     # D4 was bought by both (neither shares): counted. F4 by Alice alone: never shown.
     assert listed == {"D4": ("Bought by 2 people you follow", "")}
+
+
+def test_a_shop_that_counts_sharers_only_tells_nothing_of_people_who_do_not_share(
+    social_store, settings
+):
+    # Following a person and an account of one's own, a count of 2 would tell what
+    # that person bought: COUNT_NON_SHARING False closes that.
+    _social(settings, {**django_settings.RECOMMENDATIONS["SOCIAL"], "COUNT_NON_SHARING": False})
+    bee = _follower()
+    alice = buyer(social_store.product(3, 4), social_store.product(5, 4), username="alice")
+    bob = buyer(social_store.product(3, 4), username="bob")
+    carol = buyer(social_store.product(3, 4), username="carol")
+    _sharing(carol, "Carol")
+    for person in (alice, bob, carol):
+        FollowFactory(follower=bee, followed=person)
+
+    listed = _reasons(popular_with_followed(user=bee))
+
+    # D4: Alice and Bob (not sharing) and Carol (sharing) bought it: only Carol is told.
+    assert listed == {"D4": ("Bought by Carol, whom you follow", "")}
 
 
 def test_a_sharing_person_is_named_and_turning_sharing_off_unnames_them_at_once(social_store):
