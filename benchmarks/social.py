@@ -282,8 +282,9 @@ def _ids(values: list[str]) -> np.ndarray:
     ``--export-csv`` reads back to the same rows), anything else numbered in sorted
     order."""
     try:
-        ints = np.array([int(v) for v in values], dtype=np.int64)
-    except ValueError:
+        # Only plain integers: "007" and "7" are two keys to a file that writes both.
+        ints = np.array([int(v) if str(int(v)) == v else None for v in values], dtype=np.int64)
+    except (ValueError, TypeError):
         ints = None
     if ints is not None and (not ints.size or (ints.min() >= 0 and ints.max() < MAX_KEPT_ID)):
         return ints
@@ -304,7 +305,7 @@ def _days(values: list[str]) -> np.ndarray:
 
 def _csv_columns(path: Path, required: Sequence[str], optional: Sequence[str]) -> dict:
     """The named columns of a CSV file with a header row, as lists of strings."""
-    with path.open(newline="", encoding="utf-8") as file:
+    with path.open(newline="", encoding="utf-8-sig") as file:  # a BOM is not the header
         reader = csv.reader(file)
         header = [name.strip().lower() for name in next(reader, [])]
         missing = [name for name in required if name not in header]

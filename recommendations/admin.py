@@ -573,7 +573,11 @@ class PreviewForm(forms.Form):
         social = None
         if app_settings.SOCIAL:
             followed = adapter.user_followed(user.pk)
-            social = {"followed": followed, "names": names_told(adapter, followed)}
+            social = {
+                "followed": followed,
+                "names": names_told(adapter, followed),
+                "counts": app_settings.SOCIAL.count_non_sharing,
+            }
         return {
             "customer": user,
             "product": product,

@@ -64,12 +64,18 @@ def _broker_check() -> None:
     app = training_run_task.app
     if app.conf.task_always_eager:
         return
+    # One attempt, and each socket operation bounded too: kombu's own timeout only stops
+    # retrying, and Redis's sockets wait forever by default (a broker that accepts and
+    # never answers would hang the request).
+    seconds = BROKER_CHECK_TIMEOUT
+    connection = app.connection_for_write(
+        connect_timeout=seconds,
+        transport_options={"socket_connect_timeout": seconds, "socket_timeout": seconds},
+    )
     try:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(
-                max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_CHECK_TIMEOUT
-            )
-    except (BrokerUnavailable, OSError) as exc:
+        with connection:
+            connection.ensure_connection(max_retries=0, timeout=seconds)
+    except (BrokerUnavailable, OSError, *connection.connection_errors) as exc:
         raise TrainingQueueUnavailable(f"The Celery broker cannot be reached: {exc}") from exc
 
 

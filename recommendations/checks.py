@@ -365,8 +365,11 @@ def _check_algorithms() -> list[checks.Error]:
     known = registered_algorithms()
     errors = []
     configured = getattr(settings, "RECOMMENDATIONS", {})
-    # Unset, ALGORITHMS has a default (conf.DEFAULT_ALGORITHMS, social ones with SOCIAL).
-    algorithms = configured.get("ALGORITHMS", app_settings.ALGORITHMS)
+    # Unset or None, ALGORITHMS has a default (conf.DEFAULT_ALGORITHMS, social ones with
+    # SOCIAL); an empty dict is an error.
+    algorithms = configured.get("ALGORITHMS")
+    if algorithms is None:
+        algorithms = app_settings.ALGORITHMS
     if not isinstance(algorithms, dict) or not algorithms:
         return [_error("E003", "RECOMMENDATIONS['ALGORITHMS'] must be a non-empty dict.")]
     names = [*algorithms, app_settings.SIMILAR_ALGORITHM, "popularity"]

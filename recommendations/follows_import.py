@@ -14,7 +14,7 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from recommendations.adapters import get_adapter
@@ -51,9 +51,15 @@ def _relation() -> tuple[SocialRelation, type[models.Model], str, str]:
         raise FollowsImportError(0, 'RECOMMENDATIONS["SOCIAL"] names no follow model.')
     model = apps.get_model(relation.model)
     columns = []
+    user_model = get_user_model()
     for name in (relation.follower_field, relation.followed_field):
         field = model._meta.get_field(name) if "__" not in name else None
-        if field is None or field.related_model is not get_user_model() or not field.many_to_one:
+        if (
+            field is None
+            or field.related_model is not user_model
+            or not field.many_to_one
+            or field.target_field != user_model._meta.pk  # to_field: another column
+        ):
             raise FollowsImportError(
                 0,
                 f"{relation.model}.{name} is not a foreign key to the user model: the "
@@ -61,28 +67,6 @@ def _relation() -> tuple[SocialRelation, type[models.Model], str, str]:
             )
         columns.append(field.attname)
     return relation, model, columns[0], columns[1]
-
-
-def users_by_reference(references: set[str]) -> dict[str, Any]:
-    """User keys by reference: a username first, then the host's own names for users
-    (the adapter's ``users_named``, e.g. customer numbers), then a user id."""
-    user_model = get_user_model()
-    users = user_model._default_manager
-    found = dict(
-        users.filter(**{f"{user_model.USERNAME_FIELD}__in": references}).values_list(
-            user_model.USERNAME_FIELD, "pk"
-        )
-    )
-    adapter = get_adapter()
-    for reference in sorted(references - found.keys()):
-        named = list(adapter.users_named(reference).values_list("pk", flat=True)[:2])
-        if len(named) == 1:
-            found[reference] = named[0]
-    ids = {reference for reference in references - found.keys() if reference.isdecimal()}
-    if ids:
-        known = set(users.filter(pk__in=[int(i) for i in ids]).values_list("pk", flat=True))
-        found.update({i: int(i) for i in ids if int(i) in known})
-    return found
 
 
 def _rows(lines: Iterable[str]) -> list[tuple[int, str, str]]:
@@ -103,15 +87,15 @@ def _rows(lines: Iterable[str]) -> list[tuple[int, str, str]]:
 
 
 def follows_import(lines: Iterable[str]) -> FollowsReport:
-    """Import a CSV with the columns ``user,followed`` (usernames, the host's own names
-    for users, or user ids), all or nothing.
+    """Import a CSV with the columns ``user,followed`` (usernames, user ids, or the
+    host's own references: the adapter's ``users_by_reference``), all or nothing.
 
     Raises FollowsImportError naming the line of the first bad row: a missing column,
     an empty or unknown user, or someone following themself.
     """
     _relation()  # a relation the importer cannot write is said before any row
     rows = _rows(lines)
-    users = users_by_reference({value for _, *pair in rows for value in pair})
+    users = get_adapter().users_by_reference({value for _, *pair in rows for value in pair})
     pairs = []
     for line, user, other in rows:
         for value in (user, other):
@@ -151,10 +135,15 @@ def follows_create(
     if relation.time_field and "__" not in relation.time_field:
         time_field = model._meta.get_field(relation.time_field)
         if not time_field.has_default() and not getattr(time_field, "auto_now_add", False):
-            extra[time_field.attname] = timezone.now()
-    model._default_manager.bulk_create(
-        [model(**{follower: a, followed: b}, **extra) for a, b in new], batch_size=BATCH_SIZE
-    )
+            extra.setdefault(time_field.attname, timezone.now())
+    try:
+        with transaction.atomic():
+            model._default_manager.bulk_create(
+                [model(**{follower: a, followed: b}, **extra) for a, b in new],
+                batch_size=BATCH_SIZE,
+            )
+    except IntegrityError as exc:  # a required field the importer cannot fill
+        raise FollowsImportError(0, f"{relation.model} refused the new rows: {exc}.") from exc
     if new:  # bulk_create sends no signal: told before the followers' caches go
         transaction.on_commit(social_changed)
     changed = {a for a, _ in new} | ({b for _, b in new} if relation.mutual else set())

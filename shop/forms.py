@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import unicodedata
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -13,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
 
+from recommendations.serving.social import shown_name
 from shop.login_attempts import login_attempt_record
 from shop.models import CustomerProfile, Review
 
@@ -142,10 +142,10 @@ class SharingForm(forms.ModelForm):
         name = " ".join(self.cleaned_data["display_name"].split())
         if not name:
             raise ValidationError(_("Choose a public name."))
-        # Control and format characters (zero-width spaces, direction overrides) would
-        # make the name invisible, or turn around the sentence that tells it.
-        categories = [unicodedata.category(char)[0] for char in name]
-        if "C" in categories or not {"L", "N", "P", "S"} & set(categories):
+        # Control and format characters (zero-width spaces, direction overrides) and
+        # blank fillers would make the name invisible, or turn around the sentence that
+        # tells it: the app would tell such a name without them.
+        if shown_name(name) != name:
             raise ValidationError(
                 _("Use only visible characters: no control, zero-width or direction marks.")
             )

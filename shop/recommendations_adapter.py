@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from recommendations.adapters import SESSION_VIEWS_KEY, SettingsAdapter
 from shop import services
 from shop.cart import Cart
-from shop.models import Product
+from shop.models import CustomerProfile, Product
 
 
 class ShopAdapter(SettingsAdapter):
@@ -40,6 +40,16 @@ class ShopAdapter(SettingsAdapter):
     def users_named(self, query: str) -> QuerySet:
         """The customer with this customer number (the data set's CustomerID)."""
         return get_user_model()._default_manager.filter(profile__external_id=query.strip())
+
+    def users_by_reference(self, references: set[str]) -> dict[str, Any]:
+        """Customer numbers (the data set's CustomerIDs) first, in one query; then
+        usernames and user ids."""
+        found = dict(
+            CustomerProfile.objects.filter(external_id__in=references).values_list(
+                "external_id", "user_id"
+            )
+        )
+        return {**super().users_by_reference(references - found.keys()), **found}
 
     def record_view(self, user: Any, session_key: str, item_pk: Any) -> None:
         """Record a view posted to the events API as a ProductView, like a page visit."""

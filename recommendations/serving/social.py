@@ -52,6 +52,8 @@ CIRCLE_CACHE_NAME = "circle"
 # Unicode categories (first letter) of the characters that make a name visible: letters,
 # numbers, punctuation, symbols.
 VISIBLE_CATEGORIES = frozenset("LNPS")
+# Letters and symbols that draw nothing (Hangul fillers, the blank Braille pattern).
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 @lru_cache(maxsize=4096)
@@ -125,9 +127,13 @@ def circle_of(
 def shown_name(name: Any) -> str:
     """A display name as a reason may tell it: without control and format characters
     (zero-width spaces, direction overrides, which would hide the name or turn the
-    sentence around), spaces collapsed; "" when nothing visible is left (then the
-    person is only counted)."""
-    kept = "".join(char for char in str(name or "") if unicodedata.category(char)[0] != "C")
+    sentence around) and blank fillers, spaces collapsed; "" when nothing visible is
+    left (then the person is only counted)."""
+    kept = "".join(
+        char
+        for char in str(name or "")
+        if unicodedata.category(char)[0] != "C" and char not in BLANK_CHARACTERS
+    )
     kept = " ".join(kept.split())
     visible = any(unicodedata.category(char)[0] in VISIBLE_CATEGORIES for char in kept)
     return kept if visible else ""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
+from recommendations import background
 from recommendations.models import ItemRule, TrainingRun
 from recommendations.services import training_run_start
 from recommendations.tasks import training_run_task
@@ -122,6 +124,36 @@ def test_train_now_with_the_broker_down_says_so_and_queues_nothing(
     assert "Training queued" not in html
     assert callbacks == []
     assert not TrainingRun.objects.exists()
+
+
+def test_a_broker_that_accepts_and_never_answers_is_refused_not_waited_for(monkeypatch):
+    # A Redis socket waits forever by default: the check bounds every operation.
+    monkeypatch.setattr(background, "BROKER_CHECK_TIMEOUT", 0.5)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # the kernel completes the handshake; nothing ever replies
+        conf = training_run_task.app.conf
+        before = {"task_always_eager": conf.task_always_eager, "broker_url": conf.broker_url}
+        conf.update(
+            task_always_eager=False, broker_url=f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        )
+        outcome = []
+
+        def check() -> None:
+            try:
+                background._broker_check()
+            except background.TrainingQueueUnavailable as exc:
+                outcome.append(exc)
+
+        try:
+            worker = threading.Thread(target=check, daemon=True)
+            worker.start()
+            worker.join(60)  # a bound for a hang, far above the 0.5 s asked for
+        finally:
+            conf.update(before)
+
+    assert not worker.is_alive(), "the broker check waited for a broker that never answers"
+    assert len(outcome) == 1 and "cannot be reached" in str(outcome[0])
 
 
 def test_non_staff_cannot_reach_or_run_actions(client, two_versions):

@@ -27,9 +27,13 @@ def _edit(settings, change) -> None:
 
 
 @pytest.mark.parametrize("social", [True, False])
-def test_algorithms_left_unset_take_their_default_and_pass(settings, social):
+@pytest.mark.parametrize("unset", ["absent", "None"])
+def test_algorithms_left_unset_take_their_default_and_pass(settings, social, unset):
     def change(value):
-        del value["ALGORITHMS"]
+        if unset == "absent":
+            del value["ALGORITHMS"]
+        else:
+            value["ALGORITHMS"] = None
         if not social:
             del value["SOCIAL"]
 

@@ -75,6 +75,8 @@ def test_an_exact_username_wins_over_a_number_that_is_also_an_id(tmp_path):
         ("user,followed\nalice,bob,extra\n", "Line 2: each row needs"),
         ("follower,followed\nalice,bob\n", "Line 1: the header lacks the column(s) user"),
         ("user,followed\nalice,\u00b2\n", "Line 2: no user named or numbered"),
+        ("user,followed\nalice,99999999999999999999999999\n", "Line 2: no user named"),
+        ("user,followed\nalice,-1\n", "Line 2: no user named or numbered '-1'"),
     ],
 )
 def test_a_bad_row_is_a_command_error_naming_the_line_and_nothing_is_imported(
@@ -86,6 +88,16 @@ def test_a_bad_row_is_a_command_error_naming_the_line_and_nothing_is_imported(
         _import(tmp_path, text)
 
     assert not Follow.objects.exists()
+
+
+def test_a_spreadsheets_byte_order_mark_is_not_part_of_the_header(tmp_path):
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    path = tmp_path / "follows.csv"
+    path.write_bytes("user,followed\nalice,bob\n".encode("utf-8-sig"))
+
+    call_command("import_follows", str(path), stdout=StringIO())
+
+    assert list(Follow.objects.values_list("follower", "followed")) == [(alice.pk, bob.pk)]
 
 
 def test_a_file_that_is_not_utf8_is_a_command_error(tmp_path):

@@ -447,9 +447,13 @@ def test_a_shop_that_counts_sharers_only_tells_nothing_of_people_who_do_not_shar
     for person in (alice, bob, carol):
         FollowFactory(follower=bee, followed=person)
 
+    ReviewFactory(user=alice, product=social_store.product(6, 4), rating=5)
+    ReviewFactory(user=bob, product=social_store.product(6, 4), rating=5)
+
     listed = _reasons(popular_with_followed(user=bee))
 
     # D4: Alice and Bob (not sharing) and Carol (sharing) bought it: only Carol is told.
+    # G4, rated 5 stars by Alice and Bob alone, is not told at all.
     assert listed == {"D4": ("Bought by Carol, whom you follow", "")}
 
 
@@ -476,6 +480,7 @@ def test_a_sharing_person_is_named_and_turning_sharing_off_unnames_them_at_once(
     [
         ("\u200b", None),  # invisible: counted like someone who does not share
         ("\u202e\u2066", None),
+        ("\u3164\u2800", None),  # a Hangul filler and the blank Braille pattern
         ("Zed\u202eevil", "Zedevil"),  # the direction override would turn the sentence
         (" Ali\u200bce\n", "Alice"),
     ],

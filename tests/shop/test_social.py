@@ -202,6 +202,7 @@ def test_the_account_page_saves_the_public_name_and_sharing(client):
         "Zed\u202eevil",  # a right-to-left override: turns the reason's sentence around
         "Bee\u0007",  # a control character
         "\u0301",  # a combining accent on nothing
+        "\u3164",  # a Hangul filler: a letter that draws nothing
     ],
 )
 def test_a_public_name_must_be_visible(client, name):

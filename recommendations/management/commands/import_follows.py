@@ -23,7 +23,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            with open(options["csv"], encoding="utf-8", newline="") as lines:
+            # utf-8-sig: a spreadsheet's export starts with a byte-order mark.
+            with open(options["csv"], encoding="utf-8-sig", newline="") as lines:
                 report = follows_import(lines)
         except OSError as exc:
             raise CommandError(f"Cannot read {options['csv']}: {exc.strerror}.") from exc

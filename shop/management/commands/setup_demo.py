@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from recommendations.artifacts import artifact_storage
-from recommendations.background import training_run_enqueue
+from recommendations.background import TrainingQueueUnavailable, training_run_enqueue
 from recommendations.conf import app_settings
 from recommendations.models import TrainingRun
 from recommendations.services import TrainingLocked, training_run_promote, training_run_start
@@ -124,7 +124,7 @@ class Command(BaseCommand):
             return
         try:
             training_run_enqueue()
-        except TrainingLocked as exc:
+        except (TrainingLocked, TrainingQueueUnavailable) as exc:
             self.stdout.write(f"Not training the others in the background: {exc}")
             return
         self.stdout.write(
