@@ -6,6 +6,7 @@ shoppers, and Django's ``login()`` carries it over when the session key is cycle
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 from shop.models import Product
 
 SESSION_KEY = "cart"
+TOKEN_SESSION_KEY = "cart_token"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,14 @@ class Cart:
 
     def _save(self, data: dict[str, int]) -> None:
         self.session[SESSION_KEY] = data
+        self.session.setdefault(TOKEN_SESSION_KEY, uuid.uuid4().hex)
+
+    @property
+    def token(self) -> str:
+        """This cart's checkout token, made with its first item and dropped when it is
+        emptied: two "Place order" requests of one cart carry the same token, so the
+        second finds the order the first placed (``Order.checkout_token``)."""
+        return self.session.setdefault(TOKEN_SESSION_KEY, uuid.uuid4().hex)
 
     def items(self) -> dict[int, int]:
         """The cart as ``{product_pk: quantity}``."""
@@ -87,8 +97,9 @@ class Cart:
             self._save(data)
 
     def clear(self) -> None:
-        """Empty the cart."""
+        """Empty the cart; the next one has a token of its own."""
         self.session.pop(SESSION_KEY, None)
+        self.session.pop(TOKEN_SESSION_KEY, None)
 
     def lines(self) -> list[CartLine]:
         """The cart's products in one query; products deleted since are dropped."""

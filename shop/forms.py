@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, ngettext_lazy
 
@@ -71,6 +72,10 @@ RATING_CHOICES = [
 ]
 
 
+#: The longest review text accepted (characters).
+REVIEW_TEXT_MAX = 5000
+
+
 class ReviewForm(forms.ModelForm):
     # Five choices drawn as stars: no zero to pick, and none outside 1-5 accepted.
     rating = forms.TypedChoiceField(
@@ -87,7 +92,14 @@ class ReviewForm(forms.ModelForm):
     class Meta:
         model = Review
         fields = ["rating", "title", "text"]
-        widgets = {"text": forms.Textarea(attrs={"rows": 4})}
+        widgets = {"text": forms.Textarea(attrs={"rows": 4, "maxlength": REVIEW_TEXT_MAX})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The model's text has no limit, but every visitor of the product page gets it.
+        text = self.fields["text"]
+        text.max_length = REVIEW_TEXT_MAX
+        text.validators.append(MaxLengthValidator(REVIEW_TEXT_MAX))
 
 
 class SignupForm(UserCreationForm):

@@ -125,6 +125,11 @@ class Order(models.Model):
     country = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
     created_at = models.DateTimeField(default=timezone.now)
+    # The cart's token when placed online: a second "Place order" of the same cart (a
+    # double click, two tabs) finds this order instead of placing another.
+    checkout_token = models.CharField(
+        max_length=32, unique=True, null=True, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["-created_at"]

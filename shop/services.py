@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -40,26 +41,46 @@ def _order_number() -> str:
     return "W" + uuid.uuid4().hex[:11].upper()
 
 
-def checkout_create_order(*, user: AbstractBaseUser, items: dict[int, int]) -> Order:
-    """Place an order for ``items`` ({product_pk: quantity}) and take the units from stock.
+def checkout_create_order(
+    *, user: AbstractBaseUser, items: dict[int, int], token: str | None = None
+) -> tuple[Order, bool]:
+    """Place an order for ``items`` ({product_pk: quantity}) and take the units from stock;
+    return it and whether it is new.
 
     Everything happens in one transaction: product rows are locked (PostgreSQL;
     SQLite takes the write lock at BEGIN IMMEDIATE) and each stock decrement is a
-    conditional UPDATE, so two checkouts of the last unit cannot both succeed.
-    Raises CheckoutError, leaving the database unchanged, when a product is
-    unavailable or short of stock.
+    conditional UPDATE, so two checkouts of the last unit cannot both succeed. With
+    the cart's ``token``, a cart already placed returns its order (False) instead of
+    placing it twice. Raises CheckoutError, leaving the database unchanged, when a
+    product is unavailable or short of stock.
     """
     if not items:
         raise CheckoutError("Your cart is empty.", code="empty")
     if any(quantity < 1 for quantity in items.values()):
         raise CheckoutError("Every quantity must be at least 1.", code="quantity")
     profile = selectors.profile_for_user(user=user)
+    try:
+        return _order_place(user, items, token, profile)
+    except IntegrityError:  # the same cart placed by a request running beside this one
+        placed = Order.objects.filter(checkout_token=token, user=user).first() if token else None
+        if placed is None:
+            raise
+        return placed, False
+
+
+def _order_place(
+    user: AbstractBaseUser, items: dict[int, int], token: str | None, profile: Any
+) -> tuple[Order, bool]:
+    """The checkout's transaction (see :func:`checkout_create_order`)."""
     with transaction.atomic():
         # Locking in primary-key order keeps concurrent checkouts from deadlocking.
         products = {
             product.pk: product
             for product in Product.objects.select_for_update().filter(pk__in=items).order_by("pk")
         }
+        # After the locks: a checkout of the same cart that held them has committed.
+        if token and (placed := Order.objects.filter(checkout_token=token, user=user).first()):
+            return placed, False
         for pk, quantity in sorted(items.items()):
             product = products.get(pk)
             if product is None or not product.is_active:
@@ -82,6 +103,7 @@ def checkout_create_order(*, user: AbstractBaseUser, items: dict[int, int]) -> O
             user=user,
             country=profile.country if profile else "",
             created_at=now,
+            checkout_token=token or None,
         )
         lines = []
         for pk, quantity in sorted(items.items()):
@@ -114,7 +136,7 @@ def checkout_create_order(*, user: AbstractBaseUser, items: dict[int, int]) -> O
         # out, so cached recommendation lists must check availability again (only
         # availability: labels and prices are unchanged).
         transaction.on_commit(availability_changed)
-    return order
+    return order, True
 
 
 def review_create(
@@ -165,17 +187,22 @@ def signup(
     birth_year: int | None = None,
     personalisation_consent: bool = False,
 ) -> AbstractBaseUser:
-    """Create a customer account and its profile together."""
-    with transaction.atomic():
-        user = get_user_model().objects.create_user(
-            username=username, email=email, password=password
-        )
-        CustomerProfile.objects.create(
-            user=user,
-            country=country,
-            birth_year=birth_year,
-            personalisation_consent=personalisation_consent,
-        )
+    """Create a customer account and its profile together; ValidationError naming the
+    username when another request took it since the form checked (a double click)."""
+    users = get_user_model().objects
+    try:
+        with transaction.atomic():
+            user = users.create_user(username=username, email=email, password=password)
+            CustomerProfile.objects.create(
+                user=user,
+                country=country,
+                birth_year=birth_year,
+                personalisation_consent=personalisation_consent,
+            )
+    except IntegrityError:
+        # The username is the only unique value written (the profile's user is new).
+        message = _("A user with that username already exists.")
+        raise ValidationError({"username": message}, code="unique") from None
     return user
 
 

@@ -262,14 +262,18 @@ def checkout(request: HttpRequest) -> HttpResponse:
         return redirect("shop:cart")
     if request.method == "POST":
         try:
-            order = services.checkout_create_order(user=request.user, items=cart.items())
+            order, placed = services.checkout_create_order(
+                user=request.user, items=cart.items(), token=cart.token
+            )
         except services.CheckoutError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect("shop:cart")
         cart.clear()
-        messages.success(
-            request, _("Thank you! Your order %(number)s is placed.") % {"number": order.number}
-        )
+        if placed:
+            text = _("Thank you! Your order %(number)s is placed.")
+        else:  # a second click on "Place order" while the first was being placed
+            text = _("Your order %(number)s was already placed.")
+        messages.success(request, text % {"number": order.number})
         return redirect("shop:order_detail", number=order.number)
     lines = cart.lines()
     return render(request, "shop/checkout.html", {"lines": lines, "total": cart.total(lines)})
@@ -440,17 +444,21 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        user = services.signup(
-            username=data["username"],
-            email=data["email"],
-            password=data["password1"],
-            country=data["country"],
-            birth_year=data["birth_year"],
-            personalisation_consent=data["personalisation_consent"],
-        )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, _("Welcome, %(name)s!") % {"name": user.get_username()})
-        return redirect("shop:home")
+        try:
+            user = services.signup(
+                username=data["username"],
+                email=data["email"],
+                password=data["password1"],
+                country=data["country"],
+                birth_year=data["birth_year"],
+                personalisation_consent=data["personalisation_consent"],
+            )
+        except ValidationError as exc:  # the name was taken since the form checked it
+            form.add_error(None, exc)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, _("Welcome, %(name)s!") % {"name": user.get_username()})
+            return redirect("shop:home")
     return render(request, "registration/signup.html", {"form": form})
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db.models.signals import pre_save
 from django.urls import reverse
 
 from shop.models import CustomerProfile
@@ -96,6 +97,28 @@ def test_signup_with_a_taken_username_is_a_form_error(client):
 
     assert response.context["form"].errors["username"]
     assert get_user_model().objects.count() == 1
+
+
+def test_a_username_taken_between_the_form_and_the_insert_is_a_form_error(client):
+    # A second click on "Sign up": another request creates the same name after this
+    # form checked it. A receiver stands in for that request, on the real database.
+    def other_request(sender, instance, **kwargs):
+        pre_save.disconnect(other_request, sender=sender)
+        UserFactory(username=instance.username)
+
+    pre_save.connect(other_request, sender=get_user_model())
+    try:
+        response = client.post(reverse("shop:signup"), SIGNUP)
+    finally:
+        pre_save.disconnect(other_request, sender=get_user_model())
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["username"] == [
+        "A user with that username already exists."
+    ]
+    # Nothing of this request stays (the stand-in's row went with its transaction).
+    assert not get_user_model().objects.exists()
+    assert not CustomerProfile.objects.exists()
 
 
 def test_sign_in_and_sign_out_with_post(client, user):

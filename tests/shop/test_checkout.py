@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from decimal import Decimal
@@ -187,6 +188,76 @@ def test_checkout_creates_order_with_prices_decrements_stock_and_empties_cart(us
     page = user_client.get(response.url)
     assert page.status_code == 200
     assert "£46.20" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_second_place_order_of_the_same_cart_finds_the_first_order(user_client):
+    mug = ProductFactory(stock_quantity=10)
+    add_to_cart(user_client, mug, 2)
+    # What a second click reads: the session as it was before the first one saved it.
+    before = {key: user_client.session[key] for key in ("cart", "cart_token")}
+
+    first = user_client.post(reverse("shop:checkout"))
+    session = user_client.session
+    session.update(before)
+    session.save()
+    second = user_client.post(reverse("shop:checkout"))
+
+    order = Order.objects.get()
+    assert first.url == second.url == reverse("shop:order_detail", args=[order.number])
+    assert f"Your order {order.number} was already placed." in message_texts(second)
+    assert Product.objects.get(pk=mug.pk).stock_quantity == 8
+    assert "cart" not in user_client.session and "cart_token" not in user_client.session
+
+
+@pytest.mark.django_db
+def test_a_new_cart_after_an_order_has_a_token_of_its_own(user_client):
+    mug = ProductFactory(stock_quantity=10)
+    add_to_cart(user_client, mug, 1)
+    user_client.post(reverse("shop:checkout"))
+    add_to_cart(user_client, mug, 1)
+
+    user_client.post(reverse("shop:checkout"))
+
+    assert Order.objects.count() == 2
+    assert Product.objects.get(pk=mug.pk).stock_quantity == 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_place_order_clicks_at_once_place_one_order():
+    product = ProductFactory(stock_quantity=10)
+    first = Client()
+    first.force_login(UserFactory())
+    add_to_cart(first, product, 2)
+    second = Client()
+    second.cookies = copy.deepcopy(first.cookies)  # the same browser, the same session
+    barrier = threading.Barrier(2)
+    responses: list = []
+    errors: list[BaseException] = []
+
+    def checkout(client: Client) -> None:
+        try:
+            barrier.wait(timeout=10)
+            responses.append(client.post(reverse("shop:checkout")))
+        except BaseException as exc:  # reported by the main thread below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=checkout, args=(client,)) for client in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors, errors
+    order = Order.objects.get()
+    # Whichever read the session first: the order's page, or the emptied cart.
+    assert {r.url for r in responses} <= {
+        reverse("shop:order_detail", args=[order.number]),
+        reverse("shop:cart"),
+    }
+    assert Product.objects.get(pk=product.pk).stock_quantity == 8
 
 
 @pytest.mark.django_db

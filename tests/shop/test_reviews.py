@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from shop.forms import REVIEW_TEXT_MAX
 from shop.models import Order, Review
 from tests.factories import OrderFactory, OrderLineFactory, ProductFactory, ReviewFactory
 
@@ -103,6 +104,18 @@ def test_rating_out_of_bounds_is_a_form_error(client, buyer, product, rating):
     assert response.status_code == 400
     assert response.context["review_form"].errors["rating"]
     assert not Review.objects.exists()
+
+
+def test_a_review_text_longer_than_the_limit_is_a_form_error(client, buyer, product):
+    client.force_login(buyer)
+
+    response = post_review(client, product, {**VALID, "text": "x" * (REVIEW_TEXT_MAX + 1)})
+
+    assert response.status_code == 400
+    assert response.context["review_form"].errors["text"]
+    assert not Review.objects.exists()
+    post_review(client, product, {**VALID, "text": "x" * REVIEW_TEXT_MAX})
+    assert len(Review.objects.get().text) == REVIEW_TEXT_MAX
 
 
 def test_missing_title_is_a_form_error(client, buyer, product):
