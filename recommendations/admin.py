@@ -632,7 +632,8 @@ class ExperimentForm(forms.ModelForm):
             artifact=""
         )
         for name in ("control_run", "challenger_run"):
-            self.fields[name].queryset = succeeded
+            if name in self.fields:  # not on a page the user may only view
+                self.fields[name].queryset = succeeded
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -659,6 +660,8 @@ class ExperimentAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Experiment, form: Any, change: bool) -> None:
         if not obj.active and obj.ended_at is None and change:
             obj.ended_at = timezone.now()
+        elif obj.active:
+            obj.ended_at = None  # running again
         super().save_model(request, obj, form, change)
         # This process sees the change at once; the others within RELOAD_INTERVAL.
         serving.expire()
@@ -688,11 +691,23 @@ class ExperimentAdmin(admin.ModelAdmin):
             % {"pk": run.pk, "algorithm": run.algorithm},
         )
 
-    @admin.action(description=gettext_lazy("Promote the challenger and end the experiment"))
+    def has_conclude_permission(self, request: HttpRequest) -> bool:
+        """Ending an experiment changes the experiment and which run serves."""
+        return request.user.has_perms(
+            ["recommendations.change_experiment", "recommendations.change_trainingrun"]
+        )
+
+    @admin.action(
+        description=gettext_lazy("Promote the challenger and end the experiment"),
+        permissions=["conclude"],
+    )
     def promote_challenger(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
         self._conclude(request, queryset, experiments.CHALLENGER)
 
-    @admin.action(description=gettext_lazy("Keep the control and end the experiment"))
+    @admin.action(
+        description=gettext_lazy("Keep the control and end the experiment"),
+        permissions=["conclude"],
+    )
     def keep_control(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
         self._conclude(request, queryset, experiments.CONTROL)
 

@@ -99,6 +99,11 @@ def experiment_conclude(*, experiment: Experiment, winner: str, user: Any = None
             _("The winner must be %(control)r or %(challenger)r.")
             % {"control": CONTROL, "challenger": CHALLENGER}
         )
+    if not experiment.active:
+        raise ValidationError(
+            _("Experiment “%(name)s” is not running: there is nothing to conclude.")
+            % {"name": experiment.name}
+        )
     run = experiment.challenger_run if winner == CHALLENGER else experiment.control_run
     if run is None:
         # The control was "whatever is active": it already serves.

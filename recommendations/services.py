@@ -497,18 +497,36 @@ def training_run_promote(*, run: TrainingRun, user: Any = None) -> TrainingRun:
     return run
 
 
+def _rollback_target(active: TrainingRun | None) -> TrainingRun | None:
+    """The version promoted before ``active`` (the latest promoted without one)."""
+    previous = TrainingRun.objects.filter(
+        status=TrainingRun.Status.SUCCEEDED, promoted_at__isnull=False
+    ).exclude(artifact="")
+    if active is not None:
+        previous = previous.exclude(pk=active.pk).filter(promoted_at__lt=active.promoted_at)
+    return previous.order_by("-promoted_at", "-pk").first()
+
+
 def training_run_rollback(*, user: Any = None) -> TrainingRun:
-    """Serve again the version promoted before the active one."""
+    """Serve again the version promoted before the active one; ValidationError, nothing
+    changed, when there is none or its artifact cannot be read (as promoting checks)."""
+    target = _rollback_target(TrainingRun.objects.filter(is_active=True).first())
+    if target is None:
+        raise ValidationError(_("There is no earlier version to roll back to."))
+    try:
+        artifact_read(target.artifact)
+    except ArtifactError as exc:
+        raise ValidationError(
+            _("Run #%(pk)s cannot serve again: %(error)s") % {"pk": target.pk, "error": exc}
+        ) from exc
     with transaction.atomic():
         active = TrainingRun.objects.select_for_update().filter(is_active=True).first()
-        previous = TrainingRun.objects.filter(
-            status=TrainingRun.Status.SUCCEEDED, promoted_at__isnull=False
-        ).exclude(artifact="")
-        if active is not None:
-            previous = previous.exclude(pk=active.pk).filter(promoted_at__lt=active.promoted_at)
-        target = previous.order_by("-promoted_at", "-pk").first()
-        if target is None:
-            raise ValidationError(_("There is no earlier version to roll back to."))
+        # Another promotion or rollback since the artifact was read: not this target.
+        if (
+            _rollback_target(active) != target
+            or not TrainingRun.objects.filter(pk=target.pk, artifact=target.artifact).exists()
+        ):
+            raise ValidationError(_("The versions changed while rolling back; try again."))
         if active is not None:
             active.is_active = False
             active.save(update_fields=["is_active"])

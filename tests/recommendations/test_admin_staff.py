@@ -6,11 +6,12 @@ import re
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
 from recommendations.models import Experiment, Impression, TrainingRun
-from recommendations.services import training_run_start
+from recommendations.services import training_run_promote, training_run_start
 from recommendations.tracking import click_record
 from tests.factories import OrderFactory, OrderLineFactory, ProductViewFactory, UserFactory
 from tests.recommendations.store import store_build, store_train
@@ -232,6 +233,38 @@ def test_non_staff_cannot_promote_or_conclude(client, store):
 
     assert TrainingRun.objects.get(is_active=True) == store.knn
     assert Experiment.objects.get().active
+
+
+def test_staff_who_may_only_view_experiments_see_them_and_cannot_end_them(client, store):
+    experiment = Experiment.objects.create(name="x", challenger_run=store.popularity, share=0.5)
+    viewer = UserFactory(username="viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_experiment"))
+    client.force_login(viewer)
+
+    page = client.get(reverse("admin:recommendations_experiment_change", args=[experiment.pk]))
+    client.post(
+        EXPERIMENTS,
+        {"action": "promote_challenger", "index": 0, ACTION_CHECKBOX_NAME: [experiment.pk]},
+    )
+
+    assert page.status_code == 200
+    assert TrainingRun.objects.get(is_active=True) == store.knn
+    assert Experiment.objects.get().active
+
+
+def test_an_ended_experiment_cannot_be_ended_again(staff_client, store):
+    experiment = Experiment.objects.create(name="x", challenger_run=store.popularity, share=0.5)
+    conclude = {"action": "promote_challenger", "index": 0, ACTION_CHECKBOX_NAME: [experiment.pk]}
+    staff_client.post(EXPERIMENTS, conclude)
+    assert TrainingRun.objects.get(is_active=True) == store.popularity
+    training_run_promote(run=store.knn)  # a later decision
+    ended_at = Experiment.objects.get().ended_at
+
+    response = staff_client.post(EXPERIMENTS, conclude, follow=True)
+
+    assert "is not running: there is nothing to conclude" in response.content.decode()
+    assert TrainingRun.objects.get(is_active=True) == store.knn
+    assert Experiment.objects.get().ended_at == ended_at
 
 
 def test_staff_without_permission_get_403_on_the_custom_pages(client, store):

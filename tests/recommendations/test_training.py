@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from recommendations import services, training
-from recommendations.artifacts import artifact_read
+from recommendations.artifacts import artifact_delete, artifact_read
 from recommendations.conf import app_settings
 from recommendations.engine.blend import DEFAULT_COMPONENTS
 from recommendations.engine.itemknn import ItemKNNRecommender
@@ -157,6 +157,18 @@ def test_manual_promote_and_rollback(shop):
     with pytest.raises(ValidationError, match="no earlier version"):
         training_run_rollback()
     assert TrainingRun.objects.get(is_active=True) == first
+
+
+def test_a_rollback_to_a_version_whose_artifact_cannot_be_read_changes_nothing(shop):
+    first = training_run_start(algorithms=["item_knn"])
+    second = training_run_start(algorithms=["popularity"], promote=False)
+    training_run_promote(run=second)
+    artifact_delete(first.artifact)  # lost from the storage since
+
+    with pytest.raises(ValidationError, match=f"Run #{first.pk} cannot serve again"):
+        training_run_rollback()
+
+    assert TrainingRun.objects.get(is_active=True) == second
 
 
 def test_a_failed_run_cannot_be_promoted(shop, monkeypatch):
