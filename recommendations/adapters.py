@@ -11,6 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cached_property
 from itertools import repeat
 from operator import attrgetter, itemgetter
@@ -135,6 +136,16 @@ class SocialEvent:
     source: str
     purchase: bool
     value: Any = None  # the raw value of a rating source ("5" stars), None for a purchase
+
+
+def _places(value: Any, expression: models.Expression) -> Any:
+    """A decimal read through an expression with its field's places: SQLite's converter
+    rounds only plain columns ("20.5" for a price of 20.50 read by a subquery)."""
+    field = getattr(expression, "output_field", None)
+    places = getattr(field, "decimal_places", None)
+    if not isinstance(value, Decimal) or not isinstance(places, int):
+        return value
+    return value.quantize(Decimal(1).scaleb(-places))
 
 
 def _user_key(user_model: type[models.Model], reference: str) -> Any:
@@ -443,7 +454,7 @@ class SettingsAdapter:
         """
         expression = self.shape.price_expression
         if expression is not None:
-            return self._item_value(item, PRICE_ANNOTATION, expression)
+            return _places(self._item_value(item, PRICE_ANNOTATION, expression), expression)
         value = _follow(item, app_settings.PRICE_FIELD)
         return None if isinstance(value, models.Model) else value
 

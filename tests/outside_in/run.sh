@@ -34,6 +34,15 @@ for needed in ("recommendations/migrations/0001_initial.py",
                "recommendations/locale/de/LC_MESSAGES/django.po",
                "recommendations/locale/de/LC_MESSAGES/django.mo"):
     assert needed in names, f"the wheel lacks {needed}"
+# Every file of the package's source that is not Python (templates, static files,
+# catalogs, of subpackages too: the Oscar card) must be in the wheel.
+from pathlib import Path
+source = [
+    path.as_posix() for path in Path("recommendations").rglob("*")
+    if path.is_file() and path.suffix not in {".py", ".pyc"} and "__pycache__" not in path.parts
+]
+missing = sorted(set(source) - set(names))
+assert not missing, f"the wheel lacks files of the package: {missing}"
 print(f"{sys.argv[1]}: {len(names)} files, only the recommendations package")
 PY
 
