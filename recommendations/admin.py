@@ -489,8 +489,29 @@ def _labelled(rows: list[tracking.ClickThrough]) -> list[tuple[str, tracking.Cli
     return [(str(BLOCK_LABELS.get(row.block or "", row.block or "")), row) for row in rows]
 
 
+class ItemRuleForm(forms.ModelForm):
+    """An item rule whose key is written as the catalog's keys are (``"12"``, not
+    ``"abc"`` or ``"١٢"``), or serving would never match it to an item."""
+
+    class Meta:
+        model = ItemRule
+        fields = ["item_pk", "kind", "block", "position", "note", "active", "created_at"]
+
+    def clean_item_pk(self) -> str:
+        value = self.cleaned_data["item_pk"].strip()
+        model = get_adapter().catalog_model()
+        try:
+            return str(model._meta.pk.to_python(value))
+        except ValidationError:
+            raise ValidationError(
+                _("%(key)r is not a key of %(model)s.")
+                % {"key": value, "model": model._meta.verbose_name}
+            ) from None
+
+
 @admin.register(ItemRule)
 class ItemRuleAdmin(admin.ModelAdmin):
+    form = ItemRuleForm
     list_display = ["item_pk", "kind", "block", "position", "active", "note", "created_at"]
     list_filter = ["kind", "block", "active"]
     list_editable = ["position", "active"]

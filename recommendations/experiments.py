@@ -88,6 +88,9 @@ def experiment_validate(
             }
     if challenger_run is not None and control_run is not None and challenger_run == control_run:
         errors["challenger_run"] = _("The challenger must differ from the control.")
+    elif challenger_run is not None and control_run is None and challenger_run.is_active:
+        # The control is "whatever is active": both groups would get the same run.
+        errors["challenger_run"] = _("The challenger must differ from the control.")
     if errors:
         raise ValidationError(errors)
 

@@ -169,6 +169,33 @@ def test_non_staff_cannot_reach_or_run_actions(client, two_versions):
     assert TrainingRun.objects.get(is_active=True) == first
 
 
+@pytest.mark.parametrize(
+    ("typed", "stored"), [("abc", None), ("4.5", None), ("\u0661\u0662", "12")]
+)
+def test_an_item_rules_key_is_written_as_the_catalogs_keys_are(staff_client, typed, stored):
+    response = staff_client.post(
+        reverse("admin:recommendations_itemrule_add"),
+        {
+            "item_pk": typed,
+            "kind": "exclude",
+            "block": "",
+            "position": 0,
+            "active": "on",
+            "created_at_0": "2024-06-01",
+            "created_at_1": "10:00:00",
+        },
+    )
+
+    if stored is None:
+        assert response.status_code == 200
+        errors = response.context["adminform"].form.errors["item_pk"]
+        assert errors == [f"{typed!r} is not a key of product."]
+        assert not ItemRule.objects.exists()
+    else:
+        assert response.status_code == 302
+        assert ItemRule.objects.get().item_pk == stored
+
+
 def test_staff_manage_item_rules(staff_client):
     response = staff_client.post(
         reverse("admin:recommendations_itemrule_add"),

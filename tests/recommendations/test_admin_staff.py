@@ -196,6 +196,18 @@ def test_staff_run_an_experiment_and_promote_the_winner(staff_client, store, cus
     assert TrainingRun.objects.get(is_active=True) == store.popularity
 
 
+def test_an_experiment_whose_challenger_is_the_active_control_is_refused(staff_client, store):
+    # No control: the control group gets the active run, here the challenger too.
+    response = staff_client.post(
+        reverse("admin:recommendations_experiment_add"),
+        {"name": "same", "challenger_run": store.knn.pk, "share": "0.5", "active": "on"},
+    )
+
+    assert response.status_code == 200
+    assert "The challenger must differ from the control." in response.content.decode()
+    assert not Experiment.objects.exists()
+
+
 def test_an_experiment_with_a_failed_challenger_is_refused(staff_client, store):
     failed = TrainingRun.objects.create(algorithm="ease", status="failed")
 
