@@ -456,6 +456,15 @@ def _difference(
     return paired_bootstrap(new[metric][mine], old[metric][theirs])
 
 
+def _artifact_check(run: TrainingRun, message: str) -> None:
+    """ValidationError with ``message`` (its ``pk`` and ``error``) unless the run's
+    artifact can be read: a run about to serve must load in every process."""
+    try:
+        artifact_read(run.artifact)
+    except ArtifactError as exc:
+        raise ValidationError(message % {"pk": run.pk, "error": exc}) from exc
+
+
 def training_run_promote(*, run: TrainingRun, user: Any = None) -> TrainingRun:
     """Make a succeeded run the version that serves; the previous one stays for rollback."""
     if run.status != TrainingRun.Status.SUCCEEDED:
@@ -470,12 +479,7 @@ def training_run_promote(*, run: TrainingRun, user: Any = None) -> TrainingRun:
             )
             % {"pk": run.pk}
         )
-    try:
-        artifact_read(run.artifact)
-    except ArtifactError as exc:
-        raise ValidationError(
-            _("Run #%(pk)s cannot be promoted: %(error)s") % {"pk": run.pk, "error": exc}
-        ) from exc
+    _artifact_check(run, _("Run #%(pk)s cannot be promoted: %(error)s"))
     with transaction.atomic():
         # The artifact read above must still be the run's: pruning may have taken it.
         if (
@@ -513,12 +517,7 @@ def training_run_rollback(*, user: Any = None) -> TrainingRun:
     target = _rollback_target(TrainingRun.objects.filter(is_active=True).first())
     if target is None:
         raise ValidationError(_("There is no earlier version to roll back to."))
-    try:
-        artifact_read(target.artifact)
-    except ArtifactError as exc:
-        raise ValidationError(
-            _("Run #%(pk)s cannot serve again: %(error)s") % {"pk": target.pk, "error": exc}
-        ) from exc
+    _artifact_check(target, _("Run #%(pk)s cannot serve again: %(error)s"))
     with transaction.atomic():
         active = TrainingRun.objects.select_for_update().filter(is_active=True).first()
         # Another promotion or rollback since the artifact was read: not this target.

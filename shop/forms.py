@@ -97,9 +97,7 @@ class ReviewForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The model's text has no limit, but every visitor of the product page gets it.
-        text = self.fields["text"]
-        text.max_length = REVIEW_TEXT_MAX
-        text.validators.append(MaxLengthValidator(REVIEW_TEXT_MAX))
+        self.fields["text"].validators.append(MaxLengthValidator(REVIEW_TEXT_MAX))
 
 
 class SignupForm(UserCreationForm):

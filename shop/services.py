@@ -62,10 +62,15 @@ def checkout_create_order(
     try:
         return _order_place(user, items, token, profile)
     except IntegrityError:  # the same cart placed by a request running beside this one
-        placed = Order.objects.filter(checkout_token=token, user=user).first() if token else None
+        placed = _order_placed(user, token)
         if placed is None:
             raise
         return placed, False
+
+
+def _order_placed(user: AbstractBaseUser, token: str | None) -> Order | None:
+    """The order already placed from the cart of ``token``, if any."""
+    return Order.objects.filter(checkout_token=token, user=user).first() if token else None
 
 
 def _order_place(
@@ -79,7 +84,7 @@ def _order_place(
             for product in Product.objects.select_for_update().filter(pk__in=items).order_by("pk")
         }
         # After the locks: a checkout of the same cart that held them has committed.
-        if token and (placed := Order.objects.filter(checkout_token=token, user=user).first()):
+        if placed := _order_placed(user, token):
             return placed, False
         for pk, quantity in sorted(items.items()):
             product = products.get(pk)

@@ -223,15 +223,9 @@ def test_a_new_cart_after_an_order_has_a_token_of_its_own(user_client):
     assert Product.objects.get(pk=mug.pk).stock_quantity == 8
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_place_order_clicks_at_once_place_one_order():
-    product = ProductFactory(stock_quantity=10)
-    first = Client()
-    first.force_login(UserFactory())
-    add_to_cart(first, product, 2)
-    second = Client()
-    second.cookies = copy.deepcopy(first.cookies)  # the same browser, the same session
-    barrier = threading.Barrier(2)
+def _checkouts_at_once(clients: list[Client]) -> list:
+    """Each client's "Place order" POST, started together in threads of their own."""
+    barrier = threading.Barrier(len(clients))
     responses: list = []
     errors: list[BaseException] = []
 
@@ -244,13 +238,25 @@ def test_two_place_order_clicks_at_once_place_one_order():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=checkout, args=(client,)) for client in (first, second)]
+    threads = [threading.Thread(target=checkout, args=(client,)) for client in clients]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-
     assert not errors, errors
+    return responses
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_place_order_clicks_at_once_place_one_order():
+    product = ProductFactory(stock_quantity=10)
+    first = Client()
+    first.force_login(UserFactory())
+    add_to_cart(first, product, 2)
+    second = Client()
+    second.cookies = copy.deepcopy(first.cookies)  # the same browser, the same session
+    responses = _checkouts_at_once([first, second])
+
     order = Order.objects.get()
     # Whichever read the session first: the order's page, or the emptied cart.
     assert {r.url for r in responses} <= {
@@ -335,26 +341,8 @@ def test_two_concurrent_checkouts_of_the_last_unit_sell_it_once():
         client.force_login(UserFactory())
         add_to_cart(client, product, 1)
         clients.append(client)
-    barrier = threading.Barrier(2)
-    responses: list = []
-    errors: list[BaseException] = []
+    responses = _checkouts_at_once(clients)
 
-    def checkout(client: Client) -> None:
-        try:
-            barrier.wait(timeout=10)
-            responses.append(client.post(reverse("shop:checkout")))
-        except BaseException as exc:  # reported by the main thread below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=checkout, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert not errors, errors
     assert sorted(response.status_code for response in responses) == [302, 302]
     assert sorted(response.url == reverse("shop:cart") for response in responses) == [
         False,
