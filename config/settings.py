@@ -250,6 +250,10 @@ CELERY_BEAT_SCHEDULE = {
             minute=int(os.environ.get("RECOMMENDATIONS_TRAIN_MINUTE", "0")),
         ),
     },
+    "clear-abandoned-carts": {
+        "task": "shop.tasks.carts_clear_task",
+        "schedule": crontab(hour=4, minute=30),
+    },
 }
 
 # The recommendations app: which models are the catalog and the events, what to train.

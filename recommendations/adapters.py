@@ -162,6 +162,16 @@ def _user_key(user_model: type[models.Model], reference: str) -> Any:
     return key
 
 
+def user_has_active_flag() -> bool:
+    """Whether the user model stores ``is_active`` (Django's ``AbstractUser`` does; a
+    custom model may not, and ``AbstractBaseUser``'s is a constant True)."""
+    try:
+        field = get_user_model()._meta.get_field("is_active")
+    except FieldDoesNotExist:
+        return False
+    return bool(field.concrete)
+
+
 def _key_array(values: list[Any]) -> np.ndarray:
     """Primary keys as int64 when they are integers, else as strings (never objects)."""
     try:
@@ -771,14 +781,16 @@ class SettingsAdapter:
     # -- who follows whom ------------------------------------------------------------------
 
     def social_queryset(self, relation: SocialRelation) -> models.QuerySet:
-        """The rows of the follow model that count (override to keep accepted ones only)."""
+        """The rows of the follow model that count: between two active accounts when the
+        user model has ``is_active`` (override to keep accepted ones only)."""
         model = apps.get_model(relation.model)
-        return model._default_manager.filter(
-            **{
-                f"{relation.follower_field}__isnull": False,
-                f"{relation.followed_field}__isnull": False,
-            }
-        )
+        sides = (relation.follower_field, relation.followed_field)
+        lookups: dict[str, Any] = {f"{side}__isnull": False for side in sides}
+        if user_has_active_flag():
+            # A deactivated account (a fake one, a closed one) neither counts in nor is
+            # told of in anybody's social signal while it stays so.
+            lookups.update({f"{side}__is_active": True for side in sides})
+        return model._default_manager.filter(**lookups)
 
     def social_edges(self) -> SocialEdges | None:
         """Every follow relation of ``SOCIAL`` as arrays; None (and no query) when unset.
@@ -828,8 +840,12 @@ class SettingsAdapter:
         self, relation: SocialRelation, user_pk: Any, *, outgoing: bool
     ) -> list[Any]:
         """Keys of the users ``user_pk`` follows (``outgoing``) or is followed by, newest
-        first when the relation is dated; both ways for a mutual relation."""
-        queryset = self.social_queryset(relation)
+        first when the relation is dated; both ways for a mutual relation. Followers are
+        read whether either side is active: their lists must forget a deactivated one."""
+        if outgoing:
+            queryset = self.social_queryset(relation)
+        else:
+            queryset = apps.get_model(relation.model)._default_manager.all()
         if relation.weight_field:
             queryset = queryset.filter(**{f"{relation.weight_field}__gt": 0})
         order = [f"-{relation.time_field}"] if relation.time_field else []
@@ -871,7 +887,8 @@ class SettingsAdapter:
         return [] if relation is None else self._social_links(relation, user_pk, outgoing=True)
 
     def user_followers(self, user_pk: Any) -> list[Any]:
-        """Keys of the users following ``user_pk`` (whose lists may name them)."""
+        """Keys of the users following ``user_pk`` (whose lists may name or count them),
+        active or not."""
         relation = app_settings.SOCIAL
         return [] if relation is None else self._social_links(relation, user_pk, outgoing=False)
 

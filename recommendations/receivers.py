@@ -23,7 +23,7 @@ from django.core.signals import setting_changed
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 
-from recommendations.adapters import get_adapter
+from recommendations.adapters import get_adapter, user_has_active_flag
 from recommendations.conf import app_settings
 from recommendations.models import ItemRule
 from recommendations.privacy import user_forget
@@ -140,21 +140,29 @@ def _generations_bump(user_pks: list[Any]) -> None:
 def sharing_changed(
     sender: type[models.Model],
     instance: models.Model,
+    created: bool = False,
     update_fields: frozenset[str] | None = None,
     **kwargs: Any,
 ) -> None:
-    """A user's sharing, display name or consent may have changed: the lists of the
-    people following them must not keep naming (or counting) them."""
+    """A user's sharing, display name, consent or being active may have changed: the
+    lists of the people following them must not keep naming (or counting) them."""
     relation = app_settings.SOCIAL
-    if relation is None:
+    if relation is None or created:  # nobody follows a new account yet
         return
     lookups = [relation.sharing_field, relation.display_name_field, app_settings.CONSENT_FIELD]
     watched = {lookup.split("__")[-1] for lookup in lookups if lookup}
+    is_user = sender is get_user_model()
+    if is_user and user_has_active_flag():
+        watched.add("is_active")
     if update_fields is not None and not watched & set(update_fields):
         return  # another field saved alone (the last login)
-    user_pk = instance.pk if sender is get_user_model() else _holder_user(sender, instance)
+    user_pk = instance.pk if is_user else _holder_user(sender, instance)
     if user_pk is None:
         return
+    if is_user and user_has_active_flag():
+        # A deactivated follower follows nobody now: who follows anyone is read again.
+        social_changed()
+        transaction.on_commit(social_changed)
     _generations_bump(get_adapter().user_followers(user_pk))
 
 
@@ -191,6 +199,8 @@ def _social_connect() -> None:
             if "__" in lookup:
                 holder = holder._meta.get_field(lookup.split("__")[0]).related_model
             holders.add(holder)
+    if user_has_active_flag():
+        holders.add(get_user_model())  # a deactivated account leaves the social signal
     for holder in holders:
         uid = f"recommendations-sharing-{holder._meta.label_lower}"
         post_save.connect(sharing_changed, sender=holder, dispatch_uid=uid)

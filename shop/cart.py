@@ -1,23 +1,31 @@
-"""The shopping cart, kept in the session as ``{product_pk: quantity}``.
+"""The shopping cart: rows of its own (:class:`shop.models.Cart`), named by a token in
+the session.
 
-Keeping it in the session means it works the same for anonymous and signed-in
-shoppers, and Django's ``login()`` carries it over when the session key is cycled.
+The session holds the token only, so it works the same for anonymous and signed-in
+shoppers and Django's ``login()`` carries it over when the session key is cycled, while
+adds made at the same moment each change their own line under the cart's row lock
+instead of writing the whole cart back to the session.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from shop.models import Product
+from shop.models import Cart as CartRow
+from shop.models import CartItem, Product
 
-SESSION_KEY = "cart"
 TOKEN_SESSION_KEY = "cart_token"
+#: A placed cart stays this long, so that a second "Place order" finds its order.
+PLACED_KEPT = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -31,33 +39,64 @@ class CartLine:
 
 
 class Cart:
-    """A thin wrapper around the session dict; validation happens in ``add`` and ``set``."""
+    """The session's cart; validation happens in ``add`` and ``set``."""
 
     def __init__(self, session: SessionBase) -> None:
         self.session = session
 
-    def _data(self) -> dict[str, int]:
-        # Session data is JSON, so product keys are stored as strings.
-        return self.session.get(SESSION_KEY, {})
+    def _row(self, *, lock: bool = False) -> CartRow | None:
+        """The cart the session names, placed or not; None (and no query) without one."""
+        token = self.session.get(TOKEN_SESSION_KEY)
+        if not token:
+            return None
+        rows = CartRow.objects.select_for_update() if lock else CartRow.objects
+        return rows.filter(token=token).first()
 
-    def _save(self, data: dict[str, int]) -> None:
-        self.session[SESSION_KEY] = data
-        self.session.setdefault(TOKEN_SESSION_KEY, uuid.uuid4().hex)
+    def _open_row(self) -> CartRow:
+        """The session's open cart, opened now if it has none (or only a placed one)."""
+        row = self._row()
+        if row is not None and row.ordered_at is None:
+            return row
+        if self.session.session_key is None:
+            self.session.save()
+        row, _created = CartRow.objects.get_or_create(
+            session_key=self.session.session_key,
+            ordered_at=None,
+            defaults={"token": uuid.uuid4().hex},
+        )
+        self.session[TOKEN_SESSION_KEY] = row.token
+        return row
 
     @property
-    def token(self) -> str:
-        """This cart's checkout token, made with its first item and dropped when it is
-        emptied: two "Place order" requests of one cart carry the same token, so the
-        second finds the order the first placed (``Order.checkout_token``)."""
-        return self.session.setdefault(TOKEN_SESSION_KEY, uuid.uuid4().hex)
+    def token(self) -> str | None:
+        """This cart's checkout token (``Order.checkout_token``): two "Place order"
+        requests of one cart carry the same token, so the second finds the order the
+        first placed. None while the session has no cart."""
+        return self.session.get(TOKEN_SESSION_KEY)
 
-    def items(self) -> dict[int, int]:
-        """The cart as ``{product_pk: quantity}``."""
-        return {int(pk): int(quantity) for pk, quantity in self._data().items()}
+    @property
+    def is_placed(self) -> bool:
+        """Whether the session's cart was placed as an order (a second click's view)."""
+        row = self._row()
+        return row is not None and row.ordered_at is not None
+
+    def items(self, *, placed_too: bool = False, lock: bool = False) -> dict[int, int]:
+        """The cart as ``{product_pk: quantity}``; a placed cart is empty unless
+        ``placed_too`` (the checkout reads it to find its order). ``lock`` holds the
+        cart's row until the transaction ends (changes of it wait)."""
+        token = self.session.get(TOKEN_SESSION_KEY)
+        if not token:
+            return {}
+        if lock:
+            self._row(lock=True)
+        rows = CartItem.objects.filter(cart__token=token)
+        if not placed_too:
+            rows = rows.filter(cart__ordered_at=None)
+        return dict(rows.order_by("pk").values_list("product_id", "quantity"))
 
     def quantity_of(self, product: Product) -> int:
         """How many of ``product`` are in the cart."""
-        return int(self._data().get(str(product.pk), 0))
+        return self.items().get(product.pk, 0)
 
     @property
     def count(self) -> int:
@@ -65,13 +104,16 @@ class Cart:
 
     def add(self, product: Product, quantity: int) -> None:
         """Add ``quantity`` units, refusing unavailable products and more than the stock."""
-        self.set(product, self.quantity_of(product) + quantity)
+        self._change(product, quantity, relative=True)
 
     def set(self, product: Product, quantity: int) -> None:
         """Set the quantity of ``product``; zero removes it."""
+        self._change(product, quantity, relative=False)
+
+    def _change(self, product: Product, quantity: int, *, relative: bool) -> None:
         if quantity < 0:
             raise ValidationError(_("The quantity cannot be negative."), code="negative")
-        if quantity == 0:
+        if quantity == 0 and not relative:
             self.remove(product)
             return
         if not product.is_available:
@@ -80,33 +122,58 @@ class Cart:
                 code="unavailable",
                 params={"name": product.name},
             )
-        if quantity > product.stock_quantity:
-            raise ValidationError(
-                _("Only %(stock)d of %(name)s in stock."),
-                code="stock",
-                params={"stock": product.stock_quantity, "name": product.name},
-            )
-        data = self._data()
-        data[str(product.pk)] = quantity
-        self._save(data)
+        # A cart placed while this waited for its lock takes nothing more: once more in
+        # the session's next cart.
+        for _attempt in range(2):
+            if self._change_open(self._open_row(), product, quantity, relative=relative):
+                return
+        raise ValidationError(_("Your cart changed meanwhile. Please try again."), code="busy")
+
+    def _change_open(
+        self, row: CartRow, product: Product, quantity: int, *, relative: bool
+    ) -> bool:
+        """Change one line of the open cart ``row``; False if it was placed meanwhile."""
+        with transaction.atomic():
+            # The cart's row lock orders the changes and the checkout of one cart
+            # (SQLite: the write lock); the UPDATE reads ``ordered_at`` after waiting.
+            if not CartRow.objects.filter(pk=row.pk, ordered_at=None).update(
+                updated_at=timezone.now()
+            ):
+                return False
+            item = CartItem.objects.filter(cart=row, product=product).first()
+            total = quantity + (item.quantity if item and relative else 0)
+            if total > product.stock_quantity:
+                raise ValidationError(
+                    _("Only %(stock)d of %(name)s in stock."),
+                    code="stock",
+                    params={"stock": product.stock_quantity, "name": product.name},
+                )
+            if not total:
+                CartItem.objects.filter(cart=row, product=product).delete()
+            elif item is None:
+                CartItem.objects.create(cart=row, product=product, quantity=total)
+            else:
+                CartItem.objects.filter(pk=item.pk).update(quantity=total)
+        return True
 
     def remove(self, product: Product) -> None:
         """Take ``product`` out of the cart."""
-        data = self._data()
-        if data.pop(str(product.pk), None) is not None:
-            self._save(data)
+        row = self._row()
+        if row is not None and row.ordered_at is None:
+            CartItem.objects.filter(cart=row, product=product).delete()
 
-    def clear(self) -> None:
-        """Empty the cart; the next one has a token of its own."""
-        self.session.pop(SESSION_KEY, None)
-        self.session.pop(TOKEN_SESSION_KEY, None)
+    def placed(self) -> None:
+        """The cart became an order: it takes no more items, the session's next cart
+        is a new one (with a token of its own)."""
+        token = self.session.pop(TOKEN_SESSION_KEY, None)
+        if token:
+            CartRow.objects.filter(token=token, ordered_at=None).update(ordered_at=timezone.now())
 
     def lines(self) -> list[CartLine]:
-        """The cart's products in one query; products deleted since are dropped."""
+        """The cart's products in one query (deleted products have left it with their
+        rows)."""
         items = self.items()
         products = Product.objects.select_related("category").in_bulk(list(items))
-        if len(products) != len(items):
-            self._save({str(pk): q for pk, q in items.items() if pk in products})
         return [
             CartLine(product=products[pk], quantity=quantity)
             for pk, quantity in items.items()
@@ -117,3 +184,14 @@ class Cart:
     def total(lines: list[CartLine]) -> Decimal:
         """The sum of the line totals."""
         return sum((line.line_total for line in lines), Decimal("0.00"))
+
+
+def carts_clear(*, idle: timedelta, now: datetime | None = None) -> int:
+    """Delete the carts nobody changed for ``idle`` and the placed ones older than
+    :data:`PLACED_KEPT`; return how many."""
+    now = now or timezone.now()
+    stale = CartRow.objects.filter(updated_at__lt=now - idle, ordered_at=None)
+    placed = CartRow.objects.filter(ordered_at__lt=now - PLACED_KEPT)
+    return stale.delete()[1].get(CartRow._meta.label, 0) + placed.delete()[1].get(
+        CartRow._meta.label, 0
+    )

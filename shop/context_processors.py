@@ -8,7 +8,7 @@ from shop.cart import Cart
 
 
 def cart(request: HttpRequest) -> dict[str, int]:
-    """The number of items in the session cart, for the header."""
+    """The number of items in the cart, for the header."""
     if not hasattr(request, "session"):
         return {"cart_count": 0}
     return {"cart_count": Cart(request.session).count}

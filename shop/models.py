@@ -1,4 +1,4 @@
-"""The demo store's catalog, customers, orders, views, reviews and follows."""
+"""The demo store's catalog, customers, carts, orders, views, reviews and follows."""
 
 from __future__ import annotations
 
@@ -257,3 +257,53 @@ class Follow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.follower_id} follows {self.followed_id}"
+
+
+class Cart(models.Model):
+    """A shopper's cart, named by its token in their session.
+
+    Its lines are rows of their own, so that adds made at the same moment (two tabs,
+    several workers) all count: a cart kept in the session was written whole by each
+    request, and the last one won.
+    """
+
+    # Random; also the order's ``checkout_token``, so a cart is placed once.
+    token = models.CharField(max_length=32, unique=True, editable=False)
+    # The session the cart was opened in: two first adds at once open one cart.
+    session_key = models.CharField(max_length=40, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+    # When it was placed as an order; a placed cart takes no more items.
+    ordered_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session_key"],
+                condition=models.Q(ordered_at__isnull=True),
+                name="shop_cart_one_open_per_session",
+            ),
+        ]
+        indexes = [models.Index(fields=["updated_at"])]
+
+    def __str__(self) -> str:
+        return f"Cart {self.token[:8]}"
+
+
+class CartItem(models.Model):
+    """How many of a product are in a cart."""
+
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="items")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cart", "product"], name="shop_cart_item_once"),
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="shop_cart_item_quantity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product_id}"

@@ -19,10 +19,10 @@ from shop.models import CustomerProfile, Product
 
 
 class ShopAdapter(SettingsAdapter):
-    """The settings adapter plus the shop's session cart and session-keyed product views."""
+    """The settings adapter plus the shop's cart and session-keyed product views."""
 
     def cart_item_pks(self, request: HttpRequest) -> list[Any]:
-        """The products in the session cart."""
+        """The products in the cart."""
         session = getattr(request, "session", None)
         return [] if session is None else list(Cart(session).items())
 

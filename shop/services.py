@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from recommendations.privacy import user_cache_delete
 from recommendations.services import availability_changed, catalog_changed
 from shop import selectors, taxonomy
+from shop.cart import Cart
 from shop.models import (
     Category,
     CustomerProfile,
@@ -66,6 +67,17 @@ def checkout_create_order(
         if placed is None:
             raise
         return placed, False
+
+
+def checkout_place_cart(*, user: AbstractBaseUser, cart: Cart) -> tuple[Order, bool]:
+    """Place the session's ``cart`` as an order (:func:`checkout_create_order`) and close
+    it, in one transaction under the cart's lock: an add made meanwhile waits, then goes
+    into the session's next cart. A cart placed before finds its order (False)."""
+    with transaction.atomic():
+        items = cart.items(placed_too=True, lock=True)
+        order, placed = checkout_create_order(user=user, items=items, token=cart.token)
+        cart.placed()
+    return order, placed
 
 
 def _order_placed(user: AbstractBaseUser, token: str | None) -> Order | None:

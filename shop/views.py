@@ -196,7 +196,7 @@ def review_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def cart_add(request: HttpRequest, pk: int) -> HttpResponse:
-    """Add a product to the session cart."""
+    """Add a product to the cart."""
     product = get_object_or_404(Product, pk=pk)
     form = CartAddForm(request.POST)
     if not form.is_valid():
@@ -257,18 +257,16 @@ def cart(request: HttpRequest) -> HttpResponse:
 def checkout(request: HttpRequest) -> HttpResponse:
     """GET shows the order summary; POST places the order and empties the cart."""
     cart = Cart(request.session)
-    if not cart.items():
+    # A second "Place order" of a cart the first one placed reads it to find its order.
+    if not cart.items(placed_too=request.method == "POST"):
         messages.info(request, _("Your cart is empty."))
         return redirect("shop:cart")
     if request.method == "POST":
         try:
-            order, placed = services.checkout_create_order(
-                user=request.user, items=cart.items(), token=cart.token
-            )
+            order, placed = services.checkout_place_cart(user=request.user, cart=cart)
         except services.CheckoutError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect("shop:cart")
-        cart.clear()
         if placed:
             text = _("Thank you! Your order %(number)s is placed.")
         else:  # a second click on "Place order" while the first was being placed

@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from shop.models import Order, Product
 from tests.factories import UserFactory
-from tests.multiworker.conftest import ANON_RATE, LOGIN_ATTEMPTS_PER_ACCOUNT, WINDOW, Shopper
+from tests.multiworker.conftest import (
+    ANON_RATE,
+    LOGIN_ATTEMPTS_PER_ACCOUNT,
+    WINDOW,
+    WORKERS,
+    Shopper,
+)
 
 pytestmark = pytest.mark.usefixtures("committed")
 
@@ -89,6 +98,39 @@ def test_the_cart_is_the_same_in_every_worker_and_checkout_orders_all_of_it(shop
     assert shopper.post("/checkout/").status_code == 302
     order = Order.objects.get(user=user)
     assert {line.product_id: line.quantity for line in order.lines.all()} == expected
+
+
+def test_adds_from_several_tabs_at_once_all_count(shopper):
+    # Tabs of one browser, each request to another worker: a cart written whole by
+    # each request kept the last one's only.
+    shopper.sign_in_as(_user("tabs"))
+    products = list(Product.objects.filter(sku__startswith="MW").order_by("pk")[:4])
+    assert shopper.post(f"/cart/add/{products[0].pk}/", data={"quantity": 1}).status_code == 302
+    probe, urls = shopper.phase("tabs"), shopper.server.urls
+    adds = [(i, product) for i, product in enumerate(products * 2)]
+    barrier = threading.Barrier(len(adds))
+
+    def add(i: int, product: Product) -> int:
+        tab = requests.Session()
+        tab.cookies.update(shopper.session.cookies)
+        headers = {"X-Probe": probe, "X-CSRFToken": shopper.session.cookies["csrftoken"]}
+        barrier.wait(timeout=30)
+        response = tab.post(
+            f"{urls[i % len(urls)]}/cart/add/{product.pk}/",
+            data={"quantity": 1},
+            headers=headers,
+            allow_redirects=False,
+            timeout=60,
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(len(adds)) as pool:
+        codes = list(pool.map(add, *zip(*adds, strict=True)))
+    shopper.sent[probe] = len(adds)
+
+    assert codes == [302] * len(adds)
+    assert len(shopper.workers()) >= WORKERS
+    assert _cart(shopper) == {product.pk: 2 for product in products} | {products[0].pk: 3}
 
 
 @pytest.mark.usefixtures("one_window")

@@ -25,7 +25,7 @@ from django.utils import translation
 
 from recommendations import adapters as adapters_module
 from recommendations import privacy, serving
-from recommendations.adapters import SettingsAdapter, SocialEdges
+from recommendations.adapters import SettingsAdapter, SocialEdges, get_adapter
 from recommendations.checks import check_settings
 from recommendations.conf import (
     DEFAULT_ALGORITHMS,
@@ -37,7 +37,7 @@ from recommendations.engine import SocialBlendRecommender, SocialTrustRecommende
 from recommendations.selectors import popular_with_followed, recommendations_for_user
 from recommendations.services import social_changed, training_run_start
 from recommendations.serving.keys import user_generation_bump
-from recommendations.serving.social import Circle, Evidence, social_reason
+from recommendations.serving.social import Circle, Evidence, follows_anyone, social_reason
 from recommendations.training import SECONDS_PER_DAY, social_matrix, training_data_prepare
 from shop.models import Follow
 from tests.factories import FollowFactory, ReviewFactory, UserFactory
@@ -584,6 +584,46 @@ def test_deleting_a_followed_account_removes_them_from_every_followers_list_at_o
     for fan in followers:
         assert popular_with_followed(user=fan) == []
     assert not Follow.objects.filter(follower__in=followers).exists()
+
+
+def test_a_deactivated_account_leaves_every_followers_signal_until_it_is_active_again(
+    social_store,
+):
+    bee = _follower()
+    alice = buyer(social_store.product(2, 4), username="alice")
+    bob = buyer(social_store.product(2, 4), username="bob")
+    _sharing(alice, "Alice")
+    for person in (alice, bob):
+        FollowFactory(follower=bee, followed=person)
+    assert _reasons(popular_with_followed(user=bee)) == {
+        "C4": ("Bought by Alice, whom you follow", "")
+    }
+
+    alice.is_active = False
+    alice.save()  # the list above is cached: it must not stay
+
+    # Bob alone, who does not share: nothing may be told.
+    assert popular_with_followed(user=bee) == []
+    assert get_adapter().user_followed(bee.pk) == [bob.pk]
+
+    alice.is_active = True
+    alice.save(update_fields=["is_active"])
+
+    assert item_names(popular_with_followed(user=bee)) == ["C4"]
+
+
+def test_a_deactivated_follower_follows_nobody_in_training_and_serving(social_store):
+    bee = _follower()
+    alice = buyer(social_store.product(2, 4), username="alice")
+    FollowFactory(follower=bee, followed=alice)
+    assert get_adapter().social_followers() == [bee.pk]
+
+    bee.is_active = False
+    bee.save(update_fields=["is_active"])
+
+    assert get_adapter().social_followers() == []
+    assert get_adapter().social_edges().follower_pk.size == 0
+    assert follows_anyone(get_adapter(), bee) is False
 
 
 def test_a_followed_person_who_refused_personalisation_is_not_counted(social_store):

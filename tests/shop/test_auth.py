@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from shop.models import CustomerProfile
 from tests.factories import OrderFactory, OrderLineFactory, ProductFactory, UserFactory
+from tests.shop.test_checkout import cart_of
 
 pytestmark = pytest.mark.django_db
 
@@ -212,7 +213,7 @@ def test_demo_login_signs_in_an_imported_customer_when_enabled(client, settings)
 
     assert response.status_code == 302
     assert int(client.session["_auth_user_id"]) == customer.pk
-    assert client.session["cart"] == {str(product.pk): 1}
+    assert cart_of(client) == {product.pk: 1}
 
 
 def test_demo_login_works_in_debug_and_enforces_csrf(settings):

@@ -1,20 +1,26 @@
-"""The session cart and checkout: validation, stock, ownership and concurrency."""
+"""The cart and checkout: validation, stock, ownership and concurrency."""
 
 from __future__ import annotations
 
 import copy
+import io
 import re
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from recommendations import serving
 from recommendations.services import training_run_start
+from shop.cart import Cart
+from shop.models import Cart as CartRow
 from shop.models import Order, OrderLine, Product
 from tests.factories import OrderFactory, OrderLineFactory, ProductFactory, UserFactory
 from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
@@ -24,6 +30,11 @@ PASSWORD = "correct-horse-battery"
 
 def add_to_cart(client: Client, product: Product, quantity: int | str = 1):
     return client.post(reverse("shop:cart_add", args=[product.pk]), {"quantity": quantity})
+
+
+def cart_of(client: Client) -> dict[int, int]:
+    """The client's cart as ``{product_pk: quantity}``."""
+    return Cart(client.session).items()
 
 
 def message_texts(response) -> list[str]:
@@ -41,7 +52,7 @@ def test_anonymous_visitor_can_fill_a_cart(client):
     add_to_cart(client, product, 1)
     response = client.get(reverse("shop:cart"))
 
-    assert client.session["cart"] == {str(product.pk): 3}
+    assert cart_of(client) == {product.pk: 3}
     assert response.context["total"] == Decimal("7.50")
     assert response.context["cart_count"] == 3
 
@@ -52,7 +63,7 @@ def test_signed_in_user_has_a_cart_too(user_client):
 
     add_to_cart(user_client, product, 4)
 
-    assert user_client.session["cart"] == {str(product.pk): 4}
+    assert cart_of(user_client) == {product.pk: 4}
 
 
 @pytest.mark.django_db
@@ -68,7 +79,7 @@ def test_anonymous_cart_is_kept_when_signing_in(client, user):
     assert response.status_code == 302
     assert client.session.session_key != key_before
     assert int(client.session["_auth_user_id"]) == user.pk
-    assert client.session["cart"] == {str(product.pk): 2}
+    assert cart_of(client) == {product.pk: 2}
 
 
 @pytest.mark.django_db
@@ -79,7 +90,7 @@ def test_bad_cart_quantities_are_refused_with_a_message(client, quantity):
     response = add_to_cart(client, product, quantity)
 
     assert response.status_code == 302
-    assert "cart" not in client.session
+    assert cart_of(client) == {}
     assert message_texts(response)
 
 
@@ -90,7 +101,7 @@ def test_cart_refuses_more_than_the_stock(client):
 
     response = add_to_cart(client, product, 2)
 
-    assert client.session["cart"] == {str(product.pk): 2}
+    assert cart_of(client) == {product.pk: 2}
     assert "Only 3 of Tea Set in stock." in message_texts(response)
 
 
@@ -101,7 +112,7 @@ def test_cart_refuses_unavailable_products(client, changes):
 
     response = add_to_cart(client, product)
 
-    assert "cart" not in client.session
+    assert cart_of(client) == {}
     assert "Gone is not available at the moment." in message_texts(response)
 
 
@@ -120,7 +131,7 @@ def test_cart_update_changes_and_removes_lines(client):
     client.post(reverse("shop:cart_update", args=[removed.pk]), {"quantity": 0})
     response = client.post(reverse("shop:cart_update", args=[kept.pk]), {"quantity": 11})
 
-    assert client.session["cart"] == {str(kept.pk): 5}
+    assert cart_of(client) == {kept.pk: 5}
     assert any("Only 10" in text for text in message_texts(response))
 
 
@@ -184,7 +195,7 @@ def test_checkout_creates_order_with_prices_decrements_stock_and_empties_cart(us
     assert order.total == Decimal("46.20")
     assert Product.objects.get(pk=mug.pk).stock_quantity == 6
     assert Product.objects.get(pk=lamp.pk).stock_quantity == 0
-    assert "cart" not in user_client.session
+    assert cart_of(user_client) == {}
     page = user_client.get(response.url)
     assert page.status_code == 200
     assert "£46.20" in page.content.decode()
@@ -195,7 +206,7 @@ def test_a_second_place_order_of_the_same_cart_finds_the_first_order(user_client
     mug = ProductFactory(stock_quantity=10)
     add_to_cart(user_client, mug, 2)
     # What a second click reads: the session as it was before the first one saved it.
-    before = {key: user_client.session[key] for key in ("cart", "cart_token")}
+    before = {"cart_token": user_client.session["cart_token"]}
 
     first = user_client.post(reverse("shop:checkout"))
     session = user_client.session
@@ -207,7 +218,7 @@ def test_a_second_place_order_of_the_same_cart_finds_the_first_order(user_client
     assert first.url == second.url == reverse("shop:order_detail", args=[order.number])
     assert f"Your order {order.number} was already placed." in message_texts(second)
     assert Product.objects.get(pk=mug.pk).stock_quantity == 8
-    assert "cart" not in user_client.session and "cart_token" not in user_client.session
+    assert cart_of(user_client) == {} and "cart_token" not in user_client.session
 
 
 @pytest.mark.django_db
@@ -266,6 +277,93 @@ def test_two_place_order_clicks_at_once_place_one_order():
     assert Product.objects.get(pk=product.pk).stock_quantity == 8
 
 
+def _adds_at_once(clients: list[Client], products: list[Product]) -> None:
+    """Each client adds one of its product, all started together in threads."""
+    barrier = threading.Barrier(len(clients))
+    errors: list[BaseException] = []
+
+    def add(client: Client, product: Product) -> None:
+        try:
+            barrier.wait(timeout=10)
+            assert add_to_cart(client, product).status_code == 302
+        except BaseException as exc:  # reported by the main thread below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=add, args=pair) for pair in zip(clients, products, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adds_to_one_cart_at_the_same_moment_all_count():
+    # Four tabs of one browser: with the cart in the session, the last save won.
+    products = [ProductFactory(stock_quantity=10) for _ in range(4)]
+    first = Client()
+    add_to_cart(first, products[0])
+    tabs = [first] + [Client() for _ in range(3)]
+    for tab in tabs[1:]:
+        tab.cookies = copy.deepcopy(first.cookies)
+
+    _adds_at_once(tabs, products)
+    _adds_at_once(tabs, [products[0]] * 4)
+
+    assert cart_of(first) == {products[0].pk: 6, **{p.pk: 1 for p in products[1:]}}
+
+
+@pytest.mark.django_db
+def test_an_add_with_the_token_of_a_placed_cart_goes_into_a_new_cart(user_client):
+    # A tab that read the session before "Place order" saved it adds afterwards.
+    mug, lamp = ProductFactory(stock_quantity=10), ProductFactory(stock_quantity=10)
+    add_to_cart(user_client, mug, 2)
+    stale = user_client.session["cart_token"]
+    user_client.post(reverse("shop:checkout"))
+    session = user_client.session
+    session["cart_token"] = stale
+    session.save()
+
+    add_to_cart(user_client, lamp, 1)
+
+    assert cart_of(user_client) == {lamp.pk: 1}
+    assert user_client.session["cart_token"] != stale
+    assert Order.objects.get().checkout_token == stale
+    assert [(line.product_id, line.quantity) for line in OrderLine.objects.all()] == [(mug.pk, 2)]
+
+
+@pytest.mark.django_db
+def test_clearcarts_deletes_abandoned_and_old_placed_carts_only(user_client):
+    mug = ProductFactory(stock_quantity=10)
+    client = Client()  # another browser
+    add_to_cart(client, mug)
+    add_to_cart(user_client, mug)
+    user_client.post(reverse("shop:checkout"))
+    add_to_cart(user_client, mug)  # a fresh cart after the order
+    long_ago = timezone.now() - timedelta(days=30)
+    CartRow.objects.filter(token=client.session["cart_token"]).update(updated_at=long_ago)
+
+    call_command("clearcarts", stdout=io.StringIO())
+
+    assert cart_of(client) == {} and cart_of(user_client) == {mug.pk: 1}
+    assert CartRow.objects.filter(ordered_at__isnull=False).count() == 1  # kept a day
+    CartRow.objects.filter(ordered_at__isnull=False).update(ordered_at=long_ago)
+    out = io.StringIO()
+    call_command("clearcarts", stdout=out)
+    assert "Deleted 1 carts." in out.getvalue()
+    assert CartRow.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_clearcarts_refuses_a_period_that_is_not_positive():
+    with pytest.raises(CommandError, match=re.escape("--idle-days must be positive, got 0.0")):
+        call_command("clearcarts", "--idle-days", "0")
+
+
 @pytest.mark.django_db
 def test_order_price_is_the_price_at_checkout_not_later(user_client):
     product = ProductFactory(price=Decimal("3.00"))
@@ -295,7 +393,7 @@ def test_checkout_refuses_quantity_above_stock_and_changes_nothing(user_client):
     assert not OrderLine.objects.exists()
     assert Product.objects.get(pk=plenty.pk).stock_quantity == 50
     assert Product.objects.get(pk=scarce.pk).stock_quantity == 2
-    assert user_client.session["cart"] == {str(plenty.pk): 10, str(scarce.pk): 5}
+    assert cart_of(user_client) == {plenty.pk: 10, scarce.pk: 5}
 
 
 @pytest.mark.django_db
