@@ -21,7 +21,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db import models, transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_init, post_save
 
 from recommendations.adapters import get_adapter, user_has_active_flag
 from recommendations.conf import app_settings
@@ -39,6 +39,8 @@ from recommendations.serving.state import process_state
 KEPT_FROM_SETTINGS = frozenset({"RECOMMENDATIONS", "REST_FRAMEWORK"})
 # Settings whose change gives a language other catalogs (as Django's test signals read them).
 TRANSLATION_SETTINGS = frozenset({"INSTALLED_APPS", "LANGUAGES", "LANGUAGE_CODE", "LOCALE_PATHS"})
+# Where a loaded user keeps whether it was active (a save that changes it is told apart).
+ACTIVE_AS_LOADED = "_recommendations_active_as_loaded"
 # What a wrong setting raises while connecting: nothing is connected then.
 SETTING_ERRORS = (ImproperlyConfigured, ImportError, LookupError, ValueError, FieldDoesNotExist)
 
@@ -147,23 +149,49 @@ def sharing_changed(
     """A user's sharing, display name, consent or being active may have changed: the
     lists of the people following them must not keep naming (or counting) them."""
     relation = app_settings.SOCIAL
-    if relation is None or created:  # nobody follows a new account yet
+    if relation is None:
         return
-    lookups = [relation.sharing_field, relation.display_name_field, app_settings.CONSENT_FIELD]
-    watched = {lookup.split("__")[-1] for lookup in lookups if lookup}
     is_user = sender is get_user_model()
-    if is_user and user_has_active_flag():
-        watched.add("is_active")
+    active_changed = is_user and _active_changed(instance)
+    if created and is_user:
+        return  # nobody follows a new account yet
+    lookups = [
+        lookup
+        for lookup in (
+            relation.sharing_field,
+            relation.display_name_field,
+            app_settings.CONSENT_FIELD,
+        )
+        if lookup
+    ]
+    watched = {lookup.split("__")[-1] for lookup in lookups} | {"is_active"}
     if update_fields is not None and not watched & set(update_fields):
         return  # another field saved alone (the last login)
+    if is_user and not active_changed and all("__" in lookup for lookup in lookups):
+        return  # nothing lists tell is on the user but its being active (a new password)
     user_pk = instance.pk if is_user else _holder_user(sender, instance)
     if user_pk is None:
         return
-    if is_user and user_has_active_flag():
+    if active_changed:
         # A deactivated follower follows nobody now: who follows anyone is read again.
         social_changed()
         transaction.on_commit(social_changed)
     _generations_bump(get_adapter().user_followers(user_pk))
+
+
+def active_loaded(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """Remember whether a user was active as loaded, to tell a save that changed it."""
+    instance.__dict__[ACTIVE_AS_LOADED] = instance.__dict__.get("is_active")
+
+
+def _active_changed(instance: models.Model) -> bool:
+    """Whether ``is_active`` changed since the user was loaded or last saved."""
+    if not user_has_active_flag():
+        return False
+    now = instance.__dict__.get("is_active")
+    before = instance.__dict__.get(ACTIVE_AS_LOADED, now)
+    instance.__dict__[ACTIVE_AS_LOADED] = now
+    return before != now
 
 
 def _holder_user(sender: type[models.Model], instance: models.Model) -> Any:
@@ -201,6 +229,9 @@ def _social_connect() -> None:
             holders.add(holder)
     if user_has_active_flag():
         holders.add(get_user_model())  # a deactivated account leaves the social signal
+        post_init.connect(
+            active_loaded, sender=get_user_model(), dispatch_uid="recommendations-user-active"
+        )
     for holder in holders:
         uid = f"recommendations-sharing-{holder._meta.label_lower}"
         post_save.connect(sharing_changed, sender=holder, dispatch_uid=uid)

@@ -1,3 +1,5 @@
+"""The demo store's app configuration."""
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,9 @@ class ShopConfig(AppConfig):
     name = "shop"
     verbose_name = "Shop"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Connect the storefront's receivers (imported here: they import models)."""
+        from shop.receivers import receivers_connect
+
+        receivers_connect()

@@ -17,6 +17,8 @@ from decimal import Decimal
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -43,17 +45,55 @@ class Cart:
 
     def __init__(self, session: SessionBase) -> None:
         self.session = session
+        self._items: dict[int, int] | None = None
+
+    @classmethod
+    def of(cls, request: HttpRequest) -> Cart:
+        """The request's cart, one per request, so that the header, the blocks and the
+        page read its items once."""
+        request = getattr(request, "_request", request)  # DRF's Request wraps Django's
+        cart = getattr(request, "_shop_cart", None)
+        if cart is None:
+            cart = request._shop_cart = cls(request.session)
+        return cart
 
     def _row(self, *, lock: bool = False) -> CartRow | None:
-        """The cart the session names, placed or not; None (and no query) without one."""
+        """The cart the session names, placed or not; None (and no query) without one.
+        A token whose cart was cleared away is dropped."""
         token = self.session.get(TOKEN_SESSION_KEY)
         if not token:
             return None
         rows = CartRow.objects.select_for_update() if lock else CartRow.objects
-        return rows.filter(token=token).first()
+        row = rows.filter(token=token).first()
+        if row is None:
+            del self.session[TOKEN_SESSION_KEY]
+        return row
+
+    def recover(self) -> None:
+        """Name the session's open cart again if the session lost its token: a request
+        running beside the one that opened it (or beside a checkout) saved the session
+        as it read it. Costs a query, so only the cart's own pages and changes ask."""
+        key = self.session.session_key
+        if self.session.get(TOKEN_SESSION_KEY) or key is None:
+            return
+        token = (
+            CartRow.objects.filter(session_key=key, ordered_at=None)
+            .values_list("token", flat=True)
+            .first()
+        )
+        if token:
+            self.session[TOKEN_SESSION_KEY] = token
+            self._items = None
+
+    def session_moved(self) -> None:
+        """The session's key changed (a sign-in): the open cart follows it."""
+        token, key = self.session.get(TOKEN_SESSION_KEY), self.session.session_key
+        if token and key:
+            CartRow.objects.filter(token=token, ordered_at=None).update(session_key=key)
 
     def _open_row(self) -> CartRow:
         """The session's open cart, opened now if it has none (or only a placed one)."""
+        self.recover()
         row = self._row()
         if row is not None and row.ordered_at is None:
             return row
@@ -74,16 +114,13 @@ class Cart:
         first placed. None while the session has no cart."""
         return self.session.get(TOKEN_SESSION_KEY)
 
-    @property
-    def is_placed(self) -> bool:
-        """Whether the session's cart was placed as an order (a second click's view)."""
-        row = self._row()
-        return row is not None and row.ordered_at is not None
-
     def items(self, *, placed_too: bool = False, lock: bool = False) -> dict[int, int]:
         """The cart as ``{product_pk: quantity}``; a placed cart is empty unless
         ``placed_too`` (the checkout reads it to find its order). ``lock`` holds the
         cart's row until the transaction ends (changes of it wait)."""
+        memo = not placed_too and not lock
+        if memo and self._items is not None:
+            return self._items
         token = self.session.get(TOKEN_SESSION_KEY)
         if not token:
             return {}
@@ -92,7 +129,10 @@ class Cart:
         rows = CartItem.objects.filter(cart__token=token)
         if not placed_too:
             rows = rows.filter(cart__ordered_at=None)
-        return dict(rows.order_by("pk").values_list("product_id", "quantity"))
+        items = dict(rows.order_by("pk").values_list("product_id", "quantity"))
+        if memo:
+            self._items = items
+        return items
 
     def quantity_of(self, product: Product) -> int:
         """How many of ``product`` are in the cart."""
@@ -110,20 +150,22 @@ class Cart:
         """Set the quantity of ``product``; zero removes it."""
         self._change(product, quantity, relative=False)
 
+    def remove(self, product: Product) -> None:
+        """Take ``product`` out of the cart."""
+        self._change(product, 0, relative=False)
+
     def _change(self, product: Product, quantity: int, *, relative: bool) -> None:
         if quantity < 0:
             raise ValidationError(_("The quantity cannot be negative."), code="negative")
-        if quantity == 0 and not relative:
-            self.remove(product)
-            return
-        if not product.is_available:
+        if quantity and not product.is_available:
             raise ValidationError(
                 _("%(name)s is not available at the moment."),
                 code="unavailable",
                 params={"name": product.name},
             )
-        # A cart placed while this waited for its lock takes nothing more: once more in
-        # the session's next cart.
+        self._items = None
+        # A cart placed (or cleared away) while this waited for its lock takes nothing
+        # more: once more in the session's next cart.
         for _attempt in range(2):
             if self._change_open(self._open_row(), product, quantity, relative=relative):
                 return
@@ -156,16 +198,11 @@ class Cart:
                 CartItem.objects.filter(pk=item.pk).update(quantity=total)
         return True
 
-    def remove(self, product: Product) -> None:
-        """Take ``product`` out of the cart."""
-        row = self._row()
-        if row is not None and row.ordered_at is None:
-            CartItem.objects.filter(cart=row, product=product).delete()
-
     def placed(self) -> None:
         """The cart became an order: it takes no more items, the session's next cart
         is a new one (with a token of its own)."""
         token = self.session.pop(TOKEN_SESSION_KEY, None)
+        self._items = None
         if token:
             CartRow.objects.filter(token=token, ordered_at=None).update(ordered_at=timezone.now())
 
@@ -188,10 +225,26 @@ class Cart:
 
 def carts_clear(*, idle: timedelta, now: datetime | None = None) -> int:
     """Delete the carts nobody changed for ``idle`` and the placed ones older than
-    :data:`PLACED_KEPT`; return how many."""
+    :data:`PLACED_KEPT`; return how many.
+
+    The carts are chosen and deleted in one transaction under their locks, skipping
+    any a shopper is changing now (its add refreshed it: it is not abandoned)."""
     now = now or timezone.now()
-    stale = CartRow.objects.filter(updated_at__lt=now - idle, ordered_at=None)
-    placed = CartRow.objects.filter(ordered_at__lt=now - PLACED_KEPT)
-    return stale.delete()[1].get(CartRow._meta.label, 0) + placed.delete()[1].get(
-        CartRow._meta.label, 0
-    )
+    with transaction.atomic():
+        pks = list(
+            CartRow.objects.filter(
+                Q(updated_at__lt=now - idle, ordered_at=None) | Q(ordered_at__lt=now - PLACED_KEPT)
+            )
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
+        )
+        CartItem.objects.filter(cart__in=pks).delete()
+        CartRow.objects.filter(pk__in=pks).delete()
+    return len(pks)
+
+
+def carts_forget(*, session_keys: list[str], tokens: list[str]) -> int:
+    """Delete the carts of these sessions or tokens (an account deleted with its
+    sessions); return how many."""
+    carts = CartRow.objects.filter(Q(session_key__in=session_keys) | Q(token__in=tokens))
+    return carts.delete()[1].get(CartRow._meta.label, 0)

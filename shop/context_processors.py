@@ -11,4 +11,4 @@ def cart(request: HttpRequest) -> dict[str, int]:
     """The number of items in the cart, for the header."""
     if not hasattr(request, "session"):
         return {"cart_count": 0}
-    return {"cart_count": Cart(request.session).count}
+    return {"cart_count": Cart.of(request).count}

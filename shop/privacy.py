@@ -2,12 +2,12 @@
 
 Deleting an account removes the user, their profile, product views, reviews and
 follows both ways (CASCADE; row by row, so every follower's lists stop counting them at
-once), every stored session signed in as them, and detaches their orders
-(``Order.user`` is SET_NULL): the shop keeps its sales for accounting, but nothing links
-them to a person any more, so no training reads them as anyone's history. The
-recommendations app forgets the user in the same transaction, by itself on the user's
-deletion (its receiver runs :func:`recommendations.privacy.user_forget`); its artifact
-storage being down does not stop the deletion.
+once), every stored session signed in as them and those sessions' carts, and detaches
+their orders (``Order.user`` is SET_NULL): the shop keeps its sales for accounting, but
+nothing links them to a person any more, so no training reads them as anyone's
+history. The recommendations app forgets the user in the same transaction, by itself
+on the user's deletion (its receiver runs :func:`recommendations.privacy.user_forget`);
+its artifact storage being down does not stop the deletion.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from recommendations.privacy import user_cache_delete, user_data_export
 from shop import services
+from shop.cart import TOKEN_SESSION_KEY, carts_forget
 from shop.models import CustomerProfile, Follow, Order, ProductView, Review
 
 # Said in every download, as the account pages say it: what outlives a deleted account.
@@ -156,7 +157,8 @@ def _signed_payload(data: str) -> bytes:
 
 
 def sessions_delete(*, user_pk: Any) -> int:
-    """Delete every stored session signed in as the user (expired ones too); how many.
+    """Delete every stored session signed in as the user (expired ones too) and their
+    carts; how many sessions.
 
     Session data is signed and usually compressed, so no query can find the user in
     it: one pass reads only the rows' keys and data, a chunk at a time. Verifying each
@@ -172,15 +174,18 @@ def sessions_delete(*, user_pk: Any) -> int:
     needle = json.dumps({SESSION_KEY: wanted}, separators=(",", ":"))[1:-1].encode()
     prefilter = decoder.serializer is signing.JSONSerializer
     rows = store.get_model_class()._default_manager.values_list("session_key", "session_data")
-    keys = [
-        key
+    sessions = {
+        key: decoded
         for key, data in rows.iterator(chunk_size=2000)
         if (not prefilter or needle in _signed_payload(data))
-        and decoder.decode(data).get(SESSION_KEY) == wanted
-    ]
-    for key in keys:
+        and (decoded := decoder.decode(data)).get(SESSION_KEY) == wanted
+    }
+    # Their carts go with them (a cart is named by its session).
+    tokens = [token for data in sessions.values() if (token := data.get(TOKEN_SESSION_KEY))]
+    carts_forget(session_keys=list(sessions), tokens=tokens)
+    for key in sessions:
         store(session_key=key).delete()  # cached_db: the cached copy too
-    return len(keys)
+    return len(sessions)
 
 
 def account_delete(*, user: AbstractBaseUser) -> None:

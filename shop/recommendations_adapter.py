@@ -23,8 +23,7 @@ class ShopAdapter(SettingsAdapter):
 
     def cart_item_pks(self, request: HttpRequest) -> list[Any]:
         """The products in the cart."""
-        session = getattr(request, "session", None)
-        return [] if session is None else list(Cart(session).items())
+        return [] if getattr(request, "session", None) is None else list(Cart.of(request).items())
 
     def session_item_pks(self, request: HttpRequest) -> list[Any]:
         """Products viewed in this session, newest first (ProductView rows by session key).

@@ -119,7 +119,7 @@ def _product_page(
         {
             "product": product,
             "cart_form": CartAddForm(),
-            "in_cart": Cart(request.session).quantity_of(product),
+            "in_cart": Cart.of(request).quantity_of(product),
             "reviews": selectors.product_reviews(product=product),
             "rating": selectors.product_rating_summary(product=product),
             "review_form": review_form,
@@ -203,7 +203,7 @@ def cart_add(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _form_errors_as_text(form))
         return redirect(product if product.is_active else "shop:cart")
     try:
-        Cart(request.session).add(product, form.cleaned_data["quantity"])
+        Cart.of(request).add(product, form.cleaned_data["quantity"])
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect(product if product.is_active else "shop:cart")
@@ -225,7 +225,7 @@ def cart_update(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _form_errors_as_text(form))
         return redirect("shop:cart")
     try:
-        Cart(request.session).set(product, form.cleaned_data["quantity"])
+        Cart.of(request).set(product, form.cleaned_data["quantity"])
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -236,7 +236,8 @@ def cart_update(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def cart(request: HttpRequest) -> HttpResponse:
     """The cart with a line per product and the total."""
-    cart = Cart(request.session)
+    cart = Cart.of(request)
+    cart.recover()
     lines = cart.lines()
     return render(
         request,
@@ -256,7 +257,8 @@ def cart(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest) -> HttpResponse:
     """GET shows the order summary; POST places the order and empties the cart."""
-    cart = Cart(request.session)
+    cart = Cart.of(request)
+    cart.recover()
     # A second "Place order" of a cart the first one placed reads it to find its order.
     if not cart.items(placed_too=request.method == "POST"):
         messages.info(request, _("Your cart is empty."))

@@ -25,6 +25,7 @@ from django.utils import translation
 
 from recommendations import adapters as adapters_module
 from recommendations import privacy, serving
+from recommendations import receivers as receivers_module
 from recommendations.adapters import SettingsAdapter, SocialEdges, get_adapter
 from recommendations.checks import check_settings
 from recommendations.conf import (
@@ -39,7 +40,7 @@ from recommendations.services import social_changed, training_run_start
 from recommendations.serving.keys import user_generation_bump
 from recommendations.serving.social import Circle, Evidence, follows_anyone, social_reason
 from recommendations.training import SECONDS_PER_DAY, social_matrix, training_data_prepare
-from shop.models import Follow
+from shop.models import CustomerProfile, Follow
 from tests.factories import FollowFactory, ReviewFactory, UserFactory
 from tests.recommendations.store import buyer, item_names, store_build, store_train
 from tests.recommendations.test_training import make_small_shop
@@ -624,6 +625,41 @@ def test_a_deactivated_follower_follows_nobody_in_training_and_serving(social_st
     assert get_adapter().social_followers() == []
     assert get_adapter().social_edges().follower_pk.size == 0
     assert follows_anyone(get_adapter(), bee) is False
+
+
+def test_only_a_users_save_that_changes_being_active_refreshes_followers(
+    social_store, monkeypatch
+):
+    bee, alice = _follower(), buyer(social_store.product(2, 4), username="alice")
+    FollowFactory(follower=bee, followed=alice)
+    bumped: list[list] = []
+    monkeypatch.setattr(receivers_module, "_generations_bump", bumped.append)
+
+    alice.email = "alice@example.com"
+    alice.save()  # a new e-mail: nothing lists tell
+    alice.set_password("another-password-1")
+    alice.save()
+    assert bumped == []
+
+    alice.is_active = False
+    alice.save()
+    alice.save()  # saved again unchanged
+
+    assert bumped == [[bee.pk]]
+
+
+def test_a_profile_created_sharing_names_its_user_at_once(social_store):
+    bee = _follower()
+    alice = buyer(social_store.product(2, 4), username="alice")
+    FollowFactory(follower=bee, followed=alice)
+    alice.profile.delete()
+    assert popular_with_followed(user=bee) == []  # cached: one who does not share
+
+    CustomerProfile.objects.create(user=alice, display_name="Alice", shares_activity=True)
+
+    assert _reasons(popular_with_followed(user=bee)) == {
+        "C4": ("Bought by Alice, whom you follow", "")
+    }
 
 
 def test_a_followed_person_who_refused_personalisation_is_not_counted(social_store):

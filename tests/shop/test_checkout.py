@@ -12,8 +12,9 @@ from decimal import Decimal
 import pytest
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -336,6 +337,74 @@ def test_an_add_with_the_token_of_a_placed_cart_goes_into_a_new_cart(user_client
     assert [(line.product_id, line.quantity) for line in OrderLine.objects.all()] == [(mug.pk, 2)]
 
 
+def _token_lost(client: Client) -> None:
+    """What a request running beside the cart's first add does: it saves the session as
+    it read it, without the token."""
+    session = client.session
+    del session["cart_token"]
+    session.save()
+
+
+@pytest.mark.django_db
+def test_a_cart_whose_token_the_session_lost_is_found_again(client):
+    mug, lamp = ProductFactory(stock_quantity=10), ProductFactory(stock_quantity=10)
+    add_to_cart(client, mug, 2)
+    _token_lost(client)
+
+    page = client.get(reverse("shop:cart"))
+
+    assert [(line.product, line.quantity) for line in page.context["lines"]] == [(mug, 2)]
+    add_to_cart(client, lamp, 1)
+    assert cart_of(client) == {mug.pk: 2, lamp.pk: 1}
+    assert CartRow.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_signing_in_takes_the_open_cart_to_the_new_session(client, user):
+    mug = ProductFactory(stock_quantity=10)
+    add_to_cart(client, mug, 3)
+
+    client.post(reverse("shop:login"), {"username": user.username, "password": PASSWORD})
+    _token_lost(client)  # found by the new session's key now
+
+    assert client.get(reverse("shop:cart")).context["cart_count"] == 3
+    assert CartRow.objects.get().session_key == client.session.session_key
+
+
+@pytest.mark.django_db
+def test_a_tab_that_read_the_session_before_the_order_cannot_change_the_placed_cart(
+    user_client,
+):
+    mug, lamp = ProductFactory(stock_quantity=10), ProductFactory(stock_quantity=10)
+    add_to_cart(user_client, mug, 2)
+    add_to_cart(user_client, lamp, 1)
+    stale = user_client.session["cart_token"]
+    user_client.post(reverse("shop:checkout"))
+    session = user_client.session
+    session["cart_token"] = stale
+    session.save()
+
+    user_client.post(reverse("shop:cart_update", args=[mug.pk]), {"quantity": 0})
+    second = user_client.post(reverse("shop:checkout"))
+
+    placed = CartRow.objects.get(token=stale)
+    assert dict(placed.items.values_list("product_id", "quantity")) == {mug.pk: 2, lamp.pk: 1}
+    assert Order.objects.count() == 1
+    assert second.url == reverse("shop:cart")  # the new cart is empty
+
+
+@pytest.mark.django_db
+def test_a_page_reads_the_cart_once(client):
+    mug = ProductFactory(stock_quantity=10)
+    add_to_cart(client, mug, 2)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(mug.get_absolute_url()).status_code == 200
+
+    reads = [q["sql"] for q in queries.captured_queries if "shop_cartitem" in q["sql"]]
+    assert len(reads) == 1, reads
+
+
 @pytest.mark.django_db
 def test_clearcarts_deletes_abandoned_and_old_placed_carts_only(user_client):
     mug = ProductFactory(stock_quantity=10)
@@ -356,6 +425,36 @@ def test_clearcarts_deletes_abandoned_and_old_placed_carts_only(user_client):
     call_command("clearcarts", stdout=out)
     assert "Deleted 1 carts." in out.getvalue()
     assert CartRow.objects.count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite locks the database")
+@pytest.mark.django_db(transaction=True)
+def test_clearcarts_skips_a_cart_a_shopper_is_changing_now():
+    client = Client()
+    add_to_cart(client, ProductFactory(stock_quantity=10))
+    cart = CartRow.objects.get()
+    CartRow.objects.filter(pk=cart.pk).update(updated_at=timezone.now() - timedelta(days=30))
+    locked, release = threading.Event(), threading.Event()
+
+    def change_now() -> None:  # an add holding the cart's lock
+        try:
+            with transaction.atomic():
+                CartRow.objects.select_for_update().get(pk=cart.pk)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=change_now)
+    thread.start()
+    try:
+        assert locked.wait(timeout=30)
+        call_command("clearcarts", stdout=io.StringIO())
+    finally:
+        release.set()
+        thread.join(timeout=30)
+
+    assert CartRow.objects.filter(pk=cart.pk).exists()
 
 
 @pytest.mark.django_db

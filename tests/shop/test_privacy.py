@@ -22,7 +22,7 @@ from recommendations.services import training_run_start
 from recommendations.serving.keys import user_cache_get, user_cache_set
 from recommendations.tasks import forgotten_artifacts_rewrite_task
 from shop import privacy
-from shop.models import CustomerProfile, Order, OrderLine, ProductView, Review
+from shop.models import Cart, CustomerProfile, Order, OrderLine, ProductView, Review
 from tests.factories import (
     OrderFactory,
     OrderLineFactory,
@@ -388,6 +388,22 @@ def test_deleting_the_account_deletes_every_session_signed_in_as_them(
     assert all(not SessionStore(session_key=key).exists(key) for key in theirs)
     assert SessionStore(session_key=theirs[0]).load() == {}
     assert SessionStore(session_key=kept[0]).load()[SESSION_KEY] == str(other.pk)
+
+
+def test_deleting_the_account_deletes_the_carts_of_its_sessions(client, user):
+    user.set_password(PASSWORD)
+    user.save()
+    elsewhere = Client()  # another browser signed in as them, and a stranger's
+    stranger = Client()
+    for browser in (client, elsewhere, stranger):
+        if browser is not stranger:
+            browser.force_login(user)
+        browser.post(reverse("shop:cart_add", args=[ProductFactory().pk]), {"quantity": 1})
+    assert Cart.objects.count() == 3
+
+    client.post(reverse("shop:account_delete"), {"confirmation": PASSWORD})
+
+    assert list(Cart.objects.values_list("token", flat=True)) == [stranger.session["cart_token"]]
 
 
 def test_an_unexpected_failure_rolls_the_deletion_back(trained_shop, monkeypatch):
