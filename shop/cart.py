@@ -13,11 +13,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from importlib import import_module
 
+from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -223,24 +225,41 @@ class Cart:
         return sum((line.line_total for line in lines), Decimal("0.00"))
 
 
-def carts_clear(*, idle: timedelta, now: datetime | None = None) -> int:
-    """Delete the carts nobody changed for ``idle`` and the placed ones older than
-    :data:`PLACED_KEPT`; return how many.
+def carts_clear(*, idle: timedelta, now: datetime | None = None, batch: int = 1000) -> int:
+    """Delete the abandoned carts and the placed ones older than :data:`PLACED_KEPT`;
+    return how many.
 
-    The carts are chosen and deleted in one transaction under their locks, skipping
-    any a shopper is changing now (its add refreshed it: it is not abandoned)."""
+    A cart is abandoned when nobody changed it for ``idle`` and, with sessions kept in
+    the database, no live session is its own (a session kept alive otherwise keeps its
+    cart). The carts are chosen and deleted ``batch`` at a time, each batch in one
+    transaction under their locks, skipping any a shopper is changing now.
+    """
     now = now or timezone.now()
-    with transaction.atomic():
-        pks = list(
-            CartRow.objects.filter(
-                Q(updated_at__lt=now - idle, ordered_at=None) | Q(ordered_at__lt=now - PLACED_KEPT)
+    abandoned = Q(updated_at__lt=now - idle, ordered_at=None)
+    if (live := _live_session_keys(now)) is not None:
+        abandoned &= ~Q(session_key__in=live)
+    chosen = CartRow.objects.filter(abandoned | Q(ordered_at__lt=now - PLACED_KEPT))
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            pks = list(
+                chosen.select_for_update(skip_locked=True).values_list("pk", flat=True)[:batch]
             )
-            .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)
-        )
-        CartItem.objects.filter(cart__in=pks).delete()
-        CartRow.objects.filter(pk__in=pks).delete()
-    return len(pks)
+            if not pks:
+                return deleted
+            CartItem.objects.filter(cart__in=pks).delete()
+            CartRow.objects.filter(pk__in=pks).delete()
+        deleted += len(pks)
+
+
+def _live_session_keys(now: datetime) -> QuerySet | None:
+    """The keys of the unexpired sessions, if the session engine keeps them in the
+    database (``db``, ``cached_db``); None otherwise."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if not hasattr(store, "get_model_class"):
+        return None
+    sessions = store.get_model_class()._default_manager
+    return sessions.filter(expire_date__gt=now).values("session_key")
 
 
 def carts_forget(*, session_keys: list[str], tokens: list[str]) -> int:

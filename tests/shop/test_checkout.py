@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
+from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test import Client
@@ -20,9 +21,9 @@ from django.utils import timezone
 
 from recommendations import serving
 from recommendations.services import training_run_start
-from shop.cart import Cart
+from shop.cart import Cart, carts_clear
 from shop.models import Cart as CartRow
-from shop.models import Order, OrderLine, Product
+from shop.models import CartItem, Order, OrderLine, Product
 from tests.factories import OrderFactory, OrderLineFactory, ProductFactory, UserFactory
 from tests.recommendations.test_training import FAST_ALGORITHMS, make_small_shop
 
@@ -414,17 +415,36 @@ def test_clearcarts_deletes_abandoned_and_old_placed_carts_only(user_client):
     user_client.post(reverse("shop:checkout"))
     add_to_cart(user_client, mug)  # a fresh cart after the order
     long_ago = timezone.now() - timedelta(days=30)
-    CartRow.objects.filter(token=client.session["cart_token"]).update(updated_at=long_ago)
+    idle = client.session["cart_token"]
+    CartRow.objects.filter(token=idle).update(updated_at=long_ago)
+    call_command("clearcarts", stdout=io.StringIO())
+    assert cart_of(client) == {mug.pk: 1}  # unchanged for long, but its session is alive
+    Session.objects.filter(session_key=client.session.session_key).update(expire_date=long_ago)
 
     call_command("clearcarts", stdout=io.StringIO())
 
-    assert cart_of(client) == {} and cart_of(user_client) == {mug.pk: 1}
+    assert not CartRow.objects.filter(token=idle).exists()
+    assert cart_of(user_client) == {mug.pk: 1}
     assert CartRow.objects.filter(ordered_at__isnull=False).count() == 1  # kept a day
     CartRow.objects.filter(ordered_at__isnull=False).update(ordered_at=long_ago)
     out = io.StringIO()
     call_command("clearcarts", stdout=out)
     assert "Deleted 1 carts." in out.getvalue()
     assert CartRow.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_clearing_carts_goes_batch_by_batch_until_none_is_left():
+    long_ago = timezone.now() - timedelta(days=30)
+    for i in range(5):
+        cart = CartRow.objects.create(token=f"t{i}", session_key=f"gone{i}", updated_at=long_ago)
+        CartItem.objects.create(cart=cart, product=ProductFactory(), quantity=1)
+    CartRow.objects.create(token="fresh", session_key="fresh")
+
+    assert carts_clear(idle=timedelta(days=14), batch=2) == 5
+
+    assert list(CartRow.objects.values_list("token", flat=True)) == ["fresh"]
+    assert not CartItem.objects.exists()
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite locks the database")

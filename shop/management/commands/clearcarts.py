@@ -14,7 +14,7 @@ from shop.cart import carts_clear
 class Command(BaseCommand):
     help = (
         "Delete the carts nobody changed for --idle-days (by default the session "
-        "cookie's age) and the placed carts older than a day."
+        "cookie's age) whose session has ended, and the placed carts older than a day."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
