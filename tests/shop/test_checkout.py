@@ -319,16 +319,23 @@ def test_adds_to_one_cart_at_the_same_moment_all_count():
     assert cart_of(first) == {products[0].pk: 6, **{p.pk: 1 for p in products[1:]}}
 
 
+def _placed_seen_from_a_stale_tab(client: Client) -> str:
+    """Place the client's cart, then give its session the placed cart's token again (a
+    tab that read the session before "Place order" saved it); return the token."""
+    stale = client.session["cart_token"]
+    client.post(reverse("shop:checkout"))
+    session = client.session
+    session["cart_token"] = stale
+    session.save()
+    return stale
+
+
 @pytest.mark.django_db
 def test_an_add_with_the_token_of_a_placed_cart_goes_into_a_new_cart(user_client):
     # A tab that read the session before "Place order" saved it adds afterwards.
     mug, lamp = ProductFactory(stock_quantity=10), ProductFactory(stock_quantity=10)
     add_to_cart(user_client, mug, 2)
-    stale = user_client.session["cart_token"]
-    user_client.post(reverse("shop:checkout"))
-    session = user_client.session
-    session["cart_token"] = stale
-    session.save()
+    stale = _placed_seen_from_a_stale_tab(user_client)
 
     add_to_cart(user_client, lamp, 1)
 
@@ -379,11 +386,7 @@ def test_a_tab_that_read_the_session_before_the_order_cannot_change_the_placed_c
     mug, lamp = ProductFactory(stock_quantity=10), ProductFactory(stock_quantity=10)
     add_to_cart(user_client, mug, 2)
     add_to_cart(user_client, lamp, 1)
-    stale = user_client.session["cart_token"]
-    user_client.post(reverse("shop:checkout"))
-    session = user_client.session
-    session["cart_token"] = stale
-    session.save()
+    stale = _placed_seen_from_a_stale_tab(user_client)
 
     user_client.post(reverse("shop:cart_update", args=[mug.pk]), {"quantity": 0})
     second = user_client.post(reverse("shop:checkout"))
