@@ -307,3 +307,20 @@ class CartItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.product_id}"
+
+
+class LoginAttempt(models.Model):
+    """A sign-in attempt, counted against the account named or the address it came from
+    (``key``) for ``LOGIN_ATTEMPTS_WINDOW`` seconds after it (``shop.login_attempts``)."""
+
+    key = models.CharField(max_length=120)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["key", "at"]),
+            models.Index(fields=["at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} at {self.at:%Y-%m-%d %H:%M:%S}"

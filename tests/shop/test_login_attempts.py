@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.urls import reverse
 
+from shop.login_attempts import login_attempt_record
+from shop.models import LoginAttempt
 from tests.factories import UserFactory
 
 
@@ -53,3 +57,20 @@ def test_a_successful_sign_in_clears_the_account_count(client, user, limits):
 
     assert _sign_in(client, user.username).status_code == 200
     assert _sign_in(client, user.username).status_code == 200
+
+
+def test_attempts_just_before_and_after_a_fixed_windows_end_are_counted_together(rf, db, limits):
+    # Fixed 15-minute windows allowed 2 attempts at 14:59 and 2 more at 15:00.
+    start = datetime(2026, 12, 6, 14, 59, 50, tzinfo=UTC)
+    request = rf.post("/login/")
+
+    def attempt(seconds: float) -> float | None:
+        now = start + timedelta(seconds=seconds)
+        return login_attempt_record(request=request, username="alice", now=now)
+
+    assert [attempt(0), attempt(5)] == [None, None]
+    # Free again once the one at 5 s is a window old: then the next makes 2 with 15 s's.
+    assert attempt(15) == pytest.approx(905 - 15)
+    assert attempt(899) is not None  # the refused one at 15 s counts too
+    assert attempt(916) is None  # 0, 5 and 15 s are a window old: 899 s's and this one
+    assert LoginAttempt.objects.filter(at__lte=start).count() == 0  # old ones are purged
