@@ -112,24 +112,33 @@ def impressions_flush(request: Any) -> int:
     return len(pending)
 
 
-def click_record(*, token: str, position: int, item_pk: Any, user: Any = None) -> Click:
-    """Store a click on the item at ``position`` of impression ``token``.
+def click_record(
+    *, token: str, position: int, item_pk: Any, user: Any = None, block: str | None = None
+) -> Click:
+    """Store a click on the item at ``position`` of impression ``token``, once.
 
-    Raises ValidationError naming the field when the impression is unknown or did not
-    show ``item_pk`` at ``position``: a forged click is refused, not counted.
+    Raises ValidationError naming the field when the impression is unknown, is another
+    user's, is of another ``block`` or did not show ``item_pk`` at ``position``: a forged
+    click is refused, not counted: an impression shown to a signed-in shopper takes
+    their clicks only. A second click on the same position returns the first: a click
+    repeated (or replayed) counts once.
     """
-    shown = Impression.objects.filter(pk=token).values_list("item_pks", flat=True).first()
-    if shown is None:
+    shown = Impression.objects.filter(pk=token).values("item_pks", "user_id", "block").first()
+    clicker = _consenting_user(user)
+    if shown is None or (
+        shown["user_id"] is not None and getattr(clicker, "pk", None) != shown["user_id"]
+    ):
         raise ValidationError({"impression": gettext("Unknown impression.")})
-    if not 0 <= position < len(shown) or shown[position] != str(item_pk):
+    if block and block != shown["block"]:
+        raise ValidationError({"block": gettext("The impression is of another block.")})
+    items = shown["item_pks"]
+    if not 0 <= position < len(items) or items[position] != str(item_pk):
         raise ValidationError(
             {"position": gettext("The impression did not show this item there.")}
         )
-    return Click.objects.create(
-        impression_id=token,
-        position=position,
-        item_pk=str(item_pk),
-        user=_consenting_user(user),
+    click = Click.objects.filter(impression_id=token, position=position).first()
+    return click or Click.objects.create(
+        impression_id=token, position=position, item_pk=str(item_pk), user=clicker
     )
 
 

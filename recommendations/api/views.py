@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 from recommendations import selectors, tracking
 from recommendations.adapters import get_adapter
 from recommendations.api.exceptions import BackendErrorsAs503
+from recommendations.api.parsers import EVENT_PARSERS
 from recommendations.api.permissions import CanViewTrainingRuns
 from recommendations.api.responses import RUN_HEADER as RUN_HEADER  # where hosts import it
 from recommendations.api.responses import ListResponse
@@ -252,6 +253,7 @@ class EventView(_AppDefaults, BackendErrorsAs503, APIView):
 
     schema = AutoSchema()
     permission_classes = [permissions.AllowAny]
+    parser_classes = EVENT_PARSERS
 
     @extend_schema(
         request=EventSerializer,
@@ -293,6 +295,7 @@ class EventView(_AppDefaults, BackendErrorsAs503, APIView):
                     position=data["position"],
                     item_pk=item.pk,
                     user=request.user,
+                    block=data["block"],
                 )
             except ValidationError as exc:
                 raise serializers.ValidationError(exc.message_dict) from None

@@ -220,6 +220,31 @@ def test_bad_events_are_a_400_naming_the_field(client, store, body, field):
     assert field in response.json()
 
 
+@pytest.mark.parametrize(
+    "body", ["[" * 5000 + "]" * 5000, '{"kind": "view", "x": ' + "[" * 5000 + "]" * 5000 + "}"]
+)
+def test_json_nested_too_deeply_is_a_400(client, store, body):
+    response = client.post(_url("events"), body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - nested too deeply."}
+
+
+def test_the_event_route_reads_json_and_forms_whatever_the_hosts_parsers(client, store, settings):
+    settings.REST_FRAMEWORK = {
+        **getattr(settings, "REST_FRAMEWORK", {}),
+        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.FileUploadParser"],
+    }
+    product = store.product(1, 0)
+
+    as_json = client.post(
+        _url("events"), {"product": product.pk, "kind": "view"}, content_type="application/json"
+    )
+    as_form = client.post(_url("events"), {"product": product.pk, "kind": "view"})
+
+    assert (as_json.status_code, as_form.status_code) == (202, 202)
+
+
 def test_an_anonymous_view_event_feeds_the_session_lists(client, store):
     product = store.product(1, 0)
 

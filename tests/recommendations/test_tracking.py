@@ -153,13 +153,43 @@ def test_a_forged_or_malformed_click_is_a_400_naming_the_field(store, client, da
     assert not Click.objects.exists()
 
 
+def test_a_click_on_another_shoppers_impression_is_refused(store):
+    alice, bob = UserFactory(), UserFactory()
+    product = store.product(0, 0)
+    impression = Impression.objects.create(block="for_you", item_pks=[str(product.pk)], user=alice)
+    body = {"kind": "click", "product": product.pk, "impression": impression.token, "position": 0}
+    for clicker in (bob, None):
+        client = Client()
+        if clicker is not None:
+            client.force_login(clicker)
+
+        response = client.post(EVENTS, body)
+
+        assert response.status_code == 400
+        assert response.json() == {"impression": ["Unknown impression."]}
+    assert not Click.objects.exists()
+
+
+def test_a_click_repeated_counts_once_and_names_its_impressions_block(store, client):
+    product = store.product(0, 0)
+    impression = Impression.objects.create(block="similar", item_pks=[str(product.pk)])
+    body = {"kind": "click", "product": product.pk, "impression": impression.token, "position": 0}
+
+    codes = [client.post(EVENTS, body).status_code for _ in range(3)]
+    other_block = client.post(EVENTS, {**body, "block": "trending"})
+
+    assert codes == [202] * 3 and Click.objects.count() == 1
+    assert other_block.status_code == 400
+    assert other_block.json() == {"block": ["The impression is of another block."]}
+
+
 def test_the_report_counts_ctr_and_conversions_per_block_and_run(store):
     alice, bob = UserFactory(), UserFactory()
     product, other = store.product(2, 1), store.product(3, 1)
     keys = [str(product.pk), str(other.pk)]
     shown = [
-        Impression.objects.create(block="for_you", run=store.run, item_pks=keys, user=alice)
-        for _ in range(4)
+        Impression.objects.create(block="for_you", run=store.run, item_pks=keys, user=user)
+        for user in (alice, bob, alice, alice)
     ]
     Impression.objects.create(block="trending", run=store.run, item_pks=keys)
     tracking.click_record(token=shown[0].token, position=0, item_pk=product.pk, user=alice)
@@ -232,7 +262,7 @@ def test_concurrent_impressions_and_clicks_lose_nothing(settings, tmp_path):
     def click(i):
         client = Client()
         client.force_login(users[i])
-        for impression in impressions[i :: len(users)]:
+        for impression in [shown for shown in impressions if shown.user_id == users[i].pk]:
             response = client.post(
                 EVENTS,
                 {
