@@ -71,7 +71,8 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_app
 
 
 def _with_real_keys(case: schemathesis.Case, api: dict[str, Any]) -> None:
-    """Make a valid request name rows that exist: a seeded product, the seeded impression.
+    """Make a valid request name rows that exist: a seeded product, the seeded impression
+    (and its block).
 
     Only data the schema calls valid is changed, and only into other valid data, so
     the negative cases (which must be refused) stay as generated.
@@ -91,6 +92,8 @@ def _with_real_keys(case: schemathesis.Case, api: dict[str, Any]) -> None:
             impression = api["impression"]
             case.body["impression"] = impression.token
             case.body["product"] = impression.item_pks[position]
+            if case.body.get("block"):  # a click names its impression's block, if any
+                case.body["block"] = impression.block
 
 
 @schema.parametrize()
