@@ -250,8 +250,8 @@ CELERY_BEAT_SCHEDULE = {
             minute=int(os.environ.get("RECOMMENDATIONS_TRAIN_MINUTE", "0")),
         ),
     },
-    "clear-abandoned-carts": {
-        "task": "shop.tasks.carts_clear_task",
+    "shop-housekeeping": {
+        "task": "shop.tasks.housekeeping_task",
         "schedule": crontab(hour=4, minute=30),
     },
 }

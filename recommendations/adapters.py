@@ -888,7 +888,8 @@ class SettingsAdapter:
 
     def user_followers(self, user_pk: Any) -> list[Any]:
         """Keys of the users following ``user_pk`` (whose lists may name or count them),
-        active or not."""
+        active or not: every row of the follow model, whatever :meth:`social_queryset`
+        keeps (serving only bumps these users' cached lists, so more is harmless)."""
         relation = app_settings.SOCIAL
         return [] if relation is None else self._social_links(relation, user_pk, outgoing=False)
 

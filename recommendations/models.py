@@ -313,6 +313,12 @@ class Click(models.Model):
         verbose_name = _("click")
         verbose_name_plural = _("clicks")
         ordering = ["-created_at"]
+        # A click repeated or replayed counts once.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["impression", "position"], name="recommendations_click_once"
+            ),
+        ]
 
     def __str__(self) -> str:
         return gettext("click on %(item)s in %(impression)s") % {

@@ -3,7 +3,8 @@
 Recording is cheap: a rendered block is one row holding the shown item keys in order,
 whatever the length of the list. With :class:`recommendations.middleware.ImpressionMiddleware`
 the rows of a whole page are stored in one INSERT once the response is rendered, else
-each block is one INSERT; a click is one lookup and one INSERT.
+each block is one INSERT; a click is a lookup of its impression, and of the clicker's
+consent, and one INSERT (none for a repeat: one click per impression and position).
 Rows are only ever inserted, never updated, so concurrent requests cannot lose one.
 A user who did not consent to personalisation is not remembered: their impressions
 and clicks are stored without the user (so they count, but never convert).
@@ -117,17 +118,15 @@ def click_record(
 ) -> Click:
     """Store a click on the item at ``position`` of impression ``token``, once.
 
-    Raises ValidationError naming the field when the impression is unknown, is another
-    user's, is of another ``block`` or did not show ``item_pk`` at ``position``: a forged
-    click is refused, not counted: an impression shown to a signed-in shopper takes
-    their clicks only. A second click on the same position returns the first: a click
-    repeated (or replayed) counts once.
+    Raises ValidationError naming the field when the impression is unknown, is of
+    another ``block`` or did not show ``item_pk`` at ``position``: a forged click is
+    refused, not counted. A second click on the same position returns the first (a
+    click repeated or replayed counts once). The click is the clicker's only if the
+    impression was theirs or nobody's: another user's click on a shopper's impression
+    (or one the API could not sign in) counts without a user, so never converts.
     """
     shown = Impression.objects.filter(pk=token).values("item_pks", "user_id", "block").first()
-    clicker = _consenting_user(user)
-    if shown is None or (
-        shown["user_id"] is not None and getattr(clicker, "pk", None) != shown["user_id"]
-    ):
+    if shown is None:
         raise ValidationError({"impression": gettext("Unknown impression.")})
     if block and block != shown["block"]:
         raise ValidationError({"block": gettext("The impression is of another block.")})
@@ -136,10 +135,15 @@ def click_record(
         raise ValidationError(
             {"position": gettext("The impression did not show this item there.")}
         )
-    click = Click.objects.filter(impression_id=token, position=position).first()
-    return click or Click.objects.create(
-        impression_id=token, position=position, item_pk=str(item_pk), user=clicker
+    clicker = _consenting_user(user)
+    if shown["user_id"] is not None and getattr(clicker, "pk", None) != shown["user_id"]:
+        clicker = None
+    click, _created = Click.objects.get_or_create(
+        impression_id=token,
+        position=position,
+        defaults={"item_pk": str(item_pk), "user": clicker},
     )
+    return click
 
 
 @dataclass(frozen=True)

@@ -152,10 +152,6 @@ class Cart:
         """Set the quantity of ``product``; zero removes it."""
         self._change(product, quantity, relative=False)
 
-    def remove(self, product: Product) -> None:
-        """Take ``product`` out of the cart."""
-        self._change(product, 0, relative=False)
-
     def _change(self, product: Product, quantity: int, *, relative: bool) -> None:
         if quantity < 0:
             raise ValidationError(_("The quantity cannot be negative."), code="negative")
@@ -165,7 +161,14 @@ class Cart:
                 code="unavailable",
                 params={"name": product.name},
             )
+        if quantity > product.stock_quantity:
+            raise _short_of_stock(product)
         self._items = None
+        if not quantity and not relative:
+            self.recover()
+            row = self._row()
+            if row is None or row.ordered_at is not None:
+                return  # nothing to take out: no cart is opened for it
         # A cart placed (or cleared away) while this waited for its lock takes nothing
         # more: once more in the session's next cart.
         for _attempt in range(2):
@@ -187,11 +190,7 @@ class Cart:
             item = CartItem.objects.filter(cart=row, product=product).first()
             total = quantity + (item.quantity if item and relative else 0)
             if total > product.stock_quantity:
-                raise ValidationError(
-                    _("Only %(stock)d of %(name)s in stock."),
-                    code="stock",
-                    params={"stock": product.stock_quantity, "name": product.name},
-                )
+                raise _short_of_stock(product)
             if not total:
                 CartItem.objects.filter(cart=row, product=product).delete()
             elif item is None:
@@ -223,6 +222,14 @@ class Cart:
     def total(lines: list[CartLine]) -> Decimal:
         """The sum of the line totals."""
         return sum((line.line_total for line in lines), Decimal("0.00"))
+
+
+def _short_of_stock(product: Product) -> ValidationError:
+    return ValidationError(
+        _("Only %(stock)d of %(name)s in stock."),
+        code="stock",
+        params={"stock": product.stock_quantity, "name": product.name},
+    )
 
 
 def carts_clear(*, idle: timedelta, now: datetime | None = None, batch: int = 1000) -> int:

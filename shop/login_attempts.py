@@ -9,7 +9,9 @@ allowed twice that across a window's end. Beyond the limit the password is not e
 checked (a refused attempt counts too). A successful sign-in clears its account's
 attempts; the address keeps its count, as a success says nothing of the other accounts
 tried from there. Attempts are rows in the database (:class:`shop.models.LoginAttempt`),
-which every process shares; sign-ins are few, so a row each costs little.
+which every process shares: an attempt costs two inserts, two indexed reads and the
+deletion of the attempts gone by, small beside the password hash it guards (and a
+flood of them is refused before any hash is computed).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def login_attempt_record(
         (_account_key(username), settings.LOGIN_ATTEMPTS_PER_ACCOUNT),
         (f"address:{client_address(request)}"[:120], settings.LOGIN_ATTEMPTS_PER_ADDRESS),
     )
-    LoginAttempt.objects.filter(at__lte=now - window).delete()
+    login_attempts_purge(now=now)
     LoginAttempt.objects.bulk_create([LoginAttempt(key=key, at=now) for key, _limit in limits])
     waits = []
     for key, limit in limits:
@@ -55,6 +57,14 @@ def login_attempt_record(
             # one then makes no more than the limit.
             waits.append(max((newest[max(limit, 1) - 1] + window - now).total_seconds(), 1.0))
     return max(waits) if waits else None
+
+
+def login_attempts_purge(*, now: datetime | None = None) -> int:
+    """Delete the attempts older than the window (they hold client addresses); return
+    how many. Each attempt does it, and the nightly housekeeping for quiet sites."""
+    now = now or timezone.now()
+    window = timedelta(seconds=settings.LOGIN_ATTEMPTS_WINDOW)
+    return LoginAttempt.objects.filter(at__lte=now - window).delete()[0]
 
 
 def login_attempts_clear(*, username: str) -> None:

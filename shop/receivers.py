@@ -17,4 +17,5 @@ def cart_follows_session(sender: Any, request: HttpRequest | None, **kwargs: Any
 
 
 def receivers_connect() -> None:
+    """Connect the receivers above (once: each has a ``dispatch_uid``)."""
     user_logged_in.connect(cart_follows_session, dispatch_uid="shop-cart-follows-session")

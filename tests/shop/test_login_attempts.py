@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from shop.login_attempts import login_attempt_record
 from shop.models import LoginAttempt
+from shop.tasks import housekeeping_task
 from tests.factories import UserFactory
 
 
@@ -74,3 +76,13 @@ def test_attempts_just_before_and_after_a_fixed_windows_end_are_counted_together
     assert attempt(899) is not None  # the refused one at 15 s counts too
     assert attempt(916) is None  # 0, 5 and 15 s are a window old: 899 s's and this one
     assert LoginAttempt.objects.filter(at__lte=start).count() == 0  # old ones are purged
+
+
+def test_the_nightly_housekeeping_purges_attempts_past_their_window(rf, db, limits):
+    # A quiet site: no attempt comes after these to purge them.
+    login_attempt_record(request=rf.post("/login/"), username="bob")
+    old = timezone.now() - timedelta(hours=1)
+    LoginAttempt.objects.create(key="account:x", at=old)
+
+    assert housekeeping_task() == {"carts": 0, "login_attempts": 1}
+    assert LoginAttempt.objects.count() == 2  # bob's, by account and by address
