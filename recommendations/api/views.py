@@ -29,7 +29,7 @@ from rest_framework.views import APIView
 from recommendations import selectors, tracking
 from recommendations.adapters import get_adapter
 from recommendations.api.exceptions import BackendErrorsAs503
-from recommendations.api.parsers import EVENT_PARSERS
+from recommendations.api.parsers import EVENT_PARSERS, request_data
 from recommendations.api.permissions import CanViewTrainingRuns
 from recommendations.api.responses import RUN_HEADER as RUN_HEADER  # where hosts import it
 from recommendations.api.responses import ListResponse
@@ -265,7 +265,7 @@ class EventView(_AppDefaults, BackendErrorsAs503, APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = EventSerializer(data=request.data)
+        serializer = EventSerializer(data=request_data(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:

@@ -233,6 +233,20 @@ def test_json_nested_too_deeply_is_a_400(client, store, body):
     assert response.json() == {"detail": "JSON parse error - nested too deeply."}
 
 
+def test_a_body_over_djangos_limits_is_a_json_400(client, store):
+    too_big = json.dumps({"product": "1", "kind": "view", "x": "a" * 3_000_000})
+    too_many = {f"field{i}": "1" for i in range(1200)}
+
+    big = client.post(_url("events"), too_big, content_type="application/json")
+    many = client.post(_url("events"), too_many)
+
+    assert (big.status_code, big.json()) == (400, {"detail": "The request body is too large."})
+    assert (many.status_code, many.json()) == (
+        400,
+        {"detail": "The request has too many fields."},
+    )
+
+
 def test_the_event_route_reads_json_and_forms_with_its_own_parsers():
     # DRF gives a view the host's DEFAULT_PARSER_CLASSES when the class is made; the
     # route names its own, so a host's choice cannot take the click script's form away.
