@@ -172,6 +172,14 @@ def user_has_active_flag() -> bool:
     return bool(field.concrete)
 
 
+def _follow_rows(relation: SocialRelation) -> models.QuerySet:
+    """Every row of the follow model that relates two users (both sides set)."""
+    sides = (relation.follower_field, relation.followed_field)
+    return apps.get_model(relation.model)._default_manager.filter(
+        **{f"{side}__isnull": False for side in sides}
+    )
+
+
 def _key_array(values: list[Any]) -> np.ndarray:
     """Primary keys as int64 when they are integers, else as strings (never objects)."""
     try:
@@ -783,14 +791,13 @@ class SettingsAdapter:
     def social_queryset(self, relation: SocialRelation) -> models.QuerySet:
         """The rows of the follow model that count: between two active accounts when the
         user model has ``is_active`` (override to keep accepted ones only)."""
-        model = apps.get_model(relation.model)
-        sides = (relation.follower_field, relation.followed_field)
-        lookups: dict[str, Any] = {f"{side}__isnull": False for side in sides}
+        rows = _follow_rows(relation)
         if user_has_active_flag():
             # A deactivated account (a fake one, a closed one) neither counts in nor is
             # told of in anybody's social signal while it stays so.
-            lookups.update({f"{side}__is_active": True for side in sides})
-        return model._default_manager.filter(**lookups)
+            sides = (relation.follower_field, relation.followed_field)
+            rows = rows.filter(**{f"{side}__is_active": True for side in sides})
+        return rows
 
     def social_edges(self) -> SocialEdges | None:
         """Every follow relation of ``SOCIAL`` as arrays; None (and no query) when unset.
@@ -842,10 +849,7 @@ class SettingsAdapter:
         """Keys of the users ``user_pk`` follows (``outgoing``) or is followed by, newest
         first when the relation is dated; both ways for a mutual relation. Followers are
         read whether either side is active: their lists must forget a deactivated one."""
-        if outgoing:
-            queryset = self.social_queryset(relation)
-        else:
-            queryset = apps.get_model(relation.model)._default_manager.all()
+        queryset = self.social_queryset(relation) if outgoing else _follow_rows(relation)
         if relation.weight_field:
             queryset = queryset.filter(**{f"{relation.weight_field}__gt": 0})
         order = [f"-{relation.time_field}"] if relation.time_field else []
@@ -888,7 +892,7 @@ class SettingsAdapter:
 
     def user_followers(self, user_pk: Any) -> list[Any]:
         """Keys of the users following ``user_pk`` (whose lists may name or count them),
-        active or not: every row of the follow model, whatever :meth:`social_queryset`
+        active or not: every follow row with both sides, whatever :meth:`social_queryset`
         keeps (serving only bumps these users' cached lists, so more is harmless)."""
         relation = app_settings.SOCIAL
         return [] if relation is None else self._social_links(relation, user_pk, outgoing=False)

@@ -13,9 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from importlib import import_module
 
-from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -26,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from shop.models import Cart as CartRow
 from shop.models import CartItem, Product
+from shop.sessions import database_session_store
 
 TOKEN_SESSION_KEY = "cart_token"
 #: A placed cart stays this long, so that a second "Place order" finds its order.
@@ -262,8 +261,8 @@ def carts_clear(*, idle: timedelta, now: datetime | None = None, batch: int = 10
 def _live_session_keys(now: datetime) -> QuerySet | None:
     """The keys of the unexpired sessions, if the session engine keeps them in the
     database (``db``, ``cached_db``); None otherwise."""
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    if not hasattr(store, "get_model_class"):
+    store = database_session_store()
+    if store is None:
         return None
     sessions = store.get_model_class()._default_manager
     return sessions.filter(expire_date__gt=now).values("session_key")

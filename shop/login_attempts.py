@@ -33,12 +33,15 @@ def _account_key(username: str) -> str:
     return f"account:{digest}"
 
 
+def _window() -> timedelta:
+    return timedelta(seconds=settings.LOGIN_ATTEMPTS_WINDOW)
+
+
 def login_attempt_record(
     *, request: HttpRequest, username: str, now: datetime | None = None
 ) -> float | None:
     """Count a sign-in attempt; the seconds to wait when one too many, else None."""
-    now = now or timezone.now()
-    window = timedelta(seconds=settings.LOGIN_ATTEMPTS_WINDOW)
+    now, window = now or timezone.now(), _window()
     limits = (
         (_account_key(username), settings.LOGIN_ATTEMPTS_PER_ACCOUNT),
         (f"address:{client_address(request)}"[:120], settings.LOGIN_ATTEMPTS_PER_ADDRESS),
@@ -62,9 +65,7 @@ def login_attempt_record(
 def login_attempts_purge(*, now: datetime | None = None) -> int:
     """Delete the attempts older than the window (they hold client addresses); return
     how many. Each attempt does it, and the nightly housekeeping for quiet sites."""
-    now = now or timezone.now()
-    window = timedelta(seconds=settings.LOGIN_ATTEMPTS_WINDOW)
-    return LoginAttempt.objects.filter(at__lte=now - window).delete()[0]
+    return LoginAttempt.objects.filter(at__lte=(now or timezone.now()) - _window()).delete()[0]
 
 
 def login_attempts_clear(*, username: str) -> None:

@@ -15,10 +15,8 @@ from __future__ import annotations
 import binascii
 import json
 import zlib
-from importlib import import_module
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core import signing
@@ -29,6 +27,7 @@ from recommendations.privacy import user_cache_delete, user_data_export
 from shop import services
 from shop.cart import TOKEN_SESSION_KEY, carts_forget
 from shop.models import CustomerProfile, Follow, Order, ProductView, Review
+from shop.sessions import database_session_store
 
 # Said in every download, as the account pages say it: what outlives a deleted account.
 KEPT_AFTER_DELETION = (
@@ -166,8 +165,8 @@ def sessions_delete(*, user_pk: Any) -> int:
     user's key in the unverified data picks the few candidates, and only those are
     decoded for real. Cookie and cache-only engines keep nothing in the database.
     """
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    if not hasattr(store, "get_model_class"):
+    store = database_session_store()
+    if store is None:
         return 0
     decoder, wanted = store(), str(user_pk)
     # Exactly as signing.JSONSerializer writes the pair (an escaped value never matches).
